@@ -1,0 +1,194 @@
+"""The one environment class behind every shiftgrid id: a minigrid env whose levels come from a split.
+
+Observations are minigrid's: ``image`` (7x7x3 uint8 codes), ``direction`` and ``mission`` (a
+``Text`` space, so sync and async vector envs work). ``info`` carries ``success``,
+``level_hash``, ``level_seed``, ``optimal_steps`` and ``optimal_return``.
+
+Example:
+    >>> import gymnasium as gym, shiftgrid.envs
+    >>> env = gym.make("shiftgrid/GoTo-v0", split="size/far")
+    >>> obs, info = env.reset(seed=1)
+    >>> obs["image"].shape, sorted(k for k in info if k.startswith("optimal"))
+    ((7, 7, 3), ['optimal_return', 'optimal_steps'])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from minigrid.core.actions import Actions
+from minigrid.core.mission import MissionSpace
+from minigrid.minigrid_env import MiniGridEnv
+
+from shiftgrid.envs.family import Family
+from shiftgrid.envs.mission import MissionProgress
+from shiftgrid.envs.observation import PALETTES, VIEW, CodedGrid, egocentric_view
+from shiftgrid.envs.shift.split import Sample, SplitError, SplitSet, load_splits, sample_level
+
+MISSION_MAX_LENGTH = 256
+MISSION_CHARSET = "abcdefghijklmnopqrstuvwxyz ,"
+
+
+def _no_mission() -> str:
+    return ""
+
+
+class ShiftGridEnv(MiniGridEnv):
+    """A minigrid environment drawing its levels from one split of one family.
+
+    Args:
+        family: the :class:`~shiftgrid.envs.family.Family` to generate levels from.
+        split: split name (``train``, ``id``, ``<axis>/<id|near|far>``).
+        splits: the family's :class:`SplitSet` (registration passes it; default: the family's YAML).
+        exposure: on ``train``, the fraction of levels drawn as held-out combinations
+            (families with a composition axis; e.g. 0, 0.01, 0.05, 0.25).
+        oracle: compute the optimal plan at reset (needed for ``optimal_*`` in ``info``).
+        max_steps: episode limit; default: the family's, which depends on the level's factors.
+        render_mode, tile_size, ...: as for ``MiniGridEnv``.
+    """
+
+    def __init__(
+        self,
+        family: Family,
+        split: str = "train",
+        splits: SplitSet | None = None,
+        exposure: float = 0.0,
+        oracle: bool = True,
+        max_steps: int | None = None,
+        **minigrid_kwargs: Any,
+    ):
+        self.family = family
+        self.splits = splits if splits is not None else load_splits(family)
+        self.split = self.splits[split]
+        if not 0.0 <= float(exposure) <= 1.0:
+            raise SplitError(f"exposure={exposure!r} must be in [0, 1] (e.g. 0, 0.01, 0.05, 0.25)")
+        if exposure and (family.exposure is None or self.split.held_out):
+            where = "the train split" if family.exposure else f"families with a composition axis, not {family.name}"
+            raise SplitError(f"exposure={exposure!r} applies only to {where}; got split {split!r}")
+        self.exposure = float(exposure)
+        self.use_oracle = oracle
+        self.max_steps_override = max_steps
+        super().__init__(
+            mission_space=MissionSpace(mission_func=_no_mission),
+            width=5,
+            height=5,
+            max_steps=max_steps or 100,
+            see_through_walls=False,
+            agent_view_size=VIEW,
+            **minigrid_kwargs,
+        )
+        self.observation_space = spaces.Dict(
+            {
+                "image": self.observation_space["image"],
+                "direction": spaces.Discrete(4),
+                "mission": spaces.Text(max_length=MISSION_MAX_LENGTH, min_length=0, charset=MISSION_CHARSET),
+            }
+        )
+        self.sample: Sample | None = None
+        # Fail at construction, not at the first reset, if the split cannot produce a level.
+        sample_level(family, self.split, np.random.default_rng(0), exposure=self.exposure, oracle=False)
+
+    # -- level installation -------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        self._options = options or {}
+        obs, _ = super().reset(seed=seed)
+        return obs, self._info(success=False)
+
+    def _gen_grid(self, width: int, height: int) -> None:
+        s = sample_level(
+            self.family,
+            self.split,
+            self.np_random,
+            exposure=self.exposure,
+            level_seed=self._options.get("level_seed"),
+            oracle=self.use_oracle,
+            max_steps=self.max_steps_override,
+        )
+        self.sample, level, f = s, s.level, s.factors
+        self.level = level
+        self.grid = CodedGrid.from_grid(level.grid)
+        self.width, self.height = self.grid.width, self.grid.height
+        self.agent_pos, self.agent_dir = tuple(level.agent_pos), level.agent_dir
+        self.mission = level.mission_text
+        self.max_steps = self.max_steps_override or self.family.max_steps(f)
+        self.progress = MissionProgress(level.mission)
+        self.slip, self.view = f.slip, f.view
+        self.palette = None if f.palette == "identity" else PALETTES[f.palette]
+        self._instrs = None
+
+    def _info(self, success: bool) -> dict[str, Any]:
+        s = self.sample
+        info: dict[str, Any] = {"success": success, "level_hash": s.level_hash, "level_seed": s.level_seed}
+        if s.plan is not None:
+            info["optimal_steps"] = s.plan.steps
+            info["optimal_return"] = 1.0 - 0.9 * s.plan.steps / self.max_steps
+        return info
+
+    @property
+    def optimal_actions(self) -> tuple[int, ...]:
+        """A shortest plan for the current level (its first action is for the reset state)."""
+        if self.sample.plan is None:
+            raise RuntimeError("this env was made with oracle=False")
+        return self.sample.plan.actions
+
+    # -- observation and dynamics ---------------------------------------------------------------
+    def gen_obs(self) -> dict[str, Any]:
+        image = egocentric_view(self.grid, self.agent_pos, self.agent_dir, self.carrying, self.view, self.palette)
+        return {"image": image, "direction": self.agent_dir, "mission": self.mission}
+
+    def step(self, action: int):
+        self.step_count += 1
+        action = int(action)
+        if not 0 <= action < 7:
+            raise ValueError(f"action {action!r} is not valid; valid: 0..6 (minigrid's Actions)")
+        if action == Actions.forward and self.slip > 0 and self.np_random.random() < self.slip:
+            action = int(Actions.left) if self.np_random.random() < 0.5 else int(Actions.right)
+        pre_carrying = self.carrying
+        fx, fy = self.front_pos
+        fwd = self.grid.get(fx, fy)
+        failed = False
+        if action == Actions.left:
+            self.agent_dir = (self.agent_dir - 1) % 4
+        elif action == Actions.right:
+            self.agent_dir = (self.agent_dir + 1) % 4
+        elif action == Actions.forward:
+            if fwd is None or fwd.can_overlap():
+                self.agent_pos = (int(fx), int(fy))
+                failed = fwd is not None and fwd.type == "lava"
+        elif action == Actions.pickup:
+            if fwd is not None and fwd.can_pickup() and self.carrying is None:
+                self.carrying = fwd
+                fwd.cur_pos = np.array([-1, -1])
+                self.grid.set(fx, fy, None)
+        elif action == Actions.drop:
+            if fwd is None and self.carrying is not None:
+                self.grid.set(fx, fy, self.carrying)
+                self.carrying.cur_pos = np.array([fx, fy])
+                self.carrying = None
+        elif action == Actions.toggle and fwd is not None:
+            fwd.toggle(self, (fx, fy))
+            self.grid.refresh(fx, fy)
+        success = not failed and self.progress.update(self, self.level.objects, action, pre_carrying)
+        reward = self._reward() if success else 0.0
+        terminated = success or failed
+        truncated = not terminated and self.step_count >= self.max_steps
+        if self.render_mode == "human":
+            self.render()
+        return self.gen_obs(), reward, terminated, truncated, self._info(success)
+
+    # -- BabyAI compatibility -------------------------------------------------------------------
+    @property
+    def instrs(self):
+        """The mission as BabyAI instruction objects (for ``BabyAIBot`` and BabyAI's verifier), when expressible."""
+        if self._instrs is None:
+            from shiftgrid.envs.babyai_compat import to_instrs
+
+            self._instrs = to_instrs(self.level.mission, self.level.objects)
+            self._instrs.reset_verifier(self)
+        return self._instrs
+
+    def room_from_pos(self, x: int, y: int):
+        """BabyAI's object descriptions ask for the agent's room; shiftgrid levels have no room structure."""
+        return None

@@ -1,0 +1,93 @@
+"""Pieces several families share: object construction, held-out combinations, room layouts.
+
+Composition: six colour x type combinations are held out of training. Each colour is held
+out once and each type twice, so every colour and every type still appears in training
+(with the other combinations).
+
+Example:
+    >>> ("red", "ball") in HELDOUT_COMBOS, ("red", "box") in SEEN_COMBOS
+    (True, True)
+"""
+
+from __future__ import annotations
+
+from minigrid.core.world_object import Ball, Box, Key, WorldObj
+
+from shiftgrid.envs.language import COLORS, OBJECT_TYPES
+from shiftgrid.envs.level import Cell, LevelBuilder, LevelError
+
+Combo = tuple[str, str]
+
+HELDOUT_COMBOS: tuple[Combo, ...] = (
+    ("red", "ball"), ("green", "box"), ("blue", "key"),
+    ("purple", "ball"), ("yellow", "box"), ("grey", "key"),
+)
+SEEN_COMBOS: tuple[Combo, ...] = tuple((c, t) for c in COLORS for t in OBJECT_TYPES if (c, t) not in HELDOUT_COMBOS)
+
+LAYOUTS = ("room", "split", "rooms")
+_MAKERS = {"ball": Ball, "box": Box, "key": Key}
+
+
+def make_object(color: str, obj_type: str) -> WorldObj:
+    """A minigrid ball, box or key of ``color``."""
+    return _MAKERS[obj_type](color)
+
+
+def target_pool(targets: str) -> tuple[Combo, ...]:
+    """Combinations a target is drawn from: ``seen`` (training) or ``heldout`` (composition)."""
+    return HELDOUT_COMBOS if targets == "heldout" else SEEN_COMBOS
+
+
+def distractor_pool(target: Combo, style: str) -> list[Combo]:
+    """Seen combinations other than the target; ``near_miss`` keeps those sharing its colour or type."""
+    pool = [c for c in SEEN_COMBOS if c != target]
+    if style == "near_miss":
+        pool = [c for c in pool if c[0] == target[0] or c[1] == target[1]]
+    return pool
+
+
+def carve_layout(b: LevelBuilder, layout: str) -> list[Cell]:
+    """Add internal walls for ``layout`` and return the floor cells.
+
+    ``room``: one open room. ``split``: a wall across the room with a one-cell gap.
+    ``rooms``: a wall cross making four rooms joined by gaps in three of its four arms.
+    """
+    w, h = b.grid.width, b.grid.height
+    if layout in ("split", "rooms") and min(w, h) < 7:
+        raise LevelError(f"layout {layout!r} needs a grid of at least 7, got {w}")
+    if layout in ("split", "rooms"):
+        x = int(b.rng.integers(3, w - 3))
+        b.grid.vert_wall(x, 1, h - 2)
+        if layout == "split":
+            b.grid.set(x, int(b.rng.integers(1, h - 1)), None)
+        else:
+            y = int(b.rng.integers(3, h - 3))
+            b.grid.horz_wall(1, y, w - 2)
+            gaps = [(x, int(b.rng.integers(1, y))), (x, int(b.rng.integers(y + 1, h - 1))),
+                    (int(b.rng.integers(1, x)), y), (int(b.rng.integers(x + 1, w - 1)), y)]
+            closed = int(b.rng.integers(4))
+            for i, (gx, gy) in enumerate(gaps):
+                if i != closed:
+                    b.grid.set(gx, gy, None)
+    elif layout != "room":
+        raise LevelError(f"unknown layout {layout!r}; valid: {', '.join(LAYOUTS)}")
+    return b.free_cells()
+
+
+def place_target_and_distractors(b: LevelBuilder, targets: str, style: str, num_distractors: int) -> tuple[int, Combo]:
+    """Place a uniquely described target and ``num_distractors`` others; return (index, combo)."""
+    target = b.choice(target_pool(targets))
+    index = b.place(make_object(*target))
+    pool = distractor_pool(target, style)
+    for _ in range(num_distractors):
+        b.place(make_object(*b.choice(pool)))
+    return index, target
+
+
+def place_agent_not_facing(b: LevelBuilder, index: int) -> None:
+    """Place the agent anywhere except facing object ``index`` (a mission must not start done)."""
+    b.place_agent()
+    x, y = b.agent_pos
+    dx, dy = ((1, 0), (0, 1), (-1, 0), (0, -1))[b.agent_dir]
+    if tuple(b.objects[index].cur_pos) == (x + dx, y + dy):
+        b.agent_dir = (b.agent_dir + 2) % 4

@@ -1,0 +1,46 @@
+"""GoTo: go to a described object among distractors ("go to the red ball")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from shiftgrid.envs.factors import Factors, factor
+from shiftgrid.envs.families.common import LAYOUTS, carve_layout, place_agent_not_facing, place_target_and_distractors
+from shiftgrid.envs.family import Family
+from shiftgrid.envs.language import describe
+from shiftgrid.envs.level import Level, LevelBuilder
+from shiftgrid.envs.mission import Clause, Mission
+
+
+@dataclass(frozen=True)
+class GoToFactors(Factors):
+    """Factors of GoTo (plus the common ones: size, slip, palette, view)."""
+
+    num_distractors: int = factor(3, low=0, high=40, doc="objects besides the target")
+    targets: str = factor("seen", choices=("seen", "heldout"), doc="colour x type pool the target comes from")
+    distractor_style: str = factor("random", choices=("random", "near_miss"), doc="near_miss: distractors share the target's colour or type")
+    layout: str = factor("room", choices=LAYOUTS, doc="internal walls")
+
+
+def generate(f: GoToFactors, rng: np.random.Generator) -> Level:
+    b = LevelBuilder(f.size, f.size, rng)
+    carve_layout(b, f.layout)
+    index, (color, obj_type) = place_target_and_distractors(b, f.targets, f.distractor_style, f.num_distractors)
+    place_agent_not_facing(b, index)
+    return b.build(f"go to {describe(color, obj_type)}", Mission(((Clause("goto", index),),)))
+
+
+def max_steps(f: GoToFactors) -> int:
+    return f.size * f.size
+
+
+FAMILY = Family(
+    name="GoTo",
+    factors=GoToFactors,
+    generate=generate,
+    max_steps=max_steps,
+    description="go to a described object among distractors",
+    exposure={"targets": "heldout"},
+)

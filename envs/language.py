@@ -1,0 +1,41 @@
+"""The mission grammar's words: how objects and clauses are said, and the closed vocabulary.
+
+Every mission string in shiftgrid is built from the phrases here, so the token vocabulary
+(:data:`VOCAB`) covers the whole grammar and the mission wrapper never meets an unknown word.
+
+Example:
+    >>> describe("red", "ball")
+    'the red ball'
+    >>> VOCAB.index("ball") > 0
+    True
+"""
+
+from __future__ import annotations
+
+from minigrid.core.constants import COLOR_NAMES
+
+#: Colours and describable object types (doors are describable; walls, goals and lava are not).
+COLORS: tuple[str, ...] = tuple(COLOR_NAMES)
+OBJECT_TYPES: tuple[str, ...] = ("ball", "box", "key")
+DESCRIBABLE_TYPES: tuple[str, ...] = OBJECT_TYPES + ("door",)
+
+#: Words the grammar uses besides colours and object types.
+GRAMMAR_WORDS: tuple[str, ...] = (
+    "go", "to", "pick", "up", "put", "next", "open", "the", "a", "and", "then",
+    "get", "reach", "goal", "use", "key", "door", "of", "your", "choice", "you",
+    "traverse", "maze", "avoid", "lava", ",",
+)
+
+#: Index 0 is padding, 1 is unknown; the rest are sorted so ids are stable across versions.
+PAD, UNK = "<pad>", "<unk>"
+VOCAB: tuple[str, ...] = (PAD, UNK) + tuple(sorted(set(COLORS + DESCRIBABLE_TYPES + GRAMMAR_WORDS)))
+
+
+def describe(color: str, obj_type: str) -> str:
+    """Definite description of a unique object: ``'the red ball'``."""
+    return f"the {color} {obj_type}"
+
+
+def tokenize(text: str) -> list[str]:
+    """Split a mission into grammar words; commas become their own token."""
+    return text.replace(",", " , ").split()

@@ -1,0 +1,139 @@
+"""A generated level, the small authoring API generators use, and the canonical level hash.
+
+Example (a generator's body):
+    >>> import numpy as np
+    >>> from minigrid.core.world_object import Ball
+    >>> from shiftgrid.envs.mission import Clause, Mission
+    >>> b = LevelBuilder(6, 6, np.random.default_rng(0))
+    >>> target = b.place(Ball("red"))
+    >>> b.place_agent()
+    >>> level = b.build("go to the red ball", Mission(((Clause("goto", target),),)))
+    >>> len(level_hash(level))
+    16
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+from minigrid.core.grid import Grid
+from minigrid.core.world_object import Door, Key, WorldObj
+
+from shiftgrid.envs.mission import Mission
+
+Cell = tuple[int, int]
+
+
+class LevelError(RuntimeError):
+    """A generator could not build a level from these factors and this seed."""
+
+
+class KeyedDoor(Door):
+    """A door whose lock opens with a key of ``key_color`` (its own colour unless a rule changes it)."""
+
+    def __init__(self, color: str, is_open: bool = False, is_locked: bool = False, key_color: str | None = None):
+        super().__init__(color, is_open=is_open, is_locked=is_locked)
+        self.key_color = key_color or color
+
+    def toggle(self, env: Any, pos: Any) -> bool:
+        if self.is_locked:
+            carried = env.carrying
+            if isinstance(carried, Key) and carried.color == self.key_color:
+                self.is_locked, self.is_open = False, True
+                return True
+            return False
+        self.is_open = not self.is_open
+        return True
+
+
+@dataclass
+class Level:
+    """Everything a generator decides: the grid, the agent's pose, the mission and its objects.
+
+    Attributes:
+        grid: a minigrid ``Grid`` (outer walls included).
+        agent_pos: the agent's start cell ``(x, y)``.
+        agent_dir: 0=right, 1=down, 2=left, 3=up (minigrid's convention).
+        mission_text: the instruction, in the grammar of :mod:`shiftgrid.envs.language`.
+        mission: the same instruction as data (clauses over ``objects``).
+        objects: every pickable object and door, in placement order; clauses index this list.
+    """
+
+    grid: Grid
+    agent_pos: Cell
+    agent_dir: int
+    mission_text: str
+    mission: Mission
+    objects: list[WorldObj] = field(default_factory=list)
+
+
+class LevelBuilder:
+    """A walled room and helpers to place objects and the agent at random free cells."""
+
+    def __init__(self, width: int, height: int, rng: np.random.Generator):
+        self.rng = rng
+        self.grid = Grid(width, height)
+        self.grid.wall_rect(0, 0, width, height)
+        self.objects: list[WorldObj] = []
+        self.agent_pos: Cell | None = None
+        self.agent_dir = 0
+
+    def choice(self, seq: Sequence[Any]) -> Any:
+        """A uniformly random element of ``seq``."""
+        if len(seq) == 0:
+            raise LevelError("nothing to choose from")
+        return seq[int(self.rng.integers(len(seq)))]
+
+    def free_cells(self, cells: Sequence[Cell] | None = None) -> list[Cell]:
+        """Empty cells (optionally only among ``cells``), excluding the agent's."""
+        if cells is None:
+            cells = [(x, y) for y in range(1, self.grid.height - 1) for x in range(1, self.grid.width - 1)]
+        return [c for c in cells if self.grid.get(*c) is None and c != self.agent_pos]
+
+    def put(self, obj: WorldObj, x: int, y: int) -> int:
+        """Put ``obj`` at ``(x, y)``; pickable objects and doors join :attr:`objects`. Returns its index or -1."""
+        self.grid.set(x, y, obj)
+        obj.init_pos = obj.cur_pos = (x, y)
+        if obj.can_pickup() or obj.type in ("door", "box"):
+            self.objects.append(obj)
+            return len(self.objects) - 1
+        return -1
+
+    def place(self, obj: WorldObj, cells: Sequence[Cell] | None = None) -> int:
+        """Put ``obj`` on a random free cell (among ``cells`` if given); see :meth:`put`."""
+        free = self.free_cells(cells)
+        if not free:
+            raise LevelError(f"no free cell left for a {obj.color} {obj.type}")
+        return self.put(obj, *self.choice(free))
+
+    def place_agent(self, cells: Sequence[Cell] | None = None, direction: int | None = None) -> Cell:
+        """Put the agent on a random free cell, facing ``direction`` (random if None)."""
+        free = self.free_cells(cells)
+        if not free:
+            raise LevelError("no free cell left for the agent")
+        self.agent_pos = tuple(self.choice(free))
+        self.agent_dir = int(self.rng.integers(4)) if direction is None else direction
+        return self.agent_pos
+
+    def build(self, mission_text: str, mission: Mission) -> Level:
+        """Freeze the builder's state into a :class:`Level`."""
+        if self.agent_pos is None:
+            raise LevelError("place_agent() was never called")
+        return Level(self.grid, self.agent_pos, self.agent_dir, mission_text, mission, list(self.objects))
+
+
+def level_hash(level: Level, extra: Any = ()) -> str:
+    """Canonical 16-hex-digit hash of a level: layout, objects (and door keys), agent pose, mission.
+
+    ``extra`` adds anything else that changes the level's dynamics or observations (rules, palette).
+    Two levels with the same hash are the same level to an agent.
+    """
+    h = hashlib.sha1()
+    h.update(np.ascontiguousarray(level.grid.encode()).tobytes())
+    h.update(repr((level.grid.width, level.grid.height, tuple(level.agent_pos), level.agent_dir)).encode())
+    doors = [(o.cur_pos, o.key_color) for o in level.objects if isinstance(o, KeyedDoor)]
+    h.update(repr((level.mission_text, doors, extra)).encode())
+    return h.hexdigest()[:16]

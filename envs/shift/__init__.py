@@ -1,0 +1,1 @@
+"""shiftgrid.envs.shift."""

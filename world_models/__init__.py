@@ -1,0 +1,1 @@
+"""shiftgrid.world_models."""
