@@ -24,11 +24,16 @@ GRAMMAR_WORDS: tuple[str, ...] = (
     "go", "to", "pick", "up", "put", "next", "open", "the", "a", "and", "then",
     "get", "reach", "goal", "use", "key", "door", "of", "your", "choice", "you",
     "traverse", "maze", "avoid", "lava", ",",
+    # minigrid's and BabyAI's own missions, so their environments tokenize without unknowns
+    "after", "behind", "front", "in", "on", "left", "right", "object", "square", "green",
+    "fetch", "grab", "unlock", "keys", "room", "same", "color", "as", "is", "at", "end", "hall",
+    "get", "matching", "corridor", "exit", "enter", "objects", "hallway", "find", "opening",
+    "rooms", "near", "must", "from",
 )
 
 #: Index 0 is padding, 1 is unknown; the rest are sorted so ids are stable across versions.
 PAD, UNK = "<pad>", "<unk>"
-VOCAB: tuple[str, ...] = (PAD, UNK) + tuple(sorted(set(COLORS + DESCRIBABLE_TYPES + GRAMMAR_WORDS)))
+VOCAB: tuple[str, ...] = (PAD, UNK) + tuple(sorted(set(COLORS + DESCRIBABLE_TYPES + GRAMMAR_WORDS) - {PAD, UNK}))
 
 
 def describe(color: str, obj_type: str) -> str:
