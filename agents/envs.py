@@ -1,0 +1,57 @@
+"""Learner-facing environments: one ``make_env`` for shiftgrid, minigrid and BabyAI ids.
+
+Every environment made here has a Dict observation of Boxes (mission as token ids) and an
+``info["success"]`` (also ``info["is_success"]``, which stable-baselines3 reads for
+``rollout/success_rate``). On minigrid's and BabyAI's own ids, success is BabyAI's rule:
+the episode ended with a positive reward.
+
+Example:
+    >>> env = make_env("shiftgrid/GoTo-v0", split="size/near")
+    >>> obs, info = env.reset(seed=0)
+    >>> sorted(obs)
+    ['direction', 'image', 'mission']
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+import shiftgrid.envs
+from shiftgrid.envs.registration import UnknownEnvError
+from shiftgrid.envs.wrappers import MissionTokens
+
+
+class SuccessInfo(gym.Wrapper):
+    """Put ``success`` (and ``is_success`` for SB3) in ``info``; where the env has none, success = positive reward."""
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if "success" not in info:
+            info["success"] = bool(terminated and reward > 0)
+        info["is_success"] = bool(info["success"])
+        return obs, reward, terminated, truncated, info
+
+
+def has_splits(env_id: str) -> bool:
+    """Whether ``env_id`` is a shiftgrid id (with splits) rather than a plain gymnasium id."""
+    return env_id in shiftgrid.envs.registered_ids()
+
+
+def make_env(env_id: str, split: str | None = None, max_len: int = 32, **kwargs: Any) -> gym.Env:
+    """Make ``env_id`` (with ``split`` for shiftgrid ids) wrapped for learners.
+
+    Raises:
+        UnknownEnvError: unknown id, or a split given for an id without splits.
+    """
+    if has_splits(env_id):
+        env = gym.make(env_id, split=split or "train", **kwargs)
+    else:
+        if env_id not in gym.registry:
+            known = ", ".join(shiftgrid.envs.registered_ids())
+            raise UnknownEnvError(f"unknown environment id {env_id!r}; shiftgrid ids: {known} (or any minigrid/BabyAI id)")
+        if split not in (None, "train"):
+            raise UnknownEnvError(f"{env_id} has no splits (got split={split!r}); only shiftgrid ids do")
+        env = gym.make(env_id, **kwargs)
+    return MissionTokens(SuccessInfo(env), max_len=max_len)
