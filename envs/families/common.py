@@ -85,8 +85,12 @@ def place_target_and_distractors(b: LevelBuilder, targets: str, style: str, num_
 
 
 def place_agent_not_facing(b: LevelBuilder, index: int) -> None:
-    """Place the agent anywhere except facing object ``index`` (a mission must not start done)."""
+    """Place the agent anywhere except facing object ``index`` (a mission must not start done).
+
+    Raises ``LevelError`` if the object is walled in by others (no plan without moving them).
+    """
     b.place_agent()
+    b.require_reachable(index)
     x, y = b.agent_pos
     dx, dy = ((1, 0), (0, 1), (-1, 0), (0, -1))[b.agent_dir]
     if tuple(b.objects[index].cur_pos) == (x + dx, y + dy):
