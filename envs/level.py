@@ -154,7 +154,7 @@ def level_hash(level: Level, extra: Any = ()) -> str:
     Two levels with the same hash are the same level to an agent.
     """
     h = hashlib.sha1()
-    h.update(np.ascontiguousarray(level.grid.encode()).tobytes())
+    h.update(repr([None if c is None else c.encode() for c in level.grid.grid]).encode())
     h.update(repr((level.grid.width, level.grid.height, tuple(level.agent_pos), level.agent_dir)).encode())
     doors = [(o.cur_pos, o.key_color) for o in level.objects if isinstance(o, KeyedDoor)]
     h.update(repr((level.mission_text, doors, extra)).encode())

@@ -1,0 +1,57 @@
+"""The environment-side commands: `shiftgrid envs`, `check` and `benchmark envs`."""
+
+import subprocess
+import sys
+
+import pytest
+
+import shiftgrid.envs
+from shiftgrid.scripts.cli import main
+
+
+def test_envs_lists_every_registered_id_and_split(capsys):
+    assert main(["envs", "--splits"]) == 0
+    out = capsys.readouterr().out
+    for env_id in shiftgrid.envs.registered_ids("shiftgrid"):
+        assert f"`{env_id}`" in out
+        for name in shiftgrid.envs.splits_for(env_id):
+            if name not in ("train",) and not name.endswith("/id"):
+                assert f"`{name}`" in out
+
+
+def test_check_replays_oracle_plans(capsys):
+    assert main(["check", "shiftgrid/GoTo-v0", "--levels", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "all oracle plans succeeded" in out
+    assert "size/far" in out
+
+
+def test_benchmark_prints_ratio(capsys):
+    assert main(["benchmark", "envs", "--families", "GoTo", "--steps", "300", "--repeats", "1", "--resets", "5"]) == 0
+    out = capsys.readouterr().out
+    line = next(l for l in out.splitlines() if l.startswith("GoTo"))
+    ratio = float(line.split()[4].rstrip("x"))
+    assert ratio > 0
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["benchmark", "envs", "--families", "Nope"], "unknown families ['Nope']; valid:"),
+        (["check", "shiftgrid/Nope-v0"], "unknown shiftgrid environment 'shiftgrid/Nope-v0'; valid:"),
+        (["check", "--levels", "0"], "--levels must be >= 1, got 0"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv, expected):
+    proc = subprocess.run([sys.executable, "-m", "shiftgrid.scripts.cli", *argv], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert expected in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr
+
+
+def test_help_lists_subcommands():
+    proc = subprocess.run([sys.executable, "-m", "shiftgrid.scripts.cli", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    for cmd in ("envs", "check", "benchmark", "train", "evaluate"):
+        assert cmd in proc.stdout
