@@ -1,0 +1,233 @@
+"""Evaluating any agent with the SB3 ``predict`` signature, episode by episode, on shift splits.
+
+Reset seeds, and why evaluation never sees a training level:
+
+- **shiftgrid ids**: every test split (``id``, ``<axis>/near``, ``<axis>/far``) is held out by
+  construction (its own level-seed range and the reserved level-hash bucket that training
+  never draws from), so episode ``i`` simply resets with seed ``seed + i``.
+- **ids without splits** (minigrid, BabyAI): episode ``i`` resets with seed
+  ``HELD_OUT_SEED_BASE + seed + i`` (``HELD_OUT_SEED_BASE = 10**9``), a range that training
+  never passes to ``reset``. Such envs have no level hash, so this separates reset seeds, not
+  level contents: an unseeded training reset may still draw the same layout by chance.
+
+Example:
+    >>> from shiftgrid.agents.baselines import RandomAgent
+    >>> from gymnasium import spaces
+    >>> agent = RandomAgent(spaces.Discrete(7), seed=0)
+    >>> results = run_episodes(agent, "shiftgrid/GoTo-v0", "size/near", episodes=3)
+    >>> len(results), all(r.optimal_return > 0 for r in results)
+    (3, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from shiftgrid.agents.envs import has_splits, make_env
+from shiftgrid.envs.registration import UnknownEnvError, splits_for
+
+#: First reset seed used to evaluate on ids without splits; training must stay below it.
+HELD_OUT_SEED_BASE = 10**9
+#: The split name used for ids without splits: the training distribution on held-out seeds.
+IN_DISTRIBUTION = "id"
+SHIFT_LEVELS = ("id", "near", "far")
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    """One evaluation episode.
+
+    Attributes:
+        success: the mission was completed.
+        ret: undiscounted return.
+        length: steps taken.
+        optimal_return, optimal_steps: the oracle's figures for this level (None on ids without an oracle).
+        level_hash: canonical hash of the level (None on ids without one).
+    """
+
+    success: bool
+    ret: float
+    length: int
+    optimal_return: float | None = None
+    optimal_steps: float | None = None
+    level_hash: str | None = None
+
+
+def _stack(observations: Sequence[Any]) -> Any:
+    """Batch per-env observations (dicts of arrays, or arrays) the way SB3 vec envs do."""
+    if isinstance(observations[0], dict):
+        return {k: np.stack([np.asarray(o[k]) for o in observations]) for k in observations[0]}
+    return np.stack([np.asarray(o) for o in observations])
+
+
+def _number(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
+def first_reset_seed(env_id: str, seed: int = 0) -> int:
+    """Reset seed of evaluation episode 0 (episode ``i`` uses this plus ``i``); see the module docstring.
+
+    Example:
+        >>> first_reset_seed("shiftgrid/GoTo-v0", 5), first_reset_seed("MiniGrid-Empty-5x5-v0", 5)
+        (5, 1000000005)
+    """
+    return seed if has_splits(env_id) else HELD_OUT_SEED_BASE + seed
+
+
+def run_episodes(
+    agent: Any, env_id: str, split: str | None, episodes: int, *, seed: int = 0, n_envs: int = 4
+) -> list[EpisodeResult]:
+    """Run exactly ``episodes`` episodes of ``agent`` (deterministic actions) on ``env_id``/``split``.
+
+    Episode ``i`` always resets with the same seed (see the module docstring), whatever
+    ``n_envs``, and results come back in episode order. ``n_envs`` environments are stepped
+    side by side so the agent is called on batches; a slot whose episode ends starts the next
+    unstarted episode (with ``episode_start`` true, so recurrent agents reset their memory), and
+    idles once none is left. ``split`` is None for ids without splits (on a shiftgrid id, None
+    means ``train``).
+
+    Args:
+        agent: anything with ``predict(obs, state, episode_start, deterministic) -> (actions, state)``.
+        env_id: a shiftgrid, minigrid or BabyAI id (made with :func:`~shiftgrid.agents.envs.make_env`).
+        split: split name on shiftgrid ids (``id``, ``size/far``, ...), None otherwise.
+        episodes: how many episodes (>= 1).
+        seed: first evaluation seed.
+        n_envs: environments stepped side by side.
+
+    Example:
+        >>> from shiftgrid.agents.baselines import ScriptedAgent
+        >>> spin = ScriptedAgent([], fallback=0)  # turns left until the episode limit
+        >>> [(r.success, r.length > 0) for r in run_episodes(spin, "shiftgrid/GoTo-v0", "id", 2, n_envs=2)]
+        [(False, True), (False, True)]
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    base = first_reset_seed(env_id, seed)
+    n = max(1, min(n_envs, episodes))
+    envs = [make_env(env_id, split) for _ in range(n)]
+    try:
+        slot_episode = list(range(n))
+        obs = [env.reset(seed=base + i)[0] for i, env in enumerate(envs)]
+        rets, lengths = [0.0] * n, [0] * n
+        results: list[EpisodeResult | None] = [None] * episodes
+        active, next_episode = [True] * n, n
+        state, episode_start = None, np.ones(n, dtype=bool)
+        while any(active):
+            actions, state = agent.predict(_stack(obs), state=state, episode_start=episode_start, deterministic=True)
+            actions = np.asarray(actions)
+            episode_start = np.zeros(n, dtype=bool)
+            for j, env in enumerate(envs):
+                if not active[j]:
+                    continue
+                obs[j], reward, terminated, truncated, info = env.step(actions[j])
+                rets[j] += float(reward)
+                lengths[j] += 1
+                if not (terminated or truncated):
+                    continue
+                results[slot_episode[j]] = EpisodeResult(
+                    success=bool(info.get("success", False)),
+                    ret=rets[j],
+                    length=lengths[j],
+                    optimal_return=_number(info.get("optimal_return")),
+                    optimal_steps=_number(info.get("optimal_steps")),
+                    level_hash=info.get("level_hash"),
+                )
+                rets[j], lengths[j] = 0.0, 0
+                if next_episode < episodes:
+                    slot_episode[j] = next_episode
+                    obs[j] = env.reset(seed=base + next_episode)[0]
+                    episode_start[j] = True
+                    next_episode += 1
+                else:
+                    active[j] = False
+        return results  # type: ignore[return-value]  # every slot was filled before its env idled
+    finally:
+        for env in envs:
+            env.close()
+
+
+def splits_to_evaluate(env_id: str, splits: str | Iterable[str] = "all") -> list[str]:
+    """The splits to evaluate, by canonical name: ``all`` = ``id`` and every ``<axis>/near|far``.
+
+    ``<axis>/id`` splits share the levels of ``id``, so they are evaluated once, as ``id``. On
+    ids without splits the only split is ``id`` (the training distribution on held-out seeds).
+
+    Raises:
+        SplitError: an unknown split name (the message lists the valid ones).
+        UnknownEnvError: a named split on an id without splits.
+
+    Example:
+        >>> splits_to_evaluate("shiftgrid/GoTo-v0", ["size/id", "size/far", "id"])
+        ['id', 'size/far']
+    """
+    if not has_splits(env_id):
+        names = [splits] if isinstance(splits, str) else list(splits)
+        if set(names) - {"all", IN_DISTRIBUTION}:
+            raise UnknownEnvError(f"{env_id} has no splits (got {', '.join(names)}); use 'all' or 'id' (held-out reset seeds)")
+        return [IN_DISTRIBUTION]
+    split_set = splits_for(env_id)
+    if splits == "all":
+        names = [name for name, s in split_set.items() if s.held_out]
+    else:
+        names = [splits] if isinstance(splits, str) else list(splits)
+    canonical = [IN_DISTRIBUTION if split_set[name].level == "id" else name for name in names]
+    return list(dict.fromkeys(canonical))
+
+
+def axis_layout(env_id: str, evaluated: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Axis -> {``id``/``near``/``far`` -> split name} over the ``evaluated`` splits.
+
+    An axis appears when one of its shifted splits was evaluated; its ``id`` row is the shared
+    ``id`` split. Ids without splits have no axes.
+
+    Example:
+        >>> axis_layout("shiftgrid/GoTo-v0", ["id", "size/near", "size/far"])
+        {'size': {'id': 'id', 'near': 'size/near', 'far': 'size/far'}}
+    """
+    if not has_splits(env_id):
+        return {}
+    split_set, evaluated = splits_for(env_id), set(evaluated)
+    layout: dict[str, dict[str, str]] = {}
+    for axis in split_set.axes:
+        shifted = {s.level: name for name, s in split_set.items() if s.axis == axis and s.level != "id" and name in evaluated}
+        if shifted:
+            rows = {"id": IN_DISTRIBUTION, **shifted} if IN_DISTRIBUTION in evaluated else shifted
+            layout[axis] = {level: rows[level] for level in SHIFT_LEVELS if level in rows}
+    return layout
+
+
+def evaluate_splits(
+    agent: Any,
+    env_id: str,
+    splits: str | Iterable[str] = "all",
+    episodes: int = 1000,
+    seed: int = 0,
+    *,
+    n_envs: int = 4,
+    progress: bool = True,
+) -> dict[str, list[EpisodeResult]]:
+    """Evaluate ``agent`` on every split of :func:`splits_to_evaluate` (``episodes`` each), with a progress bar.
+
+    Returns:
+        canonical split name -> episode results (``<axis>/id`` appears once, as ``id``).
+
+    Example:
+        >>> from shiftgrid.agents.baselines import RandomAgent
+        >>> from gymnasium import spaces
+        >>> out = evaluate_splits(RandomAgent(spaces.Discrete(7), 0), "shiftgrid/GoTo-v0",
+        ...                       ["id", "size/far"], episodes=2, progress=False)
+        >>> {k: len(v) for k, v in out.items()}
+        {'id': 2, 'size/far': 2}
+    """
+    names = splits_to_evaluate(env_id, splits)
+    with_splits = has_splits(env_id)
+    results: dict[str, list[EpisodeResult]] = {}
+    bar = tqdm(names, desc=f"evaluate {env_id}", unit="split", disable=not progress)
+    for name in bar:
+        bar.set_postfix_str(name)
+        results[name] = run_episodes(agent, env_id, name if with_splits else None, episodes, seed=seed, n_envs=n_envs)
+    return results

@@ -1,0 +1,221 @@
+"""The shift report of one configuration (one or more runs): JSON, CSV, Markdown and PNG plots.
+
+Files written by :func:`write_report`:
+
+- ``results.json`` — everything: every run's config, per-split metrics and episodes, and the
+  summary across runs (per split and per axis, IQM with confidence interval and per-run values).
+- ``results.csv`` — tidy per-run table: ``run, seed, split, axis, level, metric, value``.
+- ``results.md`` — a table per axis (rows ``id``/``near``/``far`` and the two gaps; cells
+  ``IQM [low, high]``), every split, and success per seed.
+- ``shift_<metric>.png`` — per axis, bars for id / near / far with CI error bars and run dots.
+- ``learning_curves.png`` — ``rollout/success_rate`` from each run's TensorBoard ``tb/`` (when present).
+
+Plots use matplotlib's Agg canvas directly, so no display and no global backend change.
+
+Example:
+    >>> from shiftgrid.agents.evaluation import EpisodeResult
+    >>> import tempfile
+    >>> run = RunRecord("r0", 0, {"id": [EpisodeResult(True, 0.9, 3, 0.95, 2.0)]})
+    >>> paths = write_report(tempfile.mkdtemp(), [run], {}, env_id="shiftgrid/GoTo-v0")
+    >>> sorted(paths)[:3]
+    ['csv', 'json', 'md']
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from shiftgrid.agents.evaluation import EpisodeResult
+from shiftgrid.agents.stats import METRICS, Interval, ShiftSummary, run_metrics, summarize
+
+SUCCESS_TAG = "rollout/success_rate"
+PLOTTED = ("success_rate", "optimality_ratio")
+COLORS = {"id": "#4c72b0", "near": "#dd8452", "far": "#c44e52"}
+ROW_LABELS = {"id": "id", "near": "near", "far": "far", "gap_near": "gap id − near", "gap_far": "gap id − far"}
+
+
+@dataclass
+class RunRecord:
+    """One evaluated run: its name, training seed, per-split episodes, config and TensorBoard folder."""
+
+    name: str
+    seed: int | None
+    results: dict[str, list[EpisodeResult]]
+    config: dict[str, Any] = field(default_factory=dict)
+    tb_dir: Path | None = None
+
+
+def learning_curve(tb_dir: str | Path, tag: str = SUCCESS_TAG) -> list[tuple[int, float]]:
+    """``(step, value)`` of ``tag`` from every TensorBoard event file under ``tb_dir``, by step.
+
+    A step logged twice (a resumed run) keeps the value from the later file.
+
+    Example:
+        >>> learning_curve("/nonexistent")
+        []
+    """
+    from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
+
+    points: dict[int, float] = {}
+    for path in sorted(Path(tb_dir).rglob("events.out.tfevents.*"), key=lambda p: p.stat().st_mtime):
+        acc = EventAccumulator(str(path), size_guidance={SCALARS: 0})
+        acc.Reload()
+        if tag in acc.Tags().get("scalars", []):
+            points.update({int(e.step): float(e.value) for e in acc.Scalars(tag)})
+    return sorted(points.items())
+
+
+def _cell(i: Interval | None, metric: str) -> str:
+    if i is None:
+        return "–"
+    f = "{:.1f}" if metric == "mean_length" else "{:.3f}"
+    return f"{f.format(i.iqm)} [{f.format(i.low)}, {f.format(i.high)}]"
+
+
+def _table(first: str, rows: Sequence[tuple[str, Mapping[str, Interval]]], metrics: Sequence[str]) -> list[str]:
+    lines = [f"| {first} | " + " | ".join(METRICS[m] for m in metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
+    lines += [f"| {label} | " + " | ".join(_cell(ms.get(m), m) for m in metrics) + " |" for label, ms in rows]
+    return lines
+
+
+def markdown(summary: ShiftSummary, runs: Sequence[RunRecord], env_id: str, meta: Mapping[str, Any] | None = None) -> str:
+    """The readable report: a table per axis, every split, and success rate per seed."""
+    metrics = [m for m in METRICS if any(m in ms for ms in summary.splits.values())]
+    names = ", ".join(f"{r.name} (seed {r.seed})" for r in runs)
+    lines = [f"# Shift report: `{env_id}`", "", f"- runs ({summary.n_runs}): {names}"]
+    lines += [f"- {k}: {v}" for k, v in (meta or {}).items()]
+    notes = ["Cells: interquartile mean across runs [95% stratified bootstrap CI]."]
+    if summary.axes:
+        notes.append("Gaps are id − shifted: for success and optimality a positive gap is a loss under shift.")
+    if summary.n_runs == 1:
+        notes.append("One run: intervals across runs collapse to the point; evaluate several seeds for real intervals.")
+    lines += ["", " ".join(notes)]
+    for axis, rows in summary.axes.items():
+        layout = summary.layout[axis]
+        labelled = [(ROW_LABELS[r] + (f" (`{layout[r]}`)" if r in layout else ""), rows[r]) for r in ROW_LABELS if r in rows]
+        lines += ["", f"## {axis}", ""] + _table("level", labelled, metrics)
+    lines += ["", "## Every split", ""] + _table("split", [(f"`{s}`", ms) for s, ms in summary.splits.items()], metrics)
+    lines += ["", "## Success rate per seed", "", "| split | " + " | ".join(r.name for r in runs) + " |",
+              "|---" * (len(runs) + 1) + "|"]
+    for split, ms in summary.splits.items():
+        lines.append(f"| `{split}` | " + " | ".join(f"{v:.3f}" for v in ms["success_rate"].per_run) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def tidy(
+    runs: Sequence[RunRecord], metrics: Sequence[Mapping[str, Mapping[str, float]]], layout: Mapping[str, Mapping[str, str]]
+) -> pd.DataFrame:
+    """Per-run values (``metrics[k]`` belongs to ``runs[k]``), one row per run x split x metric, with axis and level.
+
+    The shared ``id`` split (and ``train``) belongs to no single axis: its axis is empty.
+    """
+    where = {name: (axis, level) for axis, levels in layout.items() for level, name in levels.items() if level != "id"}
+    rows = []
+    for run, per_split in zip(runs, metrics):
+        for split, ms in per_split.items():
+            axis, level = where.get(split, ("", split if split in ("id", "train") else ""))
+            rows += [(run.name, run.seed, split, axis, level, m, v) for m, v in ms.items()]
+    return pd.DataFrame(rows, columns=["run", "seed", "split", "axis", "level", "metric", "value"])
+
+
+def plot_shift(summary: ShiftSummary, metric: str, path: Path) -> None:
+    """Bars per axis (id / near / far) of ``metric`` with CI error bars and one dot per run."""
+    panels = {a: [(lvl, rows[lvl][metric]) for lvl in ("id", "near", "far") if lvl in rows] for a, rows in summary.axes.items()}
+    panels = panels or {"splits": [(s, ms[metric]) for s, ms in summary.splits.items()]}
+    fig = Figure(figsize=(2.6 * len(panels) + 0.6, 3.2), layout="constrained")
+    axs = np.atleast_1d(fig.subplots(1, len(panels), sharey=True, squeeze=False)[0])
+    for ax, (title, bars) in zip(axs, panels.items()):
+        x = np.arange(len(bars))
+        point = np.array([i.iqm for _, i in bars])
+        err = np.array([[max(0.0, i.iqm - i.low) for _, i in bars], [max(0.0, i.high - i.iqm) for _, i in bars]])
+        ax.bar(x, point, yerr=err, capsize=4, color=[COLORS.get(label, "#8c8c8c") for label, _ in bars])
+        for k, (_, i) in enumerate(bars):
+            ax.plot(np.full(i.n_runs, x[k] + 0.25), i.per_run, "k.", alpha=0.6)  # beside the error bar
+        ax.set_xticks(x, [label for label, _ in bars], rotation=0 if len(bars) <= 3 else 45)
+        ax.set_title(title)
+    axs[0].set_ylabel(f"{METRICS[metric]} (IQM, 95% CI)")
+    fig.savefig(path, dpi=110)
+
+
+def plot_learning_curves(curves: Mapping[str, Sequence[tuple[int, float]]], path: Path) -> None:
+    """Training success rate against environment steps, one line per run."""
+    fig = Figure(figsize=(5.5, 3.5), layout="constrained")
+    ax = fig.subplots()
+    for name, points in curves.items():
+        steps, values = zip(*points)
+        ax.plot(steps, values, label=name)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("training success rate")
+    ax.legend(fontsize="small")
+    fig.savefig(path, dpi=110)
+
+
+def _json_safe(x: Any) -> Any:
+    """NaN/inf become None, so results.json is strict JSON."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {str(k): _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+def write_report(
+    out_dir: str | Path,
+    runs: Sequence[RunRecord],
+    layout: Mapping[str, Mapping[str, str]],
+    *,
+    env_id: str,
+    meta: Mapping[str, Any] | None = None,
+    seed: int = 0,
+) -> dict[str, Path]:
+    """Summarize ``runs`` (seeds of one configuration) and write every report file into ``out_dir``.
+
+    Args:
+        out_dir: created if missing.
+        runs: the evaluated runs, all on the same splits.
+        layout: axis -> level -> split (:func:`~shiftgrid.agents.evaluation.axis_layout`).
+        env_id: the environment, for titles.
+        meta: extra ``key: value`` lines for the header (episodes, evaluation seed, algorithm...).
+        seed: seed of the bootstrap.
+
+    Returns:
+        kind (``json``, ``csv``, ``md``, ``shift_<metric>``, ``learning_curves``) -> path written.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = [run_metrics(r.results) for r in runs]
+    summary = summarize(metrics, layout, seed=seed)
+    paths = {"json": out / "results.json", "csv": out / "results.csv", "md": out / "results.md"}
+    document = {
+        "env": env_id,
+        "meta": dict(meta or {}),
+        "runs": [
+            {"name": r.name, "seed": r.seed, "config": r.config, "metrics": m,
+             "episodes": {s: [asdict(e) for e in eps] for s, eps in r.results.items()}}
+            for r, m in zip(runs, metrics)
+        ],
+        "summary": summary.to_dict(),
+    }
+    paths["json"].write_text(json.dumps(_json_safe(document), indent=1, default=str, allow_nan=False))
+    tidy(runs, metrics, layout).to_csv(paths["csv"], index=False)
+    paths["md"].write_text(markdown(summary, runs, env_id, meta))
+    for metric in PLOTTED:
+        if all(metric in ms for ms in summary.splits.values()):
+            paths[f"shift_{metric}"] = out / f"shift_{metric}.png"
+            plot_shift(summary, metric, paths[f"shift_{metric}"])
+    curves = {r.name: learning_curve(r.tb_dir) for r in runs if r.tb_dir is not None}
+    curves = {name: c for name, c in curves.items() if c}
+    if curves:
+        paths["learning_curves"] = out / "learning_curves.png"
+        plot_learning_curves(curves, paths["learning_curves"])
+    return paths

@@ -1,0 +1,95 @@
+"""``shiftgrid evaluate`` through the CLI entry point, with random agents standing in for checkpoints."""
+
+import json
+
+import pytest
+from gymnasium import spaces
+
+import shiftgrid.scripts.cli as cli
+import shiftgrid.scripts.evaluate_cmd as evaluate_cmd
+from shiftgrid.agents.baselines import RandomAgent
+
+GOTO = "shiftgrid/GoTo-v0"
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    """Make run directories; loading one gives a random agent and the config written in it."""
+    monkeypatch.setattr(cli, "COMMANDS", ("evaluate",))  # only the command under test
+
+    def load(path, device):
+        run_dir = evaluate_cmd.run_dir_of(path)
+        config = json.loads((run_dir / "config.json").read_text())
+        return RandomAgent(spaces.Discrete(7), config["seed"]), config
+
+    monkeypatch.setattr(evaluate_cmd, "load", load)
+
+    def make(name, env=GOTO, seed=0, algo="ppo"):
+        run_dir = tmp_path / name
+        (run_dir / "checkpoints").mkdir(parents=True)
+        (run_dir / "checkpoints" / "final.pt").write_bytes(b"")
+        (run_dir / "config.json").write_text(json.dumps({"env": env, "split": "train", "seed": seed, "algo": algo}))
+        return run_dir
+
+    return make
+
+
+def evaluate(*argv):
+    return cli.main(["evaluate", *map(str, argv)])
+
+
+def test_single_run_report_goes_into_the_run_dir(runs, capsys):
+    run_dir = runs("goto-s0")
+    assert evaluate(run_dir, "--splits", "id,size/near,size/far", "--episodes", "3") == 0
+    md = (run_dir / "eval" / "results.md").read_text()
+    assert "## size" in md and "`size/far`" in md and "## layout" not in md
+    out = capsys.readouterr().out
+    assert f"report written to {run_dir / 'eval'}" in out
+
+
+def test_checkpoint_path_reports_into_its_run(runs):
+    run_dir = runs("goto-s1", seed=1)
+    assert evaluate(run_dir / "checkpoints" / "final.pt", "--splits", "id", "--episodes", "2") == 0
+    doc = json.loads((run_dir / "eval" / "results.json").read_text())
+    assert doc["runs"][0]["seed"] == 1 and list(doc["runs"][0]["metrics"]) == ["id"]
+
+
+def test_several_seeds_make_one_report(runs, tmp_path):
+    dirs = [runs(f"goto-s{s}", seed=s) for s in range(3)]
+    out = tmp_path / "report"
+    assert evaluate(*dirs, "--splits", "id,layout/far", "--episodes", "2", "--out", out) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert [r["seed"] for r in doc["runs"]] == [0, 1, 2] and doc["summary"]["n_runs"] == 3
+    assert len(doc["summary"]["axes"]["layout"]["far"]["success_rate"]["per_run"]) == 3
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("shiftgrid evaluate: error:")
+    return err
+
+
+def test_mixing_environments_is_refused(runs, tmp_path, capsys):
+    a, b = runs("goto", env=GOTO), runs("pickup", env="shiftgrid/Pickup-v0")
+    assert evaluate(a, b, "--out", tmp_path / "r", "--episodes", "1") == 2
+    err = one_line_error(capsys)
+    assert "shiftgrid/GoTo-v0" in err and "shiftgrid/Pickup-v0" in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["missing-run"], "no such run directory"),
+        (["{run}", "--splits", "size/huge"], "unknown split 'size/huge'"),
+        (["{run}", "--splits", ","], "names no split"),
+        (["{run}", "--episodes", "0"], "--episodes must be >= 1"),
+        (["{run}", "{run2}"], "--out"),
+        (["{run}", "{run}/checkpoints/final.pt", "--out", "x"], "same run"),
+    ],
+)
+def test_bad_input_prints_one_line_and_exits_2(runs, capsys, argv, message):
+    run_dir, run2 = runs("goto-s0"), runs("goto-s9", seed=9)
+    argv = [a.format(run=run_dir, run2=run2) for a in argv]
+    assert evaluate(*argv) == 2
+    assert message in one_line_error(capsys)
+    assert not (run_dir / "eval").exists()
