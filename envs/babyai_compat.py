@@ -12,9 +12,12 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 from minigrid.envs.babyai.core.verifier import (
     AndInstr,
     BeforeInstr,
+    Instr,
     GoToInstr,
     ObjDesc,
     OpenInstr,
@@ -60,3 +63,30 @@ def to_instrs(mission: Mission, objects: list):
     if len(mission.steps) == 2:
         return BeforeInstr(_step(mission.steps[0], objects), _step(mission.steps[1], objects))
     raise NotExpressible(f"BabyAI sequences at most two steps, got {len(mission.steps)}")
+
+
+def expressible(mission: Mission) -> bool:
+    """Whether :func:`to_instrs` can express ``mission``."""
+    return (
+        len(mission.steps) <= 2
+        and all(len(step) <= 2 for step in mission.steps)
+        and all(c.verb != "reach" for step in mission.steps for c in step)
+    )
+
+
+def babyai_instrs(env: Any) -> Instr | None:
+    """The env's mission as BabyAI instructions, reset on the env's current (start) state; None if inexpressible."""
+    if not expressible(env.level.mission):
+        return None
+    instrs = to_instrs(env.level.mission, env.level.objects)
+    instrs.reset_verifier(env)
+    return instrs
+
+
+def update_positions(instr: Instr) -> None:
+    """Refresh the object positions BabyAI's verifier tracks (after a drop), as BabyAI's levels do."""
+    if isinstance(instr, (BeforeInstr, AndInstr)):
+        update_positions(instr.instr_a)
+        update_positions(instr.instr_b)
+    else:
+        instr.update_objs_poss()

@@ -22,6 +22,7 @@ from minigrid.core.actions import Actions
 from minigrid.core.mission import MissionSpace
 from minigrid.minigrid_env import MiniGridEnv
 
+from shiftgrid.envs.babyai_compat import babyai_instrs, update_positions
 from shiftgrid.envs.family import Family
 from shiftgrid.envs.mission import MissionProgress
 from shiftgrid.envs.observation import PALETTES, VIEW, CodedGrid, egocentric_view
@@ -116,14 +117,14 @@ class ShiftGridEnv(MiniGridEnv):
         self.progress = MissionProgress(level.mission)
         self.slip, self.view = f.slip, f.view
         self.palette = None if f.palette == "identity" else PALETTES[f.palette]
-        self._instrs = None
+        self._instrs = babyai_instrs(self)
 
     def _info(self, success: bool) -> dict[str, Any]:
         s = self.sample
         info: dict[str, Any] = {"success": success, "level_hash": s.level_hash, "level_seed": s.level_seed}
         if s.plan is not None:
             info["optimal_steps"] = s.plan.steps
-            info["optimal_return"] = 1.0 - 0.9 * s.plan.steps / self.max_steps
+            info["optimal_return"] = 1.0 - 0.9 * (s.plan.steps / self.max_steps)
         return info
 
     @property
@@ -167,6 +168,8 @@ class ShiftGridEnv(MiniGridEnv):
                 self.grid.set(fx, fy, self.carrying)
                 self.carrying.cur_pos = np.array([fx, fy])
                 self.carrying = None
+                if self._instrs is not None:
+                    update_positions(self._instrs)
         elif action == Actions.toggle and fwd is not None:
             fwd.toggle(self, (fx, fy))
             self.grid.refresh(fx, fy)
@@ -181,12 +184,13 @@ class ShiftGridEnv(MiniGridEnv):
     # -- BabyAI compatibility -------------------------------------------------------------------
     @property
     def instrs(self):
-        """The mission as BabyAI instruction objects (for ``BabyAIBot`` and BabyAI's verifier), when expressible."""
-        if self._instrs is None:
-            from shiftgrid.envs.babyai_compat import to_instrs
+        """The mission as BabyAI instruction objects (for ``BabyAIBot`` and BabyAI's verifier).
 
-            self._instrs = to_instrs(self.level.mission, self.level.objects)
-            self._instrs.reset_verifier(self)
+        Built and reset at every reset; raises ``AttributeError`` where the mission has no
+        BabyAI equivalent (e.g. "reach the goal").
+        """
+        if self._instrs is None:
+            raise AttributeError(f"the mission {self.mission!r} has no BabyAI instruction equivalent")
         return self._instrs
 
     def room_from_pos(self, x: int, y: int):

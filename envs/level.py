@@ -118,28 +118,6 @@ class LevelBuilder:
         self.agent_dir = int(self.rng.integers(4)) if direction is None else direction
         return self.agent_pos
 
-    def reachable(self) -> set[Cell]:
-        """Cells the agent can walk to without moving anything (empty, goal or open-door cells)."""
-        if self.agent_pos is None:
-            raise LevelError("place_agent() must come before reachable()")
-        seen, stack = {self.agent_pos}, [self.agent_pos]
-        while stack:
-            x, y = stack.pop()
-            for nx, ny in ((x + 1, y), (x - 1, y), (x, y + 1), (x, y - 1)):
-                cell = self.grid.get(nx, ny)
-                if (nx, ny) not in seen and (cell is None or cell.can_overlap()):
-                    seen.add((nx, ny))
-                    stack.append((nx, ny))
-        return seen
-
-    def require_reachable(self, *indices: int) -> None:
-        """Raise :class:`LevelError` unless each object in ``indices`` borders a reachable cell."""
-        cells = self.reachable()
-        for i in indices:
-            x, y = self.objects[i].cur_pos
-            if not {(x + 1, y), (x - 1, y), (x, y + 1), (x, y - 1)} & cells:
-                raise LevelError(f"the {self.objects[i].color} {self.objects[i].type} is walled in")
-
     def build(self, mission_text: str, mission: Mission) -> Level:
         """Freeze the builder's state into a :class:`Level`."""
         if self.agent_pos is None:

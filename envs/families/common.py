@@ -11,10 +11,13 @@ Example:
 
 from __future__ import annotations
 
+from typing import Callable, Iterable
+
+import numpy as np
 from minigrid.core.world_object import Ball, Box, Key, WorldObj
 
 from shiftgrid.envs.language import COLORS, OBJECT_TYPES
-from shiftgrid.envs.level import Cell, LevelBuilder, LevelError
+from shiftgrid.envs.level import Cell, Level, LevelBuilder, LevelError
 
 Combo = tuple[str, str]
 
@@ -25,6 +28,9 @@ HELDOUT_COMBOS: tuple[Combo, ...] = (
 SEEN_COMBOS: tuple[Combo, ...] = tuple((c, t) for c in COLORS for t in OBJECT_TYPES if (c, t) not in HELDOUT_COMBOS)
 
 LAYOUTS = ("room", "split", "rooms")
+#: How often a generator retries a crowded level with the same rng before giving up.
+ATTEMPTS = 50
+_DIRS = ((1, 0), (0, 1), (-1, 0), (0, -1))
 _MAKERS = {"ball": Ball, "box": Box, "key": Key}
 
 
@@ -75,23 +81,92 @@ def carve_layout(b: LevelBuilder, layout: str) -> list[Cell]:
 
 
 def place_target_and_distractors(b: LevelBuilder, targets: str, style: str, num_distractors: int) -> tuple[int, Combo]:
-    """Place a uniquely described target and ``num_distractors`` others; return (index, combo)."""
+    """Place a uniquely described target and ``num_distractors`` others, keeping the floor passable; return (index, combo)."""
     target = b.choice(target_pool(targets))
-    index = b.place(make_object(*target))
+    index = place_passable(b, make_object(*target), reachable=True)
     pool = distractor_pool(target, style)
     for _ in range(num_distractors):
-        b.place(make_object(*b.choice(pool)))
+        place_passable(b, make_object(*b.choice(pool)), keep=[index])
     return index, target
 
 
 def place_agent_not_facing(b: LevelBuilder, index: int) -> None:
-    """Place the agent anywhere except facing object ``index`` (a mission must not start done).
-
-    Raises ``LevelError`` if the object is walled in by others (no plan without moving them).
-    """
+    """Place the agent anywhere except facing object ``index`` (a mission must not start done)."""
     b.place_agent()
-    b.require_reachable(index)
     x, y = b.agent_pos
     dx, dy = ((1, 0), (0, 1), (-1, 0), (0, -1))[b.agent_dir]
     if tuple(b.objects[index].cur_pos) == (x + dx, y + dy):
         b.agent_dir = (b.agent_dir + 2) % 4
+
+
+def neighbours(cell: Cell) -> list[Cell]:
+    """The four cells next to ``cell``: ``neighbours((2, 2))[0] == (3, 2)``."""
+    return [(cell[0] + dx, cell[1] + dy) for dx, dy in _DIRS]
+
+
+def _connected(cells: set[Cell]) -> bool:
+    if not cells:
+        return True
+    start = next(iter(cells))
+    seen, stack = {start}, [start]
+    while stack:
+        for n in neighbours(stack.pop()):
+            if n in cells and n not in seen:
+                seen.add(n)
+                stack.append(n)
+    return len(seen) == len(cells)
+
+
+def place_passable(
+    b: LevelBuilder,
+    obj: WorldObj,
+    region: Iterable[Cell] | None = None,
+    *,
+    keep: Iterable[int] = (),
+    avoid: Iterable[Cell] = (),
+    reachable: bool = False,
+) -> int:
+    """Put ``obj`` on a random free cell of ``region`` (default: the whole interior) that keeps it passable.
+
+    Passable: the region's remaining free cells and door cells stay 4-connected, and each
+    object index in ``keep`` (and ``obj`` itself if ``reachable``) still borders one of them.
+    Cells in ``avoid`` are never used. Returns the object's index, as :meth:`LevelBuilder.put`.
+    Placing every object this way makes a level solvable without moving anything.
+
+    Example:
+        >>> b = LevelBuilder(5, 5, np.random.default_rng(0))
+        >>> i = place_passable(b, make_object("red", "ball"), reachable=True)
+        >>> b.objects[i].color
+        'red'
+
+    Raises:
+        LevelError: if no free cell of the region qualifies.
+    """
+    w, h = b.grid.width, b.grid.height
+    cells = [(x, y) for y in range(1, h - 1) for x in range(1, w - 1)] if region is None else list(region)
+    free = b.free_cells(cells)
+    doors = {c for c in cells if (o := b.grid.get(*c)) is not None and o.type == "door"}
+    free_set, avoid_set = set(free), set(avoid)
+    kept = [tuple(b.objects[k].cur_pos) for k in keep]
+    for i in b.rng.permutation(len(free)):
+        cell = free[int(i)]
+        if cell in avoid_set:
+            continue
+        rest = (free_set - {cell}) | doors
+        if not _connected(rest):
+            continue
+        if any(not any(n in rest for n in neighbours(k)) for k in kept + ([cell] if reachable else [])):
+            continue
+        return b.put(obj, *cell)
+    raise LevelError(f"no cell keeps the floor passable for a {obj.color} {obj.type} ({len(free)} free cells)")
+
+
+def retry(attempt: Callable[..., Level], f: object, rng: np.random.Generator, *extra: object) -> Level:
+    """Call ``attempt(f, rng, *extra)`` up to :data:`ATTEMPTS` times (same ``rng``) until a level fits."""
+    last = None
+    for _ in range(ATTEMPTS):
+        try:
+            return attempt(f, rng, *extra)
+        except LevelError as e:
+            last = e
+    raise LevelError(f"no level fits {f!r} in {ATTEMPTS} attempts; last: {last}")

@@ -23,7 +23,7 @@ import numpy as np
 from minigrid.core.world_object import Goal, Key
 
 from shiftgrid.envs.factors import Factors, factor
-from shiftgrid.envs.families.putnext import ATTEMPTS, place_passable
+from shiftgrid.envs.families.common import place_passable, retry
 from shiftgrid.envs.family import Family
 from shiftgrid.envs.language import COLORS, describe
 from shiftgrid.envs.level import Cell, KeyedDoor, Level, LevelBuilder, LevelError
@@ -115,13 +115,7 @@ def generate(f: DoorKeyFactors, rng: np.random.Generator) -> Level:
         (True, 4)
     """
     walls = _wall_options(f)
-    last = None
-    for _ in range(ATTEMPTS):
-        try:
-            return _attempt(f, rng, walls)
-        except LevelError as e:
-            last = e
-    raise LevelError(f"DoorKey size={f.size} num_distractors={f.num_distractors}: {last}")
+    return retry(_attempt, f, rng, walls)
 
 
 def max_steps(f: DoorKeyFactors) -> int:

@@ -13,79 +13,22 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
-
 import numpy as np
-from minigrid.core.world_object import WorldObj
-
-from shiftgrid.envs.families.common import SEEN_COMBOS, carve_layout, distractor_pool, make_object, target_pool
+from shiftgrid.envs.families.common import (
+    SEEN_COMBOS,
+    carve_layout,
+    distractor_pool,
+    make_object,
+    neighbours,
+    place_passable,
+    retry,
+    target_pool,
+)
 from shiftgrid.envs.families.goto import GoToFactors
 from shiftgrid.envs.family import Family
 from shiftgrid.envs.language import describe
-from shiftgrid.envs.level import Cell, Level, LevelBuilder, LevelError
+from shiftgrid.envs.level import Level, LevelBuilder
 from shiftgrid.envs.mission import Clause, Mission
-
-_DIRS = ((1, 0), (0, 1), (-1, 0), (0, -1))
-ATTEMPTS = 50
-
-
-def neighbours(cell: Cell) -> list[Cell]:
-    """The four cells next to ``cell``: ``neighbours((2, 2))[0] == (3, 2)``."""
-    return [(cell[0] + dx, cell[1] + dy) for dx, dy in _DIRS]
-
-
-def _connected(cells: set[Cell]) -> bool:
-    if not cells:
-        return True
-    start = next(iter(cells))
-    seen, stack = {start}, [start]
-    while stack:
-        for n in neighbours(stack.pop()):
-            if n in cells and n not in seen:
-                seen.add(n)
-                stack.append(n)
-    return len(seen) == len(cells)
-
-
-def place_passable(
-    b: LevelBuilder,
-    obj: WorldObj,
-    region: Iterable[Cell],
-    *,
-    keep: Iterable[int] = (),
-    avoid: Iterable[Cell] = (),
-    reachable: bool = False,
-) -> int:
-    """Put ``obj`` on a random free cell of ``region`` that keeps the region passable.
-
-    Passable: the region's remaining free cells stay 4-connected, and each object index in
-    ``keep`` (and ``obj`` itself if ``reachable``) still has a free neighbour in the region.
-    Cells in ``avoid`` are never used. Returns the object's index, as :meth:`LevelBuilder.put`.
-
-    Example:
-        >>> b = LevelBuilder(5, 5, np.random.default_rng(0))
-        >>> i = place_passable(b, make_object("red", "ball"), b.free_cells(), reachable=True)
-        >>> b.objects[i].color
-        'red'
-
-    Raises:
-        LevelError: if no free cell of the region qualifies.
-    """
-    free = b.free_cells(list(region))
-    free_set, avoid_set = set(free), set(avoid)
-    kept = [tuple(b.objects[k].cur_pos) for k in keep]
-    for i in b.rng.permutation(len(free)):
-        cell = free[int(i)]
-        if cell in avoid_set:
-            continue
-        rest = free_set - {cell}
-        if not _connected(rest):
-            continue
-        if any(not any(n in rest for n in neighbours(k)) for k in kept + ([cell] if reachable else [])):
-            continue
-        return b.put(obj, *cell)
-    raise LevelError(f"no cell keeps the floor passable for a {obj.color} {obj.type} ({len(free)} free cells)")
-
 
 @dataclass(frozen=True)
 class PutNextFactors(GoToFactors):
@@ -109,20 +52,14 @@ def _attempt(f: PutNextFactors, rng: np.random.Generator) -> Level:
 
 
 def generate(f: PutNextFactors, rng: np.random.Generator) -> Level:
-    """A PutNext level; crowded rooms are retried up to :data:`ATTEMPTS` times with the same ``rng``.
+    """A PutNext level; crowded rooms are retried up to ``ATTEMPTS`` times with the same ``rng``.
 
     Example:
         >>> level = generate(PutNextFactors(size=6), np.random.default_rng(1))
         >>> [c.verb for c in level.mission.steps[0]]
         ['putnext']
     """
-    last = None
-    for _ in range(ATTEMPTS):
-        try:
-            return _attempt(f, rng)
-        except LevelError as e:
-            last = e
-    raise LevelError(f"PutNext size={f.size} num_distractors={f.num_distractors} layout={f.layout!r}: {last}")
+    return retry(_attempt, f, rng)
 
 
 def max_steps(f: PutNextFactors) -> int:
