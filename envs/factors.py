@@ -10,7 +10,7 @@ Example:
     ...     num_balls: int = factor(2, low=0, high=6, doc="balls on the floor")
     >>> RoomFactors(num_balls=3).num_balls
     3
-    >>> RoomFactors(num_balls=9)
+    >>> RoomFactors(num_balls=9)  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
     ...
     shiftgrid.envs.factors.FactorError: RoomFactors.num_balls=9 is out of range; valid: 0..6

@@ -6,7 +6,7 @@ Example (a generator's body):
     >>> from shiftgrid.envs.mission import Clause, Mission
     >>> b = LevelBuilder(6, 6, np.random.default_rng(0))
     >>> target = b.place(Ball("red"))
-    >>> b.place_agent()
+    >>> start = b.place_agent()
     >>> level = b.build("go to the red ball", Mission(((Clause("goto", target),),)))
     >>> len(level_hash(level))
     16
