@@ -17,8 +17,9 @@ Layouts (:data:`LAYOUTS`):
 WFC uses minigrid's solver (``minigrid.envs.wfc.wfclogic.solver``) on samples authored here.
 A sample's patterns and their adjacency are extracted once per process; each level then runs
 the solver on a small *periodic* patch (at most :attr:`WFCSample.patch` cells a side), which
-tiles seamlessly, so every window of the layout is a pattern of the sample and the cost per
-level stays bounded at any grid size.
+tiles seamlessly: every window of the tiled plane is a pattern of the sample, and the cost per
+level stays bounded at any grid size. (minigrid's ``execute_wfc`` re-extracts the adjacency on
+every call, about a second per level here.)
 
 Example:
     >>> import numpy as np
@@ -69,23 +70,24 @@ def distances(walls: Walls, start: Cell) -> np.ndarray:
         >>> int(d[3, 3]), int(d[0, 0])
         (4, -1)
     """
-    h, w = walls.shape
-    d = np.full((h, w), -1, dtype=np.int64)
     x0, y0 = start
     if walls[y0, x0]:
         raise ValueError(f"start {start} is a wall cell")
-    d[y0, x0] = 0
-    queue = deque([start])
-    blocked = walls.tolist()
+    padded = np.pad(walls, 1, constant_values=True)  # a wall ring: flat neighbours never wrap
+    w = padded.shape[1]
+    blocked = padded.ravel().tolist()
+    d = [-1] * len(blocked)
+    first = (y0 + 1) * w + x0 + 1
+    d[first] = 0
+    queue = deque([first])
     while queue:
-        x, y = queue.popleft()
-        nd = d[y, x] + 1
-        for dx, dy in _STEPS:
-            nx, ny = x + dx, y + dy
-            if 0 <= nx < w and 0 <= ny < h and not blocked[ny][nx] and d[ny, nx] < 0:
-                d[ny, nx] = nd
-                queue.append((nx, ny))
-    return d
+        c = queue.popleft()
+        nd = d[c] + 1
+        for n in (c + 1, c + w, c - 1, c - w):
+            if d[n] < 0 and not blocked[n]:
+                d[n] = nd
+                queue.append(n)
+    return np.array(d, dtype=np.int64).reshape(padded.shape)[1:-1, 1:-1]
 
 
 def components(walls: Walls) -> list[list[Cell]]:
@@ -135,7 +137,7 @@ def _partition(n: int, count: int, rng: np.random.Generator) -> list[int]:
 
 
 def rooms(size: int, rng: np.random.Generator) -> Walls:
-    """A grid of rooms (2 a side up to size 10, then one more per 4 cells), joined by one-cell gaps.
+    """A grid of rooms (2 a side up to size 12, then one more per 4 cells), joined by one-cell gaps.
 
     Gaps follow a random spanning tree of the rooms; each other pair of neighbours gets a gap
     with probability 1/4, so most levels have loops.
@@ -154,8 +156,8 @@ def rooms(size: int, rng: np.random.Generator) -> Walls:
         walls[:, x] = True
     for y in ys:
         walls[y, :] = True
-    lo = [1] + [c + 1 for c in xs]  # first interior coordinate of each room, per axis
-    hi = [c - 1 for c in xs] + [size - 2]  # last
+    # First and last interior coordinate of each band of rooms, per axis.
+    lo_x, hi_x = [1] + [c + 1 for c in xs], [c - 1 for c in xs] + [size - 2]
     lo_y, hi_y = [1] + [c + 1 for c in ys], [c - 1 for c in ys] + [size - 2]
     # Neighbouring rooms (i = row, j = column): horizontal pairs share wall column xs[j].
     edges = [((i, j), (i, j + 1)) for i in range(count) for j in range(count - 1)]
@@ -174,11 +176,11 @@ def rooms(size: int, rng: np.random.Generator) -> Walls:
         if joined:
             parent[ra] = rb
         if joined or rng.random() < 0.25:
-            (i, j), (i2, j2) = a, b
+            (i, j), (i2, _) = a, b
             if i == i2:  # left-right neighbours: a gap in column xs[j] within row band i
                 walls[int(rng.integers(lo_y[i], hi_y[i] + 1)), xs[j]] = False
             else:  # up-down neighbours: a gap in row ys[i] within column band j
-                walls[ys[i], int(rng.integers(lo[j], hi[j] + 1))] = False
+                walls[ys[i], int(rng.integers(lo_x[j], hi_x[j] + 1))] = False
     return walls
 
 

@@ -2,15 +2,15 @@
 
 The layout (:mod:`shiftgrid.envs.families.layouts`: rooms, perfect mazes, WFC ruins and caves)
 is carved first. The agent starts on a random floor cell, facing a random way, and the goal
-lies at least ``size // 2`` steps away and at least half as far as the farthest cell. Lava
-cells go on random floor cells, never cutting every path from agent to goal. Stepping on lava
-ends the episode as a failure (reward 0); the oracle treats lava as wall.
+lies ``size - 2`` or more steps away (or as far as the floor allows) and at least half as far as
+the farthest cell. Lava cells go on random floor cells, never cutting every path from agent to
+goal. Stepping on lava ends the episode as a failure (reward 0); the oracle treats lava as wall.
 
 Example:
     >>> import numpy as np
     >>> level = generate(MazeFactors(size=9, layout="rooms", lava=2), np.random.default_rng(0))
     >>> level.mission_text
-    'reach the goal, avoid the lava'
+    'reach the goal'
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from shiftgrid.envs.family import Family
 from shiftgrid.envs.level import Cell, Level, LevelBuilder, LevelError
 from shiftgrid.envs.mission import Clause, Mission
 
-ATTEMPTS = 10  # agent cells tried before a layout is given up as too small
-
 
 @dataclass(frozen=True)
 class MazeFactors(Factors):
@@ -38,37 +36,31 @@ class MazeFactors(Factors):
     lava: int = factor(0, low=0, high=32, doc="lava cells; at least one path from agent to goal avoids them all")
 
 
-def mission_text(lava: int) -> str:
-    """The instruction: ``'reach the goal'``, plus ``', avoid the lava'`` when there is lava.
-
-    Example:
-        >>> mission_text(0), mission_text(3)
-        ('reach the goal', 'reach the goal, avoid the lava')
-    """
-    return "reach the goal" + (", avoid the lava" if lava else "")
+#: The instruction: the same with or without lava, so a rules split changes dynamics, not language.
+MISSION = "reach the goal"
 
 
 def place_agent_and_goal(walls: Walls, rng: np.random.Generator) -> tuple[Cell, Cell]:
-    """A random agent cell and a goal at least ``size // 2`` steps and half the farthest distance away.
+    """A random agent cell, and a goal ``size - 2`` or more steps away (the farthest cells, if none is
+    that far) and at least half as far as the farthest cell.
 
     Example:
         >>> from shiftgrid.envs.families.layouts import carve
         >>> walls = carve("maze", 9, np.random.default_rng(0))
         >>> agent, goal = place_agent_and_goal(walls, np.random.default_rng(0))
-        >>> int(distances(walls, agent)[goal[1], goal[0]]) >= 4
+        >>> int(distances(walls, agent)[goal[1], goal[0]]) >= 7
         True
     """
     floor = floor_cells(walls)
-    size = walls.shape[0]
-    for _ in range(ATTEMPTS):
-        agent = floor[int(rng.integers(len(floor)))]
-        d = distances(walls, agent)
-        need = max(size // 2, -(-int(d.max()) // 2))
-        ys, xs = np.nonzero(d >= need)
-        if len(xs):
-            k = int(rng.integers(len(xs)))
-            return agent, (int(xs[k]), int(ys[k]))
-    raise LevelError(f"no floor cell of this {size}x{size} layout lies {size // 2} steps from the agent")
+    agent = floor[int(rng.integers(len(floor)))]
+    d = distances(walls, agent)
+    far = int(d.max())
+    if far < 2:
+        raise LevelError(f"the layout's floor has {len(floor)} cells; a goal two steps from the agent needs more")
+    need = max(-(-far // 2), min(walls.shape[0] - 2, far))
+    ys, xs = np.nonzero(d >= need)
+    k = int(rng.integers(len(xs)))
+    return agent, (int(xs[k]), int(ys[k]))
 
 
 def shortest_path(walls: Walls, start: Cell, end: Cell) -> list[Cell]:
@@ -87,7 +79,8 @@ def shortest_path(walls: Walls, start: Cell, end: Cell) -> list[Cell]:
         return []
     path = [start]
     while (x, y) != end:
-        x, y = next((x + dx, y + dy) for dx, dy in ((1, 0), (0, 1), (-1, 0), (0, -1)) if d[y + dy, x + dx] == d[y, x] - 1)
+        steps = ((x + dx, y + dy) for dx, dy in ((1, 0), (0, 1), (-1, 0), (0, -1)))
+        x, y = next((nx, ny) for nx, ny in steps if d[ny, nx] == d[y, x] - 1)
         path.append((x, y))
     return path
 
@@ -138,7 +131,7 @@ def generate(f: MazeFactors, rng: np.random.Generator) -> Level:
         b.grid.set(x, y, Lava())
     b.put(Goal(), *goal)
     b.place_agent([agent])
-    return b.build(mission_text(f.lava), Mission(((Clause("reach"),),)))
+    return b.build(MISSION, Mission(((Clause("reach"),),)))
 
 
 def max_steps(f: MazeFactors) -> int:
