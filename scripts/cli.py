@@ -16,7 +16,7 @@ import importlib
 import sys
 
 #: Subcommand modules (``shiftgrid.scripts.<name>_cmd``), in the order ``--help`` lists them.
-COMMANDS = ("envs", "check", "benchmark", "train", "evaluate")
+COMMANDS = ("main", "envs", "check", "benchmark", "train", "evaluate")
 
 
 class UserError(Exception):
