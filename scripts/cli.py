@@ -27,7 +27,13 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     """Exception types that mean the user gave bad input (printed as one line, exit 2)."""
     from shiftgrid.envs import FactorError, SplitError, UnknownEnvError
 
-    return (UserError, FactorError, SplitError, UnknownEnvError)
+    errors: tuple[type[BaseException], ...] = (UserError, FactorError, SplitError, UnknownEnvError)
+    try:  # the learner side needs torch; without it only the environment errors exist
+        from shiftgrid.agents.checkpoint import CheckpointError
+        from shiftgrid.agents.config import ConfigError
+    except ImportError:
+        return errors
+    return errors + (CheckpointError, ConfigError)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,7 +37,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def load(path: Path, device: str) -> tuple[Any, dict]:
     """``(agent, config)`` of a run directory or checkpoint (see :mod:`shiftgrid.agents.checkpoint`)."""
+    import torch
+
     from shiftgrid.agents.checkpoint import load_agent
+
+    torch.set_num_threads(1)  # small networks: extra threads only slow each forward pass (as in training)
 
     return load_agent(path, device=device)
 

@@ -1,0 +1,115 @@
+"""From a :class:`~shiftgrid.agents.config.TrainConfig` to an SB3 model and its vector env.
+
+One place builds models, for training, for resuming and for :func:`~shiftgrid.agents.checkpoint.load_agent`,
+so a checkpoint always loads into the network it was saved from.
+
+Example:
+    >>> from shiftgrid.agents.config import TrainConfig
+    >>> config = TrainConfig(algo="a2c", n_envs=2, device="cpu")
+    >>> env = make_vec(config)
+    >>> model = build_model(config, env)
+    >>> type(model).__name__, model.n_envs
+    ('A2C', 2)
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any
+
+import torch
+from sb3_contrib import RecurrentPPO
+from stable_baselines3 import A2C, DQN, PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+
+from shiftgrid.agents.config import ConfigError, TrainConfig
+from shiftgrid.agents.envs import make_env
+from shiftgrid.agents.extractor import BabyAIExtractor
+
+#: Algorithm name -> (SB3 class, policy name).
+ALGOS: dict[str, tuple[type[BaseAlgorithm], str]] = {
+    "ppo": (PPO, "MultiInputPolicy"),
+    "a2c": (A2C, "MultiInputPolicy"),
+    "dqn": (DQN, "MultiInputPolicy"),
+    "recurrent-ppo": (RecurrentPPO, "MultiInputLstmPolicy"),
+}
+
+#: Constructor arguments set here, not through ``hyperparams``.
+RESERVED = ("policy", "env", "policy_kwargs", "device", "seed", "verbose", "tensorboard_log", "_init_setup_model")
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; anything else is checked to exist.
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:<index>") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} asked for, but this torch sees no CUDA device; use --device auto or cpu")
+    return dev
+
+
+def make_vec(config: TrainConfig, n_envs: int | None = None, seed: int | None = None) -> VecEnv:
+    """The training vector env: ``n_envs`` (default ``config.n_envs``) monitored copies of ``config.env``.
+
+    Environment ``i`` is first reset with ``seed + i`` (default ``config.seed``).
+    """
+    env_fn = functools.partial(make_env, config.env, config.split, **config.env_kwargs)
+    env_fn().close()  # raise unknown id / split / factor errors here, not inside a subprocess
+    vec_cls = SubprocVecEnv if config.vec_env == "subproc" else DummyVecEnv
+    return make_vec_env(env_fn, n_envs=n_envs or config.n_envs, seed=config.seed if seed is None else seed, vec_env_cls=vec_cls)
+
+
+def _check_keys(what: str, given: dict, fn: Any, reserved: tuple[str, ...] = ()) -> None:
+    valid = [p for p in inspect.signature(fn).parameters if p not in reserved + ("self", "observation_space")]
+    for key in given:
+        if key not in valid:
+            raise ConfigError(f"unknown {what} {key!r}; valid: {', '.join(valid)}")
+
+
+def algo_kwargs(config: TrainConfig) -> dict[str, Any]:
+    """``config.hyperparams`` checked against the algorithm's constructor (unknown names raise)."""
+    cls, _ = ALGOS[config.algo]
+    _check_keys(f"{config.algo} hyperparameter", config.hyperparams, cls.__init__, RESERVED)
+    return dict(config.hyperparams)
+
+
+def policy_kwargs(config: TrainConfig) -> dict[str, Any]:
+    """Policy keyword arguments: the BabyAI extractor (codes unnormalised) plus ``config.policy``."""
+    cls, policy = ALGOS[config.algo]
+    reserved = ("action_space", "lr_schedule", "features_extractor_class", "features_extractor_kwargs")
+    _check_keys(f"{config.algo} policy setting", config.policy, cls.policy_aliases[policy].__init__, reserved)
+    _check_keys("extractor setting", config.extractor, BabyAIExtractor.__init__)
+    return {
+        "features_extractor_class": BabyAIExtractor,
+        "features_extractor_kwargs": dict(config.extractor),
+        "normalize_images": False,
+        **config.policy,
+    }
+
+
+def build_model(config: TrainConfig, env: VecEnv, **overrides: Any) -> BaseAlgorithm:
+    """A fresh SB3 model for ``config`` on ``env``; ``overrides`` replace hyperparameters.
+
+    Raises:
+        ConfigError: an unknown hyperparameter, policy or extractor setting, or device, or a
+            value the algorithm rejects.
+    """
+    cls, policy = ALGOS[config.algo]
+    kwargs = {**algo_kwargs(config), **overrides}
+    pkw, device = policy_kwargs(config), resolve_device(config.device)
+    try:
+        return cls(policy, env, policy_kwargs=pkw, device=device, seed=config.seed, verbose=0, **kwargs)
+    except (AssertionError, ValueError, TypeError) as e:  # SB3 checks its arguments with these
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ConfigError(f"{config.algo} rejected its settings: {reason}") from None
