@@ -42,7 +42,6 @@ def load(path: Path, device: str) -> tuple[Any, dict]:
     from shiftgrid.agents.checkpoint import load_agent
 
     torch.set_num_threads(1)  # small networks: extra threads only slow each forward pass (as in training)
-
     return load_agent(path, device=device)
 
 
