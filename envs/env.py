@@ -26,6 +26,7 @@ from shiftgrid.envs.babyai_compat import babyai_instrs, update_positions
 from shiftgrid.envs.family import Family
 from shiftgrid.envs.mission import MissionProgress
 from shiftgrid.envs.observation import PALETTES, VIEW, CodedGrid, egocentric_view
+from shiftgrid.envs.spaces import MissionText
 from shiftgrid.envs.shift.split import Sample, SplitError, SplitSet, load_splits, sample_level
 
 MISSION_MAX_LENGTH = 256
@@ -84,7 +85,7 @@ class ShiftGridEnv(MiniGridEnv):
             {
                 "image": self.observation_space["image"],
                 "direction": spaces.Discrete(4),
-                "mission": spaces.Text(max_length=MISSION_MAX_LENGTH, min_length=0, charset=MISSION_CHARSET),
+                "mission": MissionText(max_length=MISSION_MAX_LENGTH, min_length=0, charset=MISSION_CHARSET),
             }
         )
         self.sample: Sample | None = None
