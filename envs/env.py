@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
@@ -141,10 +142,14 @@ class ShiftGridEnv(MiniGridEnv):
         return {"image": image, "direction": self.agent_dir, "mission": self.mission}
 
     def step(self, action: int):
-        self.step_count += 1
-        action = int(action)
+        given = action
+        try:  # integers and 0-d integer arrays; not floats, strings or None
+            action = operator.index(action.item() if isinstance(action, np.ndarray) and action.ndim == 0 else action)
+        except TypeError:
+            action = -1
         if not 0 <= action < 7:
-            raise ValueError(f"action {action!r} is not valid; valid: 0..6 (minigrid's Actions)")
+            raise ValueError(f"action {given!r} is not valid; valid: an integer 0..6 (minigrid's Actions)")
+        self.step_count += 1
         if action == Actions.forward and self.slip > 0 and self.np_random.random() < self.slip:
             action = int(Actions.left) if self.np_random.random() < 0.5 else int(Actions.right)
         pre_carrying = self.carrying

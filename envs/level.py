@@ -134,6 +134,6 @@ def level_hash(level: Level, extra: Any = ()) -> str:
     h = hashlib.sha1()
     h.update(repr([None if c is None else c.encode() for c in level.grid.grid]).encode())
     h.update(repr((level.grid.width, level.grid.height, tuple(level.agent_pos), level.agent_dir)).encode())
-    doors = [(o.cur_pos, o.key_color) for o in level.objects if isinstance(o, KeyedDoor)]
+    doors = sorted((tuple(int(v) for v in o.cur_pos), o.key_color) for o in level.objects if isinstance(o, KeyedDoor))
     h.update(repr((level.mission_text, doors, extra)).encode())
     return h.hexdigest()[:16]

@@ -117,6 +117,31 @@ def _connected(cells: set[Cell]) -> bool:
     return len(seen) == len(cells)
 
 
+_RING = ((0, -1), (1, -1), (1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1))  # clockwise from north
+
+
+def _locally_simple(cell: Cell, passable: set[Cell]) -> bool:
+    """Whether blocking ``cell`` cannot disconnect ``passable`` (a sufficient, local test).
+
+    True when the passable cells among its four neighbours are linked around it through its
+    eight-cell ring (consecutive ring cells are 4-adjacent): every path through ``cell`` can
+    then go around it. When False, a full connectivity check decides.
+    """
+    x, y = cell
+    ring = [(x + dx, y + dy) in passable for dx, dy in _RING]
+    if all(ring) or sum(ring[0::2]) <= 1:
+        return True
+    sides = 0  # runs of consecutive passable ring cells that contain a side neighbour
+    for i in range(8):
+        if ring[i] and not ring[i - 1]:
+            j, touches = i, False
+            while ring[j % 8]:
+                touches |= j % 2 == 0
+                j += 1
+            sides += touches
+    return sides <= 1
+
+
 def place_passable(
     b: LevelBuilder,
     obj: WorldObj,
@@ -153,7 +178,7 @@ def place_passable(
         if cell in avoid_set:
             continue
         rest = (free_set - {cell}) | doors
-        if not _connected(rest):
+        if not _locally_simple(cell, rest) and not _connected(rest):
             continue
         if any(not any(n in rest for n in neighbours(k)) for k in kept + ([cell] if reachable else [])):
             continue

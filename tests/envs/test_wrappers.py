@@ -1,0 +1,95 @@
+"""MissionTokens: text missions as fixed-length token ids, on shiftgrid, minigrid and BabyAI envs."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import minigrid  # noqa: F401  (registers MiniGrid-* and BabyAI-* ids)
+import numpy as np
+import pytest
+from minigrid.wrappers import ImgObsWrapper
+
+from shiftgrid.envs.language import PAD, UNK, VOCAB, tokenize
+from shiftgrid.envs.wrappers import MissionTokens, decode, encode
+
+UNK_ID = VOCAB.index(UNK)
+MAX_LEN = 32
+
+
+def test_vocabulary_reserves_padding_and_unknown():
+    assert VOCAB[0] == PAD and VOCAB[1] == UNK and UNK_ID == 1
+    assert len(set(VOCAB)) == len(VOCAB)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "go to the red ball",
+        "pick up the blue key",
+        "put the grey box next to the yellow key",
+        "open the purple door, then get to the goal",
+        "go to the green ball and pick up the red box, then open the yellow door",
+    ],
+)
+def test_round_trip(text):
+    ids = encode(text, MAX_LEN)
+    assert ids.shape == (MAX_LEN,) and ids.dtype == np.int64
+    assert decode(ids) == tokenize(text)
+    assert " ".join(decode(ids)).replace(" ,", ",") == text
+
+
+def test_padding_and_truncation():
+    ids = encode("go to the red ball", 8)
+    assert (ids[:5] > 1).all() and (ids[5:] == 0).all()
+    cut = encode("go to the red ball", 3)
+    assert cut.shape == (3,) and decode(cut) == ["go", "to", "the"]
+    assert encode("", 4).tolist() == [0, 0, 0, 0]
+
+
+def test_unknown_words_map_to_one_and_case_is_ignored():
+    ids = encode("go to the zebra quickly", 8)
+    assert ids[3] == UNK_ID and ids[4] == UNK_ID and (ids[:3] > 1).all()
+    assert decode(ids)[3:] == [UNK, UNK]
+    assert encode("Go To The RED Ball", 8).tolist() == encode("go to the red ball", 8).tolist()
+
+
+def test_wrapper_rejects_bad_arguments():
+    with pytest.raises(TypeError, match="Dict observation space"):
+        MissionTokens(ImgObsWrapper(gym.make("MiniGrid-Empty-5x5-v0")))
+    with pytest.raises(ValueError, match="max_len must be >= 1, got 0"):
+        MissionTokens(gym.make("shiftgrid/GoTo-v0"), max_len=0)
+    with pytest.raises(ValueError, match="none of"):
+        MissionTokens(gym.make("shiftgrid/GoTo-v0"), keys=("advice",))
+
+
+def _tokens_match(env, obs):
+    text = env.unwrapped.mission
+    ids = obs["mission"]
+    assert env.observation_space.contains(obs)
+    assert ids.shape == (MAX_LEN,) and ids.dtype == np.int64
+    assert not (ids == UNK_ID).any(), f"unknown words in {text!r}: {[w for w in tokenize(text.lower()) if w not in VOCAB]}"
+    assert decode(ids) == tokenize(text.lower())[:MAX_LEN]
+
+
+@pytest.mark.parametrize("env_name", ["MiniGrid-Empty-5x5-v0", "BabyAI-GoToLocal-v0"])
+def test_wrapper_on_minigrid_and_babyai(env_name):
+    env = MissionTokens(gym.make(env_name))
+    for seed in range(100):
+        obs, _ = env.reset(seed=seed)
+        _tokens_match(env, obs)
+    obs, *_ = env.step(env.action_space.sample())
+    _tokens_match(env, obs)
+    if env_name.startswith("MiniGrid-Empty"):
+        assert decode(obs["mission"]) == ["get", "to", "the", "green", "goal", "square"]
+
+
+RESETS_PER_SPLIT = 30  # a few hundred resets per id over its splits
+
+
+def test_every_mission_tokenizes_without_unknowns(env_id, split_name):
+    env = MissionTokens(gym.make(env_id, split=split_name, oracle=False), max_len=MAX_LEN)
+    for seed in range(RESETS_PER_SPLIT):
+        obs, _ = env.reset(seed=seed)
+        text = env.unwrapped.mission
+        assert len(tokenize(text)) <= MAX_LEN, f"{text!r} is cut at {MAX_LEN} tokens"
+        _tokens_match(env, obs)
+        assert decode(obs["mission"]) == tokenize(text)
