@@ -61,4 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the imported module, so commands' ``UserError`` is the class caught above.
+    from shiftgrid.scripts.cli import main as _main
+
+    sys.exit(_main())
