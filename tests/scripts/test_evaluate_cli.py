@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import yaml
 from gymnasium import spaces
 
 import shiftgrid.scripts.cli as cli
@@ -14,12 +15,12 @@ GOTO = "shiftgrid/GoTo-v0"
 
 @pytest.fixture
 def runs(tmp_path, monkeypatch):
-    """Make run directories; loading one gives a random agent and the config written in it."""
+    """Make run directories laid out as training writes them; loading one gives a random agent and its config."""
     monkeypatch.setattr(cli, "COMMANDS", ("evaluate",))  # only the command under test
 
     def load(path, device):
         run_dir = evaluate_cmd.run_dir_of(path)
-        config = json.loads((run_dir / "config.json").read_text())
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
         return RandomAgent(spaces.Discrete(7), config["seed"]), config
 
     monkeypatch.setattr(evaluate_cmd, "load", load)
@@ -27,8 +28,8 @@ def runs(tmp_path, monkeypatch):
     def make(name, env=GOTO, seed=0, algo="ppo"):
         run_dir = tmp_path / name
         (run_dir / "checkpoints").mkdir(parents=True)
-        (run_dir / "checkpoints" / "final.pt").write_bytes(b"")
-        (run_dir / "config.json").write_text(json.dumps({"env": env, "split": "train", "seed": seed, "algo": algo}))
+        (run_dir / "checkpoints" / "best.pt").write_bytes(b"")
+        (run_dir / "config.yaml").write_text(yaml.safe_dump({"env": env, "split": "train", "seed": seed, "algo": algo}))
         return run_dir
 
     return make
@@ -49,7 +50,7 @@ def test_single_run_report_goes_into_the_run_dir(runs, capsys):
 
 def test_checkpoint_path_reports_into_its_run(runs):
     run_dir = runs("goto-s1", seed=1)
-    assert evaluate(run_dir / "checkpoints" / "final.pt", "--splits", "id", "--episodes", "2") == 0
+    assert evaluate(run_dir / "checkpoints" / "best.pt", "--splits", "id", "--episodes", "2") == 0
     doc = json.loads((run_dir / "eval" / "results.json").read_text())
     assert doc["runs"][0]["seed"] == 1 and list(doc["runs"][0]["metrics"]) == ["id"]
 
@@ -84,7 +85,7 @@ def test_mixing_environments_is_refused(runs, tmp_path, capsys):
         (["{run}", "--splits", ","], "names no split"),
         (["{run}", "--episodes", "0"], "--episodes must be >= 1"),
         (["{run}", "{run2}"], "--out"),
-        (["{run}", "{run}/checkpoints/final.pt", "--out", "x"], "same run"),
+        (["{run}", "{run}/checkpoints/best.pt", "--out", "x"], "same run"),
     ],
 )
 def test_bad_input_prints_one_line_and_exits_2(runs, capsys, argv, message):
