@@ -21,7 +21,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from shiftgrid.envs.language import PAD, UNK, VOCAB, tokenize
+from shiftgrid.envs.language import UNK, VOCAB, tokenize
 
 _INDEX = {w: i for i, w in enumerate(VOCAB)}
 
