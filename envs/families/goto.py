@@ -24,12 +24,26 @@ class GoToFactors(Factors):
     layout: str = factor("room", choices=LAYOUTS, doc="internal walls")
 
 
-def generate(f: GoToFactors, rng: np.random.Generator) -> Level:
+#: How each single-object verb is said.
+PHRASES = {"goto": "go to", "pickup": "pick up"}
+
+
+def object_level(f: GoToFactors, rng: np.random.Generator, verb: str) -> Level:
+    """A room (``f.layout``) with a uniquely described target, distractors and the agent; mission ``verb`` target.
+
+    Example:
+        >>> object_level(GoToFactors(size=6), np.random.default_rng(0), "pickup").mission_text.startswith("pick up the")
+        True
+    """
     b = LevelBuilder(f.size, f.size, rng)
     carve_layout(b, f.layout)
     index, (color, obj_type) = place_target_and_distractors(b, f.targets, f.distractor_style, f.num_distractors)
     place_agent_not_facing(b, index)
-    return b.build(f"go to {describe(color, obj_type)}", Mission(((Clause("goto", index),),)))
+    return b.build(f"{PHRASES[verb]} {describe(color, obj_type)}", Mission(((Clause(verb, index),),)))
+
+
+def generate(f: GoToFactors, rng: np.random.Generator) -> Level:
+    return object_level(f, rng, "goto")
 
 
 def max_steps(f: GoToFactors) -> int:

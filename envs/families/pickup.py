@@ -6,12 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shiftgrid.envs.families.common import carve_layout, place_agent_not_facing, place_target_and_distractors
-from shiftgrid.envs.families.goto import GoToFactors, max_steps
+from shiftgrid.envs.families.goto import GoToFactors, max_steps, object_level
 from shiftgrid.envs.family import Family
-from shiftgrid.envs.language import describe
-from shiftgrid.envs.level import Level, LevelBuilder
-from shiftgrid.envs.mission import Clause, Mission
+from shiftgrid.envs.level import Level
 
 
 @dataclass(frozen=True)
@@ -20,11 +17,7 @@ class PickupFactors(GoToFactors):
 
 
 def generate(f: PickupFactors, rng: np.random.Generator) -> Level:
-    b = LevelBuilder(f.size, f.size, rng)
-    carve_layout(b, f.layout)
-    index, (color, obj_type) = place_target_and_distractors(b, f.targets, f.distractor_style, f.num_distractors)
-    place_agent_not_facing(b, index)
-    return b.build(f"pick up {describe(color, obj_type)}", Mission(((Clause("pickup", index),),)))
+    return object_level(f, rng, "pickup")
 
 
 FAMILY = Family(
