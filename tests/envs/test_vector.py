@@ -82,45 +82,31 @@ def test_sync_vector_autoreset(env_id):
         assert np.array_equal(info["success"] & ~prev_done, (reward > 0) & ~prev_done)
 
 
-@FEW
-def test_async_vector_matches_sync(few_id):
-    """Default async vector (shared memory) returns exactly what the sync vector returns, missions included."""
-    sync = gym.make_vec(few_id, num_envs=NUM_ENVS, vectorization_mode="sync")
-    async_ = gym.make_vec(few_id, num_envs=NUM_ENVS, vectorization_mode="async")
+def _async_and_sync_traces(env_id, **async_kwargs):
+    """Run an async vector (made with ``async_kwargs``) and a sync vector side by side; return both traces."""
+    sync = gym.make_vec(env_id, num_envs=NUM_ENVS, vectorization_mode="sync")
+    async_ = gym.make_vec(env_id, num_envs=NUM_ENVS, vectorization_mode="async", **async_kwargs)
     try:
         a, seen = _run_vec(async_, min_steps=10)
         b, _ = _run_vec(sync, min_steps=10)
     finally:
         async_.close()
         sync.close()
-    assert seen.all()
-    _equal_traces(a, b)
+    return a, seen, b, async_
 
 
 @FEW
-def test_async_vector_without_shared_memory_matches_sync(few_id):
-    sync = gym.make_vec(few_id, num_envs=NUM_ENVS, vectorization_mode="sync")
-    async_ = gym.make_vec(few_id, num_envs=NUM_ENVS, vectorization_mode="async", vector_kwargs={"shared_memory": False})
-    try:
-        a, seen = _run_vec(async_, min_steps=10)
-        b, _ = _run_vec(sync, min_steps=10)
-    finally:
-        async_.close()
-        sync.close()
+@pytest.mark.parametrize("shared_memory", [True, False])
+def test_async_vector_matches_sync(few_id, shared_memory):
+    """Async vectors (with or without shared memory) return exactly what the sync vector returns, missions included."""
+    a, seen, b, _ = _async_and_sync_traces(few_id, vector_kwargs={"shared_memory": shared_memory})
     assert seen.all()
     _equal_traces(a, b)
 
 
 @FEW
 def test_async_vector_with_mission_tokens(few_id):
-    sync = gym.make_vec(few_id, num_envs=NUM_ENVS, vectorization_mode="sync")
-    tokens = gym.make_vec(few_id, num_envs=NUM_ENVS, vectorization_mode="async", wrappers=[MissionTokens])
-    try:
-        a, seen = _run_vec(tokens, min_steps=10)
-        b, _ = _run_vec(sync, min_steps=10)
-    finally:
-        tokens.close()
-        sync.close()
+    a, seen, b, tokens = _async_and_sync_traces(few_id, wrappers=[MissionTokens])
     assert seen.all()
     assert tokens.single_observation_space["mission"].shape == (32,)
     for t, (x, y) in enumerate(zip(a, b)):
