@@ -23,6 +23,7 @@ from sb3_contrib import RecurrentPPO
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from shiftgrid.agents.config import ConfigError, TrainConfig
@@ -77,11 +78,33 @@ def _check_keys(what: str, given: dict, fn: Any, reserved: tuple[str, ...] = ())
             raise ConfigError(f"unknown {what} {key!r}; valid: {', '.join(valid)}")
 
 
+def schedule(name: str, value: Any) -> Any:
+    """A hyperparameter value, with ``{linear: [start, end]}`` made into an SB3 linear schedule.
+
+    The schedule goes from ``start`` at the first step to ``end`` at the last step of the run
+    (``steps``; a resumed run keeps the same ramp). SB3 takes schedules for ``learning_rate`` and,
+    in PPO, ``clip_range``.
+
+    Example:
+        >>> lr = schedule("learning_rate", {"linear": [1e-3, 0.0]})
+        >>> lr(1.0), lr(0.5), lr(0.0)  # SB3 passes the fraction of training left
+        (0.001, 0.0005, 0.0)
+        >>> schedule("gamma", 0.99)
+        0.99
+    """
+    if not isinstance(value, dict):
+        return value
+    ramp = value.get("linear")
+    if len(value) != 1 or not (isinstance(ramp, list) and len(ramp) == 2 and all(isinstance(v, (int, float)) for v in ramp)):
+        raise ConfigError(f"hyperparameter {name}: expected a number or {{linear: [start, end]}}, got {value!r}")
+    return LinearSchedule(float(ramp[0]), float(ramp[1]), end_fraction=1.0)
+
+
 def algo_kwargs(config: TrainConfig) -> dict[str, Any]:
     """``config.hyperparams`` checked against the algorithm's constructor (unknown names raise)."""
     cls, _ = ALGOS[config.algo]
     _check_keys(f"{config.algo} hyperparameter", config.hyperparams, cls.__init__, RESERVED)
-    return dict(config.hyperparams)
+    return {name: schedule(name, value) for name, value in config.hyperparams.items()}
 
 
 def policy_kwargs(config: TrainConfig) -> dict[str, Any]:

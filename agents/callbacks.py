@@ -15,12 +15,14 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
@@ -46,11 +48,25 @@ class RunState:
         best_success: best success on the ``id`` split so far (None before any evaluation).
         eval: split -> success at the last evaluation.
         signum: the signal (SIGINT/SIGTERM) that asked the run to stop, if any.
+        elapsed_before: seconds of training before this call (earlier calls of a resumed run).
+        started: ``time.perf_counter()`` when this call started training.
+        target: the training-success target as met (see :class:`TargetCallback`), or None.
     """
 
     best_success: float | None = None
     eval: dict[str, float] = field(default_factory=dict)
     signum: int | None = None
+    elapsed_before: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+    target: dict[str, Any] | None = None
+
+    def elapsed(self) -> float:
+        """Wall-clock seconds the run has trained, over all its calls (evaluations included)."""
+        return self.elapsed_before + time.perf_counter() - self.started
+
+    def checkpoint_extra(self) -> dict[str, Any]:
+        """What a checkpoint keeps of this state."""
+        return {"best_success": self.best_success, "eval": self.eval, "elapsed_s": self.elapsed(), "target": self.target}
 
 
 @contextlib.contextmanager
@@ -145,7 +161,7 @@ class CheckpointCallback(BaseCallback):
         self.last = self.rollout_start = 0
 
     def save(self) -> Path:
-        return save_checkpoint(self.model, self.config, self.path, best_success=self.state.best_success, eval=self.state.eval)
+        return save_checkpoint(self.model, self.config, self.path, **self.state.checkpoint_extra())
 
     def save_interrupted(self) -> Path:
         """Save after a stop request. An on-policy model has not learned from its unfinished rollout:
@@ -192,7 +208,8 @@ class EvalCallback(BaseCallback):
             if self.state.signum is not None:
                 return  # asked to stop: do not hold the exit up
             split = name if has_splits(self.config.env) else None
-            results = run_episodes(agent, self.config.env, split, ev.episodes, seed=ev.seed, n_envs=ev.n_envs)
+            results = run_episodes(agent, self.config.env, split, ev.episodes, seed=ev.seed, n_envs=ev.n_envs,
+                                   deterministic=ev.deterministic)
             success = float(np.mean([r.success for r in results]))
             self.state.eval[name] = success
             self.logger.record(f"eval/{name}/success", success)
@@ -205,8 +222,7 @@ class EvalCallback(BaseCallback):
         success = self.state.eval[IN_DISTRIBUTION]
         if self.state.best_success is None or success > self.state.best_success:
             self.state.best_success = success
-            save_checkpoint(agent, self.config, self.run_dir / CHECKPOINT_DIR / BEST,
-                            best_success=success, eval=self.state.eval)
+            save_checkpoint(agent, self.config, self.run_dir / CHECKPOINT_DIR / BEST, **self.state.checkpoint_extra())
 
     def _on_training_start(self) -> None:
         self.last = self.num_timesteps
@@ -223,3 +239,44 @@ class EvalCallback(BaseCallback):
         if self.config.eval.freq and self.state.signum is None and self.num_timesteps > self.last:
             self.last = self.num_timesteps
             self.evaluate()
+
+
+class TargetCallback(BaseCallback):
+    """Record when training success first reaches ``config.target.success`` (and stop there if asked).
+
+    Success is taken over the last ``config.target.episodes`` finished training episodes (the
+    window must be full; a resumed run refills it). When the target is met, ``target.json`` in
+    the run directory gets the steps and wall-clock seconds it took (over all calls of a resumed
+    run, evaluations included), and TensorBoard gets ``target/steps`` and ``target/wall_s``.
+    """
+
+    FILE = "target.json"
+
+    def __init__(self, config: TrainConfig, run_dir: Path, state: RunState):
+        super().__init__()
+        self.target, self.run_dir, self.state = config.target, run_dir, state
+        self.window: deque[bool] = deque(maxlen=self.target.episodes)
+
+    def _on_step(self) -> bool:
+        if self.target.success is None:
+            return True
+        if self.state.target is None:
+            for info, done in zip(self.locals["infos"], self.locals["dones"]):
+                if done:
+                    self.window.append(bool(info.get("is_success", False)))
+            rate = float(np.mean(self.window)) if len(self.window) == self.window.maxlen else 0.0
+            if rate >= self.target.success:
+                self._met(rate)
+        return self.state.target is None or not self.target.stop
+
+    def _met(self, rate: float) -> None:
+        self.state.target = {
+            "success": self.target.success,
+            "episodes": self.target.episodes,
+            "rate": rate,
+            "steps": int(self.num_timesteps),
+            "wall_s": round(self.state.elapsed(), 1),
+        }
+        (self.run_dir / self.FILE).write_text(json.dumps(self.state.target, indent=2) + "\n")
+        self.logger.record("target/steps", self.state.target["steps"])
+        self.logger.record("target/wall_s", self.state.target["wall_s"])

@@ -6,7 +6,8 @@ held-out split ``id`` improves). Each file holds::
 
     format, shiftgrid_version, algo, config (the resolved TrainConfig as a dict),
     policy (state dict), optimizer (state dict), counters (num_timesteps, n_updates,
-    episode_num, n_calls), best_success, eval (split -> success at the last evaluation)
+    episode_num, n_calls), best_success, eval (split -> success at the last evaluation),
+    elapsed_s (seconds trained so far), target (the training-success target as met, or None)
 
 What is not saved: the environments' state (a resumed run starts fresh episodes), the
 random-number generators, RecurrentPPO's LSTM state between rollouts (it restarts from zeros),
@@ -77,7 +78,7 @@ def check_compatible(version: str, where: str) -> None:
 
 
 def checkpoint_state(model: BaseAlgorithm, config: TrainConfig, **extra: Any) -> dict[str, Any]:
-    """The dict :func:`save_checkpoint` writes (``extra``: ``best_success``, ``eval``)."""
+    """The dict :func:`save_checkpoint` writes (``extra``: ``best_success``, ``eval``, ``elapsed_s``, ``target``)."""
     return {
         "format": FORMAT,
         "shiftgrid_version": shiftgrid_version(),
@@ -93,6 +94,8 @@ def checkpoint_state(model: BaseAlgorithm, config: TrainConfig, **extra: Any) ->
         },
         "best_success": extra.get("best_success"),
         "eval": dict(extra.get("eval") or {}),
+        "elapsed_s": float(extra.get("elapsed_s") or 0.0),
+        "target": extra.get("target"),
     }
 
 

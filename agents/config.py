@@ -55,6 +55,26 @@ class EvalConfig:
     """Environments stepped side by side during evaluation."""
     render: bool = True
     """Log one rendered episode per evaluated split to TensorBoard as a grid of frames."""
+    deterministic: bool = True
+    """Take the most likely action (False: sample from the policy, seeded)."""
+
+
+@dataclass
+class TargetConfig:
+    """A training-success target: the steps and wall-clock a run takes to reach it are recorded.
+
+    The target is met at the first step where the success rate over the last ``episodes``
+    finished training episodes (a full window) is at least ``success``. The run then writes
+    ``target.json`` and logs ``target/steps`` and ``target/wall_s``; with ``stop`` it also ends
+    there, as if its steps were done.
+    """
+
+    success: float | None = None
+    """Success rate to reach, in (0, 1] (None: no target)."""
+    episodes: int = 1000
+    """Training episodes the success rate is taken over."""
+    stop: bool = False
+    """End the run once the target is met."""
 
 
 @dataclass
@@ -97,6 +117,8 @@ class TrainConfig:
     """Keyword arguments of :class:`~shiftgrid.agents.extractor.BabyAIExtractor` (``channels``, ...)."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     """Periodic evaluation settings."""
+    target: TargetConfig = field(default_factory=TargetConfig)
+    """Training-success target (steps and wall-clock to reach it; optionally stop there)."""
     checkpoint_freq: int = 20_000
     """Environment steps between saves of ``checkpoints/latest.pt`` (it is also saved at the end)."""
     log_interval: int = 1
@@ -116,6 +138,8 @@ class TrainConfig:
         data = _check_fields(cls, data, "")
         if "eval" in data:
             data["eval"] = EvalConfig(**_check_fields(EvalConfig, data["eval"], "eval."))
+        if "target" in data:
+            data["target"] = TargetConfig(**_check_fields(TargetConfig, data["target"], "target."))
         config = cls(**data)
         config.validate()
         return config
@@ -134,6 +158,10 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 0, got {value}")
         if self.eval.episodes < 1 or self.eval.n_envs < 1:
             raise ConfigError(f"eval.episodes and eval.n_envs must be >= 1, got {self.eval.episodes}, {self.eval.n_envs}")
+        if self.target.success is not None and not 0 < self.target.success <= 1:
+            raise ConfigError(f"target.success must be in (0, 1] or null, got {self.target.success}")
+        if self.target.episodes < 1:
+            raise ConfigError(f"target.episodes must be >= 1, got {self.target.episodes}")
         if not (self.eval.splits == "all" or _is_str_list(self.eval.splits)):
             raise ConfigError(f"eval.splits must be 'all' or a list of split names, got {self.eval.splits!r}")
 
@@ -150,6 +178,8 @@ def _type_ok(value: Any, hint: Any) -> bool:
         return value is None
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return isinstance(value, Mapping)
     return isinstance(value, origin or hint)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from shiftgrid.agents.envs import has_splits, make_env
@@ -79,9 +80,10 @@ def first_reset_seed(env_id: str, seed: int = 0) -> int:
 
 
 def run_episodes(
-    agent: Any, env_id: str, split: str | None, episodes: int, *, seed: int = 0, n_envs: int = 4
+    agent: Any, env_id: str, split: str | None, episodes: int, *, seed: int = 0, n_envs: int = 4,
+    deterministic: bool = True,
 ) -> list[EpisodeResult]:
-    """Run exactly ``episodes`` episodes of ``agent`` (deterministic actions) on ``env_id``/``split``.
+    """Run exactly ``episodes`` episodes of ``agent`` on ``env_id``/``split``.
 
     Episode ``i`` always resets with the same seed (see the module docstring), whatever
     ``n_envs``, and results come back in episode order. ``n_envs`` environments are stepped
@@ -97,6 +99,10 @@ def run_episodes(
         episodes: how many episodes (>= 1).
         seed: first evaluation seed.
         n_envs: environments stepped side by side.
+        deterministic: take the agent's most likely action (BabyAI's protocol). False samples
+            from the policy instead, from torch's generator seeded with ``seed`` (restored after),
+            so a stochastic evaluation repeats exactly for a given ``n_envs``. A policy without
+            memory can loop forever on its most likely action where sampling gets it unstuck.
 
     Example:
         >>> from shiftgrid.agents.baselines import ScriptedAgent
@@ -109,6 +115,13 @@ def run_episodes(
     base = first_reset_seed(env_id, seed)
     n = max(1, min(n_envs, episodes))
     envs = [make_env(env_id, split) for _ in range(n)]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _run(agent, envs, base, episodes, deterministic)
+
+
+def _run(agent: Any, envs: list, base: int, episodes: int, deterministic: bool) -> list[EpisodeResult]:
+    n = len(envs)
     try:
         slot_episode = list(range(n))
         obs = [env.reset(seed=base + i)[0] for i, env in enumerate(envs)]
@@ -117,7 +130,7 @@ def run_episodes(
         active, next_episode = [True] * n, n
         state, episode_start = None, np.ones(n, dtype=bool)
         while any(active):
-            actions, state = agent.predict(_stack(obs), state=state, episode_start=episode_start, deterministic=True)
+            actions, state = agent.predict(_stack(obs), state=state, episode_start=episode_start, deterministic=deterministic)
             actions = np.asarray(actions)
             episode_start = np.zeros(n, dtype=bool)
             for j, env in enumerate(envs):
@@ -209,8 +222,11 @@ def evaluate_splits(
     *,
     n_envs: int = 4,
     progress: bool = True,
+    deterministic: bool = True,
 ) -> dict[str, list[EpisodeResult]]:
     """Evaluate ``agent`` on every split of :func:`splits_to_evaluate` (``episodes`` each), with a progress bar.
+
+    ``deterministic`` is passed to :func:`run_episodes`.
 
     Returns:
         canonical split name -> episode results (``<axis>/id`` appears once, as ``id``).
@@ -229,5 +245,6 @@ def evaluate_splits(
     bar = tqdm(names, desc=f"evaluate {env_id}", unit="split", disable=not progress)
     for name in bar:
         bar.set_postfix_str(name)
-        results[name] = run_episodes(agent, env_id, name if with_splits else None, episodes, seed=seed, n_envs=n_envs)
+        results[name] = run_episodes(agent, env_id, name if with_splits else None, episodes, seed=seed, n_envs=n_envs,
+                                     deterministic=deterministic)
     return results

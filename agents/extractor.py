@@ -106,6 +106,10 @@ class FiLMBlock(nn.Module):
         return x + torch.relu((1.0 + gamma) * h + beta)
 
 
+#: Ways :class:`BabyAIExtractor` turns its feature maps into one vector.
+POOLS = ("max", "flatten")
+
+
 class BabyAIExtractor(BaseFeaturesExtractor):
     """Features from {image codes, direction, mission tokens[, advice tokens]} for SB3 policies.
 
@@ -126,6 +130,8 @@ class BabyAIExtractor(BaseFeaturesExtractor):
         vocab_size: number of token ids (default: ``len(shiftgrid.envs.language.VOCAB)``).
         positions: add a learned embedding of each cell's place in the (egocentric) view, so the
             pooled features can still say where things are relative to the agent.
+        pool: how the FiLM feature maps become one vector: ``max`` over the view (BabyAI's
+            choice), or ``flatten`` (every cell's features, so where things are is kept exactly).
 
     Example:
         >>> from shiftgrid.agents.envs import make_env
@@ -150,6 +156,7 @@ class BabyAIExtractor(BaseFeaturesExtractor):
         features_dim: int = 128,
         vocab_size: int = len(VOCAB),
         positions: bool = True,
+        pool: str = "max",
     ):
         super().__init__(observation_space, features_dim)
         missing = {"image", "mission"} - set(observation_space.spaces)
@@ -169,9 +176,13 @@ class BabyAIExtractor(BaseFeaturesExtractor):
         self.advice = TextEncoder(self.words, text_dim) if "advice" in observation_space.spaces else None
         cond_dim = text_dim * (2 if self.advice is not None else 1)
         self.film = nn.ModuleList(FiLMBlock(channels, cond_dim) for _ in range(film_layers))
+        if pool not in POOLS:
+            raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
+        self.pool = pool
+        pooled = channels if pool == "max" else channels * height * width
         has_direction = "direction" in observation_space.spaces
         self.direction = nn.Linear(4, direction_dim, bias=False) if has_direction else None
-        self.head = nn.Sequential(nn.Linear(channels + (direction_dim if has_direction else 0), features_dim), nn.ReLU())
+        self.head = nn.Sequential(nn.Linear(pooled + (direction_dim if has_direction else 0), features_dim), nn.ReLU())
 
     def encode_text(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
         """The conditioning vector: the mission's GRU encoding (joined with the advice's when present)."""
@@ -189,7 +200,7 @@ class BabyAIExtractor(BaseFeaturesExtractor):
         cond = self.encode_text(observations)
         for block in self.film:
             x = block(x, cond)
-        parts = [torch.amax(x, dim=(2, 3))]
+        parts = [torch.amax(x, dim=(2, 3)) if self.pool == "max" else x.flatten(1)]
         if self.direction is not None:
             parts.append(self.direction(direction_onehot(observations["direction"])))
         return self.head(torch.cat(parts, dim=1))

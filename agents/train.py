@@ -5,6 +5,7 @@ A run directory holds::
     config.yaml             the resolved TrainConfig (with the shiftgrid version)
     checkpoints/latest.pt   saved every checkpoint_freq steps, at the end, and on Ctrl-C / SIGTERM
     checkpoints/best.pt     the best model by success on held-out in-distribution levels (``id``)
+    target.json             steps and wall-clock to the training-success target, once met (``target``)
     tb/                     TensorBoard: rollout/success_rate, rollout/ep_rew_mean, time/sps,
                             train/*, eval/<split>/success|return|length, eval/<split>/episode
 
@@ -46,6 +47,7 @@ from shiftgrid.agents.callbacks import (
     ProgressCallback,
     RunState,
     StopOnSignal,
+    TargetCallback,
     stop_on_signals,
 )
 from shiftgrid.agents.checkpoint import CHECKPOINT_DIR, LATEST, CheckpointError, check_compatible, read_checkpoint, restore
@@ -65,6 +67,7 @@ class RunResult:
         sps: environment steps per second of this call (training, evaluation and saving included).
         success: success rate over the last 100 training episodes (None if none ended).
         best_success: best ``id`` success at an evaluation (None without evaluations).
+        target: the training-success target as met (steps, wall_s, ...; None if not met or not set).
     """
 
     run_dir: Path
@@ -73,6 +76,7 @@ class RunResult:
     sps: float
     success: float | None
     best_success: float | None
+    target: dict | None = None
 
 
 def default_run_dir(config: TrainConfig) -> str:
@@ -112,6 +116,7 @@ def _restore_run(model: BaseAlgorithm, config: TrainConfig, run_dir: Path, state
         raise CheckpointError(f"{run_dir}: checkpoint is for {ckpt['algo']} but config.yaml says {config.algo}")
     restore(model, ckpt)
     state.best_success, state.eval = ckpt["best_success"], dict(ckpt["eval"])
+    state.elapsed_before, state.target = float(ckpt.get("elapsed_s", 0.0)), ckpt.get("target")
     if config.algo == "dqn":  # the replay buffer was not saved: refill it before updating again
         model.learning_starts = model.num_timesteps + model.learning_starts
 
@@ -140,7 +145,7 @@ def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[Base
     state = RunState()
     progress = ProgressCallback(config.steps, config.progress)
     saver = CheckpointCallback(config, run_dir, state)
-    others = [StopOnSignal(state), EvalCallback(config, run_dir, state), *callbacks]  # checks eval.splits
+    others = [StopOnSignal(state), TargetCallback(config, run_dir, state), EvalCallback(config, run_dir, state), *callbacks]  # checks eval.splits
     env = make_vec(config)
     try:
         model = build_model(config, env)
@@ -161,9 +166,10 @@ def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[Base
 def _learn(model: BaseAlgorithm, config: TrainConfig, state: RunState, resume: bool, progress: ProgressCallback,
            saver: CheckpointCallback, others: list[BaseCallback]) -> RunResult:
     start_steps, start_time = model.num_timesteps, time.perf_counter()
+    state.started = start_time
     remaining = config.steps - model.num_timesteps
     if remaining <= 0:  # resumed a finished run: nothing to do
-        return RunResult(Path(config.run_dir), int(model.num_timesteps), None, 0.0, None, state.best_success)
+        return RunResult(Path(config.run_dir), int(model.num_timesteps), None, 0.0, None, state.best_success, state.target)
     with stop_on_signals(state):
         try:
             model.learn(remaining, callback=[progress, saver, *others], log_interval=config.log_interval,
@@ -183,4 +189,5 @@ def _learn(model: BaseAlgorithm, config: TrainConfig, state: RunState, resume: b
         saver.save_interrupted()
     model.logger.close()
     sps = (model.num_timesteps - start_steps) / max(time.perf_counter() - start_time, 1e-9)
-    return RunResult(Path(config.run_dir), int(model.num_timesteps), state.signum, sps, progress.success(), state.best_success)
+    return RunResult(Path(config.run_dir), int(model.num_timesteps), state.signum, sps, progress.success(), state.best_success,
+                     state.target)

@@ -8,7 +8,7 @@ report (results.json/.csv/.md and plots) goes to ``<run dir>/eval`` for one run,
 Example:
     $ shiftgrid evaluate runs/goto-ppo-s0 --episodes 200
     $ shiftgrid evaluate runs/goto-ppo-s0 runs/goto-ppo-s1 runs/goto-ppo-s2 --out reports/goto-ppo
-    $ shiftgrid evaluate runs/goto-ppo-s0/checkpoints/final.pt --splits id,size/near,size/far
+    $ shiftgrid evaluate runs/goto-ppo-s0/checkpoints/latest.pt --splits id,size/near,size/far --stochastic
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, help="report folder (default: <run dir>/eval for one run)")
     p.add_argument("--n-envs", type=int, default=4, help="environments stepped side by side")
     p.add_argument("--device", default="auto", help="torch device for the agents: auto, cpu, cuda")
+    p.add_argument("--stochastic", action="store_true",
+                   help="sample actions from the policy (seeded) instead of taking the most likely one")
     p.set_defaults(func=run)
 
 
@@ -104,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
         labels = [str(p) for p in args.paths]
     records = []
     for label, rd, (agent, config) in zip(labels, run_dirs, loaded):
-        results = evaluate_splits(agent, env_id, names, args.episodes, args.seed, n_envs=args.n_envs)
+        results = evaluate_splits(agent, env_id, names, args.episodes, args.seed, n_envs=args.n_envs,
+                                  deterministic=not args.stochastic)
         tb = rd / "tb"
         records.append(RunRecord(label, config.get("seed"), results, dict(config), tb if tb.is_dir() else None))
     first = first_reset_seed(env_id, args.seed)
@@ -112,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         "algorithm": configs[0].get("algo"),
         "training split": configs[0].get("split"),
         "episodes per split": args.episodes,
+        "actions": "sampled from the policy" if args.stochastic else "most likely (deterministic)",
         "evaluation reset seeds": f"{first}..{first + args.episodes - 1} on every split",
     }
     out = args.out if args.out is not None else run_dirs[0] / "eval"

@@ -154,6 +154,10 @@ def summary(result: RunResult) -> str:
         parts.append(f"training success {result.success:.2f}")
     if result.best_success is not None:
         parts.append(f"best id success {result.best_success:.2f}")
+    if result.target is not None:
+        t = result.target
+        parts.append(f"target {t['success']:.2f} over {t['episodes']} episodes met at step {t['steps']} "
+                     f"after {t['wall_s'] / 60:.1f} min")
     return ", ".join(parts)
 
 

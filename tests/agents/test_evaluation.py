@@ -113,3 +113,31 @@ def test_evaluate_splits_returns_per_split_results():
     assert list(out) == ["id", "size/far"] and [len(v) for v in out.values()] == [3, 3]
     hashes = {s: {r.level_hash for r in v} for s, v in out.items()}
     assert not hashes["id"] & hashes["size/far"]
+
+
+def untrained_ppo():
+    from shiftgrid.agents.algos import build_model, make_vec
+    from shiftgrid.agents.config import TrainConfig
+
+    config = TrainConfig(algo="ppo", n_envs=1, device="cpu", extractor={"channels": 16}, hyperparams={"n_steps": 16, "batch_size": 16})
+    return build_model(config, make_vec(config))
+
+
+def test_stochastic_evaluation_is_seeded_and_leaves_the_global_generator_alone():
+    import torch
+
+    agent = untrained_ppo()
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    first = run_episodes(agent, "shiftgrid/GoTo-v0", "id", 6, seed=3, deterministic=False)
+    assert torch.rand(1) == expected_next
+    assert run_episodes(agent, "shiftgrid/GoTo-v0", "id", 6, seed=3, deterministic=False) == first
+
+
+def test_deterministic_and_sampled_actions_differ_for_an_untrained_policy():
+    # an untrained policy is close to uniform: its argmax repeats, its samples do not
+    agent = untrained_ppo()
+    argmax = run_episodes(agent, "shiftgrid/GoTo-v0", "id", 8, deterministic=True)
+    sampled = run_episodes(agent, "shiftgrid/GoTo-v0", "id", 8, deterministic=False)
+    assert [r.length for r in argmax] != [r.length for r in sampled]

@@ -99,6 +99,15 @@ def test_advice_is_encoded_when_present():
     assert ext.advice.gru.weight_ih_l0.grad.abs().sum() > 0
 
 
+def test_flatten_pool_feeds_every_cell_to_the_head():
+    space, batch = observations("shiftgrid/GoTo-v0", None, n=2)
+    _, pre = as_sb3(space, batch, normalize=False, transpose=False)
+    ext = BabyAIExtractor(space, pool="flatten", channels=8, direction_dim=4)
+    assert ext.head[0].in_features == 8 * 7 * 7 + 4 and ext(pre).shape == (2, 128)
+    with pytest.raises(ValueError, match="pool must be one of max, flatten, got 'mean'"):
+        BabyAIExtractor(space, pool="mean")
+
+
 def test_rejects_observations_without_codes():
     with pytest.raises(ValueError, match="image and mission"):
         BabyAIExtractor(spaces.Dict({"image": spaces.Box(0, 255, (7, 7, 3), np.uint8)}))

@@ -94,3 +94,20 @@ def test_bad_input_prints_one_line_and_exits_2(runs, capsys, argv, message):
     assert evaluate(*argv) == 2
     assert message in one_line_error(capsys)
     assert not (run_dir / "eval").exists()
+
+
+@pytest.mark.parametrize("flag, deterministic, actions", [((), True, "most likely"), (("--stochastic",), False, "sampled")])
+def test_stochastic_flag_reaches_the_agent_and_the_report(runs, monkeypatch, flag, deterministic, actions):
+    asked = set()
+
+    class Spy(RandomAgent):
+        def predict(self, obs, state=None, episode_start=None, deterministic=False):
+            asked.add(deterministic)
+            return super().predict(obs, state, episode_start, deterministic)
+
+    monkeypatch.setattr(evaluate_cmd, "load", lambda path, device: (Spy(spaces.Discrete(7), 0), {"env": GOTO, "seed": 0, "algo": "ppo"}))
+    run_dir = runs("goto-s0")
+    assert evaluate(run_dir, "--splits", "id", "--episodes", "2", *flag) == 0
+    assert asked == {deterministic}
+    meta = json.loads((run_dir / "eval" / "results.json").read_text())["meta"]
+    assert meta["actions"].startswith(actions)
