@@ -6,7 +6,8 @@ Files written by :func:`write_report`:
   summary across runs (per split and per axis, IQM with confidence interval and per-run values).
 - ``results.csv`` — tidy per-run table: ``run, seed, split, axis, level, metric, value``.
 - ``results.md`` — a table per axis (rows ``id``/``near``/``far`` and the two gaps; cells
-  ``IQM [low, high]``), every split, and success per seed.
+  ``IQM [low, high]``), every split, success per seed, and (when known) how each run trained:
+  its steps and whether and when it met its training-success target.
 - ``shift_<metric>.png`` — per axis, bars for id / near / far with CI error bars and run dots.
 - ``learning_curves.png`` — ``rollout/success_rate`` from each run's TensorBoard ``tb/`` (when present).
 
@@ -44,13 +45,18 @@ ROW_LABELS = {"id": "id", "near": "near", "far": "far", "gap_near": "gap id − 
 
 @dataclass
 class RunRecord:
-    """One evaluated run: its name, training seed, per-split episodes, config and TensorBoard folder."""
+    """One evaluated run: its name, training seed, per-split episodes, config and TensorBoard folder.
+
+    ``training`` holds what is known of its training: ``steps`` (of the evaluated checkpoint) and
+    ``target`` (the met training-success target, as in ``target.json``, or None).
+    """
 
     name: str
     seed: int | None
     results: dict[str, list[EpisodeResult]]
     config: dict[str, Any] = field(default_factory=dict)
     tb_dir: Path | None = None
+    training: dict[str, Any] = field(default_factory=dict)
 
 
 def learning_curve(tb_dir: str | Path, tag: str = SUCCESS_TAG) -> list[tuple[int, float]]:
@@ -107,7 +113,22 @@ def markdown(summary: ShiftSummary, runs: Sequence[RunRecord], env_id: str, meta
               "|---" * (len(runs) + 1) + "|"]
     for split, ms in summary.splits.items():
         lines.append(f"| `{split}` | " + " | ".join(f"{v:.3f}" for v in ms["success_rate"].per_run) + " |")
+    if any(r.training for r in runs):
+        lines += ["", "## Training", ""] + training_table(runs)
     return "\n".join(lines) + "\n"
+
+
+def training_table(runs: Sequence[RunRecord]) -> list[str]:
+    """Per run: steps of the evaluated checkpoint, its training-success target and when it was met."""
+    lines = ["| run | seed | steps | training target | met at step | wall-clock to target |", "|---|---|---|---|---|---|"]
+    for r in runs:
+        steps = r.training.get("steps")
+        goal = (r.config.get("target") or {}).get("success")
+        met = r.training.get("target")
+        target = f"{goal:.2f} over {(r.config.get('target') or {}).get('episodes')} episodes" if goal is not None else "none"
+        at, wall = (f"{met['steps']:,}", f"{met['wall_s'] / 60:.1f} min") if met else ("not met" if goal is not None else "–", "–")
+        lines.append(f"| {r.name} | {r.seed} | {'–' if steps is None else f'{steps:,}'} | {target} | {at} | {wall} |")
+    return lines
 
 
 def tidy(
@@ -200,7 +221,7 @@ def write_report(
         "env": env_id,
         "meta": dict(meta or {}),
         "runs": [
-            {"name": r.name, "seed": r.seed, "config": r.config, "metrics": m,
+            {"name": r.name, "seed": r.seed, "config": r.config, "training": r.training, "metrics": m,
              "episodes": {s: [asdict(e) for e in eps] for s, eps in r.results.items()}}
             for r, m in zip(runs, metrics)
         ],

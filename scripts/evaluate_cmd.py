@@ -14,9 +14,11 @@ Example:
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
+from shiftgrid.agents.envs import has_splits
 from shiftgrid.agents.evaluation import axis_layout, evaluate_splits, first_reset_seed, splits_to_evaluate
 from shiftgrid.agents.report import RunRecord, write_report
 from shiftgrid.scripts.cli import UserError
@@ -84,6 +86,16 @@ def check_arguments(args: argparse.Namespace) -> list[Path]:
     return run_dirs
 
 
+def training_record(run_dir: Path, agent: Any) -> dict[str, Any]:
+    """What the report says of a run's training: checkpoint steps and the met target (``target.json``)."""
+    from shiftgrid.agents.callbacks import TargetCallback
+
+    target_file = run_dir / TargetCallback.FILE
+    steps = getattr(agent, "num_timesteps", None)
+    return {"steps": None if steps is None else int(steps),
+            "target": json.loads(target_file.read_text()) if target_file.is_file() else None}
+
+
 def check_same_configuration(paths: list[Path], configs: list[dict]) -> None:
     """Several runs must be seeds of one configuration: same environment and algorithm."""
     for key in ("env", "algo"):
@@ -109,11 +121,12 @@ def run(args: argparse.Namespace) -> int:
         results = evaluate_splits(agent, env_id, names, args.episodes, args.seed, n_envs=args.n_envs,
                                   deterministic=not args.stochastic)
         tb = rd / "tb"
-        records.append(RunRecord(label, config.get("seed"), results, dict(config), tb if tb.is_dir() else None))
+        records.append(RunRecord(label, config.get("seed"), results, dict(config), tb if tb.is_dir() else None,
+                                 training_record(rd, agent)))
     first = first_reset_seed(env_id, args.seed)
     meta = {
         "algorithm": configs[0].get("algo"),
-        "training split": configs[0].get("split"),
+        "training split": configs[0].get("split") or ("train" if has_splits(env_id) else "(no splits)"),
         "episodes per split": args.episodes,
         "actions": "sampled from the policy" if args.stochastic else "most likely (deterministic)",
         "evaluation reset seeds": f"{first}..{first + args.episodes - 1} on every split",

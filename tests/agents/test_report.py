@@ -8,7 +8,7 @@ from gymnasium import spaces
 
 from shiftgrid.agents.baselines import RandomAgent
 from shiftgrid.agents.evaluation import EpisodeResult, axis_layout, evaluate_splits
-from shiftgrid.agents.report import RunRecord, learning_curve, markdown, write_report
+from shiftgrid.agents.report import RunRecord, learning_curve, markdown, training_table, write_report
 from shiftgrid.agents.stats import summarize
 
 GOTO = "shiftgrid/GoTo-v0"
@@ -105,3 +105,16 @@ def test_learning_curves_from_tensorboard(tmp_path):
     run = RunRecord("run", 0, {"id": [EpisodeResult(True, 0.9, 3, 0.95, 2.0)]}, tb_dir=tb)
     paths = write_report(tmp_path / "out", [run], {}, env_id=GOTO)
     assert paths["learning_curves"].read_bytes()[:8] == PNG
+
+
+def test_training_table_says_when_each_run_met_its_target():
+    met = {"success": 0.95, "episodes": 1000, "rate": 0.951, "steps": 612352, "wall_s": 852.0}
+    target = {"target": {"success": 0.95, "episodes": 1000}}
+    runs = [RunRecord("s0", 0, {}, target, training={"steps": 1000448, "target": met}),
+            RunRecord("s1", 1, {}, target, training={"steps": 1000448, "target": None}),
+            RunRecord("s2", 2, {}, {}, training={"steps": 5000, "target": None})]
+    assert training_table(runs)[2:] == [
+        "| s0 | 0 | 1,000,448 | 0.95 over 1000 episodes | 612,352 | 14.2 min |",
+        "| s1 | 1 | 1,000,448 | 0.95 over 1000 episodes | not met | – |",
+        "| s2 | 2 | 5,000 | none | – | – |",
+    ]
