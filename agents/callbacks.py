@@ -31,7 +31,7 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from tqdm import tqdm
 
 from shiftgrid.agents.checkpoint import BEST, CHECKPOINT_DIR, LATEST, save_checkpoint
-from shiftgrid.agents.config import TrainConfig
+from shiftgrid.agents.config import TARGET_FILE, TrainConfig
 from shiftgrid.agents.envs import has_splits
 from shiftgrid.agents.evaluation import IN_DISTRIBUTION, run_episodes, splits_to_evaluate
 from shiftgrid.agents.render import episode_frames, frame_grid
@@ -250,8 +250,6 @@ class TargetCallback(BaseCallback):
     run, evaluations included), and TensorBoard gets ``target/steps`` and ``target/wall_s``.
     """
 
-    FILE = "target.json"
-
     def __init__(self, config: TrainConfig, run_dir: Path, state: RunState):
         super().__init__()
         self.target, self.run_dir, self.state = config.target, run_dir, state
@@ -277,6 +275,6 @@ class TargetCallback(BaseCallback):
             "steps": int(self.num_timesteps),
             "wall_s": round(self.state.elapsed(), 1),
         }
-        (self.run_dir / self.FILE).write_text(json.dumps(self.state.target, indent=2) + "\n")
+        (self.run_dir / TARGET_FILE).write_text(json.dumps(self.state.target, indent=2) + "\n")
         self.logger.record("target/steps", self.state.target["steps"])
         self.logger.record("target/wall_s", self.state.target["wall_s"])

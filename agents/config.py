@@ -59,6 +59,10 @@ class EvalConfig:
     """Take the most likely action (False: sample from the policy, seeded)."""
 
 
+#: File in the run directory that records the met training-success target.
+TARGET_FILE = "target.json"
+
+
 @dataclass
 class TargetConfig:
     """A training-success target: the steps and wall-clock a run takes to reach it are recorded.

@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from shiftgrid.agents.config import TARGET_FILE
 from shiftgrid.agents.envs import has_splits
 from shiftgrid.agents.evaluation import axis_layout, evaluate_splits, first_reset_seed, splits_to_evaluate
 from shiftgrid.agents.report import RunRecord, write_report
@@ -88,9 +89,7 @@ def check_arguments(args: argparse.Namespace) -> list[Path]:
 
 def training_record(run_dir: Path, agent: Any) -> dict[str, Any]:
     """What the report says of a run's training: checkpoint steps and the met target (``target.json``)."""
-    from shiftgrid.agents.callbacks import TargetCallback
-
-    target_file = run_dir / TargetCallback.FILE
+    target_file = run_dir / TARGET_FILE
     steps = getattr(agent, "num_timesteps", None)
     return {"steps": None if steps is None else int(steps),
             "target": json.loads(target_file.read_text()) if target_file.is_file() else None}
