@@ -179,6 +179,50 @@ class SplitSet(Mapping[str, Split]):
         """Axis names, in declaration order."""
         return list(dict.fromkeys(s.axis for s in self._splits.values() if s.axis))
 
+    def canonical(self, name: str) -> str:
+        """The name a split's levels go by: ``<axis>/id`` is an alias of ``id`` (same levels).
+
+        Example:
+            >>> from shiftgrid.envs import family_splits
+            >>> family_splits("GoTo").canonical("size/id"), family_splits("GoTo").canonical("size/far")
+            ('id', 'size/far')
+        """
+        return "id" if self[name].level == "id" else name
+
+    def test_splits(self) -> list[str]:
+        """Every held-out split once, by canonical name: ``id`` then each ``<axis>/near|far``.
+
+        Example:
+            >>> from shiftgrid.envs import family_splits
+            >>> family_splits("GoTo").test_splits()[:3]
+            ['id', 'size/near', 'size/far']
+        """
+        return list(dict.fromkeys(self.canonical(n) for n, s in self._splits.items() if s.held_out))
+
+    def is_shift(self, name: str) -> bool:
+        """Whether ``name`` shifts the training distribution (``near``/``far``), as opposed to ``train``/``id``."""
+        return self[name].level in ("near", "far")
+
+    def axis_layout(self, evaluated: Any = None) -> dict[str, dict[str, str]]:
+        """Axis -> {``id``/``near``/``far`` -> canonical split name}, over the ``evaluated`` names (None: all).
+
+        An axis appears when one of its shifted splits is among ``evaluated``; its ``id`` row is
+        the shared ``id`` split, when that was evaluated too.
+
+        Example:
+            >>> from shiftgrid.envs import family_splits
+            >>> family_splits("GoTo").axis_layout(["id", "size/far"])
+            {'size': {'id': 'id', 'far': 'size/far'}}
+        """
+        chosen = set(self.test_splits() if evaluated is None else (self.canonical(n) for n in evaluated))
+        layout: dict[str, dict[str, str]] = {}
+        for axis in self.axes:
+            rows = {s.level: n for n, s in self._splits.items() if s.axis == axis and s.level != "id" and n in chosen}
+            if rows:
+                rows = {"id": "id", **rows} if "id" in chosen else rows
+                layout[axis] = {level: rows[level] for level in LEVELS if level in rows}
+        return layout
+
 
 def _check_factors(family: Family, where: str, factors: Mapping[str, Any]) -> None:
     if not isinstance(factors, Mapping):
