@@ -20,6 +20,7 @@ from shiftgrid.envs.level import KeyedDoor, Level, LevelBuilder, LevelError, lev
 from shiftgrid.envs.mission import Clause, Mission
 from shiftgrid.envs.oracle import Plan, UnsolvableLevel, solve
 from shiftgrid.envs.registration import (
+    RegistrationError,
     UnknownEnvError,
     family_splits,
     register_family,
@@ -34,6 +35,6 @@ for _family in BUILTIN_FAMILIES:
 __all__ = [
     "ShiftGridEnv", "Factors", "factor", "FactorError", "Family", "Level", "LevelBuilder", "LevelError",
     "KeyedDoor", "level_hash", "Clause", "Mission", "Plan", "UnsolvableLevel", "solve", "register_family",
-    "registered_ids", "splits_for", "family_splits", "UnknownEnvError", "Split", "SplitSet", "SplitError",
+    "registered_ids", "splits_for", "family_splits", "UnknownEnvError", "RegistrationError", "Split", "SplitSet", "SplitError",
     "load_splits", "BUILTIN_FAMILIES", "GOTO",
 ]

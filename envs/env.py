@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 import operator
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 from gymnasium import spaces
@@ -25,10 +25,12 @@ from minigrid.minigrid_env import MiniGridEnv
 
 from shiftgrid.envs.babyai_compat import babyai_instrs, update_positions
 from shiftgrid.envs.family import Family
+from shiftgrid.envs.keywords import check_max_steps, split_with_factors
 from shiftgrid.envs.mission import MissionProgress
 from shiftgrid.envs.observation import PALETTES, VIEW, CodedGrid, egocentric_view
 from shiftgrid.envs.spaces import MissionText
-from shiftgrid.envs.shift.split import Sample, SplitError, SplitSet, load_splits, sample_level
+from shiftgrid.envs.registration import resolve_splits
+from shiftgrid.envs.shift.split import Sample, SplitError, SplitSet, sample_level
 
 MISSION_MAX_LENGTH = 256
 MISSION_CHARSET = "abcdefghijklmnopqrstuvwxyz ,"
@@ -42,29 +44,33 @@ class ShiftGridEnv(MiniGridEnv):
     """A minigrid environment drawing its levels from one split of one family.
 
     Args:
-        family: the :class:`~shiftgrid.envs.family.Family` to generate levels from.
+        family: the :class:`~shiftgrid.envs.family.Family` to generate levels from, or its import
+            path ``"module:name"`` (what registered specs hold, so they stay JSON).
         split: split name (``train``, ``id``, ``<axis>/<id|near|far>``).
-        splits: the family's :class:`SplitSet` (registration passes it; default: the family's YAML).
+        splits: the family's splits: a :class:`SplitSet`, a YAML path or a mapping in the YAML
+            layout (registration passes what it was given); default: the family's YAML.
         exposure: on ``train``, the fraction of levels drawn as held-out combinations
             (families with a composition axis; e.g. 0, 0.01, 0.05, 0.25).
         oracle: compute the optimal plan at reset (needed for ``optimal_*`` in ``info``).
-        max_steps: episode limit; default: the family's, which depends on the level's factors.
-        render_mode, tile_size, ...: as for ``MiniGridEnv``.
+        max_steps: episode limit (a positive integer); default: the family's, which depends on the level's factors.
+        **kwargs: factor values replacing the split's (``size=9``, ``num_distractors=[3, 4]``),
+            validated as split YAML is; and minigrid's ``render_mode``, ``tile_size``, ...
     """
 
     def __init__(
         self,
-        family: Family,
+        family: Family | str,
         split: str = "train",
-        splits: SplitSet | None = None,
+        splits: SplitSet | str | Mapping | None = None,
         exposure: float = 0.0,
         oracle: bool = True,
         max_steps: int | None = None,
-        **minigrid_kwargs: Any,
+        **kwargs: Any,
     ):
-        self.family = family
-        self.splits = splits if splits is not None else load_splits(family)
-        self.split = self.splits[split]
+        self.family, self.splits = resolve_splits(family, splits)
+        self.split, minigrid_kwargs = split_with_factors(self.family, self.splits[split], kwargs)
+        max_steps = check_max_steps(max_steps)
+        family = self.family
         if not 0.0 <= float(exposure) <= 1.0:
             raise SplitError(f"exposure={exposure!r} must be in [0, 1] (e.g. 0, 0.01, 0.05, 0.25)")
         if exposure and (family.exposure is None or self.split.held_out):
