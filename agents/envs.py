@@ -19,8 +19,8 @@ from typing import Any
 import gymnasium as gym
 
 import shiftgrid.envs
-from shiftgrid.envs.registration import UnknownEnvError
-from shiftgrid.envs.wrappers import MissionTokens
+from shiftgrid.envs.registration import UnknownEnvError, bare_id
+from shiftgrid.envs.wrappers import DEFAULT_MAX_LEN, MissionTokens
 
 
 class SuccessInfo(gym.Wrapper):
@@ -35,16 +35,23 @@ class SuccessInfo(gym.Wrapper):
 
 
 def has_splits(env_id: str) -> bool:
-    """Whether ``env_id`` is a shiftgrid id (with splits) rather than a plain gymnasium id."""
-    return env_id in shiftgrid.envs.registered_ids()
+    """Whether ``env_id`` is a shiftgrid id (with splits) rather than a plain gymnasium id.
+
+    A ``module:id`` (gymnasium's form) imports ``module`` first, as ``gym.make`` does.
+    """
+    return bare_id(env_id) in shiftgrid.envs.registered_ids()
 
 
-def make_env(env_id: str, split: str | None = None, max_len: int = 32, **kwargs: Any) -> gym.Env:
+def make_env(env_id: str, split: str | None = None, max_len: int = DEFAULT_MAX_LEN, **kwargs: Any) -> gym.Env:
     """Make ``env_id`` (with ``split`` for shiftgrid ids) wrapped for learners.
+
+    ``env_id`` may be ``module:id``: ``module`` is imported first (it registers ``id``), also in
+    subprocess vector envs, which is how a family of another project trains there.
 
     Raises:
         UnknownEnvError: unknown id, or a split given for an id without splits.
     """
+    env_id = bare_id(env_id)
     if has_splits(env_id):
         env = gym.make(env_id, split=split or "train", **kwargs)
     else:

@@ -8,7 +8,7 @@ Example:
     >>> env = MissionTokens(gym.make("shiftgrid/GoTo-v0"))
     >>> obs, _ = env.reset(seed=0)
     >>> obs["mission"].shape, obs["mission"].dtype
-    ((32,), dtype('int64'))
+    ((40,), dtype('int64'))
     >>> decode(obs["mission"])[:2]
     ['go', 'to']
 """
@@ -21,14 +21,50 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from shiftgrid.envs.language import UNK, VOCAB, tokenize
+from shiftgrid.envs.families.goto import PHRASES
+from shiftgrid.envs.families.sequence import SequenceFactors
+from shiftgrid.envs.language import UNK, VOCAB, describe, tokenize
 
 _INDEX = {w: i for i, w in enumerate(VOCAB)}
 
 
+def grammar_max_tokens() -> int:
+    """Tokens in the longest mission a built-in family can say: Sequence's longest.
+
+    Sequence's missions have up to ``num_clauses`` (its declared maximum) clauses, each a verb
+    phrase of at most two words ("pick up") and a description ("the purple ball"), each joined
+    to the next by ", then" (two tokens; " and " is one). Every other family's mission is one
+    clause (PutNext's "put the red ball next to the blue key", 9 tokens) or "open the red door,
+    then get to the goal" (10).
+
+    Example:
+        >>> grammar_max_tokens()
+        40
+    """
+    clauses = SequenceFactors.field_of("num_clauses").metadata["high"]
+    clause = max(len(tokenize(p)) for p in PHRASES.values()) + len(tokenize(describe("red", "ball")))
+    return clauses * clause + (clauses - 1) * len(tokenize(", then"))
+
+
+#: Default token length of :class:`MissionTokens`: every built-in mission fits.
+DEFAULT_MAX_LEN = grammar_max_tokens()
+
+
+class MissionTooLong(ValueError):
+    """A text with more tokens than the encoding keeps."""
+
+
 def encode(text: str, max_len: int, vocab_index: dict[str, int] = _INDEX) -> np.ndarray:
-    """Token ids of ``text``, padded with 0 (``<pad>``) or cut to ``max_len``; unknown words map to 1."""
-    ids = [vocab_index.get(w, vocab_index[UNK]) for w in tokenize(text.lower())][:max_len]
+    """Token ids of ``text``, padded with 0 (``<pad>``); unknown words map to 1.
+
+    Raises :class:`MissionTooLong` when ``text`` has more than ``max_len`` tokens (never cuts).
+    """
+    words = tokenize(text.lower())
+    if len(words) > max_len:
+        raise MissionTooLong(
+            f"{text!r} has {len(words)} tokens but the encoding keeps {max_len}; pass a larger max_len "
+            f"(MissionTokens(env, max_len=...); the built-in missions need {DEFAULT_MAX_LEN})")
+    ids = [vocab_index.get(w, vocab_index[UNK]) for w in words]
     out = np.zeros(max_len, dtype=np.int64)
     out[: len(ids)] = ids
     return out
@@ -44,11 +80,12 @@ class MissionTokens(gym.ObservationWrapper):
 
     Args:
         env: an environment with a Dict observation space holding text under ``keys``.
-        max_len: tokens kept per text (missions longer than this are cut; 32 covers the built-in grammar).
+        max_len: tokens per text; default :data:`DEFAULT_MAX_LEN` (the longest built-in mission).
+            A longer text raises :class:`MissionTooLong` (texts are never cut).
         keys: which observation keys hold text.
     """
 
-    def __init__(self, env: gym.Env, max_len: int = 32, keys: Sequence[str] = ("mission", "advice")):
+    def __init__(self, env: gym.Env, max_len: int = DEFAULT_MAX_LEN, keys: Sequence[str] = ("mission", "advice")):
         super().__init__(env)
         if not isinstance(env.observation_space, spaces.Dict):
             raise TypeError(f"MissionTokens needs a Dict observation space, got {env.observation_space}")

@@ -4,6 +4,10 @@ Each command module defines ``add_parser(subparsers)`` (which sets ``func``) and
 it points at. A user error (bad id, split, factor, config, checkpoint) prints one line and
 exits with status 2; nothing prints a traceback for those.
 
+Modules are imported one by one: on the base install (no ``[agents]`` extra) the environment
+commands (``envs``, ``check``, ``benchmark envs``) work, and a learner command says in one
+line which extra to install (exit 2).
+
 Example:
     $ shiftgrid envs
     $ shiftgrid benchmark envs --seconds 5
@@ -13,10 +17,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 
 #: Subcommand modules (``shiftgrid.scripts.<name>_cmd``), in the order ``--help`` lists them.
 COMMANDS = ("main", "envs", "check", "benchmark", "train", "evaluate")
+#: Top-level packages of the ``[agents]`` extra: a command whose module needs one is replaced by a hint.
+AGENTS_EXTRA = ("torch", "stable_baselines3", "sb3_contrib", "tensorboard", "pandas", "matplotlib", "scipy")
+INSTALL_AGENTS = "pip install 'shiftgrid[agents]'"
 
 
 class UserError(Exception):
@@ -25,9 +33,11 @@ class UserError(Exception):
 
 def user_error_types() -> tuple[type[BaseException], ...]:
     """Exception types that mean the user gave bad input (printed as one line, exit 2)."""
-    from shiftgrid.envs import FactorError, SplitError, UnknownEnvError
+    from shiftgrid.envs import FactorError, RegistrationError, SplitError, UnknownEnvError
+    from shiftgrid.envs.wrappers import MissionTooLong
 
-    errors: tuple[type[BaseException], ...] = (UserError, FactorError, SplitError, UnknownEnvError)
+    errors: tuple[type[BaseException], ...] = (UserError, FactorError, SplitError, UnknownEnvError, RegistrationError,
+                                               MissionTooLong)
     try:  # the learner side needs torch; without it only the environment errors exist
         from shiftgrid.agents.checkpoint import CheckpointError
         from shiftgrid.agents.config import ConfigError
@@ -36,20 +46,50 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     return errors + (CheckpointError, ConfigError)
 
 
+def package_version() -> str:
+    """The installed distribution's version (``shiftgrid --version``)."""
+    try:
+        return importlib.metadata.version("shiftgrid")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _needs_extra(name: str, missing: str) -> argparse.Namespace:
+    def run(args: argparse.Namespace) -> int:
+        raise UserError(f"this command needs the learner extra (no module {missing!r}): {INSTALL_AGENTS}")
+
+    return run
+
+
+def _add_commands(sub: argparse._SubParsersAction) -> None:
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"shiftgrid.scripts.{name}_cmd")
+        except ModuleNotFoundError as e:
+            if (e.name or "").split(".")[0] not in AGENTS_EXTRA:
+                raise
+            p = sub.add_parser(name, help=f"(needs {INSTALL_AGENTS})", add_help=False)
+            p.set_defaults(func=_needs_extra(name, e.name), needs_extra=True)
+            continue
+        module.add_parser(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shiftgrid",
         description="Grid-world agents and world models, evaluated under distribution shift.",
     )
+    parser.add_argument("--version", action="version", version=f"shiftgrid {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
-        importlib.import_module(f"shiftgrid.scripts.{name}_cmd").add_parser(sub)
+    _add_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "needs_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args) or 0)
     except user_error_types() as e:

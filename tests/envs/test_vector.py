@@ -9,7 +9,7 @@ from gymnasium.vector import AutoresetMode
 
 import shiftgrid.envs as sg
 from shiftgrid.envs.language import UNK, VOCAB
-from shiftgrid.envs.wrappers import MissionTokens, encode
+from shiftgrid.envs.wrappers import DEFAULT_MAX_LEN, MissionTokens, encode
 
 NUM_ENVS = 8
 MAX_VEC_STEPS = 3000
@@ -108,10 +108,10 @@ def test_async_vector_matches_sync(few_id, shared_memory):
 def test_async_vector_with_mission_tokens(few_id):
     a, seen, b, tokens = _async_and_sync_traces(few_id, wrappers=[MissionTokens])
     assert seen.all()
-    assert tokens.single_observation_space["mission"].shape == (32,)
+    assert tokens.single_observation_space["mission"].shape == (DEFAULT_MAX_LEN,)
     for t, (x, y) in enumerate(zip(a, b)):
-        assert x[0]["mission"].shape == (NUM_ENVS, 32) and x[0]["mission"].dtype == np.int64
-        expected = np.stack([encode(m, 32) for m in y[0]["mission"]])
+        assert x[0]["mission"].shape == (NUM_ENVS, DEFAULT_MAX_LEN) and x[0]["mission"].dtype == np.int64
+        expected = np.stack([encode(m, DEFAULT_MAX_LEN) for m in y[0]["mission"]])
         assert np.array_equal(x[0]["mission"], expected), f"mission tokens differ at vector step {t}"
         assert np.array_equal(x[0]["image"], y[0]["image"])
         assert not (x[0]["mission"] == VOCAB.index(UNK)).any()

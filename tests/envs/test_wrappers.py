@@ -9,10 +9,11 @@ import pytest
 from minigrid.wrappers import ImgObsWrapper
 
 from shiftgrid.envs.language import PAD, UNK, VOCAB, tokenize
-from shiftgrid.envs.wrappers import MissionTokens, decode, encode
+from shiftgrid.envs.families.sequence import SequenceFactors, generate as generate_sequence
+from shiftgrid.envs.wrappers import DEFAULT_MAX_LEN, MissionTokens, MissionTooLong, decode, encode
 
 UNK_ID = VOCAB.index(UNK)
-MAX_LEN = 32
+MAX_LEN = DEFAULT_MAX_LEN
 
 
 def test_vocabulary_reserves_padding_and_unknown():
@@ -37,12 +38,32 @@ def test_round_trip(text):
     assert " ".join(decode(ids)).replace(" ,", ",") == text
 
 
-def test_padding_and_truncation():
+def test_padding_and_never_truncating():
     ids = encode("go to the red ball", 8)
     assert (ids[:5] > 1).all() and (ids[5:] == 0).all()
-    cut = encode("go to the red ball", 3)
-    assert cut.shape == (3,) and decode(cut) == ["go", "to", "the"]
+    assert decode(encode("go to the red ball", 5)) == ["go", "to", "the", "red", "ball"]
+    with pytest.raises(MissionTooLong, match=r"'go to the red ball' has 5 tokens but the encoding keeps 3; pass a larger max_len"):
+        encode("go to the red ball", 3)
     assert encode("", 4).tolist() == [0, 0, 0, 0]
+
+
+def test_a_mission_that_does_not_fit_raises_instead_of_being_cut():
+    """The issue's case: Sequence instructions/far, seed 50, lost its final word at 32 tokens."""
+    env = MissionTokens(gym.make("shiftgrid/Sequence-v0", split="instructions/far", oracle=False), max_len=32)
+    with pytest.raises(MissionTooLong, match=r"has 33 tokens but the encoding keeps 32"):
+        env.reset(seed=50)
+    obs, _ = MissionTokens(gym.make("shiftgrid/Sequence-v0", split="instructions/far", oracle=False)).reset(seed=50)
+    assert decode(obs["mission"]) == tokenize(env.unwrapped.mission) and len(decode(obs["mission"])) == 33
+
+
+def test_default_length_covers_the_longest_sequence_mission():
+    """Sequence at its declared maximum of clauses (the longest grammar): every mission fits the default."""
+    high = SequenceFactors.field_of("num_clauses").metadata["high"]
+    longest = 0
+    for seed in range(40):
+        level = generate_sequence(SequenceFactors(num_clauses=high, layout="rooms", size=10), np.random.default_rng(seed))
+        longest = max(longest, len(tokenize(level.mission_text)))
+    assert 7 * high - 10 <= longest <= DEFAULT_MAX_LEN == 7 * high - 2
 
 
 def test_unknown_words_map_to_one_and_case_is_ignored():
