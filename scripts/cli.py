@@ -54,11 +54,11 @@ def package_version() -> str:
         return "unknown (not installed)"
 
 
-def _needs_extra(name: str, missing: str) -> argparse.Namespace:
-    def run(args: argparse.Namespace) -> int:
-        raise UserError(f"this command needs the learner extra (no module {missing!r}): {INSTALL_AGENTS}")
-
-    return run
+def missing_extra(error: ModuleNotFoundError) -> str | None:
+    """The one-line hint for an import that failed because the ``[agents]`` extra is not installed, else None."""
+    if (error.name or "").split(".")[0] not in AGENTS_EXTRA:
+        return None
+    return f"this command needs the learner extra (no module {error.name!r}): {INSTALL_AGENTS}"
 
 
 def _add_commands(sub: argparse._SubParsersAction) -> None:
@@ -66,12 +66,19 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
         try:
             module = importlib.import_module(f"shiftgrid.scripts.{name}_cmd")
         except ModuleNotFoundError as e:
-            if (e.name or "").split(".")[0] not in AGENTS_EXTRA:
+            if missing_extra(e) is None:
                 raise
             p = sub.add_parser(name, help=f"(needs {INSTALL_AGENTS})", add_help=False)
-            p.set_defaults(func=_needs_extra(name, e.name), needs_extra=True)
+            p.set_defaults(func=_raiser(e), needs_extra=True)
             continue
         module.add_parser(sub)
+
+
+def _raiser(error: BaseException):
+    def run(args: argparse.Namespace) -> int:
+        raise error
+
+    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except user_error_types() as e:
         print(f"shiftgrid {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:
+        hint = missing_extra(e)
+        if hint is None:
+            raise
+        print(f"shiftgrid {args.command}: error: {hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"shiftgrid {args.command}: interrupted", file=sys.stderr)
