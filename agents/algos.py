@@ -1,7 +1,8 @@
 """From a :class:`~shiftgrid.agents.config.TrainConfig` to an SB3 model and its vector env.
 
 One place builds models, for training, for resuming and for :func:`~shiftgrid.agents.checkpoint.load_agent`,
-so a checkpoint always loads into the network it was saved from.
+so a checkpoint always loads into the network it was saved from. The SB3 class and policy of
+each algorithm come from its registry entry (:mod:`shiftgrid.agents.sb3_learner`).
 
 Example:
     >>> from shiftgrid.agents.config import TrainConfig
@@ -19,8 +20,6 @@ import inspect
 from typing import Any
 
 import torch
-from sb3_contrib import RecurrentPPO
-from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.utils import LinearSchedule
@@ -30,13 +29,20 @@ from shiftgrid.agents.config import ConfigError, TrainConfig
 from shiftgrid.agents.envs import make_env
 from shiftgrid.agents.extractor import BabyAIExtractor
 
-#: Algorithm name -> (SB3 class, policy name).
-ALGOS: dict[str, tuple[type[BaseAlgorithm], str]] = {
-    "ppo": (PPO, "MultiInputPolicy"),
-    "a2c": (A2C, "MultiInputPolicy"),
-    "dqn": (DQN, "MultiInputPolicy"),
-    "recurrent-ppo": (RecurrentPPO, "MultiInputLstmPolicy"),
-}
+
+def sb3_algorithm(name: str) -> tuple[type[BaseAlgorithm], str]:
+    """(SB3 class, policy name) of the registered SB3 learner ``name``.
+
+    Example:
+        >>> sb3_algorithm("recurrent-ppo")[1]
+        'MultiInputLstmPolicy'
+    """
+    from shiftgrid.agents.registry import get_learner
+
+    factory = get_learner(name)
+    if not hasattr(factory, "algorithm"):
+        raise ConfigError(f"learner {name!r} is not a stable-baselines3 algorithm")
+    return factory.algorithm, factory.policy
 
 #: Constructor arguments set here, not through ``hyperparams``.
 RESERVED = ("policy", "env", "policy_kwargs", "device", "seed", "verbose", "tensorboard_log", "_init_setup_model")
@@ -102,14 +108,14 @@ def schedule(name: str, value: Any) -> Any:
 
 def algo_kwargs(config: TrainConfig) -> dict[str, Any]:
     """``config.hyperparams`` checked against the algorithm's constructor (unknown names raise)."""
-    cls, _ = ALGOS[config.algo]
+    cls, _ = sb3_algorithm(config.algo)
     _check_keys(f"{config.algo} hyperparameter", config.hyperparams, cls.__init__, RESERVED)
     return {name: schedule(name, value) for name, value in config.hyperparams.items()}
 
 
 def policy_kwargs(config: TrainConfig) -> dict[str, Any]:
     """Policy keyword arguments: the BabyAI extractor (codes unnormalised) plus ``config.policy``."""
-    cls, policy = ALGOS[config.algo]
+    cls, policy = sb3_algorithm(config.algo)
     reserved = ("action_space", "lr_schedule", "features_extractor_class", "features_extractor_kwargs")
     _check_keys(f"{config.algo} policy setting", config.policy, cls.policy_aliases[policy].__init__, reserved)
     _check_keys("extractor setting", config.extractor, BabyAIExtractor.__init__)
@@ -121,18 +127,30 @@ def policy_kwargs(config: TrainConfig) -> dict[str, Any]:
     }
 
 
-def build_model(config: TrainConfig, env: VecEnv, **overrides: Any) -> BaseAlgorithm:
+def build_model(config: TrainConfig, env: VecEnv | None, **overrides: Any) -> BaseAlgorithm:
     """A fresh SB3 model for ``config`` on ``env``; ``overrides`` replace hyperparameters.
+
+    With ``env=None`` the model is built for acting only: its spaces come from one environment
+    made and closed here (no training envs, no replay buffer).
 
     Raises:
         ConfigError: an unknown hyperparameter, policy or extractor setting, or device, or a
             value the algorithm rejects.
     """
-    cls, policy = ALGOS[config.algo]
+    cls, policy = sb3_algorithm(config.algo)
     kwargs = {**algo_kwargs(config), **overrides}
     pkw, device = policy_kwargs(config), resolve_device(config.device)
     try:
-        return cls(policy, env, policy_kwargs=pkw, device=device, seed=config.seed, verbose=0, **kwargs)
+        if env is not None:
+            return cls(policy, env, policy_kwargs=pkw, device=device, seed=config.seed, verbose=0, **kwargs)
+        if "buffer_size" in inspect.signature(cls.__init__).parameters:
+            kwargs["buffer_size"] = 1  # acting needs no replay buffer
+        model = cls(policy, None, policy_kwargs=pkw, device=device, seed=config.seed, verbose=0, _init_setup_model=False, **kwargs)
+        probe = make_env(config.env, config.split, **config.env_kwargs)
+        model.observation_space, model.action_space, model.n_envs = probe.observation_space, probe.action_space, 1
+        probe.close()
+        model._setup_model()
+        return model
     except (AssertionError, ValueError, TypeError) as e:  # SB3 checks its arguments with these
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise ConfigError(f"{config.algo} rejected its settings: {reason}") from None

@@ -1,51 +1,44 @@
-"""Checkpoints as plain state dicts plus config, readable with ``torch.load(path, weights_only=True)``.
+"""The checkpoint envelope: generic run fields around an opaque learner state, ``weights_only``-readable.
 
-A run directory keeps ``checkpoints/latest.pt`` (saved periodically, at the end, and on Ctrl-C
-or SIGTERM) and ``checkpoints/best.pt`` (saved when the success rate on the in-distribution
-held-out split ``id`` improves). Each file holds::
+Every learner's checkpoint is one dict, readable with ``torch.load(path, weights_only=True)``::
 
-    format, shiftgrid_version, algo, config (the resolved TrainConfig as a dict),
-    policy (state dict), optimizer (state dict), counters (num_timesteps, n_updates,
-    episode_num, n_calls), best_success, eval (split -> success at the last evaluation),
-    elapsed_s (seconds trained so far), target (the training-success target as met, or None)
+    format, shiftgrid_version, learner, config (the resolved config as a dict),
+    counters (num_timesteps), best (how best.pt was chosen: split, success, step, seeds),
+    history (every evaluation during training: step and split -> success), eval (the last one),
+    elapsed_s (seconds trained so far), target (the met training-success target, or None),
+    state (the learner's own state dict, opaque here)
 
-What is not saved: the environments' state (a resumed run starts fresh episodes), the
-random-number generators, RecurrentPPO's LSTM state between rollouts (it restarts from zeros),
-and DQN's replay buffer (a resumed DQN run refills ``learning_starts`` transitions before its
-next update; its exploration rate follows the schedule from the restored ``num_timesteps``).
+Files of format 1 (shiftgrid 0.1.0: SB3 keys at the top level) are read into the same envelope.
+What a learner leaves out of its state is its business (see :mod:`shiftgrid.agents.sb3_learner`).
 
 Example:
     >>> import tempfile, torch
-    >>> from shiftgrid.agents.config import TrainConfig
-    >>> from shiftgrid.agents.algos import build_model, make_vec
-    >>> config = TrainConfig(algo="ppo", n_envs=1, device="cpu", hyperparams={"n_steps": 64, "batch_size": 64})
-    >>> model = build_model(config, make_vec(config))
-    >>> path = save_checkpoint(model, config, tempfile.mkdtemp() + "/latest.pt")
-    >>> sorted(torch.load(path, weights_only=True))[:3]
-    ['algo', 'best_success', 'config']
-    >>> agent, cfg = load_agent(path, device="cpu")
-    >>> cfg["algo"], agent.num_timesteps
-    ('ppo', 0)
+    >>> ckpt = Checkpoint("ppo", {"algo": "ppo"}, {"w": torch.zeros(2)}, num_timesteps=64)
+    >>> path = save_checkpoint(ckpt, tempfile.mkdtemp() + "/latest.pt")
+    >>> sorted(torch.load(path, weights_only=True))[:4]
+    ['best', 'config', 'counters', 'elapsed_s']
+    >>> read_checkpoint(path).num_timesteps
+    64
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from stable_baselines3.common.base_class import BaseAlgorithm
 
-from shiftgrid.agents.algos import build_model, make_vec
 from shiftgrid.agents.config import TrainConfig, shiftgrid_version
+from shiftgrid.agents.rundir import BEST, CHECKPOINT_DIR, LATEST
 
-#: Layout version of the checkpoint dict; bump it when the keys change meaning.
-FORMAT = 1
-CHECKPOINT_DIR = "checkpoints"
-LATEST, BEST = "latest.pt", "best.pt"
-_KEYS = ("format", "shiftgrid_version", "algo", "config", "policy", "optimizer", "counters")
+#: Layout version of the envelope; bump it when the keys change meaning.
+FORMAT = 2
+_KEYS = ("format", "shiftgrid_version", "learner", "config", "counters", "state")
+_KEYS_V1 = ("format", "shiftgrid_version", "algo", "config", "policy", "optimizer", "counters")
 
 
 class CheckpointError(ValueError):
@@ -77,34 +70,50 @@ def check_compatible(version: str, where: str) -> None:
         )
 
 
-def checkpoint_state(model: BaseAlgorithm, config: TrainConfig, **extra: Any) -> dict[str, Any]:
-    """The dict :func:`save_checkpoint` writes (``extra``: ``best_success``, ``eval``, ``elapsed_s``, ``target``)."""
-    return {
-        "format": FORMAT,
-        "shiftgrid_version": shiftgrid_version(),
-        "algo": config.algo,
-        "config": config.to_dict(),
-        "policy": model.policy.state_dict(),
-        "optimizer": model.policy.optimizer.state_dict(),
-        "counters": {
-            "num_timesteps": int(model.num_timesteps),
-            "n_updates": int(getattr(model, "_n_updates", 0)),
-            "episode_num": int(model._episode_num),
-            "n_calls": int(getattr(model, "_n_calls", 0)),
-        },
-        "best_success": extra.get("best_success"),
-        "eval": dict(extra.get("eval") or {}),
-        "elapsed_s": float(extra.get("elapsed_s") or 0.0),
-        "target": extra.get("target"),
-    }
+@dataclass
+class Checkpoint:
+    """The envelope (see the module docstring); ``state`` is the learner's own."""
+
+    learner: str
+    config: dict[str, Any]
+    state: dict[str, Any]
+    num_timesteps: int = 0
+    best: dict[str, Any] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    eval: dict[str, float] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    target: dict[str, Any] | None = None
+    shiftgrid_version: str = field(default_factory=shiftgrid_version)
+    format: int = FORMAT
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format, "shiftgrid_version": self.shiftgrid_version, "learner": self.learner,
+            "config": self.config, "counters": {"num_timesteps": int(self.num_timesteps)}, "best": self.best,
+            "history": list(self.history), "eval": dict(self.eval), "elapsed_s": float(self.elapsed_s),
+            "target": self.target, "state": self.state,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str) -> "Checkpoint":
+        """The envelope of a checked file's dict, format 1 or 2."""
+        if data.get("format") == 1:
+            best = None if data.get("best_success") is None else {"split": "id", "success": data["best_success"]}
+            state = {"policy": data["policy"], "optimizer": data["optimizer"], "counters": data["counters"]}
+            return cls(data["algo"], data["config"], state, int(data["counters"]["num_timesteps"]), best, [],
+                       dict(data.get("eval") or {}), float(data.get("elapsed_s") or 0.0), data.get("target"),
+                       str(data["shiftgrid_version"]), FORMAT)
+        return cls(data["learner"], data["config"], data["state"], int(data["counters"]["num_timesteps"]),
+                   data.get("best"), list(data.get("history") or []), dict(data.get("eval") or {}),
+                   float(data.get("elapsed_s") or 0.0), data.get("target"), str(data["shiftgrid_version"]), FORMAT)
 
 
-def save_checkpoint(model: BaseAlgorithm, config: TrainConfig, path: str | Path, **extra: Any) -> Path:
+def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
     """Write a checkpoint atomically (a reader never sees a half-written file); returns its path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(checkpoint_state(model, config, **extra), tmp)
+    torch.save(checkpoint.to_dict(), tmp)
     os.replace(tmp, path)
     return path
 
@@ -123,48 +132,60 @@ def find_checkpoint(path: str | Path) -> Path:
     raise CheckpointError(f"checkpoint {path} does not exist")
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
+def read_checkpoint(path: str | Path) -> Checkpoint:
     """Load and check a checkpoint file (``weights_only``: no code runs while loading).
 
     Raises:
         CheckpointError: the file is missing, corrupt, not a shiftgrid checkpoint, or from an
-            incompatible shiftgrid release.
+            incompatible shiftgrid release (one line, naming the file).
     """
     path = Path(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols of foreign files
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist") from None
-    except pickle.UnpicklingError:  # torch's message here suggests weights_only=False: not for a checkpoint
-        raise CheckpointError(f"cannot read checkpoint {path} (corrupt or not a checkpoint): not a weights-only torch file") from None
-    except Exception as e:  # torch reports other corrupt files as RuntimeError, EOFError, ...
-        reason = "the file is empty" if path.stat().st_size == 0 else (str(e).strip().splitlines() or [type(e).__name__])[0]
+    except Exception as e:  # torch reports foreign and corrupt files as UnpicklingError, RuntimeError, EOFError...
+        reason = "the file is empty" if path.stat().st_size == 0 else (
+            "not a weights-only torch file" if isinstance(e, pickle.UnpicklingError) else "not a readable torch file")
         raise CheckpointError(f"cannot read checkpoint {path} (corrupt or not a checkpoint): {reason}") from None
-    if not isinstance(state, dict) or any(k not in state for k in _KEYS):
+    keys = _KEYS_V1 if isinstance(data, dict) and data.get("format") == 1 else _KEYS
+    if not isinstance(data, dict) or any(k not in data for k in keys):
         raise CheckpointError(f"{path} is not a shiftgrid checkpoint (expected keys {', '.join(_KEYS)})")
-    if state["format"] != FORMAT:
-        raise CheckpointError(f"{path} has checkpoint format {state['format']}; this shiftgrid reads format {FORMAT}")
-    check_compatible(str(state["shiftgrid_version"]), str(path))
-    return state
+    if data["format"] not in (1, FORMAT):
+        raise CheckpointError(f"{path} has checkpoint format {data['format']}; this shiftgrid reads formats 1 and {FORMAT}")
+    check_compatible(str(data["shiftgrid_version"]), str(path))
+    return Checkpoint.from_dict(data, str(path))
 
 
-def restore(model: BaseAlgorithm, state: dict[str, Any]) -> None:
-    """Load weights, optimizer state and step counters from a checkpoint dict into ``model``."""
-    model.policy.load_state_dict(state["policy"])
-    model.policy.optimizer.load_state_dict(state["optimizer"])
-    counters = state["counters"]
-    model.num_timesteps = counters["num_timesteps"]
-    model._episode_num = counters["episode_num"]
-    if hasattr(model, "_n_updates"):
-        model._n_updates = counters["n_updates"]
-    if hasattr(model, "_n_calls"):
-        model._n_calls = counters["n_calls"]
+def build_learner(checkpoint: Checkpoint, device: str = "auto", *, training: bool = False, config: TrainConfig | None = None) -> Any:
+    """The registered learner of ``checkpoint``, built from its config and loaded with its state.
+
+    Raises:
+        CheckpointError: the checkpoint's learner is not registered (the message says how to register it).
+    """
+    from shiftgrid.agents.config import ConfigError
+    from shiftgrid.agents.registry import get_learner, learner_names
+
+    if checkpoint.learner not in learner_names():
+        raise CheckpointError(f"the checkpoint is for learner {checkpoint.learner!r}, which is not registered "
+                              f"(registered: {', '.join(learner_names())}); register it with register_learner")
+    if config is None:
+        config = TrainConfig.from_dict({**checkpoint.config, "device": device, "vec_env": "dummy"})
+    try:
+        learner = get_learner(checkpoint.learner)(config, training=training)
+    except ConfigError as e:
+        raise CheckpointError(f"cannot rebuild the {checkpoint.learner} learner of this checkpoint: {e}") from None
+    learner.load_state_dict(checkpoint.state)
+    return learner
 
 
-def load_agent(path: str | Path, device: str = "auto") -> tuple[BaseAlgorithm, dict[str, Any]]:
+def load_agent(path: str | Path, device: str = "auto") -> tuple[Any, dict[str, Any]]:
     """Rebuild a trained agent from a run directory (``best.pt``, else ``latest.pt``) or a ``.pt`` file.
 
-    The agent is the SB3 model, so it answers ``predict(obs, state, episode_start, deterministic)``.
+    Works for every registered learner and builds no training environments. The agent answers
+    SB3's ``predict(obs, state, episode_start, deterministic)``.
 
     Args:
         path: run directory or checkpoint file.
@@ -174,15 +195,12 @@ def load_agent(path: str | Path, device: str = "auto") -> tuple[BaseAlgorithm, d
         (agent, config dict as saved with the checkpoint).
 
     Raises:
-        CheckpointError: no checkpoint, a corrupt one, or one from an incompatible release.
+        CheckpointError: no checkpoint, a corrupt one, one from an incompatible release, or one
+            of an unregistered learner.
 
     Example:
         >>> agent, config = load_agent("runs/goto")  # doctest: +SKIP
         >>> actions, state = agent.predict(obs, deterministic=True)  # doctest: +SKIP
     """
-    state = read_checkpoint(find_checkpoint(path))
-    config = TrainConfig.from_dict({**state["config"], "device": device, "vec_env": "dummy"})
-    overrides = {"buffer_size": 1} if config.algo == "dqn" else {}  # no replay buffer to evaluate
-    model = build_model(config, make_vec(config), **overrides)
-    restore(model, state)
-    return model, state["config"]
+    checkpoint = read_checkpoint(find_checkpoint(path))
+    return build_learner(checkpoint, device), checkpoint.config

@@ -1,4 +1,9 @@
-"""Training configuration: a typed dataclass, YAML in and out, and layered overrides.
+"""Run configuration: typed dataclasses, YAML in and out, and layered overrides.
+
+:class:`RunConfig` is the base every run shares (learners, world-model trainers, sweeps): the
+environment, split, seed, device, run directory, version, periodic evaluation and target.
+:class:`TrainConfig` adds what a learner needs. Nested sections are dataclasses, parsed and
+checked generically (:func:`from_mapping`), so a new section is a field, not parsing code.
 
 A run's configuration is resolved in layers, each overriding the one before:
 defaults (:class:`TrainConfig`) < algorithm preset < algorithm-family preset < ``--config``
@@ -26,8 +31,9 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-#: Algorithms ``shiftgrid train`` knows (see :mod:`shiftgrid.agents.algos`).
-ALGO_NAMES = ("ppo", "a2c", "dqn", "recurrent-ppo")
+#: First reset seed of the evaluations during training (checkpoint selection); ``shiftgrid
+#: evaluate`` starts at 0, so the levels a checkpoint was chosen on are not the levels it is scored on.
+VALIDATION_SEED = 1_000_000
 
 
 class ConfigError(ValueError):
@@ -49,18 +55,15 @@ class EvalConfig:
     """Episodes per split at each evaluation."""
     splits: str | list = "all"
     """``all`` (``id`` and every ``<axis>/near|far``) or a list of split names."""
-    seed: int = 0
-    """First evaluation seed: every evaluation replays the same held-out levels."""
+    seed: int = VALIDATION_SEED
+    """First validation seed: every evaluation replays the same held-out levels, none of which
+    ``shiftgrid evaluate`` uses by default (it starts at seed 0)."""
     n_envs: int = 4
     """Environments stepped side by side during evaluation."""
     render: bool = True
     """Log one rendered episode per evaluated split to TensorBoard as a grid of frames."""
     deterministic: bool = True
     """Take the most likely action (False: sample from the policy, seeded)."""
-
-
-#: File in the run directory that records the met training-success target.
-TARGET_FILE = "target.json"
 
 
 @dataclass
@@ -81,54 +84,32 @@ class TargetConfig:
     """End the run once the target is met."""
 
 
+T = typing.TypeVar("T")
+
+
 @dataclass
-class TrainConfig:
-    """Everything a training run needs; saved as ``config.yaml`` in the run directory.
+class RunConfig:
+    """What every run has: environment, split, seed, device, run directory, version, evaluation, target.
 
     Example:
-        >>> TrainConfig(algo="dqn", steps=5000).to_dict()["algo"]
-        'dqn'
+        >>> RunConfig.from_dict({"seed": 3, "eval": {"episodes": 5}}).eval.episodes
+        5
     """
 
-    algo: str = "ppo"
-    """One of ``ppo``, ``a2c``, ``dqn``, ``recurrent-ppo``."""
     env: str = "shiftgrid/GoTo-v0"
     """A shiftgrid, minigrid or BabyAI environment id."""
     split: str | None = None
     """Training split of a shiftgrid id (None: ``train``); must be None for ids without splits."""
-    env_kwargs: dict = field(default_factory=dict)
-    """Extra keyword arguments for the environment (e.g. ``exposure: 0.05``)."""
-    steps: int = 100_000
-    """Total environment steps (summed over the parallel environments)."""
     seed: int = 0
     """Seed of the model and of the training environments."""
-    n_envs: int = 8
-    """Training environments stepped side by side."""
-    vec_env: str = "dummy"
-    """``dummy`` (one process) or ``subproc`` (one process per environment)."""
     device: str = "auto"
     """Torch device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``..."""
-    torch_threads: int | None = 1
-    """CPU threads torch may use (None: torch's default). One suits these small networks: on a busy
-    CPU, extra threads can make each small forward pass many times slower."""
     run_dir: str | None = None
     """Where config.yaml, checkpoints/ and tb/ go (None: ``runs/<algo>-<env name>-<time>``)."""
-    hyperparams: dict = field(default_factory=dict)
-    """Keyword arguments of the stable-baselines3 algorithm (``learning_rate``, ``n_steps``, ...)."""
-    policy: dict = field(default_factory=dict)
-    """Extra ``policy_kwargs`` (``net_arch``, ``lstm_hidden_size``, ...)."""
-    extractor: dict = field(default_factory=dict)
-    """Keyword arguments of :class:`~shiftgrid.agents.extractor.BabyAIExtractor` (``channels``, ...)."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     """Periodic evaluation settings."""
     target: TargetConfig = field(default_factory=TargetConfig)
     """Training-success target (steps and wall-clock to reach it; optionally stop there)."""
-    checkpoint_freq: int = 20_000
-    """Environment steps between saves of ``checkpoints/latest.pt`` (it is also saved at the end)."""
-    log_interval: int = 1
-    """SB3 ``log_interval``: rollouts (on-policy) or episodes (DQN) between log writes."""
-    progress: bool = True
-    """Show a progress bar (steps, SPS, recent success)."""
     version: str = field(default_factory=shiftgrid_version)
     """shiftgrid version that wrote this config."""
 
@@ -137,29 +118,16 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+    def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
         """Build and validate a config; unknown keys and wrong types raise :class:`ConfigError`."""
-        data = _check_fields(cls, data, "")
-        if "eval" in data:
-            data["eval"] = EvalConfig(**_check_fields(EvalConfig, data["eval"], "eval."))
-        if "target" in data:
-            data["target"] = TargetConfig(**_check_fields(TargetConfig, data["target"], "target."))
-        config = cls(**data)
-        config.validate()
+        config = from_mapping(cls, data)
+        config.validate()  # type: ignore[attr-defined]
         return config
 
     def validate(self) -> None:
-        """Check values that types alone do not (the algorithm name, positive counts, ...)."""
-        if self.algo not in ALGO_NAMES:
-            raise ConfigError(f"unknown algo {self.algo!r}; valid: {', '.join(ALGO_NAMES)}")
-        if self.vec_env not in ("dummy", "subproc"):
-            raise ConfigError(f"vec_env must be 'dummy' or 'subproc', got {self.vec_env!r}")
-        for name in ("steps", "n_envs"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name, value in (("checkpoint_freq", self.checkpoint_freq), ("eval.freq", self.eval.freq)):
-            if value < 0:
-                raise ConfigError(f"{name} must be >= 0, got {value}")
+        """Check values that types alone do not (positive counts, ranges, ...)."""
+        if self.eval.freq < 0:
+            raise ConfigError(f"eval.freq must be >= 0, got {self.eval.freq}")
         if self.eval.episodes < 1 or self.eval.n_envs < 1:
             raise ConfigError(f"eval.episodes and eval.n_envs must be >= 1, got {self.eval.episodes}, {self.eval.n_envs}")
         if self.target.success is not None and not 0 < self.target.success <= 1:
@@ -168,6 +136,73 @@ class TrainConfig:
             raise ConfigError(f"target.episodes must be >= 1, got {self.target.episodes}")
         if not (self.eval.splits == "all" or _is_str_list(self.eval.splits)):
             raise ConfigError(f"eval.splits must be 'all' or a list of split names, got {self.eval.splits!r}")
+
+
+@dataclass
+class TrainConfig(RunConfig):
+    """Everything a learner's training run needs; saved as ``config.yaml`` in the run directory.
+
+    Example:
+        >>> TrainConfig(algo="dqn", steps=5000).to_dict()["algo"]
+        'dqn'
+    """
+
+    algo: str = "ppo"
+    """A registered learner (:func:`~shiftgrid.agents.registry.learner_names`): ``ppo``, ``a2c``, ``dqn``, ``recurrent-ppo``..."""
+    env_kwargs: dict = field(default_factory=dict)
+    """Extra keyword arguments for the environment (e.g. ``exposure: 0.05``)."""
+    steps: int = 100_000
+    """Total environment steps (summed over the parallel environments)."""
+    n_envs: int = 8
+    """Training environments stepped side by side."""
+    vec_env: str = "dummy"
+    """``dummy`` (one process) or ``subproc`` (one process per environment)."""
+    torch_threads: int | None = 1
+    """CPU threads torch may use (None: torch's default). One suits these small networks: on a busy
+    CPU, extra threads can make each small forward pass many times slower."""
+    hyperparams: dict = field(default_factory=dict)
+    """The learner's settings (for SB3 learners: the algorithm's keyword arguments, ``learning_rate``, ...)."""
+    policy: dict = field(default_factory=dict)
+    """Extra ``policy_kwargs`` of SB3 learners (``net_arch``, ``lstm_hidden_size``, ...)."""
+    extractor: dict = field(default_factory=dict)
+    """Keyword arguments of :class:`~shiftgrid.agents.extractor.BabyAIExtractor` (``channels``, ...)."""
+    checkpoint_freq: int = 20_000
+    """Environment steps between saves of ``checkpoints/latest.pt`` (it is also saved at the end)."""
+    log_interval: int = 1
+    """SB3 ``log_interval``: rollouts (on-policy) or episodes (DQN) between log writes."""
+    progress: bool = True
+    """Show a progress bar (steps, SPS, recent success)."""
+
+    def validate(self) -> None:
+        """Also check the learner name (against the registry), the vector env and the counts."""
+        from shiftgrid.agents.registry import check_learner
+
+        check_learner(self.algo)
+        super().validate()
+        if self.vec_env not in ("dummy", "subproc"):
+            raise ConfigError(f"vec_env must be 'dummy' or 'subproc', got {self.vec_env!r}")
+        for name in ("steps", "n_envs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.checkpoint_freq < 0:
+            raise ConfigError(f"checkpoint_freq must be >= 0, got {self.checkpoint_freq}")
+
+
+def from_mapping(cls: type[T], data: Any, prefix: str = "") -> T:
+    """A dataclass built from a mapping: names checked, types checked, nested dataclass fields recursed into.
+
+    Example:
+        >>> from_mapping(TargetConfig, {"success": 0.9}).success
+        0.9
+        >>> from_mapping(TrainConfig, {"eval": {"episodes": 5}}).eval.episodes
+        5
+    """
+    data = _check_fields(cls, data, prefix)
+    hints = typing.get_type_hints(cls)
+    for key, value in data.items():
+        if isinstance(hints[key], type) and dataclasses.is_dataclass(hints[key]):
+            data[key] = from_mapping(hints[key], value, f"{prefix}{key}.")
+    return cls(**data)
 
 
 def _is_str_list(value: Any) -> bool:
@@ -279,7 +314,7 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
     return out
 
 
-def save_config(config: TrainConfig, path: str | Path) -> None:
+def save_config(config: RunConfig, path: str | Path) -> None:
     """Write ``config`` as YAML."""
     Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 

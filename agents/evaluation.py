@@ -35,7 +35,6 @@ from shiftgrid.envs.registration import UnknownEnvError, splits_for
 HELD_OUT_SEED_BASE = 10**9
 #: The split name used for ids without splits: the training distribution on held-out seeds.
 IN_DISTRIBUTION = "id"
-SHIFT_LEVELS = ("id", "near", "far")
 
 
 @dataclass(frozen=True)
@@ -166,8 +165,9 @@ def _run(agent: Any, envs: list, base: int, episodes: int, deterministic: bool) 
 def splits_to_evaluate(env_id: str, splits: str | Iterable[str] = "all") -> list[str]:
     """The splits to evaluate, by canonical name: ``all`` = ``id`` and every ``<axis>/near|far``.
 
-    ``<axis>/id`` splits share the levels of ``id``, so they are evaluated once, as ``id``. On
-    ids without splits the only split is ``id`` (the training distribution on held-out seeds).
+    ``<axis>/id`` splits share the levels of ``id``, so they are evaluated once, as ``id``
+    (:meth:`~shiftgrid.envs.SplitSet.canonical`). On ids without splits the only split is
+    ``id`` (the training distribution on held-out seeds).
 
     Raises:
         SplitError: an unknown split name (the message lists the valid ones).
@@ -184,33 +184,19 @@ def splits_to_evaluate(env_id: str, splits: str | Iterable[str] = "all") -> list
         return [IN_DISTRIBUTION]
     split_set = splits_for(env_id)
     if splits == "all":
-        names = [name for name, s in split_set.items() if s.held_out]
-    else:
-        names = [splits] if isinstance(splits, str) else list(splits)
-    canonical = [IN_DISTRIBUTION if split_set[name].level == "id" else name for name in names]
-    return list(dict.fromkeys(canonical))
+        return split_set.test_splits()
+    names = [splits] if isinstance(splits, str) else list(splits)
+    return list(dict.fromkeys(split_set.canonical(name) for name in names))
 
 
 def axis_layout(env_id: str, evaluated: Iterable[str]) -> dict[str, dict[str, str]]:
-    """Axis -> {``id``/``near``/``far`` -> split name} over the ``evaluated`` splits.
-
-    An axis appears when one of its shifted splits was evaluated; its ``id`` row is the shared
-    ``id`` split. Ids without splits have no axes.
+    """Axis -> {``id``/``near``/``far`` -> split name} over the ``evaluated`` splits (none on ids without splits).
 
     Example:
         >>> axis_layout("shiftgrid/GoTo-v0", ["id", "size/near", "size/far"])
         {'size': {'id': 'id', 'near': 'size/near', 'far': 'size/far'}}
     """
-    if not has_splits(env_id):
-        return {}
-    split_set, evaluated = splits_for(env_id), set(evaluated)
-    layout: dict[str, dict[str, str]] = {}
-    for axis in split_set.axes:
-        shifted = {s.level: name for name, s in split_set.items() if s.axis == axis and s.level != "id" and name in evaluated}
-        if shifted:
-            rows = {"id": IN_DISTRIBUTION, **shifted} if IN_DISTRIBUTION in evaluated else shifted
-            layout[axis] = {level: rows[level] for level in SHIFT_LEVELS if level in rows}
-    return layout
+    return splits_for(env_id).axis_layout(list(evaluated)) if has_splits(env_id) else {}
 
 
 def evaluate_splits(

@@ -47,8 +47,9 @@ ROW_LABELS = {"id": "id", "near": "near", "far": "far", "gap_near": "gap id − 
 class RunRecord:
     """One evaluated run: its name, training seed, per-split episodes, config and TensorBoard folder.
 
-    ``training`` holds what is known of its training: ``steps`` (of the evaluated checkpoint) and
-    ``target`` (the met training-success target, as in ``target.json``, or None).
+    ``training`` holds what is known of its training: ``steps`` (of the evaluated checkpoint),
+    ``checkpoint`` (its ``file``, ``steps`` and how it was ``chosen``) and ``target`` (the met
+    training-success target, as in ``target.json``, or None).
     """
 
     name: str
@@ -119,15 +120,18 @@ def markdown(summary: ShiftSummary, runs: Sequence[RunRecord], env_id: str, meta
 
 
 def training_table(runs: Sequence[RunRecord]) -> list[str]:
-    """Per run: steps of the evaluated checkpoint, its training-success target and when it was met."""
-    lines = ["| run | seed | steps | training target | met at step | wall-clock to target |", "|---|---|---|---|---|---|"]
+    """Per run: steps of the evaluated checkpoint, which checkpoint and how it was chosen, its target and when it was met."""
+    lines = ["| run | seed | steps | checkpoint | training target | met at step | wall-clock to target |",
+             "|---|---|---|---|---|---|---|"]
     for r in runs:
         steps = r.training.get("steps")
         goal = (r.config.get("target") or {}).get("success")
         met = r.training.get("target")
+        ckpt = r.training.get("checkpoint")
+        which = f"`{ckpt['file']}`: {ckpt['chosen']}" if ckpt else "–"
         target = f"{goal:.2f} over {(r.config.get('target') or {}).get('episodes')} episodes" if goal is not None else "none"
         at, wall = (f"{met['steps']:,}", f"{met['wall_s'] / 60:.1f} min") if met else ("not met" if goal is not None else "–", "–")
-        lines.append(f"| {r.name} | {r.seed} | {'–' if steps is None else f'{steps:,}'} | {target} | {at} | {wall} |")
+        lines.append(f"| {r.name} | {r.seed} | {'–' if steps is None else f'{steps:,}'} | {which} | {target} | {at} | {wall} |")
     return lines
 
 

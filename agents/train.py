@@ -1,20 +1,10 @@
-"""Train an SB3 learner on a shiftgrid, minigrid or BabyAI environment; resume an interrupted run.
+"""The training loop every learner shares: run dir, config, resume, signals, run services.
 
-A run directory holds::
-
-    config.yaml             the resolved TrainConfig (with the shiftgrid version)
-    checkpoints/latest.pt   saved every checkpoint_freq steps, at the end, and on Ctrl-C / SIGTERM
-    checkpoints/best.pt     the best model by success on held-out in-distribution levels (``id``)
-    target.json             steps and wall-clock to the training-success target, once met (``target``)
-    tb/                     TensorBoard: rollout/success_rate, rollout/ep_rew_mean, time/sps,
-                            train/*, eval/<split>/success|return|length, eval/<split>/episode
-
-Resuming (``resume=True``) continues ``latest.pt``: weights, optimizer state and step counters
-are restored and training runs until ``config.steps`` in total. An interrupted on-policy run
-(PPO, A2C, RecurrentPPO) is saved as of its last update: the steps of the unfinished rollout
-are not counted, so the resumed run collects them again. See
-:mod:`shiftgrid.agents.checkpoint` for what is not restored. The resumed environments are
-seeded with ``seed + num_timesteps``, so they do not replay the first run's levels.
+:func:`train` builds the registered learner of ``config.algo``, restores ``latest.pt`` when
+resuming, opens the :class:`~shiftgrid.agents.services.RunServices` and hands them to the
+learner's ``learn``; at the end it evaluates a last time and saves ``latest.pt``. The run
+directory is laid out as :mod:`shiftgrid.agents.rundir` says. Resuming (``resume=True``)
+continues ``latest.pt`` until ``config.steps`` in total; a finished run is left as it is.
 
 Example:
     >>> import tempfile
@@ -33,27 +23,13 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
-import torch
-from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.logger import configure
-
-from shiftgrid.agents.algos import build_model, make_vec
-from shiftgrid.agents.callbacks import (
-    CheckpointCallback,
-    EvalCallback,
-    ProgressCallback,
-    RunState,
-    StopOnSignal,
-    TargetCallback,
-    stop_on_signals,
-)
-from shiftgrid.agents.checkpoint import CHECKPOINT_DIR, LATEST, CheckpointError, check_compatible, read_checkpoint, restore
+from shiftgrid.agents.checkpoint import CheckpointError, check_compatible, read_checkpoint
 from shiftgrid.agents.config import ConfigError, TrainConfig, load_config, save_config
-
-CONFIG_FILE = "config.yaml"
+from shiftgrid.agents.registry import get_learner
+from shiftgrid.agents.rundir import CHECKPOINT_DIR, CONFIG_FILE, LATEST, RunDir, default_run_dir
+from shiftgrid.agents.services import RunServices, RunState, stop_on_signals
 
 
 @dataclass
@@ -63,11 +39,13 @@ class RunResult:
     Attributes:
         run_dir: the run directory.
         num_timesteps: environment steps taken in total (across resumes).
-        interrupted: the signal that stopped the run early, or None if it finished.
+        interrupted: the signal that stopped the run early, or None.
         sps: environment steps per second of this call (training, evaluation and saving included).
         success: success rate over the last 100 training episodes (None if none ended).
         best_success: best ``id`` success at an evaluation (None without evaluations).
         target: the training-success target as met (steps, wall_s, ...; None if not met or not set).
+        stop_reason: ``signal``, ``target``, ``nan`` (a non-finite loss or state: ``latest.pt`` is the
+            last good one), ``complete`` (a resumed run that had already taken its steps), or None.
     """
 
     run_dir: Path
@@ -77,17 +55,12 @@ class RunResult:
     success: float | None
     best_success: float | None
     target: dict | None = None
-
-
-def default_run_dir(config: TrainConfig) -> str:
-    """``runs/<algo>-<env name>-<YYYYmmdd-HHMMSS>``."""
-    name = config.env.split("/")[-1]
-    return f"runs/{config.algo}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    stop_reason: str | None = None
 
 
 def check_new_run_dir(run_dir: str | Path) -> None:
     """Raise :class:`ConfigError` if ``run_dir`` already holds a run (a fresh run never overwrites one)."""
-    if (Path(run_dir) / CONFIG_FILE).exists():
+    if RunDir(run_dir).holds_run():
         raise ConfigError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --run-dir")
 
 
@@ -97,10 +70,10 @@ def resume_config(run_dir: str | Path, steps: int | None = None, device: str | N
     Raises:
         CheckpointError: ``run_dir`` holds no run, or one from an incompatible shiftgrid release.
     """
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
+    run = RunDir(run_dir)
+    if not run.holds_run():
         raise CheckpointError(f"cannot resume {run_dir}: no {CONFIG_FILE} there (is it a run directory?)")
-    config = load_config(path)
+    config = load_config(run.config)
     check_compatible(config.version, str(run_dir))
     config.run_dir = str(run_dir)
     if steps is not None:
@@ -110,84 +83,74 @@ def resume_config(run_dir: str | Path, steps: int | None = None, device: str | N
     return config
 
 
-def _restore_run(model: BaseAlgorithm, config: TrainConfig, run_dir: Path, state: RunState) -> None:
-    ckpt = read_checkpoint(run_dir / CHECKPOINT_DIR / LATEST)
-    if ckpt["algo"] != config.algo:
-        raise CheckpointError(f"{run_dir}: checkpoint is for {ckpt['algo']} but config.yaml says {config.algo}")
-    restore(model, ckpt)
-    state.best_success, state.eval = ckpt["best_success"], dict(ckpt["eval"])
-    state.elapsed_before, state.target = float(ckpt.get("elapsed_s", 0.0)), ckpt.get("target")
-    if config.algo == "dqn":  # the replay buffer was not saved: refill it before updating again
-        model.learning_starts = model.num_timesteps + model.learning_starts
+Hook = Callable[[RunServices], None]
 
 
-def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[BaseCallback] = ()) -> RunResult:
-    """Train ``config.algo`` on ``config.env`` for ``config.steps`` steps in ``config.run_dir``.
+def train(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()) -> RunResult:
+    """Train the learner ``config.algo`` on ``config.env`` for ``config.steps`` steps in ``config.run_dir``.
 
     Args:
         config: the resolved configuration (saved to ``config.yaml``).
         resume: continue the run in ``config.run_dir`` from ``checkpoints/latest.pt``.
-        callbacks: extra SB3 callbacks, run after the built-in ones.
+        hooks: callables given the run services after every reported batch of steps.
 
     Raises:
         ConfigError: a fresh run aimed at a directory that already holds one, or bad settings.
         CheckpointError: nothing (or nothing compatible) to resume from.
     """
     config.validate()
-    run_dir = Path(config.run_dir or default_run_dir(config))
-    config.run_dir = str(run_dir)
+    run = RunDir(config.run_dir) if config.run_dir else default_run_dir(config.algo, config.env)
+    config.run_dir = str(run.root)
     if not resume:
-        check_new_run_dir(run_dir)
-    if resume and not (run_dir / CHECKPOINT_DIR / LATEST).is_file():
-        raise CheckpointError(f"cannot resume {run_dir}: no {CHECKPOINT_DIR}/{LATEST} there")
+        check_new_run_dir(run.root)
+    checkpoint = None
+    if resume:
+        if not run.latest.is_file():
+            raise CheckpointError(f"cannot resume {run.root}: no {CHECKPOINT_DIR}/{LATEST} there")
+        checkpoint = read_checkpoint(run.latest)
+        if checkpoint.learner != config.algo:
+            raise CheckpointError(f"{run.root}: checkpoint is for {checkpoint.learner} but config.yaml says {config.algo}")
+        if checkpoint.num_timesteps >= config.steps:  # nothing to do: leave the run (and its logs) as they are
+            return RunResult(run.root, checkpoint.num_timesteps, None, 0.0, None,
+                             None if checkpoint.best is None else checkpoint.best["success"], checkpoint.target, "complete")
     if config.torch_threads:
+        import torch
+
         torch.set_num_threads(config.torch_threads)
-    state = RunState()
-    progress = ProgressCallback(config.steps, config.progress)
-    saver = CheckpointCallback(config, run_dir, state)
-    others = [StopOnSignal(state), TargetCallback(config, run_dir, state), EvalCallback(config, run_dir, state), *callbacks]  # checks eval.splits
-    env = make_vec(config)
+    state = RunState() if checkpoint is None else RunState.of(checkpoint)
+    learner = get_learner(config.algo)(config, training=True)
     try:
-        model = build_model(config, env)
-        if resume:
-            _restore_run(model, config, run_dir, state)
-            model.set_random_seed(config.seed + model.num_timesteps)  # also reseeds the envs
-        run_dir.mkdir(parents=True, exist_ok=True)  # only now: a run that cannot start leaves nothing behind
-        save_config(config, run_dir / CONFIG_FILE)
-        model.set_logger(configure(str(run_dir / "tb"), ["tensorboard"]))
-        return _learn(model, config, state, resume, progress, saver, others)
+        if checkpoint is not None:
+            learner.load_state_dict(checkpoint.state)
+        services = RunServices(config, run, learner, state, hooks)  # checks eval.splits
+        run.root.mkdir(parents=True, exist_ok=True)  # only now: a run that cannot start leaves nothing behind
+        save_config(config, run.config)
+        return _learn(learner, services)
     finally:
-        try:
-            env.close()
-        except (EOFError, BrokenPipeError, ConnectionError):  # subprocess workers already gone (Ctrl-C)
-            pass
+        close = getattr(learner, "close", None)
+        if close is not None:
+            close()
 
 
-def _learn(model: BaseAlgorithm, config: TrainConfig, state: RunState, resume: bool, progress: ProgressCallback,
-           saver: CheckpointCallback, others: list[BaseCallback]) -> RunResult:
-    start_steps, start_time = model.num_timesteps, time.perf_counter()
-    state.started = start_time
-    remaining = config.steps - model.num_timesteps
-    if remaining <= 0:  # resumed a finished run: nothing to do
-        return RunResult(Path(config.run_dir), int(model.num_timesteps), None, 0.0, None, state.best_success, state.target)
+def _learn(learner: object, run: RunServices) -> RunResult:
+    config, state = run.config, run.state
+    start_steps, start_time = run.num_timesteps, time.perf_counter()
+    run.open()
     with stop_on_signals(state):
         try:
-            model.learn(remaining, callback=[progress, saver, *others], log_interval=config.log_interval,
-                        reset_num_timesteps=not resume)
+            learner.learn(config.steps - run.num_timesteps, run)  # type: ignore[attr-defined]
         except KeyboardInterrupt:  # a second Ctrl-C: keep what was learned
-            state.signum = state.signum or signal.SIGINT
+            state.signum, state.stop_reason = state.signum or signal.SIGINT, "signal"
         except (EOFError, BrokenPipeError, ConnectionError):
             if state.signum is None:
                 raise  # a subprocess env died by itself
             # else: the signal also reached the subprocess envs, which exited
         finally:
-            if progress.bar is not None:
-                progress.bar.close()
-    if state.signum is None:
-        saver.save()
-    else:
-        saver.save_interrupted()
-    model.logger.close()
-    sps = (model.num_timesteps - start_steps) / max(time.perf_counter() - start_time, 1e-9)
-    return RunResult(Path(config.run_dir), int(model.num_timesteps), state.signum, sps, progress.success(), state.best_success,
-                     state.target)
+            if run.bar is not None:
+                run.bar.close()
+        run.finish()
+    run.close()
+    steps = int(learner.num_timesteps)  # type: ignore[attr-defined]
+    sps = (steps - start_steps) / max(time.perf_counter() - start_time, 1e-9)
+    return RunResult(Path(config.run_dir or ""), steps, state.signum, sps, run.success(), state.best_success, state.target,
+                     state.stop_reason)

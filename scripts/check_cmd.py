@@ -57,9 +57,7 @@ def run(args: argparse.Namespace) -> int:
     failures = 0
     for env_id in ids:
         splits = shiftgrid.envs.splits_for(env_id)
-        for split in tqdm(list(splits), desc=env_id, leave=False):
-            if split.endswith("/id"):
-                continue
+        for split in tqdm(["train", *splits.test_splits()], desc=env_id, leave=False):  # <axis>/id is id
             r = check_split(env_id, split, args.levels)
             failures += r["levels"] - r["agree"]
             tqdm.write(f"{env_id:<24} {split:<20} {r['agree']:>20}/{r['levels']:<5} {r['mean_optimal_steps']:>19.1f} {r['ms_per_level']:>9.1f}")

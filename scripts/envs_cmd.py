@@ -37,9 +37,8 @@ def env_table(with_splits: bool = False) -> str:
             splits = shiftgrid.envs.splits_for(env_id)
             rows += ["", f"**{env_id}** — train: {split_changes_train(splits)}", "",
                      "| split | description | changes from train |", "|---|---|---|"]
-            for name, s in splits.items():
-                if name == "train" or name.endswith("/id"):
-                    continue
+            for name in splits.test_splits():
+                s = splits[name]
                 rows.append(f"| `{name}` | {s.description} | {split_changes(splits, name)} |")
     return "\n".join(rows)
 

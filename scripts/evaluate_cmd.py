@@ -3,7 +3,9 @@
 One path is one run (a run directory or a checkpoint in it); several paths are several seeds
 of one configuration, summarized together (IQM and 95% bootstrap intervals across them). The
 report (results.json/.csv/.md and plots) goes to ``<run dir>/eval`` for one run, or to
-``--out DIR`` (required for several runs).
+``--out DIR`` (required for several runs). Evaluation starts at reset seed 0; the evaluations
+during training (which chose ``best.pt``) used their own validation seeds, so the report never
+scores a checkpoint on the levels it was selected on.
 
 Example:
     $ shiftgrid evaluate runs/goto-ppo-s0 --episodes 200
@@ -15,24 +17,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from shiftgrid.agents.config import TARGET_FILE
 from shiftgrid.agents.envs import has_splits
 from shiftgrid.agents.evaluation import axis_layout, evaluate_splits, first_reset_seed, splits_to_evaluate
 from shiftgrid.agents.report import RunRecord, write_report
+from shiftgrid.agents.rundir import RunDir
 from shiftgrid.scripts.cli import UserError
+
+#: Config keys that do not change what a run learns (ignored when telling whether two runs are the same).
+_INCIDENTAL = ("run_dir", "progress", "device", "vec_env", "torch_threads", "version")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="evaluate runs on every shift split; write results.json/.csv/.md and plots")
+    p = sub.add_parser("evaluate", help="evaluate runs on every shift split; write results.json/.csv/.md and plots",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("paths", nargs="+", type=Path, metavar="RUN_DIR_OR_CHECKPOINT",
                    help="one run, or several seeds of one configuration")
     p.add_argument("--splits", default="all", help="'all' (id and every <axis>/near|far) or comma-separated split names")
     p.add_argument("--episodes", type=int, default=1000, help="episodes per split (BabyAI's protocol: 1000)")
     p.add_argument("--seed", type=int, default=0, help="first evaluation seed (episode i resets with seed + i)")
-    p.add_argument("--out", type=Path, default=None, help="report folder (default: <run dir>/eval for one run)")
+    p.add_argument("--out", type=Path, default=None, help="report folder (None: <run dir>/eval for one run)")
     p.add_argument("--n-envs", type=int, default=4, help="environments stepped side by side")
     p.add_argument("--device", default="auto", help="torch device for the agents: auto, cpu, cuda")
     p.add_argument("--stochastic", action="store_true",
@@ -40,21 +47,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def load(path: Path, device: str) -> tuple[Any, dict]:
-    """``(agent, config)`` of a run directory or checkpoint (see :mod:`shiftgrid.agents.checkpoint`)."""
+def load(path: Path, device: str) -> tuple[Any, dict, dict]:
+    """``(agent, config, checkpoint description)`` of a run directory or checkpoint (see :func:`describe_checkpoint`)."""
     import torch
 
-    from shiftgrid.agents.checkpoint import load_agent
+    from shiftgrid.agents.checkpoint import build_learner, find_checkpoint, read_checkpoint
 
     torch.set_num_threads(1)  # small networks: extra threads only slow each forward pass (as in training)
-    return load_agent(path, device=device)
+    file = find_checkpoint(path)
+    checkpoint = read_checkpoint(file)
+    return build_learner(checkpoint, device), checkpoint.config, describe_checkpoint(file, checkpoint)
 
 
-def run_dir_of(path: Path) -> Path:
-    """The run directory of a run directory or of a checkpoint file (``<run>/checkpoints/x.pt`` -> ``<run>``)."""
-    if path.is_dir():
-        return path
-    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+def describe_checkpoint(file: Path, checkpoint: Any) -> dict[str, Any]:
+    """Which checkpoint was evaluated (file, steps) and how it was chosen."""
+    best = checkpoint.best if file.name == "best.pt" else None
+    if best is None:
+        chosen = "the run's last checkpoint" if file.name == "latest.pt" else "given as a file"
+    else:
+        seeds = best.get("seeds")
+        where = f" on validation seeds {seeds[0]}..{seeds[1]}" if seeds else ""
+        chosen = f"best `{best['split']}` success ({best['success']:.3f}){where} of {max(len(checkpoint.history), 1)} evaluations"
+    return {"file": f"{file.parent.name}/{file.name}", "steps": checkpoint.num_timesteps, "chosen": chosen,
+            "validation_seeds": None if best is None else best.get("seeds")}
 
 
 def parse_splits(text: str) -> str | list[str]:
@@ -67,35 +82,33 @@ def parse_splits(text: str) -> str | list[str]:
     return names
 
 
-def check_arguments(args: argparse.Namespace) -> list[Path]:
+def check_arguments(paths: Sequence[Path], episodes: int, n_envs: int, out: Path | None) -> list[RunDir]:
     """Validate what can be checked before loading any agent; return the run directories."""
-    if args.episodes < 1:
-        raise UserError(f"--episodes must be >= 1, got {args.episodes}")
-    if args.n_envs < 1:
-        raise UserError(f"--n-envs must be >= 1, got {args.n_envs}")
-    missing = [str(p) for p in args.paths if not p.exists()]
+    if episodes < 1:
+        raise UserError(f"--episodes must be >= 1, got {episodes}")
+    if n_envs < 1:
+        raise UserError(f"--n-envs must be >= 1, got {n_envs}")
+    missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise UserError(f"no such run directory or checkpoint: {', '.join(missing)}")
-    run_dirs = [run_dir_of(p) for p in args.paths]
+    runs = [RunDir.of(p) for p in paths]
     seen: dict[Path, Path] = {}
-    for path, rd in zip(args.paths, run_dirs):
-        if rd.resolve() in seen:
-            raise UserError(f"{seen[rd.resolve()]} and {path} are the same run; several paths must be different seeds")
-        seen[rd.resolve()] = path
-    if len(args.paths) > 1 and args.out is None:
-        raise UserError(f"{len(args.paths)} runs given: pass --out DIR for their joint report")
-    return run_dirs
+    for path, rd in zip(paths, runs):
+        if rd.root.resolve() in seen:
+            raise UserError(f"{seen[rd.root.resolve()]} and {path} are the same run; several paths must be different seeds")
+        seen[rd.root.resolve()] = path
+    if len(paths) > 1 and out is None:
+        raise UserError(f"{len(paths)} runs given: pass --out DIR for their joint report")
+    return runs
 
 
-def training_record(run_dir: Path, agent: Any) -> dict[str, Any]:
-    """What the report says of a run's training: checkpoint steps and the met target (``target.json``)."""
-    target_file = run_dir / TARGET_FILE
-    steps = getattr(agent, "num_timesteps", None)
-    return {"steps": None if steps is None else int(steps),
-            "target": json.loads(target_file.read_text()) if target_file.is_file() else None}
+def training_record(run: RunDir, checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """What the report says of a run's training: the evaluated checkpoint (file, steps, choice) and the met target."""
+    return {"steps": checkpoint.get("steps"), "checkpoint": checkpoint,
+            "target": json.loads(run.target.read_text()) if run.target.is_file() else None}
 
 
-def check_same_configuration(paths: list[Path], configs: list[dict]) -> None:
+def check_same_configuration(paths: Sequence[Path], configs: list[dict]) -> None:
     """Several runs must be seeds of one configuration: same environment and algorithm."""
     for key in ("env", "algo"):
         values = {str(c.get(key)) for c in configs}
@@ -104,34 +117,72 @@ def check_same_configuration(paths: list[Path], configs: list[dict]) -> None:
             raise UserError(f"runs of different {key}s cannot be summarized together: {listing}")
 
 
-def run(args: argparse.Namespace) -> int:
-    run_dirs = check_arguments(args)
-    splits = parse_splits(args.splits)
-    loaded = [load(p, args.device) for p in args.paths]
-    configs = [config for _, config in loaded]
-    check_same_configuration(args.paths, configs)
+def not_independent(paths: Sequence[Path], configs: list[dict]) -> list[str]:
+    """Warnings for runs with the same seed and config: they are repeats, not independent seeds."""
+    key = [json.dumps({k: v for k, v in c.items() if k not in _INCIDENTAL}, sort_keys=True, default=str) for c in configs]
+    out = []
+    for i in range(len(configs)):
+        for j in range(i + 1, len(configs)):
+            if key[i] == key[j]:
+                out.append(f"{paths[i]} and {paths[j]} have the same seed ({configs[i].get('seed')}) and config: "
+                           "they are not independent seeds")
+    return out
+
+
+def training_split_note(env_id: str, split: str | None) -> str:
+    """The training split, and whether it is a held-out one (then scores on it are not a shift)."""
+    if not has_splits(env_id):
+        return "(no splits)"
+    from shiftgrid.envs import splits_for
+
+    name = split or "train"
+    if splits_for(env_id)[name].held_out:
+        return f"{name} (a held-out split: for this run it is the training distribution, not a shift)"
+    return name
+
+
+def evaluate_runs(paths: Sequence[Path], *, splits: str | list[str] = "all", episodes: int = 1000, seed: int = 0,
+                  out: Path | None = None, n_envs: int = 4, device: str = "auto", stochastic: bool = False) -> dict[str, Path]:
+    """Evaluate the runs (or checkpoints) at ``paths`` and write their shift report; returns the files written."""
+    paths = [Path(p) for p in paths]
+    runs = check_arguments(paths, episodes, n_envs, out)
+    loaded = [load(p, device) for p in paths]
+    configs = [config for _, config, _ in loaded]
+    check_same_configuration(paths, configs)
     env_id = configs[0]["env"]
     names = splits_to_evaluate(env_id, splits)
-    labels = [rd.name for rd in run_dirs]
+    labels = [rd.root.name for rd in runs]
     if len(set(labels)) < len(labels):
-        labels = [str(p) for p in args.paths]
+        labels = [str(p) for p in paths]
+    warnings = not_independent(paths, configs)
+    for w in warnings:
+        print(f"shiftgrid evaluate: warning: {w}", file=sys.stderr)
     records = []
-    for label, rd, (agent, config) in zip(labels, run_dirs, loaded):
-        results = evaluate_splits(agent, env_id, names, args.episodes, args.seed, n_envs=args.n_envs,
-                                  deterministic=not args.stochastic)
-        tb = rd / "tb"
-        records.append(RunRecord(label, config.get("seed"), results, dict(config), tb if tb.is_dir() else None,
-                                 training_record(rd, agent)))
-    first = first_reset_seed(env_id, args.seed)
+    for label, rd, (agent, config, checkpoint) in zip(labels, runs, loaded):
+        results = evaluate_splits(agent, env_id, names, episodes, seed, n_envs=n_envs, deterministic=not stochastic)
+        records.append(RunRecord(label, config.get("seed"), results, dict(config), rd.tb if rd.tb.is_dir() else None,
+                                 training_record(rd, checkpoint)))
+    first = first_reset_seed(env_id, seed)
     meta = {
         "algorithm": configs[0].get("algo"),
-        "training split": configs[0].get("split") or ("train" if has_splits(env_id) else "(no splits)"),
-        "episodes per split": args.episodes,
-        "actions": "sampled from the policy" if args.stochastic else "most likely (deterministic)",
-        "evaluation reset seeds": f"{first}..{first + args.episodes - 1} on every split",
+        "training split": training_split_note(env_id, configs[0].get("split")),
+        "episodes per split": episodes,
+        "actions": "sampled from the policy" if stochastic else "most likely (deterministic)",
+        "evaluation reset seeds": f"{first}..{first + episodes - 1} on every split",
     }
-    out = args.out if args.out is not None else run_dirs[0] / "eval"
-    paths = write_report(out, records, axis_layout(env_id, names), env_id=env_id, meta=meta)
+    overlap = [f"{r.name} ({s[0]}..{s[1]})" for r, (_, _, c) in zip(records, loaded)
+               if (s := c.get("validation_seeds")) and s[0] <= first + episodes - 1 and first <= s[1]]
+    if overlap:
+        meta["warning"] = f"the checkpoint of {', '.join(overlap)} was chosen on validation seeds these seeds overlap"
+    if warnings:
+        meta["warning: not independent"] = "; ".join(warnings)
+    folder = out if out is not None else runs[0].eval
+    return write_report(folder, records, axis_layout(env_id, names), env_id=env_id, meta=meta)
+
+
+def run(args: argparse.Namespace) -> int:
+    paths = evaluate_runs(args.paths, splits=parse_splits(args.splits), episodes=args.episodes, seed=args.seed, out=args.out,
+                          n_envs=args.n_envs, device=args.device, stochastic=args.stochastic)
     print(paths["md"].read_text())
-    print(f"report written to {out}: {', '.join(p.name for p in paths.values())}")
+    print(f"report written to {paths['md'].parent}: {', '.join(p.name for p in paths.values())}")
     return 0

@@ -13,44 +13,42 @@ Example:
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 from shiftgrid.scripts.cli import UserError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("main", help="the main job: train PPO, evaluate on every split, print the report")
-    p.add_argument("--env", default="shiftgrid/GoTo-v0", help="environment id (default: shiftgrid/GoTo-v0)")
-    p.add_argument("--algo", default="ppo", help="algorithm (default: ppo)")
-    p.add_argument("--steps", type=int, default=100_000, help="training steps per seed (default: 100000)")
-    p.add_argument("--seeds", default="0", help="comma-separated seeds, one run each (default: 0)")
-    p.add_argument("--episodes", type=int, default=100, help="evaluation episodes per split (default: 100)")
-    p.add_argument("--run-dir", type=Path, default=None, help="default: runs/main-<algo>-<env>-<time>")
+    p = sub.add_parser("main", help="the main job: train PPO, evaluate on every split, print the report",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--env", default="shiftgrid/GoTo-v0", help="environment id")
+    p.add_argument("--algo", default="ppo", help="learner (see shiftgrid train --help)")
+    p.add_argument("--steps", type=int, default=100_000, help="training steps per seed (this flag's default, not the presets')")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds, one run each")
+    p.add_argument("--episodes", type=int, default=100, help="evaluation episodes per split")
+    p.add_argument("--run-dir", type=Path, default=None, help="run directory (None: runs/main-<algo>-<env>-<time>)")
     p.add_argument("--device", default="auto", help="torch device: auto (CUDA when present), cpu, cuda")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from shiftgrid.scripts.cli import main as cli
+    from shiftgrid.agents.rundir import RunDir, default_run_dir
+    from shiftgrid.scripts.evaluate_cmd import evaluate_runs
+    from shiftgrid.scripts.train_cmd import layered, new_runs, parse_seeds, train_all
 
     if args.steps < 1 or args.episodes < 1:
         raise UserError(f"--steps and --episodes must be >= 1, got {args.steps} and {args.episodes}")
-    seeds = [s.strip() for s in args.seeds.split(",") if s.strip()]
-    name = args.env.split("/")[-1]
-    run_dir = args.run_dir or Path("runs") / f"main-{args.algo}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    print(f"== training {args.algo} on {args.env} for {args.steps} steps, seeds {', '.join(seeds)} -> {run_dir}")
-    code = cli(["train", "--algo", args.algo, "--env", args.env, "--steps", str(args.steps), "--seed", ",".join(seeds),
-                "--device", args.device, "--run-dir", str(run_dir)])
+    seeds = parse_seeds(args.seeds)
+    run = RunDir(args.run_dir) if args.run_dir else default_run_dir(args.algo, args.env, "main-")
+    print(f"== training {args.algo} on {args.env} for {args.steps} steps, seeds {', '.join(map(str, seeds))} -> {run.root}")
+    chosen = {"algo": args.algo, "env": args.env, "steps": args.steps, "device": args.device, "run_dir": str(run.root)}
+    code = train_all(new_runs(layered({}, chosen), seeds))
     if code:
         return code
-    runs = [run_dir] if len(seeds) == 1 else [run_dir / f"seed{s}" for s in seeds]
-    report = run_dir / "eval" if len(seeds) == 1 else run_dir / "report"
+    runs = [run.root] if len(seeds) == 1 else [run.seed(s).root for s in seeds]
+    report = run.eval if len(seeds) == 1 else run.root / "report"
     print(f"== evaluating on every split of {args.env}, {args.episodes} episodes each")
-    code = cli(["evaluate", *map(str, runs), "--episodes", str(args.episodes), "--device", args.device,
-                "--out", str(report)])
-    if code:
-        return code
+    evaluate_runs(runs, episodes=args.episodes, device=args.device, out=report)
     print(f"\nshift report: {report / 'results.md'} (also results.json, results.csv and PNG plots)")
-    print(f"TensorBoard:  tensorboard --logdir {run_dir}")
+    print(f"TensorBoard:  tensorboard --logdir {run.root}")
     return 0

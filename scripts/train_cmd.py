@@ -21,9 +21,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
 
-from shiftgrid.agents.checkpoint import CHECKPOINT_DIR, LATEST, CheckpointError
-from shiftgrid.agents.config import ALGO_NAMES, ConfigError, TrainConfig, load_yaml, load_yaml_file, merge, parse_overrides
-from shiftgrid.agents.train import CONFIG_FILE, RunResult, check_new_run_dir, default_run_dir, resume_config, train
+from shiftgrid.agents.checkpoint import CheckpointError
+from shiftgrid.agents.config import ConfigError, TrainConfig, load_yaml, load_yaml_file, merge, parse_overrides
+from shiftgrid.agents.registry import check_learner, learner_names
+from shiftgrid.agents.rundir import CONFIG_FILE, RunDir, default_run_dir
+from shiftgrid.agents.train import RunResult, check_new_run_dir, resume_config, train
 from shiftgrid.scripts.cli import UserError
 
 #: Flags that map one-to-one onto config keys (flag dest -> key).
@@ -33,14 +35,16 @@ FLAG_KEYS = ("algo", "env", "split", "steps", "n_envs", "device", "vec_env", "ru
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a learner (PPO, A2C, DQN, recurrent PPO) and log to TensorBoard",
                        description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--algo", help=f"algorithm: {', '.join(ALGO_NAMES)} (default: ppo)")
-    p.add_argument("--env", help="shiftgrid, minigrid or BabyAI id (default: shiftgrid/GoTo-v0)")
+    d = TrainConfig()
+    p.add_argument("--algo", help=f"learner: {', '.join(learner_names())} (default: {d.algo})")
+    p.add_argument("--env", help=f"shiftgrid, minigrid or BabyAI id (default: {d.env})")
     p.add_argument("--split", help="training split of a shiftgrid id (default: train)")
-    p.add_argument("--steps", type=int, help="total environment steps")
-    p.add_argument("--seed", help="seed, or comma-separated seeds for one run each (default: 0)")
-    p.add_argument("--n-envs", type=int, help="training environments stepped side by side")
-    p.add_argument("--vec-env", help="dummy (one process, default) or subproc (one process per env)")
-    p.add_argument("--device", help="torch device: auto (CUDA when present, default), cpu, cuda")
+    p.add_argument("--steps", type=int, help=f"total environment steps (default: the presets' steps where they set them "
+                   f"({preset_steps()}), else {d.steps})")
+    p.add_argument("--seed", help=f"seed, or comma-separated seeds for one run each (default: {d.seed})")
+    p.add_argument("--n-envs", type=int, help=f"training environments stepped side by side (default: the preset's, else {d.n_envs})")
+    p.add_argument("--vec-env", help=f"dummy (one process) or subproc (one process per env) (default: {d.vec_env})")
+    p.add_argument("--device", help=f"torch device: auto (CUDA when present), cpu, cuda (default: {d.device})")
     p.add_argument("--run-dir", help="run directory (default: runs/<algo>-<env>-<time>)")
     p.add_argument("--config", type=Path, help="YAML file of config keys (over the presets)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -56,6 +60,21 @@ def _one_line_error(message: str) -> NoReturn:
     sys.exit(2)
 
 
+def _preset_folder() -> Any:
+    return resources.files("shiftgrid.scripts") / "presets"
+
+
+def preset_steps() -> str:
+    """The ``steps`` the presets set, for ``--help``: ``ppo-GoTo 1000000, ...``."""
+    found = []
+    for file in sorted(_preset_folder().iterdir(), key=lambda f: f.name):
+        if file.name.endswith(".yaml"):
+            steps = (load_yaml(file.read_text(), f"preset {file.name}") or {}).get("steps")
+            if steps is not None:
+                found.append(f"{file.name[:-5]}: {steps}")
+    return ", ".join(found) or "none"
+
+
 def preset_name(env_id: str) -> str:
     """The environment part of a preset file name: ``shiftgrid/GoTo-v0`` -> ``GoTo``.
 
@@ -69,7 +88,7 @@ def preset_name(env_id: str) -> str:
 
 def presets(algo: str, env_id: str) -> dict[str, Any]:
     """``<algo>.yaml`` merged with ``<algo>-<name>.yaml`` (each only where it exists)."""
-    folder = resources.files("shiftgrid.scripts") / "presets"
+    folder = _preset_folder()
     out: dict[str, Any] = {}
     for name in (f"{algo}.yaml", f"{algo}-{preset_name(env_id)}.yaml"):
         file = folder / name
@@ -98,22 +117,26 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     flags = {k: getattr(args, k) for k in FLAG_KEYS if getattr(args, k) is not None}
     if args.no_progress:
         flags["progress"] = False
-    command_line = merge(flags, parse_overrides(args.set))
+    return layered(from_file, merge(flags, parse_overrides(args.set)))
+
+
+def layered(from_file: dict[str, Any], command_line: dict[str, Any]) -> dict[str, Any]:
+    """Presets of the chosen learner and env < ``from_file`` < ``command_line``."""
     chosen = merge(from_file, command_line)
     defaults = TrainConfig()
     algo, env = chosen.get("algo", defaults.algo), chosen.get("env", defaults.env)
     if not isinstance(algo, str) or not isinstance(env, str):
         raise ConfigError(f"algo and env must be strings, got {algo!r} and {env!r}")
-    if algo not in ALGO_NAMES:
-        raise ConfigError(f"unknown algo {algo!r}; valid: {', '.join(ALGO_NAMES)}")
+    check_learner(algo)
     return merge(merge(presets(algo, env), from_file), command_line)
 
 
 def runs_to_resume(run_dir: Path) -> list[Path]:
     """``run_dir`` itself, or its ``seed*`` runs when it holds several seeds."""
-    if (run_dir / CONFIG_FILE).is_file():
+    run = RunDir(run_dir)
+    if run.holds_run():
         return [run_dir]
-    seeds = sorted(p for p in run_dir.glob("seed*") if (p / CONFIG_FILE).is_file())
+    seeds = [r.root for r in run.seeds()]
     if not seeds:
         raise UserError(f"cannot resume {run_dir}: it holds no {CONFIG_FILE} (nor seed*/{CONFIG_FILE})")
     return seeds
@@ -133,13 +156,19 @@ def configs(args: argparse.Namespace) -> list[tuple[TrainConfig, bool]]:
             out.append((config, True))
         return out
     merged = resolve_config(args)
-    seeds = parse_seeds(args.seed) if args.seed is not None else [merged.get("seed", 0)]
+    return new_runs(merged, parse_seeds(args.seed) if args.seed is not None else None)
+
+
+def new_runs(merged: dict[str, Any], seeds: list[int] | None = None) -> list[tuple[TrainConfig, bool]]:
+    """(config, False) for each seed of a fresh run of the merged config (``seeds`` None: the config's seed)."""
+    seeds = seeds or [merged.get("seed", 0)]
     base = merged.get("run_dir")
     if base is None and len(seeds) > 1:
-        base = default_run_dir(TrainConfig.from_dict(merged))
+        config = TrainConfig.from_dict(merged)
+        base = str(default_run_dir(config.algo, config.env).root)
     out = []
     for seed in seeds:
-        run_dir = base if len(seeds) == 1 else str(Path(base) / f"seed{seed}")
+        run_dir = base if len(seeds) == 1 else str(RunDir(base).seed(seed).root)
         config = TrainConfig.from_dict({**merged, "seed": seed, "run_dir": run_dir})
         if run_dir is not None:
             check_new_run_dir(run_dir)  # every seed's, before the first starts
@@ -161,17 +190,34 @@ def summary(result: RunResult) -> str:
     return ", ".join(parts)
 
 
-def run(args: argparse.Namespace) -> int:
+def train_all(runs: list[tuple[TrainConfig, bool]]) -> int:
+    """Train (or resume) each run in turn, printing one line per run; the exit status."""
     try:
-        for config, resume in configs(args):
+        for config, resume in runs:
             result = train(config, resume=resume)
             if result.interrupted is not None:
                 name = signal.Signals(result.interrupted).name
                 print(f"shiftgrid train: stopped by {name} at step {result.num_timesteps}; checkpoint saved in "
-                      f"{result.run_dir / CHECKPOINT_DIR / LATEST}; continue with: shiftgrid train --resume {result.run_dir}",
+                      f"{RunDir(result.run_dir).latest}; continue with: shiftgrid train --resume {result.run_dir}",
                       file=sys.stderr)
                 return 128 + result.interrupted
+            if result.stop_reason == "nan":
+                print(f"shiftgrid train: {result.run_dir}: stopped at step {result.num_timesteps}: a loss or weight became "
+                      f"NaN or infinite; {RunDir(result.run_dir).latest} is the last good checkpoint", file=sys.stderr)
+                return 1
+            if result.stop_reason == "complete":
+                print(f"{result.run_dir}: already complete at {result.num_timesteps} steps (config steps {config.steps}); "
+                      "nothing to do (give --steps N to train further)")
+                continue
             print(summary(result))
     except (ConfigError, CheckpointError) as e:
         raise UserError(str(e)) from None
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        runs = configs(args)
+    except (ConfigError, CheckpointError) as e:
+        raise UserError(str(e)) from None
+    return train_all(runs)

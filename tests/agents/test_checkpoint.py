@@ -1,19 +1,19 @@
-"""Checkpoints: weights_only files, exact round trips through load_agent, clear errors for bad ones."""
+"""Checkpoints: weights_only envelopes, exact round trips through load_agent, old files, clear errors for bad ones."""
 
 import numpy as np
 import pytest
 import torch
 
-from shiftgrid.agents.algos import build_model, make_vec
 from shiftgrid.agents.checkpoint import (
+    Checkpoint,
     CheckpointError,
     find_checkpoint,
     load_agent,
     read_checkpoint,
-    restore,
     save_checkpoint,
 )
 from shiftgrid.agents.config import TrainConfig
+from shiftgrid.agents.registry import get_learner
 
 SMALL = {"ppo": {"n_steps": 16, "batch_size": 16}, "a2c": {"n_steps": 4}, "dqn": {"buffer_size": 64},
          "recurrent-ppo": {"n_steps": 16, "batch_size": 16}}
@@ -22,7 +22,8 @@ SMALL = {"ppo": {"n_steps": 16, "batch_size": 16}, "a2c": {"n_steps": 4}, "dqn":
 def trained_like(algo: str, env: str = "shiftgrid/GoTo-v0"):
     """A model whose weights and optimizer state differ from a fresh build with the same seed."""
     config = TrainConfig(algo=algo, env=env, n_envs=2, device="cpu", hyperparams=SMALL[algo], extractor={"channels": 16})
-    model = build_model(config, make_vec(config))
+    learner = get_learner(algo)(config, training=True)
+    model = learner.model
     with torch.no_grad():
         for p in model.policy.parameters():
             p.add_(0.1 * torch.randn_like(p))
@@ -30,7 +31,11 @@ def trained_like(algo: str, env: str = "shiftgrid/GoTo-v0"):
     loss.backward()
     model.policy.optimizer.step()  # fills the optimizer state (Adam moments / RMSprop averages)
     model.num_timesteps, model._episode_num = 1234, 56
-    return model, config
+    return learner, config
+
+
+def envelope(learner, config, **fields) -> Checkpoint:
+    return Checkpoint(config.algo, config.to_dict(), learner.state_dict(), learner.num_timesteps, **fields)
 
 
 def observation_batch(env_id: str = "shiftgrid/GoTo-v0", n: int = 8) -> dict[str, np.ndarray]:
@@ -43,11 +48,15 @@ def observation_batch(env_id: str = "shiftgrid/GoTo-v0", n: int = 8) -> dict[str
 
 @pytest.mark.parametrize("algo", ["ppo", "a2c", "dqn", "recurrent-ppo"])
 def test_load_agent_round_trip_gives_identical_actions(algo, tmp_path):
-    model, config = trained_like(algo)
-    path = save_checkpoint(model, config, tmp_path / "run" / "checkpoints" / "latest.pt", best_success=0.5)
+    learner, config = trained_like(algo)
+    model = learner.model
+    best = {"split": "id", "success": 0.5, "step": 1000, "seeds": [10, 19]}
+    path = save_checkpoint(envelope(learner, config, best=best), tmp_path / "run" / "checkpoints" / "latest.pt")
     agent, saved = load_agent(tmp_path / "run", device="cpu")
-    assert saved == config.to_dict() and agent.num_timesteps == 1234 and agent._episode_num == 56
-    for (name, a), b in zip(model.policy.state_dict().items(), agent.policy.state_dict().values()):
+    assert saved == config.to_dict() and agent.num_timesteps == 1234 and agent.model._episode_num == 56
+    assert agent.env is None  # no training environments were built
+    assert read_checkpoint(path).best == best
+    for (name, a), b in zip(model.policy.state_dict().items(), agent.model.policy.state_dict().values()):
         torch.testing.assert_close(a, b, msg=name)
     obs = observation_batch()
     start = np.ones(len(obs["image"]), dtype=bool)
@@ -58,23 +67,24 @@ def test_load_agent_round_trip_gives_identical_actions(algo, tmp_path):
 
 
 def test_optimizer_state_is_restored(tmp_path):
-    model, config = trained_like("ppo")
-    save_checkpoint(model, config, tmp_path / "a.pt")
-    fresh = build_model(config, make_vec(config))
-    restore(fresh, read_checkpoint(tmp_path / "a.pt"))
-    saved, loaded = model.policy.optimizer.state_dict(), fresh.policy.optimizer.state_dict()
+    learner, config = trained_like("ppo")
+    save_checkpoint(envelope(learner, config), tmp_path / "a.pt")
+    fresh = get_learner("ppo")(config, training=True)
+    fresh.load_state_dict(read_checkpoint(tmp_path / "a.pt").state)
+    saved, loaded = learner.model.policy.optimizer.state_dict(), fresh.model.policy.optimizer.state_dict()
     assert saved["param_groups"] == loaded["param_groups"]
     for key, state in saved["state"].items():
         torch.testing.assert_close(state["exp_avg"], loaded["state"][key]["exp_avg"])
 
 
 def test_file_is_plain_state_dicts_loadable_weights_only(tmp_path):
-    model, config = trained_like("a2c")
-    path = save_checkpoint(model, config, tmp_path / "x.pt", eval={"id": 0.25})
+    learner, config = trained_like("a2c")
+    history = [{"step": 1000, "success": {"id": 0.25}}]
+    path = save_checkpoint(envelope(learner, config, eval={"id": 0.25}, history=history), tmp_path / "x.pt")
     state = torch.load(path, weights_only=True)
-    assert state["config"]["algo"] == "a2c" and state["eval"] == {"id": 0.25}
-    assert state["counters"]["num_timesteps"] == 1234
-    assert all(isinstance(v, torch.Tensor) for v in state["policy"].values())
+    assert state["config"]["algo"] == "a2c" and state["learner"] == "a2c" and state["eval"] == {"id": 0.25}
+    assert state["counters"]["num_timesteps"] == 1234 and state["history"] == history and state["format"] == 2
+    assert all(isinstance(v, torch.Tensor) for v in state["state"]["policy"].values())
     assert not list(tmp_path.glob("*.tmp"))  # written atomically
 
 
@@ -106,8 +116,8 @@ def test_foreign_and_incompatible_files_are_rejected(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
     with pytest.raises(CheckpointError, match="not a shiftgrid checkpoint"):
         read_checkpoint(tmp_path / "foreign.pt")
-    model, config = trained_like("ppo")
-    save_checkpoint(model, config, tmp_path / "old.pt")
+    learner, config = trained_like("ppo")
+    save_checkpoint(envelope(learner, config), tmp_path / "old.pt")
     state = torch.load(tmp_path / "old.pt", weights_only=True)
     torch.save({**state, "shiftgrid_version": "9.0.0"}, tmp_path / "future.pt")
     with pytest.raises(CheckpointError, match=r"shiftgrid 9\.0\.0.*train again"):
@@ -115,3 +125,37 @@ def test_foreign_and_incompatible_files_are_rejected(tmp_path):
     torch.save({**state, "format": 99}, tmp_path / "format.pt")
     with pytest.raises(CheckpointError, match="format 99"):
         read_checkpoint(tmp_path / "format.pt")
+    torch.save({**state, "learner": "dreamer"}, tmp_path / "unknown.pt")
+    with pytest.raises(CheckpointError, match="learner 'dreamer', which is not registered.*register_learner"):
+        load_agent(tmp_path / "unknown.pt")
+
+
+def test_a_torch_zip_that_is_no_checkpoint_is_one_line_without_torch_internals(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "foreign.pt", "w") as z:
+        z.writestr("a.txt", "hello")
+    with pytest.raises(CheckpointError) as e:
+        read_checkpoint(tmp_path / "foreign.pt")
+    assert str(e.value) == f"cannot read checkpoint {tmp_path / 'foreign.pt'} (corrupt or not a checkpoint): not a readable torch file"
+
+
+def format1_file(learner, config, path):
+    """A checkpoint as shiftgrid 0.1.0 wrote it (format 1: SB3 keys at the top level)."""
+    state = learner.state_dict()
+    torch.save({"format": 1, "shiftgrid_version": "0.1.0", "algo": config.algo, "config": config.to_dict(),
+                "policy": state["policy"], "optimizer": state["optimizer"], "counters": state["counters"],
+                "best_success": 0.25, "eval": {"id": 0.25}, "elapsed_s": 12.5, "target": None}, path)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+def test_checkpoints_of_the_previous_format_still_load(algo, tmp_path):
+    learner, config = trained_like(algo)
+    format1_file(learner, config, tmp_path / "best.pt")
+    ckpt = read_checkpoint(tmp_path / "best.pt")
+    assert (ckpt.learner, ckpt.num_timesteps, ckpt.best, ckpt.elapsed_s) == (algo, 1234, {"split": "id", "success": 0.25}, 12.5)
+    agent, saved = load_agent(tmp_path / "best.pt", device="cpu")
+    obs = observation_batch()
+    start = np.ones(len(obs["image"]), dtype=bool)
+    np.testing.assert_array_equal(agent.predict(obs, episode_start=start, deterministic=True)[0],
+                                  learner.predict(obs, episode_start=start, deterministic=True)[0])

@@ -110,11 +110,13 @@ def test_learning_curves_from_tensorboard(tmp_path):
 def test_training_table_says_when_each_run_met_its_target():
     met = {"success": 0.95, "episodes": 1000, "rate": 0.951, "steps": 612352, "wall_s": 852.0}
     target = {"target": {"success": 0.95, "episodes": 1000}}
-    runs = [RunRecord("s0", 0, {}, target, training={"steps": 1000448, "target": met}),
+    best = {"file": "checkpoints/best.pt", "steps": 900000, "chosen": "best `id` success (0.950) on validation seeds 1000000..1000019 of 10 evaluations"}
+    runs = [RunRecord("s0", 0, {}, target, training={"steps": 900000, "target": met, "checkpoint": best}),
             RunRecord("s1", 1, {}, target, training={"steps": 1000448, "target": None}),
             RunRecord("s2", 2, {}, {}, training={"steps": 5000, "target": None})]
     assert training_table(runs)[2:] == [
-        "| s0 | 0 | 1,000,448 | 0.95 over 1000 episodes | 612,352 | 14.2 min |",
-        "| s1 | 1 | 1,000,448 | 0.95 over 1000 episodes | not met | – |",
-        "| s2 | 2 | 5,000 | none | – | – |",
+        "| s0 | 0 | 900,000 | `checkpoints/best.pt`: best `id` success (0.950) on validation seeds 1000000..1000019 of 10 "
+        "evaluations | 0.95 over 1000 episodes | 612,352 | 14.2 min |",
+        "| s1 | 1 | 1,000,448 | – | 0.95 over 1000 episodes | not met | – |",
+        "| s2 | 2 | 5,000 | – | none | – | – |",
     ]

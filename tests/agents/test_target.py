@@ -23,7 +23,7 @@ def test_reachable_target_is_recorded_and_stops_the_run(tmp_path):
     assert result.target == met and met["success"] == 0.05 and met["episodes"] == 10
     assert met["rate"] >= 0.05 and met["wall_s"] > 0
     assert met["steps"] == result.num_timesteps < 4096  # stopped where the target was met
-    assert read_checkpoint(result.run_dir / "checkpoints" / "latest.pt")["target"] == met
+    assert read_checkpoint(result.run_dir / "checkpoints" / "latest.pt").target == met
 
 
 def test_unmet_target_leaves_no_record_and_the_run_goes_on(tmp_path):
@@ -39,11 +39,11 @@ def test_without_stop_the_run_takes_all_its_steps(tmp_path):
 
 def test_resume_keeps_the_met_target_and_counts_earlier_training_time(tmp_path):
     first = train(config(tmp_path, TargetConfig(success=0.05, episodes=10), steps=512))
-    elapsed = read_checkpoint(first.run_dir / "checkpoints" / "latest.pt")["elapsed_s"]
+    elapsed = read_checkpoint(first.run_dir / "checkpoints" / "latest.pt").elapsed_s
     resumed = config(tmp_path, TargetConfig(success=0.05, episodes=10), steps=1024)
     second = train(resumed, resume=True)
     assert second.target == first.target
-    assert read_checkpoint(second.run_dir / "checkpoints" / "latest.pt")["elapsed_s"] > elapsed > 0
+    assert read_checkpoint(second.run_dir / "checkpoints" / "latest.pt").elapsed_s > elapsed > 0
 
 
 @pytest.mark.parametrize("target, message", [

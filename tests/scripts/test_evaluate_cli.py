@@ -9,8 +9,12 @@ from gymnasium import spaces
 import shiftgrid.scripts.cli as cli
 import shiftgrid.scripts.evaluate_cmd as evaluate_cmd
 from shiftgrid.agents.baselines import RandomAgent
+from shiftgrid.agents.rundir import RunDir
 
 GOTO = "shiftgrid/GoTo-v0"
+#: What loading a best.pt chosen during training says of it.
+CHECKPOINT = {"file": "checkpoints/best.pt", "steps": 4096, "chosen": "best `id` success (0.500) on validation seeds "
+              "1000000..1000019 of 2 evaluations", "validation_seeds": [1000000, 1000019]}
 
 
 @pytest.fixture
@@ -19,9 +23,9 @@ def runs(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "COMMANDS", ("evaluate",))  # only the command under test
 
     def load(path, device):
-        run_dir = evaluate_cmd.run_dir_of(path)
+        run_dir = RunDir.of(path).root
         config = yaml.safe_load((run_dir / "config.yaml").read_text())
-        return RandomAgent(spaces.Discrete(7), config["seed"]), config
+        return RandomAgent(spaces.Discrete(7), config["seed"]), config, CHECKPOINT
 
     monkeypatch.setattr(evaluate_cmd, "load", load)
 
@@ -105,7 +109,7 @@ def test_stochastic_flag_reaches_the_agent_and_the_report(runs, monkeypatch, fla
             asked.add(deterministic)
             return super().predict(obs, state, episode_start, deterministic)
 
-    monkeypatch.setattr(evaluate_cmd, "load", lambda path, device: (Spy(spaces.Discrete(7), 0), {"env": GOTO, "seed": 0, "algo": "ppo"}))
+    monkeypatch.setattr(evaluate_cmd, "load", lambda path, device: (Spy(spaces.Discrete(7), 0), {"env": GOTO, "seed": 0, "algo": "ppo"}, CHECKPOINT))
     run_dir = runs("goto-s0")
     assert evaluate(run_dir, "--splits", "id", "--episodes", "2", *flag) == 0
     assert asked == {deterministic}

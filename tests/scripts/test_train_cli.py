@@ -5,7 +5,6 @@ import signal
 import pytest
 import torch
 import yaml
-from stable_baselines3.common.callbacks import BaseCallback
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import shiftgrid.scripts.train_cmd as train_cmd
@@ -71,22 +70,19 @@ def test_minigrid_and_babyai_ids_train_and_evaluate_on_held_out_seeds(env_id, tm
     assert yaml.safe_load((run / "config.yaml").read_text())["env"] == env_id
 
 
-class SignalAt(BaseCallback):
-    """Send this process SIGTERM once ``step`` steps are done, as a scheduler killing the job would."""
+def signal_at(step: int):
+    """A run hook that sends this process SIGTERM once ``step`` steps are done, as a scheduler killing the job would."""
 
-    def __init__(self, step: int):
-        super().__init__()
-        self.step = step
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self.step:
+    def hook(run) -> None:
+        if run.num_timesteps >= step:
             signal.raise_signal(signal.SIGTERM)
-        return True
+
+    return hook
 
 
 def test_sigterm_saves_a_checkpoint_and_resume_continues_with_the_same_config(tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
-    monkeypatch.setattr(train_cmd, "train", lambda config, resume: train(config, resume=resume, callbacks=[SignalAt(512)]))
+    monkeypatch.setattr(train_cmd, "train", lambda config, resume: train(config, resume=resume, hooks=[signal_at(512)]))
     code = main(["train", "--algo", "ppo", "--steps", "1024", "--run-dir", str(run), *FAST, *SMALL["ppo"]])
     assert code == 128 + signal.SIGTERM
     assert f"--resume {run}" in one_error_line(capsys)

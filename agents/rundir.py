@@ -1,0 +1,108 @@
+"""The run-directory layout, defined once: every command reads and writes runs through :class:`RunDir`.
+
+A run directory holds::
+
+    config.yaml             the resolved config (with the shiftgrid version that wrote it)
+    checkpoints/latest.pt   saved periodically, at the end, and on Ctrl-C / SIGTERM
+    checkpoints/best.pt     the best checkpoint by ``id`` success on the validation seeds
+    target.json             steps and wall-clock to the training-success target, once met
+    tb/                     TensorBoard event files (SB3's tags)
+    eval/                   the shift report of ``shiftgrid evaluate`` (one run)
+    teacher/                logs of teachers that sit inside training
+
+Several seeds of one configuration live in ``<dir>/seed<k>``.
+
+Example:
+    >>> run = RunDir("runs/goto")
+    >>> str(run.latest), str(run.tb), str(run.seed(2).config)
+    ('runs/goto/checkpoints/latest.pt', 'runs/goto/tb', 'runs/goto/seed2/config.yaml')
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+CONFIG_FILE = "config.yaml"
+CHECKPOINT_DIR = "checkpoints"
+LATEST, BEST = "latest.pt", "best.pt"
+TARGET_FILE = "target.json"
+RUNS_ROOT = "runs"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths of one run directory (nothing is created until a writer asks)."""
+
+    root: Path
+
+    def __init__(self, root: str | Path):
+        object.__setattr__(self, "root", Path(root))
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / CHECKPOINT_DIR
+
+    @property
+    def latest(self) -> Path:
+        return self.checkpoints / LATEST
+
+    @property
+    def best(self) -> Path:
+        return self.checkpoints / BEST
+
+    @property
+    def target(self) -> Path:
+        return self.root / TARGET_FILE
+
+    @property
+    def tb(self) -> Path:
+        return self.root / "tb"
+
+    @property
+    def eval(self) -> Path:
+        return self.root / "eval"
+
+    @property
+    def teacher(self) -> Path:
+        return self.root / "teacher"
+
+    def seed(self, seed: int) -> "RunDir":
+        """The run of seed ``seed`` in a directory of several seeds."""
+        return RunDir(self.root / f"seed{seed}")
+
+    def seeds(self) -> list["RunDir"]:
+        """The ``seed*`` runs inside this directory (each with a ``config.yaml``)."""
+        return [RunDir(p) for p in sorted(self.root.glob("seed*")) if (p / CONFIG_FILE).is_file()]
+
+    def holds_run(self) -> bool:
+        return self.config.is_file()
+
+    @classmethod
+    def of(cls, path: str | Path) -> "RunDir":
+        """The run of a run directory or of a checkpoint file in it (``<run>/checkpoints/x.pt`` -> ``<run>``).
+
+        Example:
+            >>> str(RunDir.of("runs/a/checkpoints/best.pt").root)
+            'runs/a'
+        """
+        path = Path(path)
+        if path.is_dir() or path.suffix != ".pt":
+            return cls(path)
+        return cls(path.parent.parent if path.parent.name == CHECKPOINT_DIR else path.parent)
+
+
+def default_run_dir(learner: str, env_id: str, prefix: str = "") -> RunDir:
+    """``runs/<prefix><learner>-<env name>-<YYYYmmdd-HHMMSS>``.
+
+    Example:
+        >>> default_run_dir("ppo", "shiftgrid/GoTo-v0", "main-").root.name.startswith("main-ppo-GoTo-v0-")
+        True
+    """
+    name = env_id.split("/")[-1].split(":")[-1]
+    return RunDir(Path(RUNS_ROOT) / f"{prefix}{learner}-{name}-{time.strftime('%Y%m%d-%H%M%S')}")
