@@ -172,3 +172,53 @@ def test_invalid_action(env_id):
             problems.append(f"step({action!r}) changed (step_count, pos, dir) from {before} to {after}")
     assert not problems, "\n".join(problems)
     env.step(np.int64(0))  # numpy integers are valid actions
+
+
+# -- factor values as keywords, max_steps ---------------------------------------------------------
+
+def test_factor_keywords_override_the_split():
+    env = gym.make("shiftgrid/GoTo-v0", size=9, num_distractors=5)
+    base = gym.make("shiftgrid/GoTo-v0", split="size/far")
+    far = gym.make("shiftgrid/GoTo-v0", split="size/far", size=[9, 10])
+    widths = set()
+    for seed in range(6):
+        env.reset(seed=seed)
+        assert env.unwrapped.sample.level.grid.width == 9 and len(env.unwrapped.level.objects) == 6
+        assert env.unwrapped.sample.factors.size == 9
+        far.reset(seed=seed)
+        widths.add(far.unwrapped.sample.level.grid.width)
+        assert far.unwrapped.split.seed_start == base.unwrapped.split.seed_start
+    assert widths == {9, 10}
+    assert splits_for("shiftgrid/GoTo-v0")["train"].factors["size"] != 9  # the registered split is untouched
+
+
+@pytest.mark.parametrize("kwargs,pattern", [
+    ({"size": 64}, r"GoTo keyword arguments: GoToFactors\.size=64 is out of range; valid: 5\.\.32"),
+    ({"size": [9, 3]}, r"GoToFactors\.size=3 is out of range; valid: 5\.\.32"),
+    ({"layout": "maze"}, r"GoToFactors\.layout='maze' is not valid; valid: one of: room, split, rooms"),
+    ({"size": []}, r"factor 'size' has no values"),
+    ({"colour": "red"}, r"unknown keyword 'colour' for GoTo; valid: factors size, slip, palette, view, num_distractors.*"
+                        r"options split, splits, exposure, oracle, max_steps, render_mode"),
+])
+def test_bad_factor_keywords(kwargs, pattern):
+    with pytest.raises(SplitError, match=pattern):
+        gym.make("shiftgrid/GoTo-v0", **kwargs)
+
+
+def test_factor_keywords_that_leave_no_levels():
+    with pytest.raises(SplitError, match=r"split 'train' of GoTo leaves no levels.*'num_distractors': 40"):
+        gym.make("shiftgrid/GoTo-v0", size=5, num_distractors=40)
+
+
+@pytest.mark.parametrize("max_steps", [-5, 0, 2.5, True, "100"])
+def test_bad_max_steps(max_steps):
+    with pytest.raises(SplitError) as e:
+        gym.make("shiftgrid/GoTo-v0", max_steps=max_steps)
+    msg = str(e.value)
+    assert f"max_steps={max_steps!r} is not valid" in msg and "a positive integer, or None" in msg, msg
+
+
+def test_valid_max_steps():
+    env = gym.make("shiftgrid/GoTo-v0", max_steps=np.int64(30))
+    env.reset(seed=0)
+    assert env.unwrapped.max_steps == 30

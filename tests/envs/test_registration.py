@@ -28,6 +28,7 @@ from shiftgrid.envs import (
     registered_ids,
     splits_for,
 )
+import shiftgrid.envs as sg
 from shiftgrid.envs.families.common import place_passable
 
 GOTO = next(f for f in BUILTIN_FAMILIES if f.name == "GoTo")
@@ -106,6 +107,7 @@ def test_register_family_with_splits_from_yaml(tmp_path):
     )
     env_id = register_family(PICKUP, namespace="regtestyaml", splits=str(path))
     assert env_id == "regtestyaml/Pickup-v0"
+    assert gym.spec(env_id).kwargs["splits"] == str(path.resolve())  # a JSON value, as every spec kwarg
     splits = splits_for(env_id)
     assert list(splits) == ["train", "id", "crowd/id", "crowd/near", "crowd/far"]
     assert splits["crowd/far"].description == "five distractors, bigger room"
@@ -186,3 +188,35 @@ def test_babyai_bot_solves_levels(bot_id, split):
         if not info["success"]:
             failures.append((seed, u.mission))
     assert not failures, f"BabyAIBot failed on {failures}"
+
+
+# -- specs are JSON ------------------------------------------------------------------------------
+
+def test_every_spec_is_json_and_round_trips(capsys):
+    gym.pprint_registry()
+    assert "shiftgrid/GoTo-v0" in capsys.readouterr().out
+    user_id = register_family(BALL_FIELD, namespace="jsontest", splits={"version": 0, "train": {"num_balls": [0, 1]}})
+    for env_id in [*registered_ids("shiftgrid"), user_id]:
+        spec = gym.spec(env_id)
+        text = spec.to_json()
+        assert json.loads(text)["kwargs"]["family"].count(":") == 1
+        again = gym.envs.registration.EnvSpec.from_json(text)
+        assert again == spec, env_id
+        env, rebuilt = gym.make(env_id, oracle=False), gym.make(again, oracle=False)
+        assert env.reset(seed=3)[1]["level_hash"] == rebuilt.reset(seed=3)[1]["level_hash"], env_id
+        assert rebuilt.unwrapped.family is splits_for(env_id).family
+        # a made env's spec (its keywords included) is JSON too
+        assert json.loads(env.spec.to_json())["kwargs"]["oracle"] is False
+
+
+def test_builtin_spec_names_the_family_by_import_path():
+    assert gym.spec("shiftgrid/GoTo-v0").kwargs == {"family": "shiftgrid.envs.families.goto:FAMILY", "splits": None}
+    env_id = register_family(PICKUP, namespace="jsontest2", splits={"version": 0, "train": {"size": 6}}, max_steps=40)
+    assert gym.spec(env_id).kwargs == {"family": "shiftgrid.envs.families.pickup:FAMILY",
+                                       "splits": {"version": 0, "train": {"size": 6}}, "max_steps": 40}
+
+
+def test_module_qualified_ids_for_splits():
+    assert splits_for("shiftgrid.envs:shiftgrid/GoTo-v0") is splits_for("shiftgrid/GoTo-v0")
+    with pytest.raises(sg.UnknownEnvError, match=r"cannot import module 'no_such_module' named in the id"):
+        splits_for("no_such_module:shiftgrid/GoTo-v0")
