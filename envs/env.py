@@ -4,6 +4,12 @@ Observations are minigrid's: ``image`` (7x7x3 uint8 codes), ``direction`` and ``
 ``Text`` space, so sync and async vector envs work). ``info`` carries ``success``,
 ``level_hash``, ``level_seed``, ``optimal_steps`` and ``optimal_return``.
 
+The observation axis (``palette``, ``view``) reaches every view of the level: the symbolic
+``image``, ``render()``/``get_frame`` (colours, and the highlighted view), the agent's point of
+view and minigrid's ``FullyObsWrapper``, ``RGBImgObsWrapper`` and ``RGBImgPartialObsWrapper``.
+The grid is the largest a split can produce (``Family.largest_grid``), smaller levels at its
+top left with walls around them, so full and pixel observations keep one shape per split.
+
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
     >>> env = gym.make("shiftgrid/GoTo-v0", split="size/far")
@@ -27,7 +33,7 @@ from shiftgrid.envs.babyai_compat import babyai_instrs, update_positions
 from shiftgrid.envs.family import Family
 from shiftgrid.envs.keywords import check_max_steps, split_with_factors
 from shiftgrid.envs.mission import MissionProgress
-from shiftgrid.envs.observation import PALETTES, VIEW, CodedGrid, egocentric_view
+from shiftgrid.envs.observation import VIEW, VIEWS, CodedGrid, egocentric_view, palette_array, view_mask
 from shiftgrid.envs.spaces import MissionText
 from shiftgrid.envs.registration import resolve_splits
 from shiftgrid.envs.shift.split import Sample, SplitError, SplitSet, sample_level
@@ -79,10 +85,11 @@ class ShiftGridEnv(MiniGridEnv):
         self.exposure = float(exposure)
         self.use_oracle = oracle
         self.max_steps_override = max_steps
+        width, height = self._largest_grid()
         super().__init__(
             mission_space=MissionSpace(mission_func=_no_mission),
-            width=5,
-            height=5,
+            width=width,
+            height=height,
             max_steps=max_steps or 100,
             see_through_walls=False,
             agent_view_size=VIEW,
@@ -100,6 +107,14 @@ class ShiftGridEnv(MiniGridEnv):
         sample_level(family, self.split, np.random.default_rng(0), exposure=self.exposure, oracle=False)
 
     # -- level installation -------------------------------------------------------------------
+    def _largest_grid(self) -> tuple[int, int]:
+        """The largest grid this env's split (with its exposure overrides) can produce: the env's grid size."""
+        values = dict(self.split.factors)
+        sizes = [self.family.largest_grid(values)]
+        if self.exposure:
+            sizes.append(self.family.largest_grid({**values, **self.family.exposure}))
+        return max(w for w, _ in sizes), max(h for _, h in sizes)
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         self._options = options or {}
         obs, _ = super().reset(seed=seed)
@@ -117,14 +132,19 @@ class ShiftGridEnv(MiniGridEnv):
         )
         self.sample, level, f = s, s.level, s.factors
         self.level = level
-        self.grid = CodedGrid.from_grid(level.grid)
+        if level.grid.width > width or level.grid.height > height:
+            raise ValueError(
+                f"{self.family.name} generated a {level.grid.width}x{level.grid.height} level from {f!r}, larger than "
+                f"the {width}x{height} its Family.grid_size allows for split {self.split.name!r}"
+            )
+        self.grid = CodedGrid.from_grid(level.grid, width, height, palette_array(f.palette))
         self.width, self.height = self.grid.width, self.grid.height
         self.agent_pos, self.agent_dir = tuple(level.agent_pos), level.agent_dir
         self.mission = level.mission_text
         self.max_steps = self.max_steps_override or self.family.max_steps(f)
         self.progress = MissionProgress(level.mission)
         self.slip, self.view = f.slip, f.view
-        self.palette = None if f.palette == "identity" else PALETTES[f.palette]
+        self.palette = f.palette
         self._instrs = babyai_instrs(self)
 
     def _info(self, success: bool) -> dict[str, Any]:
@@ -144,8 +164,44 @@ class ShiftGridEnv(MiniGridEnv):
 
     # -- observation and dynamics ---------------------------------------------------------------
     def gen_obs(self) -> dict[str, Any]:
-        image = egocentric_view(self.grid, self.agent_pos, self.agent_dir, self.carrying, self.view, self.palette)
+        image = egocentric_view(self.grid, self.agent_pos, self.agent_dir, self.carrying, self.view)
         return {"image": image, "direction": self.agent_dir, "mission": self.mission}
+
+    def gen_obs_grid(self, agent_view_size: int | None = None):
+        """minigrid's view grid and visibility mask, cells beyond the level's ``view`` unseen.
+
+        Every minigrid path that shows the agent's view goes through here: the highlighted
+        cells of ``render()``, the agent's point of view (``agent_pov``, ``RGBImgPartialObsWrapper``).
+        """
+        grid, vis = super().gen_obs_grid(agent_view_size)
+        if self.view < grid.width:
+            hidden = ~view_mask(self.view, grid.width)
+            vis = vis & ~hidden
+            for i, j in zip(*np.nonzero(hidden)):
+                grid.set(int(i), int(j), None)
+        return grid, vis
+
+    def set_observation(self, palette: str | None = None, view: int | None = None) -> None:
+        """Observe the current level through ``palette`` and ``view`` until the next reset (None: unchanged).
+
+        The level and its dynamics stay as they are; e.g. ``set_observation("identity", 7)``
+        shows an observation-shifted level unshifted.
+
+        Example:
+            >>> import gymnasium as gym, shiftgrid.envs
+            >>> env = gym.make("shiftgrid/GoTo-v0", split="observation/far", oracle=False).unwrapped
+            >>> shifted = env.reset(seed=0)[0]["image"]
+            >>> env.set_observation("identity", 7)
+            >>> bool((env.gen_obs()["image"] == shifted).all())
+            False
+        """
+        if palette is not None:
+            self.grid.set_palette(palette_array(palette))
+            self.palette = palette
+        if view is not None:
+            if view not in VIEWS:
+                raise ValueError(f"view={view!r} is not valid; valid: {', '.join(map(str, VIEWS))}")
+            self.view = view
 
     def step(self, action: int):
         given = action

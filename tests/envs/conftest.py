@@ -130,7 +130,9 @@ def make_fixed_level_env(build: Callable[[], Level], *, slip: float = 0.0, palet
 
     The level is served from ``train`` or ``id``, whichever hash bucket its hash falls in.
     """
-    family = Family(name="FixedLevelForTests", factors=Factors, generate=lambda f, rng: build())
+    grid = build().grid
+    family = Family(name="FixedLevelForTests", factors=Factors, generate=lambda f, rng: build(),
+                    grid_size=lambda f: (grid.width, grid.height))
     splits = load_splits(family, {"version": 0, "train": {"slip": slip, "palette": palette, "view": view}})
     f = Factors(slip=slip, palette=palette, view=view)
     split = "id" if is_reserved(level_hash(build(), hash_extra(f))) else "train"
