@@ -57,7 +57,8 @@ def make_env(env_id: str, split: str | None = None, max_len: int = DEFAULT_MAX_L
     else:
         if env_id not in gym.registry:
             known = ", ".join(shiftgrid.envs.registered_ids())
-            raise UnknownEnvError(f"unknown environment id {env_id!r}; shiftgrid ids: {known} (or any minigrid/BabyAI id)")
+            raise UnknownEnvError(f"unknown environment id {env_id!r}; shiftgrid ids: {known} (or any minigrid/BabyAI id; "
+                                  f"an id your module registers: 'yourmodule:{env_id}', which subprocesses import too)")
         if split not in (None, "train"):
             raise UnknownEnvError(f"{env_id} has no splits (got split={split!r}); only shiftgrid ids do")
         env = gym.make(env_id, **kwargs)
