@@ -222,3 +222,14 @@ def test_valid_max_steps():
     env = gym.make("shiftgrid/GoTo-v0", max_steps=np.int64(30))
     env.reset(seed=0)
     assert env.unwrapped.max_steps == 30
+
+
+def test_factor_keywords_through_the_learners_env_factory():
+    """``shiftgrid train --set env_kwargs.size=9`` passes its env_kwargs to ``make_env``."""
+    from shiftgrid.agents.envs import make_env
+
+    env = make_env("shiftgrid/GoTo-v0", "size/far", size=9)
+    env.reset(seed=0)
+    assert env.unwrapped.sample.factors.size == 9
+    with pytest.raises(SplitError, match=r"GoToFactors\.size=99 is out of range"):
+        make_env("shiftgrid/GoTo-v0", size=99)

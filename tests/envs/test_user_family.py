@@ -85,6 +85,7 @@ def test_module_qualified_id_imports_the_module_and_the_spec_is_json(user_dir):
 
 def test_async_vector_env_in_spawned_processes(user_dir):
     """Spawned children import only what the spec names: the family's module, from its import path."""
+    importlib.import_module(MODULE)
     sync = gym.make_vec(ENV_ID, num_envs=2, vectorization_mode="sync", split="size/near")
     envs = gym.make_vec(ENV_ID, num_envs=2, vectorization_mode="async", split="size/near",
                         vector_kwargs={"context": "spawn"})
@@ -153,3 +154,49 @@ def test_cli_trains_and_evaluates_a_user_family_with_subprocess_envs(user_dir, t
     assert results["env"] == QUALIFIED and results["runs"][0]["config"]["vec_env"] == "subproc"
     metrics = results["runs"][0]["metrics"]
     assert set(metrics) == {"id", "size/far"} and metrics["size/far"]["mean_length"] > 0
+
+
+def test_json_spec_makes_the_env_in_a_fresh_interpreter(user_dir, tmp_path):
+    importlib.import_module(MODULE)
+    text = gym.spec(ENV_ID).to_json()
+    code = textwrap.dedent(
+        """
+        import json, sys
+        import gymnasium as gym
+        from gymnasium.envs.registration import EnvSpec
+        env = gym.make(EnvSpec.from_json(sys.argv[1]), split="size/far")
+        print(json.dumps([env.reset(seed=s)[1]["level_hash"] for s in range(3)]))
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(user_dir)}
+    proc = subprocess.run([sys.executable, "-c", code, text], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == _hashes(gym.make(ENV_ID, split="size/far"), range(3))
+
+
+def test_family_of_a_script_in_spawned_processes(tmp_path):
+    """A script's module-level family works in spawned children; one made under ``__main__`` gets a clear error."""
+    script = tmp_path / "myscript.py"
+    script.write_text(SOURCE.replace('register_family(FAMILY, namespace="mylab"', 'register_family(FAMILY, namespace="script"')
+                      + textwrap.dedent(
+        """
+        import gymnasium as gym
+
+        if __name__ == "__main__":
+            envs = gym.make_vec("script/RedBall-v0", num_envs=1, vectorization_mode="async", vector_kwargs={"context": "spawn"})
+            print("module-level:", envs.reset(seed=0)[0]["mission"][0])
+            envs.close()
+            LATE = Family("LateBall", BallFactors, generate)
+            register_family(LATE, namespace="script", splits={"version": 0, "train": {"size": 6}})
+            try:
+                gym.make_vec("script/LateBall-v0", num_envs=1, vectorization_mode="async", vector_kwargs={"context": "spawn"})
+            except Exception as e:
+                print("main block:", e)
+        """))
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "module-level: go to the red ball" in proc.stdout
+    assert "main block:" in proc.stdout  # the child failed, and (gymnasium's way) printed why on stderr:
+    assert "family '__main__:LATE' is not defined in the main script or an interactive session" in proc.stderr, proc.stderr
+    assert "importable module" in proc.stderr
