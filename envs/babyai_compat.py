@@ -78,7 +78,7 @@ def babyai_instrs(env: Any) -> Instr | None:
     """The env's mission as BabyAI instructions, reset on the env's current (start) state; None if inexpressible."""
     if not expressible(env.level.mission):
         return None
-    instrs = to_instrs(env.level.mission, env.level.objects)
+    instrs = to_instrs(env.level.mission, env.objects)
     instrs.reset_verifier(env)
     return instrs
 

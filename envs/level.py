@@ -14,13 +14,15 @@ Example (a generator's body):
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Sequence
 
 import numpy as np
 from minigrid.core.grid import Grid
-from minigrid.core.world_object import Door, Key, WorldObj
+from minigrid.core.world_object import Door, Key, Wall, WorldObj
 
 from shiftgrid.envs.mission import Mission
 
@@ -70,13 +72,28 @@ class Level:
     objects: list[WorldObj] = field(default_factory=list)
 
 
+@lru_cache(maxsize=None)
+def _frame(width: int, height: int) -> tuple[tuple[int, ...], tuple[Cell, ...]]:
+    """Flat indices of a grid's outer wall, and its interior cells ``(x, y)`` row by row."""
+    border = tuple(y * width + x for y in range(height) for x in range(width)
+                   if x in (0, width - 1) or y in (0, height - 1))
+    return border, tuple((x, y) for y in range(1, height - 1) for x in range(1, width - 1))
+
+
 class LevelBuilder:
-    """A walled room and helpers to place objects and the agent at random free cells."""
+    """A walled room and helpers to place objects and the agent at random free cells.
+
+    Attributes:
+        interior: every cell inside the outer wall, row by row (``(x, y)``; shared, read-only).
+    """
 
     def __init__(self, width: int, height: int, rng: np.random.Generator):
         self.rng = rng
         self.grid = Grid(width, height)
-        self.grid.wall_rect(0, 0, width, height)
+        border, self.interior = _frame(width, height)
+        cells = self.grid.grid
+        for i in border:  # what ``wall_rect(0, 0, width, height)`` does, without a method call per cell
+            cells[i] = Wall()
         self.objects: list[WorldObj] = []
         self.agent_pos: Cell | None = None
         self.agent_dir = 0
@@ -88,10 +105,13 @@ class LevelBuilder:
         return seq[int(self.rng.integers(len(seq)))]
 
     def free_cells(self, cells: Sequence[Cell] | None = None) -> list[Cell]:
-        """Empty cells (optionally only among ``cells``), excluding the agent's."""
-        if cells is None:
-            cells = [(x, y) for y in range(1, self.grid.height - 1) for x in range(1, self.grid.width - 1)]
-        return [c for c in cells if self.grid.get(*c) is None and c != self.agent_pos]
+        """Empty cells, in the order of ``cells`` (default: :attr:`interior`, row by row), excluding the agent's.
+
+        Reads the grid's cell list directly (no per-cell method call): generators call this on
+        every placement.
+        """
+        g, w, agent = self.grid.grid, self.grid.width, self.agent_pos
+        return [c for c in (self.interior if cells is None else cells) if g[c[1] * w + c[0]] is None and c != agent]
 
     def put(self, obj: WorldObj, x: int, y: int) -> int:
         """Put ``obj`` at ``(x, y)``; pickable objects and doors join :attr:`objects`. Returns its index or -1."""
@@ -123,6 +143,37 @@ class LevelBuilder:
         if self.agent_pos is None:
             raise LevelError("place_agent() was never called")
         return Level(self.grid, self.agent_pos, self.agent_dir, mission_text, mission, list(self.objects))
+
+
+def playable_copy(level: Level) -> tuple[Grid, list[WorldObj]]:
+    """A copy of ``level``'s grid and objects for one episode: play changes the copies, never the level.
+
+    Objects that play may change (every one in ``level.objects``: moved, carried, opened,
+    unlocked) are copied; walls, lava and goals never change and are shared.
+
+    Example:
+        >>> from minigrid.core.world_object import Key
+        >>> from shiftgrid.envs.mission import Clause
+        >>> b = LevelBuilder(5, 5, np.random.default_rng(0)); k = b.place(Key("red")); _ = b.place_agent()
+        >>> level = b.build("pick up the red key", Mission(((Clause("pickup", k),),)))
+        >>> grid, objects = playable_copy(level)
+        >>> objects[0] is level.objects[0], grid.get(*objects[0].cur_pos) is objects[0]
+        (False, True)
+    """
+    grid = copy.copy(level.grid)
+    grid.grid = list(level.grid.grid)
+    objects = []
+    for o in level.objects:
+        c = copy.copy(o)
+        if getattr(o, "contains", None) is not None:
+            c.contains = copy.copy(o.contains)
+        x, y = (int(v) for v in o.cur_pos)
+        if not (0 <= x < grid.width and 0 <= y < grid.height) or level.grid.get(x, y) is not o:
+            raise LevelError(f"the level's {o.color} {o.type} has position {(x, y)}, where the grid does not hold it")
+        c.cur_pos = c.init_pos = (x, y)
+        grid.set(x, y, c)
+        objects.append(c)
+    return grid, objects
 
 
 def level_hash(level: Level, extra: Any = ()) -> str:

@@ -1,46 +1,62 @@
 """The oracle: an optimal plan for a generated level, by exact search over its state space.
 
-The search state is (agent pose, carried object, objects removed from the floor, unlocked
-doors, open doors, mission progress). Actions are turns, ``forward``, ``pickup`` of any object
-(which clears its cell), ``toggle`` of doors (unlock with the matching key, open, close) and of
-boxes (which removes them, as in minigrid), and ``drop`` where it completes the mission
-(``putnext``). Breadth-first search over that space returns a shortest plan.
+The search state (:mod:`shiftgrid.envs.oracle_state`) is the agent's pose, the carried object,
+where every object now lies (picked up, dropped anywhere, toggled away), the doors' locks and
+openings, and the mission's progress. Its moves are the environment's own: turns, ``forward``,
+``pickup``, ``toggle`` (doors with the matching key; boxes, which vanish as in minigrid) and
+``drop`` on any free cell in front, so plans that move a blocker aside, or put a carried
+object down to pick up another, are searched. A* with an admissible lower bound (distances on
+the walls-only grid, plus the actions each remaining clause needs) returns a shortest plan.
 
-What is not searched: dropping an object anywhere other than to complete the mission
-(relocating a blocker). Such plans are never shorter on the levels shiftgrid generates unless
-an object must be moved out of a corridor; the solvability tests replay every plan in the
-environment, and :attr:`Plan.steps` is the length of the plan found.
+Exactness: where the search would pass ``max_states`` states, the oracle falls back to the
+search without free drops (only the drop that completes a ``putnext``), whose plan is valid
+but may be longer than the optimum; :attr:`Plan.exact` is then False, and so is
+``info["optimal_exact"]``. It is never called exact unless the full search proved it.
 
 With a slippery floor (``slip > 0``: ``forward`` turns the agent left or right with that
-probability) the oracle solves the Markov decision process exactly by value iteration over
-the reachable states and reports the *expected* number of steps of the optimal policy.
+probability) the oracle solves the Markov decision process by value iteration and reports
+the *expected* number of steps of the optimal policy. On levels with nothing to pick up
+(Maze) the drop-free states are all the states, and the value is exact. Elsewhere the value
+by default covers the policies without free drops only, an upper bound flagged inexact;
+``slip_rounds > 0`` runs an LAO*-style search over free drops instead (exact where it
+finishes within ``max_mdp_states`` and that many rounds; slow: hundreds of ms a level).
+
+:func:`solve_from` plans from a live environment mid-episode (the agent's pose, what it
+carries, objects moved or removed, doors, mission progress).
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
     >>> env = gym.make("shiftgrid/GoTo-v0")
     >>> _, info = env.reset(seed=0)
     >>> plan = solve(env.unwrapped.level)
-    >>> len(plan.actions) == info["optimal_steps"]
-    True
+    >>> len(plan.actions) == info["optimal_steps"], plan.exact
+    (True, True)
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from minigrid.core.actions import Actions
 
-from shiftgrid.envs.level import KeyedDoor, Level
+from shiftgrid.envs.level import Level
+from shiftgrid.envs.oracle_state import (  # noqa: F401  (action names are part of this module's API)
+    DONE, DROP, FORWARD, INF, LEFT, PICKUP, RIGHT, TOGGLE, InvalidLevel, Model, State,
+)
 
-LEFT, RIGHT, FORWARD = int(Actions.left), int(Actions.right), int(Actions.forward)
-PICKUP, DROP, TOGGLE = int(Actions.pickup), int(Actions.drop), int(Actions.toggle)
-_DIRS = ((1, 0), (0, 1), (-1, 0), (0, -1))
+MAX_STATES = 200_000
+MAX_MDP_STATES = 20_000
+SLIP_ROUNDS = 0  # default: no free-drop search with slip (it rarely finishes within budget; see solve)
 
 
 class UnsolvableLevel(RuntimeError):
     """No plan completes the mission (a generator bug, or a split whose levels cannot be solved)."""
+
+
+class _Budget(Exception):
+    """The search passed its state budget."""
 
 
 @dataclass(frozen=True)
@@ -48,173 +64,81 @@ class Plan:
     """An optimal plan: the actions of a shortest deterministic plan and the optimal step count.
 
     ``steps`` equals ``len(actions)`` without slip; with slip it is the optimal *expected* count.
+    ``exact`` is False where the state budget forced a search without free drops: the plan is
+    valid, but a shorter one (or, with slip, a better policy) may exist.
     """
 
     actions: tuple[int, ...]
     steps: float
+    exact: bool = True
 
 
-class _Model:
-    """Deterministic transition model of a level, over compact tuple states."""
-
-    def __init__(self, level: Level):
-        g = level.grid
-        self.w, self.h = g.width, g.height
-        n = self.w * self.h
-        self.blocked = np.zeros(n, dtype=bool)  # walls and lava: never entered by a plan
-        self.goal = np.zeros(n, dtype=bool)
-        self.obj_at = [-1] * n
-        self.objects = level.objects
-        for y in range(self.h):
-            for x in range(self.w):
-                cell, c = g.get(x, y), y * self.w + x
-                if cell is None:
-                    continue
-                if cell.type in ("wall", "lava"):
-                    self.blocked[c] = True
-                elif cell.type == "goal":
-                    self.goal[c] = True
-        index = {id(o): i for i, o in enumerate(level.objects)}
-        for i, o in enumerate(level.objects):
-            x, y = o.cur_pos
-            self.obj_at[y * self.w + x] = i
-        for y in range(self.h):
-            for x in range(self.w):
-                cell = g.get(x, y)
-                if cell is not None and cell.type in ("door", "box", "ball", "key") and id(cell) not in index:
-                    raise ValueError(f"object at {(x, y)} is missing from level.objects")
-        self.mission = level.mission
-        self.kind = [o.type for o in level.objects]
-        self.key_color = [getattr(o, "key_color", None) if isinstance(o, KeyedDoor) else o.color for o in level.objects]
-        self.color = [o.color for o in level.objects]
-        unlocked = opened = 0
-        for i, o in enumerate(level.objects):
-            if o.type == "door":
-                unlocked |= (not o.is_locked) << i
-                opened |= o.is_open << i
-        x, y = level.agent_pos
-        self.start = ((y * self.w + x) * 4 + level.agent_dir, -1, 0, unlocked, opened, 0, 0)
-
-    def front(self, pose: int) -> int:
-        c, d = divmod(pose, 4)
-        y, x = divmod(c, self.w)
-        fx, fy = x + _DIRS[d][0], y + _DIRS[d][1]
-        if 0 <= fx < self.w and 0 <= fy < self.h:
-            return fy * self.w + fx
-        return -1
-
-    def present(self, c: int, removed: int) -> int:
-        """Index of the object on cell ``c`` if still on the floor, else -1."""
-        i = self.obj_at[c] if c >= 0 else -1
-        return -1 if i < 0 or (removed >> i) & 1 else i
-
-    def _clause_done(self, clause, action, pre_carry, state) -> bool:
-        pose, carry, removed = state[0], state[1], state[2]
-        verb = clause.verb
-        if verb == "reach":
-            return bool(self.goal[pose // 4])
-        if verb == "goto":
-            return self.present(self.front(pose), removed) == clause.target
-        if verb == "pickup":
-            return action == PICKUP and pre_carry == -1 and carry == clause.target
-        if verb == "open":
-            t = clause.target
-            return action == TOGGLE and self.front(pose) == self.obj_at_cell(t) and bool((state[4] >> t) & 1)
-        return False  # putnext is handled by the drop transition
-
-    def obj_at_cell(self, i: int) -> int:
-        x, y = self.objects[i].cur_pos
-        return y * self.w + x
-
-    def _progress(self, state, action, pre_carry, dropped_next_to: int = -1):
-        """Advance (step, done) after ``action``; return (step, done, complete)."""
-        step, done = state[5], state[6]
-        steps = self.mission.steps
-        while step < len(steps):
-            clauses = steps[step]
-            for i, clause in enumerate(clauses):
-                if (done >> i) & 1:
-                    continue
-                if clause.verb == "putnext":
-                    ok = action == DROP and pre_carry == clause.target and dropped_next_to == clause.other
-                else:
-                    ok = self._clause_done(clause, action, pre_carry, state)
-                if ok:
-                    done |= 1 << i
-            if done != (1 << len(clauses)) - 1:
-                return step, done, False
-            step, done = step + 1, 0
-        return step, done, True
-
-    def _adjacent_objects(self, c: int, removed: int) -> set[int]:
-        y, x = divmod(c, self.w)
-        out = set()
-        for dx, dy in _DIRS:
-            nx, ny = x + dx, y + dy
-            if 0 <= nx < self.w and 0 <= ny < self.h:
-                i = self.present(ny * self.w + nx, removed)
-                if i >= 0:
-                    out.add(i)
-        return out
-
-    def transitions(self, state):
-        """Yield ``(action, next_state, complete)`` for every useful action from ``state``."""
-        pose, carry, removed, unlocked, opened = state[:5]
-        c, d = divmod(pose, 4)
-        f = self.front(pose)
-        for action, nd in ((LEFT, (d + 3) % 4), (RIGHT, (d + 1) % 4)):
-            nxt = (c * 4 + nd, carry, removed, unlocked, opened) + state[5:]
-            yield self._finish(action, nxt, carry)
-        if f < 0:
-            return
-        i = self.present(f, removed)
-        if not self.blocked[f] and (i < 0 or (self.kind[i] == "door" and (opened >> i) & 1)):
-            yield self._finish(FORWARD, (f * 4 + d, carry, removed, unlocked, opened) + state[5:], carry)
-        if i < 0:
-            if carry >= 0 and not self.blocked[f] and not self.goal[f]:
-                step, done, complete = self._progress_drop(state, f)
-                if complete:
-                    yield DROP, (pose, -1, removed, unlocked, opened, step, done), True
-            return
-        kind = self.kind[i]
-        if kind in ("ball", "key", "box") and carry < 0:
-            yield self._finish(PICKUP, (pose, i, removed | (1 << i), unlocked, opened) + state[5:], carry)
-        if kind == "box":
-            yield self._finish(TOGGLE, (pose, carry, removed | (1 << i), unlocked, opened) + state[5:], carry)
-        elif kind == "door":
-            if not (unlocked >> i) & 1:
-                if carry >= 0 and self.kind[carry] == "key" and self.color[carry] == self.key_color[i]:
-                    nxt = (pose, carry, removed, unlocked | (1 << i), opened | (1 << i)) + state[5:]
-                    yield self._finish(TOGGLE, nxt, carry)
-            else:
-                yield self._finish(TOGGLE, (pose, carry, removed, unlocked, opened ^ (1 << i)) + state[5:], carry)
-
-    def _finish(self, action, nxt, pre_carry):
-        step, done, complete = self._progress(nxt, action, pre_carry)
-        return action, nxt[:5] + (step, done), complete
-
-    def _progress_drop(self, state, cell):
-        carry = state[1]
-        for other in self._adjacent_objects(cell, state[2]):
-            step, done, complete = self._progress(state, DROP, carry, dropped_next_to=other)
-            if complete:
-                return step, done, True
-        return state[5], state[6], False
+def _path(parent: dict, state: State, last: int) -> tuple[int, ...]:
+    actions = [last]
+    while parent[state] is not None:
+        state, a = parent[state]
+        actions.append(a)
+    return tuple(reversed(actions))
 
 
-def _bfs(model: _Model, max_states: int):
+def _first(model: Model) -> list[tuple[int, State, bool]]:
+    """The start state's successors, the no-op included where it advances the mission."""
+    out = list(model.transitions(model.start))
+    idle = model.idle(model.start)
+    return out + [idle] if idle is not None else out
+
+
+def _astar(model: Model, max_states: int) -> tuple[int, ...]:
+    """A shortest plan by A* over ``model`` (bucketed by f = g + h, deepest first within a bucket)."""
     start = model.start
-    parent = {start: None}
+    h0 = model.lower_bound(start)
+    if h0 >= INF:
+        raise UnsolvableLevel("no sequence of actions completes the mission")
+    g = {start: 0}
+    parent: dict = {start: None}
+    buckets: dict[int, list] = {h0: [(start, 0)]}
+    best, best_end, f, top = INF, None, h0, h0
+    while f < best and f <= top:
+        bucket = buckets.pop(f, [])
+        while bucket:
+            s, gs = bucket.pop()
+            if g[s] < gs:
+                continue
+            for action, nxt, complete in (_first(model) if s is start else model.transitions(s)):
+                ng = gs + 1
+                if complete:
+                    if ng < best:
+                        best, best_end = ng, (s, action)
+                    continue
+                if ng >= g.get(nxt, INF):
+                    continue
+                fn = ng + model.lower_bound(nxt)
+                if fn >= best or fn >= INF:
+                    continue
+                g[nxt] = ng
+                parent[nxt] = (s, action)
+                if len(g) > max_states:
+                    raise _Budget
+                (bucket if fn == f else buckets.setdefault(fn, [])).append((nxt, ng))
+                top = max(top, fn)
+            if best <= f:
+                break
+        f += 1
+    if best_end is None:
+        raise UnsolvableLevel("no sequence of actions completes the mission")
+    return _path(parent, *best_end)
+
+
+def _bfs(model: Model, max_states: int) -> tuple[int, ...]:
+    """A shortest plan by breadth-first search (used on the restricted, drop-free model)."""
+    start = model.start
+    parent: dict = {start: None}
     queue = deque([start])
     while queue:
         state = queue.popleft()
-        for action, nxt, complete in model.transitions(state):
+        for action, nxt, complete in (_first(model) if state is start else model.transitions(state)):
             if complete:
-                actions = [action]
-                while parent[state] is not None:
-                    state, a = parent[state]
-                    actions.append(a)
-                return tuple(reversed(actions))
+                return _path(parent, state, action)
             if nxt not in parent:
                 parent[nxt] = (state, action)
                 if len(parent) > max_states:
@@ -223,78 +147,161 @@ def _bfs(model: _Model, max_states: int):
     raise UnsolvableLevel("no sequence of actions completes the mission")
 
 
-def _expected_steps(model: _Model, slip: float, max_states: int) -> float:
-    """Optimal expected steps to complete the mission when ``forward`` slips with prob ``slip``."""
+def _expected_steps(model: Model, slip: float, max_states: int, max_rounds: int) -> float:
+    """Optimal expected steps to complete the mission when ``forward`` slips with prob ``slip``.
+
+    LAO*-style: value iteration over an envelope of expanded states, where states not yet
+    expanded count their (admissible) lower bound. The envelope starts as every state
+    reachable without free drops; the region around each state the greedy policy reaches
+    outside it is expanded, until the greedy policy never leaves the envelope. Its value is
+    then both that of a real policy and a lower bound on the optimum: the optimum. Raises
+    ``_Budget`` past ``max_states`` states or ``max_rounds`` expansions.
+    """
     index = {model.start: 0}
-    states = [model.start]
-    edges: list[dict[int, int]] = []  # per state: action -> next index (-1 = mission complete)
-    k = 0
-    while k < len(states):
-        out = {}
-        for action, nxt, complete in model.transitions(states[k]):
-            if complete:
-                out[action] = -1
+    states: list[State] = [model.start]
+    rows: list[list[int] | None] = [None]  # per state: next index per action (-2 none, -1 complete)
+    bound: list[float] = [0.0]
+
+    def expand(k: int) -> None:
+        stack = [k]
+        while stack:
+            j = stack.pop()
+            if rows[j] is not None:
                 continue
-            if nxt not in index:
-                index[nxt] = len(states)
-                states.append(nxt)
-                if len(states) > max_states:
-                    raise UnsolvableLevel(f"value iteration exceeded {max_states} states")
-            out[action] = index[nxt]
-        edges.append(out)
-        k += 1
-    n = len(states)
-    # States from which the mission can still be completed (dead ends, such as carrying the
-    # wrong key with no drop searched, would otherwise grow without bound).
-    good = np.zeros(n, dtype=bool)
-    preds: list[list[int]] = [[] for _ in range(n)]
-    frontier = []
-    for s, out in enumerate(edges):
-        for t in out.values():
-            if t == -1:
-                if not good[s]:
-                    good[s] = True
-                    frontier.append(s)
-            else:
-                preds[t].append(s)
-    while frontier:
-        t = frontier.pop()
-        for s in preds[t]:
-            if not good[s]:
-                good[s] = True
+            row = [-2] * 7
+            for action, nxt, complete in (_first(model) if j == 0 else model.transitions(states[j])):
+                if complete:
+                    row[action] = -1
+                    continue
+                t = index.get(nxt)
+                if t is None:
+                    t = index[nxt] = len(states)
+                    states.append(nxt)
+                    rows.append(None)
+                    bound.append(float(model.lower_bound(nxt)))
+                    if len(states) > max_states:
+                        raise _Budget
+                row[action] = t
+                if action != DROP and rows[t] is None:
+                    stack.append(t)
+            rows[j] = row
+
+    expand(0)
+    value = None
+    for _ in range(max_rounds):
+        value, best, nxt = _iterate(rows, np.array(bound), slip, value)
+        if not np.isfinite(value[0]):
+            raise UnsolvableLevel("no policy completes the mission")
+        frontier, seen, stack = [], {0}, [0]
+        while stack:  # the states the greedy policy reaches
+            s = stack.pop()
+            if rows[s] is None:
                 frontier.append(s)
-    done = n  # absorbing index with value 0
-    nxt = np.full((n, 7), -2, dtype=np.int64)  # -2 = action not useful here
-    for s, out in enumerate(edges):
-        for a, t in out.items():
-            if t == -1 or good[t]:
-                nxt[s, a] = done if t == -1 else t
-    left, right = nxt[:, LEFT], nxt[:, RIGHT]
-    value = np.where(np.append(good, True), 0.0, np.inf)
+                continue
+            a = int(best[s])
+            for t in (nxt[s, a], nxt[s, LEFT], nxt[s, RIGHT]) if a == FORWARD else (nxt[s, a],):
+                if 0 <= t < len(rows) and t not in seen:
+                    seen.add(int(t))
+                    stack.append(int(t))
+        if not frontier:
+            return float(value[0])
+        for k in frontier:
+            expand(k)
+    raise _Budget
+
+
+def _iterate(rows: list, bound: np.ndarray, slip: float, init: np.ndarray | None):
+    """Value iteration over expanded states (unexpanded ones keep ``bound``): values, greedy actions, successors."""
+    n = len(rows)
+    fixed = np.array([r is None for r in rows] + [True])
+    nxt = np.array([[-2] * 7 if r is None else r for r in rows], dtype=np.int64)
+    nxt[nxt == -1] = n  # the absorbing "complete" index, value 0
+    has = nxt >= 0
+    safe = np.where(has, nxt, n)
+    good = fixed.copy()
+    while True:  # states from which completion or an unexpanded state can be reached
+        new = fixed | np.append((has & good[safe]).any(axis=1), True)
+        if np.array_equal(new, good):
+            break
+        good = new
+    value = np.zeros(n + 1)
+    if init is not None:
+        value[: len(init) - 1] = init[:-1]
+    value = np.where(good, np.where(fixed, np.append(bound, 0.0), value), np.inf)
+    usable = has & good[safe]
+    fwd_ok = usable[:, FORWARD] & usable[:, LEFT] & usable[:, RIGHT]
+    expanded = ~fixed[:-1]
+    q = np.full((n, 7), np.inf)
     for _ in range(100_000):
-        q = np.full((n, 7), np.inf)
-        for a in (LEFT, RIGHT, PICKUP, DROP, TOGGLE):
-            ok = nxt[:, a] != -2
-            q[ok, a] = 1.0 + value[nxt[ok, a]]
-        ok = (nxt[:, FORWARD] != -2) & (left != -2) & (right != -2)
-        q[ok, FORWARD] = 1.0 + (1 - slip) * value[nxt[ok, FORWARD]] + slip / 2 * (value[left[ok]] + value[right[ok]])
-        new = np.append(np.where(good, q.min(axis=1), np.inf), 0.0)
-        if np.allclose(new, value, rtol=0, atol=1e-9, equal_nan=False) or np.array_equal(new, value):
+        q = np.where(usable, 1.0 + value[safe], np.inf)
+        f = 1.0 + (1 - slip) * value[safe[:, FORWARD]] + slip / 2 * (value[safe[:, LEFT]] + value[safe[:, RIGHT]])
+        q[:, FORWARD] = np.where(fwd_ok, f, np.inf)
+        new = value.copy()
+        new[:-1] = np.where(expanded & good[:-1], q.min(axis=1), value[:-1])
+        if np.array_equal(new, value) or np.allclose(new, value, rtol=0, atol=1e-9):
             value = new
             break
         value = new
-    if not np.isfinite(value[0]):
-        raise UnsolvableLevel("no policy completes the mission")
-    return float(value[0])
+    return value, q.argmin(axis=1), nxt
 
 
-def solve(level: Level, slip: float = 0.0, max_states: int = 500_000) -> Plan:
-    """Optimal plan for ``level``; with ``slip > 0`` its ``steps`` is the optimal expected count.
+def _solve(make: Any, slip: float, max_states: int, max_mdp_states: int, slip_rounds: int) -> Plan:
+    model = make(True)
+    exact = True
+    try:
+        actions = _astar(model, max_states)
+    except _Budget:
+        exact, actions = False, _bfs(make(False), max_states)
+    if slip <= 0:
+        return Plan(actions, float(len(actions)), exact)
+    if not model.movable:  # nothing to drop: the drop-free state space is the whole one
+        return Plan(actions, _expected_steps(model, slip, max_states, 1), exact)
+    try:
+        if slip_rounds < 1:
+            raise _Budget
+        steps = _expected_steps(model, slip, max_mdp_states, slip_rounds)
+    except _Budget:
+        exact, steps = False, _expected_steps(make(False), slip, max_states, 1)
+    return Plan(actions, steps, exact)
+
+
+def solve(level: Level, slip: float = 0.0, max_states: int = MAX_STATES, max_mdp_states: int = MAX_MDP_STATES,
+          slip_rounds: int = SLIP_ROUNDS) -> Plan:
+    """Optimal plan for ``level`` from its start; with ``slip > 0`` its ``steps`` is the optimal expected count.
+
+    ``max_states`` bounds the deterministic search; ``max_mdp_states`` and ``slip_rounds`` the
+    search with slip over free drops (0 rounds: go straight to the drop-free policies, inexact
+    where the level has objects to move). Past a bound the plan is valid but ``exact`` is False.
 
     Raises:
         UnsolvableLevel: if no plan completes the mission.
+        InvalidLevel: if an object of the level is not on its grid at its position (e.g. a played level).
     """
-    model = _Model(level)
-    actions = _bfs(model, max_states)
-    steps = float(len(actions)) if slip <= 0 else _expected_steps(model, slip, max_states)
-    return Plan(actions, steps)
+    Model.from_level(level)  # validates before any search
+    return _solve(lambda drops: Model.from_level(level, drops), slip, max_states, max_mdp_states, slip_rounds)
+
+
+def solve_from(env: Any, max_states: int = MAX_STATES, max_mdp_states: int = MAX_MDP_STATES,
+               slip_rounds: int = SLIP_ROUNDS) -> Plan:
+    """Optimal plan from the live state of a shiftgrid env mid-episode (unwrapped or wrapped).
+
+    The state is read from the env as it stands: the agent's pose, the carried object, objects
+    moved or removed, doors opened or unlocked, and the mission's progress. With slip, ``steps``
+    is the optimal expected count from here.
+
+    Example:
+        >>> import gymnasium as gym, shiftgrid.envs
+        >>> env = gym.make("shiftgrid/DoorKey-v0"); _, info = env.reset(seed=6)
+        >>> first = env.unwrapped.optimal_actions[0]
+        >>> _ = env.step(first)
+        >>> solve_from(env).steps == info["optimal_steps"] - 1
+        True
+
+    Raises:
+        UnsolvableLevel: if the mission can no longer be completed (e.g. its object was toggled away).
+        ValueError: if the episode is already over.
+    """
+    u = env.unwrapped
+    if u.progress.complete:
+        raise ValueError("the mission is already complete; reset the env to plan again")
+    return _solve(lambda drops: Model.from_env(u, drops), u.slip, max_states, max_mdp_states, slip_rounds)
