@@ -48,12 +48,15 @@ def test_padding_and_never_truncating():
 
 
 def test_a_mission_that_does_not_fit_raises_instead_of_being_cut():
-    """The issue's case: Sequence instructions/far, seed 50, lost its final word at 32 tokens."""
-    env = MissionTokens(gym.make("shiftgrid/Sequence-v0", split="instructions/far", oracle=False), max_len=32)
-    with pytest.raises(MissionTooLong, match=r"has 33 tokens but the encoding keeps 32"):
-        env.reset(seed=50)
-    obs, _ = MissionTokens(gym.make("shiftgrid/Sequence-v0", split="instructions/far", oracle=False)).reset(seed=50)
-    assert decode(obs["mission"]) == tokenize(env.unwrapped.mission) and len(decode(obs["mission"])) == 33
+    """The issue's case: Sequence instructions/far missions of 33+ tokens lost their last words at 32."""
+    plain = gym.make("shiftgrid/Sequence-v0", split="instructions/far", oracle=False, num_clauses=6)
+    seed = next(s for s in range(100) if len(tokenize(plain.reset(seed=s)[0]["mission"])) > 32)
+    n = len(tokenize(plain.unwrapped.mission))
+    env = MissionTokens(gym.make("shiftgrid/Sequence-v0", split="instructions/far", oracle=False, num_clauses=6), max_len=32)
+    with pytest.raises(MissionTooLong, match=rf"has {n} tokens but the encoding keeps 32"):
+        env.reset(seed=seed)
+    obs, _ = MissionTokens(plain).reset(seed=seed)
+    assert decode(obs["mission"]) == tokenize(plain.unwrapped.mission)
 
 
 def test_default_length_covers_the_longest_sequence_mission():
