@@ -2,7 +2,7 @@
 
 Observations are minigrid's: ``image`` (7x7x3 uint8 codes), ``direction`` and ``mission`` (a
 ``Text`` space, so sync and async vector envs work). ``info`` carries ``success``,
-``level_hash``, ``level_seed``, ``optimal_steps`` and ``optimal_return``.
+``level_hash``, ``level_seed``, ``optimal_steps``, ``optimal_return`` and ``optimal_exact``.
 
 The observation axis (``palette``, ``view``) reaches every view of the level: the symbolic
 ``image``, ``render()``/``get_frame`` (colours, and the highlighted view), the agent's point of
@@ -15,7 +15,7 @@ Example:
     >>> env = gym.make("shiftgrid/GoTo-v0", split="size/far")
     >>> obs, info = env.reset(seed=1)
     >>> obs["image"].shape, sorted(k for k in info if k.startswith("optimal"))
-    ((7, 7, 3), ['optimal_return', 'optimal_steps'])
+    ((7, 7, 3), ['optimal_exact', 'optimal_return', 'optimal_steps'])
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ from minigrid.minigrid_env import MiniGridEnv
 from shiftgrid.envs.babyai_compat import babyai_instrs, update_positions
 from shiftgrid.envs.family import Family
 from shiftgrid.envs.keywords import check_max_steps, split_with_factors
+from shiftgrid.envs.level import playable_copy
 from shiftgrid.envs.mission import MissionProgress
+from shiftgrid.envs.oracle import solve_from
 from shiftgrid.envs.observation import VIEW, VIEWS, CodedGrid, egocentric_view, palette_array, view_mask
 from shiftgrid.envs.spaces import MissionText
 from shiftgrid.envs.registration import resolve_splits
@@ -137,7 +139,8 @@ class ShiftGridEnv(MiniGridEnv):
                 f"{self.family.name} generated a {level.grid.width}x{level.grid.height} level from {f!r}, larger than "
                 f"the {width}x{height} its Family.grid_size allows for split {self.split.name!r}"
             )
-        self.grid = CodedGrid.from_grid(level.grid, width, height, palette_array(f.palette))
+        grid, self.objects = playable_copy(level)  # play changes these copies, never the level
+        self.grid = CodedGrid.from_grid(grid, width, height, palette_array(f.palette))
         self.width, self.height = self.grid.width, self.grid.height
         self.agent_pos, self.agent_dir = tuple(level.agent_pos), level.agent_dir
         self.mission = level.mission_text
@@ -153,14 +156,33 @@ class ShiftGridEnv(MiniGridEnv):
         if s.plan is not None:
             info["optimal_steps"] = s.plan.steps
             info["optimal_return"] = 1.0 - 0.9 * (s.plan.steps / self.max_steps)
+            info["optimal_exact"] = s.plan.exact
         return info
 
     @property
     def optimal_actions(self) -> tuple[int, ...]:
-        """A shortest plan for the current level (its first action is for the reset state)."""
+        """A shortest plan for the current level (its first action is for the reset state).
+
+        From a later state of the episode, :meth:`optimal_plan_from_here` plans anew.
+        """
         if self.sample.plan is None:
             raise RuntimeError("this env was made with oracle=False")
         return self.sample.plan.actions
+
+    def optimal_plan_from_here(self):
+        """The optimal :class:`~shiftgrid.envs.oracle.Plan` from the episode's current state.
+
+        See :func:`shiftgrid.envs.oracle.solve_from` (pose, carried object, moved or removed
+        objects, doors and mission progress are read from this env).
+
+        Example:
+            >>> import gymnasium as gym, shiftgrid.envs
+            >>> env = gym.make("shiftgrid/Pickup-v0"); _, info = env.reset(seed=0)
+            >>> _ = env.step(2)
+            >>> len(env.unwrapped.optimal_plan_from_here().actions) <= info["optimal_steps"] + 1
+            True
+        """
+        return solve_from(self)
 
     # -- observation and dynamics ---------------------------------------------------------------
     def gen_obs(self) -> dict[str, Any]:
@@ -241,7 +263,7 @@ class ShiftGridEnv(MiniGridEnv):
         elif action == Actions.toggle and fwd is not None:
             fwd.toggle(self, (fx, fy))
             self.grid.refresh(fx, fy)
-        success = not failed and self.progress.update(self, self.level.objects, action, pre_carrying)
+        success = not failed and self.progress.update(self, self.objects, action, pre_carrying)
         reward = self._reward() if success else 0.0
         terminated = success or failed
         truncated = not terminated and self.step_count >= self.max_steps
