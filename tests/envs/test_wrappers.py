@@ -107,13 +107,18 @@ def test_wrapper_on_minigrid_and_babyai(env_name):
 
 
 RESETS_PER_SPLIT = 30  # a few hundred resets per id over its splits
+#: minigrid's FlatObsWrapper asserts on missions longer than this (its default ``maxStrLen``).
+FLAT_OBS_MAX_CHARS = 96
+#: The one split whose missions may exceed it (the README's environment table says so).
+LONG_MISSIONS = ("shiftgrid/Sequence-v0", "instructions/far")
 
 
 def test_every_mission_tokenizes_without_unknowns(env_id, split_name):
-    env = MissionTokens(gym.make(env_id, split=split_name, oracle=False), max_len=MAX_LEN)
+    env = MissionTokens(gym.make(env_id, split=split_name, oracle=False))
     for seed in range(RESETS_PER_SPLIT):
         obs, _ = env.reset(seed=seed)
         text = env.unwrapped.mission
-        assert len(tokenize(text)) <= MAX_LEN, f"{text!r} is cut at {MAX_LEN} tokens"
         _tokens_match(env, obs)
         assert decode(obs["mission"]) == tokenize(text)
+        if (env_id, split_name) != LONG_MISSIONS:
+            assert len(text) <= FLAT_OBS_MAX_CHARS, f"{text!r} is too long for minigrid's FlatObsWrapper"
