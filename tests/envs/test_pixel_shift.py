@@ -199,3 +199,12 @@ def test_grid_is_sized_for_the_largest_level_of_the_split():
         walls = obs["image"][level.width :, :, 0], obs["image"][:, level.height :, 0]
         assert all((w == Grid.encode(env.unwrapped.grid)[0, 0, 0]).all() for w in walls)
     assert sizes == {14, 16}, sizes
+
+
+@pytest.mark.parametrize("kwargs,message", [({"palette": "sepia"}, r"'sepia'.*identity, swap, rotate"),
+                                            ({"view": 4}, r"view=4.*3, 5, 7")])
+def test_set_observation_rejects_unknown_values(kwargs, message):
+    env = gym.make("shiftgrid/GoTo-v0", oracle=False).unwrapped
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=message):
+        env.set_observation(**kwargs)
