@@ -184,7 +184,7 @@ def register_family(
     if env_id in _REGISTERED:
         if _REGISTERED[env_id] == kwargs and _FAMILIES.get(ref) is fam:
             return env_id
-        if _REGISTERED[env_id] != kwargs or not ref.partition(":")[2].isidentifier():
+        if _REGISTERED[env_id] != kwargs:  # equal kwargs, another object: its module was reloaded
             raise RegistrationError(
                 f"{env_id} is already registered with {_REGISTERED[env_id]}; registering it with {kwargs} would "
                 f"change it: use another namespace, or bump the family's version")

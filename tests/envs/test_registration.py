@@ -220,3 +220,11 @@ def test_module_qualified_ids_for_splits():
     assert splits_for("shiftgrid.envs:shiftgrid/GoTo-v0") is splits_for("shiftgrid/GoTo-v0")
     with pytest.raises(sg.UnknownEnvError, match=r"cannot import module 'no_such_module' named in the id"):
         splits_for("no_such_module:shiftgrid/GoTo-v0")
+
+
+def test_a_split_set_registers_as_the_mapping_it_rebuilds_from():
+    builtin = family_splits("GoTo")
+    env_id = register_family(GOTO, namespace="splitsettest", splits=builtin)
+    kwargs = json.loads(gym.spec(env_id).to_json())["kwargs"]
+    rebuilt = sg.registration.resolve_splits(kwargs["family"], kwargs["splits"])[1]
+    assert list(rebuilt) == list(builtin) and all(rebuilt[n] == builtin[n] for n in builtin)
