@@ -29,11 +29,11 @@ def runs(tmp_path, monkeypatch):
 
     monkeypatch.setattr(evaluate_cmd, "load", load)
 
-    def make(name, env=GOTO, seed=0, algo="ppo"):
+    def make(name, env=GOTO, seed=0, algo="ppo", split="train"):
         run_dir = tmp_path / name
         (run_dir / "checkpoints").mkdir(parents=True)
         (run_dir / "checkpoints" / "best.pt").write_bytes(b"")
-        (run_dir / "config.yaml").write_text(yaml.safe_dump({"env": env, "split": "train", "seed": seed, "algo": algo}))
+        (run_dir / "config.yaml").write_text(yaml.safe_dump({"env": env, "split": split, "seed": seed, "algo": algo}))
         return run_dir
 
     return make
@@ -115,3 +115,12 @@ def test_stochastic_flag_reaches_the_agent_and_the_report(runs, monkeypatch, fla
     assert asked == {deterministic}
     meta = json.loads((run_dir / "eval" / "results.json").read_text())["meta"]
     assert meta["actions"].startswith(actions)
+
+
+def test_report_names_the_evaluated_checkpoint_and_a_held_out_training_split(runs):
+    run_dir = runs("far", split="size/far")
+    assert evaluate(run_dir, "--splits", "id,size/far", "--episodes", "2") == 0
+    md = (run_dir / "eval" / "results.md").read_text()
+    assert "training split: size/far (a held-out split: for this run it is the training distribution, not a shift)" in md
+    assert "| 4,096 | `checkpoints/best.pt`: best `id` success (0.500) on validation seeds 1000000..1000019" in md
+    assert "evaluation reset seeds: 0..1" in md and "warning" not in md  # disjoint from the validation seeds

@@ -185,3 +185,14 @@ def test_resume_errors_are_one_line(tmp_path, capsys):
     (run / "config.yaml").write_text(yaml.safe_dump({**config, "version": "7.1.0"}))
     assert main(["train", "--resume", str(run), "--steps", "64"]) == 2
     assert "shiftgrid 7.1.0" in one_error_line(capsys)
+
+
+def test_help_shows_the_defaults_and_where_steps_come_from():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    train_cmd.add_parser(parser.add_subparsers())
+    sub = parser._subparsers._group_actions[0].choices["train"]
+    text = " ".join(sub.format_help().split())
+    assert "ppo-GoTo: 1000000" in text and "else 100000" in text  # --steps: the preset's 1M, said so
+    assert "(default: shiftgrid/GoTo-v0)" in text and "recurrent-ppo" in text

@@ -1,0 +1,16 @@
+"""The tabular learner of ``tabular_learner.py``, registered for a test as ``tabular`` (one registry entry)."""
+
+from pathlib import Path
+
+import pytest
+
+from shiftgrid.agents.registry import register_learner, unregister_learner
+
+
+@pytest.fixture
+def tabular(monkeypatch):
+    """Register ``tabular`` for this test; yields its name."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    register_learner("tabular", "tabular_learner:TabularLearner")
+    yield "tabular"
+    unregister_learner("tabular")
