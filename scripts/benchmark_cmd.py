@@ -4,6 +4,12 @@ Both are driven by the same random policy in the same process, interleaved, and 
 of ``--repeats`` is reported with the ratio shiftgrid / minigrid. The oracle is on (as in
 training), so the figure includes computing every level's optimal plan.
 
+A second table compares, per family, the cost of a reset on held-out levels with a reset on
+training levels, measured in the same run, interleaved: ``train`` against ``id`` (the same
+factors, on the held-out hash bucket), their cost ratio, every held-out split in turn (the
+mean cost of an evaluation reset), and held-out resets that repeat 20 seeds (as evaluation
+does every time it scores the same levels).
+
 Example:
     $ shiftgrid benchmark envs --steps 20000 --repeats 3
 """
@@ -20,7 +26,7 @@ import gymnasium as gym
 from tqdm import tqdm
 
 import shiftgrid.envs
-from shiftgrid.envs.throughput import REFERENCES, measure, measure_resets
+from shiftgrid.envs.throughput import REFERENCES, measure, measure_resets, measure_resets_over
 from shiftgrid.scripts.cli import UserError
 
 
@@ -81,4 +87,32 @@ def run(args: argparse.Namespace) -> int:
         rows.append(f"{name:<10} {REFERENCES[name]:<32} {sa:>14.0f} {sb:>13.0f} {sa / sb:>5.2f}x {statistics.median(ra):>19.0f} {statistics.median(rb):>18.0f}")
     print(header)
     print("\n".join(rows))
+    print()
+    _held_out_table(families, args.resets, args.repeats)
     return 0
+
+
+#: Seeds a repeated (evaluation-like) held-out measurement cycles through.
+REPEAT_SEEDS = range(20)
+
+
+def _held_out_table(families: list[str], resets: int, repeats: int) -> None:
+    """Print train vs held-out reset rates per family (interleaved, median of ``repeats``)."""
+    each = max(1, resets // 10)
+    print(f"reset cost, training vs held-out levels: {resets} resets x {repeats} repeats (median), oracle on; "
+          f"every held-out split: {each} resets each")
+    print(f"{'family':<10} {'train resets/s':>15} {'id resets/s':>12} {'id/train cost':>14} "
+          f"{'every held-out split resets/s':>30} {'repeated id resets/s':>21}")
+    for name in tqdm(families, desc="held-out resets", leave=False):
+        env_id = f"shiftgrid/{name}-v0"
+        make = partial(gym.make, env_id)
+        tests = [partial(gym.make, env_id, split=s) for s in shiftgrid.envs.splits_for(env_id).test_splits()]
+        train, held, every, again = [], [], [], []
+        for r in range(repeats):
+            train.append(measure_resets(partial(make, split="train"), resets, seed=r).resets_per_second)
+            held.append(measure_resets(partial(make, split="id"), resets, seed=r).resets_per_second)
+            every.append(measure_resets_over(tests, each, seed=r).resets_per_second)
+            again.append(measure_resets(partial(make, split="id"), resets, seed=r, repeat_seeds=REPEAT_SEEDS).resets_per_second)
+        t, h = statistics.median(train), statistics.median(held)
+        print(f"{name:<10} {t:>15.0f} {h:>12.0f} {t / h:>13.2f}x {statistics.median(every):>30.0f} "
+              f"{statistics.median(again):>21.0f}")

@@ -167,20 +167,21 @@ def place_passable(
     Raises:
         LevelError: if no free cell of the region qualifies.
     """
-    w, h = b.grid.width, b.grid.height
-    cells = [(x, y) for y in range(1, h - 1) for x in range(1, w - 1)] if region is None else list(region)
+    g, w = b.grid.grid, b.grid.width
+    cells = b.interior if region is None else list(region)
     free = b.free_cells(cells)
-    doors = {c for c in cells if (o := b.grid.get(*c)) is not None and o.type == "door"}
-    free_set, avoid_set = set(free), set(avoid)
+    doors = {c for c in cells if (o := g[c[1] * w + c[0]]) is not None and o.type == "door"}
+    # The passable cells before placing; ``rest`` (without the candidate cell) is built only when
+    # the local test cannot decide: the ring and neighbour tests never look at the cell itself.
+    passable, avoid_set = set(free) | doors, set(avoid)
     kept = [tuple(b.objects[k].cur_pos) for k in keep]
     for i in b.rng.permutation(len(free)):
         cell = free[int(i)]
         if cell in avoid_set:
             continue
-        rest = (free_set - {cell}) | doors
-        if not _locally_simple(cell, rest) and not _connected(rest):
+        if not _locally_simple(cell, passable) and not _connected(passable - {cell}):
             continue
-        if any(not any(n in rest for n in neighbours(k)) for k in kept + ([cell] if reachable else [])):
+        if any(not any(n != cell and n in passable for n in neighbours(k)) for k in kept + ([cell] if reachable else [])):
             continue
         return b.put(obj, *cell)
     raise LevelError(f"no cell keeps the floor passable for a {obj.color} {obj.type} ({len(free)} free cells)")

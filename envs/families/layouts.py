@@ -14,12 +14,15 @@ Layouts (:data:`LAYOUTS`):
     caves   wave function collapse (2x2 patterns) on a sample of wall blobs, each WFC cell a 2x2
             block of grid cells: chambers joined by passages two cells wide
 
-WFC uses minigrid's solver (``minigrid.envs.wfc.wfclogic.solver``) on samples authored here.
-A sample's patterns and their adjacency are extracted once per process; each level then runs
-the solver on a small *periodic* patch (at most :attr:`WFCSample.patch` cells a side), which
-tiles seamlessly: every window of the tiled plane is a pattern of the sample, and the cost per
-level stays bounded at any grid size. (minigrid's ``execute_wfc`` re-extracts the adjacency on
-every call, about a second per level here.)
+WFC follows minigrid's solver (``minigrid.envs.wfc.wfclogic.solver``: entropy location and
+weighted pattern heuristics) on samples authored here, with its own propagation (pattern sets
+as bitmasks, revised only next to a change, where minigrid pads and multiplies the whole wave
+with ``np.pad(mode="wrap")`` every round): the same patches from the same seeds, faster. A sample's patterns and their
+adjacency are extracted once per process; each level then runs the solver on a small
+*periodic* patch (at most :attr:`WFCSample.patch` cells a side), which tiles seamlessly:
+every window of the tiled plane is a pattern of the sample, and the cost per level stays
+bounded at any grid size. (minigrid's ``execute_wfc`` re-extracts the adjacency on every
+call, about a second per level here.)
 
 Example:
     >>> import numpy as np
@@ -324,6 +327,103 @@ def wfc_patterns(sample: WFCSample) -> tuple[np.ndarray, np.ndarray, dict[tuple[
     return patterns, weights, adjacency
 
 
+_ADJACENCY_ORDER = ((-1, 0), (0, 1), (1, 0), (0, -1))
+
+
+class _Propagator:
+    """Arc consistency for periodic WFC over pattern sets held as int bitmasks (bit ``p``: pattern ``p``).
+
+    ``support[k][p]`` is the set of patterns that pattern ``p``, ``_ADJACENCY_ORDER[k]`` away,
+    allows; the patterns a neighbour's set allows are memoised per set. Propagation reaches
+    the same fixpoint as minigrid's ``propagate(periodic=True)`` (the largest arc-consistent
+    wave, which does not depend on the order cells are revised in), revising only the cells
+    next to a change, where minigrid pads and multiplies the whole wave every round.
+    """
+
+    def __init__(self, adjacency: dict) -> None:
+        self.support = [
+            [sum(1 << q for q in np.nonzero(adjacency[d][:, p])[0].tolist()) for p in range(adjacency[d].shape[1])]
+            for d in _ADJACENCY_ORDER
+        ]
+        self.allowed: list[dict[int, int]] = [{} for _ in _ADJACENCY_ORDER]
+
+    def allows(self, k: int, patterns: int) -> int:
+        """Patterns a neighbour holding ``patterns`` (in direction ``k``) leaves supported."""
+        memo = self.allowed[k]
+        out = memo.get(patterns)
+        if out is None:
+            out, rest, support = 0, patterns, self.support[k]
+            while rest:
+                low = rest & -rest
+                out |= support[low.bit_length() - 1]
+                rest ^= low
+            if len(memo) > 100_000:
+                memo.clear()
+            memo[patterns] = out
+        return out
+
+    def run(self, wave: list[int], neighbours: list[tuple[int, ...]], changed: list[int]) -> None:
+        """Revise ``wave`` in place from the cells ``changed``; raises ``Contradiction`` on an empty cell."""
+        stack, pending = list(changed), set(changed)
+        memos = list(enumerate(self.allowed))
+        while stack:
+            c = stack.pop()
+            pending.discard(c)
+            before = now = wave[c]
+            around = neighbours[c]
+            for k, memo in memos:
+                w = wave[around[k]]
+                a = memo.get(w)
+                now &= self.allows(k, w) if a is None else a
+            if now != before:
+                if not now:
+                    raise wfc_solver.Contradiction("a cell has no pattern left")
+                wave[c] = now
+                for n in neighbours[c]:
+                    if n not in pending:
+                        pending.add(n)
+                        stack.append(n)
+
+
+@lru_cache(maxsize=None)
+def _propagator(sample: WFCSample) -> _Propagator:
+    return _Propagator(wfc_patterns(sample)[2])
+
+
+@lru_cache(maxsize=None)
+def _periodic_neighbours(side: int) -> list[tuple[int, ...]]:
+    """For each flat cell ``i * side + j``, its neighbours in ``_ADJACENCY_ORDER``, wrapping around."""
+    return [tuple(((i + dr) % side) * side + (j + dc) % side for dr, dc in _ADJACENCY_ORDER)
+            for i in range(side) for j in range(side)]
+
+
+def _collapse(sample: WFCSample, side: int, rng: np.random.Generator) -> np.ndarray:
+    """One periodic WFC run: pattern index per cell ``(side, side)``; raises ``Contradiction``.
+
+    Follows ``minigrid.envs.wfc.wfclogic.solver.run`` with its entropy location and weighted
+    pattern heuristics step for step, drawing the same numbers from ``rng``, so it returns the
+    same patch (``tests/envs/test_maze.py`` checks this against minigrid's solver).
+    """
+    _, weights, _ = wfc_patterns(sample)
+    propagator, neighbours = _propagator(sample), _periodic_neighbours(side)
+    count, cells = len(weights), list(range(side * side))
+    preferences = (rng.random((side, side)) * 0.1).ravel().tolist()
+    wave = [(1 << count) - 1] * len(cells)
+    nbytes = (count + 7) // 8
+    propagator.run(wave, neighbours, cells)  # later rounds start from a fixpoint: only a collapse changes it
+    while True:
+        sizes = [w.bit_count() for w in wave]
+        if all(k == 1 for k in sizes):
+            return np.array([w.bit_length() - 1 for w in wave]).reshape(side, side)
+        entropy = [preferences[c] + sizes[c] if sizes[c] > 1 else np.inf for c in cells]
+        c = entropy.index(min(entropy))  # the first lowest, as np.argmin
+        allowed = np.unpackbits(np.frombuffer(wave[c].to_bytes(nbytes, "little"), np.uint8), bitorder="little")
+        p = weights * allowed[:count].astype(bool)
+        p /= p.sum()
+        wave[c] = 1 << int(rng.choice(count, p=p))
+        propagator.run(wave, neighbours, [n for n in neighbours[c] if n != c])
+
+
 def wfc_patch(sample: WFCSample, side: int, rng: np.random.Generator, attempts: int = 10) -> np.ndarray:
     """A periodic ``side x side`` WFC output (bool, True = wall), in WFC cells; retried on contradiction.
 
@@ -333,13 +433,10 @@ def wfc_patch(sample: WFCSample, side: int, rng: np.random.Generator, attempts: 
         >>> wfc_patch(RUINS, 4, np.random.default_rng(0)).shape
         (4, 4)
     """
-    patterns, weights, adjacency = wfc_patterns(sample)
+    patterns = wfc_patterns(sample)[0]
     for _ in range(attempts):
-        wave = wfc_solver.makeWave(len(weights), side, side)
-        where = wfc_solver.makeEntropyLocationHeuristic(rng.random((side, side)) * 0.1)
-        which = wfc_solver.makeWeightedPatternHeuristic(weights, rng)
         try:
-            solution = wfc_solver.run(wave, adjacency, where, which, periodic=True)
+            solution = _collapse(sample, side, rng)
         except wfc_solver.Contradiction:
             continue
         return patterns[solution, 0, 0]

@@ -98,11 +98,14 @@ def place_lava(walls: Walls, agent: Cell, goal: Cell, count: int, rng: np.random
         >>> len(lava), (1, 1) in lava or (7, 7) in lava
         (4, False)
     """
+    candidates = [c for c in floor_cells(walls) if c not in (agent, goal)]
+    order = rng.permutation(len(candidates))  # drawn even for no lava: the rest of the level depends on it
+    if count == 0:
+        return []
     blocked = walls.copy()
     path = set(shortest_path(blocked, agent, goal))
-    candidates = [c for c in floor_cells(walls) if c not in (agent, goal)]
     lava: list[Cell] = []
-    for k in rng.permutation(len(candidates)):
+    for k in order:
         if len(lava) == count:
             break
         x, y = candidates[k]

@@ -2,7 +2,7 @@
 
 A family's splits are declared in YAML (``envs/shift/<family>.yaml``)::
 
-    version: 0
+    version: 1                   # the version of these splits' levels (see "Stable levels")
     train:                       # the training distribution: factor -> value or list of values
       size: [6, 7, 8]
     axes:
@@ -14,8 +14,16 @@ Every axis gets ``<axis>/id`` (the training factors on held-out levels), ``<axis
 ``<axis>/far``; ``train`` is the default and ``id`` is an alias of the in-distribution split.
 
 Disjointness is by construction: a level whose canonical hash falls in the reserved bucket
-(one hash in eight) is never used for training, and every test split uses only such levels.
+(one hash in three) is never used for training, and every test split uses only such levels.
 Test splits also draw from their own seed ranges.
+
+Stable levels: ``version`` is the version of the splits' levels (bumped whenever a change
+to the sampler, a generator or the declaration changes which levels a split draws; not the
+environment id's version). A split's levels are a function of the family name, that version
+and the split's name and factors alone: a held-out split's seed range comes from a stable
+hash of (family, version, name), so adding, removing or reordering axes changes no other
+split. The ``exposure`` coin of a training level is drawn from its own stream, derived from
+the level seed, so levels it leaves unexposed are the levels drawn without exposure.
 
 Example:
     >>> from shiftgrid.envs import family_splits
@@ -26,7 +34,10 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -39,9 +50,18 @@ from shiftgrid.envs.level import Level, LevelError, level_hash
 from shiftgrid.envs.oracle import Plan, UnsolvableLevel, solve
 
 TRAIN_SEEDS = (0, 2**30)
-TEST_SEED_BASE, TEST_SEED_COUNT = 2**30, 10**6
+#: A held-out split draws ``TEST_SEED_COUNT`` seeds from ``TEST_SEED_BASE + slot * TEST_SEED_COUNT``,
+#: its slot (one of ``TEST_SEED_SLOTS``) a stable hash of its name: see :func:`held_out_seed_start`.
+TEST_SEED_BASE, TEST_SEED_COUNT, TEST_SEED_SLOTS = 2**30, 10**6, 2**40
 LEVELS = ("id", "near", "far")
-HASH_BUCKETS = 8
+#: One level hash in ``HASH_BUCKETS`` is reserved for test splits. With a reserved fraction p a
+#: training level takes 1/(1-p) generations on average and a test level 1/p: p = 1/3 keeps a
+#: held-out reset under twice the cost of a training reset.
+HASH_BUCKETS = 3
+#: Spawn key of the stream the exposure coin is drawn from (the level is drawn from the seed itself).
+EXPOSURE_STREAM = 1
+#: Held-out samples remembered per process, so evaluating the same levels again regenerates one level each.
+CACHE_SIZE = 2**14
 
 
 class SplitError(ValueError):
@@ -49,8 +69,47 @@ class SplitError(ValueError):
 
 
 def is_reserved(h: str) -> bool:
-    """Whether a level hash falls in the bucket reserved for test splits (one in eight)."""
+    """Whether a level hash falls in the bucket reserved for test splits (one in three).
+
+    Example:
+        >>> is_reserved("0000000000000000"), is_reserved("0000000100000000")
+        (True, False)
+    """
     return int(h[:8], 16) % HASH_BUCKETS == 0
+
+
+def held_out_seed_start(family: str, version: int, split: str) -> int:
+    """First level seed of held-out split ``split``: a stable hash of (family, splits version, split name).
+
+    Not Python's ``hash`` (salted per process) and not the split's position in the YAML, so the
+    range never moves when other splits are added, removed or reordered. Ranges of different
+    names overlap with probability about one in 10**12.
+
+    Example:
+        >>> a = held_out_seed_start("GoTo", 1, "size/far")
+        >>> a == held_out_seed_start("GoTo", 1, "size/far") != held_out_seed_start("GoTo", 2, "size/far")
+        True
+        >>> TRAIN_SEEDS[1] <= a < 2**62
+        True
+    """
+    digest = hashlib.sha256(f"{family}/{version}/{split}".encode()).digest()
+    return TEST_SEED_BASE + int.from_bytes(digest[:8], "big") % TEST_SEED_SLOTS * TEST_SEED_COUNT
+
+
+def is_exposed(level_seed: int, exposure: float) -> bool:
+    """Whether the training level at ``level_seed`` is drawn as a held-out combination, at rate ``exposure``.
+
+    The coin comes from its own stream (spawned from the level seed), never from the level's
+    generator, so the levels it leaves unexposed are exactly the levels drawn with exposure 0.
+
+    Example:
+        >>> is_exposed(7, 0.0), is_exposed(7, 1.0)
+        (False, True)
+    """
+    if exposure <= 0:
+        return False
+    stream = np.random.SeedSequence(level_seed, spawn_key=(EXPOSURE_STREAM,))
+    return bool(np.random.default_rng(stream).random() < exposure)
 
 
 @dataclass(frozen=True)
@@ -77,10 +136,23 @@ class Split:
     def held_out(self) -> bool:
         return self.level != "train"
 
+    @cached_property
+    def key(self) -> tuple:
+        """Everything that decides this split's levels, hashable (for caching samples)."""
+        values = tuple(sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in self.factors.items()))
+        return self.name, self.seed_start, self.seed_count, self.level, values
+
     def draw_factors(self, factors_cls: type[Factors], rng: np.random.Generator, overrides: Mapping | None = None) -> Factors:
-        """Draw one factor assignment: each listed factor uniformly from its values."""
+        """Draw one factor assignment: each listed factor uniformly from its values.
+
+        Factors are drawn in the order ``factors_cls`` declares them, never in the mapping's
+        order, so reordering a YAML's factors leaves its levels as they were.
+        """
+        given = {**self.factors, **(overrides or {})}
+        names = [n for n in factors_cls.names() if n in given] + [n for n in given if n not in factors_cls.names()]
         values = {}
-        for name, v in {**self.factors, **(overrides or {})}.items():
+        for name in names:
+            v = given[name]
             values[name] = v[int(rng.integers(len(v)))] if isinstance(v, (list, tuple)) else v
         return factors_cls(**values)
 
@@ -94,11 +166,22 @@ class Sample:
     level_seed: int
     level_hash: str
     plan: Plan | None
+    exposed: bool = False
 
 
 def hash_extra(f: Factors) -> tuple:
     """Factors that change dynamics or observations without changing the grid: part of the hash."""
     return (f.slip, f.palette, f.view)
+
+
+def _draw(family: Family, split: Split, seed: int, exposure: float) -> tuple[Factors, np.random.Generator, bool]:
+    """The factors of the level at ``seed``, the generator's rng (positioned after them), and the exposure coin."""
+    exposed = bool(family.exposure) and is_exposed(seed, exposure)
+    grng = np.random.default_rng(seed)
+    return split.draw_factors(family.factors, grng, family.exposure if exposed else None), grng, exposed
+
+
+_ACCEPTED: OrderedDict[tuple, tuple[int, bool, Factors, str, Plan | None]] = OrderedDict()
 
 
 def sample_level(
@@ -116,18 +199,33 @@ def sample_level(
 
     Admissible: generated without ``LevelError``, in the right hash bucket (reserved for test
     splits, excluded from training), and (with ``oracle``) solvable within the episode limit.
+    Held-out samples are remembered per process (:data:`CACHE_SIZE` of them): drawing the same
+    level seed again regenerates only the level that was accepted.
+
+    Example:
+        >>> from shiftgrid.envs import family_splits
+        >>> splits = family_splits("GoTo")
+        >>> s = sample_level(splits.family, splits["id"], np.random.default_rng(0))
+        >>> is_reserved(s.level_hash), splits["id"].seed_start <= s.level_seed
+        (True, True)
     """
     if level_seed is None:
         level_seed = split.seed_start + int(rng.integers(split.seed_count))
+    key = (family, split.key, level_seed, exposure, oracle, max_steps, max_tries) if split.held_out else None
+    hit = _ACCEPTED.get(key) if key is not None else None
+    if hit is not None:
+        seed, exposed, factors, h, plan = hit
+        again, grng, _ = _draw(family, split, seed, exposure)
+        level = family.generate(again, grng)
+        if again == factors and level_hash(level, hash_extra(factors)) == h:
+            _ACCEPTED.move_to_end(key)
+            return Sample(level, factors, seed, h, plan, exposed)
+        del _ACCEPTED[key]  # a generator that is not a function of its seed: sample afresh
     offset = level_seed - split.seed_start
     last = "no level was generated"
     for t in range(max_tries):
         seed = split.seed_start + (offset + t) % split.seed_count
-        grng = np.random.default_rng(seed)
-        overrides = None
-        if exposure > 0 and family.exposure and grng.random() < exposure:
-            overrides = family.exposure
-        factors = split.draw_factors(family.factors, grng, overrides)
+        factors, grng, exposed = _draw(family, split, seed, exposure)
         try:
             level = family.generate(factors, grng)
         except LevelError as e:
@@ -147,7 +245,11 @@ def sample_level(
             if plan.steps > (max_steps or family.max_steps(factors)):
                 last = "optimal plan longer than the episode limit"
                 continue
-        return Sample(level, factors, seed, h, plan)
+        if key is not None:
+            _ACCEPTED[key] = (seed, exposed, factors, h, plan)
+            if len(_ACCEPTED) > CACHE_SIZE:
+                _ACCEPTED.popitem(last=False)
+        return Sample(level, factors, seed, h, plan, exposed)
     raise SplitError(
         f"split {split.name!r} of {family.name} leaves no levels: {max_tries} seeds from {level_seed} "
         f"were rejected (last reason: {last}); check its factors {dict(split.factors)}"
@@ -245,18 +347,16 @@ def build_splits(family: Family, spec: Mapping[str, Any]) -> SplitSet:
     unknown = set(spec) - {"version", "train", "axes", "descriptions"}
     if unknown:
         raise SplitError(f"split declaration for {family.name}: unknown keys {sorted(unknown)}; valid: version, train, axes")
-    version = int(spec.get("version", family.version))
-    if version != family.version:
-        raise SplitError(f"splits are for {family.name}-v{version} but the family is v{family.version}")
+    version = spec.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise SplitError(f"split declaration for {family.name}: version={version!r} is not valid; valid: a whole number >= 0")
     train = dict(spec["train"] or {})
     _check_factors(family, f"{family.name} train", train)
     splits: dict[str, Split] = {"train": Split("train", train, *TRAIN_SEEDS, description="training distribution")}
-    k = 0
 
     def test_split(name: str, factors: dict, axis: str | None, level: str, desc: str) -> Split:
-        nonlocal k
-        k += 1
-        return Split(name, factors, TEST_SEED_BASE + k * TEST_SEED_COUNT, TEST_SEED_COUNT, axis, level, desc)
+        start = held_out_seed_start(family.name, version, name)
+        return Split(name, factors, start, TEST_SEED_COUNT, axis, level, desc)
 
     in_dist = test_split("id", train, None, "id", "training distribution, held-out levels")
     splits["id"] = in_dist
@@ -279,7 +379,7 @@ def load_splits(family: Family, source: str | Path | Mapping | None = None) -> S
     if source is None:
         path = Path(__file__).with_name(f"{family.name.lower()}.yaml")
         if not path.exists():
-            return build_splits(family, {"version": family.version, "train": {}})
+            return build_splits(family, {"version": 0, "train": {}})
         source = path
     if isinstance(source, (str, Path)):
         try:

@@ -89,7 +89,7 @@ BAD_SPECS = {
     "out_of_range": ("version: 0\ntrain: {size: 6}\naxes:\n  size:\n    far: {size: 64}\n", r"size/far: GoToFactors\.size=64 is out of range; valid: 5\.\.32"),
     "bad_level": ("version: 0\ntrain: {size: 6}\naxes:\n  size:\n    farther: {size: 9}\n", r"axis 'size': expected near/far mappings, got \{'farther'"),
     "no_values": ("version: 0\ntrain: {size: []}\n", r"factor 'size' has no values"),
-    "wrong_version": ("version: 3\ntrain: {size: 6}\n", r"splits are for GoTo-v3 but the family is v0"),
+    "wrong_version": ("version: -1\ntrain: {size: 6}\n", r"version=-1 is not valid; valid: a whole number >= 0"),
 }
 
 
