@@ -142,7 +142,7 @@ def _run_sb3(venv, steps=300):
         obs, reward, done, infos = venv.step(actions.integers(0, 7, size=venv.num_envs))
         for i in np.flatnonzero(done):
             term = infos[i]["terminal_observation"]
-            assert term["mission"].shape == (32,) and term["image"].shape == (7, 7, 3)
+            assert term["mission"].shape == (DEFAULT_MAX_LEN,) and term["image"].shape == (7, 7, 3)
             dones_seen[i] = True
         trace.append((obs, reward, done, [(d["level_hash"], d["success"]) for d in infos]))
     return trace, dones_seen
@@ -162,7 +162,7 @@ def test_sb3_dummy_and_subproc_vec_env_with_mission_tokens(few_id):
         subproc.close()
     assert seen.all(), "every sub-env should end at least one episode in 300 random steps"
     first = a[0]
-    assert first["mission"].shape == (2, 32) and first["image"].shape == (2, 7, 7, 3)
+    assert first["mission"].shape == (2, DEFAULT_MAX_LEN) and first["image"].shape == (2, 7, 7, 3)
     for t, (x, y) in enumerate(zip(a, b)):
         if t == 0:
             x, y = (x,), (y,)
