@@ -10,6 +10,10 @@ Reset seeds, and why evaluation never sees a training level:
   never passes to ``reset``. Such envs have no level hash, so this separates reset seeds, not
   level contents: an unseeded training reset may still draw the same layout by chance.
 
+Checkpoint selection during training evaluates from ``eval.seed`` (default
+:data:`~shiftgrid.agents.config.VALIDATION_SEED`), ``shiftgrid evaluate`` from seed 0: the
+levels ``best.pt`` was chosen on are not the levels it is scored on.
+
 Example:
     >>> from shiftgrid.agents.baselines import RandomAgent
     >>> from gymnasium import spaces

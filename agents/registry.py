@@ -6,7 +6,8 @@ number of steps calling the run services (:class:`~shiftgrid.agents.services.Run
 hands over its checkpointable state as a weights-only dict, and acts like an SB3 model
 (``predict``). Everything else (run dir, config, checkpoints, resume, signals, progress,
 periodic evaluation, target, TensorBoard) is the run machinery's, so a new learner is one
-module plus one entry, registered here or from outside with :func:`register_learner`.
+module plus one entry, registered here, from outside with :func:`register_learner`, or by an
+installed package through the ``shiftgrid.learners`` entry-point group (name = ``module:attribute``).
 
 Example:
     >>> learner_names()[:4]
@@ -20,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shiftgrid.agents.config import ConfigError
@@ -37,6 +39,19 @@ _ENTRIES: dict[str, str] = {
 }
 
 _BUILTIN = tuple(_ENTRIES)
+#: Entry-point group through which installed packages add learners.
+ENTRY_POINT_GROUP = "shiftgrid.learners"
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    """Add the learners of installed packages (once; a name already taken stays as it is)."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        _ENTRIES.setdefault(ep.name, ep.value)
 
 
 class Learner(Protocol):
@@ -73,11 +88,13 @@ class LearnerFactory(Protocol):
 
 def learner_names() -> list[str]:
     """Registered learner names, built-ins first."""
+    _load_plugins()
     return list(_ENTRIES)
 
 
 def check_learner(name: str) -> None:
     """Raise :class:`ConfigError` naming the valid learners if ``name`` is not registered."""
+    _load_plugins()
     if name not in _ENTRIES:
         raise ConfigError(f"unknown algo {name!r}; valid: {', '.join(_ENTRIES)}")
 
@@ -113,7 +130,12 @@ def get_learner(name: str) -> LearnerFactory:
     """
     check_learner(name)
     module, _, attr = _ENTRIES[name].partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as e:
+        if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] in ("torch", "stable_baselines3", "sb3_contrib"):
+            raise  # a missing extra: the CLI says which one to install
+        raise ConfigError(f"learner {name!r} is registered as {_ENTRIES[name]!r}, which cannot be loaded: {e}") from None
     return obj

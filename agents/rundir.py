@@ -31,46 +31,33 @@ TARGET_FILE = "target.json"
 RUNS_ROOT = "runs"
 
 
+class _Path:
+    """A path inside the run directory, as a read-only attribute."""
+
+    def __init__(self, *parts: str):
+        self.parts = parts
+
+    def __get__(self, run: "RunDir | None", owner: type | None = None) -> Path:
+        return run.root.joinpath(*self.parts) if run is not None else Path(*self.parts)
+
+
 @dataclass(frozen=True)
 class RunDir:
     """Paths of one run directory (nothing is created until a writer asks)."""
 
     root: Path
 
+    config = _Path(CONFIG_FILE)
+    checkpoints = _Path(CHECKPOINT_DIR)
+    latest = _Path(CHECKPOINT_DIR, LATEST)
+    best = _Path(CHECKPOINT_DIR, BEST)
+    target = _Path(TARGET_FILE)
+    tb = _Path("tb")
+    eval = _Path("eval")
+    teacher = _Path("teacher")
+
     def __init__(self, root: str | Path):
         object.__setattr__(self, "root", Path(root))
-
-    @property
-    def config(self) -> Path:
-        return self.root / CONFIG_FILE
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / CHECKPOINT_DIR
-
-    @property
-    def latest(self) -> Path:
-        return self.checkpoints / LATEST
-
-    @property
-    def best(self) -> Path:
-        return self.checkpoints / BEST
-
-    @property
-    def target(self) -> Path:
-        return self.root / TARGET_FILE
-
-    @property
-    def tb(self) -> Path:
-        return self.root / "tb"
-
-    @property
-    def eval(self) -> Path:
-        return self.root / "eval"
-
-    @property
-    def teacher(self) -> Path:
-        return self.root / "teacher"
 
     def seed(self, seed: int) -> "RunDir":
         """The run of seed ``seed`` in a directory of several seeds."""

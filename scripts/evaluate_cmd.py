@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -141,6 +142,46 @@ def training_split_note(env_id: str, split: str | None) -> str:
     return name
 
 
+@dataclass
+class Candidate:
+    """One agent to score: anything with SB3's ``predict``, and what is known of how it was trained.
+
+    ``config`` holds at least ``env`` (and, when known, ``seed``, ``algo``, ``split``); ``training``
+    is the report's :attr:`~shiftgrid.agents.report.RunRecord.training`.
+    """
+
+    name: str
+    agent: Any
+    config: dict[str, Any]
+    training: dict[str, Any] = field(default_factory=dict)
+    tb_dir: Path | None = None
+
+
+def evaluate_agents(candidates: Sequence[Candidate], out: Path, *, splits: str | list[str] = "all", episodes: int = 1000,
+                    seed: int = 0, n_envs: int = 4, stochastic: bool = False, notes: Sequence[str] = ()) -> dict[str, Path]:
+    """Score agents (seeds of one configuration) on every split and write the shift report into ``out``."""
+    env_id = candidates[0].config["env"]
+    names = splits_to_evaluate(env_id, splits)
+    records = [RunRecord(c.name, c.config.get("seed"), evaluate_splits(c.agent, env_id, names, episodes, seed, n_envs=n_envs,
+                                                                      deterministic=not stochastic),
+                         dict(c.config), c.tb_dir, c.training) for c in candidates]
+    first = first_reset_seed(env_id, seed)
+    meta: dict[str, Any] = {
+        "algorithm": candidates[0].config.get("algo"),
+        "training split": training_split_note(env_id, candidates[0].config.get("split")),
+        "episodes per split": episodes,
+        "actions": "sampled from the policy" if stochastic else "most likely (deterministic)",
+        "evaluation reset seeds": f"{first}..{first + episodes - 1} on every split",
+    }
+    overlap = [f"{c.name} ({s[0]}..{s[1]})" for c in candidates
+               if (s := (c.training.get("checkpoint") or {}).get("validation_seeds")) and s[0] <= first + episodes - 1 and first <= s[1]]
+    if overlap:
+        meta["warning"] = f"the checkpoint of {', '.join(overlap)} was chosen on validation seeds these seeds overlap"
+    if notes:
+        meta["warning: not independent"] = "; ".join(notes)
+    return write_report(out, records, axis_layout(env_id, names), env_id=env_id, meta=meta)
+
+
 def evaluate_runs(paths: Sequence[Path], *, splits: str | list[str] = "all", episodes: int = 1000, seed: int = 0,
                   out: Path | None = None, n_envs: int = 4, device: str = "auto", stochastic: bool = False) -> dict[str, Path]:
     """Evaluate the runs (or checkpoints) at ``paths`` and write their shift report; returns the files written."""
@@ -149,35 +190,17 @@ def evaluate_runs(paths: Sequence[Path], *, splits: str | list[str] = "all", epi
     loaded = [load(p, device) for p in paths]
     configs = [config for _, config, _ in loaded]
     check_same_configuration(paths, configs)
-    env_id = configs[0]["env"]
-    names = splits_to_evaluate(env_id, splits)
+    splits_to_evaluate(configs[0]["env"], splits)  # bad split names fail before any episode runs
     labels = [rd.root.name for rd in runs]
     if len(set(labels)) < len(labels):
         labels = [str(p) for p in paths]
-    warnings = not_independent(paths, configs)
-    for w in warnings:
-        print(f"shiftgrid evaluate: warning: {w}", file=sys.stderr)
-    records = []
-    for label, rd, (agent, config, checkpoint) in zip(labels, runs, loaded):
-        results = evaluate_splits(agent, env_id, names, episodes, seed, n_envs=n_envs, deterministic=not stochastic)
-        records.append(RunRecord(label, config.get("seed"), results, dict(config), rd.tb if rd.tb.is_dir() else None,
-                                 training_record(rd, checkpoint)))
-    first = first_reset_seed(env_id, seed)
-    meta = {
-        "algorithm": configs[0].get("algo"),
-        "training split": training_split_note(env_id, configs[0].get("split")),
-        "episodes per split": episodes,
-        "actions": "sampled from the policy" if stochastic else "most likely (deterministic)",
-        "evaluation reset seeds": f"{first}..{first + episodes - 1} on every split",
-    }
-    overlap = [f"{r.name} ({s[0]}..{s[1]})" for r, (_, _, c) in zip(records, loaded)
-               if (s := c.get("validation_seeds")) and s[0] <= first + episodes - 1 and first <= s[1]]
-    if overlap:
-        meta["warning"] = f"the checkpoint of {', '.join(overlap)} was chosen on validation seeds these seeds overlap"
-    if warnings:
-        meta["warning: not independent"] = "; ".join(warnings)
-    folder = out if out is not None else runs[0].eval
-    return write_report(folder, records, axis_layout(env_id, names), env_id=env_id, meta=meta)
+    notes = not_independent(paths, configs)
+    for note in notes:
+        print(f"shiftgrid evaluate: warning: {note}", file=sys.stderr)
+    candidates = [Candidate(label, agent, config, training_record(rd, checkpoint), rd.tb if rd.tb.is_dir() else None)
+                  for label, rd, (agent, config, checkpoint) in zip(labels, runs, loaded)]
+    return evaluate_agents(candidates, out if out is not None else runs[0].eval, splits=splits, episodes=episodes, seed=seed,
+                           n_envs=n_envs, stochastic=stochastic, notes=notes)
 
 
 def run(args: argparse.Namespace) -> int:

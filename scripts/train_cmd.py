@@ -33,7 +33,7 @@ FLAG_KEYS = ("algo", "env", "split", "steps", "n_envs", "device", "vec_env", "ru
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a learner (PPO, A2C, DQN, recurrent PPO) and log to TensorBoard",
+    p = sub.add_parser("train", help=f"train a learner ({', '.join(learner_names())}) and log to TensorBoard",
                        description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     d = TrainConfig()
     p.add_argument("--algo", help=f"learner: {', '.join(learner_names())} (default: {d.algo})")

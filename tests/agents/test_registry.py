@@ -42,3 +42,22 @@ def test_bad_registrations_are_refused():
     with pytest.raises(ConfigError, match="built in"):
         unregister_learner("ppo")
     assert "mine" not in learner_names()
+    register_learner("mine", "no_such_module_here:Learner")
+    try:
+        with pytest.raises(ConfigError, match="registered as 'no_such_module_here:Learner', which cannot be loaded: No module"):
+            get_learner("mine")
+    finally:
+        unregister_learner("mine")
+
+
+def test_installed_packages_add_learners_through_entry_points(monkeypatch):
+    import importlib.metadata
+
+    import shiftgrid.agents.registry as registry
+
+    found = [importlib.metadata.EntryPoint("tab", "tabular_learner:TabularLearner", registry.ENTRY_POINT_GROUP)]
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: found if group == registry.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(registry, "_plugins_loaded", False)
+    monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
+    assert learner_names()[-1] == "tab"
+    check_learner("tab")
