@@ -48,6 +48,8 @@ from shiftgrid.envs.oracle_state import (  # noqa: F401  (action names are part 
 
 MAX_STATES = 200_000
 MAX_MDP_STATES = 20_000
+FALLBACK_STATES = 500_000  # the drop-free searches a passed budget falls back on
+FALLBACK_ROUNDS = 100
 SLIP_ROUNDS = 0  # default: no free-drop search with slip (it rarely finishes within budget; see solve)
 
 
@@ -251,18 +253,24 @@ def _solve(make: Any, slip: float, max_states: int, max_mdp_states: int, slip_ro
     try:
         actions = _astar(model, max_states)
     except _Budget:
-        exact, actions = False, _bfs(make(False), max_states)
+        exact, actions = False, _bfs(make(False), FALLBACK_STATES)
     if slip <= 0:
         return Plan(actions, float(len(actions)), exact)
     if not model.movable:  # nothing to drop: the drop-free state space is the whole one
-        return Plan(actions, _expected_steps(model, slip, max_states, 1), exact)
+        return Plan(actions, _expected_steps(model, slip, FALLBACK_STATES, 1), exact)
     try:
         if slip_rounds < 1:
             raise _Budget
-        steps = _expected_steps(model, slip, max_mdp_states, slip_rounds)
+        return Plan(actions, _expected_steps(model, slip, max_mdp_states, slip_rounds), exact)
     except _Budget:
-        exact, steps = False, _expected_steps(make(False), slip, max_states, 1)
-    return Plan(actions, steps, exact)
+        pass
+    try:
+        return Plan(actions, _expected_steps(make(False), slip, FALLBACK_STATES, 1), False)
+    except UnsolvableLevel:  # only free drops complete it: search them after all, with a larger budget
+        try:
+            return Plan(actions, _expected_steps(model, slip, FALLBACK_STATES, FALLBACK_ROUNDS), exact)
+        except _Budget:
+            raise UnsolvableLevel("with slip, every policy needs free drops, and their search passed its budget") from None
 
 
 def solve(level: Level, slip: float = 0.0, max_states: int = MAX_STATES, max_mdp_states: int = MAX_MDP_STATES,

@@ -60,7 +60,7 @@ def test_only_the_mapped_key_opens_the_door(split: str) -> None:
     for seed in range(10):
         env.reset(seed=seed)
         plan = list(env.optimal_actions)
-        door = env.level.objects[0]
+        door = env.objects[0]
         opening = plan.index(Actions.toggle)
         for action in plan[:opening]:
             env.step(action)

@@ -220,3 +220,49 @@ def test_slip_expected_steps_match_env(fixed_level_env):
     lengths = np.array(lengths, dtype=float)
     se = lengths.std(ddof=1) / np.sqrt(episodes)
     assert abs(lengths.mean() - expected) < 5 * se, (lengths.mean(), expected, se)
+
+
+# -- drops anywhere, exactness flags --------------------------------------------------------------
+
+def blocker_in_pocket_corridor():
+    """A ball blocks a corridor to the key, a pocket at (1, 2) beside the agent to put it in:
+    pickup, right, drop, left, forward x2, pickup = 7 (no plan without that drop exists)."""
+    b = _builder(7, 4, (1, 1), 0)
+    for x in range(2, 6):
+        b.put(Wall(), x, 2)
+    b.put(Ball("blue"), 2, 1)
+    k = b.put(Key("red"), 4, 1)
+    return b.build("pick up the red key", _one("pickup", k))
+
+
+def test_drop_to_clear_the_way():
+    plan = solve(blocker_in_pocket_corridor())
+    assert plan.actions == (PICKUP, RIGHT, DROP, LEFT, FORWARD, FORWARD, PICKUP)
+    assert plan.exact
+
+
+def test_passed_budget_falls_back_and_says_inexact():
+    """Past the state budget the plan comes from the drop-free search: valid, and flagged inexact."""
+    exact = solve(put_next())
+    plan = solve(put_next(), max_states=2)
+    assert not plan.exact and exact.exact
+    assert plan.steps >= exact.steps == 3
+
+
+def test_slip_without_objects_to_move_is_exact():
+    assert solve(corridor_reach(), slip=0.2).exact
+
+
+def test_slip_with_objects_inexact_by_default_exact_with_rounds():
+    """With slip, free drops are searched only with ``slip_rounds``; the default flags the value inexact."""
+    fast = solve(locked_door(), slip=0.2)
+    full = solve(locked_door(), slip=0.2, slip_rounds=50)
+    assert not fast.exact and full.exact
+    assert full.steps <= fast.steps + 1e-9
+    assert full.steps >= len(full.actions)
+
+
+def test_slip_level_only_drops_solve_is_not_unsolvable():
+    """The drop-free policies never complete it; the free-drop search then runs whatever the default."""
+    plan = solve(blocker_in_pocket_corridor(), slip=0.2)
+    assert plan.exact and plan.steps > 7

@@ -59,7 +59,7 @@ def test_only_a_drop_next_to_the_fixed_object_succeeds() -> None:
         picked = plan.index(Actions.pickup) + 1
         for action in plan[:picked]:
             env.step(action)
-        moved = env.level.objects[env.level.mission.steps[0][0].target]
+        moved = env.objects[env.level.mission.steps[0][0].target]
         assert env.carrying is moved
         # Put it back where it lay: the named objects never start adjacent, so this is not the mission.
         _, reward, terminated, _, info = env.step(Actions.drop)
@@ -67,7 +67,7 @@ def test_only_a_drop_next_to_the_fixed_object_succeeds() -> None:
         env.step(Actions.pickup)
         for action in plan[picked:]:
             _, reward, terminated, _, info = env.step(action)
-        fixed = env.level.objects[env.level.mission.steps[0][0].other]
+        fixed = env.objects[env.level.mission.steps[0][0].other]
         assert terminated and info["success"]
         assert tuple(fixed.cur_pos) in neighbours(tuple(moved.cur_pos))
         assert reward == pytest.approx(1 - 0.9 * (len(plan) + 2) / env.max_steps)

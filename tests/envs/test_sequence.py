@@ -83,7 +83,7 @@ def replay(env: ShiftGridEnv, actions, *trackers: MissionProgress) -> tuple[int 
         pre = u.carrying
         _, _, terminated, truncated, info = env.step(a)
         for i, tr in enumerate(trackers):
-            if done[i] is None and tr.update(u, u.level.objects, a, pre):
+            if done[i] is None and tr.update(u, u.objects, a, pre):
                 done[i] = t
         if info["success"]:
             success = t
