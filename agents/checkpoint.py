@@ -98,7 +98,8 @@ class Checkpoint:
     def from_dict(cls, data: dict[str, Any], where: str) -> "Checkpoint":
         """The envelope of a checked file's dict, format 1 or 2."""
         if data.get("format") == 1:
-            best = None if data.get("best_success") is None else {"split": "id", "success": data["best_success"]}
+            best = None if data.get("best_success") is None else {"split": "id", "success": data["best_success"],
+                                                                   "seeds": _format1_selection_seeds(data["config"])}
             state = {"policy": data["policy"], "optimizer": data["optimizer"], "counters": data["counters"]}
             return cls(data["algo"], data["config"], state, int(data["counters"]["num_timesteps"]), best, [],
                        dict(data.get("eval") or {}), float(data.get("elapsed_s") or 0.0), data.get("target"),
@@ -106,6 +107,15 @@ class Checkpoint:
         return cls(data["learner"], data["config"], data["state"], int(data["counters"]["num_timesteps"]),
                    data.get("best"), list(data.get("history") or []), dict(data.get("eval") or {}),
                    float(data.get("elapsed_s") or 0.0), data.get("target"), str(data["shiftgrid_version"]), FORMAT)
+
+
+def _format1_selection_seeds(config: dict[str, Any]) -> list[int]:
+    """The reset seeds a format-1 ``best.pt`` was chosen on (its evaluations started at ``eval.seed``, default 0)."""
+    from shiftgrid.agents.evaluation import first_reset_seed
+
+    ev = config.get("eval") or {}
+    first = first_reset_seed(config["env"], int(ev.get("seed", 0)))
+    return [first, first + int(ev.get("episodes", 20)) - 1]
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:

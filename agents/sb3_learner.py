@@ -31,7 +31,7 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from shiftgrid.agents.algos import build_model, make_vec
 from shiftgrid.agents.callbacks import ServicesCallback
 from shiftgrid.agents.config import TrainConfig
-from shiftgrid.agents.services import RunServices
+from shiftgrid.agents.services import RunServices, finite
 
 
 class SB3Learner:
@@ -58,6 +58,10 @@ class SB3Learner:
         callback = ServicesCallback(run)
         try:
             self.model.learn(steps, callback=callback, log_interval=self.config.log_interval, reset_num_timesteps=not resumed)
+        except ValueError:  # SB3's action distribution refuses NaN logits: the weights went non-finite
+            if finite(self.model.policy.parameters()):
+                raise
+            run.state.stop_reason = "nan"
         finally:
             if run.stopping and run.state.stop_reason != "target" and isinstance(self.model, OnPolicyAlgorithm):
                 self.model.num_timesteps = callback.rollout_start  # the unfinished rollout was not learned from

@@ -68,7 +68,8 @@ def describe_checkpoint(file: Path, checkpoint: Any) -> dict[str, Any]:
     else:
         seeds = best.get("seeds")
         where = f" on validation seeds {seeds[0]}..{seeds[1]}" if seeds else ""
-        chosen = f"best `{best['split']}` success ({best['success']:.3f}){where} of {max(len(checkpoint.history), 1)} evaluations"
+        count = f" of {len(checkpoint.history)} evaluations" if checkpoint.history else ""
+        chosen = f"best `{best['split']}` success ({best['success']:.3f}){where}{count}"
     return {"file": f"{file.parent.name}/{file.name}", "steps": checkpoint.num_timesteps, "chosen": chosen,
             "validation_seeds": None if best is None else best.get("seeds")}
 
@@ -173,10 +174,11 @@ def evaluate_agents(candidates: Sequence[Candidate], out: Path, *, splits: str |
         "actions": "sampled from the policy" if stochastic else "most likely (deterministic)",
         "evaluation reset seeds": f"{first}..{first + episodes - 1} on every split",
     }
-    overlap = [f"{c.name} ({s[0]}..{s[1]})" for c in candidates
+    overlap = [f"{c.name} (seeds {s[0]}..{s[1]})" for c in candidates
                if (s := (c.training.get("checkpoint") or {}).get("validation_seeds")) and s[0] <= first + episodes - 1 and first <= s[1]]
     if overlap:
-        meta["warning"] = f"the checkpoint of {', '.join(overlap)} was chosen on validation seeds these seeds overlap"
+        meta["warning"] = (f"these evaluation seeds overlap the seeds the checkpoint was chosen on: {', '.join(overlap)}; "
+                           "pass --seed past them for an unbiased score")
     if notes:
         meta["warning: not independent"] = "; ".join(notes)
     return write_report(out, records, axis_layout(env_id, names), env_id=env_id, meta=meta)

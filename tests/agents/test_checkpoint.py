@@ -143,7 +143,8 @@ def test_a_torch_zip_that_is_no_checkpoint_is_one_line_without_torch_internals(t
 def format1_file(learner, config, path):
     """A checkpoint as shiftgrid 0.1.0 wrote it (format 1: SB3 keys at the top level)."""
     state = learner.state_dict()
-    torch.save({"format": 1, "shiftgrid_version": "0.1.0", "algo": config.algo, "config": config.to_dict(),
+    old = {**config.to_dict(), "eval": {**config.to_dict()["eval"], "seed": 0}}
+    torch.save({"format": 1, "shiftgrid_version": "0.1.0", "algo": config.algo, "config": old,
                 "policy": state["policy"], "optimizer": state["optimizer"], "counters": state["counters"],
                 "best_success": 0.25, "eval": {"id": 0.25}, "elapsed_s": 12.5, "target": None}, path)
 
@@ -153,7 +154,8 @@ def test_checkpoints_of_the_previous_format_still_load(algo, tmp_path):
     learner, config = trained_like(algo)
     format1_file(learner, config, tmp_path / "best.pt")
     ckpt = read_checkpoint(tmp_path / "best.pt")
-    assert (ckpt.learner, ckpt.num_timesteps, ckpt.best, ckpt.elapsed_s) == (algo, 1234, {"split": "id", "success": 0.25}, 12.5)
+    best = {"split": "id", "success": 0.25, "seeds": [0, 19]}  # chosen on the evaluation seeds of its day: 0..19
+    assert (ckpt.learner, ckpt.num_timesteps, ckpt.best, ckpt.elapsed_s) == (algo, 1234, best, 12.5)
     agent, saved = load_agent(tmp_path / "best.pt", device="cpu")
     obs = observation_batch()
     start = np.ones(len(obs["image"]), dtype=bool)

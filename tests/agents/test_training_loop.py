@@ -100,3 +100,18 @@ def test_two_copies_of_one_run_are_not_independent_seeds(tabular, tmp_path, caps
     assert main(["evaluate", str(tmp_path / "run"), str(tmp_path / "copy"), "--episodes", "1", "--out", str(tmp_path / "r")]) == 0
     assert "have the same seed (0) and config: they are not independent seeds" in capsys.readouterr().err
     assert "not independent" in (tmp_path / "r" / "results.md").read_text()
+
+
+def test_an_sb3_learner_whose_weights_go_nan_stops_with_its_last_good_checkpoint(tmp_path):
+    def poison(run) -> None:
+        with torch.no_grad():
+            for p in run.learner.model.policy.parameters():
+                p.fill_(float("nan"))
+
+    ppo = TrainConfig(algo="ppo", steps=1024, n_envs=2, device="cpu", progress=False, run_dir=str(tmp_path / "ppo"),
+                      eval=EvalConfig(freq=0), checkpoint_freq=128, extractor={"channels": 8},
+                      hyperparams={"n_steps": 64, "batch_size": 64, "n_epochs": 1})
+    result = train(ppo, hooks=[at_step(300, poison)])
+    assert result.stop_reason == "nan" and result.num_timesteps < 1024
+    kept = read_checkpoint(RunDir(result.run_dir).latest)
+    assert kept.num_timesteps == 256 and all(torch.isfinite(v).all() for v in kept.state["policy"].values())

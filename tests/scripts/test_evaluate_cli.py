@@ -124,3 +124,10 @@ def test_report_names_the_evaluated_checkpoint_and_a_held_out_training_split(run
     assert "training split: size/far (a held-out split: for this run it is the training distribution, not a shift)" in md
     assert "| 4,096 | `checkpoints/best.pt`: best `id` success (0.500) on validation seeds 1000000..1000019" in md
     assert "evaluation reset seeds: 0..1" in md and "warning" not in md  # disjoint from the validation seeds
+
+
+def test_evaluating_on_the_seeds_a_checkpoint_was_chosen_on_is_flagged(runs):
+    run_dir = runs("goto-s0")
+    assert evaluate(run_dir, "--splits", "id", "--episodes", "2", "--seed", "1000010") == 0
+    md = (run_dir / "eval" / "results.md").read_text()
+    assert "overlap the seeds the checkpoint was chosen on: goto-s0 (seeds 1000000..1000019)" in md
