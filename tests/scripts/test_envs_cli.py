@@ -19,11 +19,23 @@ def test_envs_lists_every_registered_id_and_split(capsys):
                 assert f"`{name}`" in out
 
 
-def test_check_replays_oracle_plans(capsys):
+def test_check_replays_oracle_plans(capsys, monkeypatch):
+    import shiftgrid.scripts.check_cmd as check_cmd
+
+    bars = []
+
+    class Recorded(check_cmd.tqdm):
+        def close(self):
+            bars.append((self.n, self.total))
+            super().close()
+
+    monkeypatch.setattr(check_cmd, "tqdm", Recorded)
     assert main(["check", "shiftgrid/GoTo-v0", "--levels", "3"]) == 0
     out = capsys.readouterr().out
     assert "all oracle plans succeeded" in out
     assert "size/far" in out
+    rows = [line for line in out.splitlines() if line.startswith("shiftgrid/GoTo-v0 ")]
+    assert bars == [(len(rows), len(rows))]  # one step per checked split: the bar ends at 100%
 
 
 def test_benchmark_prints_ratio(capsys):
