@@ -68,7 +68,8 @@ def describe_checkpoint(file: Path, checkpoint: Any) -> dict[str, Any]:
     else:
         seeds = best.get("seeds")
         where = f" on validation seeds {seeds[0]}..{seeds[1]}" if seeds else ""
-        count = f" of {len(checkpoint.history)} evaluations" if checkpoint.history else ""
+        n = len(checkpoint.history)
+        count = f" of {n} evaluation{'s' * (n != 1)}" if n else ""
         chosen = f"best `{best['split']}` success ({best['success']:.3f}){where}{count}"
     return {"file": f"{file.parent.name}/{file.name}", "steps": checkpoint.num_timesteps, "chosen": chosen,
             "validation_seeds": None if best is None else best.get("seeds")}
