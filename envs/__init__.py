@@ -18,7 +18,7 @@ from shiftgrid.envs.families.goto import FAMILY as GOTO
 from shiftgrid.envs.family import Family
 from shiftgrid.envs.level import KeyedDoor, Level, LevelBuilder, LevelError, level_hash
 from shiftgrid.envs.mission import Clause, Mission
-from shiftgrid.envs.oracle import Plan, UnsolvableLevel, solve
+from shiftgrid.envs.oracle import InvalidLevel, Plan, UnsolvableLevel, solve, solve_from
 from shiftgrid.envs.registration import (
     RegistrationError,
     UnknownEnvError,
@@ -34,7 +34,8 @@ for _family in BUILTIN_FAMILIES:
 
 __all__ = [
     "ShiftGridEnv", "Factors", "factor", "FactorError", "Family", "Level", "LevelBuilder", "LevelError",
-    "KeyedDoor", "level_hash", "Clause", "Mission", "Plan", "UnsolvableLevel", "solve", "register_family",
+    "KeyedDoor", "level_hash", "Clause", "Mission", "Plan", "UnsolvableLevel", "InvalidLevel", "solve", "solve_from",
+    "register_family",
     "registered_ids", "splits_for", "family_splits", "UnknownEnvError", "RegistrationError", "Split", "SplitSet", "SplitError",
     "load_splits", "BUILTIN_FAMILIES", "GOTO",
 ]
