@@ -301,10 +301,6 @@ class SplitSet(Mapping[str, Split]):
         """
         return list(dict.fromkeys(self.canonical(n) for n, s in self._splits.items() if s.held_out))
 
-    def is_shift(self, name: str) -> bool:
-        """Whether ``name`` shifts the training distribution (``near``/``far``), as opposed to ``train``/``id``."""
-        return self[name].level in ("near", "far")
-
     def axis_layout(self, evaluated: Any = None) -> dict[str, dict[str, str]]:
         """Axis -> {``id``/``near``/``far`` -> canonical split name}, over the ``evaluated`` names (None: all).
 
