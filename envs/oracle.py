@@ -46,7 +46,7 @@ from shiftgrid.envs.oracle_state import (  # noqa: F401  (action names are part 
     DONE, DROP, FORWARD, INF, LEFT, PICKUP, RIGHT, TOGGLE, InvalidLevel, Model, State,
 )
 
-MAX_STATES = 200_000
+MAX_STATES = 100_000
 MAX_MDP_STATES = 20_000
 FALLBACK_STATES = 500_000  # the drop-free searches a passed budget falls back on
 FALLBACK_ROUNDS = 100

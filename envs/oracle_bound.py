@@ -60,6 +60,10 @@ class LowerBound:
         self._searched = 0
         self._pred: list[list[int]] | None = None
         self._tail = self._tail_counts(model.mission)
+        #: per step: the objects the remaining clauses name (their positions key the events cache)
+        self._targets = [sorted({c.target for st in model.mission.steps[k:] for c in st if c.verb != "reach"})
+                         for k in range(len(model.mission.steps))]
+        self._event_cache: dict[tuple, Any] = {}
 
     def _facing(self, target: Any) -> list[int]:
         """Fewest turns and moves from each pose to face cell ``target`` (an int), to face a cell next
@@ -138,7 +142,26 @@ class LowerBound:
     def _events_bound(self, s: State) -> int:
         """Every remaining clause, in any order: the poses it needs visited (pairwise travel) plus its actions."""
         pose, carry, pos = s[:3]
-        steps, step, done = self.mission.steps, s[5], s[6]
+        step, done = s[5], s[6]
+        targets = self._targets[step]
+        key = (step, done, carry) + tuple(pos[t] for t in targets)
+        plan = self._event_cache.get(key)
+        if plan is None:
+            plan = self._event_cache[key] = self._events(step, done, carry, pos)
+        if plan is INF:
+            return INF
+        ev, pairs, actions = plan
+        if not ev:
+            return actions
+        da = [self._facing(e)[pose] for e in ev]
+        travel = max(da)
+        for a, b, ab, ba in pairs:
+            travel = max(travel, min(da[a] + ab, da[b] + ba))
+        return travel + actions
+
+    def _events(self, step: int, done: int, carry: int, pos: tuple) -> Any:
+        """The cells the remaining clauses are met at, their pairwise distances and their actions; INF if impossible."""
+        steps = self.mission.steps
         events, keys, drop = set(), set(), False
         for k in range(step, len(steps)):
             for i, c in enumerate(steps[k]):
@@ -158,15 +181,10 @@ class LowerBound:
                     keys.add((c.verb, c.target))
                 if carry >= 0 and (c.verb == "pickup" or c.target == carry):
                     drop = True
-        ev = list(events)
-        travel = 0
-        for a in range(len(ev)):
-            da = self._facing(ev[a])[pose]
-            travel = max(travel, da)
-            for b in range(a + 1, len(ev)):
-                db = self._facing(ev[b])[pose]
-                travel = max(travel, min(da + self._from_facing(ev[a], ev[b]), db + self._from_facing(ev[b], ev[a])))
-        return travel + len(keys) + drop
+        ev = sorted(events, key=str)
+        pairs = [(a, b, self._from_facing(ev[a], ev[b]), self._from_facing(ev[b], ev[a]))
+                 for a in range(len(ev)) for b in range(a + 1, len(ev))]
+        return ev, pairs, len(keys) + drop
 
     @staticmethod
     def _tail_counts(mission: Mission) -> list[int]:
