@@ -212,7 +212,10 @@ def sample_level(
     if level_seed is None:
         level_seed = split.seed_start + int(rng.integers(split.seed_count))
     key = (family, split.key, level_seed, exposure, oracle, max_steps, max_tries) if split.held_out else None
-    hit = _ACCEPTED.get(key) if key is not None else None
+    try:
+        hit = _ACCEPTED.get(key) if key is not None else None
+    except TypeError:  # a family (or factor value) that cannot be hashed: sampled afresh every time
+        key = hit = None
     if hit is not None:
         seed, exposed, factors, h, plan = hit
         again, grng, _ = _draw(family, split, seed, exposure)

@@ -36,3 +36,13 @@ def test_crowded_room_stays_connected_and_every_object_reachable():
     assert _connected(free)
     x, y = b.objects[first].cur_pos
     assert {(x + 1, y), (x - 1, y), (x, y + 1), (x, y - 1)} & free
+
+
+def test_free_cells_keep_the_order_given_and_skip_objects_and_the_agent():
+    b = LevelBuilder(6, 5, np.random.default_rng(0))
+    assert b.free_cells() == [(x, y) for y in range(1, 4) for x in range(1, 5)]  # row by row
+    b.put(make_object("red", "ball"), 2, 1)
+    b.agent_pos = (3, 2)
+    assert b.free_cells([(4, 3), (2, 1), (3, 2), (1, 1)]) == [(4, 3), (1, 1)]
+    assert (2, 1) not in b.free_cells() and (3, 2) not in b.free_cells()
+    assert [b.grid.get(x, y).type for x, y in ((0, 0), (5, 4), (3, 0), (0, 2))] == ["wall"] * 4
