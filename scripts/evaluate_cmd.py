@@ -40,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--splits", default="all", help="'all' (id and every <axis>/near|far) or comma-separated split names")
     p.add_argument("--episodes", type=int, default=1000, help="episodes per split (BabyAI's protocol: 1000)")
     p.add_argument("--seed", type=int, default=0, help="first evaluation seed (episode i resets with seed + i)")
-    p.add_argument("--out", type=Path, default=None, help="report folder (None: <run dir>/eval for one run)")
+    p.add_argument("--out", type=Path, default=None, help="report folder; when None, <run dir>/eval (one run only)")
     p.add_argument("--n-envs", type=int, default=4, help="environments stepped side by side")
     p.add_argument("--device", default="auto", help="torch device for the agents: auto, cpu, cuda")
     p.add_argument("--stochastic", action="store_true",

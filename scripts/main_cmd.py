@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=100_000, help="training steps per seed (this flag's default, not the presets')")
     p.add_argument("--seeds", default="0", help="comma-separated seeds, one run each")
     p.add_argument("--episodes", type=int, default=100, help="evaluation episodes per split")
-    p.add_argument("--run-dir", type=Path, default=None, help="run directory (None: runs/main-<algo>-<env>-<time>)")
+    p.add_argument("--run-dir", type=Path, default=None, help="run directory; when None, runs/main-<algo>-<env>-<time>")
     p.add_argument("--device", default="auto", help="torch device: auto (CUDA when present), cpu, cuda")
     p.set_defaults(func=run)
 
