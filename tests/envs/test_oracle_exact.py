@@ -249,17 +249,20 @@ BOT_LEVELS = 12  # per split here; `shiftgrid check --bot 1000` runs the issue's
 
 
 def bot_episode(env, seed: int):
-    """Play BabyAIBot on the level of ``seed``: ``(return, optimal_return)``, or None where the bot does not apply."""
+    """Play BabyAIBot on the level of ``seed``: ``(return, optimal_return)``, or None where the bot does not apply or gives up."""
     _, info = env.reset(seed=seed)
     u = env.unwrapped
     if u._instrs is None:
         return None
     bot = BabyAIBot(u)
     ret, done = 0.0, False
-    while not done:
-        _, reward, terminated, truncated, _ = env.step(bot.replan())
-        ret += reward
-        done = terminated or truncated
+    try:
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(bot.replan())
+            ret += reward
+            done = terminated or truncated
+    except AssertionError:  # the bot's own planner gives up on a few levels (about 1 in 1,000 PutNext ones)
+        return None
     return ret, info["optimal_return"]
 
 
