@@ -22,7 +22,8 @@ to the sampler, a generator or the declaration changes which levels a split draw
 environment id's version). A split's levels are a function of the family name, that version
 and the split's name and factors alone: a held-out split's seed range comes from a stable
 hash of (family, version, name), so adding, removing or reordering axes changes no other
-split. The ``exposure`` coin of a training level is drawn from its own stream, derived from
+split, and factors are drawn in the order the family declares them, whatever the mapping's
+order. The ``exposure`` coin of a training level is drawn from its own stream, derived from
 the level seed, so levels it leaves unexposed are the levels drawn without exposure.
 
 Example:
