@@ -266,17 +266,20 @@ def bot_episode(env, seed: int):
     return ret, info["optimal_return"]
 
 
-#: 4-5 clauses take more than the two steps BabyAI's instructions can sequence: the bot never applies there.
-BOT_NEVER = {("Sequence", "instructions/far")}
-BOT_CASES = [(f, s) for f in BOT_FAMILIES for s in sg.splits_for(f"shiftgrid/{f}-v0")
-             if not s.endswith("/id") and (f, s) not in BOT_NEVER]
+BOT_CASES = [(f, s) for f in BOT_FAMILIES for s in sg.splits_for(f"shiftgrid/{f}-v0") if not s.endswith("/id")]
 
 
 @pytest.mark.parametrize("family,split", BOT_CASES, ids=[f"{f}/{s}" for f, s in BOT_CASES])
 def test_babyai_bot_never_beats_optimal_return(family, split):
     env = gym.make(f"shiftgrid/{family}-v0", split=split)
+    probe = gym.make(f"shiftgrid/{family}-v0", split=split, oracle=False)  # cheap resets to find the bot's levels
     played, beaten = 0, []
-    for seed in range(BOT_LEVELS):
+    for seed in range(10 * BOT_LEVELS):  # Sequence instructions/far: about 1 mission in 8 is expressible
+        if played == BOT_LEVELS:
+            break
+        probe.reset(seed=seed)
+        if probe.unwrapped._instrs is None:
+            continue
         out = bot_episode(env, seed)
         if out is None:
             continue
