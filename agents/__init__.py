@@ -1,1 +1,44 @@
-"""shiftgrid.agents."""
+"""shiftgrid.agents: learners, their runs, and the evaluator.
+
+The evaluator's Python API is exported here (imported on first use, so that importing a
+submodule such as :mod:`shiftgrid.agents.rundir` stays light):
+
+- :func:`evaluate_policy` — score any policy (SB3 ``predict`` or a batched function) on the
+  shift splits, with the report of ``shiftgrid evaluate`` (:mod:`shiftgrid.agents.scoring`).
+- :func:`evaluate_agents`, :class:`Candidate`, :class:`Evaluation` — the same, for agents with
+  what is known of their training (what ``shiftgrid evaluate`` calls).
+- :func:`load_agent` — a trained shiftgrid run as an agent; :func:`load_zip` — an SB3 ``.zip``.
+
+Example:
+    >>> import shiftgrid.agents as agents
+    >>> agents.evaluate_policy.__module__
+    'shiftgrid.agents.scoring'
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "evaluate_policy": "shiftgrid.agents.scoring",
+    "evaluate_agents": "shiftgrid.agents.scoring",
+    "Candidate": "shiftgrid.agents.scoring",
+    "Evaluation": "shiftgrid.agents.scoring",
+    "EpisodeResult": "shiftgrid.agents.evaluation",
+    "PolicyError": "shiftgrid.agents.evaluation",
+    "FunctionPolicy": "shiftgrid.agents.policies",
+    "load_agent": "shiftgrid.agents.checkpoint",
+    "load_zip": "shiftgrid.agents.sb3_zip",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'shiftgrid.agents' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

@@ -26,8 +26,9 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
+import gymnasium as gym
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -39,6 +40,13 @@ from shiftgrid.envs.registration import UnknownEnvError, splits_for
 HELD_OUT_SEED_BASE = 10**9
 #: The split name used for ids without splits: the training distribution on held-out seeds.
 IN_DISTRIBUTION = "id"
+#: How a policy sees the env: a callable from the env of :func:`evaluation_env` (Dict observation, text mission,
+#: ``info["success"]``) to the env the policy acts in (e.g. minigrid's ``ImgObsWrapper``); None: shiftgrid's own view.
+ObservationWrapper = Callable[[gym.Env], gym.Env]
+
+
+class PolicyError(ValueError):
+    """A policy answered with something that is not a batch of valid actions."""
 
 
 @dataclass(frozen=True)
@@ -82,9 +90,65 @@ def first_reset_seed(env_id: str, seed: int = 0) -> int:
     return seed if has_splits(env_id) else HELD_OUT_SEED_BASE + seed
 
 
+def evaluation_env(env_id: str, split: str | None, env_kwargs: Mapping[str, Any] | None = None,
+                   wrapper: ObservationWrapper | None = None) -> gym.Env:
+    """One evaluation env: :func:`~shiftgrid.agents.envs.make_env` with ``env_kwargs``, seen through ``wrapper``.
+
+    Without ``wrapper`` the policy sees what shiftgrid's learners train on (missions as tokens,
+    :class:`~shiftgrid.envs.wrappers.MissionTokens`); a ``wrapper`` receives the env beneath
+    that (missions as text) and returns the env the policy acts in.
+
+    Example:
+        >>> from minigrid.wrappers import ImgObsWrapper
+        >>> evaluation_env("shiftgrid/GoTo-v0", "id", {"size": 9}, ImgObsWrapper).observation_space.shape
+        (7, 7, 3)
+    """
+    env = make_env(env_id, split, **dict(env_kwargs or {}))
+    if wrapper is None:
+        return env
+    return wrapper(env.env)  # make_env's env beneath its MissionTokens
+
+
+def check_actions(actions: Any, n: int, action_space: gym.Space, who: str) -> np.ndarray:
+    """``actions`` as an array of ``n`` valid actions of ``action_space``, else :class:`PolicyError` naming both.
+
+    Example:
+        >>> from gymnasium import spaces
+        >>> check_actions([2, 0], 2, spaces.Discrete(7), "f").tolist()
+        [2, 0]
+        >>> try:
+        ...     check_actions([2, 9], 2, spaces.Discrete(7), "f")
+        ... except PolicyError as e:
+        ...     print(e)
+        f returned action 9 for observation 1 of a batch of 2; valid actions: Discrete(7) (integers 0..6)
+    """
+    valid = f"{action_space}" + (f" (integers 0..{action_space.n - 1})" if isinstance(action_space, gym.spaces.Discrete) else "")
+    try:
+        array = np.asarray(actions)
+    except Exception:
+        array = None
+    expected = (n, *action_space.shape) if action_space.shape else (n,)
+    if array is None or array.dtype == object or array.shape != expected:
+        got = f"shape {array.shape}" if array is not None and array.dtype != object else f"{type(actions).__name__} {actions!r:.80}"
+        raise PolicyError(f"{who} returned {got} for a batch of {n} observations; expected one action per observation "
+                          f"(shape {expected}) of {valid}")
+    for i, a in enumerate(array):
+        if isinstance(action_space, gym.spaces.Discrete):
+            ok = np.issubdtype(array.dtype, np.integer) and action_space.contains(int(a))
+        else:
+            ok = action_space.contains(np.asarray(a, dtype=action_space.dtype)) if action_space.shape else action_space.contains(a)
+        if not ok:
+            raise PolicyError(f"{who} returned action {a.tolist()!r} for observation {i} of a batch of {n}; valid actions: {valid}")
+    return array
+
+
+def _who(agent: Any) -> str:
+    return getattr(agent, "label", None) or f"{type(agent).__name__}.predict"
+
+
 def run_episodes(
     agent: Any, env_id: str, split: str | None, episodes: int, *, seed: int = 0, n_envs: int = 4,
-    deterministic: bool = True,
+    deterministic: bool = True, env_kwargs: Mapping[str, Any] | None = None, wrapper: ObservationWrapper | None = None,
 ) -> list[EpisodeResult]:
     """Run exactly ``episodes`` episodes of ``agent`` on ``env_id``/``split``.
 
@@ -106,6 +170,11 @@ def run_episodes(
             from the policy instead, from torch's generator seeded with ``seed`` (restored after),
             so a stochastic evaluation repeats exactly for a given ``n_envs``. A policy without
             memory can loop forever on its most likely action where sampling gets it unstuck.
+        env_kwargs: keyword arguments of the env (a run's ``env_kwargs``: factor values, ``max_steps``...).
+        wrapper: how the agent sees the env (see :func:`evaluation_env`); None: as shiftgrid trains.
+
+    Raises:
+        PolicyError: the agent returned something other than one valid action per observation.
 
     Example:
         >>> from shiftgrid.agents.baselines import ScriptedAgent
@@ -117,7 +186,7 @@ def run_episodes(
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     base = first_reset_seed(env_id, seed)
     n = max(1, min(n_envs, episodes))
-    envs = [make_env(env_id, split) for _ in range(n)]
+    envs = [evaluation_env(env_id, split, env_kwargs, wrapper) for _ in range(n)]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return _run(agent, envs, base, episodes, deterministic)
@@ -134,7 +203,7 @@ def _run(agent: Any, envs: list, base: int, episodes: int, deterministic: bool) 
         state, episode_start = None, np.ones(n, dtype=bool)
         while any(active):
             actions, state = agent.predict(_stack(obs), state=state, episode_start=episode_start, deterministic=deterministic)
-            actions = np.asarray(actions)
+            actions = check_actions(actions, n, envs[0].action_space, _who(agent))
             episode_start = np.zeros(n, dtype=bool)
             for j, env in enumerate(envs):
                 if not active[j]:
@@ -213,10 +282,12 @@ def evaluate_splits(
     n_envs: int = 4,
     progress: bool = True,
     deterministic: bool = True,
+    env_kwargs: Mapping[str, Any] | None = None,
+    wrapper: ObservationWrapper | None = None,
 ) -> dict[str, list[EpisodeResult]]:
     """Evaluate ``agent`` on every split of :func:`splits_to_evaluate` (``episodes`` each), with a progress bar.
 
-    ``deterministic`` is passed to :func:`run_episodes`.
+    ``deterministic``, ``env_kwargs`` and ``wrapper`` are passed to :func:`run_episodes`.
 
     Returns:
         canonical split name -> episode results (``<axis>/id`` appears once, as ``id``).
@@ -236,5 +307,5 @@ def evaluate_splits(
     for name in bar:
         bar.set_postfix_str(name)
         results[name] = run_episodes(agent, env_id, name if with_splits else None, episodes, seed=seed, n_envs=n_envs,
-                                     deterministic=deterministic)
+                                     deterministic=deterministic, env_kwargs=env_kwargs, wrapper=wrapper)
     return results

@@ -283,7 +283,7 @@ class RunServices:
                 return  # asked to stop: do not hold the exit up
             split = name if has_splits(self.config.env) else None
             results = run_episodes(self.learner, self.config.env, split, ev.episodes, seed=ev.seed, n_envs=ev.n_envs,
-                                   deterministic=ev.deterministic)
+                                   deterministic=ev.deterministic, env_kwargs=self.config.env_kwargs)
             done[name] = float(np.mean([r.success for r in results]))
             self.logger.record(f"eval/{name}/success", done[name])
             self.logger.record(f"eval/{name}/return", float(np.mean([r.ret for r in results])))

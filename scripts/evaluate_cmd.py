@@ -5,12 +5,20 @@ of one configuration, summarized together (IQM and 95% bootstrap intervals acros
 report (results.json/.csv/.md and plots) goes to ``<run dir>/eval`` for one run, or to
 ``--out DIR`` (required for several runs). Evaluation starts at reset seed 0; the evaluations
 during training (which chose ``best.pt``) used their own validation seeds, so the report never
-scores a checkpoint on the levels it was selected on.
+scores a checkpoint on the levels it was selected on. A run trained with ``env_kwargs`` is
+evaluated with the same ``env_kwargs`` (the report says which).
+
+A path may also be an SB3 model saved by ``model.save`` (a ``.zip``: PPO, A2C, DQN or
+RecurrentPPO, told from the zip or by ``--algo``), with ``--env ID`` (the zip does not record
+the shiftgrid id) and ``--wrapper`` (how the model saw the env; default ``tokens``, as
+shiftgrid trains); its report goes to ``<zip folder>/<zip name>-eval`` unless ``--out``.
+The API behind this command is :func:`shiftgrid.agents.evaluate_policy`.
 
 Example:
     $ shiftgrid evaluate runs/goto-ppo-s0 --episodes 200
     $ shiftgrid evaluate runs/goto-ppo-s0 runs/goto-ppo-s1 runs/goto-ppo-s2 --out reports/goto-ppo
     $ shiftgrid evaluate runs/goto-ppo-s0/checkpoints/latest.pt --splits id,size/near,size/far --stochastic
+    $ shiftgrid evaluate model.zip --env shiftgrid/GoTo-v0 --wrapper image --episodes 200
 """
 
 from __future__ import annotations
@@ -18,14 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from shiftgrid.agents.envs import has_splits
-from shiftgrid.agents.evaluation import axis_layout, evaluate_splits, first_reset_seed, splits_to_evaluate
-from shiftgrid.agents.report import RunRecord, write_report
+from shiftgrid.agents.evaluation import splits_to_evaluate
+from shiftgrid.agents.policies import WRAPPERS, observation_wrapper
 from shiftgrid.agents.rundir import RunDir
+from shiftgrid.agents.sb3_zip import ZIP_ALGOS, load_zip
+from shiftgrid.agents.scoring import Candidate, check_observation_space, evaluate_agents
 from shiftgrid.scripts.cli import UserError
 
 #: Config keys that do not change what a run learns (ignored when telling whether two runs are the same).
@@ -36,7 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate runs on every shift split; write results.json/.csv/.md and plots",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("paths", nargs="+", type=Path, metavar="RUN_DIR_OR_CHECKPOINT",
-                   help="one run, or several seeds of one configuration")
+                   help="one run, or several seeds of one configuration (run directories, .pt checkpoints, "
+                        "or SB3 .zip models saved by model.save)")
     p.add_argument("--splits", default="all", help="'all' (id and every <axis>/near|far) or comma-separated split names")
     p.add_argument("--episodes", type=int, default=1000, help="episodes per split (BabyAI's protocol: 1000)")
     p.add_argument("--seed", type=int, default=0, help="first evaluation seed (episode i resets with seed + i)")
@@ -45,6 +54,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="torch device for the agents: auto, cpu, cuda")
     p.add_argument("--stochastic", action="store_true",
                    help="sample actions from the policy (seeded) instead of taking the most likely one")
+    p.add_argument("--env", default=None, metavar="ID", help="environment of .zip models (required for them)")
+    p.add_argument("--algo", default=None, choices=ZIP_ALGOS,
+                   help="algorithm of .zip models; when None, told from the zip's data")
+    p.add_argument("--wrapper", default="tokens", metavar="|".join(WRAPPERS) + "|MODULE:CALLABLE",
+                   help="how .zip models saw the env: tokens (shiftgrid's view, as it trains), image (ImgObsWrapper), "
+                        "flat (FlatObsWrapper), or a callable env -> env")
     p.set_defaults(func=run)
 
 
@@ -85,12 +100,18 @@ def parse_splits(text: str) -> str | list[str]:
     return names
 
 
-def check_arguments(paths: Sequence[Path], episodes: int, n_envs: int, out: Path | None) -> list[RunDir]:
-    """Validate what can be checked before loading any agent; return the run directories."""
+def check_counts(n_paths: int, episodes: int, n_envs: int, out: Path | None, what: str = "runs") -> None:
+    """The counts must be positive, and several paths need ``--out``."""
     if episodes < 1:
         raise UserError(f"--episodes must be >= 1, got {episodes}")
     if n_envs < 1:
         raise UserError(f"--n-envs must be >= 1, got {n_envs}")
+    if n_paths > 1 and out is None:
+        raise UserError(f"{n_paths} {what} given: pass --out DIR for their joint report")
+
+
+def check_arguments(paths: Sequence[Path], episodes: int, n_envs: int, out: Path | None) -> list[RunDir]:
+    """Validate what can be checked before loading any agent; return the run directories."""
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise UserError(f"no such run directory or checkpoint: {', '.join(missing)}")
@@ -100,8 +121,7 @@ def check_arguments(paths: Sequence[Path], episodes: int, n_envs: int, out: Path
         if rd.root.resolve() in seen:
             raise UserError(f"{seen[rd.root.resolve()]} and {path} are the same run; several paths must be different seeds")
         seen[rd.root.resolve()] = path
-    if len(paths) > 1 and out is None:
-        raise UserError(f"{len(paths)} runs given: pass --out DIR for their joint report")
+    check_counts(len(paths), episodes, n_envs, out)
     return runs
 
 
@@ -112,11 +132,11 @@ def training_record(run: RunDir, checkpoint: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_same_configuration(paths: Sequence[Path], configs: list[dict]) -> None:
-    """Several runs must be seeds of one configuration: same environment and algorithm."""
-    for key in ("env", "algo"):
-        values = {str(c.get(key)) for c in configs}
-        if len(values) > 1:
-            listing = ", ".join(f"{p} ({key}={c.get(key)})" for p, c in zip(paths, configs))
+    """Several runs must be seeds of one configuration: same environment, algorithm and env_kwargs."""
+    for key in ("env", "algo", "env_kwargs"):
+        values = [c.get(key) or {} if key == "env_kwargs" else c.get(key) for c in configs]
+        if len({json.dumps(v, sort_keys=True, default=str) for v in values}) > 1:
+            listing = ", ".join(f"{p} ({key}={v})" for p, v in zip(paths, values))
             raise UserError(f"runs of different {key}s cannot be summarized together: {listing}")
 
 
@@ -130,59 +150,6 @@ def not_independent(paths: Sequence[Path], configs: list[dict]) -> list[str]:
                 out.append(f"{paths[i]} and {paths[j]} have the same seed ({configs[i].get('seed')}) and config: "
                            "they are not independent seeds")
     return out
-
-
-def training_split_note(env_id: str, split: str | None) -> str:
-    """The training split, and whether it is a held-out one (then scores on it are not a shift)."""
-    if not has_splits(env_id):
-        return "(no splits)"
-    from shiftgrid.envs import splits_for
-
-    name = split or "train"
-    if splits_for(env_id)[name].held_out:
-        return f"{name} (a held-out split: for this run it is the training distribution, not a shift)"
-    return name
-
-
-@dataclass
-class Candidate:
-    """One agent to score: anything with SB3's ``predict``, and what is known of how it was trained.
-
-    ``config`` holds at least ``env`` (and, when known, ``seed``, ``algo``, ``split``); ``training``
-    is the report's :attr:`~shiftgrid.agents.report.RunRecord.training`.
-    """
-
-    name: str
-    agent: Any
-    config: dict[str, Any]
-    training: dict[str, Any] = field(default_factory=dict)
-    tb_dir: Path | None = None
-
-
-def evaluate_agents(candidates: Sequence[Candidate], out: Path, *, splits: str | list[str] = "all", episodes: int = 1000,
-                    seed: int = 0, n_envs: int = 4, stochastic: bool = False, notes: Sequence[str] = ()) -> dict[str, Path]:
-    """Score agents (seeds of one configuration) on every split and write the shift report into ``out``."""
-    env_id = candidates[0].config["env"]
-    names = splits_to_evaluate(env_id, splits)
-    records = [RunRecord(c.name, c.config.get("seed"), evaluate_splits(c.agent, env_id, names, episodes, seed, n_envs=n_envs,
-                                                                      deterministic=not stochastic),
-                         dict(c.config), c.tb_dir, c.training) for c in candidates]
-    first = first_reset_seed(env_id, seed)
-    meta: dict[str, Any] = {
-        "algorithm": candidates[0].config.get("algo"),
-        "training split": training_split_note(env_id, candidates[0].config.get("split")),
-        "episodes per split": episodes,
-        "actions": "sampled from the policy" if stochastic else "most likely (deterministic)",
-        "evaluation reset seeds": f"{first}..{first + episodes - 1} on every split",
-    }
-    overlap = [f"{c.name} (seeds {s[0]}..{s[1]})" for c in candidates
-               if (s := (c.training.get("checkpoint") or {}).get("validation_seeds")) and s[0] <= first + episodes - 1 and first <= s[1]]
-    if overlap:
-        meta["warning"] = (f"these evaluation seeds overlap the seeds the checkpoint was chosen on: {', '.join(overlap)}; "
-                           "pass --seed past them for an unbiased score")
-    if notes:
-        meta["warning: not independent"] = "; ".join(notes)
-    return write_report(out, records, axis_layout(env_id, names), env_id=env_id, meta=meta)
 
 
 def evaluate_runs(paths: Sequence[Path], *, splits: str | list[str] = "all", episodes: int = 1000, seed: int = 0,
@@ -203,12 +170,58 @@ def evaluate_runs(paths: Sequence[Path], *, splits: str | list[str] = "all", epi
     candidates = [Candidate(label, agent, config, training_record(rd, checkpoint), rd.tb if rd.tb.is_dir() else None)
                   for label, rd, (agent, config, checkpoint) in zip(labels, runs, loaded)]
     return evaluate_agents(candidates, out if out is not None else runs[0].eval, splits=splits, episodes=episodes, seed=seed,
-                           n_envs=n_envs, stochastic=stochastic, notes=notes)
+                           n_envs=n_envs, stochastic=stochastic, notes=notes).paths
+
+
+def evaluate_zips(paths: Sequence[Path], env_id: str | None, *, algo: str | None = None, wrapper: str = "tokens",
+                  splits: str | list[str] = "all", episodes: int = 1000, seed: int = 0, out: Path | None = None,
+                  n_envs: int = 4, device: str = "auto", stochastic: bool = False) -> dict[str, Path]:
+    """Evaluate SB3 ``.zip`` models (seeds of one configuration) on ``env_id`` and write their shift report."""
+    if env_id is None:
+        raise UserError(f"{paths[0]} is an SB3 model: pass --env ID (a .zip does not record the shiftgrid id), "
+                        "e.g. --env shiftgrid/GoTo-v0")
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise UserError(f"no such model file: {', '.join(missing)}")
+    if len(set(p.resolve() for p in paths)) < len(paths):
+        raise UserError("the same .zip is given twice; several paths must be different seeds")
+    check_counts(len(paths), episodes, n_envs, out, "models")
+    try:
+        wrap = observation_wrapper(wrapper)
+        names = splits_to_evaluate(env_id, splits)
+        loaded = [load_zip(p, algo, device) for p in paths]
+        algos = {name for _, name in loaded}
+        if len(algos) > 1:
+            raise UserError("models of different algorithms cannot be summarized together: "
+                            + ", ".join(f"{p} ({name})" for p, (_, name) in zip(paths, loaded)))
+        for p, (model, _) in zip(paths, loaded):
+            check_observation_space(model, env_id, names, None, wrap, who=str(p))
+    except ValueError as e:  # ZipModelError, a wrapper that cannot load, spaces that differ
+        raise UserError(str(e)) from None
+    labels = [p.stem for p in paths] if len({p.stem for p in paths}) == len(paths) else [str(p) for p in paths]
+    candidates = [Candidate(label, model, {"env": env_id, "algo": name, "file": str(p)},
+                            {"checkpoint": {"file": p.name, "steps": int(model.num_timesteps), "chosen": "given as an SB3 .zip"},
+                             "steps": int(model.num_timesteps)})
+                  for label, p, (model, name) in zip(labels, paths, loaded)]
+    target = out if out is not None else paths[0].with_name(f"{paths[0].stem}-eval")
+    return evaluate_agents(candidates, target, splits=names, episodes=episodes, seed=seed, n_envs=n_envs,
+                           stochastic=stochastic, wrapper=wrap).paths
 
 
 def run(args: argparse.Namespace) -> int:
-    paths = evaluate_runs(args.paths, splits=parse_splits(args.splits), episodes=args.episodes, seed=args.seed, out=args.out,
-                          n_envs=args.n_envs, device=args.device, stochastic=args.stochastic)
+    zips = [p for p in args.paths if p.suffix == ".zip"]
+    common = dict(splits=parse_splits(args.splits), episodes=args.episodes, seed=args.seed, out=args.out, n_envs=args.n_envs,
+                  device=args.device, stochastic=args.stochastic)
+    if zips and len(zips) < len(args.paths):
+        raise UserError(f"cannot mix SB3 .zip models ({', '.join(map(str, zips))}) with shiftgrid runs in one report")
+    if zips:
+        paths = evaluate_zips(zips, args.env, algo=args.algo, wrapper=args.wrapper, **common)
+    else:
+        given = [f"--{flag} {v}" for flag, v in (("env", args.env), ("algo", args.algo)) if v is not None]
+        given += [f"--wrapper {args.wrapper}"] if args.wrapper != "tokens" else []
+        if given:
+            raise UserError(f"{' '.join(given)} is for SB3 .zip models; a shiftgrid run records its env, algo and view")
+        paths = evaluate_runs(args.paths, **common)
     print(paths["md"].read_text())
     print(f"report written to {paths['md'].parent}: {', '.join(p.name for p in paths.values())}")
     return 0
