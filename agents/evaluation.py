@@ -129,7 +129,8 @@ def check_actions(actions: Any, n: int, action_space: gym.Space, who: str) -> np
         array = None
     expected = (n, *action_space.shape) if action_space.shape else (n,)
     if array is None or array.dtype == object or array.shape != expected:
-        got = f"shape {array.shape}" if array is not None and array.dtype != object else f"{type(actions).__name__} {actions!r:.80}"
+        got = (f"an array of shape {actions.shape} ({actions.dtype})" if isinstance(actions, np.ndarray)
+               else f"{type(actions).__name__} {' '.join(repr(actions).split())[:60]}")
         raise PolicyError(f"{who} returned {got} for a batch of {n} observations; expected one action per observation "
                           f"(shape {expected}) of {valid}")
     for i, a in enumerate(array):

@@ -43,7 +43,7 @@ class FunctionPolicy:
         self.label = f"policy function {getattr(fn, '__qualname__', type(fn).__name__)}"
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True) -> tuple[Any, None]:
-        return np.asarray(self.fn(observation)), None
+        return self.fn(observation), None  # as returned: the evaluator checks it and names what it was
 
 
 def as_predictor(policy: Any) -> Any:

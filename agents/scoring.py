@@ -262,16 +262,17 @@ def evaluate_policy(
         UnknownEnvError, SplitError: an unknown env id or split name (the message lists the valid ones).
     """
     wrap = observation_wrapper(wrapper)
-    named = [(name, s, as_predictor(p)) for name, s, p in _named(policy)]
+    given = _named(policy)
+    seen: dict[int, str] = {}
+    notes = []
+    for name, _, p in given:
+        if id(p) in seen:
+            notes.append(f"{seen[id(p)]} and {name} are the same object: they are not independent seeds")
+        seen.setdefault(id(p), name)
+    named = [(name, s, as_predictor(p)) for name, s, p in given]
     names = splits_to_evaluate(env_id, splits)  # unknown ids and splits fail before any episode runs
     for name, _, agent in named:
         check_observation_space(agent, env_id, names, env_kwargs, wrap, who=name if len(named) > 1 else "the policy")
-    seen: dict[int, str] = {}
-    notes = []
-    for name, _, agent in named:
-        if id(agent) in seen:
-            notes.append(f"{seen[id(agent)]} and {name} are the same object: they are not independent seeds")
-        seen.setdefault(id(agent), name)
     for note in notes:
         warnings.warn(note, stacklevel=2)
     candidates = [Candidate(name, agent, {**dict(config or {}), "env": env_id, "env_kwargs": dict(env_kwargs or {}),

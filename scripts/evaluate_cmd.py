@@ -137,7 +137,7 @@ def check_same_configuration(paths: Sequence[Path], configs: list[dict]) -> None
         values = [c.get(key) or {} if key == "env_kwargs" else c.get(key) for c in configs]
         if len({json.dumps(v, sort_keys=True, default=str) for v in values}) > 1:
             listing = ", ".join(f"{p} ({key}={v})" for p, v in zip(paths, values))
-            raise UserError(f"runs of different {key}s cannot be summarized together: {listing}")
+            raise UserError(f"runs with a different {key} cannot be summarized together: {listing}")
 
 
 def not_independent(paths: Sequence[Path], configs: list[dict]) -> list[str]:
@@ -186,6 +186,9 @@ def evaluate_zips(paths: Sequence[Path], env_id: str | None, *, algo: str | None
     if len(set(p.resolve() for p in paths)) < len(paths):
         raise UserError("the same .zip is given twice; several paths must be different seeds")
     check_counts(len(paths), episodes, n_envs, out, "models")
+    import torch
+
+    torch.set_num_threads(1)  # small networks: extra threads only slow each forward pass (as for runs)
     try:
         wrap = observation_wrapper(wrapper)
         names = splits_to_evaluate(env_id, splits)

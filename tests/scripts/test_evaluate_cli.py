@@ -1,11 +1,15 @@
-"""``shiftgrid evaluate`` through the CLI entry point, with random agents standing in for checkpoints."""
+"""``shiftgrid evaluate`` through the CLI entry point: random agents stand in for checkpoints; SB3 .zip models; the API."""
 
 import json
+import re
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from gymnasium import spaces
 
+import shiftgrid.agents.evaluation as evaluation
 import shiftgrid.scripts.cli as cli
 import shiftgrid.scripts.evaluate_cmd as evaluate_cmd
 from shiftgrid.agents.baselines import RandomAgent
@@ -131,3 +135,145 @@ def test_evaluating_on_the_seeds_a_checkpoint_was_chosen_on_is_flagged(runs):
     assert evaluate(run_dir, "--splits", "id", "--episodes", "2", "--seed", "1000010") == 0
     md = (run_dir / "eval" / "results.md").read_text()
     assert "overlap the seeds the checkpoint was chosen on: goto-s0 (seeds 1000000..1000019)" in md
+
+
+# -- a policy trained elsewhere: the API and the CLI give one report ---------------------------
+
+FORWARD, LEFT = 2, 0
+
+
+def wall_follower(obs):
+    """A policy in a few lines: forward, or turn left when the cell ahead is a wall."""
+    return np.where(obs["image"][:, 3, 5, 0] == 2, LEFT, FORWARD)
+
+
+def headings(md: str) -> list[str]:
+    return [line for line in md.splitlines() if line.startswith("#") and line != "## Training"]
+
+
+def test_a_function_policy_through_the_api_gives_the_cli_report(runs, monkeypatch, tmp_path):
+    from shiftgrid.agents import FunctionPolicy, evaluate_policy
+
+    config = {"env": GOTO, "split": "train", "seed": 0, "algo": "ppo"}
+    monkeypatch.setattr(evaluate_cmd, "load", lambda path, device: (FunctionPolicy(wall_follower), config, CHECKPOINT))
+    run_dir = runs("goto-s0")
+    assert evaluate(run_dir, "--splits", "id,size/near,size/far", "--episodes", "3") == 0
+    ev = evaluate_policy(wall_follower, GOTO, ["id", "size/near", "size/far"], episodes=3, out=tmp_path / "api",
+                         config={"algo": "ppo", "split": "train"})
+    cli_dir, api_dir = run_dir / "eval", tmp_path / "api"
+    assert sorted(p.name for p in cli_dir.iterdir()) == sorted(p.name for p in api_dir.iterdir())
+    cli_doc, api_doc = (json.loads((d / "results.json").read_text()) for d in (cli_dir, api_dir))
+    assert cli_doc.keys() == api_doc.keys() and cli_doc["runs"][0].keys() == api_doc["runs"][0].keys()
+    assert cli_doc["meta"].keys() == api_doc["meta"].keys()
+    assert cli_doc["runs"][0]["episodes"] == api_doc["runs"][0]["episodes"]  # same seeds, same levels, same actions
+    assert cli_doc["summary"] == api_doc["summary"] == json.loads(json.dumps(ev.summary.to_dict()))
+    cli_csv, api_csv = (pd.read_csv(d / "results.csv") for d in (cli_dir, api_dir))
+    assert list(cli_csv.columns) == list(api_csv.columns)
+    assert cli_csv.drop(columns=["run", "seed"]).equals(api_csv.drop(columns=["run", "seed"]))
+    assert headings((cli_dir / "results.md").read_text()) == headings((api_dir / "results.md").read_text())
+
+
+def test_a_run_trained_with_env_kwargs_is_evaluated_with_them(runs, monkeypatch):
+    made = []
+    real = evaluation.make_env
+    monkeypatch.setattr(evaluation, "make_env", lambda env_id, split, **kw: made.append(kw) or real(env_id, split, **kw))
+    config = {"env": GOTO, "split": "train", "seed": 0, "algo": "ppo", "env_kwargs": {"size": 9}}
+    monkeypatch.setattr(evaluate_cmd, "load", lambda path, device: (RandomAgent(spaces.Discrete(7), 0), config, CHECKPOINT))
+    run_dir = runs("goto-s0")
+    assert evaluate(run_dir, "--splits", "id,size/far", "--episodes", "2") == 0
+    assert made and all(kw == {"size": 9} for kw in made)
+    assert "- env kwargs: size=9 (on every split" in (run_dir / "eval" / "results.md").read_text()
+
+
+def test_runs_with_different_env_kwargs_are_refused(runs, monkeypatch, tmp_path, capsys):
+    def load(path, device):
+        kw = {"size": 9} if "big" in str(path) else {}
+        return RandomAgent(spaces.Discrete(7), 0), {"env": GOTO, "seed": 0, "algo": "ppo", "env_kwargs": kw}, CHECKPOINT
+
+    monkeypatch.setattr(evaluate_cmd, "load", load)
+    assert evaluate(runs("small"), runs("big", seed=1), "--out", tmp_path / "r", "--episodes", "1") == 2
+    err = one_line_error(capsys)
+    assert "a different env_kwargs" in err and "small (env_kwargs={})" in err and "big (env_kwargs={'size': 9})" in err
+
+
+# -- SB3 .zip models saved by model.save ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ppo_zip(tmp_path_factory):
+    """An SB3 PPO trained for 256 steps on shiftgrid's default view, saved with model.save."""
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from shiftgrid.agents.envs import make_env
+    from shiftgrid.agents.extractor import BabyAIExtractor
+
+    model = PPO("MultiInputPolicy", DummyVecEnv([lambda: make_env(GOTO)]), n_steps=64, batch_size=64, n_epochs=1, seed=0,
+                device="cpu", policy_kwargs={"features_extractor_class": BabyAIExtractor, "normalize_images": False})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a small network on a shared machine (as training does)
+    try:
+        model.learn(256)
+    finally:
+        torch.set_num_threads(threads)
+    path = tmp_path_factory.mktemp("zip") / "model.zip"
+    model.save(path)
+    return path
+
+
+@pytest.fixture
+def cli_only_evaluate(monkeypatch):
+    monkeypatch.setattr(cli, "COMMANDS", ("evaluate",))
+
+
+def test_an_sb3_zip_evaluates_like_the_same_model_through_the_api(ppo_zip, cli_only_evaluate, tmp_path):
+    from stable_baselines3 import PPO
+
+    from shiftgrid.agents import evaluate_policy
+
+    assert evaluate(ppo_zip, "--env", GOTO, "--episodes", "3", "--splits", "id") == 0
+    doc = json.loads((ppo_zip.parent / "model-eval" / "results.json").read_text())
+    assert doc["meta"]["algorithm"] == "ppo" and doc["runs"][0]["training"]["checkpoint"]["steps"] == 256
+    ev = evaluate_policy(PPO.load(ppo_zip, device="cpu"), GOTO, "id", episodes=3, out=tmp_path / "api")
+    api = json.loads((tmp_path / "api" / "results.json").read_text())
+    assert doc["runs"][0]["episodes"] == api["runs"][0]["episodes"] and len(ev.results["id"]) == 3
+    assert doc["summary"] == api["summary"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["{zip}"], "pass --env ID"),
+    (["{zip}", "--env", GOTO, "--wrapper", "flat"], r"expects observations Dict\('direction'.* gives Box\(0, 255, \(2835,\)"),
+    (["{zip}", "--env", GOTO, "--wrapper", "pixels"], "unknown observation wrapper 'pixels'; valid: tokens, image, flat"),
+    (["{zip}", "--env", GOTO, "--algo", "dqn"], "cannot be loaded as dqn"),
+    (["{zip}", "--env", GOTO, "--splits", "size/huge"], "unknown split 'size/huge'"),
+    (["{zip}", "--env", "shiftgrid/Nope-v0"], "unknown environment id"),
+    (["{bad}", "--env", GOTO], "not an SB3 model saved by model.save"),
+    (["{zip}", "{zip2}", "--env", GOTO], "--out"),
+])
+def test_bad_zip_input_prints_one_line_and_exits_2(ppo_zip, cli_only_evaluate, tmp_path, capsys, argv, message):
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"not a zip")
+    zip2 = tmp_path / "other.zip"
+    zip2.write_bytes(ppo_zip.read_bytes())
+    argv = [a.format(zip=ppo_zip, bad=bad, zip2=zip2) for a in argv]
+    assert evaluate(*argv) == 2
+    assert re.search(message, one_line_error(capsys))
+
+
+def test_zip_flags_with_a_run_and_mixing_zips_with_runs_are_refused(runs, ppo_zip, tmp_path, capsys):
+    run_dir = runs("goto-s0")
+    assert evaluate(run_dir, "--env", GOTO) == 2
+    assert "is for SB3 .zip models" in one_line_error(capsys)
+    assert evaluate(run_dir, ppo_zip, "--env", GOTO, "--out", tmp_path / "r") == 2
+    assert "cannot mix SB3 .zip models" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn", "recurrent-ppo"])
+def test_the_algorithm_is_told_from_the_zip(algo, tmp_path):
+    from shiftgrid.agents.algos import sb3_algorithm
+    from shiftgrid.agents.sb3_zip import zip_algorithm
+
+    cls, _ = sb3_algorithm(algo)
+    extra = {"buffer_size": 10} if algo == "dqn" else {}
+    cls("MlpLstmPolicy" if algo == "recurrent-ppo" else "MlpPolicy", "CartPole-v1", device="cpu", **extra).save(tmp_path / "m.zip")
+    assert zip_algorithm(tmp_path / "m.zip") == algo
