@@ -37,7 +37,8 @@ def test_a_function_policy_gives_per_split_results_and_report_files(tmp_path):
     assert doc["meta"]["evaluation reset seeds"] == "0..2 on every split" and doc["meta"]["env kwargs"] == "none"
     hashes = [e["level_hash"] for e in doc["runs"][0]["episodes"]["id"]]
     assert hashes == [e.level_hash for e in ev.results["id"]]
-    assert not ev.paths or "## size" in (tmp_path / "results.md").read_text()
+    md = (tmp_path / "results.md").read_text()
+    assert "## size" in md and "| far (`size/far`) |" in md and "- observation wrapper: tokens" in md
 
 
 def test_same_reset_seeds_as_the_cli_and_nothing_written_without_out(tmp_path):
@@ -163,3 +164,31 @@ def evaluation_agent():
     from shiftgrid.agents.policies import as_predictor
 
     return as_predictor(forward)
+
+
+def test_training_time_validation_uses_the_runs_env_kwargs(monkeypatch, tmp_path):
+    from shiftgrid.agents.config import EvalConfig, TrainConfig
+    from shiftgrid.agents.rundir import RunDir
+    from shiftgrid.agents.services import RunServices, RunState
+
+    made = []
+    monkeypatch.setattr(evaluation, "make_env", lambda env_id, split, **kw: made.append(kw) or make_env(env_id, split, **kw))
+
+    class Learner:
+        num_timesteps = 0
+
+        def predict(self, obs, state=None, episode_start=None, deterministic=True):
+            return forward(obs), None
+
+        def state_dict(self):
+            return {}
+
+    config = TrainConfig(algo="ppo", env=GOTO, env_kwargs={"size": 9}, progress=False, checkpoint_freq=0,
+                         eval=EvalConfig(freq=1, episodes=1, n_envs=1, render=False))
+    run = RunServices(config, RunDir(tmp_path), Learner(), RunState())
+    run.open()
+    try:
+        run.evaluate()
+    finally:
+        run.close()
+    assert made and all(kw == {"size": 9} for kw in made)
