@@ -20,8 +20,6 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable
 
-import numpy as np
-
 from shiftgrid.agents.evaluation import ObservationWrapper
 
 #: Observation wrappers by name: ``tokens`` is what shiftgrid's learners train on (the default).
@@ -32,6 +30,7 @@ class FunctionPolicy:
     """A batched function ``fn(obs_batch) -> actions`` behind SB3's ``predict`` (no memory; ``deterministic`` is ignored).
 
     Example:
+        >>> import numpy as np
         >>> policy = FunctionPolicy(lambda obs: np.zeros(len(obs), dtype=int))
         >>> actions, state = policy.predict(np.zeros((2, 5)))
         >>> actions.tolist(), state

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import gymnasium as gym
-import numpy as np
 from shiftgrid.agents.envs import has_splits
 from shiftgrid.agents.evaluation import (
     EpisodeResult,
@@ -115,7 +114,7 @@ def as_sb3_sees(space: gym.Space) -> gym.Space:
     """``space`` with image channels first where SB3 moves them (its ``VecTransposeImage``), as a saved model records it.
 
     Example:
-        >>> as_sb3_sees(gym.spaces.Box(0, 255, (7, 7, 3), np.uint8)).shape
+        >>> as_sb3_sees(gym.spaces.Box(0, 255, (7, 7, 3), "uint8")).shape
         (3, 7, 7)
     """
     from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
