@@ -59,6 +59,8 @@ class EpisodeResult:
         length: steps taken.
         optimal_return, optimal_steps: the oracle's figures for this level (None on ids without an oracle).
         level_hash: canonical hash of the level (None on ids without one).
+        optimal_exact: the oracle proved ``optimal_return`` optimal (False: a bound, the search
+            passed its budget or the level is slippery with objects; None on ids without an oracle).
     """
 
     success: bool
@@ -67,6 +69,7 @@ class EpisodeResult:
     optimal_return: float | None = None
     optimal_steps: float | None = None
     level_hash: str | None = None
+    optimal_exact: bool | None = None
 
 
 def _stack(observations: Sequence[Any]) -> Any:
@@ -221,6 +224,7 @@ def _run(agent: Any, envs: list, base: int, episodes: int, deterministic: bool) 
                     optimal_return=_number(info.get("optimal_return")),
                     optimal_steps=_number(info.get("optimal_steps")),
                     level_hash=info.get("level_hash"),
+                    optimal_exact=None if info.get("optimal_exact") is None else bool(info["optimal_exact"]),
                 )
                 rets[j], lengths[j] = 0.0, 0
                 if next_episode < episodes:

@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -20,13 +20,16 @@ from shiftgrid.agents.envs import has_splits, make_env
 from shiftgrid.agents.evaluation import first_reset_seed
 
 
-def episode_frames(agent: Any, env_id: str, split: str | None, seed: int = 0, tile_size: int = 8) -> list[np.ndarray]:
+def episode_frames(agent: Any, env_id: str, split: str | None, seed: int = 0, tile_size: int = 8,
+                   env_kwargs: Mapping[str, Any] | None = None) -> list[np.ndarray]:
     """RGB frames (the reset state, then one per step) of one deterministic episode of ``agent``.
 
     ``split`` is ignored on ids without splits; the episode resets with the first evaluation
     seed of :func:`~shiftgrid.agents.evaluation.first_reset_seed`, so it is a held-out level.
+    ``env_kwargs`` (the run's factor keywords) reach the env as in training and evaluation.
     """
-    env = make_env(env_id, split if has_splits(env_id) else None, render_mode="rgb_array", tile_size=tile_size)
+    env = make_env(env_id, split if has_splits(env_id) else None, render_mode="rgb_array", tile_size=tile_size,
+                   **dict(env_kwargs or {}))
     try:
         obs, _ = env.reset(seed=first_reset_seed(env_id, seed))
         frames, state, start, done = [env.render()], None, np.ones(1, dtype=bool), False

@@ -93,6 +93,26 @@ def _table(first: str, rows: Sequence[tuple[str, Mapping[str, Interval]]], metri
     return lines
 
 
+def inexact_oracle_lines(runs: Sequence[RunRecord]) -> list[str]:
+    """Report lines naming the splits where the oracle's optimum was a bound, not proven (none if all were exact).
+
+    Example:
+        >>> from shiftgrid.agents.evaluation import EpisodeResult
+        >>> eps = [EpisodeResult(True, 0.8, 5, 0.9, 4.0, "h", False), EpisodeResult(True, 0.8, 5, 0.9, 4.0, "g", True)]
+        >>> inexact_oracle_lines([RunRecord("a", 0, {"rules/far": eps})])[1]
+        '- Oracle inexact on `rules/far`: 1 of 2 episodes (optimality ratio and regret there are against a bound that may be beaten).'
+    """
+    counts: dict[str, list[int]] = {}
+    for run in runs:
+        for split, eps in run.results.items():
+            c = counts.setdefault(split, [0, 0])
+            c[0] += sum(e.optimal_exact is False for e in eps)
+            c[1] += len(eps)
+    lines = [f"- Oracle inexact on `{s}`: {bad} of {n} episodes (optimality ratio and regret there are against a bound "
+             "that may be beaten)." for s, (bad, n) in counts.items() if bad]
+    return [""] + lines if lines else []
+
+
 def markdown(summary: ShiftSummary, runs: Sequence[RunRecord], env_id: str, meta: Mapping[str, Any] | None = None) -> str:
     """The readable report: a table per axis, every split, and success rate per seed."""
     metrics = [m for m in METRICS if any(m in ms for ms in summary.splits.values())]
@@ -105,6 +125,7 @@ def markdown(summary: ShiftSummary, runs: Sequence[RunRecord], env_id: str, meta
     if summary.n_runs == 1:
         notes.append("One run: intervals across runs collapse to the point; evaluate several seeds for real intervals.")
     lines += ["", " ".join(notes)]
+    lines += inexact_oracle_lines(runs)
     for axis, rows in summary.axes.items():
         layout = summary.layout[axis]
         labelled = [(ROW_LABELS[r] + (f" (`{layout[r]}`)" if r in layout else ""), rows[r]) for r in ROW_LABELS if r in rows]

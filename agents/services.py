@@ -289,7 +289,8 @@ class RunServices:
             self.logger.record(f"eval/{name}/return", float(np.mean([r.ret for r in results])))
             self.logger.record(f"eval/{name}/length", float(np.mean([r.length for r in results])))
             if ev.render:
-                frames = episode_frames(self.learner, self.config.env, split, seed=ev.seed)
+                frames = episode_frames(self.learner, self.config.env, split, seed=ev.seed,
+                                       env_kwargs=self.config.env_kwargs)
                 self.logger.record(f"eval/{name}/episode", Image(frame_grid(frames), "HWC"), exclude=_NOT_IMAGES)
         self.logger.dump(self.num_timesteps)
         self.state.eval = done

@@ -141,3 +141,23 @@ def test_deterministic_and_sampled_actions_differ_for_an_untrained_policy():
     argmax = run_episodes(agent, "shiftgrid/GoTo-v0", "id", 8, deterministic=True)
     sampled = run_episodes(agent, "shiftgrid/GoTo-v0", "id", 8, deterministic=False)
     assert [r.length for r in argmax] != [r.length for r in sampled]
+
+
+def test_episodes_record_whether_the_oracle_was_exact():
+    """DoorKey rules/far is slippery with objects: its optimum is a bound, and episodes say so."""
+    agent = RandomAgent(spaces.Discrete(7), seed=0)
+    slippery = evaluation.run_episodes(agent, "shiftgrid/DoorKey-v0", "rules/far", episodes=2, n_envs=1)
+    plain = evaluation.run_episodes(agent, "shiftgrid/GoTo-v0", "id", episodes=2, n_envs=1)
+    assert [r.optimal_exact for r in slippery] == [False, False]
+    assert [r.optimal_exact for r in plain] == [True, True]
+    minigrid = evaluation.run_episodes(agent, "MiniGrid-Empty-5x5-v0", None, episodes=1, n_envs=1)
+    assert minigrid[0].optimal_exact is None
+
+
+def test_rendered_episodes_use_the_runs_factor_keywords():
+    from shiftgrid.agents.render import episode_frames
+
+    spin = ScriptedAgent([], fallback=0)
+    default = episode_frames(spin, "shiftgrid/GoTo-v0", "id")[0]
+    larger = episode_frames(spin, "shiftgrid/GoTo-v0", "id", env_kwargs={"size": 12})[0]
+    assert larger.shape == (12 * 8, 12 * 8, 3) and default.shape[0] < larger.shape[0]

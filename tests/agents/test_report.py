@@ -120,3 +120,18 @@ def test_training_table_says_when_each_run_met_its_target():
         "| s1 | 1 | 1,000,448 | – | 0.95 over 1000 episodes | not met | – |",
         "| s2 | 2 | 5,000 | – | none | – | – |",
     ]
+
+
+def test_report_names_the_splits_where_the_oracle_was_inexact(tmp_path):
+    exact = EpisodeResult(True, 0.8, 5, 0.9, 4.0, "a", True)
+    bound = EpisodeResult(True, 0.95, 3, 0.9, 4.0, "b", False)
+    runs = [RunRecord("r0", 0, {"id": [exact, exact], "rules/far": [bound, exact]}),
+            RunRecord("r1", 1, {"id": [exact, exact], "rules/far": [bound, bound]})]
+    paths = write_report(tmp_path, runs, {}, env_id="shiftgrid/DoorKey-v0")
+    text = paths["md"].read_text()
+    assert "Oracle inexact on `rules/far`: 3 of 4 episodes" in text
+    assert "Oracle inexact on `id`" not in text
+    saved = json.loads(paths["json"].read_text())
+    assert [e["optimal_exact"] for e in saved["runs"][1]["episodes"]["rules/far"]] == [False, False]
+    all_exact = write_report(tmp_path / "exact", [RunRecord("r0", 0, {"id": [exact]})], {}, env_id="shiftgrid/DoorKey-v0")
+    assert "Oracle inexact" not in all_exact["md"].read_text()
