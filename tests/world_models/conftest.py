@@ -1,0 +1,59 @@
+"""One torch thread (small networks on a shared machine) and a scripted env whose observations name their episode."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Extra torch threads only contend on the shared 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class Scripted(gym.Env):
+    """Episodes of 2-4 steps; ``image[0, 0]`` is (env tag, episode, step), reward ``10 * episode + step``.
+
+    Even episodes end terminated, odd ones truncated, so both kinds of boundary occur.
+    """
+
+    observation_space = spaces.Dict({
+        "image": spaces.Box(0, 255, (7, 7, 3), np.uint8), "direction": spaces.Discrete(4),
+        "mission": spaces.Box(0, 68, (40,), np.int64)})
+    action_space = spaces.Discrete(7)
+
+    def __init__(self, tag: int = 0):
+        self.tag, self.episode, self.t = tag, -1, 0
+
+    def _obs(self):
+        image = np.zeros((7, 7, 3), np.uint8)
+        image[0, 0] = (self.tag, self.episode, self.t)
+        mission = np.zeros(40, np.int64)
+        mission[0] = 1 + self.episode % 60
+        return {"image": image, "direction": self.t % 4, "mission": mission}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.episode, self.t = self.episode + 1, 0
+        return self._obs(), {}
+
+    def step(self, action):
+        self.t += 1
+        length = 2 + self.episode % 3
+        done = self.t >= length
+        term, trunc = done and self.episode % 2 == 0, done and self.episode % 2 == 1
+        return self._obs(), float(10 * self.episode + self.t), term, trunc, {}
+
+
+@pytest.fixture
+def scripted():
+    """Factory of :class:`Scripted` envs tagged ``tag``."""
+    return Scripted
