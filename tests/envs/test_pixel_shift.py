@@ -33,7 +33,7 @@ def observation_splits() -> list[tuple[str, str]]:
     out = []
     for env_id in sg.registered_ids("shiftgrid"):
         splits = sg.splits_for(env_id)
-        out += [(env_id, n) for n in splits if splits[n].axis == "observation" and splits.is_shift(n)]
+        out += [(env_id, n) for n in splits if splits[n].axis == "observation" and splits[n].level in ("near", "far")]
     return out
 
 
@@ -168,7 +168,7 @@ def test_maze_far_point_of_view_shows_nothing_beyond_three_cells():
     assert beyond > 0, "a 7x7 view never showed anything beyond 3x3, so nothing was tested"
 
 
-CHECKED = [(i, "train") for i in sg.registered_ids("shiftgrid")] + [("shiftgrid/GoTo-v0", "size/far")]
+CHECKED = [(i, "train") for i in sg.registered_ids("shiftgrid")] + [("shiftgrid/GoTo-v0", "size/far")] + OBSERVATION_SPLITS
 
 
 @pytest.mark.parametrize("wrapper", WRAPPERS, ids=[w.__name__ for w in WRAPPERS])
