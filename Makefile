@@ -14,7 +14,7 @@ STAMP := $(VENV)/.shiftgrid-installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[agents,dev]"
+	$(PY) -m pip install -q -e ".[agents,sweep,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)

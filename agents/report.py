@@ -265,3 +265,50 @@ def write_report(
         paths["learning_curves"] = out / "learning_curves.png"
         plot_learning_curves(curves, paths["learning_curves"])
     return paths
+
+
+def grid_index(title: str, groups: Mapping[str, Mapping[str, Any]], points: Sequence[Mapping[str, Any]],
+               meta: Mapping[str, Any] | None = None, metrics: Sequence[str] = PLOTTED) -> str:
+    """The index of a grid's evaluation: configurations side by side, then how every point trained.
+
+    ``groups`` maps a configuration to its report's ``summary`` (``results.json``); each gets one
+    column group (``metrics``, IQM [95% CI] across its seeds) on every split and axis gap. ``points``
+    are per-point rows: ``point``, ``configuration``, ``seed``, ``state``, ``steps``, ``wall_s``,
+    ``target`` (as in ``target.json``, or None) and ``error``.
+
+    Example:
+        >>> cell = {"iqm": 0.5, "low": 0.4, "high": 0.6, "per_run": [0.4, 0.6]}
+        >>> summary = {"n_runs": 2, "splits": {"id": {"success_rate": cell}}, "axes": {}}
+        >>> print(grid_index("grid", {"algo=ppo": summary}, [], metrics=["success_rate"]).splitlines()[6])
+        | `id` | 0.500 [0.400, 0.600] |
+    """
+    names = list(groups)
+    lines = [f"# Sweep: {title}", "", "- configurations: " + ", ".join(f"`{n}` ({groups[n]['n_runs']} seeds)" for n in names)]
+    lines += [f"- {k}: {v}" for k, v in (meta or {}).items()]
+    header = [f"{n}: {METRICS[m]}" for n in names for m in metrics]
+    lines += ["", "| split | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
+    rows = [(f"`{s}`", "splits", s) for s in next(iter(groups.values()))["splits"]] if groups else []
+    for axis, levels in (next(iter(groups.values()))["axes"] if groups else {}).items():
+        rows += [(f"{axis}: {ROW_LABELS[g]}", axis, g) for g in ("gap_near", "gap_far") if g in levels]
+    for shown, section, key in rows:
+        cells = []
+        for n in names:
+            where = groups[n]["splits"] if section == "splits" else groups[n]["axes"].get(section, {})
+            cells += [_cell(_interval(where.get(key, {}).get(m)), m) for m in metrics]
+        lines.append(f"| {shown} | " + " | ".join(cells) + " |")
+    lines += ["", "Cells: interquartile mean across a configuration's seeds [95% stratified bootstrap CI]; "
+              "each configuration's own report is in its folder.", "", "## Training", "",
+              "| point | configuration | seed | state | steps | wall-clock | met target at step | wall-clock to target | error |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for p in points:
+        met, wall = p.get("target"), p.get("wall_s")
+        at, to = (f"{met['steps']:,}", f"{met['wall_s'] / 60:.1f} min") if met else ("–", "–")
+        steps = "–" if p.get("steps") is None else f"{p['steps']:,}"
+        lines.append(f"| {p['point']} | {p['configuration']} | {p.get('seed')} | {p['state']} | {steps} | "
+                     f"{'–' if wall is None else f'{wall:.1f} s'} | {at} | {to} | {p.get('error') or ''} |")
+    return "\n".join(lines) + "\n"
+
+
+def _interval(cell: Mapping[str, Any] | None) -> Interval | None:
+    """An :class:`Interval` read back from ``results.json``."""
+    return None if cell is None else Interval(cell["iqm"], cell["low"], cell["high"], tuple(cell["per_run"]))

@@ -12,10 +12,22 @@ A run directory holds::
 
 Several seeds of one configuration live in ``<dir>/seed<k>``.
 
+A sweep directory (``shiftgrid sweep``, :class:`SweepDir`) holds::
+
+    sweep.yaml              the sweep file as given, and the expanded grid: point name -> resolved config
+    status/<point>.json     the point's state (pending, running, done, failed, interrupted), error, wall-clock
+    logs/<point>.log        the point's output (stdout and stderr of its training)
+    runs/<point>/           the point's run directory, exactly as ``shiftgrid train`` lays it out
+    report/                 the grid's evaluation: results.md (configurations side by side) and one
+                            shift report per configuration in report/<configuration>/
+
 Example:
     >>> run = RunDir("runs/goto")
     >>> str(run.latest), str(run.tb), str(run.seed(2).config)
     ('runs/goto/checkpoints/latest.pt', 'runs/goto/tb', 'runs/goto/seed2/config.yaml')
+    >>> sweep = SweepDir("runs/grid")
+    >>> str(sweep.spec), str(sweep.status("seed=0")), str(sweep.run("seed=0").latest)
+    ('runs/grid/sweep.yaml', 'runs/grid/status/seed=0.json', 'runs/grid/runs/seed=0/checkpoints/latest.pt')
 """
 
 from __future__ import annotations
@@ -29,15 +41,16 @@ CHECKPOINT_DIR = "checkpoints"
 LATEST, BEST = "latest.pt", "best.pt"
 TARGET_FILE = "target.json"
 RUNS_ROOT = "runs"
+SWEEP_FILE = "sweep.yaml"
 
 
 class _Path:
-    """A path inside the run directory, as a read-only attribute."""
+    """A path inside a run (or sweep) directory, as a read-only attribute."""
 
     def __init__(self, *parts: str):
         self.parts = parts
 
-    def __get__(self, run: "RunDir | None", owner: type | None = None) -> Path:
+    def __get__(self, run: "RunDir | SweepDir | None", owner: type | None = None) -> Path:
         return run.root.joinpath(*self.parts) if run is not None else Path(*self.parts)
 
 
@@ -82,6 +95,31 @@ class RunDir:
         if path.is_dir() or path.suffix != ".pt":
             return cls(path)
         return cls(path.parent.parent if path.parent.name == CHECKPOINT_DIR else path.parent)
+
+
+@dataclass(frozen=True)
+class SweepDir:
+    """Paths of one sweep directory: the expanded grid, and per point its status, log and run."""
+
+    root: Path
+
+    spec = _Path(SWEEP_FILE)
+    report = _Path("report")
+
+    def __init__(self, root: str | Path):
+        object.__setattr__(self, "root", Path(root))
+
+    def status(self, point: str) -> Path:
+        return self.root / "status" / f"{point}.json"
+
+    def log(self, point: str) -> Path:
+        return self.root / "logs" / f"{point}.log"
+
+    def run(self, point: str) -> RunDir:
+        return RunDir(self.root / "runs" / point)
+
+    def holds_sweep(self) -> bool:
+        return self.spec.is_file()
 
 
 def default_run_dir(learner: str, env_id: str, prefix: str = "") -> RunDir:

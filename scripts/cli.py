@@ -21,10 +21,13 @@ import importlib.metadata
 import sys
 
 #: Subcommand modules (``shiftgrid.scripts.<name>_cmd``), in the order ``--help`` lists them.
-COMMANDS = ("main", "envs", "check", "benchmark", "train", "evaluate")
+COMMANDS = ("main", "envs", "check", "benchmark", "train", "evaluate", "sweep")
 #: Top-level packages of the ``[agents]`` extra: a command whose module needs one is replaced by a hint.
 AGENTS_EXTRA = ("torch", "stable_baselines3", "sb3_contrib", "tensorboard", "pandas", "matplotlib", "scipy")
 INSTALL_AGENTS = "pip install 'shiftgrid[agents]'"
+#: Top-level packages of the ``[sweep]`` extra (``shiftgrid sweep --backend ray``).
+SWEEP_EXTRA = ("ray",)
+INSTALL_SWEEP = "pip install 'shiftgrid[sweep]'"
 
 
 class UserError(Exception):
@@ -55,7 +58,9 @@ def package_version() -> str:
 
 
 def missing_extra(error: ModuleNotFoundError) -> str | None:
-    """The one-line hint for an import that failed because the ``[agents]`` extra is not installed, else None."""
+    """The one-line hint for an import that failed because the ``[agents]`` (or ``[sweep]``) extra is not installed, else None."""
+    if (error.name or "").split(".")[0] in SWEEP_EXTRA:
+        return f"this needs the sweep extra (no module {error.name!r}): {INSTALL_SWEEP}"
     if (error.name or "").split(".")[0] not in AGENTS_EXTRA:
         return None
     return f"this command needs the learner extra (no module {error.name!r}): {INSTALL_AGENTS}"

@@ -1,0 +1,153 @@
+"""``shiftgrid sweep``: run a grid of seeds and configurations, locally or on Ray, then evaluate it.
+
+The sweep file names a base config and a grid (see :mod:`shiftgrid.agents.sweep`); every point
+is validated before any starts, then trained in its own run dir, <sweep dir>/runs/<point>, laid
+out as ``shiftgrid train`` lays one out (so ``shiftgrid evaluate`` reads it). The sweep dir
+(default runs/<name>) holds the expanded grid (sweep.yaml) and each point's status and log.
+``--backend local`` runs N points at a time as subprocesses; ``--backend ray`` runs each as a Ray
+task asking for its CPUs (and a GPU fraction when its device is CUDA), on a Ray started here or
+the cluster at ``--address`` (whose nodes must see the sweep dir). A failed point is recorded
+and the others go on; Ctrl-C stops every point with a checkpoint; ``--resume`` continues the
+unfinished points and skips finished ones. At the end (or with ``--report`` alone) the finished
+points are evaluated: one shift report per configuration (its seeds: IQM and 95% CIs) and
+report/results.md with the configurations side by side and the training table.
+
+Example:
+    $ shiftgrid sweep scripts/sweeps/ppo-goto.yaml --max-parallel 3
+    $ shiftgrid sweep scripts/sweeps/ppo-goto.yaml --resume
+    $ shiftgrid sweep grid.yaml --backend ray --address ray://head:10001
+    $ shiftgrid sweep scripts/sweeps/ppo-goto.yaml --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from shiftgrid.agents.config import ConfigError
+from shiftgrid.agents.report import grid_index
+from shiftgrid.agents.rundir import SweepDir
+from shiftgrid.agents.sweep import Point, Sweep, expand, load_sweep, merge_points, read_spec, read_status, sweep_dir, write_spec
+from shiftgrid.scripts.cli import UserError
+
+
+def default_parallel() -> int:
+    """One point per two cores."""
+    return max(1, (os.cpu_count() or 1) // 2)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="run a grid of seeds and configurations (locally or on Ray) and evaluate it",
+                       description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("file", type=Path, metavar="SWEEP.yaml", help="the sweep file (base, grid, ...)")
+    p.add_argument("--backend", choices=["local", "ray"], default="local", help="local subprocesses or Ray tasks (default: local)")
+    p.add_argument("--address", help="with --backend ray: an existing cluster's address (default: start a local Ray)")
+    p.add_argument("--max-parallel", type=int, help=f"points running at once (default: local {default_parallel()}, "
+                   "one per two cores; ray: as many as the cluster's resources fit)")
+    p.add_argument("--dir", type=Path, help="the sweep dir (default: the file's dir:, else runs/<name>)")
+    p.add_argument("--resume", action="store_true", help="continue unfinished points from their checkpoints; skip finished ones")
+    p.add_argument("--report", action="store_true", help="only evaluate the finished points and write the report")
+    p.add_argument("--no-report", action="store_true", help="do not evaluate at the end")
+    p.add_argument("--device", default="auto", help="torch device of the evaluation (default: auto)")
+    p.set_defaults(func=run)
+
+
+def prepare(sweep: Sweep, where: SweepDir, resume: bool) -> list[Point]:
+    """Expand and validate every point, then write (or, resuming, extend) the sweep dir's ``sweep.yaml``."""
+    fresh = expand(sweep, where.root)
+    if where.holds_sweep():
+        if not resume:
+            raise UserError(f"{where.root} already holds a sweep; continue it with --resume, or give another --dir")
+        points = merge_points(read_spec(where)[1], fresh, sweep.where)
+    elif resume:
+        raise UserError(f"nothing to resume: {where.root} holds no sweep ({where.spec.name})")
+    else:
+        points = fresh
+    write_spec(where, sweep, points)
+    return points
+
+
+def run_points(where: SweepDir, names: list[str], backend: str, max_parallel: int | None, address: str | None) -> int | None:
+    """Run the points on the backend, printing one line as each ends; the signal that stopped them, or None."""
+    from shiftgrid.agents.sweep_backends import run_local, run_ray
+
+    def said(name: str, state: str) -> None:
+        status = read_status(where, name)
+        how = f" ({status['error']})" if status.get("error") else ""
+        wall = f" after {status['wall_s']:.1f} s" if status.get("wall_s") is not None else ""
+        print(f"{name}: {state}{wall}{how}", flush=True)
+
+    if backend == "ray":
+        return run_ray(where, names, max_parallel, address, on_end=said)
+    return run_local(where, names, max_parallel or default_parallel(), on_end=said)
+
+
+def report(sweep: Sweep, where: SweepDir, points: list[Point], device: str = "auto") -> Path:
+    """Evaluate the finished points (one shift report per configuration) and write report/results.md; its path."""
+    from shiftgrid.scripts.evaluate_cmd import evaluate_runs
+
+    sweep.register_learners()
+    status = {p.name: read_status(where, p.name) for p in points}
+    groups: dict[str, list[Point]] = {}
+    for p in points:
+        if status[p.name]["state"] == "done":
+            groups.setdefault(p.configuration, []).append(p)
+    if not groups:
+        raise UserError(f"{where.root}: no point has finished yet; nothing to evaluate")
+    ev = sweep.evaluate
+    splits = ev["splits"] if ev["splits"] == "all" else list(ev["splits"])
+    summaries = {}
+    for configuration, members in groups.items():
+        paths = evaluate_runs([where.run(p.name).root for p in members], splits=splits, episodes=ev["episodes"],
+                              seed=ev["seed"], out=where.report / configuration, n_envs=ev["n_envs"], device=device)
+        summaries[configuration] = json.loads(paths["json"].read_text())["summary"]
+    rows = [{"point": p.name, "configuration": p.configuration, "seed": p.config["seed"], **status[p.name]} for p in points]
+    meta = {"episodes per split": ev["episodes"], "evaluation reset seeds": f"from {ev['seed']}",
+            "not evaluated": ", ".join(p.name for p in points if status[p.name]["state"] != "done") or "none"}
+    index = where.report / "results.md"
+    index.write_text(grid_index(sweep.name, summaries, rows, meta))
+    return index
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.max_parallel is not None and args.max_parallel < 1:
+        raise UserError(f"--max-parallel must be >= 1, got {args.max_parallel}")
+    if args.address and args.backend != "ray":
+        raise UserError("--address is for --backend ray")
+    try:
+        sweep = load_sweep(args.file)
+        where = sweep_dir(sweep, args.dir)
+        if args.report:
+            if not where.holds_sweep():
+                raise UserError(f"{where.root} holds no sweep to report on (run `shiftgrid sweep {args.file}` first)")
+            index = report(*_stored(where), device=args.device)
+            print(index.read_text())
+            return 0
+        points = prepare(sweep, where, args.resume)
+    except ConfigError as e:
+        raise UserError(str(e)) from None
+    todo = [p.name for p in points if read_status(where, p.name)["state"] != "done"]
+    print(f"sweep {sweep.name}: {len(points)} points in {where.root} ({len(points) - len(todo)} already done), "
+          f"backend {args.backend}", flush=True)
+    stopped = run_points(where, todo, args.backend, args.max_parallel, args.address)
+    if stopped is not None:
+        print(f"shiftgrid sweep: stopped by {signal.Signals(stopped).name}; running points saved checkpoints; continue with: "
+              f"shiftgrid sweep {args.file} --resume" + (f" --dir {args.dir}" if args.dir else ""), file=sys.stderr)
+        return 128 + stopped
+    states = {p.name: read_status(where, p.name)["state"] for p in points}
+    failed = [n for n, s in states.items() if s != "done"]
+    if failed:
+        print(f"shiftgrid sweep: {len(failed)} of {len(points)} points did not finish: {', '.join(failed)} "
+              f"(errors in {where.root / 'status'}, output in {where.root / 'logs'})", file=sys.stderr)
+    if not args.no_report and len(failed) < len(points):
+        print(f"report written to {report(sweep, where, points, args.device)}")
+    return 1 if failed else 0
+
+
+def _stored(where: SweepDir) -> tuple[Sweep, SweepDir, list[Point]]:
+    sweep, points = read_spec(where)
+    return sweep, where, points
