@@ -1,0 +1,167 @@
+"""The RSSM world model (DreamerV3's recipe sized for grid worlds).
+
+A GRU deterministic state ``h_t = GRU(h_{t-1}, [z_{t-1}, a_{t-1}])`` and categorical latents
+``z_t`` (``stoch`` x ``classes``, 1% uniform mix, straight-through samples) drawn from the prior
+``p(z_t | h_t)`` when imagining or the posterior ``q(z_t | h_t, embed(o_t))`` when observing.
+The heads read ``[h_t, z_t]``: the generative decoder of ``o_t``, a symlog two-hot reward and
+a Bernoulli continuation. Loss: observation, reward and continuation negative log-likelihoods
+plus KL balancing (dynamics 1.0, representation 0.1, 1 nat free bits). It has no optimiser of
+its own: :func:`shiftgrid.world_models.train_step.make_optimizer` gives it one, separate from
+any actor's or critic's.
+
+Example:
+    >>> import torch
+    >>> from shiftgrid.world_models.config import preset
+    >>> model = RSSM(preset("tiny"), ObsSpec())
+    >>> batch = {"image": torch.ones(2, 5, 7, 7, 3, dtype=torch.uint8), "direction": torch.zeros(2, 5, dtype=torch.long),
+    ...          "mission": torch.zeros(2, 5, 40, dtype=torch.long), "action": torch.zeros(2, 5, dtype=torch.long),
+    ...          "reward": torch.zeros(2, 5), "terminated": torch.zeros(2, 5, dtype=torch.bool),
+    ...          "is_first": torch.zeros(2, 5, dtype=torch.bool)}
+    >>> states, out = model.observe(batch)
+    >>> states.deter.shape, sorted(out.losses)
+    (torch.Size([2, 5, 64]), ['cont', 'dyn', 'obs', 'rep', 'reward'])
+    >>> model.imagine(states[:, -1], torch.zeros(2, 15, dtype=torch.long)).predictions.reward.shape
+    torch.Size([2, 15])
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from shiftgrid.world_models.config import RSSMConfig
+from shiftgrid.world_models.encoder import GridEncoder, mlp
+from shiftgrid.world_models.heads import ObsDecoder, ScalarHead
+from shiftgrid.world_models.interface import (Imagined, LatentState, ObserveOutput, ObsSpec, Policy, Predictions,
+                                              WorldModel)
+from shiftgrid.world_models.latents import kl_balance, straight_through, unimix
+from shiftgrid.world_models.twohot import TwoHot
+
+
+class RSSM(WorldModel):
+    """Recurrent state-space model; see the module docstring. ``config`` sizes it, ``spec`` says what it observes."""
+
+    def __init__(self, config: RSSMConfig, spec: ObsSpec = ObsSpec()):
+        super().__init__()
+        self.config, self.spec = config, spec
+        c, latent = config, config.stoch * config.classes
+        self.features_dim = c.deter + latent
+        self.encoder = GridEncoder(c, spec)
+        self.img_in = nn.Sequential(nn.Linear(latent + spec.num_actions, c.hidden), nn.LayerNorm(c.hidden), nn.SiLU())
+        self.gru = nn.GRUCell(c.hidden, c.deter)
+        self.prior_net = mlp(c.deter, c.hidden, 1, latent)
+        self.post_net = mlp(c.deter + c.embed, c.hidden, 1, latent)
+        self.decoder = ObsDecoder(c, spec, self.features_dim)
+        self.reward_head = ScalarHead(c, self.features_dim, c.reward_bins)
+        self.cont_head = ScalarHead(c, self.features_dim, 1, zero_init=False)
+        self.twohot = TwoHot(c.reward_bins)
+        self._core = torch.compile(self._dynamics, backend=c.compile_backend) if c.compile else self._dynamics
+
+    # ---- the recurrent step ----------------------------------------------------------------
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        device = next(self.parameters()).device
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.config.bf16)
+
+    def _dynamics(self, deter: Tensor, stoch: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
+        x = self.img_in(torch.cat([stoch.flatten(-2), action], -1))
+        deter = self.gru(x, deter.to(x.dtype)).float()
+        return deter, self._latent_logits(self.prior_net(deter))
+
+    def _latent_logits(self, raw: Tensor) -> Tensor:
+        return unimix(raw.float().unflatten(-1, (self.config.stoch, self.config.classes)), self.config.unimix)
+
+    def initial(self, batch: int) -> LatentState:
+        """The all-zero state an episode starts from."""
+        device = next(self.parameters()).device
+        return LatentState(torch.zeros(batch, self.config.deter, device=device),
+                           torch.zeros(batch, self.config.stoch, self.config.classes, device=device))
+
+    def img_step(self, state: LatentState, action: Tensor, generator: torch.Generator | None = None) -> LatentState:
+        """One prior step: ``(h, z)``, action ``(B,)`` -> next state drawn from the prior."""
+        deter, logits = self._core(state.deter, state.stoch, F.one_hot(action.long(), self.spec.num_actions).float())
+        return LatentState(deter, straight_through(logits, generator), logits)
+
+    def obs_step(self, state: LatentState, action: Tensor, embed: Tensor, is_first: Tensor,
+                 generator: torch.Generator | None = None) -> tuple[LatentState, Tensor]:
+        """One filtering step: previous state and action, this step's embedding -> (posterior state, prior logits).
+
+        Where ``is_first``, the previous state and action are zeroed (a new episode).
+        """
+        keep = (~is_first.bool()).float()
+        onehot = F.one_hot(action.long(), self.spec.num_actions).float() * keep[:, None]
+        deter, prior = self._core(state.deter * keep[:, None], state.stoch * keep[:, None, None], onehot)
+        post = self._latent_logits(self.post_net(torch.cat([deter, embed.to(deter.dtype)], -1)))
+        return LatentState(deter, straight_through(post, generator), post), prior
+
+    # ---- the interface ---------------------------------------------------------------------
+
+    def observe(self, batch: Mapping[str, Tensor], generator: torch.Generator | None = None
+                ) -> tuple[LatentState, ObserveOutput]:
+        """Filter ``(B, T)`` sequences; a sequence's first step starts from :meth:`initial` whatever its flag."""
+        b, t = batch["action"].shape
+        with self._autocast():
+            obs_keys = ("image", "direction", *(k for k, _ in self.spec.token_lengths))
+            embed = self.encoder({k: batch[k] for k in obs_keys})
+            state, action = self.initial(b), torch.zeros(b, dtype=torch.long, device=embed.device)
+            is_first = batch["is_first"].clone()
+            is_first[:, 0] = True
+            posts, priors = [], []
+            for i in range(t):
+                state, prior = self.obs_step(state, action, embed[:, i], is_first[:, i], generator)
+                posts.append(state)
+                priors.append(prior)
+                action = batch["action"][:, i]
+            states = LatentState.stack(posts, 1)
+            preds = self.predict(states)
+        prior_logits = torch.stack(priors, 1)
+        _, dyn, rep, kl = kl_balance(states.logits, prior_logits, self.config.free_nats)
+        losses = {"obs": -preds.obs.log_prob(batch).mean(),
+                  "reward": self.twohot.loss(preds.reward_logits, batch["reward"].float()).mean(),
+                  "cont": F.binary_cross_entropy_with_logits(preds.cont_logits, 1.0 - batch["terminated"].float()),
+                  "dyn": dyn.mean(), "rep": rep.mean()}
+        mode = preds.obs.mode()
+        metrics = {"kl": kl.mean(),
+                   "cell_accuracy": (mode["image"] == batch["image"]).all(-1).float().mean(),
+                   "direction_accuracy": (mode["direction"] == batch["direction"]).float().mean()}
+        return states, ObserveOutput(losses, metrics, preds, prior_logits, states.logits)
+
+    def imagine(self, start: LatentState, actions: Tensor | Policy, horizon: int | None = None,
+                decode: bool = False, generator: torch.Generator | None = None) -> Imagined:
+        """Roll from ``start`` ``(B,)``; ``actions`` ``(B, H)`` or a policy with ``horizon``. ``states[:, k]`` follows ``actions[:, k]``."""
+        policy = actions if callable(actions) else None
+        if policy is None:
+            horizon = actions.shape[1] if horizon is None else horizon
+            if actions.shape[1] < horizon:
+                raise ValueError(f"actions cover {actions.shape[1]} steps but horizon={horizon}")
+        elif horizon is None:
+            raise ValueError("imagine under a policy needs a horizon")
+        states, taken = [], []
+        state = start
+        with self._autocast():
+            for k in range(horizon):
+                a = policy(state) if policy is not None else actions[:, k]
+                state = self.img_step(state, a, generator)
+                states.append(state)
+                taken.append(a)
+            stacked = LatentState.stack(states, 1)
+            preds = self.predict(stacked, decode=decode)
+        return Imagined(stacked, torch.stack(taken, 1), preds)
+
+    def predict(self, state: LatentState, decode: bool = True) -> Predictions:
+        """Heads of ``state``; for an imagined state the observation is the predicted next one."""
+        feats = state.features()
+        reward_logits = self.reward_head(feats)
+        return Predictions(self.decoder(feats) if decode else None, self.twohot.decode(reward_logits), reward_logits,
+                           self.cont_head(feats)[..., 0])
+
+    def loss(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """``obs + reward + cont + dyn_scale * dyn + rep_scale * rep``, and every term and metric (detached)."""
+        _, out = self.observe(batch)
+        l, c = out.losses, self.config
+        total = l["obs"] + l["reward"] + l["cont"] + c.dyn_scale * l["dyn"] + c.rep_scale * l["rep"]
+        return total, {**{k: v.detach() for k, v in l.items()}, **{k: v.detach() for k, v in out.metrics.items()}}
