@@ -43,6 +43,7 @@ class Figures:
     replayed_per_second: float
     env_id: str
     env_per_second: float
+    threads: int
 
     @property
     def ratio(self) -> float:
@@ -51,7 +52,7 @@ class Figures:
 
     def __str__(self) -> str:
         b, t = self.train_batch
-        return (f"rssm/{self.preset} on {self.device}: imagination {self.imagined_per_second:,.0f} steps/s "
+        return (f"rssm/{self.preset} on {self.device} ({self.threads} torch threads): imagination {self.imagined_per_second:,.0f} steps/s "
                 f"(batch {self.batch}, horizon {self.horizon}); training {self.replayed_per_second:,.0f} replayed steps/s "
                 f"(B x T = {b} x {t}); {self.env_id} {self.env_per_second:,.0f} steps/s; "
                 f"imagination / env = {self.ratio:.1f}x")
@@ -105,8 +106,22 @@ def training_throughput(model: WorldModel, batch: int = 16, length: int = 64, st
 
 def benchmark(preset: str = "small", env_id: str = "shiftgrid/GoTo-v0", device: str = "cpu", batch: int = 1024,
               horizon: int = 15, repeats: int = 5, env_steps: int = 5000,
-              train_batch: tuple[int, int] = (16, 64)) -> Figures:
-    """Imagination and training throughput of a fresh ``preset`` RSSM on ``device``, and ``env_id``'s steps/s."""
+              train_batch: tuple[int, int] = (16, 64), threads: int | None = None) -> Figures:
+    """Imagination and training throughput of a fresh ``preset`` RSSM on ``device``, and ``env_id``'s steps/s.
+
+    ``threads`` sets ``torch.set_num_threads`` for the run (restored after); ``None`` keeps torch's.
+    """
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _benchmark(preset, env_id, device, batch, horizon, repeats, env_steps, train_batch)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _benchmark(preset: str, env_id: str, device: str, batch: int, horizon: int, repeats: int, env_steps: int,
+               train_batch: tuple[int, int]) -> Figures:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -118,7 +133,8 @@ def benchmark(preset: str = "small", env_id: str = "shiftgrid/GoTo-v0", device: 
     model = RSSM(get_preset(preset), spec).to(device)
     imagined = imagination_throughput(model, batch, horizon, repeats)
     replayed = training_throughput(model, *train_batch, steps=max(1, repeats // 2))
-    return Figures(preset, device, batch, horizon, imagined, train_batch, replayed, env_id, env_sps)
+    return Figures(preset, device, batch, horizon, imagined, train_batch, replayed, env_id, env_sps,
+                   torch.get_num_threads())
 
 
 __all__ = ["Figures", "benchmark", "imagination_throughput", "training_throughput"]
