@@ -195,13 +195,32 @@ class WorldModel(torch.nn.Module, abc.ABC):
         """Total training loss of a batch and its (detached) terms and metrics."""
 
 
-def render_view(image: Tensor | np.ndarray, tile_size: int = 16) -> np.ndarray:
-    """RGB picture of an agent-view grid-code image ``(H, W, 3)`` with minigrid's renderer.
+def to_symbolic(image: Tensor | np.ndarray) -> np.ndarray:
+    """minigrid's symbolic image (``uint8`` ``(H, W, 3)``, indexed ``(x, y)``) of one predicted grid-code frame.
 
-    Decodes the codes with ``minigrid.core.grid.Grid.decode`` and draws the agent where minigrid
-    puts it in its own view (bottom row, middle, facing up). Codes minigrid cannot place in a
-    grid (``agent``, or out of range, which a model may predict) are drawn as empty cells.
-    Use it on ``ObsDistribution.mode()["image"][i]`` or a sample.
+    Codes minigrid cannot place in a grid (``agent``, or out of range, which a model may
+    predict) become empty cells; everything else is kept as predicted.
+
+    Example:
+        >>> to_symbolic(torch.full((7, 7, 3), 10, dtype=torch.uint8))[0, 0].tolist()
+        [1, 0, 0]
+    """
+    codes = np.array(image.detach().cpu().numpy() if isinstance(image, Tensor) else image, dtype=np.uint8)
+    if codes.ndim != 3 or codes.shape[-1] != 3:
+        raise ValueError(f"need one (H, W, 3) grid-code image, got shape {codes.shape}")
+    bad = ((codes[..., 0] >= NUM_TYPES) | (codes[..., 0] == OBJECT_TO_IDX["agent"]) | (codes[..., 1] >= NUM_COLORS)
+           | (codes[..., 2] >= NUM_STATES))
+    codes[bad] = (OBJECT_TO_IDX["empty"], 0, 0)
+    return codes
+
+
+def render_view(image: Tensor | np.ndarray, tile_size: int = 16) -> np.ndarray:
+    """RGB picture of an agent-view grid-code frame, drawn by minigrid's renderer.
+
+    ``Grid.decode(to_symbolic(image))`` rebuilds the grid (and the visibility mask), and
+    ``grid.render`` draws it with the agent where minigrid puts it in its own view (bottom
+    row, middle, facing up): the same picture as ``env.unwrapped.get_pov_render`` for a real
+    frame. Use it on ``ObsDistribution.mode()["image"][i]`` or a sample.
 
     Example:
         >>> import gymnasium as gym
@@ -211,11 +230,6 @@ def render_view(image: Tensor | np.ndarray, tile_size: int = 16) -> np.ndarray:
     """
     from minigrid.core.grid import Grid
 
-    codes = np.array(image.cpu().numpy() if isinstance(image, Tensor) else image, dtype=np.uint8)
-    if codes.ndim != 3 or codes.shape[-1] != 3:
-        raise ValueError(f"render_view needs one (H, W, 3) grid-code image, got shape {codes.shape}")
-    bad = ((codes[..., 0] >= NUM_TYPES) | (codes[..., 0] == OBJECT_TO_IDX["agent"]) | (codes[..., 1] >= NUM_COLORS)
-           | (codes[..., 2] >= NUM_STATES))
-    codes[bad] = (OBJECT_TO_IDX["empty"], 0, 0)
-    grid, vis = Grid.decode(codes)  # minigrid images are indexed (x, y)
+    codes = to_symbolic(image)
+    grid, vis = Grid.decode(codes)
     return grid.render(tile_size, agent_pos=(codes.shape[0] // 2, codes.shape[1] - 1), agent_dir=3, highlight_mask=vis)

@@ -11,7 +11,7 @@ import torch
 
 from shiftgrid.world_models.config import preset
 from shiftgrid.world_models.interface import (NUM_COLORS, NUM_STATES, NUM_TYPES, LatentState, ObsDistribution, ObsSpec,
-                                              render_view)
+                                              render_view, to_symbolic)
 from shiftgrid.world_models.latents import categorical_kl, kl_balance, straight_through
 from shiftgrid.world_models.rssm import RSSM
 from shiftgrid.world_models.train_step import NonFiniteLossError, make_optimizer, train_step
@@ -92,7 +92,7 @@ def test_kl_balance_hand_made():
     # above: dynamics (weight 1.0) moves the prior only, representation (0.1) the posterior only
     post.grad = prior.grad = None
     loss, dyn, rep, _ = kl_balance(post, prior, free_nats=0.1, dyn_scale=1.0, rep_scale=0.1)
-    assert float(loss) == pytest.approx(1.1 * want, abs=1e-6)
+    assert float(loss.detach()) == pytest.approx(1.1 * want, abs=1e-6)
     dyn.sum().backward()
     assert post.grad is None or not post.grad.any()
     torch.testing.assert_close(prior.grad, torch.tensor([[[0.4 - 0.7, 0.6 - 0.3]]]))  # d KL / d prior logits = q - p
@@ -226,5 +226,6 @@ def test_render_prediction_like_minigrid():
     weird = obs["image"].copy()
     weird[0, 0] = (10, 9, 9)  # agent / out-of-range codes a model may predict: drawn as empty cells
     assert render_view(weird, tile_size=8).shape == pic.shape
+    assert to_symbolic(weird)[0, 0].tolist() == [1, 0, 0] and (to_symbolic(weird)[1:] == obs["image"][1:]).all()
     with pytest.raises(ValueError, match="shape"):
         render_view(np.zeros((7, 7)))
