@@ -173,9 +173,14 @@ Policy = Callable[[LatentState], Tensor]
 
 
 class WorldModel(torch.nn.Module, abc.ABC):
-    """A learned generative model of a grid world. RSSM and transformer models implement it."""
+    """A learned generative model of a grid world. RSSM and transformer models implement it.
+
+    ``spec`` says what it observes; ``config`` is its (frozen dataclass) configuration, with at
+    least ``lr``, ``eps`` and ``grad_clip`` (read by :mod:`shiftgrid.world_models.train_step`).
+    """
 
     spec: ObsSpec
+    config: Any
 
     @abc.abstractmethod
     def observe(self, batch: Mapping[str, Tensor]) -> tuple[LatentState, ObserveOutput]:
