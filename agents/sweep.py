@@ -12,7 +12,7 @@ A sweep file (YAML) has these sections (only ``grid`` is required)::
       seed: [0, 1, 2]
       hyperparams.learning_rate: [3.0e-4, 1.0e-3]
     learners: {}                # optional: name -> "module:attribute" learners to register (plugins)
-    evaluate: {episodes: 1000}  # optional: episodes, splits, seed, n_envs of the grid's evaluation
+    evaluate: {episodes: 1000}  # optional: episodes, splits, seed, n_envs, checkpoint, stochastic (evaluation)
     resources: {}               # optional: num_cpus, gpu_fraction (per point, for the Ray backend)
 
 Each point is resolved exactly as ``shiftgrid train`` resolves a run (defaults < presets of the
@@ -48,7 +48,10 @@ from shiftgrid.agents.registry import learner_names, register_learner
 from shiftgrid.agents.rundir import RUNS_ROOT, SweepDir
 
 SECTIONS = ("name", "dir", "base", "grid", "learners", "evaluate", "resources")
-EVALUATE_KEYS = {"episodes": 1000, "splits": "all", "seed": 0, "n_envs": 4}
+#: The grid evaluation's settings (``shiftgrid evaluate``'s defaults); ``checkpoint``: ``best`` (best.pt where
+#: there is one, as ``shiftgrid evaluate DIR``) or ``latest`` (the final checkpoint).
+EVALUATE_KEYS = {"episodes": 1000, "splits": "all", "seed": 0, "n_envs": 4, "checkpoint": "best", "stochastic": False}
+CHECKPOINTS = ("best", "latest")
 RESOURCE_KEYS = {"num_cpus": None, "gpu_fraction": 0.25}
 #: Keys the sweep sets itself on every point.
 OWNED = ("run_dir",)
@@ -90,9 +93,12 @@ class Sweep:
             if key.split(".")[0] in OWNED:
                 raise ConfigError(f"{where}: {key} is set by the sweep (each point runs in <sweep dir>/runs/<point>)")
         name = data.get("name") or Path(where).name.rsplit(".", 1)[0]
+        evaluate = _known(data.get("evaluate") or {}, EVALUATE_KEYS, f"{where}: evaluate")
+        if evaluate["checkpoint"] not in CHECKPOINTS:
+            raise ConfigError(f"{where}: evaluate.checkpoint must be one of {', '.join(CHECKPOINTS)}, got {evaluate['checkpoint']!r}")
         return cls(str(name), where, merge(from_file, base), parse_overrides(overrides), grid,
                    _strings(data.get("learners") or {}, f"{where}: learners"),
-                   _known(data.get("evaluate") or {}, EVALUATE_KEYS, f"{where}: evaluate"),
+                   evaluate,
                    _known(data.get("resources") or {}, RESOURCE_KEYS, f"{where}: resources"),
                    data.get("dir"), dict(data))
 
@@ -120,8 +126,8 @@ def load_sweep(path: str | Path) -> Sweep:
 
 
 def sweep_dir(sweep: Sweep, given: str | Path | None = None) -> SweepDir:
-    """``given``, else the file's ``dir:``, else ``runs/<name>``."""
-    return SweepDir(given or sweep.dir or Path(RUNS_ROOT) / sweep.name)
+    """``given``, else the file's ``dir:``, else ``runs/<name>``; made absolute (Ray workers start elsewhere)."""
+    return SweepDir(Path(given or sweep.dir or Path(RUNS_ROOT) / sweep.name).resolve())
 
 
 def label(key: str, value: Any) -> str:

@@ -136,10 +136,11 @@ def run_local(where: SweepDir, names: Sequence[str], max_parallel: int,
         return stop.signum
 
 
-def _ray_point(command: list[str], log: str) -> int:
-    """A Ray task: run the point's command; if the task is cancelled, SIGTERM the point and wait for its checkpoint."""
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+def _ray_point(root: str, name: str) -> int:
+    """A Ray task: run the point's command (with this node's Python); if cancelled, SIGTERM the point and wait for it."""
+    where = SweepDir(root)
+    with open(where.log(name), "ab") as out:
+        proc = subprocess.Popen(point_command(where, name), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
         try:
             return proc.wait()
@@ -174,7 +175,7 @@ def run_ray(where: SweepDir, names: Sequence[str], max_parallel: int | None, add
                         ray.cancel(ref)
                 while pending and len(running) < (max_parallel or len(names)):
                     name = _launch(where, pending.pop(0))
-                    running[task.options(**asks[name]).remote(point_command(where, name), str(where.log(name).resolve()))] = name
+                    running[task.options(**asks[name]).remote(str(where.root.resolve()), name)] = name
                 done, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
                 for ref in done:
                     name = running.pop(ref)

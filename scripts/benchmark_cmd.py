@@ -12,6 +12,7 @@ does every time it scores the same levels).
 
 Example:
     $ shiftgrid benchmark envs --steps 20000 --repeats 3
+    $ shiftgrid benchmark sweep --points 4 --repeats 3   # sweep overhead per point (local, ray)
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ from shiftgrid.scripts.cli import UserError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("benchmark", help="print throughput figures (envs)")
-    p.add_argument("what", choices=["envs"], help="what to benchmark")
+    p = sub.add_parser("benchmark", help="print throughput figures (envs, sweep)")
+    p.add_argument("what", choices=["envs", "sweep"], help="what to benchmark (sweep: seconds per point a sweep adds "
+                   "over running its points by hand, on each backend)")
+    p.add_argument("--points", type=int, default=4, help="sweep: tiny PPO points per measurement")
+    p.add_argument("--backends", default="local,ray", help="sweep: comma-separated backends to measure")
     p.add_argument("--families", default="all", help="comma-separated family names, or 'all'")
     p.add_argument("--steps", type=int, default=20000, help="random-policy steps per measurement")
     p.add_argument("--resets", type=int, default=500, help="resets per reset-only measurement")
@@ -68,6 +72,8 @@ def _families(arg: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.what == "sweep":
+        return _sweep(args)
     if args.steps < 100 or args.repeats < 1 or args.resets < 1:
         raise UserError(f"--steps must be >= 100 and --repeats, --resets >= 1; got {args.steps}, {args.repeats}, {args.resets}")
     families = _families(args.families)
@@ -116,3 +122,20 @@ def _held_out_table(families: list[str], resets: int, repeats: int) -> None:
         t, h = statistics.median(train), statistics.median(held)
         print(f"{name:<10} {t:>15.0f} {h:>12.0f} {t / h:>13.2f}x {statistics.median(every):>30.0f} "
               f"{statistics.median(again):>21.0f}")
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    """Print a sweep's overhead per point over the same points run by hand (needs the learner extra; ray for ray)."""
+    from shiftgrid.scripts.sweep_cmd import BENCH_BASE, benchmark
+
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if args.points < 1 or args.repeats < 1 or not set(backends) <= {"local", "ray"}:
+        raise UserError(f"--points and --repeats must be >= 1 and --backends local and/or ray; got {args.points}, "
+                        f"{args.repeats}, {args.backends!r}")
+    rows = benchmark(args.points, args.repeats, backends)
+    print(f"sweep overhead: {args.points} points of {BENCH_BASE['algo']} on {BENCH_BASE['env']} ({BENCH_BASE['steps']} steps "
+          f"each), one at a time, {args.repeats} repeats (median)")
+    print(f"{'how':<22} {'s per point':>12} {'over one train per point':>25}")
+    for way, seconds in rows:
+        print(f"{way:<22} {seconds:>12.2f} {seconds - rows[0][1]:>+25.2f}")
+    return 0

@@ -102,11 +102,15 @@ def report(sweep: Sweep, where: SweepDir, points: list[Point], device: str = "au
     splits = ev["splits"] if ev["splits"] == "all" else list(ev["splits"])
     summaries = {}
     for configuration, members in groups.items():
-        paths = evaluate_runs([where.run(p.name).root for p in members], splits=splits, episodes=ev["episodes"],
-                              seed=ev["seed"], out=where.report / configuration, n_envs=ev["n_envs"], device=device)
+        runs = [where.run(p.name) for p in members]
+        paths = evaluate_runs([r.latest if ev["checkpoint"] == "latest" else r.root for r in runs], splits=splits,
+                              episodes=ev["episodes"], seed=ev["seed"], out=where.report / configuration, n_envs=ev["n_envs"],
+                              device=device, stochastic=ev["stochastic"])
         summaries[configuration] = json.loads(paths["json"].read_text())["summary"]
     rows = [{"point": p.name, "configuration": p.configuration, "seed": p.config["seed"], **status[p.name]} for p in points]
     meta = {"episodes per split": ev["episodes"], "evaluation reset seeds": f"from {ev['seed']}",
+            "checkpoint": "best.pt where there is one" if ev["checkpoint"] == "best" else "latest.pt (the final one)",
+            "actions": "sampled from the policy" if ev["stochastic"] else "most likely (deterministic)",
             "not evaluated": ", ".join(p.name for p in points if status[p.name]["state"] != "done") or "none"}
     index = where.report / "results.md"
     index.write_text(grid_index(sweep.name, summaries, rows, meta))
@@ -151,3 +155,48 @@ def run(args: argparse.Namespace) -> int:
 def _stored(where: SweepDir) -> tuple[Sweep, SweepDir, list[Point]]:
     sweep, points = read_spec(where)
     return sweep, where, points
+
+
+#: The points of ``shiftgrid benchmark sweep``: tiny PPO runs, so that what is measured is the machinery around them.
+BENCH_BASE = {"algo": "ppo", "env": "MiniGrid-Empty-5x5-v0", "steps": 512, "n_envs": 2, "device": "cpu",
+              "set": ["eval.freq=0", "hyperparams={n_steps: 128, batch_size: 128, n_epochs: 1}"]}
+
+
+def benchmark(points: int, repeats: int, backends: list[str]) -> list[tuple[str, float]]:
+    """Seconds per point of ``points`` tiny runs, by hand and through each backend.
+
+    By hand is one ``shiftgrid train`` per point, or one ``shiftgrid train --seed 0,1,..`` for all
+    (one process, one run after the other). Every way runs the points one at a time
+    (``--max-parallel 1``, no report), interleaved over ``repeats``; the median is returned as
+    ``(way, seconds per point)``, one ``shiftgrid train`` per point first.
+    """
+    import statistics
+    import subprocess
+    import tempfile
+    import time
+
+    import yaml
+
+    cli = [sys.executable, "-m", "shiftgrid.scripts.cli"]
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in BENCH_BASE.items() if k != "set"]
+    flags += [f"--set={s}" for s in BENCH_BASE["set"]] + ["--no-progress"]
+    times: dict[str, list[float]] = {"train, one per point": [], "train --seed 0,1,..": [],
+                                     **{f"sweep --backend {b}": [] for b in backends}}
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp) / "bench.yaml"
+        file.write_text(yaml.safe_dump({"base": BENCH_BASE, "grid": {"seed": list(range(points))}}))
+        for r in range(repeats):
+            for way in times:
+                out = Path(tmp) / f"{r}-{way.replace(' ', '_')}"
+                if way == "train, one per point":
+                    commands = [cli + ["train", *flags, f"--seed={s}", f"--run-dir={out / str(s)}"] for s in range(points)]
+                elif way.startswith("train --seed"):
+                    commands = [cli + ["train", *flags, f"--seed={','.join(map(str, range(points)))}", f"--run-dir={out}"]]
+                else:
+                    commands = [cli + ["sweep", str(file), f"--dir={out}", "--max-parallel=1", "--no-report",
+                                       f"--backend={way.split()[-1]}"]]
+                start = time.perf_counter()
+                for command in commands:
+                    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                times[way].append((time.perf_counter() - start) / points)
+    return [(way, statistics.median(t)) for way, t in times.items()]

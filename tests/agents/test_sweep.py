@@ -52,6 +52,7 @@ def test_points_layer_like_shiftgrid_train(tmp_path):
     ({"base": BASE, "grid": {"run_dir": ["a"]}}, "run_dir is set by the sweep"),
     ({"base": {**BASE, "set": "steps=3"}, "grid": {"seed": [0]}}, "base.set must be a list of key=value strings"),
     ({"base": BASE, "grid": {"seed": [0]}, "evaluate": {"episode": 3}}, "evaluate: unknown key 'episode'; valid: episodes"),
+    ({"base": BASE, "grid": {"seed": [0]}, "evaluate": {"checkpoint": "last"}}, "evaluate.checkpoint must be one of best, latest"),
     (["seed"], "a sweep file holds a mapping of sections"),
 ])
 def test_bad_sweep_files_say_what_is_wrong(data, says):
