@@ -18,6 +18,7 @@ A sweep directory (``shiftgrid sweep``, :class:`SweepDir`) holds::
     status/<point>.json     the point's state (pending, running, done, failed, interrupted), error, wall-clock
     logs/<point>.log        the point's output (stdout and stderr of its training)
     runs/<point>/           the point's run directory, exactly as ``shiftgrid train`` lays it out
+    stop                    written on Ctrl-C / SIGTERM of a Ray sweep: its tasks then SIGTERM their points
     report/                 the grid's evaluation: results.md (configurations side by side) and one
                             shift report per configuration in report/<configuration>/
 
@@ -105,6 +106,7 @@ class SweepDir:
 
     spec = _Path(SWEEP_FILE)
     report = _Path("report")
+    stop = _Path("stop")
 
     def __init__(self, root: str | Path):
         object.__setattr__(self, "root", Path(root))

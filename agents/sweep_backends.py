@@ -8,8 +8,9 @@ the error, or ``interrupted``, with its wall-clock). Its output goes to ``logs/<
 
 :func:`run_local` keeps up to N such processes going; :func:`run_ray` submits each as a Ray task
 that asks for the point's resources (the sweep dir must be on a filesystem every node sees).
-On Ctrl-C or SIGTERM both forward SIGTERM to every running point, which saves a checkpoint and
-ends as ``interrupted``; points not started stay ``pending``.
+On Ctrl-C or SIGTERM both forward SIGTERM to every running point (Ray tasks through the sweep
+dir's ``stop`` file), which saves a checkpoint and ends as ``interrupted``; points not started
+stay ``pending``.
 
 Example:
     $ python -m shiftgrid.agents.sweep_backends runs/grid 'algo=ppo,seed=0'
@@ -137,16 +138,18 @@ def run_local(where: SweepDir, names: Sequence[str], max_parallel: int,
 
 
 def _ray_point(root: str, name: str) -> int:
-    """A Ray task: run the point's command (with this node's Python); if cancelled, SIGTERM the point and wait for it."""
+    """A Ray task: run the point's command (with this node's Python); once the sweep dir's ``stop`` file appears,
+    SIGTERM the point and wait for its checkpoint (the sweep dir is on a filesystem every node sees)."""
     where = SweepDir(root)
     with open(where.log(name), "ab") as out:
         proc = subprocess.Popen(point_command(where, name), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-        try:
-            return proc.wait()
-        except KeyboardInterrupt:  # ray.cancel
-            proc.send_signal(signal.SIGTERM)
-            return proc.wait()
+        while proc.poll() is None:
+            if where.stop.exists():  # the driver was stopped: so is the point, with a checkpoint
+                proc.send_signal(signal.SIGTERM)
+                return proc.wait()
+            time.sleep(POLL_S)
+        return proc.returncode
 
 
 def run_ray(where: SweepDir, names: Sequence[str], max_parallel: int | None, address: str | None = None,
@@ -164,6 +167,7 @@ def run_ray(where: SweepDir, names: Sequence[str], max_parallel: int | None, add
         if too_big:
             raise ValueError(f"point {too_big[0]} asks for {asks[too_big[0]]['num_cpus']} CPUs; this machine has {cpus}")
         ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    where.stop.unlink(missing_ok=True)
     try:
         task = ray.remote(_ray_point)
         pending, running, forwarded = list(names), {}, False
@@ -171,8 +175,7 @@ def run_ray(where: SweepDir, names: Sequence[str], max_parallel: int | None, add
             while pending or running:
                 if stop.signum is not None and not forwarded:
                     pending, forwarded = [], True
-                    for ref in running:
-                        ray.cancel(ref)
+                    where.stop.touch()
                 while pending and len(running) < (max_parallel or len(names)):
                     name = _launch(where, pending.pop(0))
                     running[task.options(**asks[name]).remote(str(where.root.resolve()), name)] = name
@@ -181,11 +184,12 @@ def run_ray(where: SweepDir, names: Sequence[str], max_parallel: int | None, add
                     name = running.pop(ref)
                     try:
                         rc = ray.get(ref)
-                    except (ray.exceptions.TaskCancelledError, ray.exceptions.RayTaskError):
+                    except ray.exceptions.RayError:  # the task itself failed (a lost node...)
                         rc = -1
                     on_end(name, settle(where, name, rc, stop.signum is not None))
             return stop.signum
     finally:
+        where.stop.unlink(missing_ok=True)
         ray.shutdown()
 
 

@@ -157,3 +157,23 @@ def test_resume_and_report_need_a_sweep_dir(tmp_path, capsys):
     assert "holds no sweep to report on" in one_error_line(capsys)
     assert main(["sweep", str(tmp_path / "grid.yaml"), "--dir", str(tmp_path / "out"), "--resume", "--no-report"]) == 2
     assert "nothing to resume" in one_error_line(capsys)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                    reason="Ray is not installed (the [sweep] extra: pip install 'shiftgrid[sweep]')")
+def test_sigterm_stops_every_ray_point_with_a_checkpoint(tabular, tmp_path):
+    long = {**BASE, "steps": 1_000_000, "set": ["eval.freq=0", "checkpoint_freq=1000"]}
+    file = sweep_file(tmp_path, {"seed": [0, 1]}, base=long)
+    where = SweepDir(tmp_path / "sweep")
+    proc = subprocess.Popen([sys.executable, "-m", "shiftgrid.scripts.cli", "sweep", str(file), "--backend", "ray"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 90
+    while not all(where.run(n).latest.is_file() for n in ("seed=0", "seed=1")) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert states(where) == {"seed=0": "interrupted", "seed=1": "interrupted"}, out
+    for name in ("seed=0", "seed=1"):
+        assert 0 < torch.load(where.run(name).latest, weights_only=True)["counters"]["num_timesteps"] < 1_000_000
+    assert not where.stop.exists()
