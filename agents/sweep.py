@@ -44,7 +44,7 @@ from typing import Any, Mapping
 import yaml
 
 from shiftgrid.agents.config import ConfigError, TrainConfig, load_yaml_file, merge, parse_overrides
-from shiftgrid.agents.registry import learner_names, register_learner
+from shiftgrid.agents.registry import get_learner, learner_names, register_learner, unregister_learner
 from shiftgrid.agents.rundir import RUNS_ROOT, SweepDir
 
 SECTIONS = ("name", "dir", "base", "grid", "learners", "evaluate", "resources")
@@ -103,10 +103,19 @@ class Sweep:
                    data.get("dir"), dict(data))
 
     def register_learners(self) -> None:
-        """Register the sweep's ``learners`` that are not registered yet (in the driver and in every point)."""
+        """Register the sweep's ``learners`` that are not registered yet (in the driver and in every point).
+
+        Raises:
+            ConfigError: a learner that cannot be imported here (it is left unregistered).
+        """
         for name, target in self.learners.items():
             if name not in learner_names():
                 register_learner(name, target)
+                try:
+                    get_learner(name)
+                except (ConfigError, ImportError) as e:
+                    unregister_learner(name)
+                    raise ConfigError(f"{self.where}: learners: {e}") from None
 
 
 @dataclass

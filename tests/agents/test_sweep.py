@@ -3,6 +3,7 @@
 import pytest
 
 from shiftgrid.agents.config import ConfigError
+from shiftgrid.agents.registry import learner_names
 from shiftgrid.agents.rundir import SweepDir
 from shiftgrid.agents.sweep import Sweep, expand, load_sweep, merge_points, read_status, write_status
 
@@ -75,6 +76,14 @@ def test_every_point_is_validated_before_any_runs(tmp_path):
     with pytest.raises(ConfigError, match="point seed=0: unknown config key eval.episode"):
         expand(sweep({"seed": [0]}, base={**BASE, "set": ["eval.episode=3"]}), tmp_path)
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_plugin_learner_that_cannot_load_fails_before_anything_runs(tmp_path):
+    bad = sweep({"seed": [0]}, base={**BASE, "algo": "mine"}, learners={"mine": "no_such_module:Learner"})
+    with pytest.raises(ConfigError, match="s.yaml: learners: learner 'mine' is registered as 'no_such_module:Learner', "
+                                          "which cannot be loaded: No module named 'no_such_module'"):
+        expand(bad, tmp_path)
+    assert "mine" not in learner_names()
 
 
 def test_resume_keeps_the_stored_points_and_adds_new_ones(tmp_path):
