@@ -54,6 +54,7 @@ LEARNER_COMMANDS = [
     ["train", "--algo", "ppo", "--steps", "64"],
     ["evaluate", "runs/nothing", "--episodes", "2"],
     ["main", "--steps", "64"],
+    ["sweep", "scripts/sweeps/ppo-goto.yaml"],
 ]
 
 
