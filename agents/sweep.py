@@ -164,6 +164,7 @@ def expand(sweep: Sweep, root: str | Path) -> list[Point]:
     sweep.register_learners()
     keys = list(sweep.grid)
     points: dict[str, Point] = {}
+    built: set[str] = set()
     for combo in itertools.product(*(sweep.grid[k] for k in keys)):
         values = dict(zip(keys, combo))
         name = ",".join(label(k, v) for k, v in values.items())
@@ -175,11 +176,32 @@ def expand(sweep: Sweep, root: str | Path) -> list[Point]:
         try:
             merged = layered(sweep.from_file, command_line)
             config = TrainConfig.from_dict(merged).to_dict()
+            check_builds(config, built)
         except ConfigError as e:
             raise ConfigError(f"{sweep.where}: point {name}: {e}") from None
         configuration = ",".join(label(k, v) for k, v in values.items() if k != "seed") or sweep.name
         points[name] = Point(name, values, configuration, config)
     return list(points.values())
+
+
+def check_builds(config: Mapping[str, Any], built: set[str]) -> None:
+    """Build ``config``'s learner for acting (no training envs) so its hyperparameters are checked before any point runs.
+
+    Configs that differ only in seed and run dir are built once (``built`` keeps what was).
+
+    Raises:
+        ConfigError: the learner rejects its settings (e.g. a hyperparameter another algorithm has).
+    """
+    from shiftgrid.agents.registry import get_learner
+
+    key = json.dumps({k: v for k, v in config.items() if k not in ("seed", "run_dir")}, sort_keys=True, default=str)
+    if key in built:
+        return
+    learner = get_learner(config["algo"])(TrainConfig.from_dict(dict(config)), training=False)
+    close = getattr(learner, "close", None)
+    if callable(close):
+        close()
+    built.add(key)
 
 
 def point_resources(config: Mapping[str, Any], resources: Mapping[str, Any]) -> dict[str, float]:

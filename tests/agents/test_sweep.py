@@ -78,6 +78,13 @@ def test_every_point_is_validated_before_any_runs(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_hyperparameters_are_checked_by_building_each_points_learner_before_any_runs(tmp_path):
+    """batch_size is PPO's: the a2c point is refused at expansion, not after the ppo point has trained."""
+    with pytest.raises(ConfigError, match=r"point algo=a2c: unknown a2c hyperparameter .batch_size."):
+        expand(sweep({"algo": ["ppo", "a2c"]}, base={**BASE, "set": ["hyperparams.batch_size=64"]}), tmp_path)
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_plugin_learner_that_cannot_load_fails_before_anything_runs(tmp_path):
     bad = sweep({"seed": [0]}, base={**BASE, "algo": "mine"}, learners={"mine": "no_such_module:Learner"})
     with pytest.raises(ConfigError, match="s.yaml: learners: learner 'mine' is registered as 'no_such_module:Learner', "
