@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 from shiftgrid.agents.evaluation import splits_to_evaluate
 from shiftgrid.agents.policies import WRAPPERS, observation_wrapper
-from shiftgrid.agents.rundir import RunDir
+from shiftgrid.agents.rundir import BEST, LATEST, RunDir
 from shiftgrid.agents.sb3_zip import ZIP_ALGOS, load_zip
 from shiftgrid.agents.scoring import Candidate, check_observation_space, evaluate_agents
 from shiftgrid.scripts.cli import UserError
@@ -76,16 +76,27 @@ def load(path: Path, device: str) -> tuple[Any, dict, dict]:
 
 
 def describe_checkpoint(file: Path, checkpoint: Any) -> dict[str, Any]:
-    """Which checkpoint was evaluated (file, steps) and how it was chosen."""
-    best = checkpoint.best if file.name == "best.pt" else None
+    """Which checkpoint was evaluated (file, steps) and how it was chosen.
+
+    A checkpoint is the run's best when it was saved at the step its ``best`` record names
+    (whatever the file is called now); the number of evaluations it was chosen among is the
+    whole run's, read from the run's latest checkpoint when there is one.
+    """
+    from shiftgrid.agents.checkpoint import read_checkpoint
+
+    best = checkpoint.best
+    if best is not None and best.get("step", checkpoint.num_timesteps if file.name == BEST else None) != checkpoint.num_timesteps:
+        best = None  # a later checkpoint that only carries the run's best record along
     if best is None:
-        chosen = "the run's last checkpoint" if file.name == "latest.pt" else "given as a file"
+        chosen = "the run's last checkpoint" if file.name == LATEST else "given as a file"
     else:
         seeds = best.get("seeds")
         where = f" on validation seeds {seeds[0]}..{seeds[1]}" if seeds else ""
-        n = len(checkpoint.history)
-        count = f" of {n} evaluation{'s' * (n != 1)}" if n else ""
-        chosen = f"best `{best['split']}` success ({best['success']:.3f}){where}{count}"
+        latest = file.parent / LATEST
+        history = read_checkpoint(latest).history if latest.is_file() and latest != file else checkpoint.history
+        n = len(history)
+        count = f" among {n} evaluation{'s' * (n != 1)}" if n else ""
+        chosen = f"best `{best['split']}` success ({best['success']:.3f}){where}{count}, at step {checkpoint.num_timesteps}"
     return {"file": f"{file.parent.name}/{file.name}", "steps": checkpoint.num_timesteps, "chosen": chosen,
             "validation_seeds": None if best is None else best.get("seeds")}
 

@@ -59,6 +59,7 @@ def test_shiftgrid_train_and_evaluate_run_the_tabular_learner(tabular, tmp_path,
     assert training["steps"] == best.num_timesteps and training["checkpoint"]["file"] == "checkpoints/best.pt"
     md = (run.eval / "results.md").read_text()
     assert "`checkpoints/best.pt`: best `id` success" in md and f"validation seeds {best.best['seeds'][0]}" in md
+    assert f"among 3 evaluations, at step {best.num_timesteps}" in md  # the run's 3, not those before best was saved
     assert "evaluation reset seeds: 1000000000..1000000002" in md  # not the validation seeds
 
     events = sorted(run.tb.iterdir())
