@@ -7,7 +7,7 @@
   found by searching for plans with a free drop). The oracle's plan replays to success in
   exactly its length.
 - minigrid's ``BabyAIBot`` never gets a return above ``optimal_return`` on any split of the
-  families it plays (the 1,000-level check per split is ``shiftgrid check --bot 1000``).
+  families it plays, on 1,000 levels per split (also ``shiftgrid check --bot 1000``).
 - :func:`~shiftgrid.envs.oracle.solve_from` plans from mid-episode states: its plan replays to
   success in exactly its length, is never longer than what remains of a plan on the optimal
   path, and matches the exhaustive search.
@@ -245,7 +245,7 @@ def test_no_plan_beats_the_oracle_on_small_levels(name):
 # -- BabyAI's bot never beats the optimum -------------------------------------------------------
 
 BOT_FAMILIES = ("GoTo", "Pickup", "PutNext", "Sequence")
-BOT_LEVELS = 12  # per split here; `shiftgrid check --bot 1000` runs the issue's 1,000
+BOT_LEVELS = 1000  # per split, as the issue asks (also: `shiftgrid check --bot 1000`)
 
 
 def bot_episode(env, seed: int):
@@ -269,12 +269,13 @@ def bot_episode(env, seed: int):
 BOT_CASES = [(f, s) for f in BOT_FAMILIES for s in sg.splits_for(f"shiftgrid/{f}-v0") if not s.endswith("/id")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family,split", BOT_CASES, ids=[f"{f}/{s}" for f, s in BOT_CASES])
 def test_babyai_bot_never_beats_optimal_return(family, split):
     env = gym.make(f"shiftgrid/{family}-v0", split=split)
     probe = gym.make(f"shiftgrid/{family}-v0", split=split, oracle=False)  # cheap resets to find the bot's levels
     played, beaten = 0, []
-    for seed in range(10 * BOT_LEVELS):  # Sequence instructions/far: about 1 mission in 8 is expressible
+    for seed in range(30 * BOT_LEVELS):  # Sequence instructions/far: about 1 mission in 8 is expressible
         if played == BOT_LEVELS:
             break
         probe.reset(seed=seed)
@@ -286,7 +287,7 @@ def test_babyai_bot_never_beats_optimal_return(family, split):
         played += 1
         if out[0] > out[1] + 1e-9:
             beaten.append((seed, out))
-    assert played > 0
+    assert played == BOT_LEVELS, f"only {played} levels the bot could play in {30 * BOT_LEVELS} seeds"
     assert not beaten, f"BabyAIBot beat optimal_return on {beaten}"
     env.close()
 
