@@ -58,7 +58,8 @@ class SB3Learner:
         callback = ServicesCallback(run)
         try:
             self.model.learn(steps, callback=callback, log_interval=self.config.log_interval, reset_num_timesteps=not resumed)
-        except ValueError:  # SB3's action distribution refuses NaN logits: the weights went non-finite
+        except (ValueError, RuntimeError):  # NaN logits: refused by the distribution's checks (ValueError), or by
+            # sampling (RuntimeError) where they are off, as after any torch.compile; the weights decide
             if finite(self.model.policy.parameters()):
                 raise
             run.state.stop_reason = "nan"

@@ -197,7 +197,13 @@ def check_builds(config: Mapping[str, Any], built: set[str]) -> None:
     key = json.dumps({k: v for k, v in config.items() if k not in ("seed", "run_dir")}, sort_keys=True, default=str)
     if key in built:
         return
-    learner = get_learner(config["algo"])(TrainConfig.from_dict(dict(config)), training=False)
+    factory = get_learner(config["algo"])
+    try:
+        learner = factory(TrainConfig.from_dict(dict(config)), training=False)
+    except ConfigError:
+        raise
+    except Exception as e:  # a learner of another package may reject its settings in its own way
+        raise ConfigError(f"the {config['algo']} learner cannot be built: {type(e).__name__}: {e}") from None
     close = getattr(learner, "close", None)
     if callable(close):
         close()

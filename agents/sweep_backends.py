@@ -159,6 +159,7 @@ def run_ray(where: SweepDir, names: Sequence[str], max_parallel: int | None, add
 
     sweep, points = read_spec(where)
     asks = {p.name: point_resources(p.config, sweep.resources) for p in points if p.name in names}
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}  # ray.init installs its own
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
@@ -191,6 +192,8 @@ def run_ray(where: SweepDir, names: Sequence[str], max_parallel: int | None, add
     finally:
         where.stop.unlink(missing_ok=True)
         ray.shutdown()
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

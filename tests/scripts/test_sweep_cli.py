@@ -79,18 +79,28 @@ def test_a_2x2_local_grid_trains_every_point_and_reports_configurations_side_by_
 
 
 def test_a_failed_point_is_recorded_and_the_others_finish(tabular, tmp_path, capsys):
-    file = sweep_file(tmp_path, {"hyperparams.lr": [0.5, "fast"]})
+    """update_every=0 builds (so it passes validation) and fails in training, at its first step."""
+    file = sweep_file(tmp_path, {"hyperparams.update_every": [64, 0]})
     assert main(["sweep", str(file), "--max-parallel", "1"]) == 1
     where = SweepDir(tmp_path / "sweep")
-    assert states(where) == {"hyperparams.lr=0.5": "done", "hyperparams.lr=fast": "failed"}
-    failed = json.loads(where.status("hyperparams.lr=fast").read_text())
-    assert failed["error"] == "ValueError: could not convert string to float: 'fast'" and failed["wall_s"] > 0
-    assert "Traceback" in where.log("hyperparams.lr=fast").read_text()
+    bad = "hyperparams.update_every=0"
+    assert states(where) == {"hyperparams.update_every=64": "done", bad: "failed"}
+    failed = json.loads(where.status(bad).read_text())
+    assert failed["error"] == "ZeroDivisionError: integer modulo by zero" and failed["wall_s"] > 0
+    assert "Traceback" in where.log(bad).read_text()
     out, err = capsys.readouterr()
-    assert "hyperparams.lr=fast: failed" in out and "1 of 2 points did not finish: hyperparams.lr=fast" in err
+    assert f"{bad}: failed" in out and f"1 of 2 points did not finish: {bad}" in err
     index = (where.report / "results.md").read_text()  # the finished one is still evaluated
-    assert "- not evaluated: hyperparams.lr=fast" in index and "| failed |" in index
-    assert not (where.report / "hyperparams.lr=fast").exists()
+    assert f"- not evaluated: {bad}" in index and "| failed |" in index
+    assert not (where.report / bad).exists()
+
+
+def test_a_learner_that_rejects_its_settings_stops_the_sweep_before_any_point_runs(tabular, tmp_path, capsys):
+    file = sweep_file(tmp_path, {"hyperparams.lr": [0.5, "fast"]})
+    assert main(["sweep", str(file)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "point hyperparams.lr=fast: the tabular learner cannot be built: ValueError" in err[0]
+    assert not (tmp_path / "sweep" / "runs").exists()
 
 
 def test_sigterm_checkpoints_the_running_point_and_resume_skips_finished_ones(tabular, tmp_path):
@@ -123,7 +133,9 @@ def test_sigterm_checkpoints_the_running_point_and_resume_skips_finished_ones(ta
                     reason="Ray is not installed (the [sweep] extra: pip install 'shiftgrid[sweep]')")
 def test_a_ray_grid_on_a_local_ray(tabular, tmp_path, capsys):
     file = sweep_file(tmp_path, {"seed": [0, 1]})
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     assert main(["sweep", str(file), "--backend", "ray"]) == 0
+    assert {s: signal.getsignal(s) for s in before} == before  # Ray's own handlers do not outlive the sweep
     where = SweepDir(tmp_path / "sweep")
     assert states(where) == {"seed=0": "done", "seed=1": "done"}
     assert all(where.run(n).latest.is_file() for n in ("seed=0", "seed=1"))

@@ -1,4 +1,4 @@
-"""One torch thread (small networks on a shared machine) and a scripted env whose observations name their episode."""
+"""A scripted env whose observations name their episode (one torch thread: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium import spaces
-
-
-@pytest.fixture(autouse=True, scope="session")
-def one_torch_thread():
-    """Extra torch threads only contend on the shared 2-core machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class Scripted(gym.Env):

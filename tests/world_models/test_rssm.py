@@ -198,7 +198,15 @@ def test_nan_stops_with_a_clear_error():
     assert all(torch.equal(before[k], after[k]) or torch.isnan(before[k]).any() for k in before)
 
 
-def test_bf16_and_compile_flags_on_cpu():
+@pytest.fixture
+def keeps_distribution_checks():
+    """torch.compile turns off torch.distributions' argument checks for the whole process; put them back."""
+    before = torch.distributions.Distribution._validate_args
+    yield
+    torch.distributions.Distribution.set_default_validate_args(before)
+
+
+def test_bf16_and_compile_flags_on_cpu(keeps_distribution_checks):
     assert not preset("small").bf16 and not preset("small").compile  # no-ops unless asked
     torch.manual_seed(0)
     model = RSSM(preset("tiny", bf16=True))
