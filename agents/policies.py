@@ -17,10 +17,10 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable
 
 from shiftgrid.agents.evaluation import ObservationWrapper
+from shiftgrid.agents.registry import import_target
 
 #: Observation wrappers by name: ``tokens`` is what shiftgrid's learners train on (the default).
 WRAPPERS = ("tokens", "image", "flat")
@@ -65,11 +65,8 @@ def as_predictor(policy: Any) -> Any:
 
 
 def _import(target: str) -> Any:
-    module, _, attr = target.partition(":")
     try:
-        obj: Any = importlib.import_module(module)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
+        obj = import_target(target)
     except (ImportError, AttributeError) as e:
         raise ValueError(f"observation wrapper {target!r} cannot be loaded: {e}") from None
     if not callable(obj):

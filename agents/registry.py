@@ -39,6 +39,8 @@ _ENTRIES: dict[str, str] = {
 }
 
 _BUILTIN = tuple(_ENTRIES)
+#: The built-in learners that are stable-baselines3 models (what an SB3 ``.zip`` can be loaded as).
+SB3_LEARNERS = tuple(n for n, target in _ENTRIES.items() if target.startswith("shiftgrid.agents.sb3_learner:"))
 #: Entry-point group through which installed packages add learners.
 ENTRY_POINT_GROUP = "shiftgrid.learners"
 _plugins_loaded = False
@@ -121,6 +123,23 @@ def unregister_learner(name: str) -> None:
     _ENTRIES.pop(name)
 
 
+def import_target(target: str) -> Any:
+    """The object at ``"package.module:attribute"`` (dotted attributes allowed), importing the module.
+
+    Raises:
+        ImportError, AttributeError: as the import or the attribute lookup does.
+
+    Example:
+        >>> import_target("shiftgrid.agents.registry:import_target.__name__")
+        'import_target'
+    """
+    module, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
 def get_learner(name: str) -> LearnerFactory:
     """Import and return the factory registered as ``name``.
 
@@ -129,11 +148,8 @@ def get_learner(name: str) -> LearnerFactory:
         'A2C'
     """
     check_learner(name)
-    module, _, attr = _ENTRIES[name].partition(":")
     try:
-        obj: Any = importlib.import_module(module)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
+        obj = import_target(_ENTRIES[name])
     except (ImportError, AttributeError) as e:
         if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] in ("torch", "stable_baselines3", "sb3_contrib"):
             raise  # a missing extra: the CLI says which one to install

@@ -22,8 +22,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-#: Registered learner names an SB3 zip can be loaded as (``--algo``).
-ZIP_ALGOS = ("ppo", "a2c", "dqn", "recurrent-ppo")
+from shiftgrid.agents.registry import SB3_LEARNERS
+
+#: Registered learner names an SB3 zip can be loaded as (``--algo``): the SB3 learners.
+ZIP_ALGOS = SB3_LEARNERS
 
 
 class ZipModelError(ValueError):
