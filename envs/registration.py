@@ -114,24 +114,12 @@ def _splits_source(family: Family, splits: str | Path | Mapping | SplitSet | Non
     if isinstance(splits, (str, Path)):
         return str(Path(splits).resolve())
     if isinstance(splits, SplitSet):
-        splits = _as_mapping(splits)
+        splits = splits.to_mapping()
     try:
         return json.loads(json.dumps(splits))
     except (TypeError, ValueError) as e:
         raise RegistrationError(f"splits for {family.name} must hold plain values (numbers, strings, lists, "
                                 f"mappings) so the spec is JSON: {e}") from None
-
-
-def _as_mapping(split_set: SplitSet) -> dict:
-    """A split set as the YAML layout it can be rebuilt from."""
-    train = dict(split_set["train"].factors)
-    axes: dict[str, dict] = {}
-    for name in split_set:
-        s = split_set[name]
-        if s.axis and s.level in ("near", "far"):
-            over = {k: list(v) if isinstance(v, tuple) else v for k, v in s.factors.items()}
-            axes.setdefault(s.axis, {})[s.level] = {**over, "description": s.description}
-    return {"version": split_set.version, "train": train, "axes": axes}
 
 
 def resolve_splits(family: Family | str, splits: SplitSet | str | Path | Mapping | None = None) -> tuple[Family, SplitSet]:

@@ -305,6 +305,24 @@ class SplitSet(Mapping[str, Split]):
         """
         return list(dict.fromkeys(self.canonical(n) for n, s in self._splits.items() if s.held_out))
 
+    def to_mapping(self) -> dict[str, Any]:
+        """The YAML layout (plain values) that :func:`build_splits` rebuilds this split set from.
+
+        Example:
+            >>> from shiftgrid.envs import family_splits
+            >>> splits = family_splits("GoTo")
+            >>> rebuilt = build_splits(splits.family, splits.to_mapping())
+            >>> key = lambda s: (s.name, s.factors, s.seed_start, s.axis, s.level, s.description)
+            >>> [key(rebuilt[n]) for n in rebuilt] == [key(splits[n]) for n in splits]
+            True
+        """
+        plain = lambda factors: {k: list(v) if isinstance(v, tuple) else v for k, v in factors.items()}
+        axes: dict[str, dict] = {}
+        for s in self._splits.values():
+            if s.axis and s.level in LEVELS[1:]:
+                axes.setdefault(s.axis, {})[s.level] = {**plain(s.factors), "description": s.description}
+        return {"version": self.version, "train": plain(self._splits["train"].factors), "axes": axes}
+
     def axis_layout(self, evaluated: Any = None) -> dict[str, dict[str, str]]:
         """Axis -> {``id``/``near``/``far`` -> canonical split name}, over the ``evaluated`` names (None: all).
 
