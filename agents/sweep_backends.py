@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from shiftgrid.agents.rundir import SweepDir
+from shiftgrid.agents.services import RunState, stop_on_signals
 from shiftgrid.agents.sweep import FINAL, point_resources, read_spec, read_status, write_status
 
 #: Seconds between looks at the running points.
@@ -96,29 +97,11 @@ def _launch(where: SweepDir, name: str) -> str:
     return name
 
 
-class _Stop:
-    """Turns SIGINT / SIGTERM into a flag (restoring the old handlers on exit)."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-
-    def __enter__(self) -> "_Stop":
-        self.old = {s: signal.signal(s, self._set) for s in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    def _set(self, signum: int, frame: Any) -> None:
-        self.signum = signum
-
-    def __exit__(self, *exc: Any) -> None:
-        for s, handler in self.old.items():
-            signal.signal(s, handler)
-
-
 def run_local(where: SweepDir, names: Sequence[str], max_parallel: int,
               on_end: Callable[[str, str], None] = lambda name, state: None) -> int | None:
     """Run the points ``names`` as subprocesses, ``max_parallel`` at a time; the signal that stopped them, or None."""
     pending, running, forwarded = list(names), {}, False
-    with _Stop() as stop:
+    with stop_on_signals(RunState()) as stop:  # the training loop's handling: a flag, a second Ctrl-C raises
         while pending or running:
             if stop.signum is not None and not forwarded:
                 pending, forwarded = [], True
@@ -172,7 +155,7 @@ def run_ray(where: SweepDir, names: Sequence[str], max_parallel: int | None, add
     try:
         task = ray.remote(_ray_point)
         pending, running, forwarded = list(names), {}, False
-        with _Stop() as stop:
+        with stop_on_signals(RunState()) as stop:  # the training loop's handling: a flag, a second Ctrl-C raises
             while pending or running:
                 if stop.signum is not None and not forwarded:
                     pending, forwarded = [], True
