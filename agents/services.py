@@ -14,6 +14,8 @@ A learner's ``learn(steps, run)`` reports to :class:`RunServices` and obeys its 
   success improves. With ``log=True`` it also writes ``rollout/ep_rew_mean``,
   ``rollout/ep_len_mean``, ``rollout/success_rate``, ``time/sps`` and the metrics to TensorBoard
   (SB3 learners log those themselves, through the same ``run.logger``).
+- ``run.teacher_cost(demo_steps=..., labels=...)`` whenever a teacher's cost grows: ``teacher/*``
+  in TensorBoard, ``teacher/cost.json``, and in ``target.json`` when the target is met.
 
 Example:
     >>> state = RunState()
@@ -50,6 +52,8 @@ from shiftgrid.agents.rundir import RunDir
 _NOT_IMAGES = ("stdout", "log", "json", "csv")
 #: Finished training episodes the progress bar and ``rollout/*`` average over (SB3's window).
 RECENT = 100
+#: The teacher's cost (running totals by name), in the run dir's ``teacher/`` folder.
+TEACHER_COST_FILE = "cost.json"
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class RunState:
         elapsed_before: seconds of training before this call (earlier calls of a resumed run).
         started: ``time.perf_counter()`` when this call started training.
         target: the training-success target as met, or None.
+        teacher: the teacher's cost so far (see :meth:`RunServices.teacher_cost`): name -> running total.
     """
 
     best: dict[str, Any] | None = None
@@ -84,6 +89,7 @@ class RunState:
     elapsed_before: float = 0.0
     started: float = field(default_factory=time.perf_counter)
     target: dict[str, Any] | None = None
+    teacher: dict[str, float] = field(default_factory=dict)
 
     @property
     def best_success(self) -> float | None:
@@ -265,7 +271,21 @@ class RunServices:
 
     def save_latest(self) -> bool:
         self.last_save = self.num_timesteps
+        self._write_teacher_cost()
         return self.save(self.run_dir.latest)
+
+    def teacher_cost(self, **totals: float) -> None:
+        """Record the teacher's cost so far, as running totals (``demo_steps=...``, ``labels=...``, ``advice_tokens=...``).
+
+        The one place a teacher's cost goes, whatever the teacher: each total is logged as
+        ``teacher/<name>`` at the next TensorBoard write, kept in ``teacher/cost.json`` (with
+        every checkpoint) and written into ``target.json`` when the target is met. The counts
+        are the learner's (or teacher's) to keep across resumes: report them again after one.
+        """
+        self.state.teacher.update({k: float(v) for k, v in totals.items()})
+        if self.logger is not None:
+            for name, value in totals.items():
+                self.logger.record(f"teacher/{name}", value)
 
     def validation_seeds(self) -> tuple[int, int]:
         """First and last reset seed of every evaluation during training."""
@@ -311,12 +331,19 @@ class RunServices:
             self.save_latest()
 
     # -- internals --------------------------------------------------------------------------
+    def _write_teacher_cost(self) -> None:
+        if self.state.teacher:
+            self.run_dir.teacher.mkdir(parents=True, exist_ok=True)
+            (self.run_dir.teacher / TEACHER_COST_FILE).write_text(json.dumps(self.state.teacher, indent=2) + "\n")
+
     def _check_target(self) -> None:
         t = self.config.target
         if len(self.window) < self.window.maxlen or float(np.mean(self.window)) < t.success:  # type: ignore[operator]
             return
         self.state.target = {"success": t.success, "episodes": t.episodes, "rate": float(np.mean(self.window)),
                              "steps": self.num_timesteps, "wall_s": round(self.state.elapsed(), 1)}
+        if self.state.teacher:
+            self.state.target["teacher"] = dict(self.state.teacher)
         self.run_dir.target.write_text(json.dumps(self.state.target, indent=2) + "\n")
         assert self.logger is not None
         self.logger.record("target/steps", self.state.target["steps"])

@@ -137,9 +137,14 @@ def check_arguments(paths: Sequence[Path], episodes: int, n_envs: int, out: Path
 
 
 def training_record(run: RunDir, checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """What the report says of a run's training: the evaluated checkpoint (file, steps, choice) and the met target."""
+    """What the report says of a run's training: the evaluated checkpoint (file, steps, choice), the met target
+    and the teacher's cost (None without a teacher)."""
+    from shiftgrid.agents.services import TEACHER_COST_FILE
+
+    cost = run.teacher / TEACHER_COST_FILE
     return {"steps": checkpoint.get("steps"), "checkpoint": checkpoint,
-            "target": json.loads(run.target.read_text()) if run.target.is_file() else None}
+            "target": json.loads(run.target.read_text()) if run.target.is_file() else None,
+            "teacher": json.loads(cost.read_text()) if cost.is_file() else None}
 
 
 def check_same_configuration(paths: Sequence[Path], configs: list[dict]) -> None:
