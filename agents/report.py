@@ -1,5 +1,10 @@
 """The shift report of one configuration (one or more runs): JSON, CSV, Markdown and PNG plots.
 
+Agents and world models share it: a :class:`RunRecord` carries either episodes (an agent's,
+summarised by :func:`~shiftgrid.agents.stats.run_metrics`) or its per-split metrics ready-made
+(a world model's), and a :class:`ReportStyle` says which metrics there are, in what words,
+which go in the Markdown tables and plots (the default is the agents' report).
+
 Files written by :func:`write_report`:
 
 - ``results.json`` — everything: every run's config, per-split metrics and episodes, and the
@@ -8,7 +13,8 @@ Files written by :func:`write_report`:
 - ``results.md`` — a table per axis (rows ``id``/``near``/``far`` and the two gaps; cells
   ``IQM [low, high]``), every split, success per seed, and (when known) how each run trained:
   its steps and whether and when it met its training-success target.
-- ``shift_<metric>.png`` — per axis, bars for id / near / far with CI error bars and run dots.
+- ``shift_<metric>.png`` — per axis, bars for id / near / far with CI error bars and run dots
+  (an ``@`` in a metric's name is ``_k`` in the file's: ``shift_obs_nll_k5.png``).
 - ``learning_curves.png`` — ``rollout/success_rate`` from each run's TensorBoard ``tb/`` (when present).
 
 Plots use matplotlib's Agg canvas directly, so no display and no global backend change.
@@ -43,13 +49,51 @@ COLORS = {"id": "#4c72b0", "near": "#dd8452", "far": "#c44e52"}
 ROW_LABELS = {"id": "id", "near": "near", "far": "far", "gap_near": "gap id − near", "gap_far": "gap id − far"}
 
 
+@dataclass(frozen=True)
+class ReportStyle:
+    """What a report says of its metrics (the defaults are the agents' report).
+
+    Attributes:
+        title: the Markdown heading, before the env id.
+        labels: metric -> the words tables use; also the metrics summarised, in this order.
+        table: the metrics in the Markdown tables (None: every labelled one the runs have).
+        plotted: the metrics drawn as ``shift_<metric>.png`` (where every split has them).
+        per_seed: the metric of the per-seed table.
+        gap_note: the sentence on how to read a gap.
+
+    Example:
+        >>> ReportStyle().label("success_rate"), ReportStyle(labels={"x@5": "x @5"}).label("x@5")
+        ('success rate', 'x @5')
+    """
+
+    title: str = "Shift report"
+    labels: Mapping[str, str] = field(default_factory=lambda: dict(METRICS))
+    table: Sequence[str] | None = None
+    plotted: Sequence[str] = PLOTTED
+    per_seed: str = "success_rate"
+    gap_note: str = "Gaps are id − shifted: for success and optimality a positive gap is a loss under shift."
+
+    def label(self, metric: str) -> str:
+        return self.labels.get(metric, metric)
+
+    def columns(self, summary: ShiftSummary) -> list[str]:
+        """The Markdown tables' metrics that the summary holds."""
+        wanted = self.labels if self.table is None else self.table
+        return [m for m in wanted if any(m in ms for ms in summary.splits.values())]
+
+
+AGENTS = ReportStyle()
+
+
 @dataclass
 class RunRecord:
     """One evaluated run: its name, training seed, per-split episodes, config and TensorBoard folder.
 
     ``training`` holds what is known of its training: ``steps`` (of the evaluated checkpoint),
     ``checkpoint`` (its ``file``, ``steps`` and how it was ``chosen``) and ``target`` (the met
-    training-success target, as in ``target.json``, or None).
+    training-success target, as in ``target.json``, or None). ``metrics`` (split -> metric ->
+    value), when given, is the run's per-split table as computed elsewhere (a world model's);
+    None: computed from ``results`` by :func:`~shiftgrid.agents.stats.run_metrics`.
     """
 
     name: str
@@ -58,6 +102,11 @@ class RunRecord:
     config: dict[str, Any] = field(default_factory=dict)
     tb_dir: Path | None = None
     training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, dict[str, float]] | None = None
+
+    def split_metrics(self) -> dict[str, dict[str, float]]:
+        """Split -> metric -> value of this run."""
+        return self.metrics if self.metrics is not None else run_metrics(self.results)
 
 
 def learning_curve(tb_dir: str | Path, tag: str = SUCCESS_TAG) -> list[tuple[int, float]]:
@@ -81,14 +130,15 @@ def learning_curve(tb_dir: str | Path, tag: str = SUCCESS_TAG) -> list[tuple[int
 
 
 def _cell(i: Interval | None, metric: str) -> str:
-    if i is None:
+    if i is None or not math.isfinite(i.iqm):
         return "–"
     f = "{:.1f}" if metric == "mean_length" else "{:.3f}"
     return f"{f.format(i.iqm)} [{f.format(i.low)}, {f.format(i.high)}]"
 
 
-def _table(first: str, rows: Sequence[tuple[str, Mapping[str, Interval]]], metrics: Sequence[str]) -> list[str]:
-    lines = [f"| {first} | " + " | ".join(METRICS[m] for m in metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
+def _table(first: str, rows: Sequence[tuple[str, Mapping[str, Interval]]], metrics: Sequence[str],
+           style: ReportStyle = AGENTS) -> list[str]:
+    lines = [f"| {first} | " + " | ".join(style.label(m) for m in metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
     lines += [f"| {label} | " + " | ".join(_cell(ms.get(m), m) for m in metrics) + " |" for label, ms in rows]
     return lines
 
@@ -113,15 +163,16 @@ def inexact_oracle_lines(runs: Sequence[RunRecord]) -> list[str]:
     return [""] + lines if lines else []
 
 
-def markdown(summary: ShiftSummary, runs: Sequence[RunRecord], env_id: str, meta: Mapping[str, Any] | None = None) -> str:
-    """The readable report: a table per axis, every split, and success rate per seed."""
-    metrics = [m for m in METRICS if any(m in ms for ms in summary.splits.values())]
+def markdown(summary: ShiftSummary, runs: Sequence[RunRecord], env_id: str, meta: Mapping[str, Any] | None = None,
+             style: ReportStyle = AGENTS) -> str:
+    """The readable report: a table per axis, every split, and ``style.per_seed`` (success rate) per seed."""
+    metrics = style.columns(summary)
     names = ", ".join(f"{r.name} (seed {r.seed})" for r in runs)
-    lines = [f"# Shift report: `{env_id}`", "", f"- runs ({summary.n_runs}): {names}"]
+    lines = [f"# {style.title}: `{env_id}`", "", f"- runs ({summary.n_runs}): {names}"]
     lines += [f"- {k}: {v}" for k, v in (meta or {}).items()]
     notes = ["Cells: interquartile mean across runs [95% stratified bootstrap CI]."]
     if summary.axes:
-        notes.append("Gaps are id − shifted: for success and optimality a positive gap is a loss under shift.")
+        notes.append(style.gap_note)
     if summary.n_runs == 1:
         notes.append("One run: intervals across runs collapse to the point; evaluate several seeds for real intervals.")
     lines += ["", " ".join(notes)]
@@ -129,21 +180,25 @@ def markdown(summary: ShiftSummary, runs: Sequence[RunRecord], env_id: str, meta
     for axis, rows in summary.axes.items():
         layout = summary.layout[axis]
         labelled = [(ROW_LABELS[r] + (f" (`{layout[r]}`)" if r in layout else ""), rows[r]) for r in ROW_LABELS if r in rows]
-        lines += ["", f"## {axis}", ""] + _table("level", labelled, metrics)
-    lines += ["", "## Every split", ""] + _table("split", [(f"`{s}`", ms) for s, ms in summary.splits.items()], metrics)
-    lines += ["", "## Success rate per seed", "", "| split | " + " | ".join(r.name for r in runs) + " |",
-              "|---" * (len(runs) + 1) + "|"]
+        lines += ["", f"## {axis}", ""] + _table("level", labelled, metrics, style)
+    lines += ["", "## Every split", ""] + _table("split", [(f"`{s}`", ms) for s, ms in summary.splits.items()], metrics, style)
+    seed_label = style.label(style.per_seed)
+    lines += ["", f"## {seed_label[:1].upper() + seed_label[1:]} per seed", "",
+              "| split | " + " | ".join(r.name for r in runs) + " |", "|---" * (len(runs) + 1) + "|"]
     for split, ms in summary.splits.items():
-        lines.append(f"| `{split}` | " + " | ".join(f"{v:.3f}" for v in ms["success_rate"].per_run) + " |")
+        if style.per_seed in ms:
+            lines.append(f"| `{split}` | " + " | ".join(f"{v:.3f}" for v in ms[style.per_seed].per_run) + " |")
     if any(r.training for r in runs):
         lines += ["", "## Training", ""] + training_table(runs)
     return "\n".join(lines) + "\n"
 
 
 def training_table(runs: Sequence[RunRecord]) -> list[str]:
-    """Per run: steps of the evaluated checkpoint, which checkpoint and how it was chosen, its target and when it was met."""
-    lines = ["| run | seed | steps | checkpoint | training target | met at step | wall-clock to target |",
-             "|---|---|---|---|---|---|---|"]
+    """Per run: steps of the evaluated checkpoint, which checkpoint and how it was chosen, its target and when it was met,
+    and (where a teacher helped) the teacher's cost."""
+    teacher = any(r.training.get("teacher") for r in runs)  # a column only where a teacher helped
+    lines = ["| run | seed | steps | checkpoint | training target | met at step | wall-clock to target |"
+             + (" teacher cost |" if teacher else ""), "|---|---|---|---|---|---|---|" + ("---|" if teacher else "")]
     for r in runs:
         steps = r.training.get("steps")
         goal = (r.config.get("target") or {}).get("success")
@@ -152,8 +207,22 @@ def training_table(runs: Sequence[RunRecord]) -> list[str]:
         which = f"`{ckpt['file']}`: {ckpt['chosen']}" if ckpt else "–"
         target = f"{goal:.2f} over {(r.config.get('target') or {}).get('episodes')} episodes" if goal is not None else "none"
         at, wall = (f"{met['steps']:,}", f"{met['wall_s'] / 60:.1f} min") if met else ("not met" if goal is not None else "–", "–")
-        lines.append(f"| {r.name} | {r.seed} | {'–' if steps is None else f'{steps:,}'} | {which} | {target} | {at} | {wall} |")
+        lines.append(f"| {r.name} | {r.seed} | {'–' if steps is None else f'{steps:,}'} | {which} | {target} | {at} | {wall} |"
+                     + (f" {teacher_cost_text(r.training.get('teacher'))} |" if teacher else ""))
     return lines
+
+
+def teacher_cost_text(cost: Mapping[str, float] | None) -> str:
+    """A teacher's cost (``teacher/cost.json``: name -> total) in a table cell.
+
+    Example:
+        >>> teacher_cost_text({"demo_steps": 12345.0, "labels": 0.0}), teacher_cost_text(None)
+        ('demo_steps 12,345, labels 0', '–')
+    """
+    if not cost:
+        return "–"
+    return ", ".join(f"{name} {value:,.0f}" if float(value).is_integer() else f"{name} {value:,.3g}"
+                     for name, value in cost.items())
 
 
 def tidy(
@@ -172,7 +241,7 @@ def tidy(
     return pd.DataFrame(rows, columns=["run", "seed", "split", "axis", "level", "metric", "value"])
 
 
-def plot_shift(summary: ShiftSummary, metric: str, path: Path) -> None:
+def plot_shift(summary: ShiftSummary, metric: str, path: Path, label: str | None = None) -> None:
     """Bars per axis (id / near / far) of ``metric`` with CI error bars and one dot per run."""
     panels = {a: [(lvl, rows[lvl][metric]) for lvl in ("id", "near", "far") if lvl in rows] for a, rows in summary.axes.items()}
     panels = panels or {"splits": [(s, ms[metric]) for s, ms in summary.splits.items()]}
@@ -187,7 +256,7 @@ def plot_shift(summary: ShiftSummary, metric: str, path: Path) -> None:
             ax.plot(np.full(i.n_runs, x[k] + 0.25), i.per_run, "k.", alpha=0.6)  # beside the error bar
         ax.set_xticks(x, [label for label, _ in bars], rotation=0 if len(bars) <= 3 else 45)
         ax.set_title(title)
-    axs[0].set_ylabel(f"{METRICS[metric]} (IQM, 95% CI)")
+    axs[0].set_ylabel(f"{METRICS[metric] if label is None else label} (IQM, 95% CI)")
     fig.savefig(path, dpi=110)
 
 
@@ -223,6 +292,7 @@ def write_report(
     env_id: str,
     meta: Mapping[str, Any] | None = None,
     seed: int = 0,
+    style: ReportStyle = AGENTS,
 ) -> dict[str, Path]:
     """Summarize ``runs`` (seeds of one configuration) and write every report file into ``out_dir``.
 
@@ -233,14 +303,15 @@ def write_report(
         env_id: the environment, for titles.
         meta: extra ``key: value`` lines for the header (episodes, evaluation seed, algorithm...).
         seed: seed of the bootstrap.
+        style: the metrics, their words, tables and plots (default: the agents' report).
 
     Returns:
         kind (``json``, ``csv``, ``md``, ``shift_<metric>``, ``learning_curves``) -> path written.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    metrics = [run_metrics(r.results) for r in runs]
-    summary = summarize(metrics, layout, seed=seed)
+    metrics = [r.split_metrics() for r in runs]
+    summary = summarize(metrics, layout, metrics=list(style.labels), seed=seed)
     paths = {"json": out / "results.json", "csv": out / "results.csv", "md": out / "results.md"}
     document = {
         "env": env_id,
@@ -254,11 +325,11 @@ def write_report(
     }
     paths["json"].write_text(json.dumps(_json_safe(document), indent=1, default=str, allow_nan=False))
     tidy(runs, metrics, layout).to_csv(paths["csv"], index=False)
-    paths["md"].write_text(markdown(summary, runs, env_id, meta))
-    for metric in PLOTTED:
+    paths["md"].write_text(markdown(summary, runs, env_id, meta, style))
+    for metric in style.plotted:
         if all(metric in ms for ms in summary.splits.values()):
-            paths[f"shift_{metric}"] = out / f"shift_{metric}.png"
-            plot_shift(summary, metric, paths[f"shift_{metric}"])
+            paths[f"shift_{metric}"] = out / f"shift_{metric.replace('@', '_k')}.png"
+            plot_shift(summary, metric, paths[f"shift_{metric}"], style.label(metric))
     curves = {r.name: learning_curve(r.tb_dir) for r in runs if r.tb_dir is not None}
     curves = {name: c for name, c in curves.items() if c}
     if curves:

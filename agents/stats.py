@@ -10,6 +10,12 @@ trimmed mean) with a 95% stratified bootstrap confidence interval, rliable's met
 resampled with replacement within each split (the stratum), and splits are never pooled, so
 there is never one number averaged across axes. Every run's own value is kept beside it.
 
+Any table of per-run metrics (split -> metric -> value) can be summarised: the agents' come
+from :func:`run_metrics`, a world model's from
+:func:`shiftgrid.world_models.evaluation.evaluate_world_model`; ``summarize(metrics=...)``
+names which metrics to keep, in order. A metric a run could not compute (NaN, e.g. an F1 with
+no positives) keeps NaN as its run's value and gives a NaN interval wherever it enters.
+
 A generalization gap is ``id - shifted`` for every metric, computed per run and as the
 difference of the IQMs; its interval comes from a paired bootstrap (the same resampled runs
 on both splits, since each run was evaluated on both).
@@ -102,7 +108,9 @@ def _bootstrap(
     data: tuple[np.ndarray, ...], statistic: Callable, point: float, paired: bool, confidence: float, n_resamples: int, seed: int
 ) -> Interval:
     """Percentile bootstrap over runs (jointly over ``data`` when ``paired``) around ``point``."""
-    if len(data[0]) < 2:  # scipy needs two runs; one run has no spread across runs to resample
+    if not all(np.isfinite(d).all() for d in data):  # a run without a value: no interval to give
+        low = high = float("nan")
+    elif len(data[0]) < 2:  # scipy needs two runs; one run has no spread across runs to resample
         low = high = point
     else:
         ci = stats.bootstrap(
@@ -174,16 +182,18 @@ def summarize(
     runs: Sequence[Mapping[str, Mapping[str, float]]],
     layout: Mapping[str, Mapping[str, str]],
     *,
+    metrics: Sequence[str] | None = None,
     confidence: float = 0.95,
     n_resamples: int = 2000,
     seed: int = 0,
 ) -> ShiftSummary:
-    """Aggregate per-run metrics (each from :func:`run_metrics`) across runs, per split and per axis.
+    """Aggregate per-run metrics (each from :func:`run_metrics`, or any such table) across runs, per split and per axis.
 
     Args:
         runs: one mapping split -> metric -> value per run; every run must cover the same splits.
         layout: axis -> {``id``/``near``/``far`` -> split name}
             (see :func:`~shiftgrid.agents.evaluation.axis_layout`).
+        metrics: the metrics to summarise, in this order, where every run has them (None: :data:`METRICS`).
         confidence, n_resamples, seed: of the bootstrap (seeded, so reports are reproducible).
 
     Example:
@@ -198,7 +208,8 @@ def summarize(
     if any(list(r) != splits for r in runs):
         raise ValueError(f"every run must cover the same splits; got {[list(r) for r in runs]}")
     kw = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
-    values = {s: {m: [r[s][m] for r in runs] for m in METRICS if all(m in r[s] for r in runs)} for s in splits}
+    keep = list(METRICS if metrics is None else metrics)
+    values = {s: {m: [r[s][m] for r in runs] for m in keep if all(m in r[s] for r in runs)} for s in splits}
     per_split = {s: {m: iqm_interval(v, **kw) for m, v in ms.items()} for s, ms in values.items()}
     axes: dict[str, dict[str, dict[str, Interval]]] = {}
     for axis, levels in layout.items():
