@@ -365,7 +365,8 @@ def score_splits(model: WorldModel, recorded: Mapping[str, Sequence[Episode]], *
                  progress: bool = True) -> dict[str, dict[str, float]]:
     """:func:`score_episodes` on every split of :func:`record_splits`: split -> ``name@k`` -> value, in report order.
 
-    Latent samples are drawn from torch's generator seeded with ``seed`` (restored after).
+    Latent samples are drawn from torch's generator seeded with ``seed`` (restored after): the same
+    ``seed`` and ``batch_size`` give the same numbers (another batch size draws other samples).
     """
     hs = check_horizons(horizons, context)
     device = next(model.parameters()).device
