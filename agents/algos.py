@@ -71,7 +71,7 @@ def make_vec(config: TrainConfig, n_envs: int | None = None, seed: int | None = 
 
     Environment ``i`` is first reset with ``seed + i`` (default ``config.seed``).
     """
-    env_fn = functools.partial(make_env, config.env, config.split, **config.env_kwargs)
+    env_fn = functools.partial(make_env, config.env, config.split, advice=config.advice, **config.env_kwargs)
     env_fn().close()  # raise unknown id / split / factor errors here, not inside a subprocess
     vec_cls = SubprocVecEnv if config.vec_env == "subproc" else DummyVecEnv
     return make_vec_env(env_fn, n_envs=n_envs or config.n_envs, seed=config.seed if seed is None else seed, vec_env_cls=vec_cls)
@@ -146,7 +146,7 @@ def build_model(config: TrainConfig, env: VecEnv | None, **overrides: Any) -> Ba
         if "buffer_size" in inspect.signature(cls.__init__).parameters:
             kwargs["buffer_size"] = 1  # acting needs no replay buffer
         model = cls(policy, None, policy_kwargs=pkw, device=device, seed=config.seed, verbose=0, _init_setup_model=False, **kwargs)
-        probe = make_env(config.env, config.split, **config.env_kwargs)
+        probe = make_env(config.env, config.split, silent_advice=config.advice.enabled, **config.env_kwargs)
         model.observation_space, model.action_space, model.n_envs = probe.observation_space, probe.action_space, 1
         probe.close()
         model._setup_model()

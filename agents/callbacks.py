@@ -5,6 +5,12 @@ checkpoint and evaluate (a saved or evaluated model has consumed every step it h
 each ``_on_step`` passes the finished episodes of the vector env on, and stops ``learn`` when
 the services say so.
 
+Teachers inside the environments (advice) are served generically: the per-step costs they
+put in ``info["teacher_cost"]`` are summed into running totals for
+:meth:`~shiftgrid.agents.services.RunServices.teacher_cost` (continued from ``teacher/cost.json``
+on resume), and sub-environments that fade their teacher out (``set_training_step``) are told
+the global step at every rollout.
+
 Example:
     >>> from stable_baselines3.common.callbacks import BaseCallback
     >>> issubclass(ServicesCallback, BaseCallback)
@@ -13,11 +19,13 @@ Example:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-from shiftgrid.agents.services import Episode, RunServices
+from shiftgrid.agents.services import TEACHER_COST_FILE, Episode, RunServices
+from shiftgrid.envs.teacher.cost import COST_KEY, add_costs
 
 
 def finished_episodes(infos: list[dict[str, Any]], dones: Any) -> list[Episode]:
@@ -40,14 +48,25 @@ class ServicesCallback(BaseCallback):
 
     def _on_training_start(self) -> None:
         self.rollout_start = self.num_timesteps
+        self.cost = dict(self.run.state.teacher)
+        saved = self.run.run_dir.teacher / TEACHER_COST_FILE
+        if not self.cost and self.num_timesteps and saved.is_file():  # a resumed run continues its totals
+            self.cost = {k: float(v) for k, v in json.loads(saved.read_text()).items()}
+        self.clock = self.training_env.has_attr("set_training_step")
 
     def _on_rollout_start(self) -> None:
         self.rollout_start = self.num_timesteps
+        if self.clock:
+            self.training_env.env_method("set_training_step", self.num_timesteps)
         metrics = {k: v for k, v in self.logger.name_to_value.items() if k.startswith("train/") and isinstance(v, (int, float))}
         self.run.on_update(self.num_timesteps, metrics, log=False)
 
     def _on_step(self) -> bool:
-        return self.run.on_step(self.num_timesteps, finished_episodes(self.locals["infos"], self.locals["dones"]))
+        infos = self.locals["infos"]
+        if any(COST_KEY in info for info in infos):
+            self.cost = add_costs(self.cost, infos)
+            self.run.teacher_cost(**self.cost)
+        return self.run.on_step(self.num_timesteps, finished_episodes(infos, self.locals["dones"]))
 
     def _on_rollout_end(self) -> None:
         self.logger.record("time/sps", int(self.run.sps()))

@@ -31,6 +31,8 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from shiftgrid.envs.teacher.advice import AdviceConfig
+
 #: First reset seed of the evaluations during training (checkpoint selection); ``shiftgrid
 #: evaluate`` starts at 0, so the levels a checkpoint was chosen on are not the levels it is scored on.
 VALIDATION_SEED = 1_000_000
@@ -172,6 +174,9 @@ class TrainConfig(RunConfig):
     """SB3 ``log_interval``: rollouts (on-policy) or episodes (DQN) between log writes."""
     progress: bool = True
     """Show a progress bar (steps, SPS, recent success)."""
+    advice: AdviceConfig = field(default_factory=AdviceConfig)
+    """The oracle teacher's advice during training (granularity, when, budget, fading; off by default).
+    Evaluation is always without advice."""
 
     def validate(self) -> None:
         """Also check the learner name (against the registry), the vector env and the counts."""
@@ -186,6 +191,10 @@ class TrainConfig(RunConfig):
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.checkpoint_freq < 0:
             raise ConfigError(f"checkpoint_freq must be >= 0, got {self.checkpoint_freq}")
+        try:
+            self.advice.check()
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
 
 
 def from_mapping(cls: type[T], data: Any, prefix: str = "") -> T:

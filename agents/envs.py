@@ -5,6 +5,11 @@ Every environment made here has a Dict observation of Boxes (mission as token id
 ``rollout/success_rate``). On minigrid's and BabyAI's own ids, success is BabyAI's rule:
 the episode ended with a positive reward.
 
+With ``advice`` (an enabled :class:`~shiftgrid.envs.teacher.advice.AdviceConfig`) the oracle
+teacher's advice is an ``advice`` observation, tokenised like the mission; with
+``silent_advice`` the key is there but always empty (all padding): how a policy trained with
+advice is evaluated, so its observation space still matches and it is scored without its teacher.
+
 Example:
     >>> env = make_env("shiftgrid/GoTo-v0", split="size/near")
     >>> obs, info = env.reset(seed=0)
@@ -20,6 +25,8 @@ import gymnasium as gym
 
 import shiftgrid.envs
 from shiftgrid.envs.registration import UnknownEnvError, bare_id
+from shiftgrid.envs.teacher.advice import AdviceConfig
+from shiftgrid.envs.teacher.advice_wrapper import ADVICE_KEY, AdviceWrapper, NoAdvice
 from shiftgrid.envs.wrappers import DEFAULT_MAX_LEN, MissionTokens
 
 
@@ -42,14 +49,24 @@ def has_splits(env_id: str) -> bool:
     return bare_id(env_id) in shiftgrid.envs.registered_ids()
 
 
-def make_env(env_id: str, split: str | None = None, max_len: int = DEFAULT_MAX_LEN, **kwargs: Any) -> gym.Env:
+def make_env(env_id: str, split: str | None = None, max_len: int = DEFAULT_MAX_LEN, *, advice: AdviceConfig | None = None,
+             silent_advice: bool = False, **kwargs: Any) -> gym.Env:
     """Make ``env_id`` (with ``split`` for shiftgrid ids) wrapped for learners.
 
     ``env_id`` may be ``module:id``: ``module`` is imported first (it registers ``id``), also in
-    subprocess vector envs, which is how a family of another project trains there.
+    subprocess vector envs, which is how a family of another project trains there. ``advice``
+    (enabled) adds the teacher's advice, ``silent_advice`` an always-empty ``advice`` key (see
+    the module docstring).
+
+    Example:
+        >>> env = make_env("shiftgrid/GoTo-v0", advice=AdviceConfig("subgoal"))
+        >>> obs, _ = env.reset(seed=0)
+        >>> bool((obs["advice"] == obs["mission"]).all())  # on GoTo the subgoal is the mission
+        True
 
     Raises:
         UnknownEnvError: unknown id, or a split given for an id without splits.
+        ValueError: malformed advice settings, or a granularity the env cannot give.
     """
     env_id = bare_id(env_id)
     if has_splits(env_id):
@@ -62,4 +79,23 @@ def make_env(env_id: str, split: str | None = None, max_len: int = DEFAULT_MAX_L
         if split not in (None, "train"):
             raise UnknownEnvError(f"{env_id} has no splits (got split={split!r}); only shiftgrid ids do")
         env = gym.make(env_id, **kwargs)
-    return MissionTokens(SuccessInfo(env), max_len=max_len)
+    env = SuccessInfo(env)
+    if advice is not None and advice.enabled:
+        env = AdviceWrapper(env, advice)
+    elif silent_advice:
+        env = NoAdvice(env)
+    return MissionTokens(env, max_len=max_len)
+
+
+def expects_advice(agent: Any) -> bool:
+    """Whether ``agent`` (an SB3 model, a learner holding one as ``model`` or ``policy``) observes an ``advice`` key.
+
+    Example:
+        >>> expects_advice(object())
+        False
+    """
+    for holder in (agent, getattr(agent, "model", None), getattr(agent, "policy", None)):
+        space = getattr(holder, "observation_space", None)
+        if isinstance(space, gym.spaces.Dict):
+            return ADVICE_KEY in space.spaces
+    return False

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from shiftgrid.agents.envs import has_splits, make_env
+from shiftgrid.agents.envs import expects_advice, has_splits, make_env
 from shiftgrid.envs.registration import UnknownEnvError, splits_for
 
 #: First reset seed used to evaluate on ids without splits; training must stay below it.
@@ -94,22 +94,40 @@ def first_reset_seed(env_id: str, seed: int = 0) -> int:
 
 
 def evaluation_env(env_id: str, split: str | None, env_kwargs: Mapping[str, Any] | None = None,
-                   wrapper: ObservationWrapper | None = None) -> gym.Env:
+                   wrapper: ObservationWrapper | None = None, advice: bool = False) -> gym.Env:
     """One evaluation env: :func:`~shiftgrid.agents.envs.make_env` with ``env_kwargs``, seen through ``wrapper``.
 
     Without ``wrapper`` the policy sees what shiftgrid's learners train on (missions as tokens,
     :class:`~shiftgrid.envs.wrappers.MissionTokens`); a ``wrapper`` receives the env beneath
-    that (missions as text) and returns the env the policy acts in.
+    that (missions as text) and returns the env the policy acts in. Evaluation is always
+    without advice: with ``advice`` (a policy trained with it) the ``advice`` key is there, but
+    always empty (all padding), so the observation space matches and no teacher speaks.
 
     Example:
         >>> from minigrid.wrappers import ImgObsWrapper
         >>> evaluation_env("shiftgrid/GoTo-v0", "id", {"size": 9}, ImgObsWrapper).observation_space.shape
         (7, 7, 3)
     """
-    env = make_env(env_id, split, **dict(env_kwargs or {}))
+    env = make_env(env_id, split, silent_advice=advice, **dict(env_kwargs or {}))
     if wrapper is None:
         return env
     return wrapper(env.env)  # make_env's env beneath its MissionTokens
+
+
+def advice_note(agents: Sequence[Any], configs: Sequence[Mapping[str, Any]]) -> str | None:
+    """The report's line on advice, where an agent was trained with it (None otherwise): it is evaluated without.
+
+    Example:
+        >>> advice_note([object()], [{"advice": {"granularity": "subgoal"}}])
+        "evaluated without advice (trained with the oracle teacher's subgoal advice; the policy's advice input is all padding)"
+        >>> advice_note([object()], [{}]) is None
+        True
+    """
+    kinds = sorted({str((c.get("advice") or {}).get("granularity")) for c in configs if (c.get("advice") or {}).get("granularity")})
+    if not kinds and not any(expects_advice(a) for a in agents):
+        return None
+    trained = f"the oracle teacher's {' and '.join(kinds)} advice" if kinds else "advice"
+    return f"evaluated without advice (trained with {trained}; the policy's advice input is all padding)"
 
 
 def check_actions(actions: Any, n: int, action_space: gym.Space, who: str) -> np.ndarray:
@@ -176,6 +194,7 @@ def run_episodes(
             memory can loop forever on its most likely action where sampling gets it unstuck.
         env_kwargs: keyword arguments of the env (a run's ``env_kwargs``: factor values, ``max_steps``...).
         wrapper: how the agent sees the env (see :func:`evaluation_env`); None: as shiftgrid trains.
+            An agent trained with advice is evaluated without it (its ``advice`` input all padding).
 
     Raises:
         PolicyError: the agent returned something other than one valid action per observation.
@@ -190,7 +209,7 @@ def run_episodes(
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     base = first_reset_seed(env_id, seed)
     n = max(1, min(n_envs, episodes))
-    envs = [evaluation_env(env_id, split, env_kwargs, wrapper) for _ in range(n)]
+    envs = [evaluation_env(env_id, split, env_kwargs, wrapper, advice=expects_advice(agent)) for _ in range(n)]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return _run(agent, envs, base, episodes, deterministic)

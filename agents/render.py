@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from shiftgrid.agents.envs import has_splits, make_env
+from shiftgrid.agents.envs import expects_advice, has_splits, make_env
 from shiftgrid.agents.evaluation import first_reset_seed
 
 
@@ -26,10 +26,11 @@ def episode_frames(agent: Any, env_id: str, split: str | None, seed: int = 0, ti
 
     ``split`` is ignored on ids without splits; the episode resets with the first evaluation
     seed of :func:`~shiftgrid.agents.evaluation.first_reset_seed`, so it is a held-out level.
-    ``env_kwargs`` (the run's factor keywords) reach the env as in training and evaluation.
+    ``env_kwargs`` (the run's factor keywords) reach the env as in training and evaluation; an
+    agent trained with advice plays without it, as in evaluation.
     """
     env = make_env(env_id, split if has_splits(env_id) else None, render_mode="rgb_array", tile_size=tile_size,
-                   **dict(env_kwargs or {}))
+                   silent_advice=expects_advice(agent), **dict(env_kwargs or {}))
     try:
         obs, _ = env.reset(seed=first_reset_seed(env_id, seed))
         frames, state, start, done = [env.render()], None, np.ones(1, dtype=bool), False

@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import gymnasium as gym
-from shiftgrid.agents.envs import has_splits
+from shiftgrid.agents.envs import expects_advice, has_splits
 from shiftgrid.agents.evaluation import (
     EpisodeResult,
     ObservationWrapper,
+    advice_note,
     axis_layout,
     evaluate_splits,
     evaluation_env,
@@ -143,7 +144,7 @@ def check_observation_space(agent: Any, env_id: str, splits: Sequence[str], env_
     if expected is None:
         return
     for split in splits:
-        env = evaluation_env(env_id, split if has_splits(env_id) else None, env_kwargs, wrapper)
+        env = evaluation_env(env_id, split if has_splits(env_id) else None, env_kwargs, wrapper, advice=expects_advice(agent))
         got = env.observation_space
         env.close()
         if got != expected and as_sb3_sees(got) != expected:
@@ -179,6 +180,7 @@ def evaluate_agents(candidates: Sequence[Candidate], out: str | Path | None = No
         "training split": training_split_note(env_id, candidates[0].config.get("split")),
         "env kwargs": env_kwargs_note(env_kwargs),
         "observation wrapper": wrapper_name(wrapper),
+        "advice": advice_note([c.agent for c in candidates], [c.config for c in candidates]),
         **dict(extra_meta or {}),
         "episodes per split": episodes,
         "actions": "sampled from the policy" if stochastic else "most likely (deterministic)",

@@ -31,9 +31,14 @@ GRAMMAR_WORDS: tuple[str, ...] = (
     "rooms", "near", "must", "from",
 )
 
-#: Index 0 is padding, 1 is unknown; the rest are sorted so ids are stable across versions.
+#: Words a teacher's advice adds to the grammar's ("turn left", "go forward", "the red box is ahead").
+ADVICE_WORDS: tuple[str, ...] = ("turn", "forward", "drop", "ahead", "here", "done")
+
+#: Index 0 is padding, 1 is unknown; the grammar's words are sorted, the advice words follow them
+#: (sorted too), so the grammar's ids did not move when advice came.
 PAD, UNK = "<pad>", "<unk>"
-VOCAB: tuple[str, ...] = (PAD, UNK) + tuple(sorted(set(COLORS + DESCRIBABLE_TYPES + GRAMMAR_WORDS) - {PAD, UNK}))
+_GRAMMAR_VOCAB = tuple(sorted(set(COLORS + DESCRIBABLE_TYPES + GRAMMAR_WORDS) - {PAD, UNK}))
+VOCAB: tuple[str, ...] = (PAD, UNK) + _GRAMMAR_VOCAB + tuple(sorted(set(ADVICE_WORDS) - set(_GRAMMAR_VOCAB)))
 
 
 def describe(color: str, obj_type: str) -> str:

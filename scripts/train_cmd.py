@@ -10,6 +10,7 @@ Example:
     $ shiftgrid train --algo ppo --env shiftgrid/GoTo-v0 --steps 200000 --run-dir runs/goto
     $ shiftgrid train --algo dqn --env MiniGrid-Empty-5x5-v0 --seed 0,1,2 --set hyperparams.gamma=0.95
     $ shiftgrid train --resume runs/goto --steps 400000     # continue to 400k steps in total
+    $ shiftgrid train --env shiftgrid/DoorKey-v0 --advice subgoal --set advice.fade_steps=500000
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from shiftgrid.agents.config import ConfigError, TrainConfig, load_yaml, load_ya
 from shiftgrid.agents.registry import check_learner, learner_names
 from shiftgrid.agents.rundir import CONFIG_FILE, RunDir, default_run_dir
 from shiftgrid.agents.train import RunResult, check_new_run_dir, resume_config, train
+from shiftgrid.envs.teacher.advice import GRANULARITIES
 from shiftgrid.scripts.cli import UserError
 
 #: Flags that map one-to-one onto config keys (flag dest -> key).
@@ -50,6 +52,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, dotted for nested keys (repeatable): --set hyperparams.gamma=0.95")
     p.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR from checkpoints/latest.pt")
+    p.add_argument("--advice", choices=GRANULARITIES, help="train with the oracle teacher's advice at this granularity "
+                   "(settings: --set advice.when=always|every|deviation, advice.every=K, advice.budget=N, "
+                   "advice.fade_steps=N); evaluation is always without advice")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.error = _one_line_error  # type: ignore[method-assign]  # bad flags: one line, exit 2, like other user errors
     p.set_defaults(func=run)
@@ -117,6 +122,8 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     flags = {k: getattr(args, k) for k in FLAG_KEYS if getattr(args, k) is not None}
     if args.no_progress:
         flags["progress"] = False
+    if getattr(args, "advice", None) is not None:
+        flags["advice"] = {"granularity": args.advice}
     return layered(from_file, merge(flags, parse_overrides(args.set)))
 
 
@@ -146,7 +153,7 @@ def configs(args: argparse.Namespace) -> list[tuple[TrainConfig, bool]]:
     """(config, resume) for each run the command asks for."""
     if args.resume is not None:
         given = [f"--{k.replace('_', '-')}" for k in FLAG_KEYS + ("seed", "config") if k not in ("steps", "device")
-                 and getattr(args, k) is not None] + (["--set"] if args.set else [])
+                 and getattr(args, k) is not None] + (["--set"] if args.set else []) + (["--advice"] if getattr(args, "advice", None) else [])
         if given:
             raise UserError(f"--resume continues a run with its saved config; only --steps and --device may be given (got {', '.join(given)})")
         out = []
