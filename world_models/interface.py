@@ -60,12 +60,19 @@ class LatentState:
     """A model state: ``deter`` ``(..., D)`` (deterministic) and ``stoch`` ``(..., S, K)`` (one-hot sample).
 
     ``logits`` are the categorical logits ``stoch`` was drawn from (prior or posterior).
+    ``context`` / ``context_mask`` hold the history a model needs to imagine on from this state,
+    in the model's own layout ``(..., C, ...)`` / ``(..., C)`` (the transformer: keys and values of
+    the last ``C`` steps of the episode, and which of those slots are real); ``None`` for the
+    RSSM, whose ``deter`` is its whole history. So every state :meth:`WorldModel.observe` or
+    :meth:`WorldModel.imagine` returns is a valid start for ``imagine``, of either model.
     Index, stack and detach it like a tensor: ``state[:, -1]``, ``LatentState.stack([...], 1)``.
     """
 
     deter: Tensor
     stoch: Tensor
     logits: Tensor | None = None
+    context: Tensor | None = None
+    context_mask: Tensor | None = None
 
     def features(self) -> Tensor:
         """``(..., D + S * K)``: what the heads and a policy read."""
@@ -79,14 +86,14 @@ class LatentState:
 
     def reshape(self, *shape: int) -> "LatentState":
         """Reshape the leading (batch) dimensions."""
-        return LatentState(self.deter.reshape(*shape, self.deter.shape[-1]),
-                           self.stoch.reshape(*shape, *self.stoch.shape[-2:]),
-                           None if self.logits is None else self.logits.reshape(*shape, *self.logits.shape[-2:]))
+        lead = self.deter.dim() - 1
+        return _map(lambda t: t.reshape(*shape, *t.shape[lead:]), self)
 
     @staticmethod
     def stack(states: list["LatentState"], dim: int) -> "LatentState":
-        logits = None if states[0].logits is None else torch.stack([s.logits for s in states], dim)
-        return LatentState(torch.stack([s.deter for s in states], dim), torch.stack([s.stoch for s in states], dim), logits)
+        return type(states[0])(**{f.name: (None if getattr(states[0], f.name) is None else
+                                           torch.stack([getattr(s, f.name) for s in states], dim))
+                                  for f in fields(states[0])})
 
 
 @dataclass

@@ -22,12 +22,16 @@ def unimix(logits: Tensor, mix: float) -> Tensor:
 
 
 def straight_through(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """One-hot sample of each categorical in ``(..., K)``; its gradient is that of the probabilities."""
+    """One-hot sample of each categorical in ``(..., K)``; its gradient is that of the probabilities.
+
+    Drawn by inverting the CDF at one uniform per categorical (``torch.rand`` with ``generator``,
+    in row-major order), so a seeded draw is repeatable and does not depend on how a batch is split.
+    """
     probs = torch.softmax(logits.float(), -1)
-    flat = probs.reshape(-1, probs.shape[-1])
-    idx = torch.multinomial(flat, 1, generator=generator).reshape(probs.shape[:-1])
+    u = torch.rand(probs.shape[:-1], generator=generator, device=probs.device, dtype=probs.dtype)
+    idx = (probs.cumsum(-1) < u[..., None]).sum(-1).clamp_(max=probs.shape[-1] - 1)
     onehot = torch.nn.functional.one_hot(idx, probs.shape[-1]).to(probs.dtype)
-    return onehot + probs - probs.detach()
+    return onehot + probs - probs.detach() if torch.is_grad_enabled() and probs.requires_grad else onehot
 
 
 def categorical_kl(p_logits: Tensor, q_logits: Tensor) -> Tensor:

@@ -26,46 +26,33 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 from typing import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from shiftgrid.world_models.base import LatentWorldModel
 from shiftgrid.world_models.config import RSSMConfig
-from shiftgrid.world_models.encoder import GridEncoder, mlp
-from shiftgrid.world_models.heads import ObsDecoder, ScalarHead
-from shiftgrid.world_models.interface import (Imagined, LatentState, ObserveOutput, ObsSpec, Policy, Predictions,
-                                              WorldModel)
-from shiftgrid.world_models.latents import kl_balance, straight_through, unimix
-from shiftgrid.world_models.twohot import TwoHot
+from shiftgrid.world_models.encoder import mlp
+from shiftgrid.world_models.interface import Imagined, LatentState, ObserveOutput, ObsSpec, Policy
+from shiftgrid.world_models.latents import straight_through, unimix
 
 
-class RSSM(WorldModel):
+class RSSM(LatentWorldModel):
     """Recurrent state-space model; see the module docstring. ``config`` sizes it, ``spec`` says what it observes."""
 
     def __init__(self, config: RSSMConfig, spec: ObsSpec = ObsSpec()):
-        super().__init__()
-        self.config, self.spec = config, spec
+        super().__init__(config, spec)
         c, latent = config, config.stoch * config.classes
-        self.features_dim = c.deter + latent
-        self.encoder = GridEncoder(c, spec)
         self.img_in = nn.Sequential(nn.Linear(latent + spec.num_actions, c.hidden), nn.LayerNorm(c.hidden), nn.SiLU())
         self.gru = nn.GRUCell(c.hidden, c.deter)
         self.prior_net = mlp(c.deter, c.hidden, 1, latent)
         self.post_net = mlp(c.deter + c.embed, c.hidden, 1, latent)
-        self.decoder = ObsDecoder(c, spec, self.features_dim)
-        self.reward_head = ScalarHead(c, self.features_dim, c.reward_bins)
-        self.cont_head = ScalarHead(c, self.features_dim, 1, zero_init=False)
-        self.twohot = TwoHot(c.reward_bins)
+        self._build_heads(c.deter)
         self._core = torch.compile(self._dynamics, backend=c.compile_backend) if c.compile else self._dynamics
 
     # ---- the recurrent step ----------------------------------------------------------------
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        device = next(self.parameters()).device
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.config.bf16)
 
     def _dynamics(self, deter: Tensor, stoch: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
         x = self.img_in(torch.cat([stoch.flatten(-2), action], -1))
@@ -105,8 +92,7 @@ class RSSM(WorldModel):
         """Filter ``(B, T)`` sequences; a sequence's first step starts from :meth:`initial` whatever its flag."""
         b, t = batch["action"].shape
         with self._autocast():
-            obs_keys = ("image", "direction", *(k for k, _ in self.spec.token_lengths))
-            embed = self.encoder({k: batch[k] for k in obs_keys})
+            embed = self._embed(batch)
             state, action = self.initial(b), torch.zeros(b, dtype=torch.long, device=embed.device)
             is_first = batch["is_first"].clone()
             is_first[:, 0] = True
@@ -119,27 +105,14 @@ class RSSM(WorldModel):
             states = LatentState.stack(posts, 1)
             preds = self.predict(states)
         prior_logits = torch.stack(priors, 1)
-        _, dyn, rep, kl = kl_balance(states.logits, prior_logits, self.config.free_nats)
-        losses = {"obs": -preds.obs.log_prob(batch).mean(),
-                  "reward": self.twohot.loss(preds.reward_logits, batch["reward"].float()).mean(),
-                  "cont": F.binary_cross_entropy_with_logits(preds.cont_logits, 1.0 - batch["terminated"].float()),
-                  "dyn": dyn.mean(), "rep": rep.mean()}
-        mode = preds.obs.mode()
-        metrics = {"kl": kl.mean(),
-                   "cell_accuracy": (mode["image"] == batch["image"]).all(-1).float().mean(),
-                   "direction_accuracy": (mode["direction"] == batch["direction"]).float().mean()}
+        losses, metrics = self._objective(batch, preds, states.logits, prior_logits)
         return states, ObserveOutput(losses, metrics, preds, prior_logits, states.logits)
 
     def imagine(self, start: LatentState, actions: Tensor | Policy, horizon: int | None = None,
                 decode: bool = False, generator: torch.Generator | None = None) -> Imagined:
         """Roll from ``start`` ``(B,)``; ``actions`` ``(B, H)`` or a policy with ``horizon``. ``states[:, k]`` follows ``actions[:, k]``."""
         policy = actions if callable(actions) else None
-        if policy is None:
-            horizon = actions.shape[1] if horizon is None else horizon
-            if actions.shape[1] < horizon:
-                raise ValueError(f"actions cover {actions.shape[1]} steps but horizon={horizon}")
-        elif horizon is None:
-            raise ValueError("imagine under a policy needs a horizon")
+        horizon = self._horizon(actions, horizon)
         states, taken = [], []
         state = start
         with self._autocast():
@@ -151,17 +124,3 @@ class RSSM(WorldModel):
             stacked = LatentState.stack(states, 1)
             preds = self.predict(stacked, decode=decode)
         return Imagined(stacked, torch.stack(taken, 1), preds)
-
-    def predict(self, state: LatentState, decode: bool = True) -> Predictions:
-        """Heads of ``state``; for an imagined state the observation is the predicted next one."""
-        feats = state.features()
-        reward_logits = self.reward_head(feats)
-        return Predictions(self.decoder(feats) if decode else None, self.twohot.decode(reward_logits), reward_logits,
-                           self.cont_head(feats)[..., 0])
-
-    def loss(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        """``obs + reward + cont + dyn_scale * dyn + rep_scale * rep``, and every term and metric (detached)."""
-        _, out = self.observe(batch)
-        l, c = out.losses, self.config
-        total = l["obs"] + l["reward"] + l["cont"] + c.dyn_scale * l["dyn"] + c.rep_scale * l["rep"]
-        return total, {**{k: v.detach() for k, v in l.items()}, **{k: v.detach() for k, v in out.metrics.items()}}

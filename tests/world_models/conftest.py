@@ -46,3 +46,25 @@ class Scripted(gym.Env):
 def scripted():
     """Factory of :class:`Scripted` envs tagged ``tag``."""
     return Scripted
+
+
+def _random_batch(b: int = 3, t: int = 6, seed: int = 0) -> dict:
+    """A replay-like ``(b, t)`` batch of random codes, with ``is_first`` at ``[0, 3]``."""
+    import torch
+
+    from shiftgrid.world_models.interface import NUM_COLORS, NUM_STATES, NUM_TYPES
+
+    g = torch.Generator().manual_seed(seed)
+    image = torch.stack([torch.randint(n, (b, t, 7, 7), generator=g) for n in (NUM_TYPES, NUM_COLORS, NUM_STATES)], -1)
+    is_first = torch.zeros(b, t, dtype=torch.bool)
+    is_first[0, 3] = True
+    return {"image": image.to(torch.uint8), "direction": torch.randint(4, (b, t), generator=g),
+            "mission": torch.randint(69, (b, t, 40), generator=g), "action": torch.randint(7, (b, t), generator=g),
+            "reward": torch.rand(b, t, generator=g), "terminated": torch.rand(b, t, generator=g) < 0.2,
+            "truncated": torch.zeros(b, t, dtype=torch.bool), "is_first": is_first}
+
+
+@pytest.fixture
+def random_batch():
+    """Factory of random replay-like batches: ``random_batch(b=3, t=6, seed=0)``."""
+    return _random_batch
