@@ -36,6 +36,7 @@ _ENTRIES: dict[str, str] = {
     "a2c": "shiftgrid.agents.sb3_learner:A2C",
     "dqn": "shiftgrid.agents.sb3_learner:DQN",
     "recurrent-ppo": "shiftgrid.agents.sb3_learner:RECURRENT_PPO",
+    "world-model": "shiftgrid.world_models.learner:WorldModelLearner",
 }
 
 _BUILTIN = tuple(_ENTRIES)

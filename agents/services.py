@@ -78,6 +78,7 @@ class RunState:
         elapsed_before: seconds of training before this call (earlier calls of a resumed run).
         started: ``time.perf_counter()`` when this call started training.
         target: the training-success target as met, or None.
+        detail: the learner's one-line account of why it stopped (e.g. which loss term was NaN), or None.
         teacher: the teacher's cost so far (see :meth:`RunServices.teacher_cost`): name -> running total.
     """
 
@@ -89,6 +90,7 @@ class RunState:
     elapsed_before: float = 0.0
     started: float = field(default_factory=time.perf_counter)
     target: dict[str, Any] | None = None
+    detail: str | None = None
     teacher: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -254,6 +256,11 @@ class RunServices:
         self.logger.dump(self.num_timesteps)
 
     # -- services ---------------------------------------------------------------------------
+    def log_image(self, tag: str, image: np.ndarray) -> None:
+        """Record an ``HxWx3`` uint8 image under ``tag``; it is written (to TensorBoard only) at the next log write."""
+        assert self.logger is not None
+        self.logger.record(tag, Image(image, "HWC"), exclude=_NOT_IMAGES)
+
     def checkpoint(self) -> Checkpoint:
         """The learner's envelope now."""
         return Checkpoint(self.config.algo, self.config.to_dict(), self.learner.state_dict(), int(self.learner.num_timesteps),
@@ -311,7 +318,7 @@ class RunServices:
             if ev.render:
                 frames = episode_frames(self.learner, self.config.env, split, seed=ev.seed,
                                        env_kwargs=self.config.env_kwargs)
-                self.logger.record(f"eval/{name}/episode", Image(frame_grid(frames), "HWC"), exclude=_NOT_IMAGES)
+                self.log_image(f"eval/{name}/episode", frame_grid(frames))
         self.logger.dump(self.num_timesteps)
         self.state.eval = done
         self.state.history.append({"step": step, "success": done})

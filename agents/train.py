@@ -46,6 +46,7 @@ class RunResult:
         target: the training-success target as met (steps, wall_s, ...; None if not met or not set).
         stop_reason: ``signal``, ``target``, ``nan`` (a non-finite loss or state: ``latest.pt`` is the
             last good one), ``complete`` (a resumed run that had already taken its steps), or None.
+        stop_detail: the learner's one-line account of the stop (e.g. which loss term was NaN), or None.
     """
 
     run_dir: Path
@@ -56,6 +57,7 @@ class RunResult:
     best_success: float | None
     target: dict | None = None
     stop_reason: str | None = None
+    stop_detail: str | None = None
 
 
 def check_new_run_dir(run_dir: str | Path) -> None:
@@ -153,4 +155,4 @@ def _learn(learner: object, run: RunServices) -> RunResult:
     steps = int(learner.num_timesteps)  # type: ignore[attr-defined]
     sps = (steps - start_steps) / max(time.perf_counter() - start_time, 1e-9)
     return RunResult(Path(config.run_dir or ""), steps, state.signum, sps, run.success(), state.best_success, state.target,
-                     state.stop_reason)
+                     state.stop_reason, state.detail)

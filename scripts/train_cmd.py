@@ -197,21 +197,26 @@ def summary(result: RunResult) -> str:
     return ", ".join(parts)
 
 
-def train_all(runs: list[tuple[TrainConfig, bool]]) -> int:
-    """Train (or resume) each run in turn, printing one line per run; the exit status."""
+def train_all(runs: list[tuple[TrainConfig, bool]], prog: str = "shiftgrid train", nan_status: int = 1) -> int:
+    """Train (or resume) each run in turn, printing one line per run; the exit status.
+
+    ``prog`` is the command named in messages (``shiftgrid wm train`` reuses this); a run stopped
+    by a NaN or infinite loss or weight exits with ``nan_status``.
+    """
     try:
         for config, resume in runs:
             result = train(config, resume=resume)
             if result.interrupted is not None:
                 name = signal.Signals(result.interrupted).name
-                print(f"shiftgrid train: stopped by {name} at step {result.num_timesteps}; checkpoint saved in "
-                      f"{RunDir(result.run_dir).latest}; continue with: shiftgrid train --resume {result.run_dir}",
+                print(f"{prog}: stopped by {name} at step {result.num_timesteps}; checkpoint saved in "
+                      f"{RunDir(result.run_dir).latest}; continue with: {prog} --resume {result.run_dir}",
                       file=sys.stderr)
                 return 128 + result.interrupted
             if result.stop_reason == "nan":
-                print(f"shiftgrid train: {result.run_dir}: stopped at step {result.num_timesteps}: a loss or weight became "
-                      f"NaN or infinite; {RunDir(result.run_dir).latest} is the last good checkpoint", file=sys.stderr)
-                return 1
+                why = result.stop_detail or "a loss or weight became NaN or infinite"
+                print(f"{prog}: {result.run_dir}: stopped at step {result.num_timesteps}: {why}; "
+                      f"{RunDir(result.run_dir).latest} is the last good checkpoint", file=sys.stderr)
+                return nan_status
             if result.stop_reason == "complete":
                 print(f"{result.run_dir}: already complete at {result.num_timesteps} steps (config steps {config.steps}); "
                       "nothing to do (give --steps N to train further)")

@@ -139,8 +139,10 @@ class OracleBehaviour(Behaviour):
     def check(self, envs: Any) -> None:
         if not hasattr(envs, "envs"):
             raise ConfigError(f"the oracle behaviour needs a gymnasium SyncVectorEnv (it reads each sub-env), got {type(envs).__name__}")
+        from minigrid.envs.babyai.core.roomgrid_level import RoomGridLevel
+
         u = envs.envs[0].unwrapped
-        if not (hasattr(u, "optimal_plan_from_here") or getattr(u, "instrs", None) is not None):
+        if not (hasattr(u, "optimal_plan_from_here") or isinstance(u, RoomGridLevel)):
             spec = getattr(u, "spec", None)
             name = spec.id if spec is not None else type(u).__name__
             raise ConfigError(f"--policy oracle needs a shiftgrid id (exact oracle) or a BabyAI id (minigrid's BabyAIBot); "
