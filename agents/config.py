@@ -168,6 +168,10 @@ class TrainConfig(RunConfig):
     """Extra ``policy_kwargs`` of SB3 learners (``net_arch``, ``lstm_hidden_size``, ...)."""
     extractor: dict = field(default_factory=dict)
     """Keyword arguments of :class:`~shiftgrid.agents.extractor.BabyAIExtractor` (``channels``, ...)."""
+    demos: str | None = None
+    """A demonstrations dataset (``shiftgrid demos --out DIR``) for the imitation learners (``bc``; optional for ``dagger``, ``expert``)."""
+    init_from: str | None = None
+    """A run directory or checkpoint whose policy weights start this run (e.g. PPO fine-tuning a ``bc`` run's policy)."""
     checkpoint_freq: int = 20_000
     """Environment steps between saves of ``checkpoints/latest.pt`` (it is also saved at the end)."""
     log_interval: int = 1

@@ -37,7 +37,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Protocol
 
 import numpy as np
 
@@ -177,6 +177,17 @@ class EpisodeRecorder:
         self.truncations.append(bool(truncated))
         self.infos.append(info)
 
+    @property
+    def success(self) -> bool:
+        """The episode ended with the mission completed (terminated with a positive reward)."""
+        return bool(self.actions and self.terminations[-1] and self.rewards[-1] > 0)
+
+    def episode(self) -> Episode:
+        """The episode as :func:`read_episodes` gives it back."""
+        last = self.infos[-1]
+        return _episode(self.obs, self.actions, self.rewards, self.terminations, self.truncations, self.seed,
+                        last.get("level_seed"), last.get("level_hash"))
+
     def buffer(self, index: int) -> Any:
         from minari.data_collector import EpisodeBuffer
 
@@ -217,22 +228,14 @@ def write_dataset(out: str | Path, env: "gym.Env", buffers: list[Any], *, split:
 
 def default_teacher() -> Teacher:
     """The oracle teacher (shiftgrid's exact oracle; minigrid's ``BabyAIBot`` on BabyAI ids)."""
-    try:
-        from shiftgrid.envs.teacher import OracleTeacher
-    except ImportError:  # until shiftgrid.envs.teacher lands: the oracle's plan from the current state
-        return _PlanTeacher()
+    from shiftgrid.envs.teacher import OracleTeacher
+
     return OracleTeacher()
 
 
-class _PlanTeacher:
-    """The first action of the oracle's plan from the current state (shiftgrid ids only)."""
-
-    def act(self, env: "gym.Env") -> int:
-        return int(env.unwrapped.optimal_plan_from_here().actions[0])  # type: ignore[attr-defined]
-
-
 def write_demos(out: str | Path, env_id: str, episodes: int, seed: int = 0, split: str | None = None,
-                teacher: Teacher | None = None, progress: bool = False, max_failures: int | None = None) -> Path:
+                teacher: Teacher | None = None, progress: bool = False, max_failures: int | None = None,
+                env_kwargs: Mapping[str, Any] | None = None) -> Path:
     """Record ``episodes`` successful episodes of ``teacher`` (default: the oracle) on ``env_id`` into ``out``.
 
     Episodes reset with seeds ``seed``, ``seed + 1``, ...; a seed whose episode the teacher
@@ -247,45 +250,27 @@ def write_demos(out: str | Path, env_id: str, episodes: int, seed: int = 0, spli
         teacher: anything with ``act(env) -> action``.
         progress: show a progress bar.
         max_failures: stop with an error after this many failed episodes (default: ``episodes``).
+        env_kwargs: keyword arguments of the env (factor values, ``max_steps``...), kept in its spec.
 
     Raises:
         DatasetError: ``out`` exists, or the teacher failed too often.
         UnknownEnvError, SplitError: a bad id or split.
     """
-    import gymnasium as gym
     from tqdm import tqdm
-
-    from shiftgrid.agents.envs import has_splits
-    from shiftgrid.envs.registration import UnknownEnvError, bare_id
 
     if episodes < 1:
         raise DatasetError(f"episodes must be >= 1, got {episodes}")
     if Path(out).exists():
         raise DatasetError(f"{out} already exists; datasets are never overwritten: choose another --out")
-    env_id = bare_id(env_id)
-    if has_splits(env_id):
-        split = split or "train"
-        env = gym.make(env_id, split=split)
-    else:
-        if split not in (None, "train"):
-            raise UnknownEnvError(f"{env_id} has no splits (got split={split!r}); only shiftgrid ids do")
-        if env_id not in gym.registry:
-            raise UnknownEnvError(f"unknown environment id {env_id!r} (a shiftgrid, minigrid or BabyAI id)")
-        split, env = None, gym.make(env_id)
+    env, split = recording_env(env_id, split, env_kwargs)
     teacher = teacher or default_teacher()
     max_failures = episodes if max_failures is None else max_failures
     buffers, skipped, next_seed, steps = [], [], seed, 0
     bar = tqdm(total=episodes, unit="episode", desc="demos", disable=not progress, dynamic_ncols=True)
     try:
         while len(buffers) < episodes:
-            rec = EpisodeRecorder(*env.reset(seed=next_seed), seed=next_seed)
-            done, info = False, {}
-            while not done:
-                action = int(teacher.act(env))
-                obs, reward, terminated, truncated, info = env.step(action)
-                rec.step(action, obs, float(reward), terminated, truncated, info)
-                done = terminated or truncated
-            if rec.terminations[-1] and rec.rewards[-1] > 0:
+            rec = record_episode(env, next_seed, teacher)
+            if rec.success:
                 buffers.append(rec.buffer(len(buffers)))
                 steps += len(rec.actions)
                 bar.update(1)
@@ -301,6 +286,46 @@ def write_demos(out: str | Path, env_id: str, episodes: int, seed: int = 0, spli
     finally:
         bar.close()
         env.close()
+
+
+def recording_env(env_id: str, split: str | None = None, env_kwargs: Mapping[str, Any] | None = None) -> tuple["gym.Env", str | None]:
+    """The environment episodes are recorded in (``gym.make``'s, unwrapped for learners) and its split (None without splits).
+
+    Raises:
+        UnknownEnvError, SplitError: a bad id or split.
+    """
+    import gymnasium as gym
+
+    from shiftgrid.agents.envs import has_splits
+    from shiftgrid.envs.registration import UnknownEnvError, bare_id
+
+    env_id = bare_id(env_id)
+    if has_splits(env_id):
+        split = split or "train"
+        return gym.make(env_id, split=split, **dict(env_kwargs or {})), split
+    if split not in (None, "train"):
+        raise UnknownEnvError(f"{env_id} has no splits (got split={split!r}); only shiftgrid ids do")
+    if env_id not in gym.registry:
+        raise UnknownEnvError(f"unknown environment id {env_id!r} (a shiftgrid, minigrid or BabyAI id)")
+    return gym.make(env_id, **dict(env_kwargs or {})), None
+
+
+def record_episode(env: "gym.Env", seed: int, teacher: Teacher) -> EpisodeRecorder:
+    """One episode of ``teacher`` in ``env`` from ``reset(seed=seed)``, recorded.
+
+    Example:
+        >>> rec = record_episode(recording_env("shiftgrid/GoTo-v0")[0], 0, default_teacher())
+        >>> rec.success, rec.episode().level_hash == rec.infos[0]["level_hash"]
+        (True, True)
+    """
+    rec = EpisodeRecorder(*env.reset(seed=seed), seed=seed)
+    done = False
+    while not done:
+        action = int(teacher.act(env))
+        obs, reward, terminated, truncated, info = env.step(action)
+        rec.step(action, obs, float(reward), terminated, truncated, info)
+        done = terminated or truncated
+    return rec
 
 
 def find_dataset(path: str | Path) -> Path:
@@ -359,8 +384,20 @@ def dataset_env(dataset: "MinariDataset") -> tuple[str, str | None]:
     return spec.id, spec.kwargs.get("split")
 
 
-def check_env(dataset: "MinariDataset", where: str | Path, env_id: str | None, split: str | None = None) -> None:
-    """Raise :class:`DatasetError` unless ``dataset`` was recorded on ``env_id`` (and ``split``, where given)."""
+def dataset_env_kwargs(dataset: "MinariDataset") -> dict[str, Any]:
+    """The env keyword arguments a dataset was recorded with, besides the family, its splits and the split."""
+    spec = dataset.env_spec
+    return {k: v for k, v in (spec.kwargs if spec else {}).items() if k not in _SPEC_KEYS}
+
+
+_SPEC_KEYS = ("family", "splits", "split")
+
+
+def check_env(dataset: "MinariDataset", where: str | Path, env_id: str | None, split: str | None = None,
+              env_kwargs: Mapping[str, Any] | None = None) -> None:
+    """Raise :class:`DatasetError` unless ``dataset`` was recorded on ``env_id`` (and ``split`` and ``env_kwargs``, where given)."""
+    import json
+
     from shiftgrid.envs.registration import bare_id
 
     recorded, recorded_split = dataset_env(dataset)
@@ -368,36 +405,47 @@ def check_env(dataset: "MinariDataset", where: str | Path, env_id: str | None, s
         raise DatasetError(f"dataset {where} holds episodes of {recorded} (split {recorded_split}), not {bare_id(env_id)}")
     if split is not None and recorded_split is not None and split != recorded_split:
         raise DatasetError(f"dataset {where} holds episodes of {recorded} split {recorded_split!r}, not split {split!r}")
+    if env_kwargs is not None:
+        mine, theirs = json.dumps(dict(env_kwargs), sort_keys=True), json.dumps(dataset_env_kwargs(dataset), sort_keys=True)
+        if mine != theirs:
+            raise DatasetError(f"dataset {where} was recorded with env kwargs {theirs}, not {mine}")
 
 
-def read_episodes(path: str | Path, env_id: str | None = None, split: str | None = None) -> Iterator[Episode]:
-    """The episodes of the dataset at ``path``, in order, checked against ``env_id`` / ``split`` (None: any).
+def read_episodes(path: str | Path, env_id: str | None = None, split: str | None = None,
+                  env_kwargs: Mapping[str, Any] | None = None) -> Iterator[Episode]:
+    """The episodes of the dataset at ``path``, in order, checked against ``env_id`` / ``split`` / ``env_kwargs`` (None: any).
 
     Raises (when iterated):
         DatasetError: a missing, truncated or unreadable dataset, or one of another env or split.
     """
-    from shiftgrid.envs.wrappers import DEFAULT_MAX_LEN, encode
-
     dataset = open_dataset(path)
-    check_env(dataset, path, env_id, split)
+    check_env(dataset, path, env_id, split, env_kwargs)
     metadata = dataset.storage.get_episode_metadata(dataset.episode_indices)
     try:
         for meta, ep in zip(metadata, dataset.iterate_episodes()):
-            obs = dict(ep.observations)
-            texts = np.asarray([str(m) for m in obs.pop("mission")], dtype=object)
-            obs["mission"] = np.stack([encode(t, DEFAULT_MAX_LEN) for t in texts])
-            obs["mission_text"] = texts
-            obs["direction"] = np.asarray(obs["direction"], dtype=np.int64)
             n = len(ep.actions)
-            if any(len(v) != n + 1 for v in obs.values()) or not (len(ep.rewards) == len(ep.terminations) == n):
+            if any(len(v) != n + 1 for v in ep.observations.values()) or not (len(ep.rewards) == len(ep.terminations) == n):
                 raise DatasetError(f"dataset {path}: episode {ep.id} is inconsistent ({n} actions, "
-                                   f"{len(obs['image'])} observations): truncated or corrupt")
+                                   f"{len(ep.observations['image'])} observations): truncated or corrupt")
             infos = ep.infos or {}
-            level_hash = infos.get("level_hash")
-            level_seed = infos.get("level_seed")
-            yield Episode(obs, np.asarray(ep.actions, dtype=np.int64), np.asarray(ep.rewards, dtype=np.float64),
-                          np.asarray(ep.terminations, dtype=bool), np.asarray(ep.truncations, dtype=bool),
-                          meta.get("seed"), None if level_seed is None else int(level_seed[0]),
-                          None if level_hash is None else bytes(level_hash[0]).decode())
+            level_hash, level_seed = infos.get("level_hash"), infos.get("level_seed")
+            yield _episode(ep.observations, ep.actions, ep.rewards, ep.terminations, ep.truncations, meta.get("seed"),
+                           None if level_seed is None else level_seed[0],
+                           None if level_hash is None else bytes(level_hash[0]).decode())
     except (OSError, KeyError) as e:
         raise DatasetError(f"cannot read dataset {path} (truncated or corrupt): {str(e).splitlines()[0]}") from None
+
+
+def _episode(observations: Mapping[str, Any], actions: Any, rewards: Any, terminations: Any, truncations: Any,
+             seed: int | None, level_seed: Any, level_hash: str | None) -> Episode:
+    """An :class:`Episode` from the env's own observations (mission text, tokenised here as learners see it)."""
+    from shiftgrid.envs.wrappers import DEFAULT_MAX_LEN, encode
+
+    obs = {k: np.asarray(v) for k, v in observations.items() if k != "mission"}
+    texts = np.asarray([str(m) for m in observations["mission"]], dtype=object)
+    obs["mission"] = np.stack([encode(t, DEFAULT_MAX_LEN) for t in texts])
+    obs["mission_text"] = texts
+    obs["direction"] = np.asarray(obs["direction"], dtype=np.int64)
+    return Episode(obs, np.asarray(actions, dtype=np.int64), np.asarray(rewards, dtype=np.float64),
+                   np.asarray(terminations, dtype=bool), np.asarray(truncations, dtype=bool), seed,
+                   None if level_seed is None else int(level_seed), level_hash)
