@@ -15,7 +15,7 @@ Files written by :func:`write_report`:
   its steps and whether and when it met its training-success target.
 - ``shift_<metric>.png`` — per axis, bars for id / near / far with CI error bars and run dots
   (an ``@`` in a metric's name is ``_k`` in the file's: ``shift_obs_nll_k5.png``).
-- ``learning_curves.png`` — ``rollout/success_rate`` from each run's TensorBoard ``tb/`` (when present).
+- ``learning_curves.png`` — ``rollout/success_rate`` (the style's ``curve``) from each run's TensorBoard ``tb/`` (when present).
 
 Plots use matplotlib's Agg canvas directly, so no display and no global backend change.
 
@@ -60,6 +60,7 @@ class ReportStyle:
         plotted: the metrics drawn as ``shift_<metric>.png`` (where every split has them).
         per_seed: the metric of the per-seed table.
         gap_note: the sentence on how to read a gap.
+        curve: the TensorBoard tag of ``learning_curves.png`` and the words of its axis.
 
     Example:
         >>> ReportStyle().label("success_rate"), ReportStyle(labels={"x@5": "x @5"}).label("x@5")
@@ -72,6 +73,7 @@ class ReportStyle:
     plotted: Sequence[str] = PLOTTED
     per_seed: str = "success_rate"
     gap_note: str = "Gaps are id − shifted: for success and optimality a positive gap is a loss under shift."
+    curve: tuple[str, str] = (SUCCESS_TAG, "training success rate")
 
     def label(self, metric: str) -> str:
         return self.labels.get(metric, metric)
@@ -187,7 +189,8 @@ def markdown(summary: ShiftSummary, runs: Sequence[RunRecord], env_id: str, meta
               "| split | " + " | ".join(r.name for r in runs) + " |", "|---" * (len(runs) + 1) + "|"]
     for split, ms in summary.splits.items():
         if style.per_seed in ms:
-            lines.append(f"| `{split}` | " + " | ".join(f"{v:.3f}" for v in ms[style.per_seed].per_run) + " |")
+            lines.append(f"| `{split}` | " + " | ".join(f"{v:.3f}" if math.isfinite(v) else "–"
+                                                          for v in ms[style.per_seed].per_run) + " |")
     if any(r.training for r in runs):
         lines += ["", "## Training", ""] + training_table(runs)
     return "\n".join(lines) + "\n"
@@ -260,15 +263,16 @@ def plot_shift(summary: ShiftSummary, metric: str, path: Path, label: str | None
     fig.savefig(path, dpi=110)
 
 
-def plot_learning_curves(curves: Mapping[str, Sequence[tuple[int, float]]], path: Path) -> None:
-    """Training success rate against environment steps, one line per run."""
+def plot_learning_curves(curves: Mapping[str, Sequence[tuple[int, float]]], path: Path,
+                         label: str = "training success rate") -> None:
+    """Training success rate (or what ``label`` says) against environment steps, one line per run."""
     fig = Figure(figsize=(5.5, 3.5), layout="constrained")
     ax = fig.subplots()
     for name, points in curves.items():
         steps, values = zip(*points)
         ax.plot(steps, values, label=name)
     ax.set_xlabel("environment steps")
-    ax.set_ylabel("training success rate")
+    ax.set_ylabel(label)
     ax.legend(fontsize="small")
     fig.savefig(path, dpi=110)
 
@@ -327,14 +331,15 @@ def write_report(
     tidy(runs, metrics, layout).to_csv(paths["csv"], index=False)
     paths["md"].write_text(markdown(summary, runs, env_id, meta, style))
     for metric in style.plotted:
-        if all(metric in ms for ms in summary.splits.values()):
+        if all(metric in ms for ms in summary.splits.values()) and any(
+                math.isfinite(ms[metric].iqm) for ms in summary.splits.values()):
             paths[f"shift_{metric}"] = out / f"shift_{metric.replace('@', '_k')}.png"
             plot_shift(summary, metric, paths[f"shift_{metric}"], style.label(metric))
-    curves = {r.name: learning_curve(r.tb_dir) for r in runs if r.tb_dir is not None}
+    curves = {r.name: learning_curve(r.tb_dir, style.curve[0]) for r in runs if r.tb_dir is not None}
     curves = {name: c for name, c in curves.items() if c}
     if curves:
         paths["learning_curves"] = out / "learning_curves.png"
-        plot_learning_curves(curves, paths["learning_curves"])
+        plot_learning_curves(curves, paths["learning_curves"], style.curve[1])
     return paths
 
 

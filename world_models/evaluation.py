@@ -85,7 +85,7 @@ METRICS: dict[str, str] = {
     "obs_nll": "obs NLL (nats)",
     "reward_f1": "reward F1",
     "termination_f1": "termination F1",
-    "return_gap": "|return gap|",
+    "return_gap": "return gap (abs.)",
     "return_bias": "return bias",
     "windows": "windows",
 }
@@ -397,5 +397,6 @@ def report_style(horizons: Iterable[int]) -> ReportStyle:
         plotted=[f"{m}@{k}" for m in ("changed_cell_accuracy", "obs_nll") for k in hs],
         per_seed=f"changed_cell_accuracy@{hs[-1]}",
         gap_note="Gaps are id − shifted: for accuracies and F1 a positive gap is a loss under shift; for obs NLL and "
-                 "|return gap| (errors) a negative gap is.",
+                 "the return gap (errors) a negative gap is.",
+        curve=("train/one_step/cell_accuracy", "one-step cell accuracy (training batches)"),
     )
