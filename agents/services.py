@@ -193,6 +193,8 @@ class RunServices:
         """Start the clock, the TensorBoard logger and the progress bar."""
         self.state.started = time.perf_counter()
         self.logger = configure(str(self.run_dir.tb), ["tensorboard"])
+        for name, value in self.state.teacher.items():  # reported before the logger opened
+            self.logger.record(f"teacher/{name}", value)
         self.bar = tqdm(total=self.config.steps, initial=self.num_timesteps, unit="step", dynamic_ncols=True,
                         disable=not self.config.progress, desc="train")
 

@@ -30,6 +30,7 @@ from shiftgrid.agents.config import ConfigError, TrainConfig, load_config, save_
 from shiftgrid.agents.registry import get_learner
 from shiftgrid.agents.rundir import CHECKPOINT_DIR, CONFIG_FILE, LATEST, RunDir, default_run_dir
 from shiftgrid.agents.services import RunServices, RunState, stop_on_signals
+from shiftgrid.agents.warm_start import inherited_cost, warm_start
 
 
 @dataclass
@@ -124,7 +125,11 @@ def train(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = 
     try:
         if checkpoint is not None:
             learner.load_state_dict(checkpoint.state)
+        elif config.init_from:
+            warm_start(learner, config.init_from)
         services = RunServices(config, run, learner, state, hooks)  # checks eval.splits
+        if config.init_from:  # the source run's teacher cost counts in this one's
+            services.teacher_cost(**inherited_cost(config.init_from))
         run.root.mkdir(parents=True, exist_ok=True)  # only now: a run that cannot start leaves nothing behind
         save_config(config, run.config)
         return _learn(learner, services)

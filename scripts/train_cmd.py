@@ -31,7 +31,7 @@ from shiftgrid.envs.teacher.advice import GRANULARITIES
 from shiftgrid.scripts.cli import UserError
 
 #: Flags that map one-to-one onto config keys (flag dest -> key).
-FLAG_KEYS = ("algo", "env", "split", "steps", "n_envs", "device", "vec_env", "run_dir")
+FLAG_KEYS = ("algo", "env", "split", "steps", "n_envs", "device", "vec_env", "run_dir", "demos", "init_from")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -48,6 +48,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vec-env", help=f"dummy (one process) or subproc (one process per env) (default: {d.vec_env})")
     p.add_argument("--device", help=f"torch device: auto (CUDA when present), cpu, cuda (default: {d.device})")
     p.add_argument("--run-dir", help="run directory (default: runs/<algo>-<env>-<time>)")
+    p.add_argument("--demos", metavar="DIR", help="demonstrations dataset (shiftgrid demos --out DIR) for bc, dagger, expert")
+    p.add_argument("--init-from", metavar="RUN", help="start from the policy weights of RUN (a run dir or .pt), "
+                   "e.g. PPO fine-tuning a bc run")
     p.add_argument("--config", type=Path, help="YAML file of config keys (over the presets)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, dotted for nested keys (repeatable): --set hyperparams.gamma=0.95")
