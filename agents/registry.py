@@ -36,6 +36,9 @@ _ENTRIES: dict[str, str] = {
     "a2c": "shiftgrid.agents.sb3_learner:A2C",
     "dqn": "shiftgrid.agents.sb3_learner:DQN",
     "recurrent-ppo": "shiftgrid.agents.sb3_learner:RECURRENT_PPO",
+    "bc": "shiftgrid.agents.bc:BC",
+    "dagger": "shiftgrid.agents.dagger:DAGGER",
+    "expert": "shiftgrid.agents.expert:EXPERT",
     "world-model": "shiftgrid.world_models.learner:WorldModelLearner",
 }
 
