@@ -32,11 +32,10 @@ def is_shiftgrid(env: Any) -> bool:
 
 
 def is_babyai(env: Any) -> bool:
-    """Whether ``env`` is a minigrid env with BabyAI instructions (``BabyAIBot`` plays it)."""
-    try:
-        return env.unwrapped.instrs is not None
-    except AttributeError:
-        return False
+    """Whether ``env`` is one of minigrid's BabyAI levels (``BabyAIBot`` plays them; they get instructions at reset)."""
+    from minigrid.envs.babyai.core.roomgrid_level import RoomGridLevel
+
+    return isinstance(env.unwrapped, RoomGridLevel)
 
 
 class OracleTeacher(Teacher):
