@@ -192,6 +192,9 @@ def evaluate_runs(runs: Sequence[Path], *, splits: str | list[str] = "all", hori
         "context": f"{context} real steps filtered before each open-loop prediction; a window starts at every "
                    + ("step" if stride == 1 else f"{stride}th step"),
         "horizons": "k = " + ", ".join(map(str, horizons)) + ": the k-th step predicted from the real actions",
+        "windows scored (k = " + "/".join(map(str, horizons)) + ")": ", ".join(
+            f"{split} " + "/".join(f"{records[0].metrics[split][f'windows@{k}']:.0f}" for k in horizons) for split in names)
+        + f" (the same for every run; horizon k needs episodes of at least {context - 1} + k steps)",
         "positives": f"reward F1: reward > {REWARD_THRESHOLD:g} (real and predicted); termination F1: real termination "
                      f"vs continuation probability < {CONTINUE_THRESHOLD:g}",
     }

@@ -8,8 +8,9 @@ predicts ``max(horizons)`` steps open-loop given the real actions
 (:meth:`~shiftgrid.world_models.interface.WorldModel.imagine` with ``decode``). A window starts
 at every ``stride``-th step of an episode; horizon ``k`` scores the ``k``-th predicted step of
 every window whose ``k``-th step is still inside its episode (so a window near the end counts
-for short horizons only, and an episode shorter than ``context + k - 1`` steps not at all;
-``windows@k`` says how many were scored).
+for short horizons only, and an episode of fewer than ``context + k - 1`` steps not at all;
+``windows@k`` says how many were scored: short competent episodes, such as the oracle's on
+GoTo, leave long horizons few windows or none, and their metrics NaN).
 
 Metrics at horizon ``k`` (names carry it: ``cell_accuracy@5``), of the predicted frame's most
 likely codes (:meth:`~shiftgrid.world_models.interface.ObsDistribution.mode`) unless said:
