@@ -1,0 +1,111 @@
+"""The teacher's side of the reset plumbing, in the main process, whatever the vector env.
+
+A :class:`CurriculumDriver` keeps every sub-env one level ahead: before any step can end an
+episode, the sub-env already holds (in its :class:`~shiftgrid.envs.teacher.curriculum.wrapper.CurriculumEnv`
+queue) the level its next reset will play. An auto-reset happens inside the vector env's step
+(SB3's vector envs, in this process or a subprocess) or at the next step (gymnasium's), where
+the teacher cannot be asked; so the teacher chooses ahead, at the previous reset. The cost of
+this: a sub-env's next level is chosen before its current episode's outcome is known (the
+outcomes of every other finished episode are). After every step the vector-env wrapper reports
+the resets it saw (:meth:`on_reset`) and the episodes that ended (:meth:`on_episode_end`), and
+:meth:`refill` chooses a level for each sub-env whose queue is empty.
+
+Each reset's info says which of its sub-env's choices it plays (``curriculum_choice``); the
+driver checks that this is the next choice it made for that sub-env, so a reset it did not see,
+or a level it did not choose, fails loudly (:class:`CurriculumError`) instead of passing silently.
+
+Example:
+    >>> import gymnasium as gym, shiftgrid.envs
+    >>> from shiftgrid.envs.teacher.curriculum import LevelSpace, make_curriculum
+    >>> from shiftgrid.envs.teacher.curriculum.wrapper import CurriculumEnv
+    >>> env = CurriculumEnv(gym.make("shiftgrid/GoTo-v0"), index=0)
+    >>> teacher = make_curriculum("uniform", LevelSpace.of_env(env), seed=0)
+    >>> driver = CurriculumDriver(teacher, 1, env.assign_levels)
+    >>> driver.refill(); _, info = env.reset(); driver.on_reset(0, info); driver.refill()
+    >>> driver.choices, env.pending_levels(), driver.diagnostics()["unique_levels"]
+    (2, 1, 1.0)
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from shiftgrid.envs.teacher.curriculum.base import RECENT, Curriculum, LevelChoice, Outcome
+from shiftgrid.envs.teacher.curriculum.levels import CurriculumError, numeric_factors
+from shiftgrid.envs.teacher.curriculum.log import LevelLog
+
+Assign = Callable[[dict[int, tuple[int, bool]]], None]
+
+
+class CurriculumDriver:
+    """Choose, hand out and account for every sub-env's levels (see the module docstring).
+
+    Args:
+        teacher: the curriculum.
+        n_envs: sub-envs of the vector env.
+        assign: sends ``{sub_env: (level_seed, replayed)}`` to the sub-envs (``env_method`` / ``call``).
+        log: the level log (None: no log).
+    """
+
+    def __init__(self, teacher: Curriculum, n_envs: int, assign: Assign, log: LevelLog | None = None):
+        self.teacher, self.n_envs, self.assign, self.log = teacher, n_envs, assign, log
+        self.pending: list[deque[LevelChoice]] = [deque() for _ in range(n_envs)]
+        self.played = [0] * n_envs  # resets seen per sub-env
+        self.current: list[dict[str, Any] | None] = [None] * n_envs
+        self.steps = self.choices = 0
+        self.hashes: set[str] = set()
+        self.factors: deque[dict[str, float]] = deque(maxlen=RECENT)
+
+    def refill(self) -> None:
+        """Choose a level for every sub-env that holds none, and send the choices in one call."""
+        batch = {}
+        for i in range(self.n_envs):
+            if not self.pending[i]:
+                choice = self.teacher.choose(i)
+                self.pending[i].append(choice)
+                self.choices += 1
+                batch[i] = (choice.level_seed, choice.replayed)
+        if batch:
+            self.assign(batch)
+
+    def on_reset(self, i: int, info: Mapping[str, Any]) -> None:
+        """Sub-env ``i`` was reset with ``info``: match it to the choice it plays, and log the level."""
+        index = info.get("curriculum_choice")
+        if index != self.played[i] or not self.pending[i]:
+            raise CurriculumError(f"sub-env {i} played choice {index!r} but the teacher's next choice for it is "
+                                  f"{self.played[i]} ({len(self.pending[i])} pending): a reset bypassed the teacher")
+        choice = self.pending[i].popleft()
+        self.played[i] += 1
+        seed, level_hash = int(info["level_seed"]), str(info["level_hash"])
+        factors = self.teacher.levels.factors_of(seed)
+        self.current[i] = {"level_seed": seed, "level_hash": level_hash, "replayed": choice.replayed}
+        self.hashes.add(level_hash)
+        self.factors.append(numeric_factors(factors))
+        if self.log is not None:
+            self.log.write({"step": self.steps, "sub_env": i, "choice": index, "level_seed": seed,
+                            "requested_seed": choice.level_seed, "level_hash": level_hash, "factors": factors,
+                            "replayed": choice.replayed, "score": choice.score})
+
+    def on_episode_end(self, i: int, info: Mapping[str, Any]) -> None:
+        """Sub-env ``i`` ended an episode (``info`` of its last step): the teacher observes the outcome."""
+        knowledge = {"success": bool(info.get("success", False)), "return": float(info["curriculum_return"]),
+                     "length": int(info["curriculum_length"])}
+        if "optimal_return" in info:
+            knowledge["optimal_return"] = float(info["optimal_return"])
+        self.teacher.observe(Outcome(i, int(info["level_seed"]), str(info["level_hash"]),
+                                     bool(info.get("curriculum_replayed", False)), knowledge))
+
+    def diagnostics(self) -> dict[str, float]:
+        """``teacher/*`` figures: unique levels played, levels chosen, the teacher's own, mean factors of recent levels."""
+        out = {"unique_levels": float(len(self.hashes)), "levels_chosen": float(self.choices), **self.teacher.diagnostics()}
+        names = sorted({k for f in self.factors for k in f})
+        for name in names:
+            out[f"factor/{name}"] = float(np.mean([f[name] for f in self.factors if name in f]))
+        return out
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
