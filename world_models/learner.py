@@ -5,7 +5,9 @@
 ``config.n_envs`` copies of ``config.env`` (gymnasium's next-step auto-reset), keeps them in a
 :class:`~shiftgrid.world_models.replay.SequenceReplay` on the model's device, and trains the
 model with :func:`~shiftgrid.world_models.train_step.train_step` on uniform ``B x T`` sequences,
-``train_ratio`` replayed steps per environment step. Everything else is the run machinery's
+``train_ratio`` replayed steps per environment step. With ``demos`` (a Minari dataset of the
+same environment, :mod:`shiftgrid.world_models.demos`) it trains on recorded episodes instead
+and steps no environment. Everything else is the run machinery's
 (:func:`shiftgrid.agents.train.train`): run directory, resolved ``config.yaml``, checkpoints,
 ``--resume``, Ctrl-C / SIGTERM, progress bar, NaN stop and TensorBoard. Its settings are
 ``config.hyperparams`` (:class:`WorldModelSettings`; the resolved ones are written back, so
@@ -57,6 +59,7 @@ from shiftgrid.agents.envs import make_env
 from shiftgrid.agents.rundir import BEST, CHECKPOINT_DIR, LATEST
 from shiftgrid.agents.services import Episode, RunServices
 from shiftgrid.world_models.behaviour import Behaviour, make_behaviour
+from shiftgrid.world_models.demos import demo_replay
 from shiftgrid.world_models.interface import ObsSpec, WorldModel
 from shiftgrid.world_models.metrics import one_step_accuracy
 from shiftgrid.world_models.models import build_model, check_model
@@ -83,7 +86,8 @@ class WorldModelSettings:
     noise: float = 0.25
     """Share of the oracle's (or agent's) actions replaced by uniform random ones."""
     demos: str | None = None
-    """A Minari dataset of recorded episodes to train on (not available yet: must be None)."""
+    """A Minari dataset of recorded episodes (:mod:`shiftgrid.agents.datasets`) to train on instead of
+    collecting: each run step is then ``train_ratio`` replayed steps of the dataset, no env is stepped."""
     replay_capacity: int = 100_000
     """Steps the replay keeps (oldest overwritten); about 200 B per step with mission tokens."""
     save_replay: bool = True
@@ -124,9 +128,6 @@ class WorldModelSettings:
             raise ConfigError(f"hyperparams.train_ratio must be a positive number, got {self.train_ratio}")
         if not 0 <= self.noise <= 1:
             raise ConfigError(f"hyperparams.noise must be in [0, 1], got {self.noise}")
-        if self.demos is not None:
-            raise ConfigError(f"hyperparams.demos={self.demos!r}: training from recorded episodes is not available yet; "
-                              "collect with --policy instead")
 
     @classmethod
     def of(cls, config: TrainConfig) -> "WorldModelSettings":
@@ -189,7 +190,7 @@ class WorldModelLearner:
         self.config, self.training = config, training
         self.settings = s = WorldModelSettings.of(config)
         config.hyperparams = dataclasses.asdict(s)  # the resolved settings go into config.yaml and the checkpoints
-        if config.vec_env != "dummy":
+        if config.vec_env != "dummy" and s.demos is None:
             raise ConfigError(f"vec_env={config.vec_env!r}: the world-model trainer steps its envs in one process "
                               "(the oracle reads them); use vec_env=dummy")
         self.device = resolve_device(config.device)
@@ -210,11 +211,16 @@ class WorldModelLearner:
         self.envs: gym.vector.SyncVectorEnv | None = None
         if training:
             self.optimizer = make_optimizer(self.model)
-            self.envs = self._make_envs()
-            self.behaviour.check(self.envs)
-            self.replay = SequenceReplay.for_space(self.envs.single_observation_space, num_envs=config.n_envs,
-                                                   capacity=max(s.replay_capacity, config.n_envs), mode="next_step",
-                                                   device=self.device)
+            if s.demos is not None:
+                self.replay, self.demo_episodes = demo_replay(s.demos, config.env, config.split, config.env_kwargs,
+                                                              s.replay_capacity, self.spec.image_shape,
+                                                              dict(self.spec.token_lengths), self.device)
+            else:
+                self.envs = self._make_envs()
+                self.behaviour.check(self.envs)
+                self.replay = SequenceReplay.for_space(self.envs.single_observation_space, num_envs=config.n_envs,
+                                                       capacity=max(s.replay_capacity, config.n_envs), mode="next_step",
+                                                       device=self.device)
 
     def _make_envs(self) -> gym.vector.SyncVectorEnv:
         c = self.config
@@ -225,6 +231,8 @@ class WorldModelLearner:
 
     def learn(self, steps: int, run: RunServices) -> None:
         """Collect ``steps`` more environment steps, training as ``train_ratio`` says (see the module docstring)."""
+        if self.settings.demos is not None:
+            return self._learn_offline(steps, run)
         assert self.envs is not None, "built with training=False"
         n, envs = self.config.n_envs, self.envs
         obs, _ = envs.reset(seed=self.config.seed + self.num_timesteps)
@@ -251,13 +259,21 @@ class WorldModelLearner:
             if not self._train(run):
                 return
 
+    def _learn_offline(self, steps: int, run: RunServices) -> None:
+        """Train on the dataset's episodes: ``n_envs`` run steps at a time, as if they had been collected."""
+        target = self.num_timesteps + steps
+        while self.num_timesteps < target:
+            self.num_timesteps += self.config.n_envs
+            if not run.on_step(self.num_timesteps) or not self._train(run):
+                return
+
     def _trainable(self, length: int) -> bool:
         return bool((self.replay.size >= length).any())
 
     def _train(self, run: RunServices) -> bool:
         """The updates owed for the steps so far; False: stop."""
         s = self.settings
-        if self.num_timesteps < s.learning_starts or not self._trainable(s.seq_len):
+        if (s.demos is None and self.num_timesteps < s.learning_starts) or not self._trainable(s.seq_len):
             return True
         self.credit += self.config.n_envs * s.train_ratio / (s.batch_size * s.seq_len)
         while self.credit >= 1.0:
