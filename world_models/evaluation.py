@@ -382,6 +382,31 @@ def score_splits(model: WorldModel, recorded: Mapping[str, Sequence[Episode]], *
     return out
 
 
+def evaluate_world_model(model: WorldModel, behaviour: Any, env_id: str, splits: str | Iterable[str] = "all",
+                         episodes: int = 100, *, context: int = DEFAULT_CONTEXT, horizons: Iterable[int] = DEFAULT_HORIZONS,
+                         seed: int = 0, env_kwargs: Mapping[str, Any] | None = None, stride: int = 1, n_envs: int = 8,
+                         batch_size: int = 1024, progress: bool = False) -> dict[str, dict[str, float]]:
+    """:func:`record_splits` then :func:`score_splits`: split -> ``name@k`` -> value of one model.
+
+    ``behaviour`` is the one the model was trained with (``make_behaviour(policy, noise=..., seed=...)``).
+    Several models of one configuration: record once, score each (as ``shiftgrid wm evaluate`` does).
+
+    Example:
+        >>> from shiftgrid.world_models.behaviour import make_behaviour
+        >>> from shiftgrid.world_models.interface import ObsSpec
+        >>> from shiftgrid.world_models.models import build_model
+        >>> scores = evaluate_world_model(build_model("rssm", "tiny", ObsSpec()), make_behaviour("random", noise=1.0, seed=0),
+        ...                               "MiniGrid-Empty-5x5-v0", episodes=1, context=2, horizons=[1])
+        >>> list(scores), scores["id"]["windows@1"] > 0
+        (['id'], True)
+    """
+    check_horizons(horizons, context)
+    played = record_splits(behaviour, env_id, splits, episodes, seed, env_kwargs=env_kwargs, n_envs=n_envs,
+                           progress=progress)
+    return score_splits(model, played, context=context, horizons=horizons, stride=stride, batch_size=batch_size,
+                        seed=seed, progress=progress)
+
+
 def report_style(horizons: Iterable[int]) -> ReportStyle:
     """How the shift report of :func:`shiftgrid.agents.report.write_report` shows world-model metrics at ``horizons``.
 
