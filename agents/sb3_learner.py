@@ -11,6 +11,7 @@ with ``seed + num_timesteps``, so they do not replay the first run's levels.
 
 Example:
     >>> from shiftgrid.agents.config import TrainConfig
+from shiftgrid.agents.curriculum import curriculum_callbacks
     >>> learner = A2C(TrainConfig(algo="a2c", n_envs=2, device="cpu"), training=False)
     >>> sorted(learner.state_dict()), learner.num_timesteps
     (['counters', 'optimizer', 'policy'], 0)
@@ -31,6 +32,7 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from shiftgrid.agents.algos import build_model, make_vec
 from shiftgrid.agents.callbacks import ServicesCallback
 from shiftgrid.agents.config import TrainConfig
+from shiftgrid.agents.curriculum import curriculum_callbacks
 from shiftgrid.agents.services import RunServices, finite
 
 
@@ -54,10 +56,13 @@ class SB3Learner:
         resumed = self.model.num_timesteps > 0
         if resumed:
             self.model.set_random_seed(self.config.seed + self.model.num_timesteps)  # also reseeds the envs
+            if self.env is not None and self.env.has_attr("set_training_step"):  # a fading teacher: from the first reset on
+                self.env.env_method("set_training_step", self.model.num_timesteps)
         self.model.set_logger(run.logger)
         callback = ServicesCallback(run)
+        callbacks = [callback] + curriculum_callbacks(self.env, run)
         try:
-            self.model.learn(steps, callback=callback, log_interval=self.config.log_interval, reset_num_timesteps=not resumed)
+            self.model.learn(steps, callback=callbacks, log_interval=self.config.log_interval, reset_num_timesteps=not resumed)
         except (ValueError, RuntimeError):  # NaN logits: refused by the distribution's checks (ValueError), or by
             # sampling (RuntimeError) where they are off, as after any torch.compile; the weights decide
             if finite(self.model.policy.parameters()):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from shiftgrid.agents.algos import build_model
 from shiftgrid.agents.checkpoint import load_agent
 from shiftgrid.agents.config import ConfigError, EvalConfig, TargetConfig, TrainConfig
 from shiftgrid.agents.evaluation import run_episodes
-from shiftgrid.agents.train import train
+from shiftgrid.agents.train import resume_config, train
 from shiftgrid.envs.teacher.advice import AdviceConfig
 from shiftgrid.scripts.cli import UserError, build_parser
 from shiftgrid.scripts.evaluate_cmd import evaluate_runs
@@ -111,3 +112,17 @@ def test_no_advice_by_default():
     assert not config.advice.enabled and config.to_dict()["advice"]["granularity"] is None
     with pytest.raises(ConfigError, match="unknown config key advice.loud"):
         TrainConfig.from_dict({"advice": {"loud": True}})
+
+
+def test_a_resumed_run_continues_the_teachers_totals_and_its_fading(advised_run, tmp_path):
+    result, _ = advised_run
+    copy = tmp_path / "run"
+    shutil.copytree(result.run_dir, copy)
+    before = json.loads((copy / "teacher" / "cost.json").read_text())
+    config = resume_config(copy, steps=STEPS + 256)
+    config.eval.freq = 0
+    resumed = train(config, resume=True)
+    assert resumed.num_timesteps == STEPS + 256
+    # past fade_steps the teacher is silent: the totals carry over unchanged (not restarted from zero)
+    assert json.loads((copy / "teacher" / "cost.json").read_text()) == before
+    assert scalars(copy)["teacher/utterances"][-1].value == before["utterances"]
