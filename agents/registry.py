@@ -40,6 +40,7 @@ _ENTRIES: dict[str, str] = {
     "dagger": "shiftgrid.agents.dagger:DAGGER",
     "expert": "shiftgrid.agents.expert:EXPERT",
     "world-model": "shiftgrid.world_models.learner:WorldModelLearner",
+    "dreamer": "shiftgrid.agents.dreamer:DREAMER",
 }
 
 _BUILTIN = tuple(_ENTRIES)

@@ -1,0 +1,228 @@
+"""Dreamer: the four grid-world pitfalls (each a test), and a tiny run through train, resume and evaluate."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.env_util import make_vec_env
+from torch import nn
+
+from shiftgrid.agents.actor_critic import ActorCritic, ActorCriticConfig
+from shiftgrid.agents.checkpoint import read_checkpoint
+from shiftgrid.agents.config import ConfigError, EvalConfig, TrainConfig
+from shiftgrid.agents.dreamer import Dreamer
+from shiftgrid.agents.envs import SuccessInfo
+from shiftgrid.agents.rundir import RunDir
+from shiftgrid.agents.services import RunState
+from shiftgrid.agents.train import resume_config, train
+from shiftgrid.scripts.cli import main
+from shiftgrid.world_models.interface import Imagined, LatentState, ObsSpec, Predictions, WorldModel
+from shiftgrid.world_models.models import build_model
+
+EMPTY = "MiniGrid-Empty-5x5-v0"
+TINY = {"preset": "tiny", "batch_size": 8, "seq_len": 8, "actor_critic": {"hidden": 32, "layers": 1}}
+
+
+# ---- (a) an imagined action is scored at the state it was taken from -------------------------------
+
+class Ring(WorldModel):
+    """Five states in a ring; every action moves on by one; action 1 pays 1 at state 2 and costs 0.2 elsewhere.
+
+    ``deter`` is the state's one-hot, ``stoch`` holds the reward earned by the step into it.
+    """
+
+    N = 5
+
+    def __init__(self):
+        super().__init__()
+        self.spec, self.config, self.features_dim = ObsSpec(num_actions=3), None, self.N + 1
+
+    def state(self, index: torch.Tensor, reward: torch.Tensor) -> LatentState:
+        return LatentState(nn.functional.one_hot(index, self.N).float(), reward.float()[:, None, None])
+
+    def imagine(self, start, actions, horizon=None, decode=False, generator=None):
+        states, taken, s = [], [], start
+        for k in range(horizon):
+            a = actions(s) if callable(actions) else actions[:, k]
+            index = s.deter.argmax(-1)
+            s = self.state((index + 1) % self.N, (a == 1) * torch.where(index == 2, 1.0, -0.2))
+            states.append(s)
+            taken.append(a)
+        stacked = LatentState.stack(states, 1)
+        return Imagined(stacked, torch.stack(taken, 1), self.predict(stacked))
+
+    def predict(self, state, decode=True):
+        reward = state.stoch[..., 0, 0]
+        return Predictions(None, reward, reward[..., None], torch.full_like(reward, 20.0))
+
+    def observe(self, batch):
+        raise NotImplementedError
+
+    def loss(self, batch):
+        raise NotImplementedError
+
+
+def test_a_imagined_action_is_scored_at_the_state_it_was_taken_from():
+    torch.manual_seed(0)
+    ring = Ring()
+    ac = ActorCritic(ActorCriticConfig(hidden=32, layers=1, horizon=5, actor_lr=1e-2, critic_lr=1e-2, gamma=0.9),
+                     ring.features_dim, num_actions=3)
+    index = torch.arange(64) % Ring.N
+    start = ring.state(index, torch.zeros(64))
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(150):
+        ac.update(ring, start, torch.ones(64), generator=gen)
+    probs = ac.actor.log_probs(ring.state(torch.arange(Ring.N), torch.zeros(Ring.N)).features()).exp().detach()
+    # scored at the state it was taken from, action 1 is learned where it pays and avoided elsewhere; scored one
+    # state off, its reward would be uncorrelated with the action credited and neither would be learned
+    assert probs[2, 1] > 0.9, probs
+    assert torch.cat([probs[:2, 1], probs[3:, 1]]).max() < 0.1, probs
+
+
+# ---- (d) no gradient flows through a categorical sample into the actor -----------------------------
+
+def test_d_no_gradient_flows_through_a_categorical_sample():
+    torch.manual_seed(0)
+    model = build_model("rssm", "tiny", ObsSpec())
+    ac = ActorCritic(ActorCriticConfig(hidden=32, layers=1), model.features_dim, num_actions=7)
+    start = model.initial(16)
+    feats, actions, reward, cont = ac.rollout(model, start, torch.Generator().manual_seed(0))
+    assert actions.dtype == torch.long  # integer samples, not relaxed or straight-through one-hots
+    assert not any(t.requires_grad for t in (feats, reward, cont))  # no path from the rollout back to the actor
+    ac.update(model, start, torch.ones(16), generator=torch.Generator().manual_seed(0))
+    assert all(p.grad is None for p in model.parameters())  # the actor-critic step reaches no world-model weight
+    # the actor's gradient is the score function's alone: recompute it by hand at the same rollout
+    gen = torch.Generator().manual_seed(1)
+    feats, actions, reward, cont = ac.rollout(model, start, gen)
+    logp = ac.actor.log_probs(feats[:, :-1])
+    surrogate = (logp.gather(-1, actions[..., None])[..., 0] * torch.randn(actions.shape)).sum()
+    grads = torch.autograd.grad(surrogate, list(ac.actor.parameters()))
+    assert all(torch.isfinite(g).all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
+
+
+# ---- toy envs for (b) and (c), through SB3's auto-reset ---------------------------------------------
+
+class Countdown(gym.Env):
+    """Episodes of exactly 3 steps; ``image[0, 0, 0]`` is the step; reward ``reward_at_end`` on the last one.
+
+    ``first_success_only``: only the very first episode pays (a success seen once); ``paying=False``: none does.
+    """
+
+    observation_space = spaces.Dict({"image": spaces.Box(0, 10, (7, 7, 3), np.uint8), "direction": spaces.Discrete(4),
+                                     "mission": spaces.Box(0, 68, (40,), np.int64)})
+    action_space = spaces.Discrete(7)
+
+    def __init__(self, first_success_only: bool = False, paying: bool = True):
+        self.first_success_only, self.paying, self.episodes, self.t = first_success_only, paying, 0, 0
+
+    def _obs(self):
+        image = np.ones((7, 7, 3), np.uint8)
+        image[..., 2] = 0
+        image[0, 0, 0] = 1 + self.t
+        mission = np.zeros(40, np.int64)
+        mission[0] = 5
+        return {"image": image, "direction": 0, "mission": mission}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        self.t += 1
+        done = self.t == 3
+        paid = done and self.paying and (not self.first_success_only or self.episodes == 0)
+        self.episodes += done
+        return self._obs(), float(paid), done, False, {"success": paid}
+
+
+class Run:
+    """The run services a learner needs, minus TensorBoard and checkpoints."""
+
+    def __init__(self):
+        self.state, self.episodes = RunState(), []
+
+    def on_step(self, num_timesteps, episodes=()):
+        self.episodes += list(episodes)
+        return True
+
+    def on_update(self, num_timesteps, metrics=None, log=True):
+        return True
+
+
+def learner(n_envs: int = 2, first_success_only: bool = False, **hyperparams) -> Dreamer:
+    made = []  # with first_success_only, only the first env's first episode pays
+
+    def make() -> gym.Env:
+        made.append(None)
+        return SuccessInfo(Countdown(first_success_only, paying=len(made) == 1 or not first_success_only))
+
+    venv = make_vec_env(make, n_envs=n_envs, seed=0)
+    config = TrainConfig(algo="dreamer", env=EMPTY, n_envs=n_envs, device="cpu", progress=False,
+                         hyperparams={**TINY, **hyperparams})
+    return Dreamer(config, training=True, env=venv)
+
+
+def test_b_replay_keeps_a_success_seen_once():
+    agent = learner(n_envs=4, first_success_only=True, prefill=10**9, replay_capacity=10_000)  # collect only
+    run = Run()
+    agent.learn(4000, run)
+    assert sum(e.success for e in run.episodes) == 1 and len(run.episodes) > 1000
+    gen = torch.Generator().manual_seed(0)
+    hits = sum(int((agent.replay.sample(8, 8, generator=gen)["reward"] > 0).any()) for _ in range(300))
+    # 4000 steps later the one success is still replayed, about as often as uniform sampling says (8 of ~4000 starts)
+    assert 0.1 * 300 * 8 * 8 / 4000 < hits, hits
+
+
+def test_c_imagined_rollouts_contain_the_rewards_of_real_episode_ends():
+    torch.manual_seed(0)
+    agent = learner(prefill=100, train_ratio=32.0, world_model={"lr": 3e-3})
+    agent.learn(400, Run())  # 150 updates
+    batch = agent.replay.sample(64, 8, generator=torch.Generator().manual_seed(1))
+    step = batch["image"][..., 0, 0, 0].long() - 1
+    ends = batch["terminated"]
+    assert bool((batch["reward"][ends] == 1).all()) and bool((step[ends] == 3).all())  # real last observation, rewarded
+    after = torch.zeros_like(ends)
+    after[:, 1:] = ends[:, :-1]
+    assert bool(batch["is_first"][after].all()) and not bool(batch["is_first"][ends].any())  # first after the end, not on it
+    with torch.no_grad():
+        agent.model.eval()
+        states, _ = agent.model.observe(batch)
+        two_before = (step == 1) & ~batch["is_first"].roll(-1, 1)
+        start = states[two_before]
+        imagined = agent.model.imagine(start, torch.zeros(start.deter.shape[0], 2, dtype=torch.long))
+    reward, cont = imagined.predictions.reward, imagined.predictions.cont_prob
+    assert float(reward[:, 1].mean()) > 0.7 and float(reward[:, 0].abs().mean()) < 0.3  # paid on the real end, 2 steps on
+    assert float(cont[:, 1].mean()) < 0.3 and float(cont[:, 0].mean()) > 0.7
+
+
+# ---- a tiny run: train, save, resume to the same total, evaluate ------------------------------------
+
+def test_tiny_dreamer_run_trains_resumes_and_evaluates(tmp_path, capsys):
+    hp = {**TINY, "prefill": 100, "train_ratio": 8.0, "log_every": 100}
+    config = TrainConfig(algo="dreamer", env=EMPTY, steps=300, n_envs=2, device="cpu", progress=False,
+                         run_dir=str(tmp_path / "run"), eval=EvalConfig(freq=0), checkpoint_freq=100, hyperparams=hp)
+    first = train(config)
+    run = RunDir(first.run_dir)
+    assert first.num_timesteps == 300 and first.stop_reason is None
+    saved = read_checkpoint(run.latest)
+    assert saved.learner == "dreamer" and saved.state["counters"]["updates"] > 0
+    assert {"model", "actor", "critic"} <= set(saved.state["optimizers"]) and "replay" not in saved.state
+    second = train(resume_config(run.root, steps=500), resume=True)
+    assert second.num_timesteps == 500 and read_checkpoint(run.latest).num_timesteps == 500
+    assert read_checkpoint(run.latest).state["counters"]["updates"] > saved.state["counters"]["updates"]
+    assert main(["evaluate", str(run.root), "--episodes", "2", "--n-envs", "2", "--device", "cpu"]) == 0
+    doc = json.loads((run.eval / "results.json").read_text())
+    assert 0.0 <= doc["runs"][0]["metrics"]["id"]["success_rate"] <= 1.0
+
+
+def test_bad_hyperparams_name_the_key():
+    with pytest.raises(ConfigError, match="hyperparams.trian_ratio"):
+        Dreamer(TrainConfig(algo="dreamer", env=EMPTY, device="cpu", hyperparams={"trian_ratio": 4}), training=False)
+    with pytest.raises(ConfigError, match="hyperparams.model"):
+        Dreamer(TrainConfig(algo="dreamer", env=EMPTY, device="cpu", hyperparams={"model": "lstm"}), training=False)
