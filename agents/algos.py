@@ -71,6 +71,10 @@ def make_vec(config: TrainConfig, n_envs: int | None = None, seed: int | None = 
 
     Environment ``i`` is first reset with ``seed + i`` (default ``config.seed``).
     """
+    if config.teacher.name is not None:  # a curriculum chooses every level (shiftgrid.agents.curriculum)
+        from shiftgrid.agents.curriculum import curriculum_vec
+
+        return curriculum_vec(config, n_envs, seed)
     env_fn = functools.partial(make_env, config.env, config.split, advice=config.advice, **config.env_kwargs)
     env_fn().close()  # raise unknown id / split / factor errors here, not inside a subprocess
     vec_cls = SubprocVecEnv if config.vec_env == "subproc" else DummyVecEnv

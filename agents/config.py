@@ -86,6 +86,30 @@ class TargetConfig:
     """End the run once the target is met."""
 
 
+@dataclass
+class TeacherConfig:
+    """A curriculum teacher choosing every training level (``shiftgrid train --teacher NAME --teacher-set key=value``)."""
+
+    name: str | None = None
+    """A curriculum teacher (:data:`~shiftgrid.envs.teacher.curriculum.TEACHERS`): ``uniform``, ``tscl``, ``plr``,
+    ``plr-robust``, ``learnability``, ``regret`` (None: no teacher, levels drawn by the envs themselves)."""
+    options: dict = field(default_factory=dict)
+    """The teacher's options (e.g. ``temperature``, ``replay_prob``, ``tier``)."""
+
+    def check(self) -> None:
+        """Raise on an unknown teacher or option (:class:`ConfigError`), or a tier below its needs (``KnowledgeError``)."""
+        if self.name is None:
+            if self.options:
+                raise ConfigError(f"teacher.options {self.options} given without teacher.name")
+            return
+        from shiftgrid.envs.teacher.curriculum import CurriculumError, check_teacher
+
+        try:
+            check_teacher(self.name, self.options)
+        except CurriculumError as e:
+            raise ConfigError(str(e)) from None
+
+
 T = typing.TypeVar("T")
 
 
@@ -181,6 +205,8 @@ class TrainConfig(RunConfig):
     advice: AdviceConfig = field(default_factory=AdviceConfig)
     """The oracle teacher's advice during training (granularity, when, budget, fading; off by default).
     Evaluation is always without advice."""
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    """A curriculum teacher choosing the level of every training reset (off by default)."""
 
     def validate(self) -> None:
         """Also check the learner name (against the registry), the vector env and the counts."""
@@ -199,6 +225,7 @@ class TrainConfig(RunConfig):
             self.advice.check()
         except ValueError as e:
             raise ConfigError(str(e)) from None
+        self.teacher.check()
 
 
 def from_mapping(cls: type[T], data: Any, prefix: str = "") -> T:

@@ -11,7 +11,6 @@ with ``seed + num_timesteps``, so they do not replay the first run's levels.
 
 Example:
     >>> from shiftgrid.agents.config import TrainConfig
-from shiftgrid.agents.curriculum import curriculum_callbacks
     >>> learner = A2C(TrainConfig(algo="a2c", n_envs=2, device="cpu"), training=False)
     >>> sorted(learner.state_dict()), learner.num_timesteps
     (['counters', 'optimizer', 'policy'], 0)

@@ -11,6 +11,7 @@ Example:
     $ shiftgrid train --algo dqn --env MiniGrid-Empty-5x5-v0 --seed 0,1,2 --set hyperparams.gamma=0.95
     $ shiftgrid train --resume runs/goto --steps 400000     # continue to 400k steps in total
     $ shiftgrid train --env shiftgrid/DoorKey-v0 --advice subgoal --set advice.fade_steps=500000
+    $ shiftgrid train --env shiftgrid/DoorKey-v0 --teacher plr --teacher-set temperature=0.1
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from shiftgrid.agents.registry import check_learner, learner_names
 from shiftgrid.agents.rundir import CONFIG_FILE, RunDir, default_run_dir
 from shiftgrid.agents.train import RunResult, check_new_run_dir, resume_config, train
 from shiftgrid.envs.teacher.advice import GRANULARITIES
+from shiftgrid.envs.teacher.curriculum import TEACHERS
+from shiftgrid.envs.teacher.knowledge import KnowledgeError
 from shiftgrid.scripts.cli import UserError
 
 #: Flags that map one-to-one onto config keys (flag dest -> key).
@@ -58,6 +61,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--advice", choices=GRANULARITIES, help="train with the oracle teacher's advice at this granularity "
                    "(settings: --set advice.when=always|every|deviation, advice.every=K, advice.budget=N, "
                    "advice.fade_steps=N); evaluation is always without advice")
+    p.add_argument("--teacher", metavar="NAME", help=f"a curriculum teacher choosing every training level: "
+                   f"{', '.join(TEACHERS)} (levels logged in RUN/teacher/levels.jsonl)")
+    p.add_argument("--teacher-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a teacher option (repeatable): --teacher-set temperature=0.1")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.error = _one_line_error  # type: ignore[method-assign]  # bad flags: one line, exit 2, like other user errors
     p.set_defaults(func=run)
@@ -127,6 +134,9 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
         flags["progress"] = False
     if getattr(args, "advice", None) is not None:
         flags["advice"] = {"granularity": args.advice}
+    if getattr(args, "teacher", None) is not None or getattr(args, "teacher_set", None):
+        flags["teacher"] = {k: v for k, v in (("name", args.teacher), ("options", parse_overrides(args.teacher_set)))
+                            if v is not None and v != {}}
     return layered(from_file, merge(flags, parse_overrides(args.set)))
 
 
@@ -156,7 +166,8 @@ def configs(args: argparse.Namespace) -> list[tuple[TrainConfig, bool]]:
     """(config, resume) for each run the command asks for."""
     if args.resume is not None:
         given = [f"--{k.replace('_', '-')}" for k in FLAG_KEYS + ("seed", "config") if k not in ("steps", "device")
-                 and getattr(args, k) is not None] + (["--set"] if args.set else []) + (["--advice"] if getattr(args, "advice", None) else [])
+                 and getattr(args, k) is not None] + (["--set"] if args.set else []) + (["--advice"] if getattr(args, "advice", None) else []) \
+            + (["--teacher"] if getattr(args, "teacher", None) or getattr(args, "teacher_set", None) else [])
         if given:
             raise UserError(f"--resume continues a run with its saved config; only --steps and --device may be given (got {', '.join(given)})")
         out = []
@@ -233,6 +244,6 @@ def train_all(runs: list[tuple[TrainConfig, bool]], prog: str = "shiftgrid train
 def run(args: argparse.Namespace) -> int:
     try:
         runs = configs(args)
-    except (ConfigError, CheckpointError) as e:
+    except (ConfigError, CheckpointError, KnowledgeError) as e:
         raise UserError(str(e)) from None
     return train_all(runs)

@@ -32,6 +32,7 @@ from shiftgrid.envs.teacher.curriculum.levels import CurriculumError, LevelSpace
 from shiftgrid.envs.teacher.curriculum.plr import PLR, RobustPLR
 from shiftgrid.envs.teacher.curriculum.tscl import TSCL
 from shiftgrid.envs.teacher.curriculum.uniform import Uniform
+from shiftgrid.envs.teacher.knowledge import KnowledgeError, Tier
 
 #: Every curriculum teacher by name (one entry per line: a missing comma cannot merge two names).
 TEACHERS: dict[str, type[Curriculum]] = {
@@ -70,23 +71,45 @@ def teacher_class(name: str) -> type[Curriculum]:
         raise CurriculumError(f"unknown teacher {name!r}; valid: {', '.join(TEACHERS)}") from None
 
 
-def make_curriculum(name: str, levels: LevelSpace, options: Mapping[str, Any] | None = None, seed: int = 0) -> Curriculum:
-    """Teacher ``name`` over ``levels`` with ``options``; unknown names or options, or bad values, raise :class:`CurriculumError`.
+def check_teacher(name: str, options: Mapping[str, Any] | None = None) -> None:
+    """Check a teacher's name and option names (:class:`CurriculumError`) and its tier against its needs (``KnowledgeError``).
 
-    A ``tier`` below what the teacher needs raises :class:`~shiftgrid.envs.teacher.knowledge.KnowledgeError`.
+    Example:
+        >>> try:
+        ...     check_teacher("regret", {"tier": "outcomes"})
+        ... except KnowledgeError as e:
+        ...     print(str(e)[:60])
+        Regret has knowledge tier 'outcomes' but 'optimal_return' ne
     """
     cls, options = teacher_class(name), dict(options or {})
     valid = teacher_options(name)
     for key in options:
         if key not in valid:
             raise CurriculumError(f"unknown option {key!r} of teacher {name!r}; valid: {', '.join(valid)}")
+    probe = object.__new__(cls)
+    if "tier" in options:
+        try:
+            probe.tier = Tier.parse(options["tier"])
+        except ValueError as e:
+            raise CurriculumError(f"teacher {name!r}: {e}") from None
+    for item in cls.needs:
+        probe.require(item)
+
+
+def make_curriculum(name: str, levels: LevelSpace, options: Mapping[str, Any] | None = None, seed: int = 0) -> Curriculum:
+    """Teacher ``name`` over ``levels`` with ``options``; unknown names or options, or bad values, raise :class:`CurriculumError`.
+
+    A ``tier`` below what the teacher needs raises :class:`~shiftgrid.envs.teacher.knowledge.KnowledgeError`.
+    """
+    check_teacher(name, options)
+    cls, options = teacher_class(name), dict(options or {})
     try:
         return cls(levels, seed, **options)
     except (TypeError, ValueError) as e:
-        if isinstance(e, CurriculumError) or type(e).__name__ == "KnowledgeError":
+        if isinstance(e, (CurriculumError, KnowledgeError)):
             raise
         raise CurriculumError(f"teacher {name!r} rejected its options {options}: {e}") from None
 
 
 __all__ = ["TEACHERS", "Curriculum", "CurriculumError", "LevelChoice", "LevelSpace", "LevelStats", "Outcome",
-           "make_curriculum", "teacher_class", "teacher_options", "Uniform", "TSCL", "PLR", "RobustPLR", "Learnability", "Regret"]
+           "check_teacher", "make_curriculum", "teacher_class", "teacher_options", "Uniform", "TSCL", "PLR", "RobustPLR", "Learnability", "Regret"]
