@@ -1,12 +1,13 @@
 """``shiftgrid wm train``: train a world model on transitions a behaviour policy collects.
 
-The trainer is the ``world-model`` learner (:mod:`shiftgrid.world_models.learner`) run by the
-same machinery as ``shiftgrid train``: run directory, resolved config.yaml, checkpoints,
+The trainer is the world-model learner (shiftgrid.world_models.learner) run by the same
+machinery as ``shiftgrid train``: run directory, resolved config.yaml, checkpoints,
 --resume, Ctrl-C / SIGTERM saving first, progress bar, TensorBoard (losses, KL, per-cell
 accuracy, open-loop prediction images). Configuration layers, each overriding the one before:
 the defaults, presets/world-model.yaml, presets/world-model-<env name>.yaml, --config FILE,
 the flags, and --set key=value (world-model settings are hyperparams.*, e.g.
 --set hyperparams.train_ratio=64 or --set hyperparams.model_overrides.bf16=true).
+Several seeds (--seed 0,1,2) run one after the other in DIR/seed0, DIR/seed1, ...
 
 Example:
     $ shiftgrid wm train --model rssm --env shiftgrid/GoTo-v0 --policy oracle --noise 0.25 --steps 20000 --preset small
@@ -18,8 +19,9 @@ Example:
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from shiftgrid.scripts.cli import UserError
 
@@ -40,7 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="behaviour policy: random, oracle (shiftgrid's exact oracle, BabyAI's bot), or a trained agent's "
                         "run directory, .pt checkpoint or SB3 .zip (default: random)")
     p.add_argument("--noise", type=float, help="share of the oracle's or agent's actions replaced by random ones (default: 0.25)")
-    p.add_argument("--demos", metavar="DATASET", help="a Minari dataset of recorded episodes (not available yet)")
+    p.add_argument("--demos", metavar="DATASET", help="train on the recorded episodes of a Minari dataset of this env "
+                   "(shiftgrid demos --out DIR) instead of collecting; each step is then train_ratio replayed steps")
     p.add_argument("--steps", type=int, help="total environment steps collected (default: the preset's)")
     p.add_argument("--preset", help="size preset: tiny, small, medium, large (default: small)")
     p.add_argument("--seed", help="seed, or comma-separated seeds for one run each (default: 0)")
@@ -52,7 +55,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="override a config key, dotted for nested keys (repeatable): --set hyperparams.train_ratio=64")
     p.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR from checkpoints/latest.pt")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.error = _one_line_error  # type: ignore[method-assign]  # bad flags: one line, exit 2, like other user errors
     p.set_defaults(func=run, command="wm train")
+
+
+def _one_line_error(message: str) -> NoReturn:
+    print(f"shiftgrid wm train: error: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def command_line(args: argparse.Namespace) -> dict[str, Any]:
