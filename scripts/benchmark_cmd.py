@@ -13,6 +13,7 @@ does every time it scores the same levels).
 Example:
     $ shiftgrid benchmark envs --steps 20000 --repeats 3
     $ shiftgrid benchmark sweep --points 4 --repeats 3   # sweep overhead per point (local, ray)
+    $ shiftgrid benchmark world-model --models rssm,transformer --presets tiny,small --threads 2
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from shiftgrid.scripts.cli import UserError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("benchmark", help="print throughput figures (envs, sweep)")
-    p.add_argument("what", choices=["envs", "sweep"], help="what to benchmark (sweep: seconds per point a sweep adds "
-                   "over running its points by hand, on each backend)")
+    p = sub.add_parser("benchmark", help="print throughput figures (envs, sweep, world-model)")
+    p.add_argument("what", choices=["envs", "sweep", "world-model"],
+                   help="what to benchmark (sweep: seconds per point a sweep adds over running its points by hand, on "
+                   "each backend; world-model: training and imagination steps/s next to the real env's)")
     p.add_argument("--points", type=int, default=4, help="sweep: tiny PPO points per measurement")
     p.add_argument("--backends", default="local,ray", help="sweep: comma-separated backends to measure")
     p.add_argument("--families", default="all", help="comma-separated family names, or 'all'")
@@ -42,6 +44,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resets", type=int, default=500, help="resets per reset-only measurement")
     p.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported")
     p.add_argument("--split", default="train", help="split of the shiftgrid env to measure")
+    p.add_argument("--models", default="rssm,transformer", help="world-model: comma-separated model families")
+    p.add_argument("--presets", default="tiny,small", help="world-model: comma-separated size presets")
+    p.add_argument("--device", default="auto", help="world-model: auto, cpu or cuda[:N]")
+    p.add_argument("--threads", type=int, default=None, help="world-model: torch threads (default: torch's)")
+    p.add_argument("--env", default="shiftgrid/GoTo-v0", help="world-model: the real env measured next to the models")
+    p.add_argument("--batch", type=int, default=1024, help="world-model: imagination batch")
+    p.add_argument("--horizon", type=int, default=15, help="world-model: imagination horizon")
+    p.add_argument("--train-batch", default="16x64", help="world-model: training B x T, e.g. 16x64")
     p.set_defaults(func=run)
 
 
@@ -74,6 +84,8 @@ def _families(arg: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     if args.what == "sweep":
         return _sweep(args)
+    if args.what == "world-model":
+        return _world_model(args)
     if args.steps < 100 or args.repeats < 1 or args.resets < 1:
         raise UserError(f"--steps must be >= 100 and --repeats, --resets >= 1; got {args.steps}, {args.repeats}, {args.resets}")
     families = _families(args.families)
@@ -138,4 +150,44 @@ def _sweep(args: argparse.Namespace) -> int:
     print(f"{'how':<22} {'s per point':>12} {'over one train per point':>25}")
     for way, seconds in rows:
         print(f"{way:<22} {seconds:>12.2f} {seconds - rows[0][1]:>+25.2f}")
+    return 0
+
+
+def _world_model(args: argparse.Namespace) -> int:
+    """Print training and imagination throughput per model and preset, each next to the env measured just before it."""
+    from shiftgrid.world_models import benchmark as wmb
+    from shiftgrid.world_models.models import model_config, model_names
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    bad = [m for m in models if m not in model_names()]
+    if bad or not models:
+        raise UserError(f"unknown --models {bad or args.models!r}; valid: {', '.join(model_names())}")
+    try:
+        b, t = (int(x) for x in args.train_batch.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--train-batch must look like 16x64, got {args.train_batch!r}") from None
+    if min(b, t, args.batch, args.horizon, args.repeats) < 1 or args.steps < 100 or (args.threads or 1) < 1:
+        raise UserError(f"--batch, --horizon, --repeats, --threads and --train-batch must be >= 1 and --steps >= 100; got "
+                        f"{args.batch}, {args.horizon}, {args.repeats}, {args.threads}, {args.train_batch}, {args.steps}")
+    try:
+        device = wmb.resolve_device(args.device)
+        for name in models:
+            for preset in presets:
+                model_config(name, preset)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    print(f"world-model throughput on {device}: training B x T = {b} x {t} (replayed steps/s), imagination batch "
+          f"{args.batch} x horizon {args.horizon} (imagined steps/s, no frames decoded), {args.env} random-policy "
+          f"steps/s measured just before each row; median of {args.repeats}")
+    print(f"{'model':<12} {'preset':<8} {'params':>10} {'train steps/s':>14} {'imagined steps/s':>17} {'env steps/s':>12} "
+          f"{'imagined / env':>15}")
+    for name in models:
+        for preset in presets:
+            env_sps = wmb.env_throughput(args.env, args.steps)
+            fig = wmb.benchmark(name, preset, args.env, device, args.batch, args.horizon, args.repeats,
+                                train_batch=(b, t), threads=args.threads, env_per_second=env_sps)
+            print(f"{name:<12} {preset:<8} {fig.parameters:>10,} {fig.replayed_per_second:>14,.0f} "
+                  f"{fig.imagined_per_second:>17,.0f} {fig.env_per_second:>12,.0f} {fig.ratio:>14.1f}x", flush=True)
+    print(f"torch threads: {fig.threads}")
     return 0

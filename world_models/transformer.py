@@ -78,21 +78,24 @@ class CausalBlock(nn.Module):
                                                   attn_mask=mask)
         return self._out(x, attended.transpose(1, 2)), torch.stack([k, v], -3)
 
-    def step(self, x: Tensor, cache: Tensor, slot: int, valid: Tensor) -> tuple[Tensor, Tensor]:
-        """One new token ``x`` ``(N, d)`` at ``cache[:, slot]`` (``cache`` ``(N, P, 2, h, hd)``, written here).
+    def step(self, x: Tensor, ring: Tensor, slot: Tensor, mask: Tensor, distance: Tensor
+             ) -> tuple[Tensor, Tensor, Tensor]:
+        """One new token ``x`` ``(N, d)``, its keys and values written at ``slot`` of the ``ring`` ``(2, N, h, C, hd)``.
 
-        It attends to slots ``slot - context + 1 .. slot`` where ``valid`` ``(N, context)``.
-        Returns the output and the cache (a new tensor when autograd records, else the same one).
+        It attends to the whole ring (the last ``context`` steps); ``mask`` ``(N, 1, C)`` is added
+        to the scores (``-inf`` where a slot holds no step of this episode), ``distance`` ``(C,)``
+        says how many steps back each slot is. Returns the output, the ring (a new tensor when
+        autograd records, else the same one, written in place) and this step's keys/values ``(2, N, h, hd)``.
         """
         q, k, v = self._qkv(x)
+        kv = torch.stack([k, v])
         if torch.is_grad_enabled():
-            cache = cache.clone()
-        cache[:, slot] = torch.stack([k, v], 1)
-        window = cache[:, slot - self.context + 1: slot + 1]
-        scores = torch.einsum("nhd,nchd->nhc", q, window[:, :, 0].to(q.dtype)).float() / math.sqrt(q.shape[-1])
-        scores = (scores + self.distance_bias.flip(-1)).masked_fill(~valid[:, None], float("-inf"))
-        attended = torch.einsum("nhc,nchd->nhd", torch.softmax(scores, -1).to(q.dtype), window[:, :, 1].to(q.dtype))
-        return self._out(x, attended), cache
+            ring = ring.clone()
+        ring.index_copy_(3, slot.view(1), kv[:, :, :, None].to(ring.dtype))
+        window = ring.to(q.dtype)
+        scores = (q[:, :, None] @ window[0].transpose(-1, -2))[:, :, 0].float() / math.sqrt(q.shape[-1])
+        weights = torch.softmax(scores + self.distance_bias[:, distance] + mask, -1).to(q.dtype)
+        return self._out(x, (weights[:, :, None] @ window[1])[:, :, 0]), ring, kv
 
 
 class TransformerWorldModel(LatentWorldModel):
@@ -156,15 +159,33 @@ class TransformerWorldModel(LatentWorldModel):
         context = padded.unfold(1, c, 1).movedim(-1, 2)
         return context, ep.unfold(1, c, 1) == episode[:, :, None]
 
-    def _dynamics_step(self, x: Tensor, cache: Tensor, slot: int, valid: Tensor) -> tuple[Tensor, Tensor]:
-        """All blocks on one token per sequence; ``cache`` ``(N, P, blocks, 2, h, hd)``."""
-        layers = []
+    def _dynamics_step(self, x: Tensor, ring: Tensor, slot: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """All blocks on one token per sequence, stored at ``slot`` of the ``ring`` ``(blocks, 2, N, h, C, hd)``.
+
+        ``valid`` ``(N, C)``: which ring slots hold steps of the episode (``slot`` included).
+        Returns the hidden state ``(N, d)``, the ring and this step's keys/values ``(blocks, 2, N, h, hd)``.
+        """
+        c = self.config.context
+        mask = torch.zeros(valid.shape, device=x.device).masked_fill_(~valid, float("-inf"))[:, None]
+        distance = torch.remainder(slot - torch.arange(c, device=x.device), c)
+        layers, kvs = [], []
         for i, block in enumerate(self.blocks):
-            x, layer = block.step(x, cache[:, :, i], slot, valid)
+            x, layer, kv = block.step(x, ring[i], slot, mask, distance)
             layers.append(layer)
+            kvs.append(kv)
         if torch.is_grad_enabled():
-            cache = torch.stack(layers, 2)
-        return self.out_norm(x).float(), cache
+            ring = torch.stack(layers)
+        return self.out_norm(x).float(), ring, torch.stack(kvs)
+
+    @staticmethod
+    def _ring(context: Tensor) -> Tensor:
+        """A fresh ring ``(blocks, 2, N, h, C, hd)`` holding ``context`` ``(N, C, blocks, 2, h, hd)``, slot ``s`` = context slot ``s``."""
+        return context.permute(2, 3, 0, 4, 1, 5).clone(memory_format=torch.contiguous_format)
+
+    def _history(self, context: Tensor, kvs: list[Tensor]) -> Tensor:
+        """Contexts ``(N, H, C, blocks, 2, h, hd)`` of the ``H`` states after ``context``, whose keys/values are ``kvs``."""
+        steps = torch.cat([context.permute(2, 3, 0, 4, 1, 5), torch.stack(kvs, 4).to(context.dtype)], 4)
+        return steps.unfold(4, self.config.context, 1)[:, :, :, :, 1:].permute(2, 4, 6, 0, 1, 3, 5)
 
     def initial(self, batch: int) -> LatentState:
         """A state before any step: zeros and an empty context (imagining from it starts a fresh history)."""
@@ -181,17 +202,20 @@ class TransformerWorldModel(LatentWorldModel):
         Where ``is_first``, the context is dropped and the input zeroed (a new episode).
         Returns the posterior state (with its context) and the prior logits.
         """
-        c, n = self.config.context, embed.shape[0]
+        n = embed.shape[0]
         first = is_first.bool().to(embed.device).expand(n)
+        mask = state.context_mask & ~first[:, None]
         with self._autocast():
-            cache = state.context.new_zeros(n, c + 1, *state.context.shape[2:])
-            cache[:, :c] = state.context
-            valid = torch.cat([state.context_mask & ~first[:, None], first.new_ones(n, 1)], 1)[:, 1:]
+            ring = self._ring(state.context)
+            slot = torch.zeros((), dtype=torch.long, device=embed.device)
+            valid = mask.index_fill(1, slot.view(1), True)
             x = self.tokens(state.stoch * (~first).to(state.stoch.dtype)[:, None, None], action.long() * ~first)
-            hidden, cache = self._step(x, cache, c, valid)
+            hidden, _, kv = self._step(x, ring, slot, valid)
             prior = self._latent_logits(self.prior_net(hidden))
             post = self._latent_logits(self.post_net(embed))
-        return LatentState(hidden, straight_through(post, generator), post, cache[:, 1:], valid), prior
+        context = self._history(state.context, [kv])[:, 0]
+        return LatentState(hidden, straight_through(post, generator), post, context,
+                           torch.cat([mask, mask.new_ones(n, 1)], 1)[:, 1:]), prior
 
     # ---- the interface ------------------------------------------------------------------------
 
@@ -222,25 +246,25 @@ class TransformerWorldModel(LatentWorldModel):
         if start.context is None or start.context_mask is None:
             raise ValueError("a transformer imagination start needs its context (keys/values of its last steps): "
                              "start from a state observe(), imagine() or initial() returned")
-        c = self.config.context
-        n = start.deter.shape[0]
-        cache = start.context.new_zeros(n, c + horizon, *start.context.shape[2:])
-        cache[:, :c] = start.context
-        valid = torch.cat([start.context_mask, start.context_mask.new_ones(n, horizon)], 1)
+        c, n = self.config.context, start.deter.shape[0]
+        slots = torch.remainder(torch.arange(horizon, device=start.deter.device), c)
+        ring, valid = self._ring(start.context), start.context_mask
         state = LatentState(start.deter, start.stoch, start.logits)
-        deters, stochs, logits, taken = [], [], [], []
+        deters, stochs, logits, taken, kvs = [], [], [], [], []
         with self._autocast():
             for k in range(horizon):
                 a = policy(state) if policy is not None else actions[:, k]
-                hidden, cache = self._step(self.tokens(state.stoch, a), cache, c + k, valid[:, k + 1: k + 1 + c])
+                valid = valid.index_fill(1, slots[k: k + 1], True)
+                hidden, ring, kv = self._step(self.tokens(state.stoch, a), ring, slots[k], valid)
                 prior = self._latent_logits(self.prior_net(hidden))
                 state = LatentState(hidden, straight_through(prior, generator), prior)
                 deters.append(hidden)
                 stochs.append(state.stoch)
                 logits.append(prior)
                 taken.append(a)
-            context = cache.unfold(1, c, 1)[:, 1:].movedim(-1, 2)
-            states = LatentState(torch.stack(deters, 1), torch.stack(stochs, 1), torch.stack(logits, 1), context,
-                                 valid.unfold(1, c, 1)[:, 1:])
+                kvs.append(kv)
+            mask = torch.cat([start.context_mask, start.context_mask.new_ones(n, horizon)], 1).unfold(1, c, 1)[:, 1:]
+            states = LatentState(torch.stack(deters, 1), torch.stack(stochs, 1), torch.stack(logits, 1),
+                                 self._history(start.context, kvs), mask)
             preds = self.predict(states, decode=decode)
         return Imagined(states, torch.stack(taken, 1), preds)
