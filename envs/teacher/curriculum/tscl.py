@@ -4,7 +4,8 @@ Levels are grouped by the values of some factors (default: every factor the trai
 varies, e.g. DoorKey's ``size`` and ``num_distractors``). A group's progress is the absolute
 slope of success over its last ``window`` episodes (least squares against the episode index);
 with probability ``epsilon`` a group is drawn uniformly, otherwise the one with the largest
-progress. Groups with fewer than two episodes are tried first. The chosen group's new level is
+progress (ties: the group chosen longest ago, so a group whose estimate is stale, e.g. stuck at
+a zero slope, is tried again soon). Groups with fewer than two episodes are tried first. The chosen group's new level is
 a seed whose factors fall in it; the env may settle on a later seed of another group (a seed
 whose level is inadmissible is skipped), and the outcome is filed under the group of the level
 actually played.
@@ -58,6 +59,7 @@ class TSCL(Curriculum):
             raise CurriculumError(f"tscl needs window >= 2 and epsilon in [0, 1]; got window={window}, epsilon={epsilon}")
         self.by, self.epsilon = by, float(epsilon)
         self.history: dict[tuple, deque] = {g: deque(maxlen=window) for g in levels.groups(by)}
+        self.last = {g: -1 for g in self.history}  # when each group was last chosen
 
     def progress(self) -> dict[tuple, float]:
         """Group -> absolute slope of its recent success."""
@@ -73,8 +75,8 @@ class TSCL(Curriculum):
             group = groups[int(self.rng.integers(len(groups)))]
         else:
             best = max(progress.values())
-            top = [g for g in groups if progress[g] == best]
-            group = top[int(self.rng.integers(len(top)))]
+            group = min((g for g in groups if progress[g] == best), key=lambda g: self.last[g])
+        self.last[group] = self.chosen
         return LevelChoice(self.levels.seed_in_group(group, self.by, self.rng), False, progress[group])
 
     def observe(self, outcome: Outcome) -> None:
