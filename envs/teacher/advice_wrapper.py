@@ -37,7 +37,7 @@ from gymnasium import spaces
 
 from shiftgrid.envs.env import MISSION_CHARSET, MISSION_MAX_LENGTH
 from shiftgrid.envs.language import tokenize
-from shiftgrid.envs.oracle import UnsolvableLevel
+from shiftgrid.envs.oracle import Plan, UnsolvableLevel
 from shiftgrid.envs.spaces import MissionText
 from shiftgrid.envs.teacher.cost import COST_KEY
 from shiftgrid.envs.teacher.advice import AdviceConfig, advice_text, fade_probability, scheduled
@@ -99,6 +99,7 @@ class AdviceWrapper(gym.Wrapper):
         self.utterances = self.tokens = 0
         self._pending = {"utterances": 0, "advice_tokens": 0}
         self._t, self._plan, self._suggested = 0, None, None
+        self._before: tuple[Plan, int] | None = None  # the last plan, and the action then taken
 
     def set_training_step(self, step: int) -> None:
         """The learner's global step count (for fading)."""
@@ -112,13 +113,32 @@ class AdviceWrapper(gym.Wrapper):
         if not (needed or follows):
             return
         if is_shiftgrid(self.env):
-            try:
-                self._plan = self.teacher.plan(self.env)
-            except UnsolvableLevel:  # the learner made the mission impossible: nothing right to say
-                return
+            self._plan = self._followed()
+            if self._plan is None:
+                try:
+                    self._plan = self.teacher.plan(self.env)
+                except UnsolvableLevel:  # the learner made the mission impossible: nothing right to say
+                    return
             self._suggested = int(self._plan.actions[0])
         else:
             self._suggested = self.teacher.act(self.env)
+
+    def _followed(self) -> Plan | None:
+        """A plan from here without a search: the level's plan at reset, or the rest of the last plan.
+
+        The rest of the last plan serves where the learner took its first action on a floor
+        that does not slip: the new state is then the one the plan went through, and the rest
+        of a shortest plan is a shortest plan from there.
+        """
+        u = self.env.unwrapped
+        if self._t == 0 and getattr(u, "sample", None) is not None and u.sample.plan is not None:
+            return u.sample.plan  # the level's own plan, made at reset
+        if self._before is None or getattr(u, "slip", 0):
+            return None
+        plan, taken = self._before
+        if len(plan.actions) < 2 or taken != plan.actions[0]:
+            return None
+        return Plan(plan.actions[1:], plan.steps - 1, plan.exact)
 
     def _deviated(self, action: int, before: Any, before_action: int | None) -> bool:
         if before_action is None or self._suggested is None:
@@ -155,11 +175,13 @@ class AdviceWrapper(gym.Wrapper):
         if seed is not None:
             self.rng = np.random.default_rng([int(seed), 0xAD1CE])
         self.utterances = self.tokens = self._t = 0
+        self._before = None
         self._look(needed=False)  # _speak plans if it speaks
         return {**obs, ADVICE_KEY: self._speak(deviated=False)}, self._info(info)
 
     def step(self, action: Any):
         before, before_action = self._plan, self._suggested
+        self._before = None if before is None else (before, int(np.asarray(action)))
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._t += 1
         text = ""

@@ -72,6 +72,7 @@ def test_action_advice_is_the_optimal_action_in_words_at_every_step():
     plan, steps = env.unwrapped.optimal_actions, 0
     for action in plan:
         assert obs["advice"] == ACTION_WORDS[action]
+        assert env._plan.steps == len(solve_from(env).actions)  # a plan carried over is as short as a fresh one
         obs, _, terminated, _, info = env.step(action)
         steps += 1
     assert terminated and info["success"] and steps == len(plan)
