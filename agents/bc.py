@@ -58,6 +58,7 @@ class BCLearner(CloningLearner):
         epoch, done = divmod(self.num_timesteps, self.demo_steps)  # resume where the pass stood
         while self.num_timesteps < end:
             for indices in self.minibatches(epoch, done):
+                indices = indices[:end - self.num_timesteps]  # exactly ``steps`` in all
                 metrics = self.update(indices)
                 self.num_timesteps += len(indices)
                 log = self.updates % self.settings.log_every == 0

@@ -89,7 +89,7 @@ def returns_to_go(rewards: np.ndarray, gamma: float) -> np.ndarray:
 class Transitions:
     """Observations (learner-facing: image codes, direction, mission tokens), teacher actions, returns-to-go.
 
-    A return is NaN where it is unknown (a label on the learner's own trajectory).
+    ``known`` is False where the return is unknown (a label on the learner's own trajectory; stored as 0).
 
     Example:
         >>> t = Transitions()
@@ -113,7 +113,8 @@ class Transitions:
                  "direction": np.asarray(observations["direction"], dtype=np.int64).reshape(n),
                  "mission": np.asarray(observations["mission"], dtype=np.int64).reshape(n, -1),
                  "actions": actions,
-                 "returns": np.full(n, np.nan, np.float32) if returns is None else np.asarray(list(returns), np.float32)}
+                 "returns": np.zeros(n, np.float32) if returns is None else np.asarray(list(returns), np.float32),
+                 "known": np.full(n, returns is not None)}
         self._chunks.append(chunk)
         self._arrays = None
 
@@ -131,9 +132,9 @@ class Transitions:
         return self._arrays
 
     def batch(self, indices: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        """(observations, actions, returns) at ``indices``."""
+        """(observations, actions, returns) at ``indices``; a return is NaN where it is unknown."""
         a = self.arrays()
-        return {k: a[k][indices] for k in OBS_KEYS}, a["actions"][indices], a["returns"][indices]
+        return {k: a[k][indices] for k in OBS_KEYS}, a["actions"][indices], np.where(a["known"][indices], a["returns"][indices], np.nan)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Compact tensors (weights-only-loadable)."""
@@ -142,14 +143,14 @@ class Transitions:
         a = self.arrays()
         return {"image": torch.from_numpy(a["image"].copy()), "direction": torch.from_numpy(a["direction"].astype(np.int8)),
                 "mission": torch.from_numpy(a["mission"].astype(np.int16)), "actions": torch.from_numpy(a["actions"].astype(np.int8)),
-                "returns": torch.from_numpy(a["returns"].copy())}
+                "returns": torch.from_numpy(a["returns"].copy()), "known": torch.from_numpy(a["known"].copy())}
 
     def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
         self._chunks, self._arrays = [], None
         if state:
             self._chunks = [{"image": state["image"].numpy(), "direction": state["direction"].numpy().astype(np.int64),
                              "mission": state["mission"].numpy().astype(np.int64), "actions": state["actions"].numpy().astype(np.int64),
-                             "returns": state["returns"].numpy()}]
+                             "returns": state["returns"].numpy(), "known": state["known"].numpy()}]
 
 
 def stack(observations: list[Mapping[str, Any]]) -> dict[str, np.ndarray]:
@@ -197,9 +198,9 @@ class CloningLearner:
         obs_t, _ = self.policy.obs_to_tensor(obs)
         actions_t = torch.as_tensor(actions, device=self.policy.device)
         self.policy.set_training_mode(True)
-        values, log_prob, entropy = self.policy.evaluate_actions(obs_t, actions_t)
-        policy_loss = -log_prob.mean()
-        entropy_mean = entropy.mean() if entropy is not None else torch.zeros(())
+        dist, values = self._forward(obs_t)
+        policy_loss = -dist.log_prob(actions_t).mean()
+        entropy_mean = dist.entropy().mean()
         loss = policy_loss - self.settings.entropy_coef * entropy_mean
         known = torch.as_tensor(np.isfinite(returns), device=self.policy.device)
         value_loss = torch.zeros((), device=self.policy.device)
@@ -213,11 +214,19 @@ class CloningLearner:
         self.optimizer.step()
         self.policy.set_training_mode(False)
         self.updates += 1
-        with torch.no_grad():
-            dist = self.policy.get_distribution(obs_t)
-            accuracy = (dist.distribution.probs.argmax(dim=1) == actions_t).float().mean()
+        accuracy = (dist.distribution.probs.argmax(dim=1) == actions_t).float().mean()
         return {"train/loss": loss.item(), "train/policy_loss": policy_loss.item(), "train/value_loss": value_loss.item(),
                 "train/entropy": entropy_mean.item(), "train/accuracy": accuracy.item(), "train/n_updates": self.updates}
+
+    def _forward(self, obs: Any) -> tuple[Any, torch.Tensor]:
+        """The action distribution and values of a batch, in one pass (what SB3's ``evaluate_actions`` computes)."""
+        features = self.policy.extract_features(obs)
+        if self.policy.share_features_extractor:
+            latent_pi, latent_vf = self.policy.mlp_extractor(features)
+        else:
+            pi_features, vf_features = features
+            latent_pi, latent_vf = self.policy.mlp_extractor.forward_actor(pi_features), self.policy.mlp_extractor.forward_critic(vf_features)
+        return self.policy._get_action_dist_from_latent(latent_pi), self.policy.value_net(latent_vf)
 
     def minibatches(self, epoch: int, start: int = 0) -> Iterable[np.ndarray]:
         """The minibatch indices of pass ``epoch`` over :attr:`data` from position ``start`` (seeded by the run's seed)."""

@@ -1,0 +1,164 @@
+"""Imitation learners: BC learns from demonstrations, DAgger's labels are the oracle's, the expert demonstrates failures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from shiftgrid.agents.baselines import RandomAgent, ScriptedAgent
+from shiftgrid.agents.config import ConfigError, EvalConfig, TrainConfig
+from shiftgrid.agents.datasets import DatasetError, write_demos
+from shiftgrid.agents.evaluation import run_episodes
+from shiftgrid.agents.rundir import RunDir
+from shiftgrid.agents.train import train
+
+ENV = "shiftgrid/GoTo-v0"
+#: A small GoTo: one distractor, a short episode limit (so chance is low), a small network (so tests are quick).
+KW = {"size": 6, "num_distractors": 1, "max_steps": 16}
+SMALL = {"channels": 16, "text_dim": 16, "word_dim": 16, "features_dim": 64}
+
+
+def config(tmp_path, algo, name="run", **kw):
+    base = dict(algo=algo, env=ENV, env_kwargs=KW, extractor=SMALL, device="cpu", progress=False, n_envs=2,
+                run_dir=str(tmp_path / name), eval=EvalConfig(freq=0))
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory):
+    return write_demos(tmp_path_factory.mktemp("demos") / "goto", ENV, episodes=100, seed=0, env_kwargs=KW)
+
+
+@pytest.fixture(scope="module")
+def bc_run(demos, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bc")
+    cfg = config(tmp, "bc", demos=str(demos), steps=150 * 64, hyperparams={"batch_size": 64, "learning_rate": 2e-3})
+    return train(cfg)
+
+
+def test_bc_learns_a_small_task_from_a_few_demonstrations(bc_run):
+    from shiftgrid.agents.checkpoint import load_agent
+
+    agent, _ = load_agent(bc_run.run_dir, "cpu")
+    held_out = 10**6  # training-split levels the 100 demonstrations (seeds 0-99) did not show
+    bc = np.mean([r.success for r in run_episodes(agent, ENV, "train", 100, seed=held_out, env_kwargs=KW)])
+    chance = np.mean([r.success for r in run_episodes(RandomAgent(spaces.Discrete(7), seed=0), ENV, "train", 100,
+                                                      seed=held_out, env_kwargs=KW)])
+    assert bc >= 0.3 and bc >= 2 * chance, (bc, chance)
+
+
+def test_bc_reports_the_teachers_cost(bc_run, demos):
+    from shiftgrid.agents.datasets import open_dataset
+
+    cost = json.loads((RunDir(bc_run.run_dir).teacher / "cost.json").read_text())
+    dataset = open_dataset(demos)
+    assert cost == {"demo_episodes": 100.0, "demo_steps": float(dataset.total_steps)}
+    assert bc_run.num_timesteps == 150 * 64  # transitions learned from
+
+
+def test_init_from_starts_ppo_from_the_cloned_weights(bc_run, tmp_path):
+    from shiftgrid.agents.checkpoint import find_checkpoint, read_checkpoint
+
+    cloned = read_checkpoint(find_checkpoint(bc_run.run_dir)).state["policy"]
+    seen = []
+
+    def first_rollout(run):  # before PPO's first update, its policy is the cloned one
+        if not seen:
+            seen.append({k: v.clone() for k, v in run.learner.model.policy.state_dict().items()})
+
+    cfg = config(tmp_path, "ppo", init_from=str(bc_run.run_dir), steps=64,
+                 hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
+    train(cfg, hooks=[first_rollout])
+    assert seen and seen[0].keys() == cloned.keys()
+    assert all(torch.equal(seen[0][k], cloned[k]) for k in cloned)
+    cost = json.loads((RunDir(cfg.run_dir).teacher / "cost.json").read_text())
+    assert cost["init_demo_episodes"] == 100.0  # the demonstrations behind the cloned policy count here too
+
+
+def test_init_from_refuses_another_network(bc_run, tmp_path):
+    from shiftgrid.agents.checkpoint import CheckpointError
+
+    cfg = config(tmp_path, "ppo", init_from=str(bc_run.run_dir), steps=64, extractor={},
+                 hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
+    with pytest.raises(CheckpointError, match="does not fit this learner's network"):
+        train(cfg)
+
+
+def test_dagger_labels_are_the_oracles_optimal_actions(tmp_path):
+    import gymnasium as gym
+
+    from shiftgrid.agents.dagger import DaggerLearner
+    from shiftgrid.envs.oracle import solve_from
+
+    cfg = config(tmp_path, "dagger", n_envs=1, steps=40, hyperparams={"rollout_steps": 40, "updates": 0, "beta": 0.0})
+    result = train(cfg)
+    learner = DaggerLearner(cfg, training=False)
+    learner.load_state_dict(torch.load(RunDir(result.run_dir).latest, weights_only=True)["state"])
+    obs, labels, _ = learner.data.batch(np.arange(len(learner.data)))
+    assert len(labels) == 40 and learner.teacher["labels"] == 40 and learner.teacher["teacher_steps"] == 0
+    # replay the learner's own trajectory (beta 0: it acted alone, with the weights it ended with) against the oracle
+    env = gym.make(ENV, split="train", **KW)
+    raw, _ = env.reset(seed=cfg.seed)
+    strayed = 0
+    for t in range(40):
+        np.testing.assert_array_equal(raw["image"], obs["image"][t])
+        assert labels[t] == solve_from(env).actions[0]
+        action = int(learner.predict({k: v[t:t + 1] for k, v in obs.items()}, deterministic=True)[0][0])
+        strayed += action != labels[t]
+        raw, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            raw, _ = env.reset()
+    assert strayed > 0  # the labels were given on states off the teacher's own path
+
+
+def test_dagger_mixing_lets_the_teacher_act(tmp_path):
+    cfg = config(tmp_path, "dagger", n_envs=2, steps=64, hyperparams={"rollout_steps": 32, "updates": 1, "beta": 1.0})
+    result = train(cfg)
+    cost = json.loads((RunDir(result.run_dir).teacher / "cost.json").read_text())
+    assert cost == {"labels": 64.0, "teacher_steps": 64.0}  # beta 1: every labelled step was the teacher's
+    assert result.num_timesteps == 64 and result.success == 1.0  # the oracle acting alone succeeds
+
+
+def test_expert_demonstrates_exactly_the_failed_missions(tmp_path):
+    from shiftgrid.agents.expert import PROBE_SEED, ExpertLearner
+
+    learner = ExpertLearner(config(tmp_path, "expert", hyperparams={"probe_episodes": 30}), training=True)
+    fake = ScriptedAgent([2, 2], fallback=0)  # forward twice, then spin: succeeds on some levels only
+    first = learner.teach(fake)
+    again = run_episodes(fake, ENV, "train", 30, seed=PROBE_SEED, env_kwargs=KW)  # the same levels, independently
+    failed = [PROBE_SEED + i for i, r in enumerate(again) if not r.success]
+    assert 0 < len(failed) < 30
+    assert first.failed_seeds == failed and [d.seed for d in first.demos] == failed
+    hashes = {PROBE_SEED + i: r.level_hash for i, r in enumerate(again)}
+    assert all(d.success and d.level_hash == hashes[d.seed] for d in first.demos)
+    second = learner.teach(fake)
+    assert min(second.seeds) == PROBE_SEED + 30  # each round probes fresh levels
+
+
+def test_expert_run_counts_every_environment_step(tmp_path):
+    cfg = config(tmp_path, "expert", steps=60, hyperparams={"initial_demos": 5, "probe_episodes": 4, "epochs": 1})
+    result = train(cfg)
+    state = torch.load(RunDir(result.run_dir).latest, weights_only=True)["state"]
+    cost = state["teacher"]
+    assert cost["demo_episodes"] >= 5 and state["counters"]["rounds"] >= 1
+    assert result.num_timesteps >= 60 and result.num_timesteps > cost["demo_steps"]  # probes and demos both count
+
+
+def test_bad_settings(tmp_path, demos):
+    with pytest.raises(ConfigError, match="give --demos DIR"):
+        train(config(tmp_path, "bc", name="a", steps=64))
+    with pytest.raises(ConfigError, match="unknown config key hyperparams.lr"):
+        train(config(tmp_path, "bc", name="b", demos=str(demos), steps=64, hyperparams={"lr": 0.1}))
+    with pytest.raises(DatasetError, match="not shiftgrid/Pickup-v0"):
+        train(config(tmp_path, "bc", name="c", demos=str(demos), steps=64, env="shiftgrid/Pickup-v0"))
+    with pytest.raises(DatasetError, match="recorded with env kwargs"):
+        train(config(tmp_path, "bc", name="d", demos=str(demos), steps=64, env_kwargs={}))
+    with pytest.raises(DatasetError, match="not split 'size/far'"):  # held-out levels never train
+        train(config(tmp_path, "bc", name="e", demos=str(demos), steps=64, split="size/far"))
+    with pytest.raises(ConfigError, match="beta and beta_decay in"):
+        train(config(tmp_path, "dagger", name="f", steps=64, hyperparams={"beta": 2.0}))
+    assert not any(tmp_path.iterdir())  # nothing left behind
