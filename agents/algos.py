@@ -71,6 +71,11 @@ def make_vec(config: TrainConfig, n_envs: int | None = None, seed: int | None = 
 
     Environment ``i`` is first reset with ``seed + i`` (default ``config.seed``).
     """
+    if config.dream is not None:  # train inside a world model (shiftgrid.world_models.dream_env)
+        from shiftgrid.world_models.dream_env import dream_vec_env
+
+        return dream_vec_env(config.dream, config.env, config.split, n_envs or config.n_envs,
+                             seed=config.seed if seed is None else seed, device=config.device, env_kwargs=config.env_kwargs)
     if config.teacher.name is not None:  # a curriculum chooses every level (shiftgrid.agents.curriculum)
         from shiftgrid.agents.curriculum import curriculum_vec
 

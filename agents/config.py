@@ -196,6 +196,9 @@ class TrainConfig(RunConfig):
     """A demonstrations dataset (``shiftgrid demos --out DIR``) for the imitation learners (``bc``; optional for ``dagger``, ``expert``)."""
     init_from: str | None = None
     """A run directory or checkpoint whose policy weights start this run (e.g. PPO fine-tuning a ``bc`` run's policy)."""
+    dream: str | None = None
+    """A ``shiftgrid wm train`` run: SB3 learners train inside its world model (:mod:`shiftgrid.world_models.dream_env`),
+    started from real first observations of ``env``; evaluation stays in the real environment."""
     checkpoint_freq: int = 20_000
     """Environment steps between saves of ``checkpoints/latest.pt`` (it is also saved at the end)."""
     log_interval: int = 1

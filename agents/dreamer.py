@@ -14,8 +14,10 @@ The loop, top to bottom (:meth:`Dreamer.learn`):
    states of the same batch, every one of them, start imagined rollouts that train the actor
    and critic (:class:`~shiftgrid.agents.actor_critic.ActorCritic`, their own optimisers).
 3. **Report** to the run services: finished episodes after every step (progress bar, target,
-   ``rollout/*``), metrics after updates (``world_model/*``, ``train/*``; TensorBoard every
-   ``log_every`` steps), which also checkpoint, evaluate and stop on signals or NaN.
+   ``rollout/*``), metrics after updates (``world_model/*`` losses and accuracies, ``train/*``:
+   actor entropy, return scale, imagined return ``train/imagined_return`` next to the real
+   ``rollout/ep_rew_mean``; TensorBoard every ``log_every`` steps, open-loop prediction images
+   every ``openloop_every``), which also checkpoint, evaluate and stop on signals or NaN.
 
 Settings are ``hyperparams`` (:class:`DreamerConfig`, with nested ``world_model`` overrides of
 the model preset and ``actor_critic``). The checkpoint holds the world model, actor, critic, slow
@@ -52,6 +54,7 @@ from shiftgrid.agents.envs import make_env
 from shiftgrid.agents.services import RunServices
 from shiftgrid.world_models.interface import LatentState, ObsSpec, WorldModel
 from shiftgrid.world_models.models import build_model, model_names
+from shiftgrid.world_models.openloop import open_loop, openloop_image, span_without_reset
 from shiftgrid.world_models.replay import SequenceReplay
 from shiftgrid.world_models.train_step import NonFiniteLossError, make_optimizer, train_step
 
@@ -82,10 +85,14 @@ class DreamerConfig:
     """Keep the replay in the checkpoint (a resumed run then trains at once)."""
     log_every: int = 1000
     """Environment steps between TensorBoard writes (metrics averaged over the updates between)."""
+    openloop_every: int = 10_000
+    """Environment steps between open-loop prediction images (``openloop/prediction``; 0: never)."""
 
     def validate(self) -> None:
         if self.model not in model_names():
             raise ConfigError(f"hyperparams.model = {self.model!r}; valid: {', '.join(model_names())}")
+        if self.openloop_every < 0:
+            raise ConfigError(f"hyperparams.openloop_every must be >= 0, got {self.openloop_every}")
         for name in ("batch_size", "seq_len", "prefill", "replay_capacity", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"hyperparams.{name} must be >= 1, got {getattr(self, name)}")
@@ -150,9 +157,6 @@ class Dreamer:
         if state is None:
             state, action, is_first = self.model.initial(n), torch.zeros(n, dtype=torch.long, device=self.device), True
         first = torch.as_tensor(np.broadcast_to(np.asarray(is_first, dtype=bool), (n,)).copy(), device=self.device)
-        step = getattr(self.model, "observe_step", None)
-        if step is not None:
-            return step(state, action, obs_t, first)
         return self.model.obs_step(state, action, self.model.encoder(obs_t), first)[0]  # type: ignore[operator]
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
@@ -181,6 +185,19 @@ class Dreamer:
         self.updates += 1
         return {**{f"world_model/{k}": v for k, v in wm.items()}, **metrics}
 
+    def _openloop(self, run: RunServices, context: int = 5, sequences: int = 4) -> dict[str, float]:
+        """Log real / predicted / wrong frames of ``horizon`` open-loop steps after ``context`` filtered ones."""
+        span = context + self.hp.actor_critic.horizon
+        if int(self.replay.size.max()) < span:
+            return {}
+        batch = self.replay.sample(4 * sequences, span, generator=self.generator)
+        clean = span_without_reset(batch, span)
+        order = torch.cat([torch.nonzero(clean).flatten(), torch.nonzero(~clean).flatten()])[:sequences]
+        result = open_loop(self.model, {k: v[order.to(v.device)] for k, v in batch.items()}, context,
+                           self.hp.actor_critic.horizon)
+        run.log_image("openloop/prediction", openloop_image(result, sequences))
+        return {"openloop/cell_accuracy": result.cell_accuracy()}
+
     def learn(self, steps: int, run: RunServices) -> None:
         env, hp = self.env, self.hp
         assert env is not None and self.replay is not None, "built with training=False"
@@ -192,7 +209,7 @@ class Dreamer:
         rng = np.random.default_rng(self.config.seed + self.num_timesteps)
         latent, action, first = None, None, np.ones(n, dtype=bool)
         sums: dict[str, float] = {}
-        count, last_log = 0, self.num_timesteps
+        count, last_log, last_image = 0, self.num_timesteps, self.num_timesteps
         while self.num_timesteps < target:
             latent = self.filter(latent, action, obs, first)
             if self.num_timesteps < hp.prefill:
@@ -228,6 +245,9 @@ class Dreamer:
             if log:
                 mean["train/updates"] = float(self.updates)
                 sums, count, last_log = {}, 0, self.num_timesteps
+                if hp.openloop_every and self.num_timesteps - last_image >= hp.openloop_every:
+                    mean.update(self._openloop(run))
+                    last_image = self.num_timesteps
             if not run.on_update(self.num_timesteps, mean, log=log):
                 return
 

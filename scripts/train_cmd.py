@@ -34,7 +34,7 @@ from shiftgrid.envs.teacher.knowledge import KnowledgeError
 from shiftgrid.scripts.cli import UserError
 
 #: Flags that map one-to-one onto config keys (flag dest -> key).
-FLAG_KEYS = ("algo", "env", "split", "steps", "n_envs", "device", "vec_env", "run_dir", "demos", "init_from")
+FLAG_KEYS = ("algo", "env", "split", "steps", "n_envs", "device", "vec_env", "run_dir", "demos", "init_from", "dream")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -54,6 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--demos", metavar="DIR", help="demonstrations dataset (shiftgrid demos --out DIR) for bc, dagger, expert")
     p.add_argument("--init-from", metavar="RUN", help="start from the policy weights of RUN (a run dir or .pt), "
                    "e.g. PPO fine-tuning a bc run")
+    p.add_argument("--dream", metavar="WM_RUN", help="train an SB3 learner inside the world model of WM_RUN "
+                   "(a shiftgrid wm train run), started from real first observations; evaluated in the real env")
     p.add_argument("--config", type=Path, help="YAML file of config keys (over the presets)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, dotted for nested keys (repeatable): --set hyperparams.gamma=0.95")
