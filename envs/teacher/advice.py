@@ -125,6 +125,8 @@ def advice_text(granularity: str, env: Any, teacher: Any, plan: Any = None, acti
     if granularity == "action":
         return ACTION_WORDS[int(teacher.act(env) if action is None else action)]
     subgoal = teacher.subgoal(env, plan)
+    if subgoal is None:  # a BabyAI bot still exploring: nothing to say yet
+        return ""
     if granularity == "subgoal":
         return subgoal.text
     if granularity == "direction":

@@ -75,8 +75,7 @@ class AdviceWrapper(gym.Wrapper):
     """The oracle teacher's advice as an ``advice`` text observation (see the module docstring).
 
     Args:
-        env: a shiftgrid env (any granularity) or a BabyAI level (``action`` only: BabyAIBot
-            gives actions, not plans), with a Dict observation.
+        env: a shiftgrid env or a BabyAI level (advised from BabyAIBot's plan), with a Dict observation.
         config: granularity and when to speak.
         teacher: the teacher that speaks (default: a new :class:`OracleTeacher`).
 
@@ -89,9 +88,9 @@ class AdviceWrapper(gym.Wrapper):
         config.check()
         if not config.enabled:
             raise ValueError("AdviceWrapper needs a granularity (subgoal, direction or action); use NoAdvice for silence")
-        if not is_shiftgrid(env) and not (config.granularity == "action" and is_babyai(env)):
-            raise ValueError(f"{config.granularity} advice needs a shiftgrid id (the exact oracle); "
-                             f"{type(env.unwrapped).__name__} can have action advice only if it is a BabyAI level")
+        if not is_shiftgrid(env) and not is_babyai(env):
+            raise ValueError(f"advice needs a shiftgrid id (the exact oracle) or a BabyAI level (BabyAIBot); "
+                             f"{type(env.unwrapped).__name__} is neither")
         self.observation_space = _with_advice(env)
         self.config, self.teacher = config, teacher or OracleTeacher()
         self.training_step = 0
@@ -160,6 +159,8 @@ class AdviceWrapper(gym.Wrapper):
         if self._suggested is None:
             return ""
         text = advice_text(c.granularity, self.env, self.teacher, self._plan, self._suggested)  # type: ignore[arg-type]
+        if not text:
+            return ""
         self.utterances += 1
         self.tokens += len(tokenize(text))
         self._pending["utterances"] += 1

@@ -2,8 +2,8 @@
 
 On shiftgrid ids it plans with the exact oracle (:func:`~shiftgrid.envs.oracle.solve_from`,
 from wherever the learner has taken the episode); on minigrid's BabyAI ids it follows
-minigrid's ``BabyAIBot`` (:mod:`shiftgrid.envs.teacher.bot`), so demonstrations, labels and
-action advice also work on BabyAI's own levels.
+minigrid's ``BabyAIBot`` (:mod:`shiftgrid.envs.teacher.bot`; its subgoals read off the bot's
+plan), so demonstrations, labels and advice also work on BabyAI's own levels.
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from shiftgrid.envs.env import ShiftGridEnv
 from shiftgrid.envs.oracle import Plan, solve_from
-from shiftgrid.envs.teacher.bot import BotTracker
+from shiftgrid.envs.teacher.bot import BotTracker, bot_subgoal
 from shiftgrid.envs.teacher.knowledge import Teacher, Tier
 from shiftgrid.envs.teacher.subgoal import Subgoal, next_subgoal
 
@@ -79,8 +79,11 @@ class OracleTeacher(Teacher):
         raise ValueError(f"OracleTeacher plans shiftgrid ids (exact oracle) and BabyAI ids (BabyAIBot); "
                          f"{type(env.unwrapped).__name__} is neither")
 
-    def subgoal(self, env: Any, plan: Plan | None = None) -> Subgoal:
+    def subgoal(self, env: Any, plan: Plan | None = None) -> Subgoal | None:
         """The next subgoal of the optimal plan from ``env``'s current state (``plan``: that plan, if already made).
+
+        On BabyAI levels it is the bot's next subgoal, None while the bot does not know where
+        to go yet (it explores) or has no words for it (closing a door it should not have opened).
 
         Example:
             >>> import gymnasium as gym, shiftgrid.envs
@@ -89,5 +92,7 @@ class OracleTeacher(Teacher):
             True
         """
         self.require("optimal_plan")
+        if not is_shiftgrid(env) and is_babyai(env):
+            return bot_subgoal(self._bots.planned(env)[0], env)
         plan = plan or self.plan(env)
         return next_subgoal(env, plan.actions)

@@ -62,7 +62,8 @@ class Subgoal:
         return self.other if self.verb == "putnext" else self.what  # type: ignore[return-value]
 
 
-def _describe(obj: Any) -> str:
+def describe_object(obj: Any) -> str:
+    """How advice names ``obj``: ``'the red ball'``, ``'the goal'``."""
     if obj is None:
         return "the floor"
     if obj.type == "goal":
@@ -94,7 +95,7 @@ def _clause_event(env: Any, pending: list, pos: Cell, d: int) -> Subgoal | None:
         elif c.verb == "goto":
             obj = env.objects[c.target]
             if 0 <= front[0] < grid.width and 0 <= front[1] < grid.height and grid.get(*front) is obj:
-                return Subgoal("goto", _describe(obj), front)
+                return Subgoal("goto", describe_object(obj), front)
     return None
 
 
@@ -102,15 +103,15 @@ def _interaction(env: Any, pending: list, action: int, pos: Cell, d: int) -> Sub
     front = _front(pos, d)
     obj = env.grid.get(*front)
     if action == PICKUP:
-        return Subgoal("pickup", _describe(obj), front)
+        return Subgoal("pickup", describe_object(obj), front)
     if action == TOGGLE:
-        return Subgoal("open", _describe(obj), front)
+        return Subgoal("open", describe_object(obj), front)
     carried = env.carrying
     for c in pending:  # a drop that completes a putnext clause
         if c.verb == "putnext" and env.objects[c.target] is carried:
             other = env.objects[c.other]
-            return Subgoal("putnext", _describe(carried), tuple(int(v) for v in other.cur_pos), _describe(other))
-    return Subgoal("drop", _describe(carried), front)
+            return Subgoal("putnext", describe_object(carried), tuple(int(v) for v in other.cur_pos), describe_object(other))
+    return Subgoal("drop", describe_object(carried), front)
 
 
 def next_subgoal(env: Any, actions: Sequence[int]) -> Subgoal:
@@ -147,7 +148,7 @@ def next_subgoal(env: Any, actions: Sequence[int]) -> Subgoal:
     if c.verb == "reach":
         return Subgoal("reach", "the goal", pos)
     obj = u.objects[c.target]
-    return Subgoal(c.verb if c.verb in SUBGOAL_VERBS else "goto", _describe(obj), tuple(int(v) for v in obj.cur_pos))
+    return Subgoal(c.verb if c.verb in SUBGOAL_VERBS else "goto", describe_object(obj), tuple(int(v) for v in obj.cur_pos))
 
 
 def relative(env: Any, cell: Cell) -> tuple[int, int]:

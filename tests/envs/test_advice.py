@@ -267,10 +267,24 @@ def test_bad_settings(config, message):
         AdviceWrapper(gym.make("shiftgrid/GoTo-v0"), config)
 
 
-def test_plans_advice_needs_the_exact_oracle():
-    with pytest.raises(ValueError, match="subgoal advice needs a shiftgrid id"):
-        AdviceWrapper(gym.make("BabyAI-GoToLocal-v0"), AdviceConfig("subgoal"))
-    with pytest.raises(ValueError, match="action advice only if it is a BabyAI level"):
+def test_subgoal_advice_on_babyai_reads_the_bots_plan():
+    env = AdviceWrapper(gym.make("BabyAI-UnlockPickup-v0"), AdviceConfig("subgoal"))
+    obs, _ = env.reset(seed=1)
+    said = [obs["advice"]]
+    for _ in range(env.unwrapped.max_steps):
+        obs, reward, terminated, truncated, info = env.step(env.teacher.act(env))
+        said.append(obs["advice"])
+        if terminated or truncated:
+            break
+    assert reward > 0 and env.unwrapped.mission == "pick up the purple box"
+    # silent while the bot explores; then what the mission leaves out: the key, the door, the key put down
+    assert said[0] == "" and distinct(said) == ["pick up the yellow key", "open the yellow door", "drop the yellow key",
+                                                "pick up the purple box"]
+    assert info["advice_utterances"] == sum(bool(t) for t in said)  # silence is not counted
+
+
+def test_advice_needs_an_oracle_or_a_bot():
+    with pytest.raises(ValueError, match="shiftgrid id .* or a BabyAI level .*; EmptyEnv is neither"):
         AdviceWrapper(gym.make("MiniGrid-Empty-5x5-v0"), AdviceConfig("action"))
     with pytest.raises(ValueError, match="already has an 'advice' key"):
         NoAdvice(NoAdvice(gym.make("shiftgrid/GoTo-v0")))

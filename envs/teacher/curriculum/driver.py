@@ -73,10 +73,11 @@ class CurriculumDriver:
 
     def on_reset(self, i: int, info: Mapping[str, Any]) -> None:
         """Sub-env ``i`` was reset with ``info``: match it to the choice it plays, and log the level."""
-        index = info.get("curriculum_choice")
-        if index != self.played[i] or not self.pending[i]:
-            raise CurriculumError(f"sub-env {i} played choice {index!r} but the teacher's next choice for it is "
-                                  f"{self.played[i]} ({len(self.pending[i])} pending): a reset bypassed the teacher")
+        index, requested = info.get("curriculum_choice"), info.get("curriculum_requested")
+        expected = self.pending[i][0].level_seed if self.pending[i] else None
+        if index != self.played[i] or requested != expected:
+            raise CurriculumError(f"sub-env {i} played choice {index!r} (level seed {requested!r}) but the teacher's next "
+                                  f"choice for it is {self.played[i]} (level seed {expected!r}): a reset bypassed the teacher")
         choice = self.pending[i].popleft()
         self.played[i] += 1
         seed, level_hash = int(info["level_seed"]), str(info["level_hash"])

@@ -10,7 +10,8 @@ reset, auto-resets included, can play a level the teacher did not choose: it eit
 teacher's level or stops the run.
 
 ``info`` of every step and reset carries ``curriculum_choice`` (the index of the choice being
-played, counted per sub-env from 0), ``curriculum_replayed`` and ``curriculum_reset`` (True in a
+played, counted per sub-env from 0), ``curriculum_requested`` (the level seed it asked for),
+``curriculum_replayed`` and ``curriculum_reset`` (True in a
 reset's info); the step that ends an episode adds ``curriculum_return`` and ``curriculum_length``.
 
 Example:
@@ -45,7 +46,7 @@ class CurriculumEnv(gym.Wrapper):
         self.index = int(index)
         self.pending: deque[tuple[int, bool]] = deque()
         self.resets = 0
-        self._replayed, self._ret, self._len = False, 0.0, 0
+        self._requested, self._replayed, self._ret, self._len = -1, False, 0.0, 0
 
     def assign_levels(self, choices: Mapping[int, tuple[int, bool]]) -> None:
         """Queue ``choices[self.index]`` (a ``(level_seed, replayed)`` pair), if there is one for this sub-env."""
@@ -61,8 +62,8 @@ class CurriculumEnv(gym.Wrapper):
         if not self.pending:
             raise CurriculumError(f"sub-env {self.index} was reset with no level assigned by its teacher (after "
                                   f"{self.resets} resets): every reset must play a level the curriculum chose")
-        level_seed, self._replayed = self.pending.popleft()
-        obs, info = self.env.reset(seed=seed, options={**(options or {}), "level_seed": level_seed})
+        self._requested, self._replayed = self.pending.popleft()
+        obs, info = self.env.reset(seed=seed, options={**(options or {}), "level_seed": self._requested})
         self.resets += 1
         self._ret, self._len = 0.0, 0
         return obs, {**info, **self._tags(), "curriculum_reset": True}
@@ -77,4 +78,5 @@ class CurriculumEnv(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
     def _tags(self) -> dict[str, Any]:
-        return {"curriculum_choice": self.resets - 1, "curriculum_replayed": self._replayed}
+        return {"curriculum_choice": self.resets - 1, "curriculum_requested": self._requested,
+                "curriculum_replayed": self._replayed}
