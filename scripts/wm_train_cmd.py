@@ -28,8 +28,8 @@ from shiftgrid.scripts.cli import UserError
 #: The registry name of the world-model trainer.
 LEARNER = "world-model"
 #: Flags that are config keys (flag dest -> key) and flags that are world-model settings (hyperparams.*).
-RUN_FLAGS = ("env", "split", "steps", "n_envs", "device", "run_dir")
-SETTING_FLAGS = ("model", "preset", "policy", "noise", "demos")
+RUN_FLAGS = ("env", "split", "steps", "n_envs", "device", "run_dir", "demos")
+SETTING_FLAGS = ("model", "preset", "policy", "noise")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

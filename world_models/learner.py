@@ -5,9 +5,10 @@
 ``config.n_envs`` copies of ``config.env`` (gymnasium's next-step auto-reset), keeps them in a
 :class:`~shiftgrid.world_models.replay.SequenceReplay` on the model's device, and trains the
 model with :func:`~shiftgrid.world_models.train_step.train_step` on uniform ``B x T`` sequences,
-``train_ratio`` replayed steps per environment step. With ``demos`` (a Minari dataset of the
-same environment, :mod:`shiftgrid.world_models.demos`) it trains on recorded episodes instead
-and steps no environment. Everything else is the run machinery's
+``train_ratio`` replayed steps per environment step. With ``config.demos`` (a Minari dataset
+of the same environment, :mod:`shiftgrid.world_models.demos`) it trains on recorded episodes
+instead and steps no environment: each run step is then ``train_ratio`` replayed steps of the
+dataset. Everything else is the run machinery's
 (:func:`shiftgrid.agents.train.train`): run directory, resolved ``config.yaml``, checkpoints,
 ``--resume``, Ctrl-C / SIGTERM, progress bar, NaN stop and TensorBoard. Its settings are
 ``config.hyperparams`` (:class:`WorldModelSettings`; the resolved ones are written back, so
@@ -85,9 +86,6 @@ class WorldModelSettings:
     """Behaviour policy: ``random``, ``oracle``, or a trained agent's run / checkpoint / ``.zip``."""
     noise: float = 0.25
     """Share of the oracle's (or agent's) actions replaced by uniform random ones."""
-    demos: str | None = None
-    """A Minari dataset of recorded episodes (:mod:`shiftgrid.agents.datasets`) to train on instead of
-    collecting: each run step is then ``train_ratio`` replayed steps of the dataset, no env is stepped."""
     replay_capacity: int = 100_000
     """Steps the replay keeps (oldest overwritten); about 200 B per step with mission tokens."""
     save_replay: bool = True
@@ -190,7 +188,7 @@ class WorldModelLearner:
         self.config, self.training = config, training
         self.settings = s = WorldModelSettings.of(config)
         config.hyperparams = dataclasses.asdict(s)  # the resolved settings go into config.yaml and the checkpoints
-        if config.vec_env != "dummy" and s.demos is None:
+        if config.vec_env != "dummy" and config.demos is None:
             raise ConfigError(f"vec_env={config.vec_env!r}: the world-model trainer steps its envs in one process "
                               "(the oracle reads them); use vec_env=dummy")
         self.device = resolve_device(config.device)
@@ -211,8 +209,8 @@ class WorldModelLearner:
         self.envs: gym.vector.SyncVectorEnv | None = None
         if training:
             self.optimizer = make_optimizer(self.model)
-            if s.demos is not None:
-                self.replay, self.demo_episodes = demo_replay(s.demos, config.env, config.split, config.env_kwargs,
+            if config.demos is not None:
+                self.replay, self.demo_episodes = demo_replay(config.demos, config.env, config.split, config.env_kwargs,
                                                               s.replay_capacity, self.spec.image_shape,
                                                               dict(self.spec.token_lengths), self.device)
             else:
@@ -231,7 +229,7 @@ class WorldModelLearner:
 
     def learn(self, steps: int, run: RunServices) -> None:
         """Collect ``steps`` more environment steps, training as ``train_ratio`` says (see the module docstring)."""
-        if self.settings.demos is not None:
+        if self.config.demos is not None:
             return self._learn_offline(steps, run)
         assert self.envs is not None, "built with training=False"
         n, envs = self.config.n_envs, self.envs
@@ -273,7 +271,7 @@ class WorldModelLearner:
     def _train(self, run: RunServices) -> bool:
         """The updates owed for the steps so far; False: stop."""
         s = self.settings
-        if (s.demos is None and self.num_timesteps < s.learning_starts) or not self._trainable(s.seq_len):
+        if (self.config.demos is None and self.num_timesteps < s.learning_starts) or not self._trainable(s.seq_len):
             return True
         self.credit += self.config.n_envs * s.train_ratio / (s.batch_size * s.seq_len)
         while self.credit >= 1.0:
