@@ -256,6 +256,7 @@ def write_demos(out: str | Path, env_id: str, episodes: int, seed: int = 0, spli
         DatasetError: ``out`` exists, or the teacher failed too often.
         UnknownEnvError, SplitError: a bad id or split.
     """
+    import minari  # noqa: F401  (written at the end: a missing extra fails before any episode is recorded)
     from tqdm import tqdm
 
     if episodes < 1:
