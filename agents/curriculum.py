@@ -92,9 +92,12 @@ def build_teacher(config: TrainConfig) -> Curriculum:
 
 
 def curriculum_vec(config: TrainConfig, n_envs: int | None = None, seed: int | None = None,
-                   log: LevelLog | None | str = DEFAULT_LOG) -> CurriculumVecEnv:
-    """The training vector env of ``config`` with its teacher choosing every level (``log``: default the run's level log)."""
-    teacher = build_teacher(config)
+                   log: LevelLog | None | str = DEFAULT_LOG, teacher: Curriculum | None = None) -> CurriculumVecEnv:
+    """The training vector env of ``config`` with its teacher choosing every level.
+
+    ``log``: default the run's level log; ``teacher``: default the one ``config.teacher`` names.
+    """
+    teacher = teacher or build_teacher(config)
     seed = config.seed if seed is None else seed
     make = functools.partial(make_env, config.env, config.split, advice=config.advice, **config.env_kwargs)
     fns = [functools.partial(_sub_env, make, i, seed) for i in range(n_envs or config.n_envs)]

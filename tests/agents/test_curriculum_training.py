@@ -1,0 +1,159 @@
+"""Curricula in training: every reset of every sub-env asks the teacher, in SB3's and gymnasium's vector envs."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+import shiftgrid.envs  # noqa: F401
+from shiftgrid.agents.config import ConfigError, EvalConfig, TrainConfig
+from shiftgrid.agents.envs import make_env
+from shiftgrid.agents.curriculum import curriculum_vec, keep_replayed, segments
+from shiftgrid.agents.train import train
+from shiftgrid.envs.teacher.curriculum import Curriculum, CurriculumError, LevelChoice, LevelSpace
+from shiftgrid.envs.teacher.curriculum.log import LevelLog, read_levels
+from shiftgrid.envs.teacher.curriculum.vector import curriculum_vector_env
+from shiftgrid.envs.teacher.curriculum.wrapper import CurriculumEnv
+from shiftgrid.scripts.cli import main
+
+ENV = "shiftgrid/GoTo-v0"
+SHORT = {"max_steps": 6}  # random actions end an episode every few steps
+
+
+class EveryOther(Curriculum):
+    """A test teacher: every second choice replays a level already played, the others are new."""
+
+    def next_level(self, sub_env: int) -> LevelChoice:
+        if self.chosen % 2 and self.stats:
+            seeds = sorted(self.stats)
+            return LevelChoice(seeds[int(self.rng.integers(len(seeds)))], replayed=True)
+        return self.new_level()
+
+
+def space() -> LevelSpace:
+    return LevelSpace.of_env(gym.make(ENV, **SHORT))
+
+
+def check_log(records, resets_per_env, n_envs):
+    """Every reset is in the log, in order per sub-env; a replayed level is the level first played at its seed."""
+    assert [sum(r["sub_env"] == i for r in records) for i in range(n_envs)] == resets_per_env
+    for i in range(n_envs):
+        assert [r["choice"] for r in records if r["sub_env"] == i] == list(range(resets_per_env[i]))
+    first: dict[int, str] = {}
+    replays = 0
+    for r in records:
+        if r["replayed"]:
+            replays += 1
+            assert r["level_seed"] == r["requested_seed"] and r["level_hash"] == first[r["level_seed"]]
+        first.setdefault(r["level_seed"], r["level_hash"])
+    assert replays >= 5
+    assert set(records[0]) == {"step", "sub_env", "choice", "level_seed", "requested_seed", "level_hash", "factors",
+                               "replayed", "score"}
+
+
+@pytest.mark.parametrize("kind", ["dummy", "subproc"])
+def test_sb3_vector_envs_ask_the_teacher_at_every_reset(kind, tmp_path):
+    config = TrainConfig.from_dict({"env": ENV, "env_kwargs": SHORT, "n_envs": 2, "vec_env": kind, "teacher": {"name": "uniform"}})
+    teacher = EveryOther(space(), seed=0)
+    env = curriculum_vec(config, log=LevelLog(tmp_path / "levels.jsonl"), teacher=teacher)
+    env.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        env.step(rng.integers(7, size=2))
+    resets = env.get_attr("resets")
+    env.close()
+    assert sum(resets) > 10 and sum(resets) == sum(env.driver.played)
+    assert teacher.chosen == sum(resets) + 2  # every reset played a choice; one more per sub-env waits
+    check_log(read_levels(tmp_path / "levels.jsonl"), resets, 2)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_gymnasium_vector_envs_ask_the_teacher_at_every_reset(kind, tmp_path):
+    teacher = EveryOther(space(), seed=0)
+    envs = curriculum_vector_env(lambda: gym.make(ENV, **SHORT), 2, teacher, kind, LevelLog(tmp_path / "levels.jsonl"))
+    envs.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        envs.step(rng.integers(7, size=2))
+    resets = list(envs.env.get_attr("resets"))
+    envs.close()
+    assert sum(resets) > 10 and teacher.chosen == sum(resets) + 2
+    check_log(read_levels(tmp_path / "levels.jsonl"), resets, 2)
+
+
+def test_a_reset_without_a_teachers_level_fails_instead_of_drawing_a_random_one():
+    venv = DummyVecEnv([lambda: CurriculumEnv(make_env(ENV, **SHORT), 0)])
+    with pytest.raises(CurriculumError, match="no level assigned by its teacher"):
+        venv.reset()
+    envs = curriculum_vector_env(lambda: gym.make(ENV, **SHORT), 1, EveryOther(space(), seed=0))
+    envs.reset(seed=0)
+    envs.env.call("assign_levels", {0: (1, False)})  # a level the driver did not choose: caught at its reset
+    with pytest.raises(CurriculumError, match="bypassed the teacher"):
+        for _ in range(40):
+            envs.step(np.array([2]))
+
+
+def test_segments_and_robust_buffer_keep_only_replayed_transitions():
+    levels = [[(1, "a", 0), (2, "b", 0)], [(1, "a", 0), (3, "c", 1)]]
+    assert segments(levels) == [(1, "a", [(0, 0), (1, 0)]), (2, "b", [(0, 1)]), (3, "c", [(1, 1)])]
+
+    class Buffer:
+        observations = {"image": np.arange(4.0).reshape(2, 2)}
+        actions, rewards, returns, episode_starts, values, log_probs, advantages = (np.arange(4.0).reshape(2, 2) for _ in range(7))
+
+    b = Buffer()
+    replayed = np.array([[True, False], [False, False]])
+    assert keep_replayed(b, replayed, np.random.default_rng(0))
+    assert (b.advantages == 0).all() and (b.observations["image"] == 0).all()
+    assert not keep_replayed(Buffer(), np.zeros((2, 2), bool), np.random.default_rng(0))
+
+
+def tiny(tmp_path, teacher, **extra) -> TrainConfig:
+    return TrainConfig.from_dict({
+        "algo": "ppo", "env": "shiftgrid/DoorKey-v0", "steps": 512, "n_envs": 2, "device": "cpu", "progress": False,
+        "run_dir": str(tmp_path / "run"), "eval": {"freq": 0}, "teacher": teacher, "env_kwargs": {"max_steps": 40},
+        "hyperparams": {"n_steps": 64, "batch_size": 64, "n_epochs": 1},
+        "extractor": {"cell_dim": 8, "channels": 16, "text_dim": 16, "word_dim": 16, "features_dim": 32}, **extra})
+
+
+@pytest.mark.parametrize("name", ["plr", "plr-robust"])
+def test_a_tiny_ppo_run_trains_with_plr(tmp_path, name):
+    seen = []
+    result = train(tiny(tmp_path, {"name": name, "options": {"min_levels": 2}}), hooks=[lambda run: seen.append(run.learner.env)])
+    assert result.num_timesteps == 512
+    teacher = seen[-1].teacher
+    assert teacher.buffer and max(teacher.stats[s].score for s in teacher.buffer) > 0  # scored from the rollout buffer
+    records = read_levels(result.run_dir / "teacher" / "levels.jsonl")
+    assert any(r["replayed"] for r in records) and len(records) == sum(seen[-1].driver.played)
+    assert (result.run_dir / "teacher" / "cost.json").is_file()
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(result.run_dir / "tb"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"teacher/unique_levels", "teacher/replay_share", "teacher/factor/size", "teacher/levels_chosen"} <= tags
+
+
+def test_plr_robust_does_not_update_on_new_levels(tmp_path):
+    seen = []
+    config = tiny(tmp_path, {"name": "plr-robust", "options": {"min_levels": 128}})  # never replays in 512 steps
+    train(config, hooks=[lambda run: seen.append(run.learner.model)])
+    assert seen[-1]._n_updates == 0 and seen[-1].num_timesteps == 512
+
+
+def test_plr_needs_an_on_policy_learner(tmp_path):
+    config = tiny(tmp_path, {"name": "plr"}, algo="dqn", hyperparams={"learning_starts": 64, "buffer_size": 256})
+    with pytest.raises(ConfigError, match="rollout buffer"):
+        train(config)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--teacher", "plrr"], "unknown teacher 'plrr'; valid: uniform, tscl, plr"),
+    (["--teacher", "plr", "--teacher-set", "temp=1"], "unknown option 'temp' of teacher 'plr'"),
+    (["--teacher", "regret", "--teacher-set", "tier=learner"], "'optimal_return' needs tier 'oracle'"),
+    (["--teacher-set", "temperature=1"], "given without teacher.name"),
+])
+def test_bad_teacher_input_is_one_line_and_exit_2(args, message, capsys, tmp_path):
+    assert main(["train", "--steps", "64", "--run-dir", str(tmp_path / "r"), "--no-progress"] + args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
