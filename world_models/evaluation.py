@@ -57,6 +57,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -289,7 +290,7 @@ def record_splits(behaviour: Any, env_id: str, splits: str | Iterable[str] = "al
             bar.set_postfix_str(name)
             split = name if has_splits(env_id) else None
             n = max(1, min(n_envs, episodes))
-            envs = gym.vector.SyncVectorEnv([lambda: make_env(env_id, split, **dict(env_kwargs or {}))] * n)
+            envs = gym.vector.SyncVectorEnv([functools.partial(make_env, env_id, split, **dict(env_kwargs or {}))] * n)
             try:
                 if hasattr(behaviour, "check"):
                     behaviour.check(envs)

@@ -1,0 +1,129 @@
+"""``shiftgrid wm evaluate``: end to end on tiny trained runs, and bad input (one line, exit 2)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from shiftgrid.agents.checkpoint import Checkpoint, save_checkpoint
+from shiftgrid.agents.config import EvalConfig, TrainConfig
+from shiftgrid.agents.train import train
+from shiftgrid.scripts.cli import main
+from shiftgrid.world_models.evaluation import metric_names
+
+GOTO = "shiftgrid/GoTo-v0"
+FAST = ["--episodes", "2", "--context", "2", "--horizons", "1,3", "--n-envs", "2", "--no-progress"]
+
+
+def train_run(root: Path, name: str, env: str = GOTO, seed: int = 0, split: str | None = None) -> Path:
+    """A tiny world-model run trained by the run machinery (``shiftgrid wm train``'s learner), in seconds."""
+    config = TrainConfig(algo="world-model", env=env, split=split, steps=96, n_envs=2, device="cpu", seed=seed,
+                         progress=False, run_dir=str(root / name), eval=EvalConfig(freq=0),
+                         hyperparams={"preset": "tiny", "policy": "oracle" if env == GOTO else "random", "batch_size": 2,
+                                      "seq_len": 8, "learning_starts": 32, "train_ratio": 1.0, "openloop_every": 0})
+    return Path(train(config).run_dir)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("wm-runs")
+    return {"s0": train_run(root, "s0"), "s1": train_run(root, "s1", seed=1),
+            "empty": train_run(root, "empty", env="MiniGrid-Empty-5x5-v0"),
+            "far": train_run(root, "far", split="size/far")}
+
+
+def wm_evaluate(*argv: str, capsys) -> tuple[int, str, str]:
+    code = main(["wm", "evaluate", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_two_seeds_on_an_axis_give_the_shift_report(runs, tmp_path, capsys):
+    out = tmp_path / "report"
+    code, stdout, _ = wm_evaluate(str(runs["s0"]), str(runs["s1"]), "--splits", "id,size/near,size/far", "--out", str(out),
+                                  *FAST, capsys=capsys)
+    assert code == 0 and "# World-model shift report: `shiftgrid/GoTo-v0`" in stdout
+    doc = json.loads((out / "results.json").read_text())
+    assert [r["name"] for r in doc["runs"]] == ["s0", "s1"] and [r["seed"] for r in doc["runs"]] == [0, 1]
+    names = metric_names((1, 3))
+    for r in doc["runs"]:
+        assert list(r["metrics"]) == ["id", "size/near", "size/far"] and list(r["metrics"]["id"]) == names
+        assert r["training"]["steps"] == 96
+    size = doc["summary"]["axes"]["size"]
+    assert list(size) == ["id", "near", "far", "gap_near", "gap_far"]
+    cell = size["far"]["cell_accuracy@1"]
+    assert len(cell["per_run"]) == 2 and cell["low"] <= cell["iqm"] <= cell["high"]
+    gap = size["gap_far"]["obs_nll@3"]  # per-seed gaps are id - far of each run's own numbers
+    assert gap["per_run"][0] == pytest.approx(doc["runs"][0]["metrics"]["id"]["obs_nll@3"]
+                                              - doc["runs"][0]["metrics"]["size/far"]["obs_nll@3"])
+    csv = pd.read_csv(out / "results.csv")
+    assert len(csv) == 2 * 3 * len(names) and set(csv["metric"]) == set(names)
+    assert set(csv[csv["split"] == "size/far"]["level"]) == {"far"}
+    md = (out / "results.md").read_text()
+    assert "## size" in md and "| gap id − far |" in md and "changed-cell accuracy @3" in md
+    assert "evaluation reset seeds: 0..1 on every split" in md and "- windows scored (k = 1/3): id " in md
+    assert (out / "shift_changed_cell_accuracy_k1.png").stat().st_size > 0 and (out / "shift_obs_nll_k3.png").is_file()
+    again, _, _ = wm_evaluate(str(runs["s0"]), str(runs["s1"]), "--splits", "id,size/near,size/far", "--out", str(out),
+                              *FAST, capsys=capsys)
+    assert again == 0 and json.loads((out / "results.json").read_text())["runs"] == doc["runs"]  # same seeds, same numbers
+
+
+def test_one_run_of_an_id_without_splits_reports_into_its_run_dir(runs, capsys):
+    code, stdout, _ = wm_evaluate(str(runs["empty"] / "checkpoints" / "latest.pt"), *FAST, capsys=capsys)
+    assert code == 0
+    doc = json.loads((runs["empty"] / "eval" / "results.json").read_text())
+    assert list(doc["runs"][0]["metrics"]) == ["id"] and doc["summary"]["axes"] == {}
+    assert "evaluation reset seeds: 1000000000..1000000001" in stdout
+
+
+def _agent_run(root: Path) -> Path:
+    run = root / "ppo-run"
+    save_checkpoint(Checkpoint("ppo", TrainConfig(run_dir=str(run)).to_dict(), {}), run / "checkpoints" / "latest.pt")
+    return run
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("agent", "is a checkpoint of learner 'ppo', not a world model"),
+    ("empty-dir", "no checkpoints/latest.pt in"),
+    ("missing", "no such run directory or checkpoint"),
+    ("envs", "runs with a different env cannot be summarised together"),
+    ("same", "are the same run"),
+    ("no-out", "2 runs given: pass --out DIR"),
+    ("split", "unknown split"),
+    ("horizon", "--horizons '0,5' must be comma-separated integers >= 1"),
+    ("context", "--context must be >= 1, got 0"),
+    ("trained-there", "was trained on size/far, so its levels there may be training levels"),
+    ("cuda", "asked for, but this torch sees no CUDA device"),
+])
+def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, capsys, case, expected):
+    s0, out = str(runs["s0"]), ["--out", str(tmp_path / "out")]
+    argv = {
+        "agent": [str(_agent_run(tmp_path))],
+        "empty-dir": [str(tmp_path)],
+        "missing": [str(tmp_path / "nothing")],
+        "envs": [s0, str(runs["empty"]), *out],
+        "same": [s0, str(runs["s0"] / "checkpoints" / "latest.pt"), *out],
+        "no-out": [s0, str(runs["s1"])],
+        "split": [s0, "--splits", "id,size/huge"],
+        "horizon": [s0, "--horizons", "0,5"],
+        "context": [s0, "--context", "0"],
+        "trained-there": [str(runs["far"]), "--splits", "id,size/far"],
+        "cuda": [s0, "--device", "cuda"],
+    }[case]
+    if case == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code, stdout, err = wm_evaluate(*argv, "--episodes", "1", "--no-progress", capsys=capsys)
+    assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("shiftgrid wm evaluate: error: ") and not stdout
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_command_module_does_not_import_torch():
+    code = "import sys, shiftgrid.scripts.wm_evaluate_cmd; print(sorted({'torch', 'pandas'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
