@@ -199,7 +199,7 @@ def markdown(summary: ShiftSummary, runs: Sequence[RunRecord], env_id: str, meta
 def training_table(runs: Sequence[RunRecord]) -> list[str]:
     """Per run: steps of the evaluated checkpoint, which checkpoint and how it was chosen, its target and when it was met,
     and (where a teacher helped) the teacher's cost."""
-    teacher = any(r.training.get("teacher") for r in runs)  # a column only where a teacher helped
+    teacher = any(r.training.get("teacher") or curriculum_name(r) for r in runs)  # a column only where a teacher helped
     lines = ["| run | seed | steps | checkpoint | training target | met at step | wall-clock to target |"
              + (" teacher cost |" if teacher else ""), "|---|---|---|---|---|---|---|" + ("---|" if teacher else "")]
     for r in runs:
@@ -211,8 +211,19 @@ def training_table(runs: Sequence[RunRecord]) -> list[str]:
         target = f"{goal:.2f} over {(r.config.get('target') or {}).get('episodes')} episodes" if goal is not None else "none"
         at, wall = (f"{met['steps']:,}", f"{met['wall_s'] / 60:.1f} min") if met else ("not met" if goal is not None else "–", "–")
         lines.append(f"| {r.name} | {r.seed} | {'–' if steps is None else f'{steps:,}'} | {which} | {target} | {at} | {wall} |"
-                     + (f" {teacher_cost_text(r.training.get('teacher'))} |" if teacher else ""))
+                     + (f" {curriculum_cell(r)}{teacher_cost_text(r.training.get('teacher'))} |" if teacher else ""))
     return lines
+
+
+def curriculum_name(run: RunRecord) -> str | None:
+    """The curriculum teacher a run trained with (its config's ``teacher.name``), or None."""
+    return ((run.config or {}).get("teacher") or {}).get("name")
+
+
+def curriculum_cell(run: RunRecord) -> str:
+    """``curriculum `plr`: `` where a curriculum chose the run's levels, else nothing (the teacher cell's prefix)."""
+    name = curriculum_name(run)
+    return f"curriculum `{name}`: " if name else ""
 
 
 def teacher_cost_text(cost: Mapping[str, float] | None) -> str:

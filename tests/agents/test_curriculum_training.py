@@ -157,3 +157,11 @@ def test_bad_teacher_input_is_one_line_and_exit_2(args, message, capsys, tmp_pat
     assert main(["train", "--steps", "64", "--run-dir", str(tmp_path / "r"), "--no-progress"] + args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_the_reports_training_table_names_the_curriculum_and_its_cost():
+    from shiftgrid.agents.report import RunRecord, training_table
+
+    run = RunRecord("r", 0, {}, config={"teacher": {"name": "plr", "options": {}}},
+                    training={"steps": 512, "teacher": {"levels_chosen": 7.0, "side_steps": 0.0}})
+    assert training_table([run])[-1].endswith("| curriculum `plr`: levels_chosen 7, side_steps 0 |")
