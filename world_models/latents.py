@@ -27,7 +27,16 @@ def straight_through(logits: Tensor, generator: torch.Generator | None = None) -
     Drawn by inverting the CDF at one uniform per categorical (``torch.rand`` with ``generator``,
     in row-major order), so a seeded draw is repeatable and does not depend on how a batch is split.
     """
-    probs = torch.softmax(logits.float(), -1)
+    return _draw(torch.softmax(logits.float(), -1), generator)
+
+
+def mixed_sample(raw: Tensor, mix: float, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """``(unimix(raw, mix), straight_through(that))`` with the probabilities computed once (the imagination step)."""
+    probs = (1 - mix) * torch.softmax(raw.float(), -1) + mix / raw.shape[-1]
+    return torch.log(probs), _draw(probs, generator)
+
+
+def _draw(probs: Tensor, generator: torch.Generator | None) -> Tensor:
     u = torch.rand(probs.shape[:-1], generator=generator, device=probs.device, dtype=probs.dtype)
     idx = (probs.cumsum(-1) < u[..., None]).sum(-1).clamp_(max=probs.shape[-1] - 1)
     onehot = torch.nn.functional.one_hot(idx, probs.shape[-1]).to(probs.dtype)

@@ -36,7 +36,7 @@ from shiftgrid.world_models.base import LatentWorldModel
 from shiftgrid.world_models.config import RSSMConfig
 from shiftgrid.world_models.encoder import mlp
 from shiftgrid.world_models.interface import Imagined, LatentState, ObserveOutput, ObsSpec, Policy
-from shiftgrid.world_models.latents import straight_through, unimix
+from shiftgrid.world_models.latents import mixed_sample, unimix
 
 
 class RSSM(LatentWorldModel):
@@ -55,12 +55,14 @@ class RSSM(LatentWorldModel):
     # ---- the recurrent step ----------------------------------------------------------------
 
     def _dynamics(self, deter: Tensor, stoch: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
+        """``h_t = GRU(h_{t-1}, [z_{t-1}, a_{t-1}])`` and the prior's raw logits ``(B, S, K)`` (before the uniform mix)."""
         x = self.img_in(torch.cat([stoch.flatten(-2), action], -1))
         deter = self.gru(x, deter.to(x.dtype)).float()
-        return deter, self._latent_logits(self.prior_net(deter))
+        return deter, self._raw(self.prior_net(deter))
 
-    def _latent_logits(self, raw: Tensor) -> Tensor:
-        return unimix(raw.float().unflatten(-1, (self.config.stoch, self.config.classes)), self.config.unimix)
+    def _raw(self, out: Tensor) -> Tensor:
+        """A network's ``(B, S * K)`` output as float latent logits ``(B, S, K)``."""
+        return out.float().unflatten(-1, (self.config.stoch, self.config.classes))
 
     def initial(self, batch: int) -> LatentState:
         """The all-zero state an episode starts from."""
@@ -70,8 +72,9 @@ class RSSM(LatentWorldModel):
 
     def img_step(self, state: LatentState, action: Tensor, generator: torch.Generator | None = None) -> LatentState:
         """One prior step: ``(h, z)``, action ``(B,)`` -> next state drawn from the prior."""
-        deter, logits = self._core(state.deter, state.stoch, F.one_hot(action.long(), self.spec.num_actions).float())
-        return LatentState(deter, straight_through(logits, generator), logits)
+        deter, raw = self._core(state.deter, state.stoch, F.one_hot(action.long(), self.spec.num_actions).float())
+        logits, stoch = mixed_sample(raw, self.config.unimix, generator)
+        return LatentState(deter, stoch, logits)
 
     def obs_step(self, state: LatentState, action: Tensor, embed: Tensor, is_first: Tensor,
                  generator: torch.Generator | None = None) -> tuple[LatentState, Tensor]:
@@ -81,9 +84,11 @@ class RSSM(LatentWorldModel):
         """
         keep = (~is_first.bool()).float()
         onehot = F.one_hot(action.long(), self.spec.num_actions).float() * keep[:, None]
-        deter, prior = self._core(state.deter * keep[:, None], state.stoch * keep[:, None, None], onehot)
-        post = self._latent_logits(self.post_net(torch.cat([deter, embed.to(deter.dtype)], -1)))
-        return LatentState(deter, straight_through(post, generator), post), prior
+        deter, raw = self._core(state.deter * keep[:, None], state.stoch * keep[:, None, None], onehot)
+        prior = unimix(raw, self.config.unimix)
+        post, stoch = mixed_sample(self._raw(self.post_net(torch.cat([deter, embed.to(deter.dtype)], -1))),
+                                   self.config.unimix, generator)
+        return LatentState(deter, stoch, post), prior
 
     # ---- the interface ---------------------------------------------------------------------
 

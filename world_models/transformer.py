@@ -45,7 +45,7 @@ from torch import Tensor, nn
 from shiftgrid.world_models.base import LatentWorldModel
 from shiftgrid.world_models.encoder import mlp
 from shiftgrid.world_models.interface import Imagined, LatentState, ObserveOutput, ObsSpec, Policy
-from shiftgrid.world_models.latents import straight_through, unimix
+from shiftgrid.world_models.latents import mixed_sample, unimix
 from shiftgrid.world_models.transformer_config import TransformerConfig
 
 
@@ -120,7 +120,11 @@ class TransformerWorldModel(LatentWorldModel):
         return self.config.d_model // self.config.attn_heads
 
     def _latent_logits(self, raw: Tensor) -> Tensor:
-        return unimix(raw.float().unflatten(-1, (self.config.stoch, self.config.classes)), self.config.unimix)
+        return unimix(self._raw(raw), self.config.unimix)
+
+    def _raw(self, out: Tensor) -> Tensor:
+        """A network's ``(..., S * K)`` output as float latent logits ``(..., S, K)``."""
+        return out.float().unflatten(-1, (self.config.stoch, self.config.classes))
 
     def tokens(self, prev_stoch: Tensor, prev_action: Tensor) -> Tensor:
         """Transformer inputs ``(..., d_model)`` from the previous latent ``(..., S, K)`` and action ``(...)``."""
@@ -212,9 +216,9 @@ class TransformerWorldModel(LatentWorldModel):
             x = self.tokens(state.stoch * (~first).to(state.stoch.dtype)[:, None, None], action.long() * ~first)
             hidden, _, kv = self._step(x, ring, slot, valid)
             prior = self._latent_logits(self.prior_net(hidden))
-            post = self._latent_logits(self.post_net(embed))
+            post, stoch = mixed_sample(self._raw(self.post_net(embed)), self.config.unimix, generator)
         context = self._history(state.context, [kv])[:, 0]
-        return LatentState(hidden, straight_through(post, generator), post, context,
+        return LatentState(hidden, stoch, post, context,
                            torch.cat([mask, mask.new_ones(n, 1)], 1)[:, 1:]), prior
 
     # ---- the interface ------------------------------------------------------------------------
@@ -225,8 +229,7 @@ class TransformerWorldModel(LatentWorldModel):
         is_first = batch["is_first"].clone().bool()
         is_first[:, 0] = True
         with self._autocast():
-            post = self._latent_logits(self.post_net(self._embed(batch)))
-            stoch = straight_through(post, generator)
+            post, stoch = mixed_sample(self._raw(self.post_net(self._embed(batch))), self.config.unimix, generator)
             hidden, kv = self.sequence(self.sequence_tokens(stoch, batch["action"], is_first), is_first)
             prior = self._latent_logits(self.prior_net(hidden))
             context, mask = self._windows(kv, torch.cumsum(is_first.long(), 1))
@@ -256,8 +259,8 @@ class TransformerWorldModel(LatentWorldModel):
                 a = policy(state) if policy is not None else actions[:, k]
                 valid = valid.index_fill(1, slots[k: k + 1], True)
                 hidden, ring, kv = self._step(self.tokens(state.stoch, a), ring, slots[k], valid)
-                prior = self._latent_logits(self.prior_net(hidden))
-                state = LatentState(hidden, straight_through(prior, generator), prior)
+                prior, stoch = mixed_sample(self._raw(self.prior_net(hidden)), self.config.unimix, generator)
+                state = LatentState(hidden, stoch, prior)
                 deters.append(hidden)
                 stochs.append(state.stoch)
                 logits.append(prior)
