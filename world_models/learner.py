@@ -56,7 +56,7 @@ import torch
 
 from shiftgrid.agents.checkpoint import CheckpointError, find_checkpoint, read_checkpoint
 from shiftgrid.agents.config import ConfigError, TrainConfig, from_mapping
-from shiftgrid.agents.envs import make_env
+from shiftgrid.agents.envs import has_splits, make_env
 from shiftgrid.agents.rundir import BEST, CHECKPOINT_DIR, LATEST
 from shiftgrid.agents.services import Episode, RunServices
 from shiftgrid.world_models.behaviour import Behaviour, make_behaviour
@@ -210,9 +210,13 @@ class WorldModelLearner:
         if training:
             self.optimizer = make_optimizer(self.model)
             if config.demos is not None:
-                self.replay, self.demo_episodes = demo_replay(config.demos, config.env, config.split, config.env_kwargs,
+                split = (config.split or "train") if has_splits(config.env) else None
+                self.replay, self.demo_episodes = demo_replay(config.demos, config.env, split, config.env_kwargs,
                                                               s.replay_capacity, self.spec.image_shape,
                                                               dict(self.spec.token_lengths), self.device)
+                if len(self.replay) < s.seq_len:
+                    raise ConfigError(f"dataset {config.demos} holds {len(self.replay)} steps, fewer than one sequence "
+                                      f"(hyperparams.seq_len={s.seq_len})")
             else:
                 self.envs = self._make_envs()
                 self.behaviour.check(self.envs)
