@@ -108,7 +108,8 @@ def evaluation_env(env_id: str, split: str | None, env_kwargs: Mapping[str, Any]
         >>> evaluation_env("shiftgrid/GoTo-v0", "id", {"size": 9}, ImgObsWrapper).observation_space.shape
         (7, 7, 3)
     """
-    env = make_env(env_id, split, silent_advice=advice, **dict(env_kwargs or {}))
+    kwargs = {**dict(env_kwargs or {}), **({"silent_advice": True} if advice else {})}
+    env = make_env(env_id, split, **kwargs)
     if wrapper is None:
         return env
     return wrapper(env.env)  # make_env's env beneath its MissionTokens

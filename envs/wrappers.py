@@ -1,4 +1,4 @@
-"""Learner-facing observation wrappers: missions (and later advice) as fixed-length token ids.
+"""Learner-facing observation wrappers: missions and a teacher's advice as fixed-length token ids.
 
 Works on shiftgrid, minigrid and BabyAI environments, in gymnasium's sync and async vector
 envs and in stable-baselines3 vec envs (every output space is a ``Box``).

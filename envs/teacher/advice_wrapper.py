@@ -80,7 +80,7 @@ class AdviceWrapper(gym.Wrapper):
         teacher: the teacher that speaks (default: a new :class:`OracleTeacher`).
 
     Raises:
-        ValueError: advice disabled or malformed in ``config``, or a granularity this env cannot give.
+        ValueError: advice disabled or malformed in ``config``, or an env with neither an oracle nor a bot.
     """
 
     def __init__(self, env: gym.Env, config: AdviceConfig, teacher: OracleTeacher | None = None):

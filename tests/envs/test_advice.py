@@ -66,6 +66,14 @@ def test_subgoals_on_other_families(family, expected):
     assert distinct(said) == (expected or [env.unwrapped.mission])
 
 
+def test_subgoals_follow_a_sequence_clause_by_clause():
+    env = advised("Sequence", AdviceConfig("subgoal"), num_clauses=3)
+    said, _ = play(env)
+    assert env.unwrapped.mission == "go to the blue ball, then go to the blue box and go to the grey box"
+    # a goto is done by facing its object on the way; a box in the way is opened (it vanishes)
+    assert distinct(said) == ["go to the blue ball", "go to the blue box", "open the blue box", "go to the grey box"]
+
+
 def test_action_advice_is_the_optimal_action_in_words_at_every_step():
     env = advised("DoorKey", AdviceConfig("action"))
     obs, info = env.reset(seed=0)
