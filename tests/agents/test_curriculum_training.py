@@ -165,3 +165,13 @@ def test_the_reports_training_table_names_the_curriculum_and_its_cost():
     run = RunRecord("r", 0, {}, config={"teacher": {"name": "plr", "options": {}}},
                     training={"steps": 512, "teacher": {"levels_chosen": 7.0, "side_steps": 0.0}})
     assert training_table([run])[-1].endswith("| curriculum `plr`: levels_chosen 7, side_steps 0 |")
+
+
+def test_the_benchmark_table_counts_steps_to_the_goal_on_uniform_training_levels():
+    from shiftgrid.agents.curriculum_benchmark import table
+
+    run = lambda teacher, seed, steps: {"env": "E", "teacher": teacher, "seed": seed, "steps": steps, "budget": 1000,
+                                        "last": 0.95 if steps else 0.1, "cost": {"side_steps": 0}}
+    lines = table([run("uniform", 0, None), run("uniform", 1, 900), run("plr", 0, 300), run("plr", 1, 300)]).splitlines()
+    assert lines[2].startswith("| E | plr | 2/2 | 300 [300, 300] | >= 3.17 |")  # uniform: IQM of 900 and >= 1000
+    assert lines[3].startswith("| E | uniform | 1/2 | >= 950 ")
