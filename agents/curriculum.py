@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any, Callable
 
 import numpy as np
@@ -31,6 +32,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv,
 from shiftgrid.agents.config import ConfigError, TrainConfig
 from shiftgrid.agents.envs import make_env
 from shiftgrid.agents.rundir import RunDir
+from shiftgrid.agents.services import TEACHER_COST_FILE
 from shiftgrid.envs.teacher.curriculum import Curriculum, LevelSpace, make_curriculum
 from shiftgrid.envs.teacher.curriculum.driver import CurriculumDriver
 from shiftgrid.envs.teacher.curriculum.levels import CurriculumError
@@ -47,6 +49,8 @@ class CurriculumVecEnv(VecEnvWrapper):
     def __init__(self, venv: VecEnv, teacher: Curriculum, log: LevelLog | None = None):
         super().__init__(venv)
         self.driver = CurriculumDriver(teacher, venv.num_envs, lambda batch: venv.env_method("assign_levels", batch), log)
+        self.scored = False  # set by the learner's glue that feeds the teacher the learner's scores
+        self._checked = False
 
     @property
     def teacher(self) -> Curriculum:
@@ -61,6 +65,11 @@ class CurriculumVecEnv(VecEnvWrapper):
         return obs
 
     def step_wait(self):
+        if not self._checked:  # a learner-tier teacher without its scores would quietly play uniform levels
+            self._checked = True
+            if "advantages" in type(self.teacher).needs and not self.scored:
+                raise ConfigError(f"teacher {self.teacher.name} scores levels by the learner's advantages, which this "
+                                  f"learner does not report (SB3 on-policy learners do: ppo, a2c, recurrent-ppo)")
         obs, rewards, dones, infos = self.venv.step_wait()
         self.driver.steps += self.num_envs
         for i in np.flatnonzero(dones):
@@ -141,7 +150,12 @@ class CurriculumCallback(BaseCallback):
         return self.env.teacher
 
     def _on_training_start(self) -> None:
+        self.chosen_before = 0.0
+        saved = self.run.run_dir.teacher / TEACHER_COST_FILE
+        if self.num_timesteps and saved.is_file():  # a resumed run continues its count (the teacher itself starts afresh)
+            self.chosen_before = float(json.loads(saved.read_text()).get("levels_chosen", 0.0))
         scored = "advantages" in type(self.teacher).needs
+        self.env.scored = scored
         buffer = getattr(self.model, "rollout_buffer", None)
         if (scored or self.teacher.robust) and buffer is None:
             raise ConfigError(f"teacher {self.teacher.name} scores levels from an on-policy rollout buffer; "
@@ -177,7 +191,7 @@ class CurriculumCallback(BaseCallback):
                 self.skip = not keep_replayed(buffer, np.asarray(self.replayed), self.teacher.rng)
         for name, value in self.env.driver.diagnostics().items():
             self.logger.record(f"teacher/{name}", value)
-        self.run.teacher_cost(levels_chosen=self.env.driver.choices, side_steps=0)
+        self.run.teacher_cost(levels_chosen=self.chosen_before + self.env.driver.choices, side_steps=0)
 
 
 def curriculum_callbacks(env: Any, run: Any) -> list[BaseCallback]:
