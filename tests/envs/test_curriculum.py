@@ -9,7 +9,7 @@ import pytest
 import shiftgrid.envs  # noqa: F401  (registers the ids)
 from shiftgrid.envs import family_splits
 from shiftgrid.envs.shift.split import TRAIN_SEEDS, is_reserved
-from shiftgrid.envs.teacher.curriculum import (TEACHERS, CurriculumError, LevelSpace, Outcome, check_teacher,
+from shiftgrid.envs.teacher.curriculum import (TEACHERS, CurriculumError, LevelChoice, LevelSpace, Outcome, check_teacher,
                                                make_curriculum, teacher_options)
 from shiftgrid.envs.teacher.curriculum.plr import level_score
 from shiftgrid.envs.teacher.curriculum.replay import rank_weights, staleness_weights
@@ -186,3 +186,12 @@ def test_a_teacher_reads_nothing_above_its_tier(space):
     with pytest.raises(KnowledgeError, match="'optimal_plan' needs tier 'oracle'"):
         tscl.read("optimal_plan", {"optimal_plan": []})
     assert make_curriculum("uniform", space, {"tier": "oracle"}).tier.label == "oracle"
+
+
+def test_a_choice_outside_the_training_range_is_refused(space):
+    class Rogue(make_curriculum("uniform", space).__class__):
+        def next_level(self, sub_env):
+            return LevelChoice(TRAIN_SEEDS[1] + 5)  # the first held-out seeds lie beyond the training range
+
+    with pytest.raises(CurriculumError, match="outside the training range"):
+        Rogue(space).choose(0)

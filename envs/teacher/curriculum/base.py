@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Iterable, Mapping
 
 import numpy as np
 
-from shiftgrid.envs.teacher.curriculum.levels import LevelSpace
+from shiftgrid.envs.teacher.curriculum.levels import CurriculumError, LevelSpace
 from shiftgrid.envs.teacher.knowledge import Teacher, Tier
 
 #: Chosen levels the recent diagnostics (replay share, factor means, learnable share) are taken over.
@@ -119,7 +119,7 @@ class Curriculum(Teacher):
         choice = self.next_level(sub_env)
         if not self.levels.contains(choice.level_seed):
             lo, hi = self.levels.seed_range
-            raise AssertionError(f"{self.name} chose level seed {choice.level_seed} outside the training range [{lo}, {hi})")
+            raise CurriculumError(f"{self.name} chose level seed {choice.level_seed} outside the training range [{lo}, {hi})")
         self.chosen += 1
         known = self.stats.get(choice.level_seed)
         if known is not None:
