@@ -10,6 +10,7 @@ import pytest
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.env_util import make_vec_env
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
 from shiftgrid.agents.actor_critic import ActorCritic, ActorCriticConfig
@@ -25,7 +26,7 @@ from shiftgrid.world_models.interface import Imagined, LatentState, ObsSpec, Pre
 from shiftgrid.world_models.models import build_model
 
 EMPTY = "MiniGrid-Empty-5x5-v0"
-TINY = {"preset": "tiny", "batch_size": 8, "seq_len": 8, "actor_critic": {"hidden": 32, "layers": 1}}
+TINY = {"preset": "tiny", "batch_size": 8, "seq_len": 8, "replay_capacity": 10_000, "actor_critic": {"hidden": 32, "layers": 1}}
 
 
 # ---- (a) an imagined action is scored at the state it was taken from -------------------------------
@@ -204,17 +205,22 @@ def test_c_imagined_rollouts_contain_the_rewards_of_real_episode_ends():
 # ---- a tiny run: train, save, resume to the same total, evaluate ------------------------------------
 
 def test_tiny_dreamer_run_trains_resumes_and_evaluates(tmp_path, capsys):
-    hp = {**TINY, "prefill": 100, "train_ratio": 8.0, "log_every": 100}
-    config = TrainConfig(algo="dreamer", env=EMPTY, steps=300, n_envs=2, device="cpu", progress=False,
+    hp = {**TINY, "prefill": 100, "train_ratio": 8.0, "log_every": 100, "openloop_every": 50}
+    config = TrainConfig(algo="dreamer", env=EMPTY, env_kwargs={"max_steps": 20}, steps=200, n_envs=2, device="cpu", progress=False,
                          run_dir=str(tmp_path / "run"), eval=EvalConfig(freq=0), checkpoint_freq=100, hyperparams=hp)
     first = train(config)
     run = RunDir(first.run_dir)
-    assert first.num_timesteps == 300 and first.stop_reason is None
+    assert first.num_timesteps == 200 and first.stop_reason is None
     saved = read_checkpoint(run.latest)
     assert saved.learner == "dreamer" and saved.state["counters"]["updates"] > 0
     assert {"model", "actor", "critic"} <= set(saved.state["optimizers"]) and "replay" not in saved.state
-    second = train(resume_config(run.root, steps=500), resume=True)
-    assert second.num_timesteps == 500 and read_checkpoint(run.latest).num_timesteps == 500
+    events = EventAccumulator(str(run.tb), size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    assert {"rollout/success_rate", "time/sps", "world_model/obs", "world_model/cell_accuracy", "train/actor_entropy",
+            "train/return_scale", "train/imagined_return", "openloop/cell_accuracy"} <= set(events.Tags()["scalars"])
+    assert "openloop/prediction" in events.Tags()["images"]
+    second = train(resume_config(run.root, steps=300), resume=True)
+    assert second.num_timesteps == 300 and read_checkpoint(run.latest).num_timesteps == 300
     assert read_checkpoint(run.latest).state["counters"]["updates"] > saved.state["counters"]["updates"]
     assert main(["evaluate", str(run.root), "--episodes", "2", "--n-envs", "2", "--device", "cpu"]) == 0
     doc = json.loads((run.eval / "results.json").read_text())
@@ -226,3 +232,23 @@ def test_bad_hyperparams_name_the_key():
         Dreamer(TrainConfig(algo="dreamer", env=EMPTY, device="cpu", hyperparams={"trian_ratio": 4}), training=False)
     with pytest.raises(ConfigError, match="hyperparams.model"):
         Dreamer(TrainConfig(algo="dreamer", env=EMPTY, device="cpu", hyperparams={"model": "lstm"}), training=False)
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_checkpoint_before_it(tmp_path, monkeypatch, capsys):
+    hp = {**TINY, "prefill": 100, "train_ratio": 8.0}
+    config = TrainConfig(algo="dreamer", env=EMPTY, steps=400, n_envs=2, device="cpu", progress=False,
+                         run_dir=str(tmp_path / "run"), eval=EvalConfig(freq=0), checkpoint_freq=100, hyperparams=hp)
+    update = Dreamer._update
+
+    def poisoned(self):
+        if self.num_timesteps >= 250:
+            with torch.no_grad():
+                next(self.model.parameters()).fill_(float("nan"))
+        return update(self)
+
+    monkeypatch.setattr(Dreamer, "_update", poisoned)
+    result = train(config)
+    assert result.stop_reason == "nan" and result.num_timesteps < 400
+    assert "world-model loss is nan" in capsys.readouterr().err
+    kept = read_checkpoint(RunDir(result.run_dir).latest)
+    assert 100 <= kept.num_timesteps < 250 and all(torch.isfinite(t).all() for t in kept.state["model"].values())
