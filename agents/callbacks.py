@@ -29,12 +29,16 @@ from shiftgrid.envs.teacher.cost import COST_KEY, add_costs
 
 
 def finished_episodes(infos: list[dict[str, Any]], dones: Any) -> list[Episode]:
-    """The episodes that ended at this step of an SB3 vector env (``Monitor`` puts return and length in ``info``)."""
+    """The episodes that ended at this step of an SB3 vector env (``Monitor`` puts return and length in ``info``).
+
+    An episode in which the teacher spoke (``info["advice_utterances"]``) is marked ``advised``.
+    """
     out = []
     for info, done in zip(infos, dones):
         if done:
             ep = info.get("episode") or {}
-            out.append(Episode(bool(info.get("is_success", False)), float(ep.get("r", 0.0)), int(ep.get("l", 0))))
+            out.append(Episode(bool(info.get("is_success", False)), float(ep.get("r", 0.0)), int(ep.get("l", 0)),
+                               advised=info.get("advice_utterances", 0) > 0))
     return out
 
 

@@ -73,7 +73,8 @@ class TargetConfig:
     """A training-success target: the steps and wall-clock a run takes to reach it are recorded.
 
     The target is met at the first step where the success rate over the last ``episodes``
-    finished training episodes (a full window) is at least ``success``. The run then writes
+    finished training episodes (a full window) is at least ``success``; episodes in which a
+    teacher advised the learner are left out (the target is the learner's alone). The run then writes
     ``target.json`` and logs ``target/steps`` and ``target/wall_s``; with ``stop`` it also ends
     there, as if its steps were done.
     """

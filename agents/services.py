@@ -58,11 +58,16 @@ TEACHER_COST_FILE = "cost.json"
 
 @dataclass(frozen=True)
 class Episode:
-    """A finished training episode, as a learner reports it."""
+    """A finished training episode, as a learner reports it.
+
+    ``advised``: a teacher helped during it (spoke advice); it counts for ``rollout/*`` but not
+    toward the training-success target, which is met by the learner alone.
+    """
 
     success: bool
     ret: float = 0.0
     length: int = 0
+    advised: bool = False
 
 
 @dataclass
@@ -222,7 +227,7 @@ class RunServices:
         self.num_timesteps = int(num_timesteps)
         for e in episodes:
             self.recent.append(e)
-            if self.config.target.success is not None and self.state.target is None:
+            if self.config.target.success is not None and self.state.target is None and not e.advised:
                 self.window.append(bool(e.success))
                 self._check_target()
         self._progress()

@@ -20,7 +20,7 @@ from shiftgrid.scripts.cli import UserError, build_parser
 from shiftgrid.scripts.evaluate_cmd import evaluate_runs
 import shiftgrid.scripts.train_cmd as train_cmd
 
-STEPS, FADE = 512, 300
+STEPS, FADE = 768, 300  # three rollouts of 256 steps; the third is past the fade
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def advised_run(tmp_path_factory):
     config = TrainConfig(algo="ppo", env="shiftgrid/GoTo-v0", steps=STEPS, n_envs=2, device="cpu", progress=False,
                          run_dir=str(run_dir), hyperparams={"n_steps": 128, "batch_size": 64, "n_epochs": 1},
                          extractor={"channels": 16, "text_dim": 16, "word_dim": 16, "features_dim": 32},
-                         eval=EvalConfig(freq=STEPS, episodes=2, splits=["id"], n_envs=1, render=False),
+                         eval=EvalConfig(freq=STEPS, episodes=2, splits=["id"], n_envs=1, render=False), log_interval=1,
                          target=TargetConfig(success=0.01, episodes=1),
                          advice=AdviceConfig("action", fade_steps=FADE))
     return train(config), config
@@ -68,7 +68,7 @@ def test_an_advised_run_trains_its_advice_encoder(advised_run):
 def test_the_teachers_cost_is_logged_beside_the_steps(advised_run):
     result, _ = advised_run
     cost = json.loads((result.run_dir / "teacher" / "cost.json").read_text())
-    # the first rollout (256 steps) is advised at every step, the second with probability 1 - 256/300
+    # the first rollout (256 steps) is advised at every step, the second with probability 1 - 256/300, the third not at all
     assert 200 < cost["utterances"] < 400
     assert cost["utterances"] < cost["advice_tokens"] <= 2 * cost["utterances"]  # action advice: one or two words
     tags = scalars(result.run_dir)
@@ -77,6 +77,9 @@ def test_the_teachers_cost_is_logged_beside_the_steps(advised_run):
     assert [e.step for e in tags["teacher/utterances"]] == sorted(e.step for e in tags["teacher/utterances"])
     target = json.loads((result.run_dir / "target.json").read_text())
     assert set(target["teacher"]) == {"utterances", "advice_tokens"} and target["teacher"]["utterances"] <= cost["utterances"]
+    # episodes won while the teacher spoke do not meet the target: the first (fully advised) rollout had a success
+    assert tags["rollout/success_rate"][0].step == 256 and tags["rollout/success_rate"][0].value > 0
+    assert target["steps"] > 256
 
 
 def test_evaluation_is_without_advice_and_the_report_says_so(advised_run, tmp_path):
