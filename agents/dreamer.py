@@ -284,3 +284,21 @@ class Dreamer:
 def DREAMER(config: TrainConfig, *, training: bool) -> Dreamer:
     """The registry entry: a :class:`Dreamer` for ``config``."""
     return Dreamer(config, training)
+
+
+def load_dreamer_world_model(path: str, device: str = "auto") -> tuple[WorldModel, TrainConfig]:
+    """The world model a Dreamer run learned (``best.pt``, else ``latest.pt``; eval mode) and the run's config.
+
+    Raises:
+        CheckpointError: no checkpoint there, or one of another learner.
+
+    Example:
+        >>> model, config = load_dreamer_world_model("runs/dreamer-GoTo")  # doctest: +SKIP
+    """
+    from shiftgrid.agents.checkpoint import CheckpointError, build_learner, find_checkpoint, read_checkpoint
+
+    checkpoint = read_checkpoint(find_checkpoint(path))
+    if checkpoint.learner != "dreamer":
+        raise CheckpointError(f"{path} is a checkpoint of learner {checkpoint.learner!r}, not of dreamer")
+    agent = build_learner(checkpoint, device)
+    return agent.model.eval(), agent.config

@@ -16,7 +16,7 @@ from torch import nn
 from shiftgrid.agents.actor_critic import ActorCritic, ActorCriticConfig
 from shiftgrid.agents.checkpoint import read_checkpoint
 from shiftgrid.agents.config import ConfigError, EvalConfig, TrainConfig
-from shiftgrid.agents.dreamer import Dreamer
+from shiftgrid.agents.dreamer import Dreamer, load_dreamer_world_model
 from shiftgrid.agents.envs import SuccessInfo
 from shiftgrid.agents.rundir import RunDir
 from shiftgrid.agents.services import RunState
@@ -222,6 +222,9 @@ def test_tiny_dreamer_run_trains_resumes_and_evaluates(tmp_path, capsys):
     second = train(resume_config(run.root, steps=300), resume=True)
     assert second.num_timesteps == 300 and read_checkpoint(run.latest).num_timesteps == 300
     assert read_checkpoint(run.latest).state["counters"]["updates"] > saved.state["counters"]["updates"]
+    model, saved_config = load_dreamer_world_model(str(run.root), "cpu")  # what wm evaluate and a dream env need
+    assert saved_config.algo == "dreamer" and not model.training
+    assert torch.equal(next(model.parameters()), next(iter(read_checkpoint(run.latest).state["model"].values())))
     assert main(["evaluate", str(run.root), "--episodes", "2", "--n-envs", "2", "--device", "cpu"]) == 0
     doc = json.loads((run.eval / "results.json").read_text())
     assert 0.0 <= doc["runs"][0]["metrics"]["id"]["success_rate"] <= 1.0
