@@ -14,6 +14,7 @@ Example:
     $ shiftgrid benchmark envs --steps 20000 --repeats 3
     $ shiftgrid benchmark sweep --points 4 --repeats 3   # sweep overhead per point (local, ray)
     $ shiftgrid benchmark world-model --models rssm,transformer --presets tiny,small --threads 2
+    $ shiftgrid benchmark imitation --demos 500,1000,2000,5000   # bc: demonstrations needed for 99% success
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from shiftgrid.scripts.cli import UserError
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("benchmark", help="print throughput figures (envs, sweep, world-model)")
-    p.add_argument("what", choices=["envs", "sweep", "world-model"],
+    p.add_argument("what", choices=["envs", "sweep", "world-model", "imitation"],
                    help="what to benchmark (sweep: seconds per point a sweep adds over running its points by hand, on "
                    "each backend; world-model: training and imagination steps/s next to the real env's)")
     p.add_argument("--points", type=int, default=4, help="sweep: tiny PPO points per measurement")
@@ -52,6 +53,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=1024, help="world-model: imagination batch")
     p.add_argument("--horizon", type=int, default=15, help="world-model: imagination horizon")
     p.add_argument("--train-batch", default="16x64", help="world-model: training B x T, e.g. 16x64")
+    p.add_argument("--demos", default="500,1000,2000,5000", help="imitation: comma-separated demonstration counts")
+    p.add_argument("--updates", type=int, default=2000, help="imitation: bc minibatch updates (of 256) per count")
+    p.add_argument("--episodes", type=int, default=1000, help="imitation: held-out training-split episodes scored")
+    p.add_argument("--seed", type=int, default=0, help="imitation: seed of the demonstrations and the clone")
     p.set_defaults(func=run)
 
 
@@ -86,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         return _sweep(args)
     if args.what == "world-model":
         return _world_model(args)
+    if args.what == "imitation":
+        return _imitation(args)
     if args.steps < 100 or args.repeats < 1 or args.resets < 1:
         raise UserError(f"--steps must be >= 100 and --repeats, --resets >= 1; got {args.steps}, {args.repeats}, {args.resets}")
     families = _families(args.families)
@@ -150,6 +157,24 @@ def _sweep(args: argparse.Namespace) -> int:
     print(f"{'how':<22} {'s per point':>12} {'over one train per point':>25}")
     for way, seconds in rows:
         print(f"{way:<22} {seconds:>12.2f} {seconds - rows[0][1]:>+25.2f}")
+    return 0
+
+
+def _imitation(args: argparse.Namespace) -> int:
+    """BC's success on held-out training levels for each demonstration count (BabyAI's sample efficiency)."""
+    from shiftgrid.agents.imitation_benchmark import demos_needed, table
+
+    try:
+        counts = [int(c) for c in args.demos.split(",")]
+    except ValueError:
+        raise UserError(f"--demos expects comma-separated counts (e.g. 500,1000), got {args.demos!r}") from None
+    if min(counts) < 1 or args.updates < 1 or args.episodes < 1:
+        raise UserError(f"--demos, --updates and --episodes must be >= 1, got {args.demos}, {args.updates}, {args.episodes}")
+    rows = demos_needed(args.env, counts, seed=args.seed, episodes=args.episodes, updates=args.updates, device=args.device,
+                        torch_threads=args.threads or 1)
+    print(f"bc on {args.env}, seed {args.seed}: {args.updates} updates of 256 per count, scored on {args.episodes} "
+          "held-out training-split episodes (most likely action)")
+    print(table(rows))
     return 0
 
 
