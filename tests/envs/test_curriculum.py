@@ -195,3 +195,14 @@ def test_a_choice_outside_the_training_range_is_refused(space):
 
     with pytest.raises(CurriculumError, match="outside the training range"):
         Rogue(space).choose(0)
+
+
+@pytest.mark.parametrize("env_id, kwargs", [("shiftgrid/DoorKey-v0", {}), ("shiftgrid/GoTo-v0", {"exposure": 0.5})])
+def test_the_factors_a_teacher_reads_from_a_seed_are_those_the_env_plays(env_id, kwargs):
+    import dataclasses
+
+    env = gym.make(env_id, **kwargs)
+    space = LevelSpace.of_env(env)
+    for seed in range(0, 4000, 200):
+        _, info = env.reset(options={"level_seed": seed})
+        assert space.factors_of(info["level_seed"]) == dataclasses.asdict(env.unwrapped.sample.factors)
