@@ -196,7 +196,11 @@ class WorldModel(torch.nn.Module, abc.ABC):
     @abc.abstractmethod
     def imagine(self, start: LatentState, actions: Tensor | Policy, horizon: int | None = None,
                 decode: bool = False, generator: torch.Generator | None = None) -> Imagined:
-        """Roll ``horizon`` steps from ``start`` ``(B,)`` under actions ``(B, H)`` or a policy; decode frames if asked."""
+        """Roll ``horizon`` steps from ``start`` ``(B,)`` under actions ``(B, H)`` or a policy; decode frames if asked.
+
+        ``start`` is any state ``observe`` or ``imagine`` returned (indexed or flattened): it carries
+        what the model needs of its history (see :class:`LatentState`).
+        """
 
     @abc.abstractmethod
     def predict(self, state: LatentState, decode: bool = True) -> Predictions:

@@ -26,7 +26,9 @@ from shiftgrid.world_models.interface import WorldModel
 def one_step_accuracy(model: WorldModel, batch: Mapping[str, Tensor]) -> dict[str, float]:
     """Filter each sequence, predict every next frame from the prior given the real action, score its mode.
 
-    Steps whose next observation starts a new episode are left out. A cell is right when all
+    Every observed state is the start of its own one-step rollout (for the transformer it carries
+    its key/value context, so each start sees exactly its own history). Steps whose next
+    observation starts a new episode are left out. A cell is right when all
     three codes are; ``changed_cell_accuracy`` counts only cells that differ from the previous frame.
     """
     model.eval()

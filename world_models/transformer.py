@@ -11,12 +11,17 @@ Attention: step ``t`` attends to steps ``t - context + 1 .. t`` of its own episo
 before an ``is_first`` are masked out), with a learned bias per head and distance instead of
 absolute positions, so a step's keys and values do not depend on where its window starts.
 
-Imagination keeps a key/value cache: every state carries ``context`` (the keys and values of
-the last ``context`` steps, ``(..., C, blocks, 2, attn_heads, head_dim)``) and ``context_mask``
-(which of those slots are real steps of its episode). Observed states get them as views of the
-sequence pass (no copy); imagined states as views of the rollout's cache. So ``imagine`` starts
-from any state ``observe`` or ``imagine`` returned, runs one new token per step (no re-run of
-the history) and never holds more than ``context`` steps per sequence in attention.
+How a start carries its history: every state carries ``context`` (the keys and values of the
+last ``context`` steps, ``(..., C, blocks, 2, attn_heads, head_dim)``) and ``context_mask`` (which
+of those slots are real steps of its episode). Observed states get them as views of the
+sequence pass (no copy); imagined states as views of the rollout's record. So ``imagine`` (and
+:func:`~shiftgrid.world_models.metrics.one_step_accuracy`, the evaluation and the actor-critic)
+can start from any state ``observe`` or ``imagine`` returned, ``states[:, t]`` or all of them
+flattened, exactly as with the RSSM; a hand-made state without a context is refused.
+
+Imagination uses a key/value cache: a ring of exactly ``context`` slots per sequence and block,
+filled from the start's context; each step computes one new token through every block, writes
+its keys/values over the oldest slot and attends to the ring (no re-run of the history).
 
 Example:
     >>> import torch
@@ -47,6 +52,12 @@ from shiftgrid.world_models.encoder import mlp
 from shiftgrid.world_models.interface import Imagined, LatentState, ObserveOutput, ObsSpec, Policy
 from shiftgrid.world_models.latents import mixed_sample, unimix
 from shiftgrid.world_models.transformer_config import TransformerConfig
+
+
+def _put(target: Tensor, dim: int, slot: Tensor, value: Tensor) -> Tensor:
+    """``target`` with ``value`` at index ``slot`` (1-element) of ``dim``: in place, or a new tensor while autograd records."""
+    value = value.unsqueeze(dim).to(target.dtype)
+    return target.index_copy(dim, slot, value) if torch.is_grad_enabled() else target.index_copy_(dim, slot, value)
 
 
 class CausalBlock(nn.Module):
@@ -89,9 +100,7 @@ class CausalBlock(nn.Module):
         """
         q, k, v = self._qkv(x)
         kv = torch.stack([k, v])
-        if torch.is_grad_enabled():
-            ring = ring.clone()
-        ring.index_copy_(3, slot.view(1), kv[:, :, :, None].to(ring.dtype))
+        ring = _put(ring, 3, slot.view(1), kv)
         window = ring.to(q.dtype)
         scores = (q[:, :, None] @ window[0].transpose(-1, -2))[:, :, 0].float() / math.sqrt(q.shape[-1])
         weights = torch.softmax(scores + self.distance_bias[:, distance] + mask, -1).to(q.dtype)
@@ -186,10 +195,17 @@ class TransformerWorldModel(LatentWorldModel):
         """A fresh ring ``(blocks, 2, N, h, C, hd)`` holding ``context`` ``(N, C, blocks, 2, h, hd)``, slot ``s`` = context slot ``s``."""
         return context.permute(2, 3, 0, 4, 1, 5).clone(memory_format=torch.contiguous_format)
 
-    def _history(self, context: Tensor, kvs: list[Tensor]) -> Tensor:
-        """Contexts ``(N, H, C, blocks, 2, h, hd)`` of the ``H`` states after ``context``, whose keys/values are ``kvs``."""
-        steps = torch.cat([context.permute(2, 3, 0, 4, 1, 5), torch.stack(kvs, 4).to(context.dtype)], 4)
-        return steps.unfold(4, self.config.context, 1)[:, :, :, :, 1:].permute(2, 4, 6, 0, 1, 3, 5)
+    @staticmethod
+    def _history(context: Tensor, horizon: int) -> Tensor:
+        """Room ``(blocks, 2, N, h, C + horizon, hd)`` for the keys/values of a rollout, the first ``C`` slots ``context``."""
+        n, c, blocks, two, h, hd = context.shape
+        history = context.new_empty(blocks, two, n, h, c + horizon, hd)
+        history[:, :, :, :, :c] = context.permute(2, 3, 0, 4, 1, 5)
+        return history
+
+    def _contexts(self, history: Tensor) -> Tensor:
+        """Contexts ``(N, H, C, blocks, 2, h, hd)`` of the ``H`` states after the first ``C`` slots of ``history`` (a view)."""
+        return history.unfold(4, self.config.context, 1)[:, :, :, :, 1:].permute(2, 4, 6, 0, 1, 3, 5)
 
     def initial(self, batch: int) -> LatentState:
         """A state before any step: zeros and an empty context (imagining from it starts a fresh history)."""
@@ -217,7 +233,7 @@ class TransformerWorldModel(LatentWorldModel):
             hidden, _, kv = self._step(x, ring, slot, valid)
             prior = self._latent_logits(self.prior_net(hidden))
             post, stoch = mixed_sample(self._raw(self.post_net(embed)), self.config.unimix, generator)
-        context = self._history(state.context, [kv])[:, 0]
+        context = self._contexts(_put(self._history(state.context, 1), 4, slot.view(1) + self.config.context, kv))[:, 0]
         return LatentState(hidden, stoch, post, context,
                            torch.cat([mask, mask.new_ones(n, 1)], 1)[:, 1:]), prior
 
@@ -250,10 +266,12 @@ class TransformerWorldModel(LatentWorldModel):
             raise ValueError("a transformer imagination start needs its context (keys/values of its last steps): "
                              "start from a state observe(), imagine() or initial() returned")
         c, n = self.config.context, start.deter.shape[0]
-        slots = torch.remainder(torch.arange(horizon, device=start.deter.device), c)
+        steps = torch.arange(horizon, device=start.deter.device)
+        slots, places = torch.remainder(steps, c), steps + c  # where step k goes in the ring, in the history
         ring, valid = self._ring(start.context), start.context_mask
+        history = self._history(start.context, horizon)
         state = LatentState(start.deter, start.stoch, start.logits)
-        deters, stochs, logits, taken, kvs = [], [], [], [], []
+        deters, stochs, logits, taken = [], [], [], []
         with self._autocast():
             for k in range(horizon):
                 a = policy(state) if policy is not None else actions[:, k]
@@ -265,9 +283,9 @@ class TransformerWorldModel(LatentWorldModel):
                 stochs.append(state.stoch)
                 logits.append(prior)
                 taken.append(a)
-                kvs.append(kv)
+                history = _put(history, 4, places[k: k + 1], kv)
             mask = torch.cat([start.context_mask, start.context_mask.new_ones(n, horizon)], 1).unfold(1, c, 1)[:, 1:]
             states = LatentState(torch.stack(deters, 1), torch.stack(stochs, 1), torch.stack(logits, 1),
-                                 self._history(start.context, kvs), mask)
+                                 self._contexts(history), mask)
             preds = self.predict(states, decode=decode)
         return Imagined(states, torch.stack(taken, 1), preds)

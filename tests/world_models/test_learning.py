@@ -1,17 +1,17 @@
-"""The RSSM learns a tiny deterministic grid: an empty 5x5 room under random actions, collected into the replay."""
+"""Each world-model family learns a tiny deterministic grid: an empty 5x5 room under random actions, collected into the replay."""
 
 from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 
 from shiftgrid.agents.envs import make_env
-from shiftgrid.world_models.config import preset
 from shiftgrid.world_models.interface import ObsSpec
 from shiftgrid.world_models.metrics import one_step_accuracy
+from shiftgrid.world_models.models import build_model
 from shiftgrid.world_models.replay import SequenceReplay
-from shiftgrid.world_models.rssm import RSSM
 from shiftgrid.world_models.train_step import make_optimizer, train_step
 
 
@@ -26,16 +26,23 @@ def collect(seed: int, steps: int) -> tuple[SequenceReplay, gym.vector.VectorEnv
     return replay, envs
 
 
-def test_learns_empty_room_one_step():
+#: family -> (preset overrides, B x T of each update, most updates).
+SETTINGS = {"rssm": ({"lr": 3e-3}, (16, 8), 1500), "transformer": ({"lr": 3e-3}, (16, 16), 2000)}
+
+
+@pytest.mark.parametrize("family", list(SETTINGS))
+def test_learns_empty_room_one_step(family):
     train, envs = collect(seed=0, steps=500)
     held_out, _ = collect(seed=1000, steps=100)
     batch = held_out.sample(64, 16, generator=torch.Generator().manual_seed(0))
     torch.manual_seed(0)
-    model = RSSM(preset("tiny", lr=3e-3), ObsSpec.from_spaces(envs.single_observation_space, envs.single_action_space))
+    overrides, (b, t), most = SETTINGS[family]
+    spec = ObsSpec.from_spaces(envs.single_observation_space, envs.single_action_space)
+    model = build_model(family, "tiny", spec, **overrides)
     before = one_step_accuracy(model, batch)
     opt, g = make_optimizer(model), torch.Generator().manual_seed(0)
-    for update in range(1, 1501):
-        train_step(model, opt, train.sample(16, 8, generator=g))
+    for update in range(1, most + 1):
+        train_step(model, opt, train.sample(b, t, generator=g))
         if update % 100 == 0:
             acc = one_step_accuracy(model, batch)
             if acc["cell_accuracy"] >= 0.99:
