@@ -8,6 +8,8 @@ transition per pass (``--steps 200000`` on 20,000 transitions is 10 passes); che
 evaluations (``eval.freq``) and resume follow it. Cloning takes no environment steps of its
 own: the environment steps it cost are the teacher's, ``teacher/demo_steps`` (and
 ``teacher/demo_episodes``), reported in TensorBoard, ``teacher/cost.json`` and ``target.json``.
+A resumed run continues the same pass at the same position, with the same minibatches as an
+uninterrupted run wherever the interruption fell on a minibatch boundary.
 
 Example:
     >>> import tempfile

@@ -58,6 +58,23 @@ def test_bc_reports_the_teachers_cost(bc_run, demos):
     dataset = open_dataset(demos)
     assert cost == {"demo_episodes": 100.0, "demo_steps": float(dataset.total_steps)}
     assert bc_run.num_timesteps == 150 * 64  # transitions learned from
+    from shiftgrid.agents.report import learning_curve
+
+    tb = RunDir(bc_run.run_dir).tb
+    assert learning_curve(tb, "teacher/demo_steps")[-1][1] == dataset.total_steps
+
+
+def test_bc_resumes_where_it_stopped(demos, tmp_path):
+    small = {"batch_size": 64}
+    straight = train(config(tmp_path, "bc", name="straight", demos=str(demos), steps=12 * 64, hyperparams=small))
+    half = config(tmp_path, "bc", name="half", demos=str(demos), steps=5 * 64, hyperparams=small)  # inside the first pass
+    train(half)
+    half.steps = 12 * 64
+    resumed = train(half, resume=True)
+    assert resumed.num_timesteps == straight.num_timesteps == 12 * 64
+    a = torch.load(RunDir(straight.run_dir).latest, weights_only=True)["state"]["policy"]
+    b = torch.load(RunDir(resumed.run_dir).latest, weights_only=True)["state"]["policy"]
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the same minibatches, in the same order, from the same state
 
 
 def test_init_from_starts_ppo_from_the_cloned_weights(bc_run, tmp_path):
