@@ -19,7 +19,7 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -30,8 +30,12 @@ HELD_OUT_SEED = 900_000_000
 def demos_needed(env_id: str, counts: Sequence[int], *, seed: int = 0, episodes: int = 1000, updates: int = 2000,
                  batch_size: int = 256, learning_rate: float = 1e-3, device: str = "cpu", n_envs: int = 8,
                  env_kwargs: Mapping[str, Any] | None = None, extractor: Mapping[str, Any] | None = None,
-                 progress: bool = False, torch_threads: int = 1) -> list[dict[str, Any]]:
-    """One row per demonstration count: demos, demo steps, success on held-out training levels, timings."""
+                 progress: bool = False, torch_threads: int = 1,
+                 on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """One row per demonstration count: demos, demo steps, success on held-out training levels, timings.
+
+    ``on_row`` is called with each row as soon as it is measured (a long run shows its figures as it goes).
+    """
     from shiftgrid.agents.checkpoint import load_agent
     from shiftgrid.agents.config import EvalConfig, TrainConfig
     from shiftgrid.agents.datasets import read_episodes, write_demos
@@ -64,6 +68,8 @@ def demos_needed(env_id: str, counts: Sequence[int], *, seed: int = 0, episodes:
                          "success_fresh": float(np.mean([r.success for r in fresh])) if fresh else None,
                          "passes": round(steps / max(demo_steps, 1), 1), "demos_s": round(t1 - t0, 1),
                          "train_s": round(t2 - t1, 1), "eval_s": round(t3 - t2, 1)})
+            if on_row is not None:
+                on_row(rows[-1])
     return rows
 
 
@@ -71,6 +77,17 @@ def _steps(dataset: Path) -> int:
     from shiftgrid.agents.datasets import open_dataset
 
     return int(open_dataset(dataset).total_steps)
+
+
+HEADER = ("| demos | demo steps | passes | eval episodes | seen in demos | success | success (unseen levels) | "
+          "demos s | train s | eval s |")
+
+
+def row_line(r: Mapping[str, Any]) -> str:
+    """One row of :func:`table`."""
+    fresh = "–" if r["success_fresh"] is None else f"{r['success_fresh']:.3f}"
+    return (f"| {r['demos']:,} | {r['demo_steps']:,} | {r['passes']} | {r['eval_episodes']:,} | {r['overlap']} | "
+            f"{r['success']:.3f} | {fresh} | {r['demos_s']} | {r['train_s']} | {r['eval_s']} |")
 
 
 def table(rows: Sequence[Mapping[str, Any]], target: float = 0.99) -> str:
@@ -81,12 +98,7 @@ def table(rows: Sequence[Mapping[str, Any]], target: float = 0.99) -> str:
         ...               "success": 0.5, "success_fresh": 0.5, "demos_s": 1.0, "train_s": 2.0, "eval_s": 3.0}]).splitlines()[-1])
         smallest demonstration count reaching 0.99 success: not reached
     """
-    lines = ["| demos | demo steps | passes | eval episodes | seen in demos | success | success (unseen levels) | "
-             "demos s | train s | eval s |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        fresh = "–" if r["success_fresh"] is None else f"{r['success_fresh']:.3f}"
-        lines.append(f"| {r['demos']:,} | {r['demo_steps']:,} | {r['passes']} | {r['eval_episodes']:,} | {r['overlap']} | "
-                     f"{r['success']:.3f} | {fresh} | {r['demos_s']} | {r['train_s']} | {r['eval_s']} |")
+    lines = [HEADER, "|---" * HEADER.count(" | ") + "|---|"] + [row_line(r) for r in rows]
     met = [r["demos"] for r in rows if r["success"] >= target]
     lines += ["", f"smallest demonstration count reaching {target} success: {min(met):,}" if met else
               f"smallest demonstration count reaching {target} success: not reached"]

@@ -162,7 +162,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _imitation(args: argparse.Namespace) -> int:
     """BC's success on held-out training levels for each demonstration count (BabyAI's sample efficiency)."""
-    from shiftgrid.agents.imitation_benchmark import demos_needed, table
+    from shiftgrid.agents.imitation_benchmark import HEADER, demos_needed, row_line, table
 
     try:
         counts = [int(c) for c in args.demos.split(",")]
@@ -170,11 +170,12 @@ def _imitation(args: argparse.Namespace) -> int:
         raise UserError(f"--demos expects comma-separated counts (e.g. 500,1000), got {args.demos!r}") from None
     if min(counts) < 1 or args.updates < 1 or args.episodes < 1:
         raise UserError(f"--demos, --updates and --episodes must be >= 1, got {args.demos}, {args.updates}, {args.episodes}")
-    rows = demos_needed(args.env, counts, seed=args.seed, episodes=args.episodes, updates=args.updates, device=args.device,
-                        torch_threads=args.threads or 1)
     print(f"bc on {args.env}, seed {args.seed}: {args.updates} updates of 256 per count, scored on {args.episodes} "
-          "held-out training-split episodes (most likely action)")
-    print(table(rows))
+          "held-out training-split episodes (most likely action); rows as they are measured:", flush=True)
+    print(HEADER, flush=True)
+    rows = demos_needed(args.env, counts, seed=args.seed, episodes=args.episodes, updates=args.updates, device=args.device,
+                        torch_threads=args.threads or 1, on_row=lambda r: print(row_line(r), flush=True))
+    print(table(rows).split("\n\n")[-1])
     return 0
 
 
