@@ -61,8 +61,8 @@ class LatentState:
 
     ``logits`` are the categorical logits ``stoch`` was drawn from (prior or posterior).
     ``context`` / ``context_mask`` hold the history a model needs to imagine on from this state,
-    in the model's own layout ``(..., C, ...)`` / ``(..., C)`` (the transformer: keys and values of
-    the last ``C`` steps of the episode, and which of those slots are real); ``None`` for the
+    in the model's own layout ``(..., *)`` / ``(..., C)`` (the transformer: keys and values of the
+    last ``C`` steps of the episode, and which of those slots are real); ``None`` for the
     RSSM, whose ``deter`` is its whole history. So every state :meth:`WorldModel.observe` or
     :meth:`WorldModel.imagine` returns is a valid start for ``imagine``, of either model.
     Index, stack and detach it like a tensor: ``state[:, -1]``, ``LatentState.stack([...], 1)``.

@@ -12,7 +12,7 @@ before an ``is_first`` are masked out), with a learned bias per head and distanc
 absolute positions, so a step's keys and values do not depend on where its window starts.
 
 How a start carries its history: every state carries ``context`` (the keys and values of the
-last ``context`` steps, ``(..., C, blocks, 2, attn_heads, head_dim)``) and ``context_mask`` (which
+last ``context`` steps, ``(..., blocks, 2, attn_heads, C, head_dim)``) and ``context_mask`` (which
 of those slots are real steps of its episode). Observed states get them as views of the
 sequence pass (no copy); imagined states as views of the rollout's record. So ``imagine`` (and
 :func:`~shiftgrid.world_models.metrics.one_step_accuracy`, the evaluation and the actor-critic)
@@ -32,7 +32,7 @@ Example:
     ...          "reward": torch.zeros(2, 5), "terminated": torch.zeros(2, 5, dtype=torch.bool),
     ...          "is_first": torch.zeros(2, 5, dtype=torch.bool)}
     >>> states, out = model.observe(batch)
-    >>> states.deter.shape, states.context.shape[:3], sorted(out.losses)
+    >>> states.deter.shape, states.context_mask.shape, sorted(out.losses)
     (torch.Size([2, 5, 64]), torch.Size([2, 5, 8]), ['cont', 'dyn', 'obs', 'rep', 'reward'])
     >>> model.imagine(states[:, -1], torch.zeros(2, 15, dtype=torch.long)).predictions.reward.shape
     torch.Size([2, 15])
@@ -54,10 +54,12 @@ from shiftgrid.world_models.latents import mixed_sample, unimix
 from shiftgrid.world_models.transformer_config import TransformerConfig
 
 
-def _put(target: Tensor, dim: int, slot: Tensor, value: Tensor) -> Tensor:
-    """``target`` with ``value`` at index ``slot`` (1-element) of ``dim``: in place, or a new tensor while autograd records."""
-    value = value.unsqueeze(dim).to(target.dtype)
-    return target.index_copy(dim, slot, value) if torch.is_grad_enabled() else target.index_copy_(dim, slot, value)
+def _put(target: Tensor, dim: int, index: int, value: Tensor) -> Tensor:
+    """``target`` with ``value`` at ``index`` of ``dim``: written in place, or into a copy while autograd records."""
+    if torch.is_grad_enabled():
+        target = target.clone()
+    target.select(dim, index).copy_(value)
+    return target
 
 
 class CausalBlock(nn.Module):
@@ -89,7 +91,7 @@ class CausalBlock(nn.Module):
                                                   attn_mask=mask)
         return self._out(x, attended.transpose(1, 2)), torch.stack([k, v], -3)
 
-    def step(self, x: Tensor, ring: Tensor, slot: Tensor, mask: Tensor, distance: Tensor
+    def step(self, x: Tensor, ring: Tensor, slot: int, mask: Tensor, distance: Tensor
              ) -> tuple[Tensor, Tensor, Tensor]:
         """One new token ``x`` ``(N, d)``, its keys and values written at ``slot`` of the ``ring`` ``(2, N, h, C, hd)``.
 
@@ -100,7 +102,7 @@ class CausalBlock(nn.Module):
         """
         q, k, v = self._qkv(x)
         kv = torch.stack([k, v])
-        ring = _put(ring, 3, slot.view(1), kv)
+        ring = _put(ring, 3, slot, kv)
         window = ring.to(q.dtype)
         scores = (q[:, :, None] @ window[0].transpose(-1, -2))[:, :, 0].float() / math.sqrt(q.shape[-1])
         weights = torch.softmax(scores + self.distance_bias[:, distance] + mask, -1).to(q.dtype)
@@ -118,6 +120,9 @@ class TransformerWorldModel(LatentWorldModel):
                                       nn.SiLU(), nn.Linear(c.d_model, c.d_model))
         self.blocks = nn.ModuleList([CausalBlock(c.d_model, c.attn_heads, c.ff, c.context) for _ in range(c.blocks)])
         self.out_norm = nn.LayerNorm(c.d_model)
+        slots = torch.arange(c.context)
+        # [slot, s]: how many steps back ring slot s is when the newest step sits in ring slot ``slot``
+        self.register_buffer("ring_distance", torch.remainder(slots[:, None] - slots[None, :], c.context), persistent=False)
         self.prior_net = mlp(c.d_model, c.hidden, 1, latent)
         self._build_heads(c.d_model)
         self._step = torch.compile(self._dynamics_step, backend=c.compile_backend) if c.compile else self._dynamics_step
@@ -169,18 +174,17 @@ class TransformerWorldModel(LatentWorldModel):
         c = self.config.context
         padded = torch.cat([kv.new_zeros(kv.shape[0], c - 1, *kv.shape[2:]), kv], 1)
         ep = torch.cat([episode.new_full((episode.shape[0], c - 1), -1), episode], 1)
-        context = padded.unfold(1, c, 1).movedim(-1, 2)
+        context = padded.unfold(1, c, 1).transpose(-1, -2)
         return context, ep.unfold(1, c, 1) == episode[:, :, None]
 
-    def _dynamics_step(self, x: Tensor, ring: Tensor, slot: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _dynamics_step(self, x: Tensor, ring: Tensor, slot: int, valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """All blocks on one token per sequence, stored at ``slot`` of the ``ring`` ``(blocks, 2, N, h, C, hd)``.
 
         ``valid`` ``(N, C)``: which ring slots hold steps of the episode (``slot`` included).
         Returns the hidden state ``(N, d)``, the ring and this step's keys/values ``(blocks, 2, N, h, hd)``.
         """
-        c = self.config.context
         mask = torch.zeros(valid.shape, device=x.device).masked_fill_(~valid, float("-inf"))[:, None]
-        distance = torch.remainder(slot - torch.arange(c, device=x.device), c)
+        distance = self.ring_distance[slot]
         layers, kvs = [], []
         for i, block in enumerate(self.blocks):
             x, layer, kv = block.step(x, ring[i], slot, mask, distance)
@@ -192,27 +196,27 @@ class TransformerWorldModel(LatentWorldModel):
 
     @staticmethod
     def _ring(context: Tensor) -> Tensor:
-        """A fresh ring ``(blocks, 2, N, h, C, hd)`` holding ``context`` ``(N, C, blocks, 2, h, hd)``, slot ``s`` = context slot ``s``."""
-        return context.permute(2, 3, 0, 4, 1, 5).clone(memory_format=torch.contiguous_format)
+        """A fresh ring ``(blocks, 2, N, h, C, hd)`` holding ``context`` ``(N, blocks, 2, h, C, hd)``, slot ``s`` = context slot ``s``."""
+        return context.transpose(0, 2).transpose(0, 1).clone(memory_format=torch.contiguous_format)
 
     @staticmethod
     def _history(context: Tensor, horizon: int) -> Tensor:
         """Room ``(blocks, 2, N, h, C + horizon, hd)`` for the keys/values of a rollout, the first ``C`` slots ``context``."""
-        n, c, blocks, two, h, hd = context.shape
+        n, blocks, two, h, c, hd = context.shape
         history = context.new_empty(blocks, two, n, h, c + horizon, hd)
-        history[:, :, :, :, :c] = context.permute(2, 3, 0, 4, 1, 5)
+        history[:, :, :, :, :c] = context.transpose(0, 2).transpose(0, 1)
         return history
 
     def _contexts(self, history: Tensor) -> Tensor:
-        """Contexts ``(N, H, C, blocks, 2, h, hd)`` of the ``H`` states after the first ``C`` slots of ``history`` (a view)."""
-        return history.unfold(4, self.config.context, 1)[:, :, :, :, 1:].permute(2, 4, 6, 0, 1, 3, 5)
+        """Contexts ``(N, H, blocks, 2, h, C, hd)`` of the ``H`` states after the first ``C`` slots of ``history`` (a view)."""
+        return history.unfold(4, self.config.context, 1)[:, :, :, :, 1:].permute(2, 4, 0, 1, 3, 6, 5)
 
     def initial(self, batch: int) -> LatentState:
         """A state before any step: zeros and an empty context (imagining from it starts a fresh history)."""
         c, device = self.config, next(self.parameters()).device
         return LatentState(torch.zeros(batch, c.d_model, device=device),
                            torch.zeros(batch, c.stoch, c.classes, device=device), None,
-                           torch.zeros(batch, c.context, c.blocks, 2, c.attn_heads, self._head_dim, device=device),
+                           torch.zeros(batch, c.blocks, 2, c.attn_heads, c.context, self._head_dim, device=device),
                            torch.zeros(batch, c.context, dtype=torch.bool, device=device))
 
     def obs_step(self, state: LatentState, action: Tensor, embed: Tensor, is_first: Tensor,
@@ -227,13 +231,13 @@ class TransformerWorldModel(LatentWorldModel):
         mask = state.context_mask & ~first[:, None]
         with self._autocast():
             ring = self._ring(state.context)
-            slot = torch.zeros((), dtype=torch.long, device=embed.device)
-            valid = mask.index_fill(1, slot.view(1), True)
+            slot, valid = 0, mask.clone()
+            valid[:, slot] = True
             x = self.tokens(state.stoch * (~first).to(state.stoch.dtype)[:, None, None], action.long() * ~first)
             hidden, _, kv = self._step(x, ring, slot, valid)
             prior = self._latent_logits(self.prior_net(hidden))
             post, stoch = mixed_sample(self._raw(self.post_net(embed)), self.config.unimix, generator)
-        context = self._contexts(_put(self._history(state.context, 1), 4, slot.view(1) + self.config.context, kv))[:, 0]
+        context = self._contexts(_put(self._history(state.context, 1), 4, self.config.context, kv))[:, 0]
         return LatentState(hidden, stoch, post, context,
                            torch.cat([mask, mask.new_ones(n, 1)], 1)[:, 1:]), prior
 
@@ -266,8 +270,6 @@ class TransformerWorldModel(LatentWorldModel):
             raise ValueError("a transformer imagination start needs its context (keys/values of its last steps): "
                              "start from a state observe(), imagine() or initial() returned")
         c, n = self.config.context, start.deter.shape[0]
-        steps = torch.arange(horizon, device=start.deter.device)
-        slots, places = torch.remainder(steps, c), steps + c  # where step k goes in the ring, in the history
         ring, valid = self._ring(start.context), start.context_mask
         history = self._history(start.context, horizon)
         state = LatentState(start.deter, start.stoch, start.logits)
@@ -275,15 +277,16 @@ class TransformerWorldModel(LatentWorldModel):
         with self._autocast():
             for k in range(horizon):
                 a = policy(state) if policy is not None else actions[:, k]
-                valid = valid.index_fill(1, slots[k: k + 1], True)
-                hidden, ring, kv = self._step(self.tokens(state.stoch, a), ring, slots[k], valid)
+                valid = valid.clone()
+                valid[:, k % c] = True  # step k goes to ring slot k % c (over the oldest), history slot c + k
+                hidden, ring, kv = self._step(self.tokens(state.stoch, a), ring, k % c, valid)
                 prior, stoch = mixed_sample(self._raw(self.prior_net(hidden)), self.config.unimix, generator)
                 state = LatentState(hidden, stoch, prior)
                 deters.append(hidden)
                 stochs.append(state.stoch)
                 logits.append(prior)
                 taken.append(a)
-                history = _put(history, 4, places[k: k + 1], kv)
+                history = _put(history, 4, c + k, kv)
             mask = torch.cat([start.context_mask, start.context_mask.new_ones(n, horizon)], 1).unfold(1, c, 1)[:, 1:]
             states = LatentState(torch.stack(deters, 1), torch.stack(stochs, 1), torch.stack(logits, 1),
                                  self._contexts(history), mask)

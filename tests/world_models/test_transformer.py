@@ -21,10 +21,10 @@ def test_cached_imagination_equals_full_recompute(random_batch):
         states, _ = model.observe(batch, generator=torch.Generator().manual_seed(0))
         for t0 in (1, 5, 9):
             start = states[:, t0]
-            assert start.context.shape[1] == c and start.context_mask.shape == (3, c)
+            assert start.context.shape[-2] == c and start.context_mask.shape == (3, c)
             actions = torch.randint(7, (3, horizon), generator=torch.Generator().manual_seed(t0))
             im = model.imagine(start, actions, generator=torch.Generator().manual_seed(1))
-            assert im.states.context.shape[:3] == (3, horizon, c)  # every state carries only its last c steps
+            assert im.states.context.shape[:2] == (3, horizon) and im.states.context.shape[-2] == c  # its last c steps
             stoch = torch.cat([states.stoch[:, :t0 + 1], im.states.stoch], 1)
             action = torch.cat([batch["action"][:, :t0], actions, torch.zeros(3, 1, dtype=torch.long)], 1)
             is_first = torch.cat([batch["is_first"][:, :t0 + 1], torch.zeros(3, horizon, dtype=torch.bool)], 1)
