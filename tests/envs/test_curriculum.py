@@ -206,3 +206,13 @@ def test_the_factors_a_teacher_reads_from_a_seed_are_those_the_env_plays(env_id,
     for seed in range(0, 4000, 200):
         _, info = env.reset(options={"level_seed": seed})
         assert space.factors_of(info["level_seed"]) == dataclasses.asdict(env.unwrapped.sample.factors)
+
+
+def test_learnable_share_counts_chosen_levels_with_success_rates_in_the_band(space):
+    teacher = make_curriculum("learnability", space, {"min_levels": 2, "replay_prob": 1.0, "buffer_size": 2}, seed=0)
+    for seed, wins in [(10, [1, 0, 1, 0]), (20, [1, 1, 1, 1])]:  # rates 0.5 (learnable) and 1.0 (not)
+        for w in wins:
+            teacher.observe(Outcome(0, seed, "", False, {"success": bool(w), "return": float(w)}))
+    chosen = [teacher.choose(0).level_seed for _ in range(100)]
+    d = teacher.diagnostics()
+    assert d["replay_share"] == 1.0 and d["learnable_share"] == pytest.approx(chosen.count(10) / 100)

@@ -37,8 +37,10 @@ from shiftgrid.envs.teacher.knowledge import Teacher, Tier
 
 #: Chosen levels the recent diagnostics (replay share, factor means, learnable share) are taken over.
 RECENT = 200
-#: A level is "learnable" for the diagnostics when its success estimate is in this range.
+#: A level is "learnable" for the diagnostics when its success rate is in this range ...
 LEARNABLE = (0.1, 0.9)
+#: ... over at least this many of its recent episodes (levels with fewer are not counted).
+MIN_EPISODES = 3
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,8 @@ class Curriculum(Teacher):
         known = self.stats.get(choice.level_seed)
         if known is not None:
             known.last_chosen = self.chosen
-        self.recent.append((choice, None if known is None else known.success_estimate()))
+        measured = known is not None and len(known.successes) >= MIN_EPISODES
+        self.recent.append((choice, float(np.mean(known.successes)) if measured else None))
         return choice
 
     def observe(self, outcome: Outcome) -> None:
@@ -152,7 +155,8 @@ class Curriculum(Teacher):
         return LevelChoice(self.levels.new_seed(self.rng), replayed=False)
 
     def diagnostics(self) -> dict[str, float]:
-        """Over the last :data:`RECENT` choices: replay share, mean numeric factors, learnable share; and levels known."""
+        """Over the last :data:`RECENT` choices: replay share and learnable share (the share of chosen levels with at
+        least :data:`MIN_EPISODES` recent episodes whose success rate is in :data:`LEARNABLE`); and levels known."""
         out: dict[str, float] = {"levels_known": float(len(self.stats))}
         if not self.recent:
             return out
