@@ -125,8 +125,8 @@ def test_foreign_and_incompatible_files_are_rejected(tmp_path):
     torch.save({**state, "format": 99}, tmp_path / "format.pt")
     with pytest.raises(CheckpointError, match="format 99"):
         read_checkpoint(tmp_path / "format.pt")
-    torch.save({**state, "learner": "dreamer"}, tmp_path / "unknown.pt")
-    with pytest.raises(CheckpointError, match="learner 'dreamer', which is not registered.*register_learner"):
+    torch.save({**state, "learner": "no-such-learner"}, tmp_path / "unknown.pt")
+    with pytest.raises(CheckpointError, match="learner 'no-such-learner', which is not registered.*register_learner"):
         load_agent(tmp_path / "unknown.pt")
 
 

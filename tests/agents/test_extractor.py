@@ -8,7 +8,7 @@ from stable_baselines3.common.preprocessing import preprocess_obs
 from stable_baselines3.common.vec_env import VecTransposeImage
 
 from shiftgrid.agents.algos import build_model, make_vec
-from shiftgrid.agents.registry import learner_names
+from shiftgrid.agents.registry import SB3_LEARNERS
 from shiftgrid.agents.config import TrainConfig
 from shiftgrid.agents.envs import make_env
 from shiftgrid.agents.extractor import BabyAIExtractor, TextEncoder
@@ -114,7 +114,7 @@ def test_rejects_observations_without_codes():
         BabyAIExtractor(spaces.Dict({"image": spaces.Box(0, 255, (7, 7, 3), np.uint8)}))
 
 
-@pytest.mark.parametrize("algo", sorted(learner_names()))
+@pytest.mark.parametrize("algo", sorted(SB3_LEARNERS))
 @pytest.mark.parametrize("env_id", ["MiniGrid-Empty-5x5-v0", "BabyAI-GoToLocal-v0"])
 def test_every_algorithm_uses_it_on_minigrid_and_babyai(algo, env_id):
     small = {"dqn": {"buffer_size": 100}, "a2c": {"n_steps": 8}}.get(algo, {"n_steps": 8, "batch_size": 8})
