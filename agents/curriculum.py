@@ -8,7 +8,9 @@ level to ``<run>/teacher/levels.jsonl``. Any learner that trains on
 :func:`~shiftgrid.agents.algos.make_vec` gets the curriculum's levels; outcome and oracle
 teachers need nothing else. :class:`CurriculumCallback` adds, for SB3 learners, what needs the
 learner: PLR's scores from the rollout buffer's advantages, PLR⊥'s updates on replayed levels
-only, and the ``teacher/*`` diagnostics and cost.
+only, the ``teacher/*`` diagnostics and cost, and the teacher's state (``teacher/curriculum.json``,
+saved with every ``latest.pt``, restored on resume; the first resets of a resumed run are chosen
+before it is restored).
 
 Example:
     >>> from shiftgrid.agents.config import TrainConfig
@@ -41,6 +43,8 @@ from shiftgrid.envs.teacher.curriculum.wrapper import CurriculumEnv
 
 #: Where :func:`curriculum_vec` logs levels unless told otherwise: ``<run>/teacher/levels.jsonl``.
 DEFAULT_LOG = "run"
+#: The teacher's state, saved beside every ``latest.pt`` (and at the end): ``<run>/teacher/curriculum.json``.
+STATE_FILE = "curriculum.json"
 
 
 class CurriculumVecEnv(VecEnvWrapper):
@@ -152,8 +156,11 @@ class CurriculumCallback(BaseCallback):
     def _on_training_start(self) -> None:
         self.chosen_before = 0.0
         saved = self.run.run_dir.teacher / TEACHER_COST_FILE
-        if self.num_timesteps and saved.is_file():  # a resumed run continues its count (the teacher itself starts afresh)
+        if self.num_timesteps and saved.is_file():  # a resumed run continues its count
             self.chosen_before = float(json.loads(saved.read_text()).get("levels_chosen", 0.0))
+        self.state_file, self.saved_at = self.run.run_dir.teacher / STATE_FILE, self.run.last_save
+        if self.num_timesteps and self.state_file.is_file():  # and its teacher continues what it had learned
+            self.teacher.load_state_dict(json.loads(self.state_file.read_text()))
         scored = "advantages" in type(self.teacher).needs
         self.env.scored = scored
         buffer = getattr(self.model, "rollout_buffer", None)
@@ -174,6 +181,16 @@ class CurriculumCallback(BaseCallback):
 
     def _on_rollout_start(self) -> None:
         self.levels, self.replayed = [], []
+        if self.run.last_save != self.saved_at:  # latest.pt was just saved: save the teacher beside it
+            self.save_teacher()
+
+    def _on_training_end(self) -> None:
+        self.save_teacher()
+
+    def save_teacher(self) -> None:
+        self.saved_at = self.run.last_save
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps(self.teacher.state_dict()))
 
     def _on_step(self) -> bool:
         infos = self.locals["infos"]

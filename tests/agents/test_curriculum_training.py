@@ -175,3 +175,17 @@ def test_the_benchmark_table_counts_steps_to_the_goal_on_uniform_training_levels
     lines = table([run("uniform", 0, None), run("uniform", 1, 900), run("plr", 0, 300), run("plr", 1, 300)]).splitlines()
     assert lines[2].startswith("| E | plr | 2/2 | 300 [300, 300] | >= 3.17 |")  # uniform: IQM of 900 and >= 1000
     assert lines[3].startswith("| E | uniform | 1/2 | >= 950 ")
+
+
+def test_a_resumed_run_continues_its_teachers_state(tmp_path):
+    import json
+
+    config = tiny(tmp_path, {"name": "plr", "options": {"min_levels": 2}})
+    train(config)
+    saved = json.loads((tmp_path / "run" / "teacher" / "curriculum.json").read_text())
+    assert saved["teacher"] == "PLR" and saved["buffer"]
+    seen = []
+    config.steps = 640
+    result = train(config, resume=True, hooks=[lambda run: seen.append(run.learner.env.teacher)])
+    assert result.num_timesteps >= 640 and set(saved["buffer"]) <= set(seen[-1].stats)
+    assert seen[-1].chosen > saved["chosen"]

@@ -216,3 +216,17 @@ def test_learnable_share_counts_chosen_levels_with_success_rates_in_the_band(spa
     chosen = [teacher.choose(0).level_seed for _ in range(100)]
     d = teacher.diagnostics()
     assert d["replay_share"] == 1.0 and d["learnable_share"] == pytest.approx(chosen.count(10) / 100)
+
+
+@pytest.mark.parametrize("name", ["tscl", "plr", "regret"])
+def test_a_teachers_state_round_trips_through_json(space, name):
+    import json
+
+    teacher = make_curriculum(name, space, {} if name == "tscl" else {"min_levels": 2}, seed=3)
+    play(teacher, 60, lambda s: 0.5)
+    teacher.observe_scores([(s, "", {"advantages": [0.1 * (s % 5)]}) for s in list(teacher.stats)[:10]])
+    again = make_curriculum(name, space, {} if name == "tscl" else {"min_levels": 2}, seed=99)
+    again.load_state_dict(json.loads(json.dumps(teacher.state_dict())))
+    assert [teacher.choose(0) for _ in range(30)] == [again.choose(0) for _ in range(30)]
+    with pytest.raises(CurriculumError, match="cannot restore"):
+        make_curriculum("uniform", space).load_state_dict(teacher.state_dict())

@@ -140,6 +140,27 @@ class Curriculum(Teacher):
     def observe_scores(self, scores: Iterable[tuple[int, str, Mapping[str, Any]]]) -> None:
         """Learn from the learner's scores: ``(level_seed, level_hash, knowledge)`` per scored level (default: ignored)."""
 
+    # -- resume ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """What the teacher has learned, as plain JSON values (:meth:`load_state_dict` restores it)."""
+        levels = [{"seed": s.level_seed, "hash": s.level_hash, "successes": list(s.successes), "returns": list(s.returns),
+                   "optimal_return": s.optimal_return, "score": s.score, "last_chosen": s.last_chosen, "episodes": s.episodes}
+                  for s in self.stats.values()]
+        return {"teacher": self.name, "chosen": self.chosen, "rng": self.rng.bit_generator.state, "levels": levels}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from :meth:`state_dict` (of a teacher of the same class)."""
+        if state.get("teacher") != self.name:
+            raise CurriculumError(f"cannot restore {self.name} from the state of {state.get('teacher')!r}")
+        self.chosen = int(state["chosen"])
+        self.rng.bit_generator.state = state["rng"]
+        self.stats = {}
+        for d in state["levels"]:
+            s = self.level(int(d["seed"]), d["hash"])
+            s.successes.extend(d["successes"])
+            s.returns.extend(d["returns"])
+            s.optimal_return, s.score, s.last_chosen, s.episodes = d["optimal_return"], d["score"], d["last_chosen"], d["episodes"]
+
     # -- shared helpers -------------------------------------------------------------------------
     def level(self, seed: int, level_hash: str = "") -> LevelStats:
         """The stats of the level at ``seed`` (created on first sight)."""

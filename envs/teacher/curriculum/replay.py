@@ -24,7 +24,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -71,6 +71,13 @@ class ScoredReplay(Curriculum):
         self.buffer_size, self.replay_prob, self.temperature = buffer_size, float(replay_prob), float(temperature)
         self.staleness, self.min_levels = float(staleness), min(min_levels, buffer_size)
         self.buffer: list[int] = []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "buffer": list(self.buffer)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.buffer = [int(s) for s in state["buffer"]]
 
     def probabilities(self) -> np.ndarray:
         """P over :attr:`buffer` (in its order)."""

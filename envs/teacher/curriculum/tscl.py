@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 from collections import deque
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -60,6 +60,18 @@ class TSCL(Curriculum):
         self.by, self.epsilon = by, float(epsilon)
         self.history: dict[tuple, deque] = {g: deque(maxlen=window) for g in levels.groups(by)}
         self.last = {g: -1 for g in self.history}  # when each group was last chosen
+
+    def state_dict(self) -> dict[str, Any]:
+        groups = list(self.history)
+        return {**super().state_dict(), "groups": [list(g) for g in groups],
+                "history": [list(self.history[g]) for g in groups], "last": [self.last[g] for g in groups]}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        for g, h, last in zip(state["groups"], state["history"], state["last"]):
+            key = tuple(g)
+            self.history.setdefault(key, deque(maxlen=next(iter(self.history.values())).maxlen)).extend(h)
+            self.last[key] = int(last)
 
     def progress(self) -> dict[tuple, float]:
         """Group -> absolute slope of its recent success."""
