@@ -83,7 +83,10 @@ class CausalBlock(nn.Module):
         return x + self.ff(self.ln2(x))
 
     def forward(self, x: Tensor, allowed: Tensor, distance: Tensor) -> tuple[Tensor, Tensor]:
-        """``x`` ``(B, T, d)``; ``allowed`` ``(B, T, T)`` (query, key); ``distance`` ``(T, T)`` -> (output, keys/values ``(B, T, 2, h, hd)``)."""
+        """``x`` ``(B, T, d)``, ``allowed`` ``(B, T, T)`` (query, key), ``distance`` ``(T, T)``.
+
+        Returns the output and the keys/values ``(B, T, 2, h, hd)``.
+        """
         q, k, v = self._qkv(x)
         bias = self.distance_bias[:, distance.clamp(0, self.context - 1)]
         mask = bias[None].masked_fill(~allowed[:, None], float("-inf")).to(q.dtype)
@@ -122,7 +125,8 @@ class TransformerWorldModel(LatentWorldModel):
         self.out_norm = nn.LayerNorm(c.d_model)
         slots = torch.arange(c.context)
         # [slot, s]: how many steps back ring slot s is when the newest step sits in ring slot ``slot``
-        self.register_buffer("ring_distance", torch.remainder(slots[:, None] - slots[None, :], c.context), persistent=False)
+        self.register_buffer("ring_distance", torch.remainder(slots[:, None] - slots[None, :], c.context),
+                             persistent=False)
         self.prior_net = mlp(c.d_model, c.hidden, 1, latent)
         self._build_heads(c.d_model)
         self._step = torch.compile(self._dynamics_step, backend=c.compile_backend) if c.compile else self._dynamics_step
@@ -146,7 +150,10 @@ class TransformerWorldModel(LatentWorldModel):
         return self.token_in(torch.cat([prev_stoch.flatten(-2), onehot], -1))
 
     def sequence_tokens(self, stoch: Tensor, action: Tensor, is_first: Tensor) -> Tensor:
-        """Tokens ``(B, T, d)`` of a sequence: step ``t``'s from ``(stoch[:, t-1], action[:, t-1])``, zero inputs at step 0 and where ``is_first``."""
+        """Tokens ``(B, T, d)`` of a sequence: step ``t``'s from ``(stoch[:, t-1], action[:, t-1])``.
+
+        The inputs are zeros at step 0 and where ``is_first`` (a new episode).
+        """
         keep = ~is_first.bool()
         keep[:, 0] = False
         prev_stoch = torch.cat([torch.zeros_like(stoch[:, :1]), stoch[:, :-1]], 1) * keep[..., None, None]
@@ -196,7 +203,7 @@ class TransformerWorldModel(LatentWorldModel):
 
     @staticmethod
     def _ring(context: Tensor) -> Tensor:
-        """A fresh ring ``(blocks, 2, N, h, C, hd)`` holding ``context`` ``(N, blocks, 2, h, C, hd)``, slot ``s`` = context slot ``s``."""
+        """A fresh ring ``(blocks, 2, N, h, C, hd)`` holding ``context`` ``(N, blocks, 2, h, C, hd)`` in its slot order."""
         return context.transpose(0, 2).transpose(0, 1).clone(memory_format=torch.contiguous_format)
 
     @staticmethod
