@@ -193,7 +193,7 @@ def _world_model(args: argparse.Namespace) -> int:
         b, t = (int(x) for x in args.train_batch.lower().split("x"))
     except ValueError:
         raise UserError(f"--train-batch must look like 16x64, got {args.train_batch!r}") from None
-    if min(b, t, args.batch, args.horizon, args.repeats) < 1 or args.steps < 100 or (args.threads or 1) < 1:
+    if min(b, t, args.batch, args.horizon, args.repeats) < 1 or args.steps < 100 or (args.threads is not None and args.threads < 1):
         raise UserError(f"--batch, --horizon, --repeats, --threads and --train-batch must be >= 1 and --steps >= 100; got "
                         f"{args.batch}, {args.horizon}, {args.repeats}, {args.threads}, {args.train_batch}, {args.steps}")
     try:

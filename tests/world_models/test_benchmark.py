@@ -26,6 +26,7 @@ def test_world_model_benchmark_prints_a_row_per_model(capsys):
     (["--presets", "huge"], "unknown world-model preset 'huge'; valid: tiny, small, medium, large"),
     (["--train-batch", "16by64"], "--train-batch must look like 16x64, got '16by64'"),
     (["--batch", "0"], "must be >= 1"),
+    (["--threads", "0"], "must be >= 1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, expected, capsys):
     assert main(["benchmark", "world-model", *argv]) == 2
