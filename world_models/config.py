@@ -11,12 +11,13 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from typing import Mapping, TypeVar
 
 
 @dataclass(frozen=True)
-class RSSMConfig:
-    """Sizes and loss settings of the RSSM (DreamerV3's recipe, sized for grid worlds)."""
+class LatentModelConfig:
+    """What every world-model family shares: encoder and head sizes, latents, loss weights, optimiser, device flags."""
 
     cell_embed: int = 8
     """Embedding width of each cell code (type, colour and state each get one)."""
@@ -28,8 +29,6 @@ class RSSMConfig:
     """Units of every MLP layer (encoder, prior, posterior, heads)."""
     layers: int = 1
     """Hidden layers per head MLP."""
-    deter: int = 200
-    """GRU (deterministic state) width."""
     stoch: int = 8
     """Number of categorical latents."""
     classes: int = 8
@@ -53,9 +52,17 @@ class RSSMConfig:
     bf16: bool = False
     """bf16 autocast for the networks (for CUDA; on the CPU only when asked)."""
     compile: bool = False
-    """``torch.compile`` the recurrent step (off unless asked)."""
+    """``torch.compile`` the recurrent / imagination step (off unless asked)."""
     compile_backend: str = "inductor"
     """Backend for ``compile`` (``eager`` checks tracing without a compiler)."""
+
+
+@dataclass(frozen=True)
+class RSSMConfig(LatentModelConfig):
+    """Sizes and loss settings of the RSSM (DreamerV3's recipe, sized for grid worlds)."""
+
+    deter: int = 200
+    """GRU (deterministic state) width."""
 
 
 PRESETS: dict[str, RSSMConfig] = {
@@ -70,6 +77,18 @@ PRESETS: dict[str, RSSMConfig] = {
 
 def preset(name: str, **overrides: object) -> RSSMConfig:
     """The named preset, with fields replaced by ``overrides``."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown world-model preset {name!r}; valid: {', '.join(PRESETS)}")
-    return replace(PRESETS[name], **overrides)
+    return pick_preset(PRESETS, name, overrides)
+
+
+C = TypeVar("C", bound=LatentModelConfig)
+
+
+def pick_preset(presets: Mapping[str, C], name: str, overrides: Mapping[str, object]) -> C:
+    """``presets[name]`` with ``overrides`` applied; ``ValueError`` naming the valid presets or fields."""
+    if name not in presets:
+        raise ValueError(f"unknown world-model preset {name!r}; valid: {', '.join(presets)}")
+    base = presets[name]
+    unknown = sorted(set(overrides) - {f.name for f in fields(base)})
+    if unknown:
+        raise ValueError(f"unknown {type(base).__name__} field {unknown[0]!r}; valid: {', '.join(f.name for f in fields(base))}")
+    return replace(base, **overrides)

@@ -18,7 +18,7 @@ from typing import Mapping
 import torch
 from torch import Tensor, nn
 
-from shiftgrid.world_models.config import RSSMConfig
+from shiftgrid.world_models.config import LatentModelConfig
 from shiftgrid.world_models.interface import NUM_COLORS, NUM_DIRECTIONS, NUM_STATES, NUM_TYPES, ObsSpec
 
 
@@ -41,7 +41,7 @@ class GridEncoder(nn.Module):
     tokens are embedded and averaged. All of it goes through an MLP.
     """
 
-    def __init__(self, config: RSSMConfig, spec: ObsSpec):
+    def __init__(self, config: LatentModelConfig, spec: ObsSpec):
         super().__init__()
         e, (h, w, _) = config.cell_embed, spec.image_shape
         self.spec = spec

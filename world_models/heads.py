@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from shiftgrid.world_models.config import RSSMConfig
+from shiftgrid.world_models.config import LatentModelConfig
 from shiftgrid.world_models.encoder import mlp
 from shiftgrid.world_models.interface import NUM_COLORS, NUM_DIRECTIONS, NUM_STATES, NUM_TYPES, ObsDistribution, ObsSpec
 
@@ -23,7 +23,7 @@ _CHANNELS = (NUM_TYPES, NUM_COLORS, NUM_STATES)
 class ObsDecoder(nn.Module):
     """Features ``(..., F)`` -> :class:`ObsDistribution`: logits per cell per channel, and direction."""
 
-    def __init__(self, config: RSSMConfig, spec: ObsSpec, features: int):
+    def __init__(self, config: LatentModelConfig, spec: ObsSpec, features: int):
         super().__init__()
         self.h, self.w = spec.image_shape[:2]
         self.net = mlp(features, config.hidden, config.layers, self.h * self.w * sum(_CHANNELS) + NUM_DIRECTIONS)
@@ -39,7 +39,7 @@ class ObsDecoder(nn.Module):
 class ScalarHead(nn.Module):
     """Features -> ``out`` logits; the last layer starts at zero (DreamerV3: reward predictions start at 0)."""
 
-    def __init__(self, config: RSSMConfig, features: int, out: int, zero_init: bool = True):
+    def __init__(self, config: LatentModelConfig, features: int, out: int, zero_init: bool = True):
         super().__init__()
         self.net = mlp(features, config.hidden, config.layers, out)
         if zero_init:
