@@ -21,12 +21,12 @@ Example:
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from shiftgrid.envs.language import VOCAB
 
 #: Codes per image channel the cell embedding accepts (minigrid uses 11 types, 6 colours, 3 states;
 #: fully observed views put the agent's direction, 0-3, in the state channel).
@@ -127,7 +127,8 @@ class BabyAIExtractor(BaseFeaturesExtractor):
         text_dim: GRU hidden size of the mission (and advice) encoder.
         direction_dim: direction embedding size.
         features_dim: output size.
-        vocab_size: number of token ids (default: ``len(shiftgrid.envs.language.VOCAB)``).
+        vocab_size: number of token ids (default: the token spaces' own, ``high + 1``: the grammar's words,
+            and the advice words too when the space has ``advice``).
         positions: add a learned embedding of each cell's place in the (egocentric) view, so the
             pooled features can still say where things are relative to the agent.
         pool: how the FiLM feature maps become one vector: ``max`` over the view (BabyAI's
@@ -154,7 +155,7 @@ class BabyAIExtractor(BaseFeaturesExtractor):
         text_dim: int = 32,
         direction_dim: int = 8,
         features_dim: int = 128,
-        vocab_size: int = len(VOCAB),
+        vocab_size: int | None = None,
         positions: bool = True,
         pool: str = "max",
     ):
@@ -171,6 +172,9 @@ class BabyAIExtractor(BaseFeaturesExtractor):
         height, width = (shape[1], shape[2]) if self.channels_first else (shape[0], shape[1])
         self.positions = nn.Parameter(0.1 * torch.randn(1, cell_dim, height, width)) if positions else None
         self.stem = nn.Sequential(nn.Conv2d(cell_dim, channels, 3, padding=1), nn.ReLU())
+        if vocab_size is None:
+            vocab_size = max(int(np.max(observation_space[k].high)) + 1 for k in ("mission", "advice")
+                             if k in observation_space.spaces)
         self.words = nn.Embedding(vocab_size, word_dim, padding_idx=0)
         self.mission = TextEncoder(self.words, text_dim)
         self.advice = TextEncoder(self.words, text_dim) if "advice" in observation_space.spaces else None

@@ -39,6 +39,9 @@ ADVICE_WORDS: tuple[str, ...] = ("turn", "forward", "drop", "ahead", "here", "do
 PAD, UNK = "<pad>", "<unk>"
 _GRAMMAR_VOCAB = tuple(sorted(set(COLORS + DESCRIBABLE_TYPES + GRAMMAR_WORDS) - {PAD, UNK}))
 VOCAB: tuple[str, ...] = (PAD, UNK) + _GRAMMAR_VOCAB + tuple(sorted(set(ADVICE_WORDS) - set(_GRAMMAR_VOCAB)))
+#: Token ids below this are padding, unknown and the grammar's words: a missions-only token space
+#: stops here, so learners trained before advice existed keep their observation space.
+MISSION_VOCAB_SIZE: int = 2 + len(_GRAMMAR_VOCAB)
 
 
 def describe(color: str, obj_type: str) -> str:

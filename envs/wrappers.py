@@ -23,7 +23,7 @@ from gymnasium import spaces
 
 from shiftgrid.envs.families.goto import PHRASES
 from shiftgrid.envs.families.sequence import SequenceFactors
-from shiftgrid.envs.language import UNK, VOCAB, describe, tokenize
+from shiftgrid.envs.language import MISSION_VOCAB_SIZE, UNK, VOCAB, describe, tokenize
 
 _INDEX = {w: i for i, w in enumerate(VOCAB)}
 
@@ -95,7 +95,9 @@ class MissionTokens(gym.ObservationWrapper):
         self.keys = tuple(k for k in keys if k in env.observation_space.spaces)
         if not self.keys:
             raise ValueError(f"none of {list(keys)} in the observation space {list(env.observation_space.spaces)}")
-        token_space = spaces.Box(0, len(VOCAB) - 1, shape=(max_len,), dtype=np.int64)
+        # Advice words get ids only where advice is spoken; a missions-only space keeps the grammar's ids.
+        self.vocab_size = len(VOCAB) if "advice" in self.keys else MISSION_VOCAB_SIZE
+        token_space = spaces.Box(0, self.vocab_size - 1, shape=(max_len,), dtype=np.int64)
         self.observation_space = spaces.Dict(
             {k: (token_space if k in self.keys else s) for k, s in env.observation_space.spaces.items()}
         )
@@ -103,6 +105,8 @@ class MissionTokens(gym.ObservationWrapper):
     def observation(self, observation: dict[str, Any]) -> dict[str, Any]:
         out = dict(observation)
         for k in self.keys:
-            out[k] = encode(str(observation[k]), self.max_len)
+            ids = encode(str(observation[k]), self.max_len)
+            ids[ids >= self.vocab_size] = _INDEX[UNK]  # an advice word in a missions-only space is unknown
+            out[k] = ids
         return out
 

@@ -122,3 +122,15 @@ def test_every_mission_tokenizes_without_unknowns(env_id, split_name):
         assert decode(obs["mission"]) == tokenize(text)
         if (env_id, split_name) != LONG_MISSIONS:
             assert len(text) <= FLAT_OBS_MAX_CHARS, f"{text!r} is too long for minigrid's FlatObsWrapper"
+
+
+def test_missions_only_space_keeps_the_grammar_vocabulary():
+    """Learners trained before advice words existed (69 token ids) keep their observation space."""
+    from shiftgrid.envs.language import MISSION_VOCAB_SIZE
+
+    env = MissionTokens(gym.make("shiftgrid/GoTo-v0"))
+    assert int(env.observation_space["mission"].high.max()) == MISSION_VOCAB_SIZE - 1 == 68
+    assert MISSION_VOCAB_SIZE < len(VOCAB)  # the advice words come after the grammar's
+    obs, _ = env.reset(seed=0)
+    ids = env.observation({**obs, "mission": "go forward"})["mission"]
+    assert ids.max() < MISSION_VOCAB_SIZE and decode(ids) == ["go", "<unk>"]
