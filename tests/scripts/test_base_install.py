@@ -1,6 +1,6 @@
 """The base install (no ``[agents]`` extra): environment commands work, learner commands name the extra.
 
-The CLI runs in a fresh interpreter where importing torch, stable_baselines3 or sb3_contrib
+The CLI runs in a fresh interpreter where importing torch, stable_baselines3, sb3_contrib or minari
 fails as it does when they are not installed.
 """
 
@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-BLOCKED = ("torch", "stable_baselines3", "sb3_contrib")
+BLOCKED = ("torch", "stable_baselines3", "sb3_contrib", "minari", "h5py")
 
 RUNNER = textwrap.dedent(
     f"""
@@ -55,6 +55,10 @@ LEARNER_COMMANDS = [
     ["evaluate", "runs/nothing", "--episodes", "2"],
     ["main", "--steps", "64"],
     ["sweep", "scripts/sweeps/ppo-goto.yaml"],
+    ["wm", "train", "--steps", "64"],
+    ["wm", "evaluate", "runs/nothing"],
+    ["demos", "--env", "shiftgrid/GoTo-v0", "--episodes", "1", "--out", "demos"],
+    ["benchmark", "world-model", "--presets", "tiny"],
 ]
 
 
@@ -80,7 +84,7 @@ def test_environment_commands_work(base_install):
     assert version["out"].strip() == f"shiftgrid {importlib.metadata.version('shiftgrid')}"
 
 
-@pytest.mark.parametrize("i", range(len(LEARNER_COMMANDS)), ids=[c[0] for c in LEARNER_COMMANDS])
+@pytest.mark.parametrize("i", range(len(LEARNER_COMMANDS)), ids=["-".join(c[:2]) for c in LEARNER_COMMANDS])
 def test_learner_commands_name_the_extra_in_one_line(base_install, i):
     r = base_install["results"][len(ENV_COMMANDS) + i]
     lines = r["err"].strip().splitlines()
