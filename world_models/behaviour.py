@@ -38,6 +38,7 @@ Example:
 
 from __future__ import annotations
 
+import abc
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ def episode_starts(envs: Any) -> np.ndarray:
     return np.array([int(getattr(e.unwrapped, "step_count", 0)) == 0 for e in envs.envs])
 
 
-class Behaviour:
+class Behaviour(abc.ABC):
     """A behaviour policy (see the module docstring); subclasses implement :meth:`_act`.
 
     Attributes:
@@ -97,9 +98,9 @@ class Behaviour:
         self._taken(actions)
         return actions
 
+    @abc.abstractmethod
     def _act(self, envs: Any, obs: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(chosen actions, where the choice failed and a random action must stand in)."""
-        raise NotImplementedError
 
     def _taken(self, actions: np.ndarray) -> None:
         """What was actually done (bots that replan from the taken action keep it)."""

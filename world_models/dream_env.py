@@ -40,6 +40,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from stable_baselines3.common.vec_env import VecEnv
 
+from shiftgrid.agents.config import ConfigError
 from shiftgrid.world_models.interface import LatentState, ObsSpec, WorldModel
 from shiftgrid.world_models.replay import TOKEN_KEYS, SequenceReplay
 
@@ -240,7 +241,10 @@ class DreamSB3VecEnv(VecEnv):
         setattr(self.dream, attr_name, value)
 
     def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any) -> list[Any]:
-        raise NotImplementedError(f"a dream has no per-env methods (asked for {method_name!r})")
+        # Per-env methods are what advice (set_training_step) and curricula (assign_levels) call; a
+        # dream has no sub-environments to run them in, so those teachers cannot train in a dream.
+        raise ConfigError(f"a dream environment has no sub-environments to call {method_name!r} on; "
+                          "advice and curriculum teachers need the real environment (drop --dream or --advice/--teacher)")
 
     def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
         return [False] * len(self._get_indices(indices))

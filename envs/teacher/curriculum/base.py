@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import abc
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, Mapping
@@ -86,7 +87,7 @@ class LevelStats:
         return (sum(self.successes) + 1.0) / (len(self.successes) + 2.0)
 
 
-class Curriculum(Teacher):
+class Curriculum(Teacher, abc.ABC):
     """Base of every curriculum teacher (see the module docstring).
 
     Args:
@@ -112,9 +113,9 @@ class Curriculum(Teacher):
         self.recent: deque[tuple[LevelChoice, float | None]] = deque(maxlen=RECENT)
 
     # -- what the vector-env driver calls -------------------------------------------------------
-    def next_level(self, sub_env: int) -> LevelChoice:  # pragma: no cover - abstract
+    @abc.abstractmethod
+    def next_level(self, sub_env: int) -> LevelChoice:
         """The level sub-environment ``sub_env`` plays at its next reset."""
-        raise NotImplementedError
 
     def choose(self, sub_env: int) -> LevelChoice:
         """:meth:`next_level`, counted and checked to be inside the training split."""
