@@ -19,6 +19,7 @@ import argparse
 import importlib
 import importlib.metadata
 import sys
+from typing import NoReturn
 
 #: Subcommand modules (``shiftgrid.scripts.<name>_cmd``), in the order ``--help`` lists them.
 COMMANDS = ("main", "envs", "check", "benchmark", "train", "evaluate", "sweep", "demos", "wm")
@@ -32,6 +33,15 @@ INSTALL_SWEEP = "pip install 'shiftgrid[sweep]'"
 
 class UserError(Exception):
     """Raised by commands for bad input; the CLI prints its message and exits 2."""
+
+
+def one_line_errors(parser: argparse.ArgumentParser, prog: str) -> None:
+    """Make ``parser``'s bad-flag errors one line and exit 2 (``<prog>: error: ...``), like other user errors."""
+    def error(message: str) -> NoReturn:
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+    parser.error = error  # type: ignore[method-assign]
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:

@@ -14,11 +14,9 @@ Example:
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-from typing import NoReturn
 
-from shiftgrid.scripts.cli import UserError
+from shiftgrid.scripts.cli import UserError, one_line_errors
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,13 +28,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="first reset seed (default: 0)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="new folder: a Minari datasets root for the dataset")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.error = _one_line_error  # type: ignore[method-assign]  # bad flags: one line, exit 2, like other user errors
+    one_line_errors(p, "shiftgrid demos")
     p.set_defaults(func=run)
 
-
-def _one_line_error(message: str) -> NoReturn:
-    print(f"shiftgrid demos: error: {message}", file=sys.stderr)
-    sys.exit(2)
 
 
 def run(args: argparse.Namespace) -> int:

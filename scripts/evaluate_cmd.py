@@ -126,13 +126,19 @@ def check_arguments(paths: Sequence[Path], episodes: int, n_envs: int, out: Path
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise UserError(f"no such run directory or checkpoint: {', '.join(missing)}")
+    runs = distinct_runs(paths)
+    check_counts(len(paths), episodes, n_envs, out)
+    return runs
+
+
+def distinct_runs(paths: Sequence[Path]) -> list[RunDir]:
+    """The run directories of ``paths`` (dirs or checkpoints); a :class:`UserError` if two are the same run."""
     runs = [RunDir.of(p) for p in paths]
     seen: dict[Path, Path] = {}
     for path, rd in zip(paths, runs):
         if rd.root.resolve() in seen:
             raise UserError(f"{seen[rd.root.resolve()]} and {path} are the same run; several paths must be different seeds")
         seen[rd.root.resolve()] = path
-    check_counts(len(paths), episodes, n_envs, out)
     return runs
 
 

@@ -21,7 +21,7 @@ import signal
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from shiftgrid.agents.checkpoint import CheckpointError
 from shiftgrid.agents.config import ConfigError, TrainConfig, load_yaml, load_yaml_file, merge, parse_overrides
@@ -31,7 +31,7 @@ from shiftgrid.agents.train import RunResult, check_new_run_dir, resume_config, 
 from shiftgrid.envs.teacher.advice import GRANULARITIES
 from shiftgrid.envs.teacher.curriculum import TEACHERS
 from shiftgrid.envs.teacher.knowledge import KnowledgeError
-from shiftgrid.scripts.cli import UserError
+from shiftgrid.scripts.cli import UserError, one_line_errors
 
 #: Flags that map one-to-one onto config keys (flag dest -> key).
 FLAG_KEYS = ("algo", "env", "split", "steps", "n_envs", "device", "vec_env", "run_dir", "demos", "init_from", "dream")
@@ -68,13 +68,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--teacher-set", action="append", default=[], metavar="KEY=VALUE",
                    help="a teacher option (repeatable): --teacher-set temperature=0.1")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.error = _one_line_error  # type: ignore[method-assign]  # bad flags: one line, exit 2, like other user errors
+    one_line_errors(p, "shiftgrid train")
     p.set_defaults(func=run)
 
-
-def _one_line_error(message: str) -> NoReturn:
-    print(f"shiftgrid train: error: {message}", file=sys.stderr)
-    sys.exit(2)
 
 
 def _preset_folder() -> Any:

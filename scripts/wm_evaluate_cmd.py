@@ -139,20 +139,15 @@ def evaluate_runs(runs: Sequence[Path], *, splits: str | list[str] = "all", hori
     from shiftgrid.agents.checkpoint import read_checkpoint
     from shiftgrid.agents.evaluation import axis_layout, first_reset_seed, splits_to_evaluate
     from shiftgrid.agents.report import RunRecord, write_report
-    from shiftgrid.agents.rundir import RunDir
     from shiftgrid.agents.scoring import env_kwargs_note, training_split_note
     from shiftgrid.world_models.behaviour import make_behaviour
     from shiftgrid.world_models.evaluation import (CONTINUE_THRESHOLD, REWARD_THRESHOLD, record_splits, report_style,
                                                    score_splits)
+    from shiftgrid.scripts.evaluate_cmd import distinct_runs
     from shiftgrid.world_models.learner import load_world_model
 
     torch.set_num_threads(1)  # small networks on a shared CPU, as in training and shiftgrid evaluate
-    dirs = [RunDir.of(p) for p in runs]
-    seen: dict[Path, Path] = {}
-    for path, rd in zip(runs, dirs):
-        if rd.root.resolve() in seen:
-            raise UserError(f"{seen[rd.root.resolve()]} and {path} are the same run; several runs must be different seeds")
-        seen[rd.root.resolve()] = path
+    dirs = distinct_runs(runs)
     resolve_device(device)  # CUDA asked for but absent: one line before anything loads
     loaded = [load_world_model(p, device=device, checkpoint=checkpoint) for p in runs]
     files = [p if p.is_file() else (rd.latest if checkpoint == "latest" else rd.best) for p, rd in zip(runs, dirs)]

@@ -19,11 +19,10 @@ Example:
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from shiftgrid.scripts.cli import UserError
+from shiftgrid.scripts.cli import UserError, one_line_errors
 
 #: The registry name of the world-model trainer.
 LEARNER = "world-model"
@@ -55,13 +54,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="override a config key, dotted for nested keys (repeatable): --set hyperparams.train_ratio=64")
     p.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR from checkpoints/latest.pt")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.error = _one_line_error  # type: ignore[method-assign]  # bad flags: one line, exit 2, like other user errors
+    one_line_errors(p, "shiftgrid wm train")
     p.set_defaults(func=run, command="wm train")
 
-
-def _one_line_error(message: str) -> NoReturn:
-    print(f"shiftgrid wm train: error: {message}", file=sys.stderr)
-    sys.exit(2)
 
 
 def command_line(args: argparse.Namespace) -> dict[str, Any]:
