@@ -50,7 +50,7 @@ from shiftgrid.agents.actor_critic import ActorCritic, ActorCriticConfig
 from shiftgrid.agents.algos import make_vec, resolve_device
 from shiftgrid.agents.callbacks import finished_episodes
 from shiftgrid.agents.config import ConfigError, TrainConfig, from_mapping
-from shiftgrid.agents.envs import make_env
+from shiftgrid.agents.envs import close_quietly, make_env
 from shiftgrid.agents.services import RunServices
 from shiftgrid.world_models.interface import LatentState, ObsSpec, WorldModel
 from shiftgrid.world_models.models import build_model, model_names
@@ -274,11 +274,7 @@ class Dreamer:
             self.replay.load_state_dict(state["replay"])
 
     def close(self) -> None:
-        if self.env is not None:
-            try:
-                self.env.close()
-            except (EOFError, BrokenPipeError, ConnectionError):  # subprocess workers already gone (Ctrl-C)
-                pass
+        close_quietly(self.env)
 
 
 def DREAMER(config: TrainConfig, *, training: bool) -> Dreamer:

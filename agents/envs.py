@@ -99,3 +99,13 @@ def expects_advice(agent: Any) -> bool:
         if isinstance(space, gym.spaces.Dict):
             return ADVICE_KEY in space.spaces
     return False
+
+
+def close_quietly(env: Any) -> None:
+    """Close a (vector) env, if any; subprocess workers that already exited (after Ctrl-C) are no error."""
+    if env is None:
+        return
+    try:
+        env.close()
+    except (EOFError, BrokenPipeError, ConnectionError):
+        pass

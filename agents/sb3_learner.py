@@ -31,6 +31,7 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from shiftgrid.agents.algos import build_model, make_vec
 from shiftgrid.agents.callbacks import ServicesCallback
 from shiftgrid.agents.config import TrainConfig
+from shiftgrid.agents.envs import close_quietly
 from shiftgrid.agents.curriculum import curriculum_callbacks
 from shiftgrid.agents.services import RunServices, finite
 
@@ -96,11 +97,7 @@ class SB3Learner:
         return self.model.predict(observation, state=state, episode_start=episode_start, deterministic=deterministic)
 
     def close(self) -> None:
-        if self.env is not None:
-            try:
-                self.env.close()
-            except (EOFError, BrokenPipeError, ConnectionError):  # subprocess workers already gone (Ctrl-C)
-                pass
+        close_quietly(self.env)
 
 
 @dataclass(frozen=True)
