@@ -74,3 +74,4 @@ class ServicesCallback(BaseCallback):
 
     def _on_rollout_end(self) -> None:
         self.logger.record("time/sps", int(self.run.sps()))
+        self.logger.record("rollout/episodes", self.run.episodes)

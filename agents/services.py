@@ -188,6 +188,7 @@ class RunServices:
         self.num_timesteps = self.start_steps = int(learner.num_timesteps)
         self.last_save = self.last_eval = self.num_timesteps
         self.recent: deque[Episode] = deque(maxlen=RECENT)
+        self.episodes = 0  # ended in this call (logged as rollout/episodes: whether `recent` is full yet)
         self.window: deque[bool] = deque(maxlen=config.target.episodes)
         self.logger: Logger | None = None
         self.bar: tqdm | None = None
@@ -227,6 +228,7 @@ class RunServices:
         self.num_timesteps = int(num_timesteps)
         for e in episodes:
             self.recent.append(e)
+            self.episodes += 1
             if self.config.target.success is not None and self.state.target is None and not e.advised:
                 self.window.append(bool(e.success))
                 self._check_target()
@@ -257,6 +259,7 @@ class RunServices:
             self.logger.record("rollout/ep_rew_mean", float(np.mean([e.ret for e in self.recent])))
             self.logger.record("rollout/ep_len_mean", float(np.mean([e.length for e in self.recent])))
             self.logger.record("rollout/success_rate", self.success())
+            self.logger.record("rollout/episodes", self.episodes)
         self.logger.record("time/sps", int(self.sps()))
         for tag, value in metrics.items():
             self.logger.record(tag, value)
