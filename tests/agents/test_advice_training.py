@@ -79,6 +79,8 @@ def test_the_teachers_cost_is_logged_beside_the_steps(advised_run):
     assert set(target["teacher"]) == {"utterances", "advice_tokens"} and target["teacher"]["utterances"] <= cost["utterances"]
     # episodes won while the teacher spoke do not meet the target: the first (fully advised) rollout had a success
     assert tags["rollout/success_rate"][0].step == 256 and tags["rollout/success_rate"][0].value > 0
+    episodes = [e.value for e in tags["rollout/episodes"]]  # SB3 learners log the count of ended episodes too
+    assert episodes == sorted(episodes) and episodes[-1] > episodes[0] > 0
     assert target["steps"] > 256
 
 

@@ -125,3 +125,4 @@ def test_log_writes_sb3_tags(make):
     tags = set(acc.Tags()["scalars"])
     assert {"rollout/success_rate", "rollout/ep_rew_mean", "rollout/ep_len_mean", "time/sps", "train/td_error"} <= tags
     assert acc.Scalars("rollout/success_rate")[0].value == 0.5 and acc.Scalars("rollout/ep_len_mean")[0].step == 32
+    assert acc.Scalars("rollout/episodes")[0].value == 2  # how full the 100-episode window is
