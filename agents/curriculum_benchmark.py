@@ -6,7 +6,8 @@ uniformly from the training split, never on the teacher's own choices. A run's f
 first evaluated step whose success is at least the goal; a run that never gets there counts at
 its last step and is marked (the IQM is then a lower bound, written ``>=``). Per environment and
 teacher: runs reaching the goal, the IQM of steps with its 95% bootstrap interval, and the ratio
-of uniform's IQM to the teacher's (how many times fewer steps). Teachers that run no side
+of uniform's IQM to the teacher's (how many times fewer steps; a bound where either is censored,
+as :func:`~shiftgrid.agents.efficiency_benchmark.steps_groups` computes it). Teachers that run no side
 rollouts cost no extra steps; the teacher cost column shows what ``teacher/cost.json`` recorded.
 
 Example:
@@ -20,15 +21,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
 from shiftgrid.agents.checkpoint import read_checkpoint
 from shiftgrid.agents.config import load_yaml_file
-from shiftgrid.agents.rundir import SweepDir
+from shiftgrid.agents.efficiency_benchmark import steps_groups, sweep_runs
+from shiftgrid.agents.rundir import CHECKPOINT_DIR, LATEST
 from shiftgrid.agents.services import TEACHER_COST_FILE
-from shiftgrid.agents.stats import iqm_interval
 
 GOAL, SPLIT = 0.9, "train"
 
@@ -54,35 +54,15 @@ def run_figures(run_dir: Path, goal: float = GOAL) -> dict[str, Any]:
 
 def table(runs: Sequence[dict[str, Any]], goal: float = GOAL) -> str:
     """The markdown table of steps to ``goal`` per environment and teacher (see the module docstring)."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for r in runs:
-        groups[(r["env"], r["teacher"])].append(r)
     lines = [f"| env | teacher | runs at {goal:.0%} | steps to {goal:.0%} (IQM [95% CI]) | uniform / teacher | "
              f"last train success | teacher cost |", "|---|---|---|---|---|---|---|"]
-    iqms: dict[tuple[str, str], tuple[float, bool]] = {}  # IQM, and whether every run reached the goal
-    for key, rs in groups.items():
-        iqms[key] = (iqm_interval([r["steps"] if r["steps"] is not None else r["budget"] for r in rs]).iqm,
-                     all(r["steps"] is not None for r in rs))
-    for (env, teacher), rs in sorted(groups.items()):
-        reached = sum(r["steps"] is not None for r in rs)
-        ci = iqm_interval([r["steps"] if r["steps"] is not None else r["budget"] for r in rs])
-        bound = ">= " if reached < len(rs) else ""
-        base, complete = iqms.get((env, "uniform"), (None, False))
-        ratio = "–"  # a censored teacher has no ratio; a censored uniform gives a lower bound
-        if base and reached == len(rs):
-            ratio = f"{'' if complete else '>= '}{base / ci.iqm:.2f}"
+    for g in steps_groups(runs, "teacher", "uniform"):
+        rs = [r for r in runs if (r["env"], r["teacher"]) == (g.env, g.name)]
         last = [r["last"] for r in rs if r["last"] is not None]
         cost = ", ".join(f"{k} {sum(r['cost'].get(k, 0) for r in rs) / len(rs):,.0f}" for k in sorted({k for r in rs for k in r["cost"]}))
-        lines.append(f"| {env} | {teacher} | {reached}/{len(rs)} | {bound}{ci.iqm:,.0f} [{ci.low:,.0f}, {ci.high:,.0f}] | {ratio} | "
+        lines.append(f"| {g.env} | {g.name} | {g.reached}/{g.runs} | {g.steps_text()} | {g.ratio_text()} | "
                      f"{', '.join(f'{x:.2f}' for x in last) or '–'} | {cost or '–'} |")
     return "\n".join(lines)
-
-
-def sweep_runs(path: Path) -> list[Path]:
-    """The finished-or-interrupted runs (with ``latest.pt``) of a sweep dir, or the run dir itself."""
-    if (path / "checkpoints" / "latest.pt").is_file():
-        return [path]
-    return sorted(p for p in (SweepDir(path).root / "runs").glob("*") if (p / "checkpoints" / "latest.pt").is_file())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("dirs", nargs="+", type=Path, help="sweep dirs (runs/curriculum-doorkey) or run dirs")
     p.add_argument("--goal", type=float, default=GOAL, help="training-split success to reach (default 0.9)")
     args = p.parse_args(argv)
-    runs = [run_figures(r, args.goal) for d in args.dirs for r in sweep_runs(d)]
+    runs = [run_figures(r, args.goal) for d in args.dirs for r in sweep_runs(d, f"{CHECKPOINT_DIR}/{LATEST}")]
     if not runs:
         print(f"no runs with checkpoints/latest.pt under {', '.join(map(str, args.dirs))}", file=sys.stderr)
         return 2

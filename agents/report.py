@@ -120,15 +120,35 @@ def learning_curve(tb_dir: str | Path, tag: str = SUCCESS_TAG) -> list[tuple[int
         >>> learning_curve("/nonexistent")
         []
     """
+    return [(step, value) for step, value, _ in scalars(tb_dir, [tag])[tag]]
+
+
+def scalars(tb_dir: str | Path, tags: Sequence[str]) -> dict[str, list[tuple[int, float, float]]]:
+    """``(step, value, seconds)`` of each of ``tags`` from every event file under ``tb_dir``, by step.
+
+    ``seconds`` is the run's wall-clock at the event: since its first event file was opened,
+    counting each later file (a resumed run) from its own opening, so the time between sessions
+    is left out. A step logged twice keeps the later file's value. A tag never logged maps to ``[]``.
+
+    Example:
+        >>> scalars("/nonexistent", ["rollout/success_rate"])
+        {'rollout/success_rate': []}
+    """
     from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
 
-    points: dict[int, float] = {}
+    points: dict[str, dict[int, tuple[float, float]]] = {tag: {} for tag in tags}
+    before = 0.0  # wall-clock of the sessions (event files) read so far
     for path in sorted(Path(tb_dir).rglob("events.out.tfevents.*"), key=lambda p: p.stat().st_mtime):
         acc = EventAccumulator(str(path), size_guidance={SCALARS: 0})
         acc.Reload()
-        if tag in acc.Tags().get("scalars", []):
-            points.update({int(e.step): float(e.value) for e in acc.Scalars(tag)})
-    return sorted(points.items())
+        logged = acc.Tags().get("scalars", [])
+        if not logged:
+            continue
+        opened = acc.FirstEventTimestamp()
+        for tag in set(tags) & set(logged):
+            points[tag].update({int(e.step): (float(e.value), before + e.wall_time - opened) for e in acc.Scalars(tag)})
+        before += max(e.wall_time for tag in logged for e in acc.Scalars(tag)) - opened
+    return {tag: [(step, value, seconds) for step, (value, seconds) in sorted(p.items())] for tag, p in points.items()}
 
 
 def _cell(i: Interval | None, metric: str) -> str:

@@ -15,6 +15,7 @@ Example:
     $ shiftgrid benchmark sweep --points 4 --repeats 3   # sweep overhead per point (local, ray)
     $ shiftgrid benchmark world-model --models rssm,transformer --presets tiny,small --threads 2
     $ shiftgrid benchmark imitation --demos 500,1000,2000,5000   # bc: demonstrations needed for 99% success
+    $ shiftgrid benchmark efficiency runs/dreamer-goto runs/efficiency-goto   # steps to 90% training success, against PPO
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import statistics
 from functools import partial
+from pathlib import Path
 
 import gymnasium as gym
 from tqdm import tqdm
@@ -34,10 +37,14 @@ from shiftgrid.scripts.cli import UserError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("benchmark", help="print throughput figures (envs, sweep, world-model)")
-    p.add_argument("what", choices=["envs", "sweep", "world-model", "imitation"],
+    p = sub.add_parser("benchmark", help="print throughput figures (envs, sweep, world-model) and sample efficiency")
+    p.add_argument("what", choices=["envs", "sweep", "world-model", "imitation", "efficiency"],
                    help="what to benchmark (sweep: seconds per point a sweep adds over running its points by hand, on "
-                   "each backend; world-model: training and imagination steps/s next to the real env's)")
+                   "each backend; world-model: training and imagination steps/s next to the real env's; efficiency: "
+                   "steps to a training-success goal of the runs in DIRs, against PPO's)")
+    p.add_argument("dirs", nargs="*", type=Path, metavar="DIR", help="efficiency: sweep dirs (runs/dreamer-goto) or run dirs")
+    p.add_argument("--goal", type=float, default=0.9, help="efficiency: 100-episode training success to reach")
+    p.add_argument("--json", type=Path, default=None, metavar="FILE", help="efficiency: also write the figures as JSON")
     p.add_argument("--points", type=int, default=4, help="sweep: tiny PPO points per measurement")
     p.add_argument("--backends", default="local,ray", help="sweep: comma-separated backends to measure")
     p.add_argument("--families", default="all", help="comma-separated family names, or 'all'")
@@ -87,6 +94,10 @@ def _families(arg: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.what == "efficiency":
+        return _efficiency(args)
+    if args.dirs:
+        raise UserError(f"DIR arguments are for 'benchmark efficiency' only; got {' '.join(map(str, args.dirs))}")
     if args.what == "sweep":
         return _sweep(args)
     if args.what == "world-model":
@@ -157,6 +168,30 @@ def _sweep(args: argparse.Namespace) -> int:
     print(f"{'how':<22} {'s per point':>12} {'over one train per point':>25}")
     for way, seconds in rows:
         print(f"{way:<22} {seconds:>12.2f} {seconds - rows[0][1]:>+25.2f}")
+    return 0
+
+
+def _efficiency(args: argparse.Namespace) -> int:
+    """Steps and wall-clock to ``--goal`` training success and to each run's target, per run and per algorithm."""
+    from shiftgrid.agents import efficiency_benchmark as eb
+
+    if not args.dirs:
+        raise UserError("benchmark efficiency needs at least one DIR (a sweep dir such as runs/dreamer-goto, or a run dir)")
+    if not 0 < args.goal <= 1:
+        raise UserError(f"--goal must be a success rate in (0, 1], got {args.goal}")
+    try:
+        runs, skipped = eb.read_runs(args.dirs, args.goal)
+    except eb.RunDirError as e:
+        raise UserError(str(e)) from None
+    grouped = eb.groups(runs)
+    print(f"steps to {args.goal:.0%} training success ({eb.WINDOW}-episode mean, window full), per run:\n")
+    print(eb.runs_table(runs, args.goal))
+    print(f"\nper env and algo (IQM over runs; >=: a run short of the goal counts at its steps logged, a lower bound):\n")
+    print(eb.groups_table(grouped, args.goal))
+    if skipped:
+        print(f"\nno training success logged yet (left out): {', '.join(map(str, skipped))}")
+    if args.json:
+        args.json.write_text(json.dumps(eb.to_json(runs, grouped, args.goal), indent=2) + "\n")
     return 0
 
 
