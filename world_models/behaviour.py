@@ -9,7 +9,9 @@
   clear error. Where the level can no longer be solved (a random action toggled its object
   away) or the bot gives up, that step's action is random.
 - a trained agent: a run directory, a ``.pt`` checkpoint of any registered learner, or an SB3
-  ``.zip``, loaded as ``shiftgrid evaluate`` loads it; actions are sampled from its policy.
+  ``.zip``, loaded as ``shiftgrid evaluate`` loads it; actions are sampled from its policy
+  (``deterministic=True``: its most likely ones, as ``shiftgrid evaluate`` plays it; this is
+  how ``shiftgrid wm evaluate`` plays a Dreamer run's own agent).
 
 For ``oracle`` and agents, each action is replaced, with probability ``noise``, by a uniform
 random one (:attr:`Behaviour.last_random` says which were), so the data covers competent and
@@ -204,16 +206,21 @@ class OracleBehaviour(Behaviour):
 
 
 class AgentBehaviour(Behaviour):
-    """A trained agent's sampled actions (SB3's ``predict``, recurrent state kept across steps), with ``noise``."""
+    """A trained agent's actions (SB3's ``predict``, recurrent state kept across steps), with ``noise``.
 
-    def __init__(self, path: str, noise: float, seed: int, device: str = "cpu"):
+    Sampled from its policy unless ``deterministic`` (its most likely actions, as ``shiftgrid evaluate`` plays it).
+    """
+
+    def __init__(self, path: str, noise: float, seed: int, device: str = "cpu", deterministic: bool = False):
         super().__init__(path, noise, seed)
         self.agent, self.env = load_behaviour_agent(path, device)
+        self.deterministic = deterministic
         self.state: Any = None
 
     def _act(self, envs: Any, obs: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
         starts = episode_starts(envs) if envs is not None and hasattr(envs, "envs") else np.zeros(n, dtype=bool)
-        actions, self.state = self.agent.predict(obs, state=self.state, episode_start=starts, deterministic=False)
+        actions, self.state = self.agent.predict(obs, state=self.state, episode_start=starts,
+                                                 deterministic=self.deterministic)
         return np.asarray(actions, dtype=np.int64).reshape(n), np.zeros(n, dtype=bool)
 
 
@@ -237,7 +244,8 @@ def load_behaviour_agent(path: str, device: str = "cpu") -> tuple[Any, str | Non
         raise ConfigError(f"--policy {path}: {e}") from None
 
 
-def make_behaviour(kind_or_run: str, *, noise: float, seed: int, device: str = "cpu") -> Behaviour:
+def make_behaviour(kind_or_run: str, *, noise: float, seed: int, device: str = "cpu",
+                   deterministic: bool = False) -> Behaviour:
     """The behaviour policy ``kind_or_run``: ``random``, ``oracle``, or a trained agent's run / checkpoint / ``.zip``.
 
     Args:
@@ -245,6 +253,7 @@ def make_behaviour(kind_or_run: str, *, noise: float, seed: int, device: str = "
         noise: share of actions replaced by uniform random ones (``oracle`` and agents).
         seed: seeds the random actions.
         device: torch device a trained agent is loaded on.
+        deterministic: a trained agent takes its most likely actions (default: sampled from its policy).
 
     Raises:
         ConfigError: an unknown kind (and no such path), a noise outside [0, 1], an agent that cannot be loaded.
@@ -262,7 +271,7 @@ def make_behaviour(kind_or_run: str, *, noise: float, seed: int, device: str = "
     elif kind_or_run == "oracle":
         behaviour = OracleBehaviour(noise, seed)
     elif Path(kind_or_run).exists():
-        behaviour = AgentBehaviour(kind_or_run, noise, seed, device)
+        behaviour = AgentBehaviour(kind_or_run, noise, seed, device, deterministic)
     else:
         raise ConfigError(f"unknown policy {kind_or_run!r}; valid: {', '.join(KINDS)}, or a trained agent "
                           "(run directory, .pt checkpoint or SB3 .zip)")

@@ -252,17 +252,18 @@ class DreamSB3VecEnv(VecEnv):
 
 def dream_vec_env(run_dir: str, env_id: str, split: str | None, num_envs: int, *, seed: int = 0,
                   device: str = "auto", env_kwargs: Mapping[str, Any] | None = None, sample: bool = True) -> VecEnv:
-    """The SB3 training env of ``shiftgrid train --dream RUN``: the world model of ``wm train`` run ``run_dir``
-    dreaming ``num_envs`` episodes from real starts of ``env_id`` / ``split``, monitored (episode returns, success).
+    """The SB3 training env of ``shiftgrid train --dream RUN``: the world model of run ``run_dir`` (a
+    ``shiftgrid wm train`` run or a Dreamer run, its ``latest`` checkpoint) dreaming ``num_envs``
+    episodes from real starts of ``env_id`` / ``split``, monitored (episode returns, success).
 
     Raises:
-        CheckpointError: ``run_dir`` holds no world model, or one of another environment.
+        CheckpointError: ``run_dir`` holds no world model, or one of another environment or observation spec.
     """
     from stable_baselines3.common.vec_env import VecMonitor
 
-    from shiftgrid.world_models.learner import load_world_model
+    from shiftgrid.world_models.run_model import load_run_world_model
 
     starts = RealStarts(env_id, split, env_kwargs, seed=seed)
     spec = ObsSpec.from_spaces(starts.observation_space, starts.action_space)
-    model, _ = load_world_model(run_dir, device, env=env_id, spec=spec)
+    model = load_run_world_model(run_dir, device, env=env_id, spec=spec).model
     return VecMonitor(DreamSB3VecEnv(DreamVecEnv(model, starts, num_envs, sample=sample, seed=seed)))

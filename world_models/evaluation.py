@@ -1,6 +1,7 @@
 """World models scored under shift: open-loop prediction of real episodes on every split.
 
-For a model and the behaviour policy it was trained with (:mod:`shiftgrid.world_models.behaviour`),
+For a model and the behaviour policy it was trained with (:mod:`shiftgrid.world_models.behaviour`;
+for a Dreamer's model, the Dreamer agent itself: :mod:`shiftgrid.world_models.run_model`),
 :func:`record_splits` plays real episodes on every split with that behaviour, and
 :func:`score_splits` scores the model on them: for windows of each episode the model filters
 ``context`` real steps (:meth:`~shiftgrid.world_models.interface.WorldModel.observe`), then
@@ -389,7 +390,8 @@ def evaluate_world_model(model: WorldModel, behaviour: Any, env_id: str, splits:
                          batch_size: int = 1024, progress: bool = False) -> dict[str, dict[str, float]]:
     """:func:`record_splits` then :func:`score_splits`: split -> ``name@k`` -> value of one model.
 
-    ``behaviour`` is the one the model was trained with (``make_behaviour(policy, noise=..., seed=...)``).
+    ``behaviour`` is the one the model was trained with (``make_behaviour(policy, noise=..., seed=...)``), or for
+    a Dreamer's model the Dreamer agent (:meth:`~shiftgrid.world_models.run_model.RunWorldModel.behaviour`).
     Several models of one configuration: record once, score each (as ``shiftgrid wm evaluate`` does).
 
     Example:
@@ -408,8 +410,13 @@ def evaluate_world_model(model: WorldModel, behaviour: Any, env_id: str, splits:
                         seed=seed, progress=progress)
 
 
-def report_style(horizons: Iterable[int]) -> ReportStyle:
-    """How the shift report of :func:`shiftgrid.agents.report.write_report` shows world-model metrics at ``horizons``.
+#: The learning curve of a ``wm train`` run's report: TensorBoard tag and the words of its axis.
+ONE_STEP_CURVE = ("train/one_step/cell_accuracy", "one-step cell accuracy (training batches)")
+
+
+def report_style(horizons: Iterable[int], curve: tuple[str, str] = ONE_STEP_CURVE) -> ReportStyle:
+    """How the shift report of :func:`shiftgrid.agents.report.write_report` shows world-model metrics at ``horizons``
+    (``curve``: the TensorBoard tag of its learning curves, and the words of their axis).
 
     Example:
         >>> style = report_style([1, 5])
@@ -425,5 +432,5 @@ def report_style(horizons: Iterable[int]) -> ReportStyle:
         per_seed=f"changed_cell_accuracy@{hs[-1]}",
         gap_note="Gaps are id − shifted: for accuracies and F1 a positive gap is a loss under shift; for obs NLL and "
                  "the return gap (errors) a negative gap is.",
-        curve=("train/one_step/cell_accuracy", "one-step cell accuracy (training batches)"),
+        curve=curve,
     )

@@ -54,7 +54,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from shiftgrid.agents.checkpoint import CheckpointError, find_checkpoint, read_checkpoint
+from shiftgrid.agents.checkpoint import Checkpoint, CheckpointError, find_checkpoint, read_checkpoint
 from shiftgrid.agents.config import ConfigError, TrainConfig, from_mapping
 from shiftgrid.agents.envs import has_splits, make_env
 from shiftgrid.agents.rundir import BEST, CHECKPOINT_DIR, LATEST
@@ -378,7 +378,12 @@ def check_identity(theirs: Any, mine: dict[str, Any], what: str) -> None:
                               f"{_spec_of(mine['spec'])}: another observation spec")
 
 
-def _checkpoint_file(run_dir: str | Path, checkpoint: str) -> Path:
+def checkpoint_file(run_dir: str | Path, checkpoint: str = "latest") -> Path:
+    """The checkpoint file a run (directory or file) names: itself if a file, else its ``latest``/``best`` (or a path).
+
+    Raises:
+        CheckpointError: the directory has no such checkpoint.
+    """
     path = Path(run_dir)
     if path.is_file():
         return path
@@ -411,10 +416,15 @@ def load_world_model(run_dir: str | Path, device: str = "auto", checkpoint: str 
         >>> model, config = load_world_model("runs/wm-rssm-GoTo-v0")  # doctest: +SKIP
         >>> states, out = model.observe(batch)  # doctest: +SKIP
     """
+    file = checkpoint_file(run_dir, checkpoint)
+    return world_model_of(read_checkpoint(file), file, device, env=env, model=model, spec=spec)
+
+
+def world_model_of(ckpt: Checkpoint, file: Path, device: str = "auto", *, env: str | None = None,
+                   model: str | None = None, spec: ObsSpec | None = None) -> tuple[WorldModel, TrainConfig]:
+    """:func:`load_world_model` of a checkpoint already read from ``file`` (which errors name)."""
     from shiftgrid.agents.algos import resolve_device
 
-    file = _checkpoint_file(run_dir, checkpoint)
-    ckpt = read_checkpoint(file)
     if ckpt.learner != LEARNER:
         raise CheckpointError(f"{file} is a checkpoint of learner {ckpt.learner!r}, not a world model "
                               "(train one with shiftgrid wm train)")

@@ -1,4 +1,4 @@
-"""``shiftgrid wm evaluate``: end to end on tiny trained runs, and bad input (one line, exit 2)."""
+"""``shiftgrid wm evaluate``: end to end on tiny trained runs (wm train and Dreamer), and bad input (one line, exit 2)."""
 
 from __future__ import annotations
 
@@ -31,12 +31,23 @@ def train_run(root: Path, name: str, env: str = GOTO, seeds: str = "0", split: s
     return root / name
 
 
+def train_dreamer(root: Path, name: str, seeds: str = "0,1") -> Path:
+    """Tiny Dreamer runs on GoTo (``shiftgrid train --algo dreamer``, seconds; several seeds: ``<dir>/seed<k>``)."""
+    hp = {"preset": "tiny", "batch_size": 4, "seq_len": 8, "prefill": 32, "train_ratio": 4, "replay_capacity": 1000,
+          "actor_critic.hidden": 32, "actor_critic.layers": 1}
+    argv = ["train", "--algo", "dreamer", "--env", GOTO, "--steps", "64", "--seed", seeds, "--n-envs", "2", "--device", "cpu",
+            "--run-dir", str(root / name), "--no-progress", "--set", "eval.freq=0",
+            *(a for k, v in hp.items() for a in ("--set", f"hyperparams.{k}={v}"))]
+    assert main(argv) == 0
+    return root / name
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("wm-runs")
-    goto = train_run(root, "goto", seeds="0,1")
+    goto, dreamer = train_run(root, "goto", seeds="0,1"), train_dreamer(root, "dreamer")
     return {"s0": goto / "seed0", "s1": goto / "seed1", "empty": train_run(root, "empty", env="MiniGrid-Empty-5x5-v0"),
-            "far": train_run(root, "far", split="size/far")}
+            "far": train_run(root, "far", split="size/far"), "d0": dreamer / "seed0", "d1": dreamer / "seed1"}
 
 
 def wm_evaluate(*argv: str, capsys) -> tuple[int, str, str]:
@@ -83,6 +94,27 @@ def test_one_run_of_an_id_without_splits_reports_into_its_run_dir(runs, capsys):
     assert "evaluation reset seeds: 1000000000..1000000001" in stdout
 
 
+def test_dreamer_runs_are_scored_each_on_the_episodes_its_own_agent_plays(runs, tmp_path, capsys):
+    both, alone = tmp_path / "both", tmp_path / "alone"
+    argv = ["--splits", "id,layout/near", *FAST]  # 7x7 and 8x8 rooms: short episodes of an untrained agent
+    code, stdout, _ = wm_evaluate(str(runs["d0"]), str(runs["d1"]), "--out", str(both), *argv, capsys=capsys)
+    assert code == 0 and "# World-model shift report: `shiftgrid/GoTo-v0`" in stdout
+    assert ("- behaviour: each run's own Dreamer agent (its actor through predict, most likely actions, "
+            "as shiftgrid evaluate plays it)") in stdout
+    assert "- episodes per split: 2 per run (each run's agent plays its own, on the same reset seeds)" in stdout
+    assert "- windows scored (k = 1/3): seed0: id " in stdout and "; seed1: id " in stdout
+    doc = json.loads((both / "results.json").read_text())
+    assert [r["name"] for r in doc["runs"]] == ["seed0", "seed1"] and doc["runs"][0]["training"]["steps"] == 64
+    assert list(doc["runs"][1]["metrics"]) == ["id", "layout/near"]
+    assert list(doc["runs"][1]["metrics"]["id"]) == metric_names((1, 3)) and "layout" in doc["summary"]["axes"]
+    # seed1 in the joint report is scored on its own agent's episodes: the same numbers as seed1 alone
+    assert wm_evaluate(str(runs["d1"]), "--out", str(alone), *argv, capsys=capsys)[0] == 0
+    assert json.loads((alone / "results.json").read_text())["runs"][0]["metrics"] == doc["runs"][1]["metrics"]
+    code, stdout, _ = wm_evaluate(str(runs["d0"]), "--out", str(tmp_path / "sampled"), "--stochastic", *FAST, "--splits", "id",
+                                  capsys=capsys)
+    assert code == 0 and "- behaviour: the run's own Dreamer agent (its actor through predict, actions sampled" in stdout
+
+
 def _agent_run(root: Path) -> Path:
     run = root / "ppo-run"
     save_checkpoint(Checkpoint("ppo", TrainConfig(run_dir=str(run)).to_dict(), {}), run / "checkpoints" / "latest.pt")
@@ -101,6 +133,8 @@ def _agent_run(root: Path) -> Path:
     ("context", "--context must be >= 1, got 0"),
     ("trained-there", "was trained on size/far, so its levels there may be training levels"),
     ("cuda", "asked for, but this torch sees no CUDA device"),
+    ("mixed", "runs with a different algo cannot be summarised together"),
+    ("stochastic", "--stochastic samples a Dreamer agent's actions;"),
 ])
 def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, capsys, case, expected):
     s0, out = str(runs["s0"]), ["--out", str(tmp_path / "out")]
@@ -116,6 +150,8 @@ def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, capsys, case, expected
         "context": [s0, "--context", "0"],
         "trained-there": [str(runs["far"]), "--splits", "id,size/far"],
         "cuda": [s0, "--device", "cuda"],
+        "mixed": [s0, str(runs["d0"]), *out],
+        "stochastic": [s0, "--stochastic"],
     }[case]
     if case == "cuda" and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
