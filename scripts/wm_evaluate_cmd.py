@@ -14,8 +14,10 @@ every step the model filters ``--context`` real steps, then predicts open-loop f
 actions, scored at each of ``--horizons``.
 
 The report (results.json / results.md / long-form results.csv, ``shift_*.png``) is the agents'
-report, written by the same code: it goes to ``<run dir>/eval`` for one run or ``--out DIR``
-(required for several), and replaces a report already there, as ``shiftgrid evaluate`` does.
+report, written by the same code: it goes to ``--out DIR`` (required for several runs), or for one
+run to ``<run dir>/eval`` (a Dreamer run: ``<run dir>/eval/world_model``, beside its agent's
+report from ``shiftgrid evaluate``), and replaces a report already there, as ``shiftgrid
+evaluate`` does.
 
 Example:
     $ shiftgrid wm evaluate runs/wm-rssm-GoTo-v0-s0 --episodes 50
@@ -32,6 +34,8 @@ from typing import Any, Sequence
 
 from shiftgrid.scripts.cli import UserError
 
+#: Where one Dreamer run's report goes inside its ``eval/`` folder (``eval/`` itself holds its agent's report).
+DREAMER_REPORT_DIR = "world_model"
 #: Config entries runs must share to be summarised together (seeds of one configuration).
 SHARED = ("algo", "env", "env_kwargs", "hyperparams.model", "hyperparams.policy", "hyperparams.noise")
 
@@ -49,7 +53,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="first evaluation seed; also seeds the behaviour (default: 0)")
     p.add_argument("--checkpoint", default="latest", choices=("latest", "best"),
                    help="which checkpoint of a run directory (default: latest)")
-    p.add_argument("--out", type=Path, default=None, help="report folder (default: <run dir>/eval, one run only)")
+    p.add_argument("--out", type=Path, default=None, help="report folder (default, one run only: <run dir>/eval; "
+                   f"a Dreamer run: <run dir>/eval/{DREAMER_REPORT_DIR})")
     p.add_argument("--stochastic", action="store_true",
                    help="a Dreamer run's agent samples its actions (default: most likely, as shiftgrid evaluate plays it)")
     p.add_argument("--n-envs", type=int, default=8, help="environments stepped side by side (default: 8)")
@@ -211,6 +216,6 @@ def evaluate_runs(runs: Sequence[Path], *, splits: str | list[str] = "all", hori
         "positives": f"reward F1: reward > {REWARD_THRESHOLD:g} (real and predicted); termination F1: real termination "
                      f"vs continuation probability < {CONTINUE_THRESHOLD:g}",
     }
-    target = out if out is not None else dirs[0].eval
+    target = out if out is not None else (dirs[0].eval / DREAMER_REPORT_DIR if loaded[0].is_dreamer else dirs[0].eval)
     return write_report(target, records, axis_layout(env_id, names), env_id=env_id, meta=meta,
                         style=report_style(horizons, loaded[0].curve))

@@ -110,9 +110,10 @@ def test_dreamer_runs_are_scored_each_on_the_episodes_its_own_agent_plays(runs, 
     # seed1 in the joint report is scored on its own agent's episodes: the same numbers as seed1 alone
     assert wm_evaluate(str(runs["d1"]), "--out", str(alone), *argv, capsys=capsys)[0] == 0
     assert json.loads((alone / "results.json").read_text())["runs"][0]["metrics"] == doc["runs"][1]["metrics"]
-    code, stdout, _ = wm_evaluate(str(runs["d0"]), "--out", str(tmp_path / "sampled"), "--stochastic", *FAST, "--splits", "id",
-                                  capsys=capsys)
+    code, stdout, _ = wm_evaluate(str(runs["d0"]), "--stochastic", *FAST, "--splits", "id", capsys=capsys)
     assert code == 0 and "- behaviour: the run's own Dreamer agent (its actor through predict, actions sampled" in stdout
+    own = runs["d0"] / "eval"  # one Dreamer run: beside (not over) its agent's report from shiftgrid evaluate
+    assert (own / "world_model" / "results.md").is_file() and not (own / "results.json").exists()
 
 
 def _agent_run(root: Path) -> Path:
