@@ -198,7 +198,7 @@ class TrainConfig(RunConfig):
     init_from: str | None = None
     """A run directory or checkpoint whose policy weights start this run (e.g. PPO fine-tuning a ``bc`` run's policy)."""
     dream: str | None = None
-    """A ``shiftgrid wm train`` run: SB3 learners train inside its world model (:mod:`shiftgrid.world_models.dream_env`),
+    """A ``shiftgrid wm train`` or Dreamer run: SB3 learners train inside its world model (:mod:`shiftgrid.world_models.dream_env`),
     started from real first observations of ``env``; evaluation stays in the real environment."""
     checkpoint_freq: int = 20_000
     """Environment steps between saves of ``checkpoints/latest.pt`` (it is also saved at the end)."""

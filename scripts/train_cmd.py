@@ -55,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init-from", metavar="RUN", help="start from the policy weights of RUN (a run dir or .pt), "
                    "e.g. PPO fine-tuning a bc run")
     p.add_argument("--dream", metavar="WM_RUN", help="train an SB3 learner inside the world model of WM_RUN "
-                   "(a shiftgrid wm train run), started from real first observations; evaluated in the real env")
+                   "(a shiftgrid wm train or Dreamer run), started from real first observations; evaluated in the real env")
     p.add_argument("--config", type=Path, help="YAML file of config keys (over the presets)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, dotted for nested keys (repeatable): --set hyperparams.gamma=0.95")

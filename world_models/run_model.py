@@ -17,7 +17,8 @@ Example:
     >>> from shiftgrid.agents.train import train
     >>> config = TrainConfig(algo="dreamer", env="MiniGrid-Empty-5x5-v0", steps=16, n_envs=2, device="cpu",
     ...                      progress=False, run_dir=tempfile.mkdtemp() + "/dreamer", eval=EvalConfig(freq=0),
-    ...                      hyperparams={"preset": "tiny", "prefill": 8, "actor_critic": {"hidden": 32}})
+    ...                      hyperparams={"preset": "tiny", "prefill": 8, "replay_capacity": 1000,
+    ...                                   "actor_critic": {"hidden": 32}})
     >>> run = load_run_world_model(train(config).run_dir, device="cpu")
     >>> run.learner, run.family, type(run.model).__name__, type(run.behaviour(seed=0).agent).__name__
     ('dreamer', 'rssm (tiny)', 'RSSM', 'Dreamer')
