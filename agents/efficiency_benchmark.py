@@ -114,7 +114,8 @@ def read_runs(dirs: Sequence[Path], goal: float = GOAL) -> tuple[list[dict[str, 
             raise RunDirError(f"{d} is neither a run dir ({CONFIG_FILE}) nor a sweep dir with {RUNS_ROOT}/<point>/{CONFIG_FILE}")
         figures = [(r, run_figures(r, goal)) for r in found]
         if all(f is None for _, f in figures):
-            raise RunDirError(f"no {SUCCESS_TAG} in the TensorBoard files of {d} (looked in {', '.join(str(RunDir(r).tb) for r in found)})")
+            looked = ", ".join(str(RunDir(r).tb) for r in found)
+            raise RunDirError(f"no {SUCCESS_TAG} in the TensorBoard files of {d} (looked in {looked})")
         runs += [f for _, f in figures if f is not None]
         skipped += [r for r, f in figures if f is None]
     return runs, skipped

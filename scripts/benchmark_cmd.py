@@ -42,7 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="what to benchmark (sweep: seconds per point a sweep adds over running its points by hand, on "
                    "each backend; world-model: training and imagination steps/s next to the real env's; efficiency: "
                    "steps to a training-success goal of the runs in DIRs, against PPO's)")
-    p.add_argument("dirs", nargs="*", type=Path, metavar="DIR", help="efficiency: sweep dirs (runs/dreamer-goto) or run dirs")
+    p.add_argument("dirs", nargs="*", type=Path, metavar="DIR",
+                   help="efficiency: sweep dirs (runs/dreamer-goto) or run dirs, right after the word efficiency")
     p.add_argument("--goal", type=float, default=0.9, help="efficiency: 100-episode training success to reach")
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="efficiency: also write the figures as JSON")
     p.add_argument("--points", type=int, default=4, help="sweep: tiny PPO points per measurement")

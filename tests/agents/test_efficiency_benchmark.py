@@ -84,10 +84,12 @@ def test_groups_censor_runs_short_of_the_goal_and_give_ppos_steps_over_each_algo
 def test_the_cli_prints_both_tables_and_writes_json(tmp_path, capsys):
     fake_run(tmp_path, "ppo", 0, [[(1000, 0.95, 150, 10.0)]])
     fake_run(tmp_path, "dreamer", 0, [[(500, 0.2, 150, 10.0)]], spec=(0.9, 100))
-    (tmp_path / "runs" / "pending").mkdir()
+    (tmp_path / "runs" / "pending").mkdir()  # a sweep point not started: no run
+    starting = fake_run(tmp_path, "ppo", 1, [[]])  # a run that has logged nothing yet: left out, and said so
     assert main(["benchmark", "efficiency", str(tmp_path), "--json", str(tmp_path / "e.json")]) == 0
     out = capsys.readouterr().out
     assert "| shiftgrid/GoTo-v0 | dreamer | 0/1 | >= 500 [500, 500] | <= 2.00 |" in out
+    assert f"no training success logged yet (left out): {starting}" in out
     data = json.loads((tmp_path / "e.json").read_text())
     assert data["goal"] == 0.9 and [g["goal"]["censored"] for g in data["groups"]] == [True, False]
 
