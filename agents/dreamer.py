@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import torch
@@ -57,6 +57,9 @@ from shiftgrid.world_models.models import build_model, model_names
 from shiftgrid.world_models.openloop import open_loop, openloop_image, span_without_reset
 from shiftgrid.world_models.replay import SequenceReplay
 from shiftgrid.world_models.train_step import NonFiniteLossError, make_optimizer, train_step
+
+if TYPE_CHECKING:
+    from shiftgrid.agents.checkpoint import Checkpoint
 
 
 @dataclass(frozen=True)
@@ -291,10 +294,16 @@ def load_dreamer_world_model(path: str, device: str = "auto") -> tuple[WorldMode
     Example:
         >>> model, config = load_dreamer_world_model("runs/dreamer-GoTo")  # doctest: +SKIP
     """
-    from shiftgrid.agents.checkpoint import CheckpointError, build_learner, find_checkpoint, read_checkpoint
+    from shiftgrid.agents.checkpoint import find_checkpoint, read_checkpoint
 
-    checkpoint = read_checkpoint(find_checkpoint(path))
+    return dreamer_world_model_of(read_checkpoint(find_checkpoint(path)), path, device)
+
+
+def dreamer_world_model_of(checkpoint: Checkpoint, where: Any, device: str = "auto") -> tuple[WorldModel, TrainConfig]:
+    """:func:`load_dreamer_world_model` of a checkpoint already read (from ``where``, which errors name)."""
+    from shiftgrid.agents.checkpoint import CheckpointError, build_learner
+
     if checkpoint.learner != "dreamer":
-        raise CheckpointError(f"{path} is a checkpoint of learner {checkpoint.learner!r}, not of dreamer")
+        raise CheckpointError(f"{where} is a checkpoint of learner {checkpoint.learner!r}, not of dreamer")
     agent = build_learner(checkpoint, device)
     return agent.model.eval(), agent.config

@@ -30,7 +30,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from shiftgrid.agents.checkpoint import CheckpointError, read_checkpoint
+from shiftgrid.agents.checkpoint import Checkpoint, CheckpointError, read_checkpoint
 from shiftgrid.agents.config import TrainConfig
 from shiftgrid.world_models.behaviour import Behaviour, make_behaviour
 from shiftgrid.world_models.evaluation import ONE_STEP_CURVE
@@ -97,11 +97,12 @@ class RunWorldModel:
         return f"{policy}" + ("" if policy == "random" else f", {noise:g} of actions random")
 
 
-def _dreamer_world_model(file: Path, device: str, env: str | None, spec: ObsSpec | None) -> tuple[WorldModel, TrainConfig, str]:
-    from shiftgrid.agents.dreamer import dreamer_config, load_dreamer_world_model
+def _dreamer_world_model(ckpt: Checkpoint, file: Path, device: str, env: str | None,
+                         spec: ObsSpec | None) -> tuple[WorldModel, TrainConfig, str]:
+    from shiftgrid.agents.dreamer import dreamer_config, dreamer_world_model_of
 
     try:
-        model, config = load_dreamer_world_model(str(file), device)
+        model, config = dreamer_world_model_of(ckpt, file, device)
     except RuntimeError as e:  # load_state_dict: the model the env's spec builds now has other shapes
         raise CheckpointError(f"{file}: the Dreamer's world model does not fit what its env observes now "
                               f"({str(e).strip().splitlines()[-1].strip()})") from None
@@ -144,8 +145,7 @@ def load_run_world_model(run_dir: str | Path, device: str = "auto", checkpoint: 
         settings = WorldModelSettings.of(config)
         family = f"{settings.model} ({settings.preset})"
     elif learner == DREAMER:
-        del ckpt  # the Dreamer's own loader reads the file again: do not hold two copies
-        model, config, family = _dreamer_world_model(file, device, env, spec)
+        model, config, family = _dreamer_world_model(ckpt, file, device, env, spec)
     else:
         raise CheckpointError(f"{file} is a checkpoint of learner {learner!r}, not a world model (train one with "
                               f"shiftgrid wm train, or a Dreamer with shiftgrid train --algo {DREAMER})")
