@@ -197,10 +197,9 @@ def evaluate_runs(runs: Sequence[Path], *, splits: str | list[str] = "all", hori
         return ", ".join(f"{split} " + "/".join(f"{record.metrics[split][f'windows@{k}']:.0f}" for k in horizons)
                          for split in names)
 
-    behaviour = loaded[0].describe_behaviour(not stochastic)
     meta = {
         "world model": ", ".join(sorted({run.family for run in loaded})),
-        "behaviour": behaviour if shared else behaviour.replace("the run's own", "each run's own"),
+        "behaviour": loaded[0].describe_behaviour(not stochastic, "the run's" if shared else "each run's"),
         "training split": training_split_note(env_id, configs[0].get("split")),
         "env kwargs": env_kwargs_note(env_kwargs),
         "episodes per split": f"{episodes} " + ("(the same real episodes for every run)" if shared

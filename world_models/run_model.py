@@ -88,11 +88,11 @@ class RunWorldModel:
             return ("world_model/cell_accuracy", "world-model cell accuracy (posterior, training batches)")
         return ONE_STEP_CURVE
 
-    def describe_behaviour(self, deterministic: bool = True) -> str:
-        """The behaviour in words, for reports."""
+    def describe_behaviour(self, deterministic: bool = True, whose: str = "the run's") -> str:
+        """The behaviour in words, for reports (``whose``: of a Dreamer's agent, e.g. ``each run's``)."""
         if self.is_dreamer:
             actions = "most likely actions, as shiftgrid evaluate plays it" if deterministic else "actions sampled from its actor"
-            return f"the run's own Dreamer agent (its actor through predict, {actions})"
+            return f"{whose} own Dreamer agent (its actor through predict, {actions})"
         policy, noise = self.config.hyperparams["policy"], self.config.hyperparams["noise"]
         return f"{policy}" + ("" if policy == "random" else f", {noise:g} of actions random")
 
