@@ -4,8 +4,8 @@ Reads the runs of curriculum sweeps (``scripts/sweeps/curriculum-*.yaml``): each
 evaluations during training (``checkpoints/latest.pt`` history) on ``train``, i.e. on levels drawn
 uniformly from the training split, never on the teacher's own choices. A run's figure is the
 first evaluated step whose success is at least the goal; a run that never gets there counts at
-its last step and is marked (the IQM is then a lower bound, written ``>=``). Per environment and
-teacher: runs reaching the goal, the IQM of steps with its 95% bootstrap interval, and the ratio
+its last step and is marked (the IQM is then a lower bound, written ``>=``); sweep points not
+finished (interrupted, failed, running) are left out and named. Per environment and teacher: runs reaching the goal, the IQM of steps with its 95% bootstrap interval, and the ratio
 of uniform's IQM to the teacher's (how many times fewer steps; a bound where either is censored,
 as :func:`~shiftgrid.agents.efficiency_benchmark.steps_groups` computes it). Teachers that run no side
 rollouts cost no extra steps; the teacher cost column shows what ``teacher/cost.json`` recorded.
@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 from shiftgrid.agents.checkpoint import read_checkpoint
 from shiftgrid.agents.config import load_yaml_file
-from shiftgrid.agents.efficiency_benchmark import steps_groups, sweep_runs
+from shiftgrid.agents.efficiency_benchmark import steps_groups, sweep_runs, sweep_state
 from shiftgrid.agents.rundir import CHECKPOINT_DIR, LATEST
 from shiftgrid.agents.services import TEACHER_COST_FILE
 
@@ -70,11 +70,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("dirs", nargs="+", type=Path, help="sweep dirs (runs/curriculum-doorkey) or run dirs")
     p.add_argument("--goal", type=float, default=GOAL, help="training-split success to reach (default 0.9)")
     args = p.parse_args(argv)
-    runs = [run_figures(r, args.goal) for d in args.dirs for r in sweep_runs(d, f"{CHECKPOINT_DIR}/{LATEST}")]
+    found = [r for d in args.dirs for r in sweep_runs(d, f"{CHECKPOINT_DIR}/{LATEST}")]
+    unfinished = [r for r in found if sweep_state(r) not in (None, "done")]  # a stopped point is not at its budget
+    runs = [run_figures(r, args.goal) for r in found if r not in unfinished]
     if not runs:
-        print(f"no runs with checkpoints/latest.pt under {', '.join(map(str, args.dirs))}", file=sys.stderr)
+        print(f"no finished runs with checkpoints/latest.pt under {', '.join(map(str, args.dirs))}", file=sys.stderr)
         return 2
     print(table(runs, args.goal))
+    if unfinished:
+        print(f"\nleft out, not finished: {', '.join(f'{r} ({sweep_state(r)})' for r in unfinished)}")
     return 0
 
 

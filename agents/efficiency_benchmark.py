@@ -71,7 +71,7 @@ def first_crossing(success: Sequence[tuple[int, float, float]], episodes: Mappin
     return None
 
 
-def _sweep_state(run_dir: Path) -> str | None:
+def sweep_state(run_dir: Path) -> str | None:
     """The point's state in its sweep's ``status/<point>.json`` (running, done, ...), if the run is a sweep's."""
     sweep = SweepDir(run_dir.parent.parent)
     status = sweep.status(run_dir.name)
@@ -93,7 +93,7 @@ def run_figures(run_dir: Path, goal: float = GOAL) -> dict[str, Any] | None:
     spec = config.get("target") or {}
     met = json.loads(run.target.read_text()) if run.target.is_file() else {}
     return {"run": str(run_dir), "algo": config["algo"], "env": config["env"], "seed": config.get("seed"),
-            "state": _sweep_state(run_dir), "planned": config.get("steps"), "budget": budget, "budget_s": budget_s,
+            "state": sweep_state(run_dir), "planned": config.get("steps"), "budget": budget, "budget_s": budget_s,
             "windowed": episodes is not None, "steps": crossing[0] if crossing else None,
             "wall_s": crossing[1] if crossing else None, "final": final,
             "target": (spec["success"], spec.get("episodes")) if spec.get("success") is not None else None,

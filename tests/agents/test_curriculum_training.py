@@ -189,3 +189,26 @@ def test_a_resumed_run_continues_its_teachers_state(tmp_path):
     result = train(config, resume=True, hooks=[lambda run: seen.append(run.learner.env.teacher)])
     assert result.num_timesteps >= 640 and set(saved["buffer"]) <= set(seen[-1].stats)
     assert seen[-1].chosen > saved["chosen"]
+
+
+def test_the_benchmark_leaves_out_sweep_points_that_did_not_finish(tmp_path, capsys):
+    import json
+
+    import yaml
+
+    from shiftgrid.agents.checkpoint import Checkpoint, save_checkpoint
+    from shiftgrid.agents.curriculum_benchmark import main
+
+    for point, state, steps in (("seed=0", "done", 1000), ("seed=1", "interrupted", 100)):
+        run = tmp_path / "runs" / point
+        (run / "checkpoints").mkdir(parents=True)
+        config = {"algo": "ppo", "env": "E", "seed": int(point[-1]), "teacher": {"name": "plr"}}
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+        save_checkpoint(Checkpoint("ppo", config, {}, steps, history=[{"step": steps, "success": {"train": 0.1}}]),
+                        run / "checkpoints" / "latest.pt")
+        (tmp_path / "status").mkdir(exist_ok=True)
+        (tmp_path / "status" / f"{point}.json").write_text(json.dumps({"state": state}))
+    assert main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| E | plr | 0/1 | >= 1,000 [1,000, 1,000] |" in out  # the stopped seed would pull the bound to 100
+    assert "left out, not finished:" in out and "seed=1 (interrupted)" in out
