@@ -8,7 +8,9 @@ its last step and is marked (the IQM is then a lower bound, written ``>=``); swe
 finished (interrupted, failed, running) are left out and named. Per environment and teacher: runs reaching the goal, the IQM of steps with its 95% bootstrap interval, and the ratio
 of uniform's IQM to the teacher's (how many times fewer steps; a bound where either is censored,
 as :func:`~shiftgrid.agents.efficiency_benchmark.steps_groups` computes it). Teachers that run no side
-rollouts cost no extra steps; the teacher cost column shows what ``teacher/cost.json`` recorded.
+rollouts cost no extra steps; the teacher cost column shows what ``teacher/cost.json`` recorded. Runs with the
+oracle teacher's advice (``scripts/sweeps/advice-*.yaml``) are grouped by granularity (:func:`learner_label`) and
+scored, like every evaluation, without advice.
 
 Example:
     $ python -m shiftgrid.agents.curriculum_benchmark runs/curriculum-doorkey runs/curriculum-maze
@@ -41,13 +43,27 @@ def steps_to(history: Sequence[dict[str, Any]], goal: float = GOAL, split: str =
     return None
 
 
+def learner_label(config: dict[str, Any]) -> str:
+    """The teacher of a run's config, with its advice: ``"plr"``, ``"uniform + subgoal advice"``.
+
+    A run without a teacher draws its levels uniformly from the training split, so it is ``uniform``.
+
+    Example:
+        >>> learner_label({"teacher": {"name": "plr"}}), learner_label({"advice": {"granularity": "action"}})
+        ('plr', 'uniform + action advice')
+    """
+    name = (config.get("teacher") or {}).get("name") or "uniform"
+    advice = (config.get("advice") or {}).get("granularity")
+    return f"{name} + {advice} advice" if advice else name
+
+
 def run_figures(run_dir: Path, goal: float = GOAL) -> dict[str, Any]:
     """One run's env, teacher, seed, steps to the goal (None: not reached), last step, last success and teacher cost."""
     config = load_yaml_file(run_dir / "config.yaml")
     ckpt = read_checkpoint(run_dir / "checkpoints" / "latest.pt")
     cost_file = run_dir / "teacher" / TEACHER_COST_FILE
     last = ckpt.history[-1]["success"].get(SPLIT) if ckpt.history else None
-    return {"env": config["env"], "teacher": (config.get("teacher") or {}).get("name") or "none", "seed": config["seed"],
+    return {"env": config["env"], "teacher": learner_label(config), "seed": config["seed"],
             "steps": steps_to(ckpt.history, goal), "budget": ckpt.num_timesteps, "last": last,
             "cost": json.loads(cost_file.read_text()) if cost_file.is_file() else {}}
 
