@@ -56,6 +56,11 @@ class ExpertConfig(CloningConfig):
     """Most failed missions demonstrated a round (None: every one)."""
     epochs: int = 5
     """Passes over the demonstrations each round."""
+    max_demos: int | None = None
+    """Most demonstrations in all (initial ones included): a round adds at most what is left, and once the total
+    is reached the learner is fitted on it one last time and the run ends (None: run for the steps given)."""
+    max_rounds: int | None = None
+    """Most rounds: the run ends after them, whatever its steps (None: run for the steps given)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,8 @@ class ExpertLearner(CloningLearner):
         s: ExpertConfig = self.settings  # type: ignore[assignment]
         if s.probe_episodes < 1 or s.epochs < 1:
             raise ConfigError(f"expert needs probe_episodes and epochs >= 1, got {s.probe_episodes}, {s.epochs}")
+        if min(s.max_demos or 1, s.max_rounds or 1) < 1:
+            raise ConfigError(f"expert needs max_demos and max_rounds >= 1 (or None), got {s.max_demos}, {s.max_rounds}")
         self.rounds = self.probed = 0
         self.env: Any = None
         if not training:
@@ -90,6 +97,11 @@ class ExpertLearner(CloningLearner):
 
     def counters(self) -> dict[str, int]:
         return {**super().counters(), "rounds": int(self.rounds), "probed": int(self.probed)}
+
+    def demos_left(self) -> int | None:
+        """Demonstrations still allowed by ``max_demos`` (None: no limit)."""
+        s: ExpertConfig = self.settings  # type: ignore[assignment]
+        return None if s.max_demos is None else max(0, s.max_demos - int(self.teacher.get("demo_episodes", 0)))
 
     def demonstrate(self, seed: int) -> Demonstration | None:
         """The teacher's demonstration of the level ``reset(seed=seed)`` gives (None where the teacher fails it)."""
@@ -104,7 +116,8 @@ class ExpertLearner(CloningLearner):
         first = first_reset_seed(self.config.env, PROBE_SEED + self.probed)
         seeds = [first + i for i in range(s.probe_episodes)]
         self.probed += s.probe_episodes
-        failed = [seed for seed, r in zip(seeds, probes) if not r.success][:s.max_new_demos]
+        left = [n for n in (s.max_new_demos, self.demos_left()) if n is not None]
+        failed = [seed for seed, r in zip(seeds, probes) if not r.success][:min(left, default=None)]
         demos = [d for d in map(self.demonstrate, failed) if d is not None]
         return Round(probes, seeds, demos)
 
@@ -125,7 +138,7 @@ class ExpertLearner(CloningLearner):
                 demos = list(read_episodes(self.config.demos, env_id=self.config.env, split=split,
                                            env_kwargs=self.config.env_kwargs))
             else:
-                demos = [d for d in map(self.demonstrate, range(self.config.seed, self.config.seed + s.initial_demos))
+                demos = [d for d in map(self.demonstrate, range(self.config.seed, self.config.seed + min(s.initial_demos, s.max_demos or s.initial_demos)))
                          if d is not None]
             self._add(run, demos)
             if not demos:
@@ -141,6 +154,9 @@ class ExpertLearner(CloningLearner):
                 return
             if not run.on_update(self.num_timesteps, {**metrics, "train/probe_success": success, "train/round": self.rounds,
                                                       "train/new_demos": len(round_.demos), "train/dataset": len(self.data)}):
+                return
+            if self.demos_left() == 0 or self.rounds == s.max_rounds:  # learn the last demonstrations, then stop
+                run.on_update(self.num_timesteps, self.fit(s.epochs))
                 return
 
     def close(self) -> None:

@@ -14,7 +14,8 @@ Example:
     $ shiftgrid benchmark envs --steps 20000 --repeats 3
     $ shiftgrid benchmark sweep --points 4 --repeats 3   # sweep overhead per point (local, ray)
     $ shiftgrid benchmark world-model --models rssm,transformer --presets tiny,small --threads 2
-    $ shiftgrid benchmark imitation --demos 500,1000,2000,5000   # bc: demonstrations needed for 99% success
+    $ shiftgrid benchmark imitation --demos 500,1000,2000,5000 --algos bc,dagger,expert --seeds 0,1,2 --json rows.jsonl
+    $ shiftgrid benchmark imitation --from rows.jsonl   # demonstrations needed for 99% success, from saved rows
     $ shiftgrid benchmark efficiency runs/dreamer-goto runs/efficiency-goto   # steps to 90% training success, against PPO
 """
 
@@ -40,12 +41,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("benchmark", help="print throughput figures (envs, sweep, world-model) and sample efficiency")
     p.add_argument("what", choices=["envs", "sweep", "world-model", "imitation", "efficiency"],
                    help="what to benchmark (sweep: seconds per point a sweep adds over running its points by hand, on "
-                   "each backend; world-model: training and imagination steps/s next to the real env's; efficiency: "
-                   "steps to a training-success goal of the runs in DIRs, against PPO's)")
+                   "each backend; world-model: training and imagination steps/s next to the real env's; imitation: "
+                   "held-out success of bc, dagger and the intelligent expert per demonstration budget and seed, and the "
+                   "smallest budget reaching 99%; efficiency: steps to a training-success goal of the runs in DIRs, "
+                   "against PPO's)")
     p.add_argument("dirs", nargs="*", type=Path, metavar="DIR",
                    help="efficiency: sweep dirs (runs/dreamer-goto) or run dirs, right after the word efficiency")
     p.add_argument("--goal", type=float, default=0.9, help="efficiency: 100-episode training success to reach")
-    p.add_argument("--json", type=Path, default=None, metavar="FILE", help="efficiency: also write the figures as JSON")
+    p.add_argument("--json", type=Path, default=None, metavar="FILE",
+                   help="efficiency: also write the figures as JSON; imitation: append each row as a JSON line")
     p.add_argument("--points", type=int, default=4, help="sweep: tiny PPO points per measurement")
     p.add_argument("--backends", default="local,ray", help="sweep: comma-separated backends to measure")
     p.add_argument("--families", default="all", help="comma-separated family names, or 'all'")
@@ -57,14 +61,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--presets", default="tiny,small", help="world-model: comma-separated size presets")
     p.add_argument("--device", default="auto", help="world-model: auto, cpu or cuda[:N]")
     p.add_argument("--threads", type=int, default=None, help="world-model: torch threads (default: torch's)")
-    p.add_argument("--env", default="shiftgrid/GoTo-v0", help="world-model: the real env measured next to the models")
+    p.add_argument("--env", default="shiftgrid/GoTo-v0",
+                   help="world-model: the real env measured next to the models; imitation: comma-separated env ids")
     p.add_argument("--batch", type=int, default=1024, help="world-model: imagination batch")
     p.add_argument("--horizon", type=int, default=15, help="world-model: imagination horizon")
     p.add_argument("--train-batch", default="16x64", help="world-model: training B x T, e.g. 16x64")
     p.add_argument("--demos", default="500,1000,2000,5000", help="imitation: comma-separated demonstration counts")
-    p.add_argument("--updates", type=int, default=2000, help="imitation: bc minibatch updates (of 256) per count")
+    p.add_argument("--updates", type=int, default=2000, help="imitation: minibatch updates (of 256) per row, every algo")
     p.add_argument("--episodes", type=int, default=1000, help="imitation: held-out training-split episodes scored")
-    p.add_argument("--seed", type=int, default=0, help="imitation: seed of the demonstrations and the clone")
+    p.add_argument("--algos", default="bc", help="imitation: comma-separated algos among bc, dagger, expert")
+    p.add_argument("--seeds", "--seed", default="0", help="imitation: comma-separated seeds (demonstrations and learner)")
+    p.add_argument("--from", dest="from_file", type=Path, default=None, metavar="FILE",
+                   help="imitation: print the summary of the rows saved in FILE (by --json) and run nothing")
     p.set_defaults(func=run)
 
 
@@ -196,22 +204,53 @@ def _efficiency(args: argparse.Namespace) -> int:
     return 0
 
 
-def _imitation(args: argparse.Namespace) -> int:
-    """BC's success on held-out training levels for each demonstration count (BabyAI's sample efficiency)."""
-    from shiftgrid.agents.imitation_benchmark import HEADER, demos_needed, row_line, table
-
+def _ints(name: str, text: str, low: int) -> list[int]:
+    """A comma-separated list of integers >= ``low`` (``UserError`` naming the option otherwise)."""
     try:
-        counts = [int(c) for c in args.demos.split(",")]
+        values = [int(c) for c in text.split(",")]
     except ValueError:
-        raise UserError(f"--demos expects comma-separated counts (e.g. 500,1000), got {args.demos!r}") from None
-    if min(counts) < 1 or args.updates < 1 or args.episodes < 1:
-        raise UserError(f"--demos, --updates and --episodes must be >= 1, got {args.demos}, {args.updates}, {args.episodes}")
-    print(f"bc on {args.env}, seed {args.seed}: {args.updates} updates of 256 per count, scored on {args.episodes} "
-          "held-out training-split episodes (most likely action); rows as they are measured:", flush=True)
-    print(HEADER, flush=True)
-    rows = demos_needed(args.env, counts, seed=args.seed, episodes=args.episodes, updates=args.updates, device=args.device,
-                        torch_threads=args.threads or 1, on_row=lambda r: print(row_line(r), flush=True))
-    print(table(rows).split("\n\n")[-1])
+        values = []
+    if not values or min(values) < low:
+        raise UserError(f"{name} expects comma-separated integers >= {low} (e.g. {low},{low + 1}), got {text!r}")
+    return values
+
+
+def _imitation(args: argparse.Namespace) -> int:
+    """Held-out success of bc, dagger and the expert per demonstration budget and seed (BabyAI's sample efficiency)."""
+    from shiftgrid.agents import imitation_benchmark as ib
+
+    if args.from_file is not None:
+        try:
+            rows = ib.read_rows(args.from_file)
+        except (OSError, ValueError) as e:
+            raise UserError(f"--from {args.from_file}: {e}") from None
+        if not rows:
+            raise UserError(f"--from {args.from_file}: no rows in the file")
+        print(ib.summary(rows))
+        return 0
+    counts, seeds = _ints("--demos", args.demos, 1), _ints("--seeds", args.seeds, 0)
+    algos = [a.strip() for a in args.algos.split(",")]
+    bad = [a for a in algos if a not in ib.ALGOS]
+    if bad or not algos:
+        raise UserError(f"--algos: unknown {bad or args.algos!r} in {args.algos!r}; valid: {', '.join(ib.ALGOS)}")
+    if args.updates < 1 or args.episodes < 1:
+        raise UserError(f"--updates and --episodes must be >= 1, got {args.updates}, {args.episodes}")
+    envs = [e.strip() for e in args.env.split(",") if e.strip()]
+    print(f"{', '.join(algos)} on {', '.join(envs)}, seeds {', '.join(map(str, seeds))}: about {args.updates} updates of "
+          f"256 per row, scored on {args.episodes} held-out training-split episodes (most likely action); rows as they "
+          "are measured:", flush=True)
+    print(ib.HEADER, flush=True)
+
+    def on_row(row: dict) -> None:
+        print(ib.row_line(row), flush=True)
+        if args.json is not None:
+            with open(args.json, "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+    rows = ib.benchmark(envs, algos, counts, seeds, episodes=args.episodes, updates=args.updates, device=args.device,
+                        torch_threads=args.threads or 1, on_row=on_row)
+    print()
+    print(ib.summary(rows))
     return 0
 
 
