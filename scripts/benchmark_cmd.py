@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="what to benchmark (sweep: seconds per point a sweep adds over running its points by hand, on "
                    "each backend; world-model: training and imagination steps/s next to the real env's; imitation: "
                    "held-out success of bc, dagger and the intelligent expert per demonstration budget and seed, and the "
-                   "smallest budget reaching 99%; efficiency: steps to a training-success goal of the runs in DIRs, "
+                   "smallest budget reaching 99%%; efficiency: steps to a training-success goal of the runs in DIRs, "
                    "against PPO's)")
     p.add_argument("dirs", nargs="*", type=Path, metavar="DIR",
                    help="efficiency: sweep dirs (runs/dreamer-goto) or run dirs, right after the word efficiency")

@@ -85,3 +85,10 @@ def test_a_file_of_something_else_is_named_with_its_line(tmp_path, capsys):
     path.write_text(json.dumps({"env": GOTO}) + "\n")
     assert main(["benchmark", "imitation", "--from", str(path)]) == 2
     assert f"{path}:1 is not an imitation row" in capsys.readouterr().err
+
+
+def test_the_help_names_the_imitation_options(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["benchmark", "--help"])
+    out = capsys.readouterr().out
+    assert stop.value.code == 0 and "--algos" in out and "--from FILE" in out and "reaching 99%" in out
