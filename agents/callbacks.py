@@ -9,7 +9,7 @@ Teachers inside the environments (advice) are served generically: the per-step c
 put in ``info["teacher_cost"]`` are summed into running totals for
 :meth:`~shiftgrid.agents.services.RunServices.teacher_cost` (continued from ``teacher/cost.json``
 on resume), and sub-environments that fade their teacher out (``set_training_step``) are told
-the global step at every rollout.
+the global step at every rollout. The run's extensions' scalars are recorded before each write.
 
 Example:
     >>> from stable_baselines3.common.callbacks import BaseCallback
@@ -54,24 +54,26 @@ class ServicesCallback(BaseCallback):
         self.rollout_start = self.num_timesteps
         self.cost = dict(self.run.state.teacher)
         saved = self.run.run_dir.teacher / TEACHER_COST_FILE
-        if not self.cost and self.num_timesteps and saved.is_file():  # a resumed run continues its totals
-            self.cost = {k: float(v) for k, v in json.loads(saved.read_text()).items()}
+        if self.num_timesteps and saved.is_file():  # a resumed run continues its totals
+            self.cost = {**{k: float(v) for k, v in json.loads(saved.read_text()).items()}, **self.cost}
         self.clock = self.training_env.has_attr("set_training_step")
 
     def _on_rollout_start(self) -> None:
-        self.rollout_start = self.num_timesteps
         if self.clock:
             self.training_env.env_method("set_training_step", self.num_timesteps)
         metrics = {k: v for k, v in self.logger.name_to_value.items() if k.startswith("train/") and isinstance(v, (int, float))}
         self.run.on_update(self.num_timesteps, metrics, log=False)
+        self.rollout_start = self.model.num_timesteps  # after the services: steps an extension took there are counted
 
     def _on_step(self) -> bool:
         infos = self.locals["infos"]
         if any(COST_KEY in info for info in infos):
-            self.cost = add_costs(self.cost, infos)
-            self.run.teacher_cost(**self.cost)
+            cost = add_costs(self.cost, infos)
+            self.run.teacher_cost(**{k: v for k, v in cost.items() if v != self.cost.get(k)})  # others are others' to report
+            self.cost = cost
         return self.run.on_step(self.num_timesteps, finished_episodes(infos, self.locals["dones"]))
 
     def _on_rollout_end(self) -> None:
         self.logger.record("time/sps", int(self.run.sps()))
         self.logger.record("rollout/episodes", self.run.episodes)
+        self.run.record_extensions()

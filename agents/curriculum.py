@@ -1,4 +1,4 @@
-"""Curriculum teachers in training: the SB3 vector-env wrapper, the training vector env, the SB3 callback.
+"""Curriculum teachers in training: the SB3 vector-env wrapper, the training vector env, the run extension, the SB3 callback.
 
 :func:`curriculum_vec` builds the training vector env of a config whose ``teacher.name`` is set:
 SB3's ``DummyVecEnv`` or ``SubprocVecEnv`` of monitored :class:`~shiftgrid.envs.teacher.curriculum.wrapper.CurriculumEnv`
@@ -6,11 +6,20 @@ sub-envs, wrapped in :class:`CurriculumVecEnv`, which drives the teacher in this
 :mod:`shiftgrid.envs.teacher.curriculum.driver` for why no reset can bypass it) and logs every
 level to ``<run>/teacher/levels.jsonl``. Any learner that trains on
 :func:`~shiftgrid.agents.algos.make_vec` gets the curriculum's levels; outcome and oracle
-teachers need nothing else. :class:`CurriculumCallback` adds, for SB3 learners, what needs the
-learner: PLR's scores from the rollout buffer's advantages, PLR⊥'s updates on replayed levels
-only, the ``teacher/*`` diagnostics and cost, and the teacher's state (``teacher/curriculum.json``,
-saved with every ``latest.pt``, restored on resume; the first resets of a resumed run are chosen
-before it is restored).
+teachers need nothing else.
+
+:class:`CurriculumExtension` is the run's side of a curriculum, for every learner (a
+:class:`~shiftgrid.agents.services.RunExtension`, which :func:`~shiftgrid.agents.train.train`
+adds): the teacher's state (``teacher/curriculum.json``, with the levels it had chosen and not
+yet played) saved with every ``latest.pt`` and restored on resume before the first reset, so
+the first levels of a resumed run are the restored teacher's; the ``teacher/*`` diagnostics and
+cost; and the side estimates of :mod:`shiftgrid.envs.teacher.curriculum.side`
+(``teacher/learnable_share_side``), whose steps are the teacher's ``side_steps`` and are counted
+in the learner's ``num_timesteps``, so in every step figure (``target.json``, evaluations, the
+curriculum benchmark). Each estimate is logged to ``teacher/side.jsonl``.
+
+:class:`CurriculumCallback` adds, for SB3 learners, what needs the learner's internals: PLR's
+scores from the rollout buffer's advantages and PLR⊥'s updates on replayed levels only.
 
 Example:
     >>> from shiftgrid.agents.config import TrainConfig
@@ -33,18 +42,24 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv,
 
 from shiftgrid.agents.config import ConfigError, TrainConfig
 from shiftgrid.agents.envs import make_env
+from shiftgrid.agents.evaluation import run_levels
 from shiftgrid.agents.rundir import RunDir
-from shiftgrid.agents.services import TEACHER_COST_FILE
+from shiftgrid.agents.services import RunExtension, RunServices
 from shiftgrid.envs.teacher.curriculum import Curriculum, LevelSpace, make_curriculum
 from shiftgrid.envs.teacher.curriculum.driver import CurriculumDriver
 from shiftgrid.envs.teacher.curriculum.levels import CurriculumError
 from shiftgrid.envs.teacher.curriculum.log import LEVELS_FILE, LevelLog
+from shiftgrid.envs.teacher.curriculum.side import learnable_share, sample_levels, split_options
 from shiftgrid.envs.teacher.curriculum.wrapper import CurriculumEnv
 
 #: Where :func:`curriculum_vec` logs levels unless told otherwise: ``<run>/teacher/levels.jsonl``.
 DEFAULT_LOG = "run"
 #: The teacher's state, saved beside every ``latest.pt`` (and at the end): ``<run>/teacher/curriculum.json``.
 STATE_FILE = "curriculum.json"
+#: The side estimates, one JSON line each: ``<run>/teacher/side.jsonl``.
+SIDE_FILE = "side.jsonl"
+#: Stream of the side estimates' own random numbers (their sample of levels, their episodes' seeds), beside the run's seed.
+SIDE_STREAM = 5150
 
 
 class CurriculumVecEnv(VecEnvWrapper):
@@ -141,7 +156,7 @@ def segments(levels: list[list[tuple[int, str, int]]]) -> list[tuple[int, str, l
 
 
 class CurriculumCallback(BaseCallback):
-    """The learner's side of a curriculum for SB3 learners (see the module docstring)."""
+    """The learner's side of a curriculum for SB3 learners: PLR's scores and PLR⊥'s updates (see the module docstring)."""
 
     def __init__(self, env: CurriculumVecEnv, run: Any):
         super().__init__()
@@ -154,13 +169,6 @@ class CurriculumCallback(BaseCallback):
         return self.env.teacher
 
     def _on_training_start(self) -> None:
-        self.chosen_before = 0.0
-        saved = self.run.run_dir.teacher / TEACHER_COST_FILE
-        if self.num_timesteps and saved.is_file():  # a resumed run continues its count
-            self.chosen_before = float(json.loads(saved.read_text()).get("levels_chosen", 0.0))
-        self.state_file, self.saved_at = self.run.run_dir.teacher / STATE_FILE, self.run.last_save
-        if self.num_timesteps and self.state_file.is_file():  # and its teacher continues what it had learned
-            self.teacher.load_state_dict(json.loads(self.state_file.read_text()))
         scored = "advantages" in type(self.teacher).needs
         self.env.scored = scored
         buffer = getattr(self.model, "rollout_buffer", None)
@@ -181,16 +189,6 @@ class CurriculumCallback(BaseCallback):
 
     def _on_rollout_start(self) -> None:
         self.levels, self.replayed = [], []
-        if self.run.last_save != self.saved_at:  # latest.pt was just saved: save the teacher beside it
-            self.save_teacher()
-
-    def _on_training_end(self) -> None:
-        self.save_teacher()
-
-    def save_teacher(self) -> None:
-        self.saved_at = self.run.last_save
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        self.state_file.write_text(json.dumps(self.teacher.state_dict()))
 
     def _on_step(self) -> bool:
         infos = self.locals["infos"]
@@ -206,9 +204,99 @@ class CurriculumCallback(BaseCallback):
                                              for seed, h, where in segments(self.levels)])
             if self.teacher.robust:
                 self.skip = not keep_replayed(buffer, np.asarray(self.replayed), self.teacher.rng)
-        for name, value in self.env.driver.diagnostics().items():
-            self.logger.record(f"teacher/{name}", value)
-        self.run.teacher_cost(levels_chosen=self.chosen_before + self.env.driver.choices, side_steps=0)
+
+
+class CurriculumExtension(RunExtension):
+    """The run's side of a curriculum, for every learner training on a :class:`CurriculumVecEnv` (see the module docstring).
+
+    Side estimates play the learner's policy with sampled actions (not its most likely one: on one
+    level a deterministic policy plays the same episode every time, so its success rate would be
+    0 or 1), on a separate env of the run's training split made as training makes its own, from
+    torch's generator seeded per estimate (the learner's own CPU generator is left as it was).
+    """
+
+    def __init__(self, env: CurriculumVecEnv, config: TrainConfig):
+        try:
+            self.side = split_options(config.teacher.options)[0]
+        except CurriculumError as e:
+            raise ConfigError(str(e)) from None
+        self.env, self.config = env, config
+        self.side_steps = self.side_at = self.estimates = 0  # steps taken, training steps at the last, how many
+        self.side_share: float | None = None
+        self.rng = np.random.default_rng([config.seed, SIDE_STREAM])
+
+    @property
+    def driver(self) -> CurriculumDriver:
+        return self.env.driver
+
+    def resume(self, run: RunServices) -> None:
+        """Restore the teacher, its queued levels and the side estimates' counts (before the envs' first reset)."""
+        path = run.run_dir.teacher / STATE_FILE
+        if not path.is_file():  # stopped before its first save: a fresh teacher, as the run's first session had
+            return
+        state = json.loads(path.read_text())
+        self.driver.load_state_dict(state)
+        side = state.get("side")
+        if side is not None:
+            self.side_steps, self.side_at, self.estimates = int(side["steps"]), int(side["at"]), int(side["estimates"])
+            self.side_share = side["share"]
+            self.rng.bit_generator.state = side["rng"]
+        self.driver.steps = int(run.learner.num_timesteps) - self.side_steps  # an unsaved rollout's steps are taken again
+
+    def on_update(self, run: RunServices) -> None:
+        if self.side.every and self.driver.steps - self.side_at >= self.side.every and self.driver.recent_levels:
+            self.estimate(run)
+        self.report(run)
+
+    def on_save(self, run: RunServices) -> None:
+        self.report(run)
+        side = {"steps": self.side_steps, "at": self.side_at, "estimates": self.estimates, "share": self.side_share,
+                "rng": self.rng.bit_generator.state}
+        path = run.run_dir.teacher / STATE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**self.driver.state_dict(), "side": side}))
+
+    def scalars(self) -> dict[str, float]:
+        out = {f"teacher/{name}": value for name, value in self.driver.diagnostics().items()}
+        if self.side_share is not None:
+            out["teacher/learnable_share_side"] = self.side_share
+        return out
+
+    def report(self, run: RunServices) -> None:
+        """The teacher's cost so far: levels chosen and side steps (totals over the run, resumes included)."""
+        run.teacher_cost(levels_chosen=float(self.driver.teacher.chosen), side_steps=float(self.side_steps))
+
+    def estimate(self, run: RunServices) -> None:
+        """One side estimate now: play the sampled levels, log the share, count the steps in the learner's clock."""
+        sampled = sample_levels(list(self.driver.recent_levels), self.side.levels, self.rng)
+        levels = list(dict.fromkeys(sampled))
+        c = self.config
+        results = run_levels(run.learner, c.env, c.split, [seed for seed, _ in levels], self.side.episodes,
+                             seed=int(self.rng.integers(2**31)), n_envs=c.eval.n_envs, deterministic=False,
+                             env_kwargs=c.env_kwargs)
+        rates = {}
+        for j, (seed, level_hash) in enumerate(levels):
+            played = results[j * self.side.episodes:(j + 1) * self.side.episodes]
+            hashes = {r.level_hash for r in played}
+            if hashes != {level_hash}:
+                raise CurriculumError(f"side estimate: level seed {seed} played level hashes {sorted(map(str, hashes))}, "
+                                      f"not the training level {level_hash} chosen at that seed")
+            rates[seed] = float(np.mean([r.success for r in played]))
+        steps = sum(r.length for r in results)
+        self.side_share = learnable_share([rates[seed] for seed, _ in sampled])
+        self.side_steps += steps
+        self.side_at, self.estimates = self.driver.steps, self.estimates + 1
+        run.take_steps(steps)
+        log = LevelLog(run.run_dir.teacher / SIDE_FILE)
+        log.write({"step": run.num_timesteps, "training_steps": self.driver.steps, "steps": steps, "share": self.side_share,
+                   "levels": [{"level_seed": seed, "level_hash": h, "success": rates[seed], "episodes": self.side.episodes}
+                              for seed, h in levels], "sampled": [seed for seed, _ in sampled]})
+        log.close()
+
+
+def curriculum_extensions(env: Any, config: TrainConfig) -> list[RunExtension]:
+    """``[CurriculumExtension]`` when ``env`` (a learner's training env) is a curriculum's vector env, else ``[]``."""
+    return [CurriculumExtension(env, config)] if isinstance(env, CurriculumVecEnv) else []
 
 
 def curriculum_callbacks(env: Any, run: Any) -> list[BaseCallback]:

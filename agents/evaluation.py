@@ -213,14 +213,40 @@ def run_episodes(
     envs = [evaluation_env(env_id, split, env_kwargs, wrapper, advice=expects_advice(agent)) for _ in range(n)]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return _run(agent, envs, base, episodes, deterministic)
+        return _run(agent, envs, lambda i: {"seed": base + i}, episodes, deterministic)
 
 
-def _run(agent: Any, envs: list, base: int, episodes: int, deterministic: bool) -> list[EpisodeResult]:
+def run_levels(agent: Any, env_id: str, split: str | None, level_seeds: Sequence[int], episodes: int, *, seed: int = 0,
+               n_envs: int = 4, deterministic: bool = True, env_kwargs: Mapping[str, Any] | None = None) -> list[EpisodeResult]:
+    """``episodes`` episodes of ``agent`` on each level of a shiftgrid split, named by its level seed, as :func:`run_episodes` plays them.
+
+    Results come in order: level ``j``'s episodes are ``j * episodes`` to ``(j + 1) * episodes - 1``.
+    Episode ``i`` resets with ``options={"level_seed": ...}`` and ``seed=seed + i`` (the level is the
+    level seed's; the reset seed only seeds the episode's dynamics, e.g. slips), and torch's generator
+    is seeded with ``seed`` as in :func:`run_episodes`.
+
+    Example:
+        >>> from shiftgrid.agents.baselines import ScriptedAgent
+        >>> out = run_levels(ScriptedAgent([], fallback=0), "shiftgrid/GoTo-v0", "train", [7, 9], 2, n_envs=2)
+        >>> len(out), out[0].level_hash == out[1].level_hash != out[2].level_hash
+        (4, True)
+    """
+    if episodes < 1 or not level_seeds:
+        raise ValueError(f"run_levels needs episodes >= 1 and at least one level seed, got {episodes} and {list(level_seeds)}")
+    total = episodes * len(level_seeds)
+    envs = [evaluation_env(env_id, split, env_kwargs, advice=expects_advice(agent)) for _ in range(max(1, min(n_envs, total)))]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _run(agent, envs, lambda i: {"seed": seed + i, "options": {"level_seed": int(level_seeds[i // episodes])}},
+                    total, deterministic)
+
+
+def _run(agent: Any, envs: list, reset: Callable[[int], dict[str, Any]], episodes: int, deterministic: bool) -> list[EpisodeResult]:
+    """Play ``episodes`` episodes on ``envs`` side by side; episode ``i`` starts with ``env.reset(**reset(i))``."""
     n = len(envs)
     try:
         slot_episode = list(range(n))
-        obs = [env.reset(seed=base + i)[0] for i, env in enumerate(envs)]
+        obs = [env.reset(**reset(i))[0] for i, env in enumerate(envs)]
         rets, lengths = [0.0] * n, [0] * n
         results: list[EpisodeResult | None] = [None] * episodes
         active, next_episode = [True] * n, n
@@ -249,7 +275,7 @@ def _run(agent: Any, envs: list, base: int, episodes: int, deterministic: bool) 
                 rets[j], lengths[j] = 0.0, 0
                 if next_episode < episodes:
                     slot_episode[j] = next_episode
-                    obs[j] = env.reset(seed=base + next_episode)[0]
+                    obs[j] = env.reset(**reset(next_episode))[0]
                     episode_start[j] = True
                     next_episode += 1
                 else:

@@ -17,6 +17,11 @@ A learner's ``learn(steps, run)`` reports to :class:`RunServices` and obeys its 
 - ``run.teacher_cost(demo_steps=..., labels=...)`` whenever a teacher's cost grows: ``teacher/*``
   in TensorBoard, ``teacher/cost.json``, and in ``target.json`` when the target is met.
 
+What a run carries besides its learner (a curriculum teacher choosing its levels) is a
+:class:`RunExtension`: restored on resume before the learner takes a step, told of every update
+(where it may take steps of its own, counted in the learner's ``num_timesteps``) and of every
+save of ``latest.pt``, and asked for scalars at every TensorBoard write.
+
 Example:
     >>> state = RunState()
     >>> with stop_on_signals(state):
@@ -54,6 +59,23 @@ _NOT_IMAGES = ("stdout", "log", "json", "csv")
 RECENT = 100
 #: The teacher's cost (running totals by name), in the run dir's ``teacher/`` folder.
 TEACHER_COST_FILE = "cost.json"
+
+
+class RunExtension:
+    """Something a run carries besides its learner (see the module docstring); the defaults do nothing."""
+
+    def resume(self, run: "RunServices") -> None:
+        """A resumed run, before its learner takes any step (and before its envs' first reset)."""
+
+    def on_update(self, run: "RunServices") -> None:
+        """The learner is at a consistent state (after an update), before the services checkpoint and evaluate."""
+
+    def on_save(self, run: "RunServices") -> None:
+        """``checkpoints/latest.pt`` was just saved."""
+
+    def scalars(self) -> Mapping[str, float]:
+        """TensorBoard tag -> value, recorded at every write."""
+        return {}
 
 
 @dataclass(frozen=True)
@@ -177,11 +199,13 @@ class RunServices:
         learner: the learner being trained (saved, and evaluated through its ``predict``).
         state: what earlier calls of a resumed run left (a fresh :class:`RunState` otherwise).
         hooks: callables run with these services after every ``on_step`` (tests, teachers, ...).
+        extensions: what the run carries besides its learner (:class:`RunExtension`).
     """
 
     def __init__(self, config: TrainConfig, run_dir: RunDir, learner: Any, state: RunState,
-                 hooks: Sequence[Callable[["RunServices"], None]] = ()):
+                 hooks: Sequence[Callable[["RunServices"], None]] = (), extensions: Sequence[RunExtension] = ()):
         self.config, self.run_dir, self.learner, self.state, self.hooks = config, run_dir, learner, state, list(hooks)
+        self.extensions = list(extensions)
         self.splits = splits_to_evaluate(config.env, config.eval.splits)
         if IN_DISTRIBUTION not in self.splits:
             self.splits.insert(0, IN_DISTRIBUTION)  # the split best.pt is chosen on
@@ -244,6 +268,8 @@ class RunServices:
         if not finite(metrics.values()):
             self.state.stop_reason = "nan"
             return False
+        for extension in self.extensions:
+            extension.on_update(self)
         if log:
             self.log(metrics)
         if self.config.checkpoint_freq and self.num_timesteps - self.last_save >= self.config.checkpoint_freq:
@@ -261,9 +287,22 @@ class RunServices:
             self.logger.record("rollout/success_rate", self.success())
             self.logger.record("rollout/episodes", self.episodes)
         self.logger.record("time/sps", int(self.sps()))
+        self.record_extensions()
         for tag, value in metrics.items():
             self.logger.record(tag, value)
         self.logger.dump(self.num_timesteps)
+
+    def record_extensions(self) -> None:
+        """Record the extensions' scalars for the next TensorBoard write (SB3 learners write through the same logger)."""
+        assert self.logger is not None
+        for extension in self.extensions:
+            for tag, value in extension.scalars().items():
+                self.logger.record(tag, value)
+
+    def take_steps(self, steps: int) -> None:
+        """Count ``steps`` environment steps taken outside the learner's own (an extension's) in its ``num_timesteps``."""
+        self.learner.num_timesteps = int(self.learner.num_timesteps) + int(steps)
+        self.num_timesteps = int(self.learner.num_timesteps)
 
     # -- services ---------------------------------------------------------------------------
     def log_image(self, tag: str, image: np.ndarray) -> None:
@@ -288,8 +327,12 @@ class RunServices:
 
     def save_latest(self) -> bool:
         self.last_save = self.num_timesteps
+        saved = self.save(self.run_dir.latest)
+        if saved:
+            for extension in self.extensions:
+                extension.on_save(self)  # may report the teacher's cost as of this save
         self._write_teacher_cost()
-        return self.save(self.run_dir.latest)
+        return saved
 
     def teacher_cost(self, **totals: float) -> None:
         """Record the teacher's cost so far, as running totals (``demo_steps=...``, ``labels=...``, ``advice_tokens=...``).

@@ -2,7 +2,9 @@
 
 :func:`train` builds the registered learner of ``config.algo``, restores ``latest.pt`` when
 resuming, opens the :class:`~shiftgrid.agents.services.RunServices` and hands them to the
-learner's ``learn``; at the end it evaluates a last time and saves ``latest.pt``. The run
+learner's ``learn``, with what the run carries besides the learner (a curriculum teacher:
+:func:`~shiftgrid.agents.curriculum.curriculum_extensions`, restored before the learner's first
+step when resuming); at the end it evaluates a last time and saves ``latest.pt``. The run
 directory is laid out as :mod:`shiftgrid.agents.rundir` says. Resuming (``resume=True``)
 continues ``latest.pt`` until ``config.steps`` in total; a finished run is left as it is.
 
@@ -27,6 +29,7 @@ from typing import Callable, Sequence
 
 from shiftgrid.agents.checkpoint import CheckpointError, check_compatible, read_checkpoint
 from shiftgrid.agents.config import ConfigError, TrainConfig, load_config, save_config
+from shiftgrid.agents.curriculum import curriculum_extensions
 from shiftgrid.agents.registry import get_learner
 from shiftgrid.agents.rundir import CHECKPOINT_DIR, CONFIG_FILE, LATEST, RunDir, default_run_dir
 from shiftgrid.agents.services import RunServices, RunState, stop_on_signals
@@ -127,7 +130,11 @@ def train(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = 
             learner.load_state_dict(checkpoint.state)
         elif config.init_from:
             warm_start(learner, config.init_from)
-        services = RunServices(config, run, learner, state, hooks)  # checks eval.splits
+        extensions = curriculum_extensions(getattr(learner, "env", None), config)
+        services = RunServices(config, run, learner, state, hooks, extensions)  # checks eval.splits
+        if checkpoint is not None:
+            for extension in extensions:  # before the learner's envs are first reset
+                extension.resume(services)
         if config.init_from:  # the source run's teacher cost counts in this one's
             services.teacher_cost(**inherited_cost(config.init_from))
         run.root.mkdir(parents=True, exist_ok=True)  # only now: a run that cannot start leaves nothing behind

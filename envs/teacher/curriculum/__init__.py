@@ -4,7 +4,8 @@ Teachers by name (:data:`TEACHERS`), each with its knowledge tier: ``uniform`` (
 randomisation, the baseline), ``tscl`` (outcomes; learning-progress bandit over factor groups),
 ``plr`` and ``plr-robust`` (learner; prioritised level replay by value errors),
 ``learnability`` and ``regret`` (oracle; exact scores). :func:`make_curriculum` builds one
-with its options checked. The reset plumbing is :mod:`.wrapper` (inside each sub-env) and
+with its options checked; every teacher also takes the options of its side estimates
+(``side_every``, ``side_levels``, ``side_episodes``: :mod:`.side`). The reset plumbing is :mod:`.wrapper` (inside each sub-env) and
 :mod:`.driver` (the teacher's side, in the main process); every chosen level is logged by
 :mod:`.log`.
 
@@ -18,7 +19,7 @@ Example:
     ...     make_curriculum("plr", space, {"temprature": 0.1})
     ... except CurriculumError as e:
     ...     print(e)
-    unknown option 'temprature' of teacher 'plr'; valid: score, buffer_size, replay_prob, temperature, staleness, min_levels, tier
+    unknown option 'temprature' of teacher 'plr'; valid: score, buffer_size, replay_prob, temperature, staleness, min_levels, side_every, side_levels, side_episodes, tier
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from shiftgrid.envs.teacher.curriculum.base import Curriculum, LevelChoice, Leve
 from shiftgrid.envs.teacher.curriculum.exact import Learnability, Regret
 from shiftgrid.envs.teacher.curriculum.levels import CurriculumError, LevelSpace
 from shiftgrid.envs.teacher.curriculum.plr import PLR, RobustPLR
+from shiftgrid.envs.teacher.curriculum.side import SIDE_OPTIONS, SideSettings, split_options
 from shiftgrid.envs.teacher.curriculum.tscl import TSCL
 from shiftgrid.envs.teacher.curriculum.uniform import Uniform
 from shiftgrid.envs.teacher.knowledge import KnowledgeError, Tier
@@ -46,11 +48,11 @@ TEACHERS: dict[str, type[Curriculum]] = {
 
 
 def teacher_options(name: str) -> list[str]:
-    """The options teacher ``name`` takes (keyword arguments of its class and its bases, ``tier`` last).
+    """The options teacher ``name`` takes (keyword arguments of its class and its bases, then the side estimates', ``tier`` last).
 
     Example:
         >>> teacher_options("tscl")
-        ['group_by', 'window', 'epsilon', 'tier']
+        ['group_by', 'window', 'epsilon', 'side_every', 'side_levels', 'side_episodes', 'tier']
     """
     out: list[str] = []
     for cls in teacher_class(name).__mro__:
@@ -60,7 +62,7 @@ def teacher_options(name: str) -> list[str]:
         for p in inspect.signature(init).parameters.values():
             if p.kind is p.KEYWORD_ONLY and p.name not in out and p.name != "tier":
                 out.append(p.name)
-    return out + ["tier"]
+    return out + list(SIDE_OPTIONS) + ["tier"]
 
 
 def teacher_class(name: str) -> type[Curriculum]:
@@ -86,6 +88,7 @@ def check_teacher(name: str, options: Mapping[str, Any] | None = None) -> None:
     for key in options:
         if key not in valid:
             raise CurriculumError(f"unknown option {key!r} of teacher {name!r}; valid: {', '.join(valid)}")
+    split_options(options)  # the side estimates' values
     probe = object.__new__(cls)
     if "tier" in options:
         try:
@@ -102,7 +105,7 @@ def make_curriculum(name: str, levels: LevelSpace, options: Mapping[str, Any] | 
     A ``tier`` below what the teacher needs raises :class:`~shiftgrid.envs.teacher.knowledge.KnowledgeError`.
     """
     check_teacher(name, options)
-    cls, options = teacher_class(name), dict(options or {})
+    cls, options = teacher_class(name), split_options(options)[1]
     try:
         return cls(levels, seed, **options)
     except (TypeError, ValueError) as e:
@@ -112,4 +115,4 @@ def make_curriculum(name: str, levels: LevelSpace, options: Mapping[str, Any] | 
 
 
 __all__ = ["TEACHERS", "Curriculum", "CurriculumError", "LevelChoice", "LevelSpace", "LevelStats", "Outcome",
-           "check_teacher", "make_curriculum", "teacher_class", "teacher_options", "Uniform", "TSCL", "PLR", "RobustPLR", "Learnability", "Regret"]
+           "SideSettings", "check_teacher", "make_curriculum", "split_options", "teacher_class", "teacher_options", "Uniform", "TSCL", "PLR", "RobustPLR", "Learnability", "Regret"]

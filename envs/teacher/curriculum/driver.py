@@ -14,6 +14,10 @@ Each reset's info says which of its sub-env's choices it plays (``curriculum_cho
 driver checks that this is the next choice it made for that sub-env, so a reset it did not see,
 or a level it did not choose, fails loudly (:class:`CurriculumError`) instead of passing silently.
 
+A resumed run continues the driver (:meth:`state_dict`, :meth:`load_state_dict`): the teacher's
+state, and the choices it had made and queued but not yet played, which the first resets after
+the restore play (they are handed to the sub-envs at once, so no reset can come first).
+
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
     >>> from shiftgrid.envs.teacher.curriculum import LevelSpace, make_curriculum
@@ -58,6 +62,7 @@ class CurriculumDriver:
         self.steps = self.choices = 0
         self.hashes: set[str] = set()
         self.factors: deque[dict[str, float]] = deque(maxlen=RECENT)
+        self.recent_levels: deque[tuple[int, str]] = deque(maxlen=RECENT)  # (level_seed, level_hash) as played
 
     def refill(self) -> None:
         """Choose a level for every sub-env that holds none, and send the choices in one call."""
@@ -84,6 +89,7 @@ class CurriculumDriver:
         factors = self.teacher.levels.factors_of(seed)
         self.current[i] = {"level_seed": seed, "level_hash": level_hash, "replayed": choice.replayed}
         self.hashes.add(level_hash)
+        self.recent_levels.append((seed, level_hash))
         self.factors.append(numeric_factors(factors))
         if self.log is not None:
             self.log.write({"step": self.steps, "sub_env": i, "choice": index, "level_seed": seed,
@@ -106,6 +112,32 @@ class CurriculumDriver:
         for name in names:
             out[f"factor/{name}"] = float(np.mean([f[name] for f in self.factors if name in f]))
         return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """The teacher's state, plus the choices queued for each sub-env and the steps and choices counted so far."""
+        pending = [[[c.level_seed, c.replayed, c.score] for c in q] for q in self.pending]
+        return {**self.teacher.state_dict(), "driver": {"pending": pending, "steps": self.steps, "choices": self.choices}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from :meth:`state_dict` before any reset: the teacher's state, and its queued choices sent to the sub-envs.
+
+        A state without a ``driver`` part (teacher only) restores the teacher; the first resets then ask it anew.
+        """
+        if any(self.pending) or any(self.played):
+            raise CurriculumError("a curriculum's state is restored before its vector env's first reset; this one "
+                                  f"already holds or played choices ({sum(map(len, self.pending))} queued, {sum(self.played)} played)")
+        self.teacher.load_state_dict(state)
+        driver = state.get("driver")
+        if driver is None:
+            return
+        if len(driver["pending"]) != self.n_envs:
+            raise CurriculumError(f"the saved curriculum state queues levels for {len(driver['pending'])} sub-envs; "
+                                  f"this vector env has {self.n_envs}")
+        self.steps, self.choices = int(driver["steps"]), int(driver["choices"])
+        for i, queue in enumerate(driver["pending"]):
+            self.pending[i].extend(LevelChoice(int(seed), bool(replayed), score) for seed, replayed, score in queue)
+        for depth in range(max(map(len, self.pending), default=0)):  # in order: a sub-env plays its queue first to last
+            self.assign({i: (q[depth].level_seed, q[depth].replayed) for i, q in enumerate(self.pending) if len(q) > depth})
 
     def close(self) -> None:
         if self.log is not None:
