@@ -24,6 +24,10 @@ spreads them over its rollouts (``updates * rollout size / D`` after each); the 
 round are set so that its planned fits (on ``n/4, n/2, 3n/4, n`` and the last ``n`` demonstrations)
 total ``updates``. A run that does more rounds does more; every row reports the updates the run made.
 
+Each row also gives its wall-clock seconds (``row_s``: demonstrations, training and evaluation;
+``train_s``, ``eval_s``) and the CPU seconds of this process (``cpu_s``; on a shared machine the
+wall-clock grows with the load, the CPU seconds much less).
+
 The summary (:func:`summary`), per env, algo and budget: success over seeds as the IQM with a 95%
 bootstrap interval (:func:`~shiftgrid.agents.stats.iqm_interval`), and per env and algo the smallest
 budget whose IQM and every seed reach the target.
@@ -98,7 +102,7 @@ def measure(env_id: str, algo: str, n: int, seed: int, where: Path, *, episodes:
     from shiftgrid.agents.services import TEACHER_COST_FILE
     from shiftgrid.agents.train import train
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     demos = _demos(where / "demos", env_id, n, seed, progress)
     demo_steps = _steps(demos)
     mean_len = demo_steps / n
@@ -155,7 +159,7 @@ def measure(env_id: str, algo: str, n: int, seed: int, where: Path, *, episodes:
             "success": float(np.mean([r.success for r in scored])),
             "success_fresh": float(np.mean([r.success for r in fresh])) if fresh and seen is not None else None,
             "prepare_s": round(t1 - t0, 1), "train_s": round(t2 - t1, 1), "eval_s": round(t3 - t2, 1),
-            "row_s": round(t3 - t0, 1)}
+            "row_s": round(t3 - t0, 1), "cpu_s": round(time.process_time() - cpu0, 1)}
 
 
 def _demos(out: Path, env_id: str, n: int, seed: int, progress: bool) -> Path:
@@ -206,7 +210,7 @@ def _num(x: Any) -> str:
 
 
 HEADER = ("| env | algo | seed | budget | demos | demo steps | labels | demo-equiv. | env steps | updates | eval episodes | "
-          "seen in training | success | success (unseen levels) | row s | train s | eval s |")
+          "seen in training | success | success (unseen levels) | row s | cpu s | train s | eval s |")
 
 
 def row_line(r: Mapping[str, Any]) -> str:
@@ -215,13 +219,14 @@ def row_line(r: Mapping[str, Any]) -> str:
     Example:
         >>> row_line({"env": "E", "algo": "dagger", "seed": 0, "budget": 10, "demos": None, "demo_steps": None,
         ...           "labels": 48, "demo_equiv": 12.0, "env_steps": 48, "updates": 30, "eval_episodes": 5,
-        ...           "overlap": None, "success": 0.8, "success_fresh": None, "row_s": 3.0, "train_s": 2.0, "eval_s": 1.0})
-        '| E | dagger | 0 | 10 | – | – | 48 | 12.0 | 48 | 30 | 5 | – | 0.800 | – | 3.0 | 2.0 | 1.0 |'
+        ...           "overlap": None, "success": 0.8, "success_fresh": None, "row_s": 3.0, "cpu_s": 2.9, "train_s": 2.0,
+        ...           "eval_s": 1.0})
+        '| E | dagger | 0 | 10 | – | – | 48 | 12.0 | 48 | 30 | 5 | – | 0.800 | – | 3.0 | 2.9 | 2.0 | 1.0 |'
     """
     fresh = "–" if r["success_fresh"] is None else f"{r['success_fresh']:.3f}"
     return (f"| {r['env']} | {r['algo']} | {r['seed']} | {r['budget']:,} | {_num(r['demos'])} | {_num(r['demo_steps'])} | "
             f"{_num(r['labels'])} | {_num(r['demo_equiv'])} | {r['env_steps']:,} | {r['updates']:,} | "
-            f"{r['eval_episodes']:,} | {_num(r['overlap'])} | {r['success']:.3f} | {fresh} | {r['row_s']} | "
+            f"{r['eval_episodes']:,} | {_num(r['overlap'])} | {r['success']:.3f} | {fresh} | {r['row_s']} | {r['cpu_s']} | "
             f"{r['train_s']} | {r['eval_s']} |")
 
 
