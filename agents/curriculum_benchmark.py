@@ -7,8 +7,10 @@ first evaluated step whose success is at least the goal; a run that never gets t
 its last step and is marked (the IQM is then a lower bound, written ``>=``); sweep points not
 finished (interrupted, failed, running) are left out and named. Per environment and teacher: runs reaching the goal, the IQM of steps with its 95% bootstrap interval, and the ratio
 of uniform's IQM to the teacher's (how many times fewer steps; a bound where either is censored,
-as :func:`~shiftgrid.agents.efficiency_benchmark.steps_groups` computes it). Teachers that run no side
-rollouts cost no extra steps; the teacher cost column shows what ``teacher/cost.json`` recorded. Runs with the
+as :func:`~shiftgrid.agents.efficiency_benchmark.steps_groups` computes it). Every step is counted: the
+teacher's side estimates (``teacher/learnable_share_side``, :mod:`shiftgrid.envs.teacher.curriculum.side`)
+take their steps in the learner's ``num_timesteps``, the clock of every evaluation, and the teacher cost
+column shows what ``teacher/cost.json`` recorded (``side_steps`` among them). Runs with the
 oracle teacher's advice (``scripts/sweeps/advice-*.yaml``) are grouped by granularity (:func:`learner_label`) and
 scored, like every evaluation, without advice.
 

@@ -69,6 +69,10 @@ def test_side_estimates_are_counted_and_never_touch_training(tmp_path):
     acc.Reload()
     assert {"teacher/learnable_share_side", "teacher/side_steps"} <= set(acc.Tags()["scalars"])
     assert acc.Scalars("teacher/side_steps")[-1].value == side_steps
+    resumed = {}  # a resumed run continues the count
+    result = train(resume_config(run.root, steps=1152), resume=True, hooks=[watch(resumed)])
+    cost = json.loads((run.teacher / "cost.json").read_text())
+    assert cost["side_steps"] > side_steps and result.num_timesteps == resumed["driver"].steps + cost["side_steps"]
 
 
 class TorchRandom:

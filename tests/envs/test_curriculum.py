@@ -169,7 +169,10 @@ def test_unknown_teacher_or_option_names_what_is_valid(space):
         make_curriculum("plr", space, {"score": "td"})
     with pytest.raises(CurriculumError, match="group_by"):
         make_curriculum("tscl", space, {"group_by": ["colour"]})
-    assert teacher_options("uniform") == ["tier"]
+    assert teacher_options("uniform") == ["side_every", "side_levels", "side_episodes", "tier"]
+    assert make_curriculum("plr", space, {"side_every": 0, "side_levels": 2, "temperature": 0.5}).temperature == 0.5
+    with pytest.raises(CurriculumError, match="side_episodes must be an integer >= 1, got 0"):
+        make_curriculum("plr", space, {"side_episodes": 0})
 
 
 @pytest.mark.parametrize("name, tier, item", [("plr", "outcomes", "advantages"), ("regret", "learner", "optimal_return"),

@@ -178,7 +178,8 @@ class Curriculum(Teacher, abc.ABC):
 
     def diagnostics(self) -> dict[str, float]:
         """Over the last :data:`RECENT` choices: replay share and learnable share (the share of chosen levels with at
-        least :data:`MIN_EPISODES` recent episodes whose success rate is in :data:`LEARNABLE`); and levels known."""
+        least :data:`MIN_EPISODES` recent episodes whose success rate is in :data:`LEARNABLE`, from training outcomes;
+        the estimate on the side is :mod:`~shiftgrid.envs.teacher.curriculum.side`'s); and levels known."""
         out: dict[str, float] = {"levels_known": float(len(self.stats))}
         if not self.recent:
             return out

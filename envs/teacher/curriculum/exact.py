@@ -9,8 +9,9 @@ these teachers are upper bounds for approximate ones:
   mean over its recent episodes, uniform prior): highest where the learner succeeds half the time.
 
 Both sample as :class:`~shiftgrid.envs.teacher.curriculum.replay.ScoredReplay` does (rank and
-staleness). Their estimates come from the learner's training episodes on each level; no side
-rollouts are run (so they cost no extra environment steps).
+staleness). Their estimates come from the learner's training episodes on each level, at no extra
+environment steps. (The side estimates of :mod:`.side`, every teacher's diagnostic, are the only
+rollouts a curriculum run plays beside training; their steps are counted.)
 
 Example:
     >>> regret(0.9, [0.2, 0.4]), round(learnability(0.5), 2)

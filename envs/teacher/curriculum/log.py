@@ -1,7 +1,8 @@
 """The level log: one JSON line per level a curriculum chose and a sub-env played, so a curriculum can be audited.
 
-Each line: ``step`` (environment steps of the whole vector env when the level started),
-``sub_env``, ``choice`` (the sub-env's reset count), ``level_seed`` (as played),
+Each line: ``step`` (environment steps of the whole training vector env when the level started,
+over the run's sessions; side estimates' steps not included), ``sub_env``, ``choice`` (the
+sub-env's reset count in this session), ``level_seed`` (as played),
 ``requested_seed`` (as chosen; a seed whose level is inadmissible moves to the next one),
 ``level_hash``, ``factors``, ``replayed`` and ``score`` (the teacher's score of the level when it
 chose it; null for new levels). The file is appended to, so a resumed run continues it.
