@@ -158,3 +158,15 @@ def test_a_resumed_run_plays_the_restored_teachers_levels_first(tmp_path, make, 
     draws = [teacher.choose(0).level_seed for _ in range(ended)]
     later = [r["requested_seed"] for r in after if r is not next(x for x in after if x["sub_env"] == r["sub_env"])]
     assert later and set(later) <= set(draws[chosen:])  # then the restored teacher's next choices, not a fresh one's
+
+
+def test_a_dreamer_run_counts_its_side_estimates_too(tmp_path):
+    config = dreamer(tmp_path / "run", 160)
+    config.teacher.options = {"side_every": 32, "side_levels": 1, "side_episodes": 1}
+    config.hyperparams.update({"prefill": 32, "train_ratio": 1.0})
+    seen = []
+    result = train(config, hooks=[lambda run: seen.append(run.learner.env.driver)])
+    records = [json.loads(line) for line in (tmp_path / "run" / "teacher" / "side.jsonl").read_text().splitlines()]
+    side_steps = sum(r["steps"] for r in records)
+    assert records and result.num_timesteps == seen[-1].steps + side_steps
+    assert json.loads((tmp_path / "run" / "teacher" / "cost.json").read_text())["side_steps"] == side_steps
