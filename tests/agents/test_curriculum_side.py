@@ -170,3 +170,24 @@ def test_a_dreamer_run_counts_its_side_estimates_too(tmp_path):
     side_steps = sum(r["steps"] for r in records)
     assert records and result.num_timesteps == seen[-1].steps + side_steps
     assert json.loads((tmp_path / "run" / "teacher" / "cost.json").read_text())["side_steps"] == side_steps
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_restored_driver_hands_its_queued_levels_out_before_any_reset(kind):
+    from shiftgrid.envs.teacher.curriculum.vector import curriculum_vector_env
+
+    make, space = (lambda: gym.make(ENV, **SHORT)), LevelSpace.of_env(gym.make(ENV, **SHORT))
+    first = curriculum_vector_env(make, 2, make_curriculum("learnability", space, {"min_levels": 1}, seed=0), kind)
+    first.reset(seed=0)
+    for _ in range(45):  # each sub-env ends an episode: the teacher scores its level
+        first.step(np.full(2, 2))
+    state, queued = json.loads(json.dumps(first.driver.state_dict())), [q[0].level_seed for q in first.driver.pending]
+    first.close()
+    again = curriculum_vector_env(make, 2, make_curriculum("learnability", space, {"min_levels": 1}, seed=0), kind)
+    again.driver.load_state_dict(state)
+    _, infos = again.reset(seed=1)
+    assert list(infos["curriculum_requested"]) == queued and again.driver.teacher.chosen == state["chosen"] + 2
+    assert again.driver.steps == 90 and again.driver.teacher.buffer == state["buffer"] and len(state["buffer"]) == 2
+    with pytest.raises(CurriculumError, match="restored before its vector env's first reset"):
+        again.driver.load_state_dict(state)
+    again.close()
