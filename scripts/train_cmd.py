@@ -66,7 +66,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--teacher", metavar="NAME", help=f"a curriculum teacher choosing every training level: "
                    f"{', '.join(TEACHERS)} (levels logged in RUN/teacher/levels.jsonl)")
     p.add_argument("--teacher-set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a teacher option (repeatable): --teacher-set temperature=0.1")
+                   help="a teacher option (repeatable): --teacher-set temperature=0.1; every teacher takes side_every "
+                   "(training steps between side estimates of chosen levels' success, 0: none), side_levels, side_episodes")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     one_line_errors(p, "shiftgrid train")
     p.set_defaults(func=run)
