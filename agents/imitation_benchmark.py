@@ -15,7 +15,8 @@ whose hash the learner met in training is counted (``overlap``) and ``success_fr
   read from the run (``teacher/cost.json``, the checkpoint), never assumed; ``overlap`` counts the
   initial demonstrations' and every probe level (a superset of the levels demonstrated).
 - ``dagger``: no demonstrations; its budget is teacher labels, as many env steps as bc's ``n``
-  demonstrations take on that env and seed (``D``), so rows are comparable; ``demo_equiv`` is labels /
+  demonstrations take on that env and seed (``D``, rounded down to whole rollouts of ``n_envs`` envs,
+  at least :data:`DAGGER_ROLLOUTS`), so rows are comparable; ``demo_equiv`` is labels /
   bc's mean demonstration length. Labels and env steps are read from the run. Its levels come from
   unseeded resets, so ``overlap`` is not tracked (None).
 
@@ -58,6 +59,8 @@ import numpy as np
 HELD_OUT_SEED = 900_000_000
 #: The algorithms compared.
 ALGOS = ("bc", "dagger", "expert")
+#: Fewest rollouts of dagger (each of at most 128 steps per env, its label budget split evenly between them).
+DAGGER_ROLLOUTS = 8
 #: Most rounds of the expert (it ends sooner once its demonstrations reach the budget).
 EXPERT_ROUNDS = 8
 
@@ -112,9 +115,9 @@ def measure(env_id: str, algo: str, n: int, seed: int, where: Path, *, episodes:
         steps = updates * batch_size
         kw = {"demos": str(demos)}
     elif algo == "dagger":
-        rollout_steps = int(min(128, max(1, demo_steps // (n_envs * 8))))
-        steps = demo_steps
-        rollouts = math.ceil(steps / (n_envs * rollout_steps))
+        rollouts = max(DAGGER_ROLLOUTS, math.ceil(demo_steps / (n_envs * 128)))
+        rollout_steps = max(1, demo_steps // (n_envs * rollouts))
+        steps = rollouts * n_envs * rollout_steps  # at most bc's demonstration steps, short by < n_envs * rollouts
         hp.update(rollout_steps=rollout_steps, updates=max(1, round(updates / rollouts)))
     else:
         first = max(1, n // 4)

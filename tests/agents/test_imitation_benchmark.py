@@ -23,8 +23,9 @@ def test_dagger_and_expert_rows_report_what_their_runs_counted(tmp_path):
     dagger = measure(GOTO, "dagger", 4, 0, tmp_path, **TINY)
     cost, checkpoint = recorded(tmp_path / "dagger")
     assert dagger["labels"] == cost["labels"] > 0 and dagger["env_steps"] == checkpoint.num_timesteps
-    bc_steps = open_dataset(tmp_path / "demos").total_steps  # the label budget: bc's 4 demonstrations' steps
-    assert dagger["env_steps"] >= bc_steps and dagger["demo_equiv"] == round(dagger["labels"] / (bc_steps / 4), 1)
+    bc_steps = open_dataset(tmp_path / "demos").total_steps  # the label budget: bc's 4 demonstrations' steps,
+    # in 8 rollouts of 2 envs
+    assert bc_steps - 2 * 8 < dagger["env_steps"] <= bc_steps and dagger["demo_equiv"] == round(dagger["labels"] / (bc_steps / 4), 1)
     assert dagger["demos"] is None and dagger["overlap"] is None
 
     expert = measure(GOTO, "expert", 4, 0, tmp_path, **TINY)
