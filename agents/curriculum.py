@@ -230,17 +230,26 @@ class CurriculumExtension(RunExtension):
         return self.env.driver
 
     def resume(self, run: RunServices) -> None:
-        """Restore the teacher, its queued levels and the side estimates' counts (before the envs' first reset)."""
+        """Restore the teacher, its queued levels and the side estimates' counts (before the envs' first reset).
+
+        Raises:
+            CheckpointError: a saved state that is not one (unreadable, missing fields, another vector env's), naming the file.
+        """
+        from shiftgrid.agents.checkpoint import CheckpointError
+
         path = run.run_dir.teacher / STATE_FILE
         if not path.is_file():  # stopped before its first save: a fresh teacher, as the run's first session had
             return
-        state = json.loads(path.read_text())
-        self.driver.load_state_dict(state)
-        side = state.get("side")
-        if side is not None:
-            self.side_steps, self.side_at, self.estimates = int(side["steps"]), int(side["at"]), int(side["estimates"])
-            self.side_share = side["share"]
-            self.rng.bit_generator.state = side["rng"]
+        try:
+            state = json.loads(path.read_text())
+            self.driver.load_state_dict(state)
+            side = state.get("side")
+            if side is not None:
+                self.side_steps, self.side_at, self.estimates = int(side["steps"]), int(side["at"]), int(side["estimates"])
+                self.side_share = side["share"]
+                self.rng.bit_generator.state = side["rng"]
+        except (ValueError, KeyError, TypeError, AttributeError, CurriculumError) as e:  # JSONDecodeError is a ValueError
+            raise CheckpointError(f"cannot resume the curriculum from {path}: {type(e).__name__}: {e}") from None
         self.driver.steps = int(run.learner.num_timesteps) - self.side_steps  # an unsaved rollout's steps are taken again
 
     def on_update(self, run: RunServices) -> None:

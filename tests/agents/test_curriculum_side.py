@@ -191,3 +191,18 @@ def test_a_restored_driver_hands_its_queued_levels_out_before_any_reset(kind):
     with pytest.raises(CurriculumError, match="restored before its vector env's first reset"):
         again.driver.load_state_dict(state)
     again.close()
+
+
+def test_a_resume_from_a_broken_teacher_state_is_a_checkpoint_error_naming_the_file(tmp_path):
+    from shiftgrid.agents.checkpoint import CheckpointError
+
+    train(tiny(tmp_path / "run", 128, {"side_every": 0}))
+    state_file = tmp_path / "run" / "teacher" / "curriculum.json"
+    state = json.loads(state_file.read_text())
+    state["driver"]["pending"].append([])  # queues for 3 sub-envs; the run has 2
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(CheckpointError, match=r"curriculum\.json.*3 sub-envs; this vector env has 2"):
+        train(resume_config(tmp_path / "run", steps=256), resume=True)
+    state_file.write_text("{not json")
+    with pytest.raises(CheckpointError, match=r"curriculum\.json"):
+        train(resume_config(tmp_path / "run", steps=256), resume=True)
