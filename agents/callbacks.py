@@ -56,6 +56,7 @@ class ServicesCallback(BaseCallback):
         saved = self.run.run_dir.teacher / TEACHER_COST_FILE
         if self.num_timesteps and saved.is_file():  # a resumed run continues its totals
             self.cost = {**{k: float(v) for k, v in json.loads(saved.read_text()).items()}, **self.cost}
+            self.run.teacher_cost(**self.cost)  # reported once: a total that no longer grows is kept all the same
         self.clock = self.training_env.has_attr("set_training_step")
 
     def _on_rollout_start(self) -> None:
