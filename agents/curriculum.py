@@ -251,6 +251,7 @@ class CurriculumExtension(RunExtension):
         except (ValueError, KeyError, TypeError, AttributeError, CurriculumError) as e:  # JSONDecodeError is a ValueError
             raise CheckpointError(f"cannot resume the curriculum from {path}: {type(e).__name__}: {e}") from None
         self.driver.steps = int(run.learner.num_timesteps) - self.side_steps  # an unsaved rollout's steps are taken again
+        self.report(run)  # the restored totals, before a first update (a target met earlier still shows them)
 
     def on_update(self, run: RunServices) -> None:
         if self.side.every and self.driver.steps - self.side_at >= self.side.every and self.driver.recent_levels:

@@ -206,3 +206,11 @@ def test_a_resume_from_a_broken_teacher_state_is_a_checkpoint_error_naming_the_f
     state_file.write_text("{not json")
     with pytest.raises(CheckpointError, match=r"curriculum\.json"):
         train(resume_config(tmp_path / "run", steps=256), resume=True)
+
+
+def test_a_resumed_run_reports_the_restored_teachers_cost_before_its_first_update(tmp_path):
+    train(dreamer(tmp_path / "run", 64))  # prefill: no update, so no on_update in either session
+    saved = json.loads((tmp_path / "run" / "teacher" / "cost.json").read_text())
+    seen = []
+    train(resume_config(tmp_path / "run", steps=128), resume=True, hooks=[lambda run: seen.append(dict(run.state.teacher))])
+    assert seen[0] == saved and saved["levels_chosen"] > 0 and saved["side_steps"] == 0
