@@ -22,8 +22,8 @@ whose hash the learner met in training is counted (``overlap``) and ``success_fr
 
 The cloning work is the same for all: about ``updates`` minibatch updates of ``batch_size``. dagger
 spreads them over its rollouts (``updates * rollout size / D`` after each); the expert's ``epochs`` per
-round are set so that its planned fits (:func:`expert_fits`: one a round on ``n/4, n/2, 3n/4`` demonstrations,
-then the last on all ``n``) total ``updates``. A run that does more rounds does more; every row reports the updates the run made.
+round are set so that its planned fits (on ``n/4, n/2, 3n/4, n`` and the last ``n`` demonstrations)
+total ``updates``. A run that does more rounds does more; every row reports the updates the run made.
 
 Each row also gives its wall-clock seconds (``row_s``: demonstrations, training and evaluation;
 ``train_s``, ``eval_s``) and the CPU seconds of this process (``cpu_s``; on a shared machine the
@@ -122,7 +122,7 @@ def measure(env_id: str, algo: str, n: int, seed: int, where: Path, *, episodes:
     else:
         first = max(1, n // 4)
         initial = _demos(where / "expert-initial", env_id, first, seed, progress)
-        planned = sum(expert_fits(n)) * mean_len  # transitions of the planned fits
+        planned = (first + min(n, 2 * first) + min(n, 3 * first) + 2 * n) * mean_len  # transitions of the planned fits
         hp.update(max_demos=n, max_new_demos=first, probe_episodes=max(1, n // 2), max_rounds=EXPERT_ROUNDS,
                   epochs=max(1, round(updates * batch_size / planned)))
         steps = 10**12  # no step limit: max_demos and max_rounds end the run
@@ -163,26 +163,6 @@ def measure(env_id: str, algo: str, n: int, seed: int, where: Path, *, episodes:
             "success_fresh": float(np.mean([r.success for r in fresh])) if fresh and seen is not None else None,
             "prepare_s": round(t1 - t0, 1), "train_s": round(t2 - t1, 1), "eval_s": round(t3 - t2, 1),
             "row_s": round(t3 - t0, 1), "cpu_s": round(time.process_time() - cpu0, 1)}
-
-
-def expert_fits(n: int) -> list[int]:
-    """The demonstrations the expert of budget ``n`` is fitted on, fit by fit, when each round adds its most (``n // 4``).
-
-    Each round fits what it has, then adds; once the budget is spent one last fit takes all ``n``
-    (at most :data:`EXPERT_ROUNDS` rounds).
-
-    Example:
-        >>> expert_fits(4), expert_fits(10), expert_fits(1)
-        ([1, 2, 3, 4], [2, 4, 6, 8, 10], [1, 1])
-    """
-    first = max(1, n // 4)
-    fits, have = [], min(first, n)
-    while len(fits) < EXPERT_ROUNDS:
-        fits.append(have)
-        have = min(n, have + first)
-        if have >= n:
-            break
-    return fits + [have]
 
 
 def _demos(out: Path, env_id: str, n: int, seed: int, progress: bool) -> Path:
