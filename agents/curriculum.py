@@ -212,7 +212,7 @@ class CurriculumExtension(RunExtension):
     Side estimates play the learner's policy with sampled actions (not its most likely one: on one
     level a deterministic policy plays the same episode every time, so its success rate would be
     0 or 1), on a separate env of the run's training split made as training makes its own, from
-    torch's generator seeded per estimate (the learner's own CPU generator is left as it was).
+    torch's generators seeded per estimate (the learner's own CPU and CUDA generators are left as they were).
     """
 
     def __init__(self, env: CurriculumVecEnv, config: TrainConfig):

@@ -169,6 +169,14 @@ def _who(agent: Any) -> str:
     return getattr(agent, "label", None) or f"{type(agent).__name__}.predict"
 
 
+def _cuda_devices() -> list[int]:
+    """The CUDA devices whose generators sampled evaluation actions draw from (none until CUDA is in use).
+
+    Forked with the CPU generator, so an evaluation or side estimate leaves the learner's randomness as it was.
+    """
+    return list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+
+
 def run_episodes(
     agent: Any, env_id: str, split: str | None, episodes: int, *, seed: int = 0, n_envs: int = 4,
     deterministic: bool = True, env_kwargs: Mapping[str, Any] | None = None, wrapper: ObservationWrapper | None = None,
@@ -211,7 +219,7 @@ def run_episodes(
     base = first_reset_seed(env_id, seed)
     n = max(1, min(n_envs, episodes))
     envs = [evaluation_env(env_id, split, env_kwargs, wrapper, advice=expects_advice(agent)) for _ in range(n)]
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=_cuda_devices()):
         torch.manual_seed(seed)
         return _run(agent, envs, lambda i: {"seed": base + i}, episodes, deterministic)
 
@@ -235,7 +243,7 @@ def run_levels(agent: Any, env_id: str, split: str | None, level_seeds: Sequence
         raise ValueError(f"run_levels needs episodes >= 1 and at least one level seed, got {episodes} and {list(level_seeds)}")
     total = episodes * len(level_seeds)
     envs = [evaluation_env(env_id, split, env_kwargs, advice=expects_advice(agent)) for _ in range(max(1, min(n_envs, total)))]
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=_cuda_devices()):
         torch.manual_seed(seed)
         return _run(agent, envs, lambda i: {"seed": seed + i, "options": {"level_seed": int(level_seeds[i // episodes])}},
                     total, deterministic)
