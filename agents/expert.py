@@ -13,7 +13,8 @@ without splits evaluation's reset seeds start at 10^9 and the probes' at 10^9 + 
 
 The step clock: ``num_timesteps`` counts every environment step, the learner's probe episodes
 and the teacher's demonstrations alike (cloning takes none). ``teacher/demo_episodes`` and
-``teacher/demo_steps`` are the teacher's share; the probe episodes are the training episodes the
+``teacher/demo_steps`` are the teacher's share (a demonstration the teacher fails is
+not kept, but its steps count: ``teacher/failed_demo_steps``); the probe episodes are the training episodes the
 run reports (``rollout/success_rate``, the training-success target).
 
 Example:
@@ -89,6 +90,7 @@ class ExpertLearner(CloningLearner):
         if min(s.max_demos or 1, s.max_rounds or 1) < 1:
             raise ConfigError(f"expert needs max_demos and max_rounds >= 1 (or None), got {s.max_demos}, {s.max_rounds}")
         self.rounds = self.probed = 0
+        self.failed_steps = 0  # steps of teacher demonstrations that failed, not yet counted
         self.env: Any = None
         if not training:
             return
@@ -106,7 +108,10 @@ class ExpertLearner(CloningLearner):
     def demonstrate(self, seed: int) -> Demonstration | None:
         """The teacher's demonstration of the level ``reset(seed=seed)`` gives (None where the teacher fails it)."""
         rec = record_episode(self.env, seed, self.teacher_model)
-        return rec.episode() if rec.success else None
+        if rec.success:
+            return rec.episode()
+        self.failed_steps += len(rec.actions)  # counted at the next _add: every step the teacher takes is a step
+        return None
 
     def teach(self, agent: Any) -> Round:
         """Probe ``agent`` on the next ``probe_episodes`` fresh training levels and demonstrate the ones it failed."""
@@ -124,9 +129,10 @@ class ExpertLearner(CloningLearner):
     def _add(self, run: RunServices, demos: list[Demonstration]) -> None:
         for d in demos:
             self.data.add_episode(d, self.settings.gamma)
-        steps = sum(len(d) for d in demos)
-        self.num_timesteps += steps
-        self.report_teacher(run, demo_episodes=len(demos), demo_steps=steps)
+        steps, failed = sum(len(d) for d in demos), self.failed_steps
+        self.num_timesteps += steps + failed
+        self.failed_steps = 0
+        self.report_teacher(run, demo_episodes=len(demos), demo_steps=steps, **({"failed_demo_steps": failed} if failed else {}))
 
     def learn(self, steps: int, run: RunServices) -> None:
         s: ExpertConfig = self.settings  # type: ignore[assignment]

@@ -179,3 +179,19 @@ def test_bad_settings(tmp_path, demos):
     with pytest.raises(ConfigError, match="beta and beta_decay in"):
         train(config(tmp_path, "dagger", name="f", steps=64, hyperparams={"beta": 2.0}))
     assert not any(tmp_path.iterdir())  # nothing left behind
+
+
+def test_the_steps_of_a_failed_teacher_demonstration_are_counted(tmp_path):
+    from types import SimpleNamespace
+
+    from shiftgrid.agents.expert import ExpertLearner
+
+    learner = ExpertLearner(config(tmp_path, "expert", hyperparams={"probe_episodes": 3}), training=True)
+    learner.teacher_model = SimpleNamespace(act=lambda env: 0)  # a teacher that only turns left fails every level
+    round_ = learner.teach(ScriptedAgent([], fallback=0))  # so does the learner: all 3 probes are failed missions
+    assert round_.demos == [] and learner.failed_steps > 0
+    wasted, before = learner.failed_steps, learner.num_timesteps
+    reported = {}
+    learner._add(SimpleNamespace(teacher_cost=lambda **cost: reported.update(cost)), round_.demos)
+    assert learner.num_timesteps == before + wasted and learner.failed_steps == 0
+    assert reported["failed_demo_steps"] == wasted and reported["demo_episodes"] == 0
