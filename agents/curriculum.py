@@ -46,10 +46,11 @@ from shiftgrid.agents.evaluation import run_levels
 from shiftgrid.agents.rundir import RunDir
 from shiftgrid.agents.services import RunExtension, RunServices
 from shiftgrid.envs.teacher.curriculum import Curriculum, LevelSpace, make_curriculum
+from shiftgrid.envs.teacher.curriculum.base import learnable_share
 from shiftgrid.envs.teacher.curriculum.driver import CurriculumDriver
 from shiftgrid.envs.teacher.curriculum.levels import CurriculumError
 from shiftgrid.envs.teacher.curriculum.log import LEVELS_FILE, LevelLog
-from shiftgrid.envs.teacher.curriculum.side import learnable_share, sample_levels, split_options
+from shiftgrid.envs.teacher.curriculum.side import sample_levels, split_options
 from shiftgrid.envs.teacher.curriculum.wrapper import CurriculumEnv
 
 #: Where :func:`curriculum_vec` logs levels unless told otherwise: ``<run>/teacher/levels.jsonl``.

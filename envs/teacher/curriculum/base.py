@@ -29,7 +29,7 @@ from __future__ import annotations
 import abc
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -42,6 +42,19 @@ RECENT = 200
 LEARNABLE = (0.1, 0.9)
 #: ... over at least this many of its recent episodes (levels with fewer are not counted).
 MIN_EPISODES = 3
+
+
+def learnable_share(rates: Sequence[float]) -> float:
+    """The share of success ``rates`` inside :data:`LEARNABLE` (the training-episode and the side estimates alike).
+
+    Example:
+        >>> learnable_share([0.5, 1.0, 0.0, 0.25])
+        0.5
+    """
+    if not rates:
+        raise CurriculumError("a learnable share needs at least one level's success rate")
+    lo, hi = LEARNABLE
+    return float(np.mean([lo <= r <= hi for r in rates]))
 
 
 @dataclass(frozen=True)
@@ -186,6 +199,5 @@ class Curriculum(Teacher, abc.ABC):
         out["replay_share"] = float(np.mean([c.replayed for c, _ in self.recent]))
         estimates = [p for _, p in self.recent if p is not None]
         if estimates:
-            lo, hi = LEARNABLE
-            out["learnable_share"] = float(np.mean([lo <= p <= hi for p in estimates]))
+            out["learnable_share"] = learnable_share(estimates)
         return out

@@ -6,7 +6,7 @@ env of the training split, for ``side_episodes`` episodes on each of a sample of
 the last :data:`~shiftgrid.envs.teacher.curriculum.base.RECENT` resets, so a level chosen often
 is more likely drawn; one drawn twice is played once and counted twice). The share of the sample
 whose success rate is in :data:`~shiftgrid.envs.teacher.curriculum.base.LEARNABLE` is
-``teacher/learnable_share_side`` (:func:`learnable_share`); the steps these episodes take are
+``teacher/learnable_share_side`` (:func:`~shiftgrid.envs.teacher.curriculum.base.learnable_share`); the steps these episodes take are
 the teacher's ``side_steps`` and count in the run's step clock. The episodes are a diagnostic:
 neither the learner nor the teacher learns from them. ``side_every=0`` turns them off.
 
@@ -17,8 +17,6 @@ Example:
     >>> side, rest = split_options({"side_every": 1000, "temperature": 0.1})
     >>> side.every, side.levels, rest
     (1000, 4, {'temperature': 0.1})
-    >>> learnable_share([0.5, 1.0, 0.0, 0.25])
-    0.5
     >>> try:
     ...     split_options({"side_levels": 0})
     ... except CurriculumError as e:
@@ -33,7 +31,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from shiftgrid.envs.teacher.curriculum.base import LEARNABLE
 from shiftgrid.envs.teacher.curriculum.levels import CurriculumError
 
 #: Option name -> (field of :class:`SideSettings`, smallest valid value).
@@ -81,10 +78,3 @@ def sample_levels(recent: Sequence[tuple[int, str]], k: int, rng: np.random.Gene
         return list(recent)
     return [recent[int(i)] for i in sorted(rng.choice(len(recent), size=k, replace=False))]
 
-
-def learnable_share(rates: Sequence[float]) -> float:
-    """The share of success ``rates`` inside :data:`~shiftgrid.envs.teacher.curriculum.base.LEARNABLE`."""
-    if not rates:
-        raise CurriculumError("a learnable share needs at least one level's success rate")
-    lo, hi = LEARNABLE
-    return float(np.mean([lo <= r <= hi for r in rates]))
