@@ -59,7 +59,7 @@ class CurriculumDriver:
         self.pending: list[deque[LevelChoice]] = [deque() for _ in range(n_envs)]
         self.played = [0] * n_envs  # resets seen per sub-env
         self.current: list[dict[str, Any] | None] = [None] * n_envs
-        self.steps = self.choices = 0
+        self.steps = 0
         self.hashes: set[str] = set()
         self.factors: deque[dict[str, float]] = deque(maxlen=RECENT)
         self.recent_levels: deque[tuple[int, str]] = deque(maxlen=RECENT)  # (level_seed, level_hash) as played
@@ -71,7 +71,6 @@ class CurriculumDriver:
             if not self.pending[i]:
                 choice = self.teacher.choose(i)
                 self.pending[i].append(choice)
-                self.choices += 1
                 batch[i] = (choice.level_seed, choice.replayed)
         if batch:
             self.assign(batch)
@@ -105,6 +104,11 @@ class CurriculumDriver:
         self.teacher.observe(Outcome(i, int(info["level_seed"]), str(info["level_hash"]),
                                      bool(info.get("curriculum_replayed", False)), knowledge))
 
+    @property
+    def choices(self) -> int:
+        """Levels chosen so far (the teacher counts every choice, and restores the count on resume)."""
+        return self.teacher.chosen
+
     def diagnostics(self) -> dict[str, float]:
         """``teacher/*`` figures: unique levels played, levels chosen, the teacher's own, mean factors of recent levels."""
         out = {"unique_levels": float(len(self.hashes)), "levels_chosen": float(self.choices), **self.teacher.diagnostics()}
@@ -114,9 +118,9 @@ class CurriculumDriver:
         return out
 
     def state_dict(self) -> dict[str, Any]:
-        """The teacher's state, plus the choices queued for each sub-env and the steps and choices counted so far."""
+        """The teacher's state, plus the choices queued for each sub-env and the steps counted so far."""
         pending = [[[c.level_seed, c.replayed, c.score] for c in q] for q in self.pending]
-        return {**self.teacher.state_dict(), "driver": {"pending": pending, "steps": self.steps, "choices": self.choices}}
+        return {**self.teacher.state_dict(), "driver": {"pending": pending, "steps": self.steps}}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue from :meth:`state_dict` before any reset: the teacher's state, and its queued choices sent to the sub-envs.
@@ -133,7 +137,7 @@ class CurriculumDriver:
         if len(driver["pending"]) != self.n_envs:
             raise CurriculumError(f"the saved curriculum state queues levels for {len(driver['pending'])} sub-envs; "
                                   f"this vector env has {self.n_envs}")
-        self.steps, self.choices = int(driver["steps"]), int(driver["choices"])
+        self.steps = int(driver["steps"])
         for i, queue in enumerate(driver["pending"]):
             self.pending[i].extend(LevelChoice(int(seed), bool(replayed), score) for seed, replayed, score in queue)
         for depth in range(max(map(len, self.pending), default=0)):  # in order: a sub-env plays its queue first to last
