@@ -222,7 +222,7 @@ class CurriculumExtension(RunExtension):
         except CurriculumError as e:
             raise ConfigError(str(e)) from None
         self.env, self.config = env, config
-        self.side_steps = self.side_at = self.estimates = 0  # steps taken, training steps at the last, how many
+        self.side_steps = self.side_at = 0  # steps taken, training steps at the last estimate
         self.side_share: float | None = None
         self.rng = np.random.default_rng([config.seed, SIDE_STREAM])
 
@@ -246,7 +246,7 @@ class CurriculumExtension(RunExtension):
             self.driver.load_state_dict(state)
             side = state.get("side")
             if side is not None:
-                self.side_steps, self.side_at, self.estimates = int(side["steps"]), int(side["at"]), int(side["estimates"])
+                self.side_steps, self.side_at = int(side["steps"]), int(side["at"])
                 self.side_share = side["share"]
                 self.rng.bit_generator.state = side["rng"]
         except (ValueError, KeyError, TypeError, AttributeError, CurriculumError) as e:  # JSONDecodeError is a ValueError
@@ -261,7 +261,7 @@ class CurriculumExtension(RunExtension):
 
     def on_save(self, run: RunServices) -> None:
         self.report(run)
-        side = {"steps": self.side_steps, "at": self.side_at, "estimates": self.estimates, "share": self.side_share,
+        side = {"steps": self.side_steps, "at": self.side_at, "share": self.side_share,
                 "rng": self.rng.bit_generator.state}
         path = run.run_dir.teacher / STATE_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -275,7 +275,7 @@ class CurriculumExtension(RunExtension):
 
     def report(self, run: RunServices) -> None:
         """The teacher's cost so far: levels chosen and side steps (totals over the run, resumes included)."""
-        run.teacher_cost(levels_chosen=float(self.driver.teacher.chosen), side_steps=float(self.side_steps))
+        run.teacher_cost(levels_chosen=float(self.driver.choices), side_steps=float(self.side_steps))
 
     def estimate(self, run: RunServices) -> None:
         """One side estimate now: play the sampled levels, log the share, count the steps in the learner's clock."""
@@ -296,7 +296,7 @@ class CurriculumExtension(RunExtension):
         steps = sum(r.length for r in results)
         self.side_share = learnable_share([rates[seed] for seed, _ in sampled])
         self.side_steps += steps
-        self.side_at, self.estimates = self.driver.steps, self.estimates + 1
+        self.side_at = self.driver.steps
         run.take_steps(steps)
         log = LevelLog(run.run_dir.teacher / SIDE_FILE)
         log.write({"step": run.num_timesteps, "training_steps": self.driver.steps, "steps": steps, "share": self.side_share,
