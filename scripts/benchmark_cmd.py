@@ -236,6 +236,8 @@ def _imitation(args: argparse.Namespace) -> int:
     if args.updates < 1 or args.episodes < 1:
         raise UserError(f"--updates and --episodes must be >= 1, got {args.updates}, {args.episodes}")
     envs = [e.strip() for e in args.env.split(",") if e.strip()]
+    if not envs:
+        raise UserError(f"--env expects comma-separated env ids (e.g. shiftgrid/GoTo-v0,shiftgrid/Pickup-v0), got {args.env!r}")
     print(f"{', '.join(algos)} on {', '.join(envs)}, seeds {', '.join(map(str, seeds))}: about {args.updates} updates of "
           f"256 per row, scored on {args.episodes} held-out training-split episodes (most likely action); rows as they "
           "are measured:", flush=True)

@@ -74,6 +74,7 @@ def test_the_summary_of_known_rows_gives_iqm_and_the_smallest_budget_every_seed_
     (["--seeds", "0,x"], ["--seeds", "'0,x'"]),
     (["--demos", "0,10"], ["--demos", "'0,10'", ">= 1"]),
     (["--from", "/nonexistent/rows.jsonl"], ["--from", "/nonexistent/rows.jsonl"]),
+    (["--env", ","], ["--env", "','"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, words, capsys):
     assert main(["benchmark", "imitation", *args]) == 2
