@@ -15,7 +15,8 @@ oracle teacher's advice (``scripts/sweeps/advice-*.yaml``) are grouped by granul
 scored, like every evaluation, without advice.
 
 Example:
-    $ python -m shiftgrid.agents.curriculum_benchmark runs/curriculum-doorkey runs/curriculum-maze
+    $ shiftgrid benchmark curriculum runs/curriculum-doorkey runs/curriculum-maze
+    $ python -m shiftgrid.agents.curriculum_benchmark runs/curriculum-doorkey runs/curriculum-maze   # the same
     >>> steps_to([{"step": 100, "success": {"train": 0.5}}, {"step": 200, "success": {"train": 0.92}}])
     200
 """
@@ -83,20 +84,32 @@ def table(runs: Sequence[dict[str, Any]], goal: float = GOAL) -> str:
     return "\n".join(lines)
 
 
+def report(dirs: Sequence[Path], goal: float = GOAL) -> str:
+    """The benchmark's text: :func:`table` of the finished runs under ``dirs``, then the points left out.
+
+    Raises ``ValueError`` when no run under ``dirs`` has finished (nothing to score).
+    """
+    found = [r for d in dirs for r in sweep_runs(d, f"{CHECKPOINT_DIR}/{LATEST}")]
+    unfinished = [r for r in found if sweep_state(r) not in (None, "done")]  # a stopped point is not at its budget
+    runs = [run_figures(r, goal) for r in found if r not in unfinished]
+    if not runs:
+        raise ValueError(f"no finished runs with checkpoints/latest.pt under {', '.join(map(str, dirs))}")
+    text = table(runs, goal)
+    if unfinished:
+        text += f"\n\nleft out, not finished: {', '.join(f'{r} ({sweep_state(r)})' for r in unfinished)}"
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m shiftgrid.agents.curriculum_benchmark", description=__doc__.split("\n\n")[0])
     p.add_argument("dirs", nargs="+", type=Path, help="sweep dirs (runs/curriculum-doorkey) or run dirs")
     p.add_argument("--goal", type=float, default=GOAL, help="training-split success to reach (default 0.9)")
     args = p.parse_args(argv)
-    found = [r for d in args.dirs for r in sweep_runs(d, f"{CHECKPOINT_DIR}/{LATEST}")]
-    unfinished = [r for r in found if sweep_state(r) not in (None, "done")]  # a stopped point is not at its budget
-    runs = [run_figures(r, args.goal) for r in found if r not in unfinished]
-    if not runs:
-        print(f"no finished runs with checkpoints/latest.pt under {', '.join(map(str, args.dirs))}", file=sys.stderr)
+    try:
+        print(report(args.dirs, args.goal))
+    except ValueError as e:
+        print(e, file=sys.stderr)
         return 2
-    print(table(runs, args.goal))
-    if unfinished:
-        print(f"\nleft out, not finished: {', '.join(f'{r} ({sweep_state(r)})' for r in unfinished)}")
     return 0
 
 

@@ -17,6 +17,7 @@ Example:
     $ shiftgrid benchmark imitation --demos 500,1000,2000,5000 --algos bc,dagger,expert --seeds 0,1,2 --json rows.jsonl
     $ shiftgrid benchmark imitation --from rows.jsonl   # demonstrations needed for 99% success, from saved rows
     $ shiftgrid benchmark efficiency runs/dreamer-goto runs/efficiency-goto   # steps to 90% training success, against PPO
+    $ shiftgrid benchmark curriculum runs/curriculum-doorkey-150k runs/efficiency-doorkey   # per teacher, against uniform
 """
 
 from __future__ import annotations
@@ -39,15 +40,15 @@ from shiftgrid.scripts.cli import UserError
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("benchmark", help="print throughput figures (envs, sweep, world-model) and sample efficiency")
-    p.add_argument("what", choices=["envs", "sweep", "world-model", "imitation", "efficiency"],
+    p.add_argument("what", choices=["envs", "sweep", "world-model", "imitation", "efficiency", "curriculum"],
                    help="what to benchmark (sweep: seconds per point a sweep adds over running its points by hand, on "
                    "each backend; world-model: training and imagination steps/s next to the real env's; imitation: "
                    "held-out success of bc, dagger and the intelligent expert per demonstration budget and seed, and the "
                    "smallest budget reaching 99%%; efficiency: steps to a training-success goal of the runs in DIRs, "
-                   "against PPO's)")
+                   "against PPO's; curriculum: steps to a training-split success goal per curriculum teacher, against uniform's)")
     p.add_argument("dirs", nargs="*", type=Path, metavar="DIR",
-                   help="efficiency: sweep dirs (runs/dreamer-goto) or run dirs, right after the word efficiency")
-    p.add_argument("--goal", type=float, default=0.9, help="efficiency: 100-episode training success to reach")
+                   help="efficiency, curriculum: sweep dirs (runs/dreamer-goto) or run dirs, right after the word")
+    p.add_argument("--goal", type=float, default=0.9, help="efficiency, curriculum: 100-episode training success to reach")
     p.add_argument("--json", type=Path, default=None, metavar="FILE",
                    help="efficiency: also write the figures as JSON; imitation: append each row as a JSON line")
     p.add_argument("--points", type=int, default=4, help="sweep: tiny PPO points per measurement")
@@ -103,10 +104,14 @@ def _families(arg: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.what == "efficiency":
-        return _efficiency(args)
+    if args.what in ("efficiency", "curriculum"):
+        if not args.dirs:
+            raise UserError(f"benchmark {args.what} needs at least one DIR (a sweep dir such as runs/curriculum-maze-150k, or a run dir)")
+        if not 0 < args.goal <= 1:
+            raise UserError(f"--goal must be a success rate in (0, 1], got {args.goal}")
+        return _efficiency(args) if args.what == "efficiency" else _curriculum(args)
     if args.dirs:
-        raise UserError(f"DIR arguments are for 'benchmark efficiency' only; got {' '.join(map(str, args.dirs))}")
+        raise UserError(f"DIR arguments are for 'benchmark efficiency' and 'benchmark curriculum' only; got {' '.join(map(str, args.dirs))}")
     if args.what == "sweep":
         return _sweep(args)
     if args.what == "world-model":
@@ -134,6 +139,19 @@ def run(args: argparse.Namespace) -> int:
     print("\n".join(rows))
     print()
     _held_out_table(families, args.resets, args.repeats)
+    return 0
+
+
+def _curriculum(args: argparse.Namespace) -> int:
+    """Steps to ``--goal`` success on uniformly drawn training levels per curriculum teacher (:mod:`~shiftgrid.agents.curriculum_benchmark`)."""
+    from shiftgrid.agents.curriculum_benchmark import report
+
+    if args.json:
+        raise UserError(f"--json is for benchmark efficiency and imitation; benchmark curriculum prints its table (got --json {args.json})")
+    try:
+        print(report(args.dirs, args.goal))
+    except ValueError as e:
+        raise UserError(str(e)) from None
     return 0
 
 
@@ -184,10 +202,6 @@ def _efficiency(args: argparse.Namespace) -> int:
     """Steps and wall-clock to ``--goal`` training success and to each run's target, per run and per algorithm."""
     from shiftgrid.agents import efficiency_benchmark as eb
 
-    if not args.dirs:
-        raise UserError("benchmark efficiency needs at least one DIR (a sweep dir such as runs/dreamer-goto, or a run dir)")
-    if not 0 < args.goal <= 1:
-        raise UserError(f"--goal must be a success rate in (0, 1], got {args.goal}")
     try:
         runs, skipped = eb.read_runs(args.dirs, args.goal)
     except eb.RunDirError as e:

@@ -191,24 +191,45 @@ def test_a_resumed_run_continues_its_teachers_state(tmp_path):
     assert seen[-1].chosen > saved["chosen"]
 
 
-def test_the_benchmark_leaves_out_sweep_points_that_did_not_finish(tmp_path, capsys):
+def _sweep_of_two_points(root):
+    """A sweep dir whose plr seed 0 is done at 1,000 steps and seed 1 was interrupted at 100."""
     import json
 
     import yaml
 
     from shiftgrid.agents.checkpoint import Checkpoint, save_checkpoint
-    from shiftgrid.agents.curriculum_benchmark import main
 
     for point, state, steps in (("seed=0", "done", 1000), ("seed=1", "interrupted", 100)):
-        run = tmp_path / "runs" / point
+        run = root / "runs" / point
         (run / "checkpoints").mkdir(parents=True)
         config = {"algo": "ppo", "env": "E", "seed": int(point[-1]), "teacher": {"name": "plr"}}
         (run / "config.yaml").write_text(yaml.safe_dump(config))
         save_checkpoint(Checkpoint("ppo", config, {}, steps, history=[{"step": steps, "success": {"train": 0.1}}]),
                         run / "checkpoints" / "latest.pt")
-        (tmp_path / "status").mkdir(exist_ok=True)
-        (tmp_path / "status" / f"{point}.json").write_text(json.dumps({"state": state}))
+        (root / "status").mkdir(exist_ok=True)
+        (root / "status" / f"{point}.json").write_text(json.dumps({"state": state}))
+
+
+def test_the_benchmark_leaves_out_sweep_points_that_did_not_finish(tmp_path, capsys):
+    from shiftgrid.agents.curriculum_benchmark import main
+
+    _sweep_of_two_points(tmp_path)
     assert main([str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "| E | plr | 0/1 | >= 1,000 [1,000, 1,000] |" in out  # the stopped seed would pull the bound to 100
     assert "left out, not finished:" in out and "seed=1 (interrupted)" in out
+
+
+def test_shiftgrid_benchmark_curriculum_prints_the_table_and_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    from shiftgrid.scripts.cli import main
+
+    _sweep_of_two_points(tmp_path / "sweep")
+    assert main(["benchmark", "curriculum", str(tmp_path / "sweep")]) == 0
+    assert "| E | plr | 0/1 | >= 1,000 [1,000, 1,000] |" in capsys.readouterr().out
+    for argv, message in ((["benchmark", "curriculum"], "needs at least one DIR"),
+                          (["benchmark", "curriculum", str(tmp_path / "nothing")], "no finished runs"),
+                          (["benchmark", "curriculum", str(tmp_path / "sweep"), "--goal", "2"], "--goal must be"),
+                          (["benchmark", "curriculum", str(tmp_path / "sweep"), "--json", "x.json"], "--json is for")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err, (argv, err)

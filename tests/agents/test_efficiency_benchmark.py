@@ -105,6 +105,6 @@ def test_a_bad_dir_is_one_line_and_exit_2(tmp_path, capsys, make, message):
     assert len(err) == 1 and message in err[0] and err[0].startswith("shiftgrid benchmark: error:")
 
 
-def test_dir_arguments_belong_to_efficiency_only(capsys):
+def test_dir_arguments_belong_to_efficiency_and_curriculum_only(capsys):
     assert main(["benchmark", "envs", "runs/x"]) == 2
-    assert "for 'benchmark efficiency' only" in capsys.readouterr().err
+    assert "for 'benchmark efficiency' and 'benchmark curriculum' only" in capsys.readouterr().err
