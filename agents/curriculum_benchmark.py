@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -101,16 +100,10 @@ def report(dirs: Sequence[Path], goal: float = GOAL) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m shiftgrid.agents.curriculum_benchmark", description=__doc__.split("\n\n")[0])
-    p.add_argument("dirs", nargs="+", type=Path, help="sweep dirs (runs/curriculum-doorkey) or run dirs")
-    p.add_argument("--goal", type=float, default=GOAL, help="training-split success to reach (default 0.9)")
-    args = p.parse_args(argv)
-    try:
-        print(report(args.dirs, args.goal))
-    except ValueError as e:
-        print(e, file=sys.stderr)
-        return 2
-    return 0
+    """``python -m shiftgrid.agents.curriculum_benchmark DIR... [--goal G]``: ``shiftgrid benchmark curriculum``."""
+    from shiftgrid.scripts.cli import main as cli_main
+
+    return cli_main(["benchmark", "curriculum", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
