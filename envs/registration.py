@@ -40,6 +40,8 @@ from shiftgrid.envs.family import Family
 from shiftgrid.envs.shift.split import SplitError, SplitSet, load_splits
 
 ENTRY_POINT = "shiftgrid.envs.env:ShiftGridEnv"
+#: The batched torch engine behind ``gym.make_vec`` (gymnasium's default for ids that have one).
+VECTOR_ENTRY_POINT = "shiftgrid.envs.engine.vector:shiftgrid_vector_env"
 
 #: env id -> the JSON kwargs it was registered with (family reference, splits source, defaults).
 _REGISTERED: dict[str, dict[str, Any]] = {}
@@ -187,6 +189,7 @@ def register_family(
         gym.register(
             id=env_id,
             entry_point=ENTRY_POINT,
+            vector_entry_point=VECTOR_ENTRY_POINT,
             kwargs=kwargs,
             disable_env_checker=True,  # check_env passes on every split; the per-step checker costs throughput
         )
@@ -218,6 +221,21 @@ def splits_for(env_id: str) -> SplitSet:
     return resolve_splits(kwargs["family"], kwargs["splits"])[1]
 
 
+def registered_id(family: Family | str, splits: Any = None) -> str | None:
+    """The id registered with this family reference and splits source, if any (the vector engine learns its id so).
+
+    Example:
+        >>> registered_id("shiftgrid.envs.families.goto:FAMILY")
+        'shiftgrid/GoTo-v0'
+    """
+    ref = family if isinstance(family, str) else None
+    for env_id, kwargs in _REGISTERED.items():
+        same = kwargs["family"] == ref if ref is not None else _FAMILIES.get(kwargs["family"]) is family
+        if same and kwargs["splits"] == (splits if not isinstance(splits, SplitSet) else kwargs["splits"]):
+            return env_id
+    return None
+
+
 def registered_ids(namespace: str | None = None) -> list[str]:
     """Ids registered through :func:`register_family` (optionally only one namespace)."""
     return [i for i in _REGISTERED if namespace is None or i.startswith(namespace + "/")]
@@ -236,6 +254,6 @@ def family_splits(name_or_id: str) -> SplitSet:
 
 
 __all__ = [
-    "register_family", "splits_for", "registered_ids", "family_splits", "resolve_family", "resolve_splits",
+    "register_family", "splits_for", "registered_ids", "registered_id", "family_splits", "resolve_family", "resolve_splits",
     "family_ref", "bare_id", "UnknownEnvError", "RegistrationError", "SplitError",
 ]

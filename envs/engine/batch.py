@@ -170,6 +170,19 @@ class TensorEngine:
         self._mark_drawn(levels, torch.ones_like(self.needs_reset))
         return self.observation()
 
+    def restart(self, envs: Any, levels: Any) -> None:
+        """Start the envs ``envs`` (indices) afresh on store rows ``levels``; the others carry on (a host-side call)."""
+        envs = torch.as_tensor(envs, dtype=torch.int64, device=self.device)
+        levels = torch.as_tensor(levels, dtype=torch.int64, device=self.device)
+        if levels.shape != envs.shape or (len(envs) and (int(envs.min()) < 0 or int(envs.max()) >= self.num_envs)):
+            raise EngineError(f"restart needs env indices in 0..{self.num_envs - 1} and one level each")
+        mask = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        mask[envs] = True
+        chosen = self._check_levels(self.state["level"].index_put((envs,), levels), "levels", 0)
+        self.state = core.merge(mask, core.start(self.store.arrays, chosen, self.tables), self.state)
+        self.needs_reset[envs] = False
+        self._mark_drawn(chosen, mask)
+
     def _check_levels(self, levels: Any, what: str, low: int) -> torch.Tensor:
         levels = torch.as_tensor(levels, device=self.device)
         if tuple(levels.shape) != (self.num_envs,) or levels.dtype not in (torch.int64, torch.int32, torch.int16):

@@ -48,6 +48,7 @@ _ROW = 8  # view cells per row in the gather (7 and one spare: the agent's own c
 _PACK = 0x0102040810204080  # bytes 0/1 of a word -> 8 bits (>> 56)
 _SPREAD = sum(1 << (7 * k) for k in range(8))  # 7 bits -> bytes 0/1 (& _LOW_BITS)
 _LOW_BITS = 0x0101010101010101
+_SEEN_ROW = 0x0001010101010101  # the 7 cells of a view row, all seen
 
 
 def _signed(v: int) -> int:
@@ -101,7 +102,7 @@ class Tables:
         self.adjacent = (1, self.wp * self.wp)  # squared cell distances of 4-neighbours
         c = layout.clauses
         #: column slices of a level's fixed part: its mission program, its key map (3 bits a colour) and
-        #: ``misc`` (episode limit | steps << 32 | minigrid_style << 40 | view << 48 | palette << 56)
+        #: ``misc`` (episode limit | steps << 32 | minigrid_style << 40 | see_through << 41 | view << 48 | palette << 56)
         names = [("verb", c), ("target", c), ("other", c), ("step_clauses", c), ("key_map", 1), ("misc", 1)]
         self.columns: dict[str, slice] = {}
         at = 0
@@ -133,7 +134,8 @@ def store_arrays(rows: Mapping[str, np.ndarray], t: Tables) -> dict[str, torch.T
         fixed[:, col[name]] = _pad_columns(rows[name].astype(np.int64), t.layout.clauses, 0)
     fixed[:, col["key_map"]] = (rows["key_map"].astype(np.int64) << (3 * np.arange(6))).sum(1)[:, None]
     misc = (rows["max_steps"].astype(np.int64) | rows["num_steps"].astype(np.int64) << 32
-            | rows["minigrid_style"].astype(np.int64) << 40 | rows["view"].astype(np.int64) << 48
+            | rows["minigrid_style"].astype(np.int64) << 40 | rows["see_through"].astype(np.int64) << 41
+            | rows["view"].astype(np.int64) << 48
             | rows["palette"].astype(np.int64) << 56)
     fixed[:, col["misc"]] = misc[:, None]
     contents = np.full((n, t.objects), EMPTY, dtype=np.int64)
@@ -296,7 +298,9 @@ def observe(s: State, store: Mapping[str, torch.Tensor], t: Tables) -> torch.Ten
         out = t.visibility.index_select(0, mask | rows[:, j] << VIEW)
         seen.append(out & ((1 << VIEW) - 1))
         mask = out >> VIEW
-    visible = ((torch.stack(seen[::-1], 1) * _SPREAD) & _LOW_BITS) & t.view_words.index_select(0, (misc >> 48) & 255)
+    swept = (torch.stack(seen[::-1], 1) * _SPREAD) & _LOW_BITS
+    swept = torch.where(((misc >> 41) & 1).bool()[:, None], _SEEN_ROW, swept)  # minigrid's see_through_walls
+    visible = swept & t.view_words.index_select(0, (misc >> 48) & 255)
     words = cells.view(torch.int64) & (visible * 255)  # unseen cells read code 0, observed as (0, 0, 0)
     words[:, VIEW - 1] = (words[:, VIEW - 1] & ~(255 << (8 * (VIEW // 2)))) | (s["carry"] << (8 * (VIEW // 2)))
     palette = (((misc >> 56) & 255) * 256).to(torch.int32)

@@ -80,6 +80,7 @@ def fields(layout: Layout) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
         "palette": (np.uint8, ()),
         "key_map": (np.uint8, (NUM_COLORS,)),
         "minigrid_style": (np.bool_, ()),
+        "see_through": (np.bool_, ()),
         "seed": (np.int64, ()),
         "hash": (np.int64, ()),
         "optimal_steps": (np.float64, ()),
@@ -176,6 +177,7 @@ def row_from_level(
     view: int = 7,
     palette: str = "identity",
     minigrid_style: bool = False,
+    see_through: bool = False,
     seed: int = 0,
     level_hash: int = 0,
     optimal_steps: float = float("nan"),
@@ -218,6 +220,7 @@ def row_from_level(
     row["palette"][...] = palette_index(palette)
     row["key_map"][:] = key_map_of(objects)
     row["minigrid_style"][...] = minigrid_style
+    row["see_through"][...] = see_through
     row["seed"][...] = seed
     row["hash"][...] = level_hash
     row["optimal_steps"][...] = optimal_steps

@@ -72,6 +72,11 @@ def shiftgrid_row(env: Any, layout: Layout) -> dict[str, np.ndarray]:
     return row_from_sample(u.sample, u.max_steps, layout)
 
 
+def shiftgrid_plan(env: Any) -> Sequence[int]:
+    """The oracle's plan of a reset shiftgrid env."""
+    return env.unwrapped.optimal_actions
+
+
 def _policy(kind: str, rng: np.random.Generator, plan: Sequence[int], t: int) -> int:
     if kind == "oracle" and t < len(plan):
         return int(plan[t])
@@ -80,73 +85,104 @@ def _policy(kind: str, rng: np.random.Generator, plan: Sequence[int], t: int) ->
     return int(rng.integers(7))
 
 
-def play(envs: Sequence[Any], seeds: Sequence[int], policies: Sequence[str], *, max_steps: int = 400,
-         device: str = "cpu", row: Callable[[Any, Layout], dict] = shiftgrid_row, rng_seed: int = 0,
-         engine_seed: int = 0, options: Callable[[int], dict] | None = None) -> Report:
-    """Play ``envs[i]`` from ``reset(seed=seeds[i])`` under ``policies[i]`` against one engine batch; compare every step.
+class _Episode:
+    """One env's current episode: its seed, policy, plan, actions so far and return."""
 
-    ``row(env, layout)`` reads a reset env's level row (default: shiftgrid envs). Each env plays
-    one episode (at most ``max_steps`` steps). Where a level slips, each env is fed the engine's
-    draws. Returns a :class:`Report`; ``oracle_returns`` holds the return of every ``oracle``
-    episode next to its ``optimal_return`` (where the env reports one).
+    def __init__(self, seed: int, policy: str, plan: Sequence[int], optimal: float):
+        self.seed, self.policy, self.plan, self.optimal = seed, policy, tuple(plan), optimal
+        self.actions: list[int] = []
+        self.ret = 0.0
+
+
+def play(envs: Sequence[Any], seeds: Sequence[Any], policies: Sequence[str], *, max_steps: int = 400,
+         device: str = "cpu", row: Callable[[Any, Layout], dict] = shiftgrid_row,
+         plan: Callable[[Any], Sequence[int]] = shiftgrid_plan, rng_seed: int = 0, engine_seed: int = 0,
+         layout: Layout | None = None, budget: int | None = None) -> Report:
+    """Play ``envs[i]`` on the levels of ``reset(seed=...)`` for each seed in ``seeds[i]`` (an int: one episode)
+    under ``policies[i]``, against one engine batch; compare every step.
+
+    ``row(env, layout)`` reads a reset env's level row and ``plan(env)`` its optimal actions
+    (defaults: shiftgrid envs). Episodes last at most ``max_steps`` steps. ``layout`` bounds the
+    levels' objects, clauses and tokens (default: those of each env's first level, or more).
+    No episode starts once ``budget`` steps have been compared. Where a level slips, each env is
+    fed the engine's draws. ``oracle_returns`` in the report
+    holds the engine's return of every finished ``oracle`` episode next to its optimal return.
     """
     if not (len(envs) == len(seeds) == len(policies)):
         raise ValueError("envs, seeds and policies must have the same length")
     bad = [p for p in policies if p not in POLICIES]
     if bad:
         raise ValueError(f"unknown policies {bad}; valid: {', '.join(POLICIES)}")
-    first = [env.reset(seed=int(s), **({"options": options(int(s))} if options else {})) for env, s in zip(envs, seeds)]
+    queues = [[int(s)] if isinstance(s, (int, np.integer)) else [int(v) for v in s] for s in seeds]
     h, w = envs[0].unwrapped.height, envs[0].unwrapped.width
-    rows = [row(env, Layout(h, w)) for env in envs]
-    layout = Layout(h, w, max(r["obj_cell"].shape[0] for r in rows), max(r["verb"].shape[0] for r in rows),
-                    max(r["tokens"].shape[0] for r in rows))
+    feeds = [FedDraws() for _ in envs]
+
+    def start(i: int) -> tuple[dict, dict, _Episode]:
+        seed = queues[i].pop(0)
+        obs, info = envs[i].reset(seed=seed)
+        envs[i].unwrapped._np_random = feeds[i]
+        r = row(envs[i], Layout(h, w))
+        optimal = float(r["optimal_steps"])
+        optimal = float("nan") if np.isnan(optimal) else float(np.float32(1 - 0.9 * optimal / float(r["max_steps"])))
+        return obs, r, _Episode(seed, policies[i], plan(envs[i]) if policies[i] == "oracle" else (), optimal)
+
+    firsts = [start(i) for i in range(len(envs))]
+    rows = [r for _, r, _ in firsts]
+    if layout is None:
+        layout = Layout(h, w, max(r["obj_cell"].shape[0] for r in rows), max(r["verb"].shape[0] for r in rows),
+                        max(r["tokens"].shape[0] for r in rows))
     store = LevelStore(stack(rows, layout), layout, device)
     engine = TensorEngine(store, len(envs), seed=engine_seed)
     obs = engine.reset(levels=torch.arange(len(envs), device=engine.device))
-    report = Report()
-    rng = np.random.default_rng(rng_seed)
-    plans = [getattr(env.unwrapped, "optimal_actions", ()) if p == "oracle" else () for env, p in zip(envs, policies)]
+    report, rng = Report(), np.random.default_rng(rng_seed)
+    episodes = [e for _, _, e in firsts]
+    steps_in = [0] * len(envs)
     live = list(range(len(envs)))
-    actions: list[list[int]] = [[] for _ in envs]
-    returns = [0.0] * len(envs)
-    feeds = [FedDraws() for _ in envs]
-    for env, feed in zip(envs, feeds):
-        env.unwrapped._np_random = feed
     image = obs["image"].cpu().numpy()
     for i in live:
-        _compare(report, i, seeds[i], 0, actions[i], image[i], first[i][0]["image"], "image")
-    for t in range(max_steps):
-        if not live:
-            break
+        _compare(report, i, episodes[i].seed, 0, [], image[i], firsts[i][0]["image"], "image")
+    while live:
         chosen = np.zeros(len(envs), dtype=np.int64)
         for i in live:
-            chosen[i] = _policy(policies[i], rng, plans[i], t)
+            chosen[i] = _policy(episodes[i].policy, rng, episodes[i].plan, steps_in[i])
         draws = engine.next_draws()
         cpu_draws = draws.cpu().numpy()
         obs, reward, terminated, truncated, info = engine.step(torch.as_tensor(chosen, device=engine.device), draws)
         image, direction = obs["image"].cpu().numpy(), obs["direction"].cpu().numpy()
         reward, terminated, truncated = reward.cpu().numpy(), terminated.cpu().numpy(), truncated.cpu().numpy()
         success, hashes = info["success"].cpu().numpy(), info["level_hash"].cpu().numpy()
-        still = []
+        still, restarts = [], []
         for i in live:
+            ep = episodes[i]
             feeds[i].queue = [float(v) for v in cpu_draws[i]]
-            actions[i].append(int(chosen[i]))
+            ep.actions.append(int(chosen[i]))
             o, r, te, tr, inf = envs[i].step(int(chosen[i]))
             report.steps += 1
-            returns[i] += float(reward[i])  # the engine's reward (equal to the env's, or a mismatch is recorded)
+            steps_in[i] += 1
+            ep.ret += float(reward[i])  # the engine's reward (equal to the env's, or a mismatch is recorded)
             checks = [("image", image[i], o["image"]), ("direction", int(direction[i]), int(o["direction"])),
                       ("reward", float(reward[i]), float(np.float32(r))), ("terminated", bool(terminated[i]), bool(te)),
                       ("truncated", bool(truncated[i]), bool(tr)), ("success", bool(success[i]), bool(inf.get("success", r > 0)))]
             if "level_hash" in inf:
                 checks.append(("level_hash", int_to_hash(int(hashes[i])), inf["level_hash"]))
-            if not all(_compare(report, i, seeds[i], t + 1, actions[i], a, b, what) for what, a, b in checks):
+            if not all(_compare(report, i, ep.seed, steps_in[i], ep.actions, a, b, what) for what, a, b in checks):
                 continue
-            if te or tr:
-                report.episodes += 1
-                if policies[i] == "oracle" and "optimal_return" in first[i][1]:
-                    report.oracle_returns.append((float(np.float32(returns[i])), float(np.float32(first[i][1]["optimal_return"]))))
+            if te or tr or steps_in[i] >= max_steps:
+                if te or tr:
+                    report.episodes += 1
+                    if ep.policy == "oracle" and not np.isnan(ep.optimal):
+                        report.oracle_returns.append((float(np.float32(ep.ret)), ep.optimal))
+                if queues[i] and (budget is None or report.steps < budget):
+                    restarts.append(i)
+                    still.append(i)
                 continue
             still.append(i)
+        for i in restarts:
+            o, r, episodes[i] = start(i)
+            level = engine.store.append(stack([r], layout), pool=False)
+            engine.restart([i], level)
+            steps_in[i] = 0
+            _compare(report, i, episodes[i].seed, 0, [], engine.observation()["image"][i].cpu().numpy(), o["image"], "image")
         live = still
     return report
 

@@ -17,7 +17,7 @@ import torch
 from shiftgrid.envs.engine.parity import POLICIES, play
 
 LEVELS = 3  # levels per case and policy (fast tier)
-SLOW_LEVELS = 40
+SLOW_LEVELS = 15
 
 
 def _play(case, levels: int, steps: int = 300, **make):
