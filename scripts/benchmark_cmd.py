@@ -143,8 +143,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _curriculum(args: argparse.Namespace) -> int:
-    """Steps to ``--goal`` success on uniformly drawn training levels per curriculum teacher (:mod:`~shiftgrid.agents.curriculum_benchmark`)."""
-    from shiftgrid.agents.curriculum_benchmark import report
+    """Steps to ``--goal`` success on uniformly drawn training levels per curriculum teacher (:mod:`~shiftgrid.agents.benchmarks.curriculum`)."""
+    from shiftgrid.agents.benchmarks.curriculum import report
 
     if args.json:
         raise UserError(f"--json is for benchmark efficiency and imitation; benchmark curriculum prints its table (got --json {args.json})")
@@ -200,7 +200,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _efficiency(args: argparse.Namespace) -> int:
     """Steps and wall-clock to ``--goal`` training success and to each run's target, per run and per algorithm."""
-    from shiftgrid.agents import efficiency_benchmark as eb
+    from shiftgrid.agents.benchmarks import efficiency as eb
 
     try:
         runs, skipped = eb.read_runs(args.dirs, args.goal)
@@ -231,7 +231,7 @@ def _ints(name: str, text: str, low: int) -> list[int]:
 
 def _imitation(args: argparse.Namespace) -> int:
     """Held-out success of bc, dagger and the expert per demonstration budget and seed (BabyAI's sample efficiency)."""
-    from shiftgrid.agents import imitation_benchmark as ib
+    from shiftgrid.agents.benchmarks import imitation as ib
 
     if args.from_file is not None:
         try:
@@ -273,6 +273,7 @@ def _imitation(args: argparse.Namespace) -> int:
 def _world_model(args: argparse.Namespace) -> int:
     """Print training and imagination throughput per model and preset, each next to the env measured just before it."""
     from shiftgrid.world_models import benchmark as wmb
+    from shiftgrid.world_models.device import resolve_device
     from shiftgrid.world_models.models import model_config, model_names
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -288,7 +289,7 @@ def _world_model(args: argparse.Namespace) -> int:
         raise UserError(f"--batch, --horizon, --repeats, --threads and --train-batch must be >= 1 and --steps >= 100; got "
                         f"{args.batch}, {args.horizon}, {args.repeats}, {args.threads}, {args.train_batch}, {args.steps}")
     try:
-        device = wmb.resolve_device(args.device)
+        device = str(resolve_device(args.device))
         for name in models:
             for preset in presets:
                 model_config(name, preset)

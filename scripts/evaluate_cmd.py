@@ -29,11 +29,11 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from shiftgrid.agents.evaluation import splits_to_evaluate
-from shiftgrid.agents.policies import WRAPPERS, observation_wrapper
-from shiftgrid.agents.rundir import BEST, LATEST, RunDir
-from shiftgrid.agents.sb3_zip import ZIP_ALGOS, load_zip
-from shiftgrid.agents.scoring import Candidate, check_observation_space, evaluate_agents
+from shiftgrid.agents.evaluation.episodes import splits_to_evaluate
+from shiftgrid.agents.evaluation.policies import WRAPPERS, observation_wrapper
+from shiftgrid.agents.evaluation.scoring import Candidate, check_observation_space, evaluate_agents
+from shiftgrid.agents.run.rundir import BEST, LATEST, RunDir
+from shiftgrid.agents.sb3.zip_model import ZIP_ALGOS, load_zip
 from shiftgrid.scripts.cli import UserError
 
 #: Config keys that do not change what a run learns (ignored when telling whether two runs are the same).
@@ -67,7 +67,7 @@ def load(path: Path, device: str) -> tuple[Any, dict, dict]:
     """``(agent, config, checkpoint description)`` of a run directory or checkpoint (see :func:`describe_checkpoint`)."""
     import torch
 
-    from shiftgrid.agents.checkpoint import build_learner, find_checkpoint, read_checkpoint
+    from shiftgrid.agents.run.checkpoint import build_learner, find_checkpoint, read_checkpoint
 
     torch.set_num_threads(1)  # small networks: extra threads only slow each forward pass (as in training)
     file = find_checkpoint(path)
@@ -82,7 +82,7 @@ def describe_checkpoint(file: Path, checkpoint: Any) -> dict[str, Any]:
     (whatever the file is called now); the number of evaluations it was chosen among is the
     whole run's, read from the run's latest checkpoint when there is one.
     """
-    from shiftgrid.agents.checkpoint import read_checkpoint
+    from shiftgrid.agents.run.checkpoint import read_checkpoint
 
     best = checkpoint.best
     if best is not None and best.get("step", checkpoint.num_timesteps if file.name == BEST else None) != checkpoint.num_timesteps:
@@ -145,7 +145,7 @@ def distinct_runs(paths: Sequence[Path]) -> list[RunDir]:
 def training_record(run: RunDir, checkpoint: dict[str, Any]) -> dict[str, Any]:
     """What the report says of a run's training: the evaluated checkpoint (file, steps, choice), the met target
     and the teacher's cost (None without a teacher)."""
-    from shiftgrid.agents.services import TEACHER_COST_FILE
+    from shiftgrid.agents.run.services import TEACHER_COST_FILE
 
     cost = run.teacher / TEACHER_COST_FILE
     return {"steps": checkpoint.get("steps"), "checkpoint": checkpoint,

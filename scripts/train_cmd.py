@@ -19,19 +19,20 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from shiftgrid.agents.checkpoint import CheckpointError
-from shiftgrid.agents.config import ConfigError, TrainConfig, load_yaml, load_yaml_file, merge, parse_overrides
-from shiftgrid.agents.registry import check_learner, learner_names
-from shiftgrid.agents.rundir import CONFIG_FILE, RunDir, default_run_dir
-from shiftgrid.agents.train import RunResult, check_new_run_dir, resume_config, train
+from shiftgrid.agents.run.checkpoint import CheckpointError
+from shiftgrid.agents.run.config import ConfigError, TrainConfig, load_yaml_file, merge, parse_overrides
+from shiftgrid.agents.run.presets import layered, preset_steps
+from shiftgrid.agents.run.registry import learner_names
+from shiftgrid.agents.run.rundir import CONFIG_FILE, RunDir, default_run_dir
+from shiftgrid.agents.run.train import RunResult, check_new_run_dir, resume_config, train
 from shiftgrid.envs.teacher.advice import GRANULARITIES
 from shiftgrid.envs.teacher.curriculum import TEACHERS
 from shiftgrid.envs.teacher.knowledge import KnowledgeError
 from shiftgrid.scripts.cli import UserError, one_line_errors
+from shiftgrid.world_models.device import DeviceError
 
 #: Flags that map one-to-one onto config keys (flag dest -> key).
 FLAG_KEYS = ("algo", "env", "split", "steps", "n_envs", "device", "vec_env", "run_dir", "demos", "init_from", "dream")
@@ -74,44 +75,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 
-def _preset_folder() -> Any:
-    return resources.files("shiftgrid.scripts") / "presets"
-
-
-def preset_steps() -> str:
-    """The ``steps`` the presets set, for ``--help``: ``ppo-GoTo 1000000, ...``."""
-    found = []
-    for file in sorted(_preset_folder().iterdir(), key=lambda f: f.name):
-        if file.name.endswith(".yaml"):
-            steps = (load_yaml(file.read_text(), f"preset {file.name}") or {}).get("steps")
-            if steps is not None:
-                found.append(f"{file.name[:-5]}: {steps}")
-    return ", ".join(found) or "none"
-
-
-def preset_name(env_id: str) -> str:
-    """The environment part of a preset file name: ``shiftgrid/GoTo-v0`` -> ``GoTo``.
-
-    Example:
-        >>> preset_name("shiftgrid/GoTo-v0"), preset_name("BabyAI-GoToLocal-v0")
-        ('GoTo', 'BabyAI-GoToLocal')
-    """
-    name = env_id.split("/")[-1].split(":")[-1]
-    return name.rsplit("-v", 1)[0] if name.rsplit("-v", 1)[-1].isdigit() else name
-
-
-def presets(algo: str, env_id: str) -> dict[str, Any]:
-    """``<algo>.yaml`` merged with ``<algo>-<name>.yaml`` (each only where it exists)."""
-    folder = _preset_folder()
-    out: dict[str, Any] = {}
-    for name in (f"{algo}.yaml", f"{algo}-{preset_name(env_id)}.yaml"):
-        file = folder / name
-        if file.is_file():
-            data = load_yaml(file.read_text(), f"preset {name}") or {}
-            out = merge(out, data)
-    return out
-
-
 def parse_seeds(text: str | None) -> list[int]:
     """``"0,1,2"`` -> ``[0, 1, 2]`` (None -> ``[0]``)."""
     if text is None:
@@ -137,17 +100,6 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
         flags["teacher"] = {k: v for k, v in (("name", args.teacher), ("options", parse_overrides(args.teacher_set)))
                             if v is not None and v != {}}
     return layered(from_file, merge(flags, parse_overrides(args.set)))
-
-
-def layered(from_file: dict[str, Any], command_line: dict[str, Any]) -> dict[str, Any]:
-    """Presets of the chosen learner and env < ``from_file`` < ``command_line``."""
-    chosen = merge(from_file, command_line)
-    defaults = TrainConfig()
-    algo, env = chosen.get("algo", defaults.algo), chosen.get("env", defaults.env)
-    if not isinstance(algo, str) or not isinstance(env, str):
-        raise ConfigError(f"algo and env must be strings, got {algo!r} and {env!r}")
-    check_learner(algo)
-    return merge(merge(presets(algo, env), from_file), command_line)
 
 
 def runs_to_resume(run_dir: Path) -> list[Path]:
@@ -235,7 +187,7 @@ def train_all(runs: list[tuple[TrainConfig, bool]], prog: str = "shiftgrid train
                       "nothing to do (give --steps N to train further)")
                 continue
             print(summary(result))
-    except (ConfigError, CheckpointError) as e:
+    except (ConfigError, CheckpointError, DeviceError) as e:
         raise UserError(str(e)) from None
     return 0
 
@@ -243,6 +195,6 @@ def train_all(runs: list[tuple[TrainConfig, bool]], prog: str = "shiftgrid train
 def run(args: argparse.Namespace) -> int:
     try:
         runs = configs(args)
-    except (ConfigError, CheckpointError, KnowledgeError) as e:
+    except (ConfigError, CheckpointError, DeviceError, KnowledgeError) as e:
         raise UserError(str(e)) from None
     return train_all(runs)

@@ -6,7 +6,7 @@ env, env kwargs, model family and behaviour), summarised together: IQM and 95% b
 intervals across them, each seed's numbers kept. On every split a behaviour plays
 ``--episodes`` real episodes on evaluation seeds disjoint from training (episode ``i`` resets
 with ``--seed`` + ``i``, 10^9 + that on ids without splits; see
-:mod:`shiftgrid.world_models.evaluation`): for a wm train run its behaviour policy (its
+:mod:`shiftgrid.agents.evaluation.world_model`): for a wm train run its behaviour policy (its
 ``policy`` and ``noise``), the same episodes for every run; for a Dreamer run its own agent
 (its actor through ``predict``, most likely actions as ``shiftgrid evaluate`` plays it, or
 sampled with ``--stochastic``), each run's own episodes on the same seeds. For a window at
@@ -107,7 +107,7 @@ def check_same_configuration(paths: Sequence[Path], configs: Sequence[dict[str, 
 
 def check_training_split(env_id: str, names: Sequence[str], paths: Sequence[Path], configs: Sequence[dict]) -> None:
     """A run trained on a held-out split cannot be scored on it: its levels there may be ones it was trained on."""
-    from shiftgrid.agents.envs import has_splits
+    from shiftgrid.envs.learner_env import has_splits
 
     if not has_splits(env_id):
         return
@@ -148,14 +148,14 @@ def evaluate_runs(runs: Sequence[Path], *, splits: str | list[str] = "all", hori
     returns the files written."""
     import torch
 
-    from shiftgrid.agents.algos import resolve_device
-    from shiftgrid.agents.evaluation import axis_layout, first_reset_seed, splits_to_evaluate
-    from shiftgrid.agents.report import RunRecord, write_report
-    from shiftgrid.agents.scoring import env_kwargs_note, training_split_note
+    from shiftgrid.agents.evaluation.episodes import axis_layout, first_reset_seed, splits_to_evaluate
+    from shiftgrid.agents.evaluation.report import RunRecord, write_report
+    from shiftgrid.agents.evaluation.scoring import env_kwargs_note, training_split_note
+    from shiftgrid.agents.evaluation.world_model import record_splits, report_style
+    from shiftgrid.agents.model_based.run_model import load_run_world_model
     from shiftgrid.scripts.evaluate_cmd import distinct_runs
-    from shiftgrid.world_models.evaluation import (CONTINUE_THRESHOLD, REWARD_THRESHOLD, record_splits, report_style,
-                                                   score_splits)
-    from shiftgrid.world_models.run_model import load_run_world_model
+    from shiftgrid.world_models.device import resolve_device
+    from shiftgrid.world_models.scoring import CONTINUE_THRESHOLD, REWARD_THRESHOLD, score_splits
 
     torch.set_num_threads(1)  # small networks on a shared CPU, as in training and shiftgrid evaluate
     dirs = distinct_runs(runs)

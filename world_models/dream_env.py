@@ -40,9 +40,12 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from stable_baselines3.common.vec_env import VecEnv
 
-from shiftgrid.agents.config import ConfigError
-from shiftgrid.world_models.interface import LatentState, ObsSpec, WorldModel
+from shiftgrid.world_models.interface import LatentState, WorldModel
 from shiftgrid.world_models.replay import TOKEN_KEYS, SequenceReplay
+
+
+class DreamError(ValueError):
+    """A dream asked for what only the real environment has (e.g. sub-environments for a teacher)."""
 
 
 class RealStarts:
@@ -54,7 +57,7 @@ class RealStarts:
 
     def __init__(self, env_id: str, split: str | None = None, env_kwargs: Mapping[str, Any] | None = None,
                  seed: int = 0):
-        from shiftgrid.agents.envs import make_env
+        from shiftgrid.envs.learner_env import make_env
 
         self.env = make_env(env_id, split, **dict(env_kwargs or {}))
         self.observation_space, self.action_space = self.env.observation_space, self.env.action_space
@@ -243,27 +246,8 @@ class DreamSB3VecEnv(VecEnv):
     def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any) -> list[Any]:
         # Per-env methods are what advice (set_training_step) and curricula (assign_levels) call; a
         # dream has no sub-environments to run them in, so those teachers cannot train in a dream.
-        raise ConfigError(f"a dream environment has no sub-environments to call {method_name!r} on; "
+        raise DreamError(f"a dream environment has no sub-environments to call {method_name!r} on; "
                           "advice and curriculum teachers need the real environment (drop --dream or --advice/--teacher)")
 
     def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
         return [False] * len(self._get_indices(indices))
-
-
-def dream_vec_env(run_dir: str, env_id: str, split: str | None, num_envs: int, *, seed: int = 0,
-                  device: str = "auto", env_kwargs: Mapping[str, Any] | None = None, sample: bool = True) -> VecEnv:
-    """The SB3 training env of ``shiftgrid train --dream RUN``: the world model of run ``run_dir`` (a
-    ``shiftgrid wm train`` run or a Dreamer run, its ``latest`` checkpoint) dreaming ``num_envs``
-    episodes from real starts of ``env_id`` / ``split``, monitored (episode returns, success).
-
-    Raises:
-        CheckpointError: ``run_dir`` holds no world model, or one of another environment or observation spec.
-    """
-    from stable_baselines3.common.vec_env import VecMonitor
-
-    from shiftgrid.world_models.run_model import load_run_world_model
-
-    starts = RealStarts(env_id, split, env_kwargs, seed=seed)
-    spec = ObsSpec.from_spaces(starts.observation_space, starts.action_space)
-    model = load_run_world_model(run_dir, device, env=env_id, spec=spec).model
-    return VecMonitor(DreamSB3VecEnv(DreamVecEnv(model, starts, num_envs, sample=sample, seed=seed)))

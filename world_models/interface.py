@@ -43,7 +43,7 @@ class ObsSpec:
 
     @classmethod
     def from_spaces(cls, observation_space: spaces.Dict, action_space: spaces.Discrete) -> "ObsSpec":
-        """The spec of a (single-env) space pair as :func:`shiftgrid.agents.envs.make_env` makes."""
+        """The spec of a (single-env) space pair as :func:`shiftgrid.envs.learner_env.make_env` makes."""
         if not isinstance(action_space, spaces.Discrete):
             raise TypeError(f"world models need a Discrete action space, got {action_space}")
         tokens = tuple((k, int(observation_space[k].shape[0])) for k in ("mission", "advice") if k in observation_space.spaces)

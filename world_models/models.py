@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shiftgrid.agents.registry import import_target
+from shiftgrid.envs.targets import import_target
 from shiftgrid.world_models.interface import ObsSpec, WorldModel
 
 #: name -> (``module:ModelClass``, ``module:preset``).

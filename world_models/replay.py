@@ -23,7 +23,7 @@ Feeding it, one call per vector step (``mode`` says which auto-reset convention 
 
 Example:
     >>> import gymnasium as gym, numpy as np
-    >>> from shiftgrid.agents.envs import make_env
+    >>> from shiftgrid.envs.learner_env import make_env
     >>> envs = gym.vector.SyncVectorEnv([lambda: make_env("MiniGrid-Empty-5x5-v0", max_steps=3)] * 2)
     >>> replay = SequenceReplay.for_space(envs.single_observation_space, num_envs=2, capacity=64)
     >>> obs, _ = envs.reset(seed=0)
@@ -88,7 +88,7 @@ class SequenceReplay:
 
     @classmethod
     def for_space(cls, observation_space: spaces.Dict, num_envs: int, capacity: int, **kwargs: Any) -> "SequenceReplay":
-        """A replay for a (single-env) Dict observation space as :func:`shiftgrid.agents.envs.make_env` makes."""
+        """A replay for a (single-env) Dict observation space as :func:`shiftgrid.envs.learner_env.make_env` makes."""
         if not isinstance(observation_space, spaces.Dict) or "image" not in observation_space.spaces:
             raise TypeError(f"need a Dict observation space with an 'image' key, got {observation_space}")
         tokens = {k: int(observation_space[k].shape[0]) for k in TOKEN_KEYS if k in observation_space.spaces}

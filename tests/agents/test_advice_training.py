@@ -10,15 +10,15 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from shiftgrid.agents.algos import build_model
-from shiftgrid.agents.checkpoint import load_agent
-from shiftgrid.agents.config import ConfigError, EvalConfig, TargetConfig, TrainConfig
-from shiftgrid.agents.evaluation import run_episodes
-from shiftgrid.agents.train import resume_config, train
+import shiftgrid.scripts.train_cmd as train_cmd
+from shiftgrid.agents.evaluation.episodes import run_episodes
+from shiftgrid.agents.run.checkpoint import load_agent
+from shiftgrid.agents.run.config import ConfigError, EvalConfig, TargetConfig, TrainConfig
+from shiftgrid.agents.run.train import resume_config, train
+from shiftgrid.agents.sb3.build import build_model
 from shiftgrid.envs.teacher.advice import AdviceConfig
 from shiftgrid.scripts.cli import UserError, build_parser
 from shiftgrid.scripts.evaluate_cmd import evaluate_runs
-import shiftgrid.scripts.train_cmd as train_cmd
 
 STEPS, FADE = 768, 300  # three rollouts of 256 steps; the third is past the fade
 

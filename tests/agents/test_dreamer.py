@@ -13,14 +13,14 @@ from stable_baselines3.common.env_util import make_vec_env
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from shiftgrid.agents.actor_critic import ActorCritic, ActorCriticConfig
-from shiftgrid.agents.checkpoint import read_checkpoint
-from shiftgrid.agents.config import ConfigError, EvalConfig, TrainConfig
-from shiftgrid.agents.dreamer import Dreamer, load_dreamer_world_model
-from shiftgrid.agents.envs import SuccessInfo
-from shiftgrid.agents.rundir import RunDir
-from shiftgrid.agents.services import RunState
-from shiftgrid.agents.train import resume_config, train
+from shiftgrid.agents.model_based.actor_critic import ActorCritic, ActorCriticConfig
+from shiftgrid.agents.model_based.dreamer import Dreamer, load_dreamer_world_model
+from shiftgrid.agents.run.checkpoint import read_checkpoint
+from shiftgrid.agents.run.config import ConfigError, EvalConfig, TrainConfig
+from shiftgrid.agents.run.rundir import RunDir
+from shiftgrid.agents.run.services import RunState
+from shiftgrid.agents.run.train import resume_config, train
+from shiftgrid.envs.learner_env import SuccessInfo
 from shiftgrid.scripts.cli import main
 from shiftgrid.world_models.interface import Imagined, LatentState, ObsSpec, Predictions, WorldModel
 from shiftgrid.world_models.models import build_model

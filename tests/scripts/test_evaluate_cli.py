@@ -9,11 +9,11 @@ import pytest
 import yaml
 from gymnasium import spaces
 
-import shiftgrid.agents.evaluation as evaluation
+import shiftgrid.agents.evaluation.episodes as evaluation
 import shiftgrid.scripts.cli as cli
 import shiftgrid.scripts.evaluate_cmd as evaluate_cmd
-from shiftgrid.agents.baselines import RandomAgent
-from shiftgrid.agents.rundir import RunDir
+from shiftgrid.agents.evaluation.baselines import RandomAgent
+from shiftgrid.agents.run.rundir import RunDir
 
 GOTO = "shiftgrid/GoTo-v0"
 #: What loading a best.pt chosen during training says of it.
@@ -205,8 +205,8 @@ def ppo_zip(tmp_path_factory):
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from shiftgrid.agents.envs import make_env
-    from shiftgrid.agents.extractor import BabyAIExtractor
+    from shiftgrid.agents.sb3.extractor import BabyAIExtractor
+    from shiftgrid.envs.learner_env import make_env
 
     model = PPO("MultiInputPolicy", DummyVecEnv([lambda: make_env(GOTO)]), n_steps=64, batch_size=64, n_epochs=1, seed=0,
                 device="cpu", policy_kwargs={"features_extractor_class": BabyAIExtractor, "normalize_images": False})
@@ -270,8 +270,8 @@ def test_zip_flags_with_a_run_and_mixing_zips_with_runs_are_refused(runs, ppo_zi
 
 @pytest.mark.parametrize("algo", ["ppo", "dqn", "recurrent-ppo"])
 def test_the_algorithm_is_told_from_the_zip(algo, tmp_path):
-    from shiftgrid.agents.algos import sb3_algorithm
-    from shiftgrid.agents.sb3_zip import zip_algorithm
+    from shiftgrid.agents.sb3.build import sb3_algorithm
+    from shiftgrid.agents.sb3.zip_model import zip_algorithm
 
     cls, _ = sb3_algorithm(algo)
     extra = {"buffer_size": 10} if algo == "dqn" else {}

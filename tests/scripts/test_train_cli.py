@@ -8,7 +8,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import shiftgrid.scripts.train_cmd as train_cmd
-from shiftgrid.agents.train import train
+from shiftgrid.agents.run.train import train
 from shiftgrid.scripts.cli import main
 
 #: A tiny network and cheap evaluation, so each run takes seconds.

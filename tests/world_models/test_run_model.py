@@ -8,16 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from shiftgrid.agents.checkpoint import Checkpoint, CheckpointError, load_agent, save_checkpoint
-from shiftgrid.agents.config import EvalConfig, TrainConfig
-from shiftgrid.agents.dreamer import load_dreamer_world_model
-from shiftgrid.agents.rundir import RunDir
-from shiftgrid.agents.train import train
+from shiftgrid.agents.evaluation.world_model import record_splits
+from shiftgrid.agents.model_based.dreamer import load_dreamer_world_model
+from shiftgrid.agents.model_based.run_model import dream_vec_env, load_run_world_model
+from shiftgrid.agents.run.checkpoint import Checkpoint, CheckpointError, load_agent, save_checkpoint
+from shiftgrid.agents.run.config import EvalConfig, TrainConfig
+from shiftgrid.agents.run.rundir import RunDir
+from shiftgrid.agents.run.train import train
 from shiftgrid.scripts.cli import main
-from shiftgrid.world_models.dream_env import dream_vec_env
-from shiftgrid.world_models.evaluation import record_splits
 from shiftgrid.world_models.interface import ObsSpec
-from shiftgrid.world_models.run_model import load_run_world_model
 
 EMPTY = "MiniGrid-Empty-5x5-v0"
 SHORT = {"max_steps": 20}
@@ -46,7 +45,7 @@ def test_the_world_model_of_a_dreamer_run_is_the_dreamers(dreamer_run):
 
 
 def _spaces():
-    from shiftgrid.agents.envs import make_env
+    from shiftgrid.envs.learner_env import make_env
 
     env = make_env(EMPTY)
     return env.observation_space, env.action_space

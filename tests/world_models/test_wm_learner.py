@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from shiftgrid.agents.checkpoint import CheckpointError, read_checkpoint
-from shiftgrid.agents.config import ConfigError, EvalConfig, TrainConfig
-from shiftgrid.agents.envs import make_env
-from shiftgrid.agents.rundir import RunDir
-from shiftgrid.agents.train import resume_config, train
-from shiftgrid.world_models.behaviour import OracleBehaviour, make_behaviour
+from shiftgrid.agents.model_based.behaviour import OracleBehaviour, make_behaviour
+from shiftgrid.agents.model_based.world_model import WorldModelLearner, load_world_model
+from shiftgrid.agents.run.checkpoint import CheckpointError, read_checkpoint
+from shiftgrid.agents.run.config import ConfigError, EvalConfig, TrainConfig
+from shiftgrid.agents.run.rundir import RunDir
+from shiftgrid.agents.run.train import resume_config, train
+from shiftgrid.envs.learner_env import make_env
 from shiftgrid.world_models.interface import ObsSpec
-from shiftgrid.world_models.learner import WorldModelLearner, load_world_model
 from shiftgrid.world_models.models import model_names
 
 #: Few, small updates: a tiny model on 2 x 8 sequences.

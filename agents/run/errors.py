@@ -1,0 +1,7 @@
+"""The run machinery's user errors (the CLI prints each as one line and exits 2)."""
+
+from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """A malformed configuration: unreadable YAML, a bad ``--set``, an unknown key or a wrong type."""

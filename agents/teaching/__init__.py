@@ -1,0 +1,1 @@
+"""Teachers in training: curricula choosing the level of every reset."""
