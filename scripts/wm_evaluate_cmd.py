@@ -152,7 +152,7 @@ def evaluate_runs(runs: Sequence[Path], *, splits: str | list[str] = "all", hori
     from shiftgrid.agents.evaluation.report import RunRecord, write_report
     from shiftgrid.agents.evaluation.scoring import env_kwargs_note, training_split_note
     from shiftgrid.agents.evaluation.world_model import record_splits, report_style
-    from shiftgrid.agents.model_based.run_model import load_run_world_model
+    from shiftgrid.agents.model_based.run_model import load_scored_run
     from shiftgrid.scripts.evaluate_cmd import distinct_runs
     from shiftgrid.world_models.device import resolve_device
     from shiftgrid.world_models.scoring import CONTINUE_THRESHOLD, REWARD_THRESHOLD, score_splits
@@ -160,10 +160,10 @@ def evaluate_runs(runs: Sequence[Path], *, splits: str | list[str] = "all", hori
     torch.set_num_threads(1)  # small networks on a shared CPU, as in training and shiftgrid evaluate
     dirs = distinct_runs(runs)
     resolve_device(device)  # CUDA asked for but absent: one line before anything loads
-    loaded = [load_run_world_model(p, device=device, checkpoint=checkpoint) for p in runs]
+    loaded = [load_scored_run(p, device=device, checkpoint=checkpoint) for p in runs]
     configs = [run.config.to_dict() for run in loaded]
     check_same_configuration(runs, configs)
-    if stochastic and not loaded[0].is_dreamer:
+    if stochastic and not loaded[0].acts_itself:
         raise UserError(f"--stochastic samples a Dreamer agent's actions; {runs[0]} is a wm train run, played by its "
                         f"own behaviour policy ({loaded[0].describe_behaviour()}); drop --stochastic")
     env_id, env_kwargs = configs[0]["env"], dict(configs[0].get("env_kwargs") or {})
@@ -215,6 +215,6 @@ def evaluate_runs(runs: Sequence[Path], *, splits: str | list[str] = "all", hori
         "positives": f"reward F1: reward > {REWARD_THRESHOLD:g} (real and predicted); termination F1: real termination "
                      f"vs continuation probability < {CONTINUE_THRESHOLD:g}",
     }
-    target = out if out is not None else (dirs[0].eval / DREAMER_REPORT_DIR if loaded[0].is_dreamer else dirs[0].eval)
+    target = out if out is not None else (dirs[0].eval / DREAMER_REPORT_DIR if loaded[0].acts_itself else dirs[0].eval)
     return write_report(target, records, axis_layout(env_id, names), env_id=env_id, meta=meta,
                         style=report_style(horizons, loaded[0].curve))

@@ -183,11 +183,14 @@ class WorldModel(torch.nn.Module, abc.ABC):
     """A learned generative model of a grid world. RSSM and transformer models implement it.
 
     ``spec`` says what it observes; ``config`` is its (frozen dataclass) configuration, with at
-    least ``lr``, ``eps`` and ``grad_clip`` (read by :mod:`shiftgrid.world_models.train_step`).
+    least ``lr``, ``eps`` and ``grad_clip`` (read by :mod:`shiftgrid.world_models.train_step`);
+    ``family`` and ``preset`` name it (:func:`~shiftgrid.world_models.models.build_model` sets them).
     """
 
     spec: ObsSpec
     config: Any
+    family: str = "unnamed"
+    preset: str = "custom"
 
     @abc.abstractmethod
     def observe(self, batch: Mapping[str, Tensor]) -> tuple[LatentState, ObserveOutput]:

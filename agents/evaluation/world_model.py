@@ -143,7 +143,7 @@ def evaluate_world_model(model: WorldModel, behaviour: Any, env_id: str, splits:
     """:func:`record_splits` then :func:`score_splits`: split -> ``name@k`` -> value of one model.
 
     ``behaviour`` is the one the model was trained with (``make_behaviour(policy, noise=..., seed=...)``), or for
-    a Dreamer's model the Dreamer agent (:meth:`~shiftgrid.agents.model_based.run_model.RunWorldModel.behaviour`).
+    a Dreamer's model the Dreamer agent (:meth:`~shiftgrid.agents.model_based.run_model.ScoredRun.behaviour`).
     Several models of one configuration: record once, score each (as ``shiftgrid wm evaluate`` does).
 
     Example:

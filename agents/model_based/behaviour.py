@@ -237,9 +237,10 @@ def load_behaviour_agent(path: str, device: str = "cpu") -> tuple[Any, str | Non
         if Path(path).suffix == ".zip":
             return load_zip(path, device=device)[0], None
         checkpoint = read_checkpoint(find_checkpoint(path))
-        if checkpoint.learner == "world-model":
+        agent = build_learner(checkpoint, device)
+        if getattr(agent, "behaviour", None) is not None:  # a world-model trainer acts with its behaviour policy
             raise ConfigError(f"--policy {path} is a world model's run, not a trained agent's")
-        return build_learner(checkpoint, device), checkpoint.config.get("env")
+        return agent, checkpoint.config.get("env")
     except (CheckpointError, ZipModelError) as e:
         raise ConfigError(f"--policy {path}: {e}") from None
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -49,7 +49,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from shiftgrid.agents.model_based.actor_critic import ActorCritic, ActorCriticConfig
 from shiftgrid.agents.run.config import ConfigError, TrainConfig, from_mapping
 from shiftgrid.agents.run.services import RunServices
-from shiftgrid.agents.sb3.build import make_vec
+from shiftgrid.agents.training.envs import make_vec
 from shiftgrid.agents.sb3.callbacks import finished_episodes
 from shiftgrid.envs.learner_env import close_quietly, make_env
 from shiftgrid.world_models.device import resolve_device
@@ -58,9 +58,6 @@ from shiftgrid.world_models.models import build_model, model_names
 from shiftgrid.world_models.openloop import open_loop, openloop_image, span_without_reset
 from shiftgrid.world_models.replay import SequenceReplay
 from shiftgrid.world_models.train_step import NonFiniteLossError, make_optimizer, train_step
-
-if TYPE_CHECKING:
-    from shiftgrid.agents.run.checkpoint import Checkpoint
 
 
 @dataclass(frozen=True)
@@ -149,6 +146,11 @@ class Dreamer:
         self.generator = torch.Generator().manual_seed(config.seed)
         self.device_generator = torch.Generator(self.device).manual_seed(config.seed)
         self.num_timesteps, self.updates, self.credit = 0, 0, 0.0
+
+    @property
+    def world_model(self) -> WorldModel:
+        """The model this learner learns and acts in (what every world-model loader reads)."""
+        return self.model
 
     # ---- acting --------------------------------------------------------------------------
 
@@ -284,27 +286,3 @@ class Dreamer:
 def DREAMER(config: TrainConfig, *, training: bool) -> Dreamer:
     """The registry entry: a :class:`Dreamer` for ``config``."""
     return Dreamer(config, training)
-
-
-def load_dreamer_world_model(path: str, device: str = "auto") -> tuple[WorldModel, TrainConfig]:
-    """The world model a Dreamer run learned (``best.pt``, else ``latest.pt``; eval mode) and the run's config.
-
-    Raises:
-        CheckpointError: no checkpoint there, or one of another learner.
-
-    Example:
-        >>> model, config = load_dreamer_world_model("runs/dreamer-GoTo")  # doctest: +SKIP
-    """
-    from shiftgrid.agents.run.checkpoint import find_checkpoint, read_checkpoint
-
-    return dreamer_world_model_of(read_checkpoint(find_checkpoint(path)), path, device)
-
-
-def dreamer_world_model_of(checkpoint: Checkpoint, where: Any, device: str = "auto") -> tuple[WorldModel, TrainConfig]:
-    """:func:`load_dreamer_world_model` of a checkpoint already read (from ``where``, which errors name)."""
-    from shiftgrid.agents.run.checkpoint import CheckpointError, build_learner
-
-    if checkpoint.learner != "dreamer":
-        raise CheckpointError(f"{where} is a checkpoint of learner {checkpoint.learner!r}, not of dreamer")
-    agent = build_learner(checkpoint, device)
-    return agent.model.eval(), agent.config

@@ -47,7 +47,6 @@ import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -56,10 +55,10 @@ import torch
 
 from shiftgrid.agents.model_based.behaviour import Behaviour, make_behaviour
 from shiftgrid.agents.model_based.demos import demo_replay
-from shiftgrid.agents.run.checkpoint import Checkpoint, CheckpointError, find_checkpoint, read_checkpoint
+from shiftgrid.agents.run.checkpoint import CheckpointError
 from shiftgrid.agents.run.config import ConfigError, TrainConfig, from_mapping
-from shiftgrid.agents.run.rundir import BEST, CHECKPOINT_DIR, LATEST
 from shiftgrid.agents.run.services import Episode, RunServices
+from shiftgrid.agents.run.world_model import load_world_model
 from shiftgrid.envs.learner_env import has_splits, make_env
 from shiftgrid.world_models.device import resolve_device
 from shiftgrid.world_models.interface import ObsSpec, WorldModel
@@ -196,12 +195,15 @@ class WorldModelLearner:
         self.model = build_world_model(s, self.spec, self.device)
         self.identity = {"family": s.model, "preset": s.preset, "overrides": dict(s.model_overrides),
                          "spec": _spec_dict(self.spec), "env": config.env}
-        self.behaviour: Behaviour = make_behaviour(s.policy, noise=s.noise, seed=config.seed, device="cpu")
-        if self.behaviour.env is not None and self.behaviour.env != config.env:
-            raise ConfigError(f"--policy {s.policy} was trained on {self.behaviour.env}, not on {config.env}")
-        if config.eval.freq and self.behaviour.needs_envs:
-            raise ConfigError(f"eval.freq={config.eval.freq} evaluates the behaviour policy, and the {s.policy} behaviour "
-                              "cannot act from observations alone; set eval.freq=0")
+        self._behaviour: Behaviour | None = None
+        self._behaviour_state: dict[str, Any] | None = None
+        if training:  # a model loaded to be used (training=False) needs its behaviour only if it is asked to act
+            behaviour = self.behaviour
+            if behaviour.env is not None and behaviour.env != config.env:
+                raise ConfigError(f"--policy {s.policy} was trained on {behaviour.env}, not on {config.env}")
+            if config.eval.freq and behaviour.needs_envs:
+                raise ConfigError(f"eval.freq={config.eval.freq} evaluates the behaviour policy, and the {s.policy} behaviour "
+                                  "cannot act from observations alone; set eval.freq=0")
         self.num_timesteps, self.updates, self.credit = 0, 0, 0.0
         self.sampler = torch.Generator().manual_seed(config.seed)
         self.reporter = torch.Generator().manual_seed(config.seed + 1)
@@ -222,6 +224,22 @@ class WorldModelLearner:
                 self.replay = SequenceReplay.for_space(self.envs.single_observation_space, num_envs=config.n_envs,
                                                        capacity=max(s.replay_capacity, config.n_envs), mode="next_step",
                                                        device=self.device)
+
+    @property
+    def world_model(self) -> WorldModel:
+        """The model this learner trains (what every world-model loader reads)."""
+        return self.model
+
+    @property
+    def behaviour(self) -> Behaviour:
+        """The behaviour policy that collects the real transitions (built when first needed)."""
+        if self._behaviour is None:
+            s = self.settings
+            self._behaviour = make_behaviour(s.policy, noise=s.noise, seed=self.config.seed, device="cpu")
+            if self._behaviour_state is not None:
+                self._behaviour.load_state_dict(self._behaviour_state)
+                self._behaviour_state = None
+        return self._behaviour
 
     def _make_envs(self) -> gym.vector.SyncVectorEnv:
         c = self.config
@@ -320,7 +338,8 @@ class WorldModelLearner:
         """Model, optimiser, replay (``save_replay``), random-number states and counters (``weights_only``-safe)."""
         state: dict[str, Any] = {
             "world_model": dict(self.identity), "model": self.model.state_dict(),
-            "behaviour": self.behaviour.state_dict(), "sampler": self.sampler.get_state(),
+            "behaviour": self.behaviour.state_dict() if self._behaviour is not None else self._behaviour_state,
+            "sampler": self.sampler.get_state(),
             "reporter": self.reporter.get_state(), "torch_rng": torch.get_rng_state(),
             "counters": {"num_timesteps": int(self.num_timesteps), "updates": int(self.updates), "credit": float(self.credit)},
         }
@@ -337,7 +356,10 @@ class WorldModelLearner:
         """
         check_identity(state.get("world_model"), self.identity, "this run")
         self.model.load_state_dict(state["model"])
-        self.behaviour.load_state_dict(state["behaviour"])
+        if self._behaviour is not None:
+            self._behaviour.load_state_dict(state["behaviour"])
+        else:
+            self._behaviour_state = state["behaviour"]
         self.sampler.set_state(state["sampler"])
         self.reporter.set_state(state["reporter"])
         torch.set_rng_state(state["torch_rng"])
@@ -377,62 +399,5 @@ def check_identity(theirs: Any, mine: dict[str, Any], what: str) -> None:
                               f"{_spec_of(mine['spec'])}: another observation spec")
 
 
-def checkpoint_file(run_dir: str | Path, checkpoint: str = "latest") -> Path:
-    """The checkpoint file a run (directory or file) names: itself if a file, else its ``latest``/``best`` (or a path).
-
-    Raises:
-        CheckpointError: the directory has no such checkpoint.
-    """
-    path = Path(run_dir)
-    if path.is_file():
-        return path
-    if checkpoint in ("latest", "best"):
-        file = path / CHECKPOINT_DIR / (LATEST if checkpoint == "latest" else BEST)
-        if not file.is_file():
-            raise CheckpointError(f"no {CHECKPOINT_DIR}/{file.name} in {run_dir}")
-        return file
-    return find_checkpoint(checkpoint)
-
-
-def load_world_model(run_dir: str | Path, device: str = "auto", checkpoint: str = "latest", *,
-                     env: str | None = None, model: str | None = None,
-                     spec: ObsSpec | None = None) -> tuple[WorldModel, TrainConfig]:
-    """The trained world model of a run (in eval mode, on ``device``) and the run's config.
-
-    Args:
-        run_dir: a ``shiftgrid wm train`` run directory, or a checkpoint file of one.
-        device: ``auto`` (CUDA when present), ``cpu``, ``cuda``...
-        checkpoint: ``latest``, ``best``, or a checkpoint path (used when ``run_dir`` is a directory).
-        env, model, spec: what the caller needs (None: anything); a checkpoint of another
-            environment, model family or observation spec is refused.
-
-    Raises:
-        CheckpointError: no such checkpoint, one of another learner (not a world model), or one
-            whose model, observation spec or environment is not what is needed (or no longer
-            what its environment observes), in one line.
-
-    Example:
-        >>> model, config = load_world_model("runs/wm-rssm-GoTo-v0")  # doctest: +SKIP
-        >>> states, out = model.observe(batch)  # doctest: +SKIP
-    """
-    file = checkpoint_file(run_dir, checkpoint)
-    return world_model_of(read_checkpoint(file), file, device, env=env, model=model, spec=spec)
-
-
-def world_model_of(ckpt: Checkpoint, file: Path, device: str = "auto", *, env: str | None = None,
-                   model: str | None = None, spec: ObsSpec | None = None) -> tuple[WorldModel, TrainConfig]:
-    """:func:`load_world_model` of a checkpoint already read from ``file`` (which errors name)."""
-    if ckpt.learner != LEARNER:
-        raise CheckpointError(f"{file} is a checkpoint of learner {ckpt.learner!r}, not a world model "
-                              "(train one with shiftgrid wm train)")
-    try:
-        config = TrainConfig.from_dict({**ckpt.config, "device": device})
-        settings = WorldModelSettings.of(config)
-        needed = {"family": model or settings.model, "preset": settings.preset, "overrides": dict(settings.model_overrides),
-                  "spec": _spec_dict(spec or observation_spec(config)), "env": env or config.env}
-        check_identity(ckpt.state.get("world_model"), needed, f"what {'was asked for' if env or model or spec else 'its env observes now'}")
-        world_model = build_world_model(settings, _spec_of(needed["spec"]), resolve_device(device))
-    except ConfigError as e:
-        raise CheckpointError(f"{file}: {e}") from None
-    world_model.load_state_dict(ckpt.state["model"])
-    return world_model.eval(), config
+__all__ = ["LEARNER", "WorldModelLearner", "WorldModelSettings", "build_world_model", "check_identity", "load_world_model",
+           "observation_spec"]

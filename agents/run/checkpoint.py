@@ -142,6 +142,23 @@ def find_checkpoint(path: str | Path) -> Path:
     raise CheckpointError(f"checkpoint {path} does not exist")
 
 
+def checkpoint_file(run_dir: str | Path, checkpoint: str = "latest") -> Path:
+    """The checkpoint file a run (directory or file) names: itself if a file, else its ``latest``/``best`` (or a path).
+
+    Raises:
+        CheckpointError: the directory has no such checkpoint.
+    """
+    path = Path(run_dir)
+    if path.is_file():
+        return path
+    if checkpoint in ("latest", "best"):
+        file = path / CHECKPOINT_DIR / (LATEST if checkpoint == "latest" else BEST)
+        if not file.is_file():
+            raise CheckpointError(f"no {CHECKPOINT_DIR}/{file.name} in {run_dir}")
+        return file
+    return find_checkpoint(checkpoint)
+
+
 def read_checkpoint(path: str | Path) -> Checkpoint:
     """Load and check a checkpoint file (``weights_only``: no code runs while loading).
 
@@ -169,8 +186,9 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint.from_dict(data, str(path))
 
 
-def build_learner(checkpoint: Checkpoint, device: str = "auto", *, training: bool = False, config: TrainConfig | None = None) -> Any:
-    """The registered learner of ``checkpoint``, built from its config and loaded with its state.
+def build_learner(checkpoint: Checkpoint, device: str = "auto", *, training: bool = False, config: TrainConfig | None = None,
+                  load_state: bool = True) -> Any:
+    """The registered learner of ``checkpoint``, built from its config and loaded with its state (unless not ``load_state``).
 
     Raises:
         CheckpointError: the checkpoint's learner is not registered (the message says how to register it).
@@ -187,7 +205,8 @@ def build_learner(checkpoint: Checkpoint, device: str = "auto", *, training: boo
         learner = get_learner(checkpoint.learner)(config, training=training)
     except ConfigError as e:
         raise CheckpointError(f"cannot rebuild the {checkpoint.learner} learner of this checkpoint: {e}") from None
-    learner.load_state_dict(checkpoint.state)
+    if load_state:
+        learner.load_state_dict(checkpoint.state)
     return learner
 
 

@@ -2,9 +2,9 @@
 
 :func:`train` builds the registered learner of ``config.algo``, restores ``latest.pt`` when
 resuming, opens the :class:`~shiftgrid.agents.run.services.RunServices` and hands them to the
-learner's ``learn``, with what the run carries besides the learner (a curriculum teacher:
-:func:`~shiftgrid.agents.teaching.curriculum.curriculum_extensions`, restored before the learner's first
-step when resuming); at the end it evaluates a last time and saves ``latest.pt``. The run
+learner's ``learn``, with what the run carries besides the learner (the extensions its training
+env asks for through ``run_extensions(config)``, e.g. a curriculum teacher's state, restored before
+the learner's first step when resuming); at the end it evaluates a last time and saves ``latest.pt``. The run
 directory is laid out as :mod:`shiftgrid.agents.run.rundir` says. Resuming (``resume=True``)
 continues ``latest.pt`` until ``config.steps`` in total; a finished run is left as it is.
 
@@ -31,9 +31,8 @@ from shiftgrid.agents.run.checkpoint import CheckpointError, check_compatible, r
 from shiftgrid.agents.run.config import ConfigError, TrainConfig, load_config, save_config
 from shiftgrid.agents.run.registry import get_learner
 from shiftgrid.agents.run.rundir import CHECKPOINT_DIR, CONFIG_FILE, LATEST, RunDir, default_run_dir
-from shiftgrid.agents.run.services import RunServices, RunState, stop_on_signals
+from shiftgrid.agents.run.services import RunExtension, RunServices, RunState, stop_on_signals
 from shiftgrid.agents.run.warm_start import inherited_cost, warm_start
-from shiftgrid.agents.teaching.curriculum import curriculum_extensions
 
 
 @dataclass
@@ -130,7 +129,8 @@ def train(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = 
             learner.load_state_dict(checkpoint.state)
         elif config.init_from:
             warm_start(learner, config.init_from)
-        extensions = curriculum_extensions(getattr(learner, "env", None), config)
+        env = getattr(learner, "env", None)  # a training env may add to the run (a curriculum's teacher state, its cost)
+        extensions: list[RunExtension] = list(env.run_extensions(config)) if hasattr(env, "run_extensions") else []
         services = RunServices(config, run, learner, state, hooks, extensions)  # checks eval.splits
         if checkpoint is not None:
             for extension in extensions:  # before the learner's envs are first reset

@@ -1,4 +1,4 @@
-"""From a :class:`~shiftgrid.agents.run.config.TrainConfig` to an SB3 model and its vector env.
+"""From a :class:`~shiftgrid.agents.run.config.TrainConfig` to an SB3 model.
 
 One place builds models, for training, for resuming and for :func:`~shiftgrid.agents.run.checkpoint.load_agent`,
 so a checkpoint always loads into the network it was saved from. The SB3 class and policy of
@@ -6,6 +6,7 @@ each algorithm come from its registry entry (:mod:`shiftgrid.agents.sb3.learner`
 
 Example:
     >>> from shiftgrid.agents.run.config import TrainConfig
+    >>> from shiftgrid.agents.training.envs import make_vec
     >>> config = TrainConfig(algo="a2c", n_envs=2, device="cpu")
     >>> env = make_vec(config)
     >>> model = build_model(config, env)
@@ -15,14 +16,12 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import inspect
 from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.utils import LinearSchedule
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+from stable_baselines3.common.vec_env import VecEnv
 
 from shiftgrid.agents.run.config import ConfigError, TrainConfig
 from shiftgrid.agents.sb3.extractor import BabyAIExtractor
@@ -46,26 +45,6 @@ def sb3_algorithm(name: str) -> tuple[type[BaseAlgorithm], str]:
 
 #: Constructor arguments set here, not through ``hyperparams``.
 RESERVED = ("policy", "env", "policy_kwargs", "device", "seed", "verbose", "tensorboard_log", "_init_setup_model")
-
-
-def make_vec(config: TrainConfig, n_envs: int | None = None, seed: int | None = None) -> VecEnv:
-    """The training vector env: ``n_envs`` (default ``config.n_envs``) monitored copies of ``config.env``.
-
-    Environment ``i`` is first reset with ``seed + i`` (default ``config.seed``).
-    """
-    if config.dream is not None:  # train inside a world model (shiftgrid.world_models.dream_env)
-        from shiftgrid.agents.model_based.run_model import dream_vec_env
-
-        return dream_vec_env(config.dream, config.env, config.split, n_envs or config.n_envs,
-                             seed=config.seed if seed is None else seed, device=config.device, env_kwargs=config.env_kwargs)
-    if config.teacher.name is not None:  # a curriculum chooses every level (shiftgrid.agents.teaching.curriculum)
-        from shiftgrid.agents.teaching.curriculum import curriculum_vec
-
-        return curriculum_vec(config, n_envs, seed)
-    env_fn = functools.partial(make_env, config.env, config.split, advice=config.advice, **config.env_kwargs)
-    env_fn().close()  # raise unknown id / split / factor errors here, not inside a subprocess
-    vec_cls = SubprocVecEnv if config.vec_env == "subproc" else DummyVecEnv
-    return make_vec_env(env_fn, n_envs=n_envs or config.n_envs, seed=config.seed if seed is None else seed, vec_env_cls=vec_cls)
 
 
 def _check_keys(what: str, given: dict, fn: Any, reserved: tuple[str, ...] = ()) -> None:

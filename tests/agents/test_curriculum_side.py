@@ -12,7 +12,7 @@ import shiftgrid.envs  # noqa: F401
 from shiftgrid.agents.run.config import TrainConfig
 from shiftgrid.agents.run.rundir import RunDir
 from shiftgrid.agents.run.train import resume_config, train
-from shiftgrid.agents.teaching.curriculum import CurriculumExtension, curriculum_vec
+from shiftgrid.agents.training.curriculum import CurriculumExtension, curriculum_vec
 from shiftgrid.envs.teacher.curriculum import CurriculumError, LevelSpace, make_curriculum
 from shiftgrid.envs.teacher.curriculum.log import read_levels
 from shiftgrid.scripts.cli import main

@@ -14,7 +14,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch import nn
 
 from shiftgrid.agents.model_based.actor_critic import ActorCritic, ActorCriticConfig
-from shiftgrid.agents.model_based.dreamer import Dreamer, load_dreamer_world_model
+from shiftgrid.agents.model_based.dreamer import Dreamer
+from shiftgrid.agents.run.world_model import load_world_model
 from shiftgrid.agents.run.checkpoint import read_checkpoint
 from shiftgrid.agents.run.config import ConfigError, EvalConfig, TrainConfig
 from shiftgrid.agents.run.rundir import RunDir
@@ -222,7 +223,7 @@ def test_tiny_dreamer_run_trains_resumes_and_evaluates(tmp_path, capsys):
     second = train(resume_config(run.root, steps=300), resume=True)
     assert second.num_timesteps == 300 and read_checkpoint(run.latest).num_timesteps == 300
     assert read_checkpoint(run.latest).state["counters"]["updates"] > saved.state["counters"]["updates"]
-    model, saved_config = load_dreamer_world_model(str(run.root), "cpu")  # what wm evaluate and a dream env need
+    model, saved_config = load_world_model(str(run.root), "cpu")  # what wm evaluate and a dream env need
     assert saved_config.algo == "dreamer" and not model.training
     assert torch.equal(next(model.parameters()), next(iter(read_checkpoint(run.latest).state["model"].values())))
     assert main(["evaluate", str(run.root), "--episodes", "2", "--n-envs", "2", "--device", "cpu"]) == 0

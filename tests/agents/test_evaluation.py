@@ -117,7 +117,8 @@ def test_evaluate_splits_returns_per_split_results():
 
 def untrained_ppo():
     from shiftgrid.agents.run.config import TrainConfig
-    from shiftgrid.agents.sb3.build import build_model, make_vec
+    from shiftgrid.agents.sb3.build import build_model
+    from shiftgrid.agents.training.envs import make_vec
 
     config = TrainConfig(algo="ppo", n_envs=1, device="cpu", extractor={"channels": 16}, hyperparams={"n_steps": 16, "batch_size": 16})
     return build_model(config, make_vec(config))

@@ -4,7 +4,7 @@
 :class:`~shiftgrid.envs.teacher.curriculum.wrapper.CurriculumEnv` that knows its index, and wraps
 it in :class:`CurriculumVectorEnv`, which drives the teacher (:class:`~shiftgrid.envs.teacher.curriculum.driver.CurriculumDriver`)
 from every ``reset`` and ``step``. (SB3's vector envs have their own wrapper in
-``shiftgrid.agents.teaching.curriculum``, around the same driver.)
+``shiftgrid.agents.training.curriculum``, around the same driver.)
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs

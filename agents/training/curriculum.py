@@ -5,7 +5,7 @@ SB3's ``DummyVecEnv`` or ``SubprocVecEnv`` of monitored :class:`~shiftgrid.envs.
 sub-envs, wrapped in :class:`CurriculumVecEnv`, which drives the teacher in this process (see
 :mod:`shiftgrid.envs.teacher.curriculum.driver` for why no reset can bypass it) and logs every
 level to ``<run>/teacher/levels.jsonl``. Any learner that trains on
-:func:`~shiftgrid.agents.sb3.build.make_vec` gets the curriculum's levels; outcome and oracle
+:func:`~shiftgrid.agents.training.envs.make_vec` gets the curriculum's levels; outcome and oracle
 teachers need nothing else.
 
 :class:`CurriculumExtension` is the run's side of a curriculum, for every learner (a
@@ -97,6 +97,10 @@ class CurriculumVecEnv(VecEnvWrapper):
             self.driver.on_reset(int(i), self.venv.reset_infos[i])  # SB3 resets a finished sub-env within its step
         self.driver.refill()
         return obs, rewards, dones, infos
+
+    def run_extensions(self, config: TrainConfig) -> list[RunExtension]:
+        """What this env adds to the run it trains in (:func:`~shiftgrid.agents.run.train.train` asks): the curriculum's side."""
+        return [CurriculumExtension(self, config)]
 
     def close(self) -> None:
         self.driver.close()
@@ -303,11 +307,6 @@ class CurriculumExtension(RunExtension):
                    "levels": [{"level_seed": seed, "level_hash": h, "success": rates[seed], "episodes": self.side.episodes}
                               for seed, h in levels], "sampled": [seed for seed, _ in sampled]})
         log.close()
-
-
-def curriculum_extensions(env: Any, config: TrainConfig) -> list[RunExtension]:
-    """``[CurriculumExtension]`` when ``env`` (a learner's training env) is a curriculum's vector env, else ``[]``."""
-    return [CurriculumExtension(env, config)] if isinstance(env, CurriculumVecEnv) else []
 
 
 def curriculum_callbacks(env: Any, run: Any) -> list[BaseCallback]:

@@ -1,1 +1,0 @@
-"""Teachers in training: curricula choosing the level of every reset."""
