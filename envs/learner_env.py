@@ -87,6 +87,23 @@ def make_env(env_id: str, split: str | None = None, max_len: int = DEFAULT_MAX_L
     return MissionTokens(env, max_len=max_len)
 
 
+def env_spaces(env_id: str, split: str | None = None, **kwargs: Any) -> tuple[gym.Space, gym.Space]:
+    """``(observation_space, action_space)`` of ``make_env(env_id, split, **kwargs)``, the env closed again.
+
+    What a learner or a model is built for when it steps no env itself (acting, loading, benchmarks).
+
+    Example:
+        >>> obs_space, act_space = env_spaces("MiniGrid-Empty-5x5-v0")
+        >>> obs_space["image"].shape, act_space.n
+        ((7, 7, 3), 7)
+    """
+    env = make_env(env_id, split, **kwargs)
+    try:
+        return env.observation_space, env.action_space
+    finally:
+        env.close()
+
+
 def expects_advice(agent: Any) -> bool:
     """Whether ``agent`` (an SB3 model, a learner holding one as ``model`` or ``policy``) observes an ``advice`` key.
 

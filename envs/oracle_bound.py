@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from shiftgrid.envs.directions import DIRECTIONS
 from shiftgrid.envs.mission import Mission
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 INF = 1 << 30
 EXACT_DISTANCES = 12  # targets per model whose facing distances are searched; later ones get Manhattan bounds
-_DIRS = ((1, 0), (0, 1), (-1, 0), (0, -1))
 State = tuple
 
 
@@ -110,7 +110,7 @@ class LowerBound:
                 p = c * 4 + d
                 pred[p].append(c * 4 + (d + 1) % 4)
                 pred[p].append(c * 4 + (d + 3) % 4)
-                bx, by = x - _DIRS[d][0], y - _DIRS[d][1]
+                bx, by = x - DIRECTIONS[d][0], y - DIRECTIONS[d][1]
                 if 0 <= bx < w and 0 <= by < h and not self.blocked[by * w + bx]:
                     pred[p].append((by * w + bx) * 4 + d)
         return pred
@@ -130,7 +130,7 @@ class LowerBound:
         if isinstance(source, int):
             y, x = divmod(source, self.w)
             out = []
-            for d, (dx, dy) in enumerate(_DIRS):
+            for d, (dx, dy) in enumerate(DIRECTIONS):
                 bx, by = x - dx, y - dy
                 if 0 <= bx < self.w and 0 <= by < self.h and not self.blocked[by * self.w + bx]:
                     out.append((by * self.w + bx) * 4 + d)

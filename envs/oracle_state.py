@@ -30,13 +30,13 @@ from typing import Any, Iterator
 from minigrid.core.actions import Actions
 from minigrid.core.grid import Grid
 
+from shiftgrid.envs.directions import DIRECTIONS
 from shiftgrid.envs.level import Level
 from shiftgrid.envs.mission import Mission
 from shiftgrid.envs.oracle_bound import INF, LowerBound
 
 LEFT, RIGHT, FORWARD = int(Actions.left), int(Actions.right), int(Actions.forward)
 PICKUP, DROP, TOGGLE, DONE = int(Actions.pickup), int(Actions.drop), int(Actions.toggle), int(Actions.done)
-_DIRS = ((1, 0), (0, 1), (-1, 0), (0, -1))
 State = tuple
 
 
@@ -141,12 +141,12 @@ class Model:
     def front(self, pose: int) -> int:
         c, d = pose >> 2, pose & 3
         y, x = divmod(c, self.w)
-        fx, fy = x + _DIRS[d][0], y + _DIRS[d][1]
+        fx, fy = x + DIRECTIONS[d][0], y + DIRECTIONS[d][1]
         return fy * self.w + fx if 0 <= fx < self.w and 0 <= fy < self.h else -1
 
     def _neighbours(self, c: int) -> Iterator[int]:
         y, x = divmod(c, self.w)
-        for dx, dy in _DIRS:
+        for dx, dy in DIRECTIONS:
             if 0 <= x + dx < self.w and 0 <= y + dy < self.h:
                 yield (y + dy) * self.w + x + dx
 

@@ -52,13 +52,14 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     errors: tuple[type[BaseException], ...] = (UserError, FactorError, SplitError, UnknownEnvError, RegistrationError,
                                                MissionTooLong)
     try:  # the learner side needs torch; without it only the environment errors exist
+        from shiftgrid.agents.evaluation.runs import EvaluationError
         from shiftgrid.agents.run.checkpoint import CheckpointError
         from shiftgrid.agents.run.config import ConfigError
         from shiftgrid.world_models.device import DeviceError
         from shiftgrid.world_models.dream_env import DreamError
     except ImportError:
         return errors
-    return errors + (CheckpointError, ConfigError, DeviceError, DreamError)
+    return errors + (CheckpointError, ConfigError, DeviceError, DreamError, EvaluationError)
 
 
 def package_version() -> str:

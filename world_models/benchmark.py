@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from shiftgrid.envs.learner_env import make_env
+from shiftgrid.envs.learner_env import env_spaces, make_env
 from shiftgrid.envs.throughput import measure
 from shiftgrid.world_models.device import resolve_device
 from shiftgrid.world_models.interface import NUM_COLORS, NUM_STATES, NUM_TYPES, LatentState, ObsSpec, WorldModel
@@ -144,8 +144,7 @@ def benchmark(model: str = "rssm", preset: str = "small", env_id: str = "shiftgr
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        env = make_env(env_id)
-        spec = ObsSpec.from_spaces(env.observation_space, env.action_space)
+        spec = ObsSpec.from_spaces(*env_spaces(env_id))
         env_sps = env_throughput(env_id, env_steps) if env_per_second is None else env_per_second
         torch.manual_seed(0)
         wm = build_model(model, preset, spec).to(device)

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from shiftgrid.envs.episodes import EpisodeCounter
 from shiftgrid.envs.learner_env import expects_advice, has_splits, make_env
 from shiftgrid.envs.registration import UnknownEnvError, splits_for
 
@@ -255,35 +256,32 @@ def _run(agent: Any, envs: list, reset: Callable[[int], dict[str, Any]], episode
     try:
         slot_episode = list(range(n))
         obs = [env.reset(**reset(i))[0] for i, env in enumerate(envs)]
-        rets, lengths = [0.0] * n, [0] * n
+        counter = EpisodeCounter(n)
         results: list[EpisodeResult | None] = [None] * episodes
-        active, next_episode = [True] * n, n
+        active, next_episode = np.ones(n, dtype=bool), n
         state, episode_start = None, np.ones(n, dtype=bool)
-        while any(active):
+        while active.any():
             actions, state = agent.predict(_stack(obs), state=state, episode_start=episode_start, deterministic=deterministic)
             actions = check_actions(actions, n, envs[0].action_space, _who(agent))
             episode_start = np.zeros(n, dtype=bool)
-            for j, env in enumerate(envs):
-                if not active[j]:
-                    continue
-                obs[j], reward, terminated, truncated, info = env.step(actions[j])
-                rets[j] += float(reward)
-                lengths[j] += 1
-                if not (terminated or truncated):
-                    continue
+            reward, terminated, truncated = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+            infos: list[dict[str, Any]] = [{}] * n
+            for j in np.flatnonzero(active):
+                obs[j], reward[j], terminated[j], truncated[j], infos[j] = envs[j].step(actions[j])
+            for j in counter.step(reward, terminated, truncated, active):
+                info = infos[j]
                 results[slot_episode[j]] = EpisodeResult(
                     success=bool(info.get("success", False)),
-                    ret=rets[j],
-                    length=lengths[j],
+                    ret=float(counter.ended_returns[j]),
+                    length=int(counter.ended_lengths[j]),
                     optimal_return=_number(info.get("optimal_return")),
                     optimal_steps=_number(info.get("optimal_steps")),
                     level_hash=info.get("level_hash"),
                     optimal_exact=None if info.get("optimal_exact") is None else bool(info["optimal_exact"]),
                 )
-                rets[j], lengths[j] = 0.0, 0
                 if next_episode < episodes:
                     slot_episode[j] = next_episode
-                    obs[j] = env.reset(**reset(next_episode))[0]
+                    obs[j] = envs[j].reset(**reset(next_episode))[0]
                     episode_start[j] = True
                     next_episode += 1
                 else:

@@ -51,13 +51,17 @@ from shiftgrid.agents.run.config import ConfigError, TrainConfig, from_mapping
 from shiftgrid.agents.run.services import RunServices
 from shiftgrid.agents.training.envs import make_vec
 from shiftgrid.agents.sb3.callbacks import finished_episodes
-from shiftgrid.envs.learner_env import close_quietly, make_env
+from shiftgrid.envs.learner_env import close_quietly, env_spaces
 from shiftgrid.world_models.device import resolve_device
 from shiftgrid.world_models.interface import LatentState, ObsSpec, WorldModel
 from shiftgrid.world_models.models import build_model, model_names
-from shiftgrid.world_models.openloop import open_loop, openloop_image, span_without_reset
+from shiftgrid.world_models.openloop import replay_open_loop
 from shiftgrid.world_models.replay import SequenceReplay
+from shiftgrid.world_models.train_ratio import TrainRatio
 from shiftgrid.world_models.train_step import NonFiniteLossError, make_optimizer, train_step
+
+#: Open-loop images: real steps filtered before predicting (the horizon is imagination's), and sequences drawn.
+OPENLOOP_CONTEXT, OPENLOOP_SEQUENCES = 5, 4
 
 
 @dataclass(frozen=True)
@@ -129,9 +133,7 @@ class Dreamer:
         if self.env is not None:
             obs_space, act_space = self.env.observation_space, self.env.action_space
         else:
-            probe = make_env(config.env, config.split, **config.env_kwargs)
-            obs_space, act_space = probe.observation_space, probe.action_space
-            probe.close()
+            obs_space, act_space = env_spaces(config.env, config.split, **config.env_kwargs)
         self.spec = ObsSpec.from_spaces(obs_space, act_space)
         self.obs_keys = ["image", "direction", *(k for k, _ in self.spec.token_lengths)]
         torch.manual_seed(config.seed)
@@ -145,7 +147,8 @@ class Dreamer:
                                                 device=self.device) if self.env is not None else None)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.device_generator = torch.Generator(self.device).manual_seed(config.seed)
-        self.num_timesteps, self.updates, self.credit = 0, 0, 0.0
+        self.num_timesteps, self.updates = 0, 0
+        self.ratio = TrainRatio(self.hp.train_ratio, self.hp.batch_size, self.hp.seq_len)
 
     @property
     def world_model(self) -> WorldModel:
@@ -191,24 +194,10 @@ class Dreamer:
         self.updates += 1
         return {**{f"world_model/{k}": v for k, v in wm.items()}, **metrics}
 
-    def _openloop(self, run: RunServices, context: int = 5, sequences: int = 4) -> dict[str, float]:
-        """Log real / predicted / wrong frames of ``horizon`` open-loop steps after ``context`` filtered ones."""
-        span = context + self.hp.actor_critic.horizon
-        if int(self.replay.size.max()) < span:
-            return {}
-        batch = self.replay.sample(4 * sequences, span, generator=self.generator)
-        clean = span_without_reset(batch, span)
-        order = torch.cat([torch.nonzero(clean).flatten(), torch.nonzero(~clean).flatten()])[:sequences]
-        result = open_loop(self.model, {k: v[order.to(v.device)] for k, v in batch.items()}, context,
-                           self.hp.actor_critic.horizon)
-        run.log_image("openloop/prediction", openloop_image(result, sequences))
-        return {"openloop/cell_accuracy": result.cell_accuracy()}
-
     def learn(self, steps: int, run: RunServices) -> None:
         env, hp = self.env, self.hp
         assert env is not None and self.replay is not None, "built with training=False"
         n, target = env.num_envs, self.num_timesteps + steps
-        per_step = n * hp.train_ratio / (hp.batch_size * hp.seq_len)
         env.seed(self.config.seed + self.num_timesteps)  # a resumed run does not replay the first run's levels
         obs = env.reset()
         self.replay.reset(obs)
@@ -231,10 +220,9 @@ class Dreamer:
                 return
             if len(self.replay) < max(hp.prefill, n * hp.seq_len):
                 continue
-            self.credit += per_step
+            self.ratio.add(n)
             updated = False
-            while self.credit >= 1.0:
-                self.credit -= 1.0
+            while self.ratio.take():
                 try:
                     metrics = self._update()
                 except NonFiniteLossError as e:
@@ -252,7 +240,8 @@ class Dreamer:
                 mean["train/updates"] = float(self.updates)
                 sums, count, last_log = {}, 0, self.num_timesteps
                 if hp.openloop_every and self.num_timesteps - last_image >= hp.openloop_every:
-                    mean.update(self._openloop(run))
+                    mean.update(replay_open_loop(self.model, self.replay, OPENLOOP_CONTEXT, hp.actor_critic.horizon,
+                                                 OPENLOOP_SEQUENCES, run.log_image, generator=self.generator))
                     last_image = self.num_timesteps
             if not run.on_update(self.num_timesteps, mean, log=log):
                 return
@@ -263,7 +252,8 @@ class Dreamer:
         state: dict[str, Any] = {
             "model": self.model.state_dict(), "actor_critic": self.ac.state_dict(),
             "optimizers": {"model": self.model_opt.state_dict(), **self.ac.optim_state()},
-            "counters": {"num_timesteps": int(self.num_timesteps), "updates": int(self.updates), "credit": float(self.credit)},
+            "counters": {"num_timesteps": int(self.num_timesteps), "updates": int(self.updates),
+                         "credit": float(self.ratio.credit)},
         }
         if self.hp.save_replay and self.replay is not None:
             state["replay"] = self.replay.state_dict()
@@ -275,7 +265,7 @@ class Dreamer:
         self.model_opt.load_state_dict(state["optimizers"]["model"])
         self.ac.load_optim_state(state["optimizers"])
         c = state["counters"]
-        self.num_timesteps, self.updates, self.credit = int(c["num_timesteps"]), int(c["updates"]), float(c["credit"])
+        self.num_timesteps, self.updates, self.ratio.credit = int(c["num_timesteps"]), int(c["updates"]), float(c["credit"])
         if "replay" in state and self.replay is not None:
             self.replay.load_state_dict(state["replay"])
 

@@ -59,13 +59,15 @@ from shiftgrid.agents.run.checkpoint import CheckpointError
 from shiftgrid.agents.run.config import ConfigError, TrainConfig, from_mapping
 from shiftgrid.agents.run.services import Episode, RunServices
 from shiftgrid.agents.run.world_model import load_world_model
-from shiftgrid.envs.learner_env import has_splits, make_env
+from shiftgrid.envs.episodes import EpisodeCounter
+from shiftgrid.envs.learner_env import env_spaces, has_splits, make_env
 from shiftgrid.world_models.device import resolve_device
 from shiftgrid.world_models.interface import ObsSpec, WorldModel
 from shiftgrid.world_models.metrics import one_step_accuracy
 from shiftgrid.world_models.models import build_model, check_model
-from shiftgrid.world_models.openloop import open_loop, openloop_image, span_without_reset
+from shiftgrid.world_models.openloop import replay_open_loop
 from shiftgrid.world_models.replay import SequenceReplay
+from shiftgrid.world_models.train_ratio import TrainRatio
 from shiftgrid.world_models.train_step import NonFiniteLossError, make_optimizer, train_step
 
 #: The registry name of this learner (checkpoints of a world model carry it).
@@ -136,13 +138,10 @@ class WorldModelSettings:
 
 def observation_spec(config: TrainConfig) -> ObsSpec:
     """What a model of ``config.env`` (its split and ``env_kwargs``) observes."""
-    env = make_env(config.env, config.split, **config.env_kwargs)
     try:
-        return ObsSpec.from_spaces(env.observation_space, env.action_space)
+        return ObsSpec.from_spaces(*env_spaces(config.env, config.split, **config.env_kwargs))
     except TypeError as e:
         raise ConfigError(f"{config.env}: {e}") from None
-    finally:
-        env.close()
 
 
 def _spec_dict(spec: ObsSpec) -> dict[str, Any]:
@@ -204,7 +203,8 @@ class WorldModelLearner:
             if config.eval.freq and behaviour.needs_envs:
                 raise ConfigError(f"eval.freq={config.eval.freq} evaluates the behaviour policy, and the {s.policy} behaviour "
                                   "cannot act from observations alone; set eval.freq=0")
-        self.num_timesteps, self.updates, self.credit = 0, 0, 0.0
+        self.num_timesteps, self.updates = 0, 0
+        self.ratio = TrainRatio(s.train_ratio, s.batch_size, s.seq_len)
         self.sampler = torch.Generator().manual_seed(config.seed)
         self.reporter = torch.Generator().manual_seed(config.seed + 1)
         self.envs: gym.vector.SyncVectorEnv | None = None
@@ -256,7 +256,7 @@ class WorldModelLearner:
         n, envs = self.config.n_envs, self.envs
         obs, _ = envs.reset(seed=self.config.seed + self.num_timesteps)
         self.replay.reset(obs)
-        ret, length, resetting = np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+        counter = EpisodeCounter(n, next_step_reset=True)
         target = self.num_timesteps + steps
         while self.num_timesteps < target:
             actions = self.behaviour.act(envs, obs)
@@ -264,15 +264,9 @@ class WorldModelLearner:
             self.replay.add(actions, obs, reward, terminated, truncated, info)
             self.num_timesteps += n
             episodes = []
-            live = ~resetting  # a sub-env that ended last step was reset by this one (its action ignored)
-            ret[live] += reward[live]
-            length[live] += 1
-            done = live & (terminated | truncated)
-            for i in np.nonzero(done)[0]:
+            for i in counter.step(reward, terminated, truncated):
                 success = bool(info["success"][i]) if "success" in info else bool(terminated[i] and reward[i] > 0)
-                episodes.append(Episode(success, float(ret[i]), int(length[i])))
-            ret[done], length[done] = 0.0, 0
-            resetting = done
+                episodes.append(Episode(success, float(counter.ended_returns[i]), int(counter.ended_lengths[i])))
             if not run.on_step(self.num_timesteps, episodes):
                 return
             if not self._train(run):
@@ -294,9 +288,8 @@ class WorldModelLearner:
         s = self.settings
         if (self.config.demos is None and self.num_timesteps < s.learning_starts) or not self._trainable(s.seq_len):
             return True
-        self.credit += self.config.n_envs * s.train_ratio / (s.batch_size * s.seq_len)
-        while self.credit >= 1.0:
-            self.credit -= 1.0
+        self.ratio.add(self.config.n_envs)
+        while self.ratio.take():
             batch = self.replay.sample(s.batch_size, s.seq_len, generator=self.sampler)
             try:
                 metrics = train_step(self.model, self.optimizer, batch)
@@ -312,25 +305,12 @@ class WorldModelLearner:
                 tags.update({f"train/one_step/{k}": v for k, v in one_step_accuracy(self.model, batch).items()
                              if math.isfinite(v)})  # changed-cell accuracy is NaN where no cell changed
             if s.openloop_every and self.updates % s.openloop_every == 0:
-                tags.update(self._openloop(run))
+                tags.update(replay_open_loop(self.model, self.replay, s.openloop_context, s.openloop_horizon,
+                                             s.openloop_sequences, run.log_image, generator=self.reporter))
                 log = True
             if not run.on_update(self.num_timesteps, tags, log=log):
                 return False
         return True
-
-    def _openloop(self, run: RunServices) -> dict[str, float]:
-        """Record the open-loop image on ``run``'s logger; its cell accuracy as a tag."""
-        s = self.settings
-        span = s.openloop_context + s.openloop_horizon
-        if not self._trainable(span):
-            return {}
-        batch = self.replay.sample(4 * s.openloop_sequences, span, generator=self.reporter)
-        clean = span_without_reset(batch, span)
-        order = torch.cat([torch.nonzero(clean).flatten(), torch.nonzero(~clean).flatten()])[:s.openloop_sequences]
-        result = open_loop(self.model, {k: v[order.to(v.device)] for k, v in batch.items()}, s.openloop_context,
-                           s.openloop_horizon)
-        run.log_image("openloop/prediction", openloop_image(result, s.openloop_sequences))
-        return {"openloop/cell_accuracy": result.cell_accuracy()}
 
     # ---- state ---------------------------------------------------------------------------------
 
@@ -341,7 +321,8 @@ class WorldModelLearner:
             "behaviour": self.behaviour.state_dict() if self._behaviour is not None else self._behaviour_state,
             "sampler": self.sampler.get_state(),
             "reporter": self.reporter.get_state(), "torch_rng": torch.get_rng_state(),
-            "counters": {"num_timesteps": int(self.num_timesteps), "updates": int(self.updates), "credit": float(self.credit)},
+            "counters": {"num_timesteps": int(self.num_timesteps), "updates": int(self.updates),
+                         "credit": float(self.ratio.credit)},
         }
         if self.training:
             state["optimizer"] = self.optimizer.state_dict()
@@ -364,7 +345,7 @@ class WorldModelLearner:
         self.reporter.set_state(state["reporter"])
         torch.set_rng_state(state["torch_rng"])
         c = state["counters"]
-        self.num_timesteps, self.updates, self.credit = int(c["num_timesteps"]), int(c["updates"]), float(c["credit"])
+        self.num_timesteps, self.updates, self.ratio.credit = int(c["num_timesteps"]), int(c["updates"]), float(c["credit"])
         if self.training:
             self.optimizer.load_state_dict(state["optimizer"])
             if state.get("replay") is not None:

@@ -25,7 +25,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from shiftgrid.agents.run.config import ConfigError, TrainConfig
 from shiftgrid.agents.sb3.extractor import BabyAIExtractor
-from shiftgrid.envs.learner_env import make_env
+from shiftgrid.envs.learner_env import env_spaces
 from shiftgrid.world_models.device import resolve_device
 
 
@@ -116,9 +116,9 @@ def build_model(config: TrainConfig, env: VecEnv | None, **overrides: Any) -> Ba
         if "buffer_size" in inspect.signature(cls.__init__).parameters:
             kwargs["buffer_size"] = 1  # acting needs no replay buffer
         model = cls(policy, None, policy_kwargs=pkw, device=device, seed=config.seed, verbose=0, _init_setup_model=False, **kwargs)
-        probe = make_env(config.env, config.split, silent_advice=config.advice.enabled, **config.env_kwargs)
-        model.observation_space, model.action_space, model.n_envs = probe.observation_space, probe.action_space, 1
-        probe.close()
+        model.observation_space, model.action_space = env_spaces(config.env, config.split, silent_advice=config.advice.enabled,
+                                                                 **config.env_kwargs)
+        model.n_envs = 1
         model._setup_model()
         return model
     except (AssertionError, ValueError, TypeError) as e:  # SB3 checks its arguments with these

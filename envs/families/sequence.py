@@ -27,9 +27,10 @@ from typing import Union
 
 import numpy as np
 
+from shiftgrid.envs.directions import DIRECTIONS
 from shiftgrid.envs.factors import Factors, factor
 from shiftgrid.envs.families.common import (
-    LAYOUTS,
+    ROOM_LAYOUTS,
     SEEN_COMBOS,
     Combo,
     carve_layout,
@@ -46,7 +47,6 @@ from shiftgrid.envs.mission import Clause, Mission
 #: Verb x object-type pairs never asked in training (each verb and type still appears there).
 HELDOUT_VERB_PAIRS: tuple[tuple[str, str], ...] = (("pickup", "box"), ("goto", "key"))
 
-_DIRS = ((1, 0), (0, 1), (-1, 0), (0, -1))
 _PHRASES = {"goto": "go to", "open": "open", "pickup": "pick up"}
 #: A clause's target before placement: a door's object index, or an object's colour x type.
 Target = Union[int, Combo]
@@ -60,7 +60,7 @@ class SequenceFactors(Factors):
     num_distractors: int = factor(1, low=0, high=6, doc="objects the mission does not name (uniquely described)")
     targets: str = factor("seen", choices=("seen", "heldout"), doc="colour x type pool of the named objects")
     verb_pairs: str = factor("seen", choices=("seen", "heldout"), doc="heldout: a clause is a held-out verb x type")
-    layout: str = factor("room", choices=LAYOUTS, doc="internal walls (size 7 or more); each gap holds a closed door")
+    layout: str = factor("room", choices=ROOM_LAYOUTS, doc="internal walls (size 7 or more); each gap holds a closed door")
 
 
 def doorways(b: LevelBuilder) -> list[Cell]:
@@ -74,7 +74,7 @@ def doorways(b: LevelBuilder) -> list[Cell]:
     """
     out = []
     for x, y in b.free_cells():
-        right, down, left, up = (_is_wall(b, x + dx, y + dy) for dx, dy in _DIRS)
+        right, down, left, up = (_is_wall(b, x + dx, y + dy) for dx, dy in DIRECTIONS)
         if (left and right and not (up or down)) or (up and down and not (left or right)):
             out.append((x, y))
     return out
@@ -158,7 +158,7 @@ def _place_agent(b: LevelBuilder, first: list[int]) -> None:
     """Put the agent on a free cell, not facing any target of the first step."""
     x, y = b.place_agent()
     targets = {tuple(b.objects[i].cur_pos) for i in first}
-    dirs = [d for d, (dx, dy) in enumerate(_DIRS) if (x + dx, y + dy) not in targets]
+    dirs = [d for d, (dx, dy) in enumerate(DIRECTIONS) if (x + dx, y + dy) not in targets]
     b.agent_dir = b.choice(dirs)
 
 

@@ -18,7 +18,7 @@ from shiftgrid.agents.run.train import resume_config, train
 from shiftgrid.agents.sb3.build import build_model
 from shiftgrid.envs.teacher.advice import AdviceConfig
 from shiftgrid.scripts.cli import UserError, build_parser
-from shiftgrid.scripts.evaluate_cmd import evaluate_runs
+from shiftgrid.agents.evaluation.runs import evaluate_runs
 
 STEPS, FADE = 768, 300  # three rollouts of 256 steps; the third is past the fade
 

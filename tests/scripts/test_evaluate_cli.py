@@ -11,7 +11,7 @@ from gymnasium import spaces
 
 import shiftgrid.agents.evaluation.episodes as evaluation
 import shiftgrid.scripts.cli as cli
-import shiftgrid.scripts.evaluate_cmd as evaluate_cmd
+import shiftgrid.agents.evaluation.runs as evaluate_runs_module
 from shiftgrid.agents.evaluation.baselines import RandomAgent
 from shiftgrid.agents.run.rundir import RunDir
 
@@ -31,7 +31,7 @@ def runs(tmp_path, monkeypatch):
         config = yaml.safe_load((run_dir / "config.yaml").read_text())
         return RandomAgent(spaces.Discrete(7), config["seed"]), config, CHECKPOINT
 
-    monkeypatch.setattr(evaluate_cmd, "load", load)
+    monkeypatch.setattr(evaluate_runs_module, "load_run", load)
 
     def make(name, env=GOTO, seed=0, algo="ppo", split="train"):
         run_dir = tmp_path / name
@@ -113,7 +113,7 @@ def test_stochastic_flag_reaches_the_agent_and_the_report(runs, monkeypatch, fla
             asked.add(deterministic)
             return super().predict(obs, state, episode_start, deterministic)
 
-    monkeypatch.setattr(evaluate_cmd, "load", lambda path, device: (Spy(spaces.Discrete(7), 0), {"env": GOTO, "seed": 0, "algo": "ppo"}, CHECKPOINT))
+    monkeypatch.setattr(evaluate_runs_module, "load_run", lambda path, device: (Spy(spaces.Discrete(7), 0), {"env": GOTO, "seed": 0, "algo": "ppo"}, CHECKPOINT))
     run_dir = runs("goto-s0")
     assert evaluate(run_dir, "--splits", "id", "--episodes", "2", *flag) == 0
     assert asked == {deterministic}
@@ -155,7 +155,7 @@ def test_a_function_policy_through_the_api_gives_the_cli_report(runs, monkeypatc
     from shiftgrid.agents import FunctionPolicy, evaluate_policy
 
     config = {"env": GOTO, "split": "train", "seed": 0, "algo": "ppo"}
-    monkeypatch.setattr(evaluate_cmd, "load", lambda path, device: (FunctionPolicy(wall_follower), config, CHECKPOINT))
+    monkeypatch.setattr(evaluate_runs_module, "load_run", lambda path, device: (FunctionPolicy(wall_follower), config, CHECKPOINT))
     run_dir = runs("goto-s0")
     assert evaluate(run_dir, "--splits", "id,size/near,size/far", "--episodes", "3") == 0
     ev = evaluate_policy(wall_follower, GOTO, ["id", "size/near", "size/far"], episodes=3, out=tmp_path / "api",
@@ -178,7 +178,7 @@ def test_a_run_trained_with_env_kwargs_is_evaluated_with_them(runs, monkeypatch)
     real = evaluation.make_env
     monkeypatch.setattr(evaluation, "make_env", lambda env_id, split, **kw: made.append(kw) or real(env_id, split, **kw))
     config = {"env": GOTO, "split": "train", "seed": 0, "algo": "ppo", "env_kwargs": {"size": 9}}
-    monkeypatch.setattr(evaluate_cmd, "load", lambda path, device: (RandomAgent(spaces.Discrete(7), 0), config, CHECKPOINT))
+    monkeypatch.setattr(evaluate_runs_module, "load_run", lambda path, device: (RandomAgent(spaces.Discrete(7), 0), config, CHECKPOINT))
     run_dir = runs("goto-s0")
     assert evaluate(run_dir, "--splits", "id,size/far", "--episodes", "2") == 0
     assert made and all(kw == {"size": 9} for kw in made)
@@ -190,7 +190,7 @@ def test_runs_with_different_env_kwargs_are_refused(runs, monkeypatch, tmp_path,
         kw = {"size": 9} if "big" in str(path) else {}
         return RandomAgent(spaces.Discrete(7), 0), {"env": GOTO, "seed": 0, "algo": "ppo", "env_kwargs": kw}, CHECKPOINT
 
-    monkeypatch.setattr(evaluate_cmd, "load", load)
+    monkeypatch.setattr(evaluate_runs_module, "load_run", load)
     assert evaluate(runs("small"), runs("big", seed=1), "--out", tmp_path / "r", "--episodes", "1") == 2
     err = one_line_error(capsys)
     assert "a different env_kwargs" in err and "small (env_kwargs={})" in err and "big (env_kwargs={'size': 9})" in err
