@@ -209,7 +209,7 @@ def _efficiency(args: argparse.Namespace) -> int:
     grouped = eb.groups(runs)
     print(f"steps to {args.goal:.0%} training success ({eb.WINDOW}-episode mean, window full), per run:\n")
     print(eb.runs_table(runs, args.goal))
-    print(f"\nper env and algo (IQM over runs; >=: a run short of the goal counts at its steps logged, a lower bound):\n")
+    print("\nper env and algo (IQM over runs; >=: a run short of the goal counts at its steps logged, a lower bound):\n")
     print(eb.groups_table(grouped, args.goal))
     if skipped:
         print(f"\nno training success logged yet (left out): {', '.join(map(str, skipped))}")

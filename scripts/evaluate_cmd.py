@@ -28,7 +28,6 @@ import argparse
 from pathlib import Path
 
 from shiftgrid.agents.evaluation.policies import WRAPPERS
-from shiftgrid.agents.evaluation.runs import evaluate_runs, evaluate_zips
 from shiftgrid.agents.sb3.zip_model import ZIP_ALGOS
 from shiftgrid.scripts.cli import UserError
 
@@ -67,6 +66,8 @@ def parse_splits(text: str) -> str | list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from shiftgrid.agents.evaluation.runs import evaluate_runs, evaluate_zips
+
     zips = [p for p in args.paths if p.suffix == ".zip"]
     common = dict(splits=parse_splits(args.splits), episodes=args.episodes, seed=args.seed, out=args.out, n_envs=args.n_envs,
                   device=args.device, stochastic=args.stochastic)

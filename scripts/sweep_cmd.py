@@ -28,7 +28,6 @@ import signal
 import sys
 from pathlib import Path
 
-from shiftgrid.agents.evaluation.report import grid_index
 from shiftgrid.agents.run.config import ConfigError
 from shiftgrid.agents.run.rundir import SweepDir
 from shiftgrid.agents.sweeps.sweep import (
@@ -98,6 +97,7 @@ def run_points(where: SweepDir, names: list[str], backend: str, max_parallel: in
 
 def report(sweep: Sweep, where: SweepDir, points: list[Point], device: str = "auto") -> Path:
     """Evaluate the finished points (one shift report per configuration) and write report/results.md; its path."""
+    from shiftgrid.agents.evaluation.report import grid_index
     from shiftgrid.agents.evaluation.runs import evaluate_runs
 
     sweep.register_learners()

@@ -40,11 +40,12 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from stable_baselines3.common.vec_env import VecEnv
 
+from shiftgrid.envs.errors import UserInputError
 from shiftgrid.world_models.interface import LatentState, WorldModel
 from shiftgrid.world_models.replay import TOKEN_KEYS, SequenceReplay
 
 
-class DreamError(ValueError):
+class DreamError(UserInputError, ValueError):
     """A dream asked for what only the real environment has (e.g. sub-environments for a teacher)."""
 
 

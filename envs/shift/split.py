@@ -45,6 +45,7 @@ from typing import Any, Mapping
 import numpy as np
 import yaml
 
+from shiftgrid.envs.errors import UserInputError
 from shiftgrid.envs.factors import FactorError, Factors
 from shiftgrid.envs.family import Family
 from shiftgrid.envs.level import Level, LevelError, level_hash
@@ -65,7 +66,7 @@ EXPOSURE_STREAM = 1
 CACHE_SIZE = 2**14
 
 
-class SplitError(ValueError):
+class SplitError(UserInputError, ValueError):
     """An unknown split, a malformed split declaration, or a split that leaves no levels."""
 
 

@@ -32,6 +32,8 @@ from __future__ import annotations
 import enum
 from typing import Any, ClassVar, Mapping
 
+from shiftgrid.envs.errors import UserInputError
+
 
 class Tier(enum.IntEnum):
     """Knowledge tiers, lowest first; a higher tier knows everything a lower one does."""
@@ -81,7 +83,7 @@ KNOWLEDGE: dict[str, Tier] = {
 }
 
 
-class KnowledgeError(ValueError):
+class KnowledgeError(UserInputError, ValueError):
     """A teacher asked for knowledge above its tier (or for an item no tier gives)."""
 
 
