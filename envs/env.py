@@ -23,6 +23,7 @@ from __future__ import annotations
 import operator
 from typing import Any, Mapping
 
+import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from minigrid.core.actions import Actions
@@ -118,21 +119,27 @@ class ShiftGridEnv(MiniGridEnv):
         return max(w for w, _ in sizes), max(h for _, h in sizes)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        self._options = options or {}
-        obs, _ = super().reset(seed=seed)
-        return obs, self._info(success=False)
+        """Draw the next level (``options={"level_seed": s}`` names it) and install it with minigrid's reset.
 
-    def _gen_grid(self, width: int, height: int) -> None:
-        s = sample_level(
+        The level is drawn here, where the reset's options are, from ``np_random`` seeded first as
+        minigrid's reset would; :meth:`_gen_grid` then installs ``self.sample``.
+        """
+        gym.Env.reset(self, seed=seed)
+        self.sample = sample_level(
             self.family,
             self.split,
             self.np_random,
             exposure=self.exposure,
-            level_seed=self._options.get("level_seed"),
+            level_seed=(options or {}).get("level_seed"),
             oracle=self.use_oracle,
             max_steps=self.max_steps_override,
         )
-        self.sample, level, f = s, s.level, s.factors
+        obs, _ = super().reset()  # np_random stays as seeded above
+        return obs, self._info(success=False)
+
+    def _gen_grid(self, width: int, height: int) -> None:
+        s = self.sample
+        level, f = s.level, s.factors
         self.level = level
         if level.grid.width > width or level.grid.height > height:
             raise ValueError(

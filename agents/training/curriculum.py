@@ -77,12 +77,7 @@ class CurriculumVecEnv(VecEnvWrapper):
         return self.driver.teacher
 
     def reset(self):
-        self.driver.refill()
-        obs = self.venv.reset()
-        for i in range(self.num_envs):
-            self.driver.on_reset(i, self.venv.reset_infos[i])
-        self.driver.refill()
-        return obs
+        return self.driver.reset_all(lambda: (self.venv.reset(), self.venv.reset_infos))
 
     def step_wait(self):
         if not self._checked:  # a learner-tier teacher without its scores would quietly play uniform levels
@@ -91,11 +86,10 @@ class CurriculumVecEnv(VecEnvWrapper):
                 raise ConfigError(f"teacher {self.teacher.name} scores levels by the learner's advantages, which this "
                                   f"learner does not report (SB3 on-policy learners do: ppo, a2c, recurrent-ppo)")
         obs, rewards, dones, infos = self.venv.step_wait()
-        self.driver.steps += self.num_envs
-        for i in np.flatnonzero(dones):
-            self.driver.on_episode_end(int(i), infos[i])
-            self.driver.on_reset(int(i), self.venv.reset_infos[i])  # SB3 resets a finished sub-env within its step
-        self.driver.refill()
+        events = []
+        for i in np.flatnonzero(dones):  # SB3 resets a finished sub-env within its step
+            events += [(int(i), infos[i], False), (int(i), self.venv.reset_infos[i], True)]
+        self.driver.after_step(events)
         return obs, rewards, dones, infos
 
     def run_extensions(self, config: TrainConfig) -> list[RunExtension]:
