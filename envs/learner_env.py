@@ -94,7 +94,7 @@ def env_spaces(env_id: str, split: str | None = None, **kwargs: Any) -> tuple[gy
 
     Example:
         >>> obs_space, act_space = env_spaces("MiniGrid-Empty-5x5-v0")
-        >>> obs_space["image"].shape, act_space.n
+        >>> obs_space["image"].shape, int(act_space.n)
         ((7, 7, 3), 7)
     """
     env = make_env(env_id, split, **kwargs)
