@@ -98,7 +98,7 @@ def run_points(where: SweepDir, names: list[str], backend: str, max_parallel: in
 def report(sweep: Sweep, where: SweepDir, points: list[Point], device: str = "auto") -> Path:
     """Evaluate the finished points (one shift report per configuration) and write report/results.md; its path."""
     from shiftgrid.agents.evaluation.report import grid_index
-    from shiftgrid.agents.evaluation.runs import evaluate_runs
+    from shiftgrid.agents.reports.runs import evaluate_runs
 
     sweep.register_learners()
     status = {p.name: read_status(where, p.name) for p in points}

@@ -49,8 +49,8 @@ from stable_baselines3.common.vec_env import VecEnv
 from shiftgrid.agents.model_based.actor_critic import ActorCritic, ActorCriticConfig
 from shiftgrid.agents.run.config import ConfigError, TrainConfig, from_mapping
 from shiftgrid.agents.run.services import RunServices
-from shiftgrid.agents.training.envs import make_vec
 from shiftgrid.agents.sb3.callbacks import finished_episodes
+from shiftgrid.agents.training.envs import make_vec
 from shiftgrid.envs.learner_env import close_quietly, env_spaces
 from shiftgrid.world_models.device import resolve_device
 from shiftgrid.world_models.interface import LatentState, ObsSpec, WorldModel

@@ -31,9 +31,9 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from shiftgrid.agents.run.config import TrainConfig
 from shiftgrid.agents.run.services import RunServices, finite
 from shiftgrid.agents.sb3.build import build_model
-from shiftgrid.agents.training.envs import make_vec
 from shiftgrid.agents.sb3.callbacks import ServicesCallback
 from shiftgrid.agents.training.curriculum import curriculum_callbacks
+from shiftgrid.agents.training.envs import make_vec
 from shiftgrid.envs.learner_env import close_quietly
 
 
