@@ -60,7 +60,7 @@ class Subgoal:
     @property
     def landmark(self) -> str:
         """What :func:`direction_text` locates: the object (or goal) at :attr:`cell`."""
-        return self.other if self.verb == "putnext" else self.what  # type: ignore[return-value]
+        return self.other if self.verb == "putnext" else self.what  # type: ignore[return-value]  # putnext names its other
 
 
 def describe_object(obj: Any) -> str:
