@@ -204,6 +204,8 @@ class WorldModel(torch.nn.Module, abc.ABC):
     preset: str = "custom"
     #: reads observations into embeddings (the input of :meth:`obs_step`)
     encoder: torch.nn.Module
+    #: width of :meth:`LatentState.features` (what a policy on the model's states reads)
+    features_dim: int
 
     def initial(self, batch: int) -> LatentState:
         """The state an episode starts from (for acting online: Dreamer, the dream env)."""

@@ -87,7 +87,7 @@ class SequenceReplay:
         self._pending: dict[str, torch.Tensor] | None = None  # newest observation per stream, awaiting its action
 
     @classmethod
-    def for_space(cls, observation_space: spaces.Dict, num_envs: int, capacity: int, **kwargs: Any) -> "SequenceReplay":
+    def for_space(cls, observation_space: spaces.Space, num_envs: int, capacity: int, **kwargs: Any) -> "SequenceReplay":
         """A replay for a (single-env) Dict observation space as :func:`shiftgrid.envs.learner_env.make_env` makes."""
         if not isinstance(observation_space, spaces.Dict) or "image" not in observation_space.spaces:
             raise TypeError(f"need a Dict observation space with an 'image' key, got {observation_space}")
