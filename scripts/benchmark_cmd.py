@@ -29,6 +29,7 @@ import json
 import statistics
 from functools import partial
 from pathlib import Path
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 from tqdm import tqdm
@@ -83,11 +84,11 @@ def _quiet_make(env_id: str) -> gym.Env:
 
 
 class _Quiet(gym.Wrapper):
-    def reset(self, **kwargs):
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         with contextlib.redirect_stdout(io.StringIO()):
             return self.env.reset(**kwargs)
 
-    def step(self, action):
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         with contextlib.redirect_stdout(io.StringIO()):
             return self.env.step(action)
 

@@ -19,7 +19,7 @@ import argparse
 import importlib
 import importlib.metadata
 import sys
-from typing import NoReturn
+from typing import Callable, NoReturn
 
 from shiftgrid.envs.errors import UserInputError
 
@@ -76,7 +76,7 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
         module.add_parser(sub)
 
 
-def _raiser(error: BaseException):
+def _raiser(error: BaseException) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         raise error
 

@@ -27,6 +27,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from shiftgrid.agents.run.config import ConfigError
 from shiftgrid.agents.run.rundir import SweepDir
@@ -168,7 +169,7 @@ def _stored(where: SweepDir) -> tuple[Sweep, SweepDir, list[Point]]:
 
 
 #: The points of ``shiftgrid benchmark sweep``: tiny PPO runs, so that what is measured is the machinery around them.
-BENCH_BASE = {"algo": "ppo", "env": "MiniGrid-Empty-5x5-v0", "steps": 512, "n_envs": 2, "device": "cpu",
+BENCH_BASE: dict[str, Any] = {"algo": "ppo", "env": "MiniGrid-Empty-5x5-v0", "steps": 512, "n_envs": 2, "device": "cpu",
               "set": ["eval.freq=0", "hyperparams={n_steps: 128, batch_size: 128, n_epochs: 1}"]}
 
 

@@ -20,7 +20,7 @@ import argparse
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from shiftgrid.agents.run.config import TrainConfig, load_yaml_file, merge, parse_overrides
 from shiftgrid.agents.run.presets import layered, preset_steps
@@ -140,7 +140,7 @@ def new_runs(merged: dict[str, Any], seeds: list[int] | None = None) -> list[tup
         base = str(default_run_dir(config.algo, config.env).root)
     out = []
     for seed in seeds:
-        run_dir = base if len(seeds) == 1 else str(RunDir(base).seed(seed).root)
+        run_dir = base if len(seeds) == 1 else str(RunDir(cast(str, base)).seed(seed).root)  # set above
         config = TrainConfig.from_dict({**merged, "seed": seed, "run_dir": run_dir})
         if run_dir is not None:
             check_new_run_dir(run_dir)  # every seed's, before the first starts

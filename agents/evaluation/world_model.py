@@ -77,7 +77,7 @@ def _record(envs: gym.vector.SyncVectorEnv, behaviour: Any, seeds: Sequence[int]
     """One episode per seed, played ``envs.num_envs`` side by side; each sub-env's steps after its episode end are dropped."""
     n, out = envs.num_envs, []
     for start in range(0, len(seeds), n):
-        chunk = list(seeds[start:start + n])
+        chunk: list[int | None] = list(seeds[start:start + n])
         obs, _ = envs.reset(seed=chunk + [seeds[-1] + 1 + i for i in range(n - len(chunk))])  # spare sub-envs: discarded
         steps: list[list[dict[str, Any]]] = [[_step(obs, j)] for j in range(n)]
         active = np.arange(n) < len(chunk)
@@ -95,7 +95,7 @@ def _record(envs: gym.vector.SyncVectorEnv, behaviour: Any, seeds: Sequence[int]
     return out
 
 
-def _step(obs: Mapping[str, np.ndarray], j: int) -> dict[str, Any]:
+def _step(obs: Mapping[str, np.ndarray], j: int | np.integer) -> dict[str, Any]:
     return {k: np.asarray(v[j]) for k, v in obs.items()}
 
 

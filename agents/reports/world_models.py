@@ -100,6 +100,7 @@ def evaluate_world_model_runs(runs: Sequence[Path], *, splits: str | list[str] =
     first = first_reset_seed(env_id, seed)
 
     def windows(record: RunRecord) -> str:
+        assert record.metrics is not None, "the records above carry their scores"
         return ", ".join(f"{split} " + "/".join(f"{record.metrics[split][f'windows@{k}']:.0f}" for k in horizons)
                          for split in names)
 

@@ -59,6 +59,7 @@ class SB3Learner:
             self.model.set_random_seed(self.config.seed + self.model.num_timesteps)  # also reseeds the envs
             if self.env is not None and self.env.has_attr("set_training_step"):  # a fading teacher: from the first reset on
                 self.env.env_method("set_training_step", self.model.num_timesteps)
+        assert run.logger is not None, "the run services open the logger before a learner learns"
         self.model.set_logger(run.logger)
         callback = ServicesCallback(run)
         callbacks = [callback] + curriculum_callbacks(self.env, run)

@@ -30,7 +30,7 @@ Example:
 from __future__ import annotations
 
 import enum
-from typing import Any, ClassVar, Mapping
+from typing import Any, Mapping
 
 from shiftgrid.envs.errors import UserInputError
 
@@ -107,7 +107,7 @@ class Teacher:
     through :meth:`require` (or :meth:`read`), so a teacher cannot use what its tier hides.
     """
 
-    tier: ClassVar[Tier] = Tier.OUTCOMES
+    tier: Tier = Tier.OUTCOMES  # a class's default; an instance may replace it (curricula's ``tier`` option)
 
     @property
     def name(self) -> str:

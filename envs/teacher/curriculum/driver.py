@@ -41,7 +41,7 @@ from shiftgrid.envs.teacher.curriculum.base import RECENT, Curriculum, LevelChoi
 from shiftgrid.envs.teacher.curriculum.levels import CurriculumError, numeric_factors
 from shiftgrid.envs.teacher.curriculum.log import LevelLog
 
-Assign = Callable[[dict[int, tuple[int, bool]]], None]
+Assign = Callable[[dict[int, tuple[int, bool]]], object]  # what it returns is ignored
 
 
 class CurriculumDriver:

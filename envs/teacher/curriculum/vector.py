@@ -60,14 +60,15 @@ def _indexed(make: Callable[[], gym.Env], index: int) -> CurriculumEnv:
 class CurriculumVectorEnv(VectorWrapper):
     """A gymnasium vector env of :class:`CurriculumEnv` sub-envs whose every reset plays its teacher's level."""
 
-    def __init__(self, env: gym.vector.VectorEnv, teacher: Curriculum, log: LevelLog | None = None):
+    def __init__(self, env: gym.vector.SyncVectorEnv | gym.vector.AsyncVectorEnv, teacher: Curriculum,
+                 log: LevelLog | None = None):
         super().__init__(env)
         mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         if mode != AutoresetMode.NEXT_STEP:
             raise CurriculumError(f"curricula support gymnasium's next-step auto-reset; this vector env uses {mode}")
         self.driver = CurriculumDriver(teacher, env.num_envs, lambda batch: env.call("assign_levels", batch), log)
 
-    def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None):
+    def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         out: dict[str, Any] = {}
 
         def reset() -> tuple[Any, list[dict[str, Any]]]:
@@ -77,7 +78,7 @@ class CurriculumVectorEnv(VectorWrapper):
         self.driver.reset_all(reset)
         return out["obs"], out["infos"]
 
-    def step(self, actions: Any):
+    def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
         obs, rewards, terminated, truncated, infos = self.env.step(actions)
         events = []
         for i in range(self.num_envs):  # next-step auto-reset: a reset shows in the step after an episode's end
