@@ -112,6 +112,14 @@ def runs_to_resume(run_dir: Path) -> list[Path]:
 def configs(args: argparse.Namespace) -> list[tuple[TrainConfig, bool]]:
     """(config, resume) for each run the command asks for."""
     if args.resume is not None:
+        if args.algo is not None:  # another learner cannot continue a run: say whose run it is
+            from shiftgrid.agents.run.train import resume_config
+
+            for d in runs_to_resume(args.resume):
+                saved = resume_config(d).algo
+                if saved != args.algo:
+                    raise UserError(f"{d} is a run of {saved}; --resume continues it with {saved}, not --algo {args.algo} "
+                                    f"(start a new run with --run-dir for {args.algo})")
         given = [f"--{k.replace('_', '-')}" for k in FLAG_KEYS + ("seed", "config") if k not in ("steps", "device")
                  and getattr(args, k) is not None] + (["--set"] if args.set else []) + (["--advice"] if getattr(args, "advice", None) else []) \
             + (["--teacher"] if getattr(args, "teacher", None) or getattr(args, "teacher_set", None) else [])

@@ -42,6 +42,7 @@ _ENTRIES: dict[str, str] = {
     "expert": "shiftgrid.agents.imitation.expert:EXPERT",
     "world-model": "shiftgrid.agents.model_based.world_model:WorldModelLearner",
     "dreamer": "shiftgrid.agents.model_based.dreamer:DREAMER",
+    "tensor-ppo": "shiftgrid.agents.tensor_ppo.ppo:TENSOR_PPO",
 }
 
 _BUILTIN = tuple(_ENTRIES)

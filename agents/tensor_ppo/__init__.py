@@ -1,0 +1,1 @@
+"""``tensor-ppo``: PPO on the tensor engine (:mod:`.ppo`) and its networks (:mod:`.networks`)."""

@@ -1,0 +1,377 @@
+"""``tensor-ppo``: PPO whose rollouts run on the tensor engine, on the engine's device, read top to bottom.
+
+The loop, as in CleanRL: collect ``n_steps`` steps of ``n_envs`` engine envs (every tensor stays
+on the device: no NumPy round trip, no per-env Python, no host synchronisation inside a rollout),
+estimate advantages with GAE, then ``n_epochs`` passes of clipped-PPO minibatch updates.
+
+The engine resets an env at the step *after* its episode ended (gymnasium's next-step
+auto-reset): that step ignores its action and returns the new episode's first observation.
+Such reset steps are kept out of everything: they are not counted in ``num_timesteps``
+(which counts the steps an agent acted in, as SB3's does), and they are masked out of the loss.
+The observation a reset step starts from is the ended episode's last one, so a truncated
+episode is bootstrapped from its true last observation's value, and a terminated one is not.
+
+It is a registry learner like the others: config layers and presets (``presets/tensor-ppo.yaml``,
+``hyperparams`` is :class:`Settings`, the encoder's keywords go in ``extractor``), the run
+directory, the checkpoint envelope, ``--resume``, Ctrl-C/SIGTERM saving, the NaN stop, ``best.pt``
+on validation seeds, the progress bar and SB3's TensorBoard tags all come from the run services.
+The environments are those the engine can express (shiftgrid ids and many of minigrid's own);
+for any other, ``--algo ppo`` trains on the minigrid env. Not yet supported here: ``--advice``,
+``--teacher``, ``--dream`` (``--algo ppo`` takes them).
+
+What a checkpoint holds: the network, the optimizer and the counters. A resumed run starts fresh
+episodes on levels drawn with ``seed + num_timesteps``; an interrupted rollout is not counted.
+
+Example:
+    >>> import tempfile
+    >>> from shiftgrid.agents.run.config import EvalConfig, TrainConfig
+    >>> from shiftgrid.agents.run.train import train
+    >>> config = TrainConfig(algo="tensor-ppo", env="MiniGrid-Empty-5x5-v0", steps=512, n_envs=8, device="cpu",
+    ...                      progress=False, run_dir=tempfile.mkdtemp() + "/run", eval=EvalConfig(freq=0),
+    ...                      hyperparams={"n_steps": 32, "batch_size": 128, "bank_size": 64})
+    >>> result = train(config)
+    >>> result.num_timesteps >= 512, (result.run_dir / "checkpoints/latest.pt").exists()
+    (True, True)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from shiftgrid.agents.run.config import ConfigError, TrainConfig, from_mapping
+from shiftgrid.agents.run.services import Episode, RunServices
+from shiftgrid.agents.sb3.build import schedule
+from shiftgrid.agents.tensor_ppo.networks import ActorCritic, as_batch
+from shiftgrid.envs.language import MISSION_VOCAB_SIZE
+from shiftgrid.envs.registration import UnknownEnvError
+from shiftgrid.world_models.device import resolve_device
+
+
+@dataclass
+class Settings:
+    """``hyperparams`` of ``tensor-ppo`` (names as SB3's PPO where the meaning is the same)."""
+
+    n_steps: int = 64
+    """Steps per env in a rollout (a rollout is ``n_envs * n_steps`` steps)."""
+    batch_size: int = 1024
+    """Minibatch size of an update (at most one rollout)."""
+    n_epochs: int = 4
+    """Passes over each rollout."""
+    learning_rate: float | dict = 5e-4
+    """Adam's step size: a number, or ``{linear: [start, end]}`` over the run's ``steps``."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE's lambda."""
+    clip_range: float = 0.2
+    """PPO's ratio clip."""
+    ent_coef: float = 0.01
+    """Weight of the entropy bonus."""
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+    max_grad_norm: float = 0.5
+    """Gradients are clipped to this global norm."""
+    normalize_advantage: bool = True
+    """Normalise advantages per minibatch."""
+    target_kl: float | None = None
+    """Stop a rollout's epochs early once the approximate KL passes this (None: never)."""
+    network: str = "cheap"
+    """``cheap`` (bag-of-words cells, small conv, one FiLM) or ``babyai`` (SB3 ppo's extractor); its
+    keywords go in the config's ``extractor``."""
+    hidden: int = 64
+    """Units of the policy's and the value's hidden layer."""
+    bank_size: int = 10_000
+    """Training levels in the engine's bank (built once and cached; a shiftgrid split's first levels)."""
+    compile: bool = False
+    """``torch.compile`` the engine's step."""
+
+    def check(self, n_envs: int) -> None:
+        """Raise :class:`ConfigError` on values no run could use (an empty minibatch, a rollout of no steps, ...)."""
+        rollout = n_envs * self.n_steps
+        if self.n_steps < 1 or self.n_epochs < 1:
+            raise ConfigError(f"hyperparams.n_steps and n_epochs must be >= 1, got {self.n_steps} and {self.n_epochs}")
+        if not 1 <= self.batch_size <= rollout:
+            raise ConfigError(f"hyperparams.batch_size={self.batch_size} makes an empty minibatch or one larger than a rollout; "
+                              f"valid: 1..{rollout} (n_envs {n_envs} x n_steps {self.n_steps})")
+        if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1 or self.clip_range <= 0:
+            raise ConfigError(f"hyperparams: gamma must be in (0, 1], gae_lambda in [0, 1], clip_range > 0; got "
+                              f"{self.gamma}, {self.gae_lambda}, {self.clip_range}")
+        if self.bank_size < 1 or self.hidden < 1:
+            raise ConfigError(f"hyperparams.bank_size and hidden must be >= 1, got {self.bank_size} and {self.hidden}")
+
+
+@dataclass
+class Rollout:
+    """One rollout, ``(T, N, ...)`` tensors on the device; ``valid`` is False on the engine's reset steps."""
+
+    obs: dict[str, torch.Tensor]
+    actions: torch.Tensor
+    logprobs: torch.Tensor
+    values: torch.Tensor
+    rewards: torch.Tensor
+    terminated: torch.Tensor
+    ended: torch.Tensor
+    valid: torch.Tensor
+    success: torch.Tensor
+    returns_so_far: torch.Tensor
+    lengths: torch.Tensor
+    last_value: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
+
+
+def gae(r: Rollout, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Advantages and value targets ``(T, N)`` of a rollout (zero on reset steps).
+
+    Step ``t``'s next observation is step ``t + 1``'s (the last one's is ``last_value``'s), also
+    where an episode ended: it is then the episode's last observation, so a truncated episode is
+    bootstrapped from it, a terminated one is not, and no advantage flows across the end.
+
+    Example:
+        >>> T, N = 3, 1
+        >>> z = torch.zeros(T, N); f = torch.zeros(T, N, dtype=torch.bool)
+        >>> r = Rollout({}, z, z, z, torch.tensor([[0.], [0.], [1.]]), f, f, ~f, f, z, z, torch.zeros(N))
+        >>> adv, ret = gae(r, gamma=0.5, lam=1.0)
+        >>> ret[:, 0].tolist()
+        [0.25, 0.5, 1.0]
+    """
+    steps = r.rewards.shape[0]
+    advantages = torch.zeros_like(r.rewards)
+    running = torch.zeros_like(r.last_value)
+    for t in reversed(range(steps)):
+        next_value = r.last_value if t == steps - 1 else r.values[t + 1]
+        delta = r.rewards[t] + gamma * next_value * (~r.terminated[t]) - r.values[t]
+        running = delta + gamma * lam * (~r.ended[t]) * running
+        running = running * r.valid[t]  # a reset step passes nothing back (its predecessor ended anyway)
+        advantages[t] = running
+    return advantages, (advantages + r.values) * r.valid
+
+
+class TensorPPO:
+    """The ``tensor-ppo`` learner (see the module docstring); ``policy`` is its :class:`ActorCritic`."""
+
+    def __init__(self, config: TrainConfig, *, training: bool):
+        self.config, self.training = config, training
+        self.settings: Settings = from_mapping(Settings, config.hyperparams, "hyperparams.")
+        self.settings.check(config.n_envs)
+        _check_supported(config)
+        self.device = resolve_device(config.device)
+        if training:
+            _check_engine_runs(config)
+        torch.manual_seed(config.seed)
+        try:
+            self.policy = ActorCritic.build(self.settings.network, MISSION_VOCAB_SIZE, config.extractor,
+                                            self.settings.hidden).to(self.device)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        self.lr: Callable[[float], float] | float = schedule("learning_rate", self.settings.learning_rate)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self._lr(0), eps=1e-5)
+        self.num_timesteps, self.n_updates = 0, 0
+        self.env: Any = None
+        self.generator = torch.Generator(device=self.device)
+
+    # -- the environments ------------------------------------------------------------------------
+    def _make_env(self, seed: int) -> Any:
+        """The engine's vector env on the device, drawing training levels from the split's bank with ``seed``."""
+        from shiftgrid.envs.engine.vector import make_tensor_vec
+
+        c = self.config
+        try:
+            return make_tensor_vec(c.env, c.n_envs, split=c.split or "train", device=self.device, seed=seed,
+                                   bank_size=self.settings.bank_size, compile=self.settings.compile, **c.env_kwargs)
+        except ValueError as e:  # the engine's own errors are ValueErrors; the CLI shows them as one line
+            if isinstance(e, ConfigError):
+                raise
+            raise ConfigError(f"tensor-ppo cannot start {c.env}: {e}") from None
+
+    # -- learning --------------------------------------------------------------------------------
+    def _lr(self, done_fraction: float) -> float:
+        return float(self.lr(1.0 - done_fraction)) if callable(self.lr) else float(self.lr)
+
+    def learn(self, steps: int, run: RunServices) -> None:
+        """Train for ``steps`` more steps (see :class:`~shiftgrid.agents.run.registry.Learner`)."""
+        seed = self.config.seed + self.num_timesteps
+        self.generator.manual_seed(seed)
+        if self.env is not None:
+            self.env.close()
+        self.env = self._make_env(seed)
+        obs, _ = self.env.reset()
+        valid = torch.ones(self.config.n_envs, dtype=torch.bool, device=self.device)
+        episode = (torch.zeros(self.config.n_envs, device=self.device),
+                   torch.zeros(self.config.n_envs, dtype=torch.int64, device=self.device))
+        end, start_steps, started = self.num_timesteps + steps, self.num_timesteps, time.perf_counter()
+        while self.num_timesteps < end:
+            rollout_start = self.num_timesteps
+            rollout, obs, valid, episode = self._collect(obs, valid, episode)
+            stopped = not self._report(rollout, run)
+            if stopped:
+                if run.state.stop_reason != "target":
+                    self.num_timesteps = rollout_start  # the unfinished rollout was not learned from
+                return
+            metrics = self._update(rollout, run)
+            if metrics is None:
+                return
+            metrics["time/fps"] = int((self.num_timesteps - start_steps) / max(time.perf_counter() - started, 1e-9))
+            if not run.on_update(self.num_timesteps, metrics):
+                return
+
+    @torch.no_grad()
+    def _collect(self, obs: dict[str, torch.Tensor], valid: torch.Tensor, episode: tuple[torch.Tensor, torch.Tensor]):
+        """``n_steps`` steps of every env; returns the rollout and the state to continue from."""
+        T, N, dev = self.settings.n_steps, self.config.n_envs, self.device
+        buf = {k: torch.empty((T,) + tuple(v.shape), dtype=v.dtype, device=dev) for k, v in obs.items()}
+        f32 = lambda: torch.zeros(T, N, device=dev)  # noqa: E731
+        flag = lambda: torch.zeros(T, N, dtype=torch.bool, device=dev)  # noqa: E731
+        r = Rollout(buf, torch.zeros(T, N, dtype=torch.int64, device=dev), f32(), f32(), f32(), flag(), flag(), flag(),
+                    flag(), f32(), torch.zeros(T, N, dtype=torch.int64, device=dev))
+        ret, length = episode
+        engine = self.env.engine
+        for t in range(T):
+            for k, v in obs.items():
+                buf[k][t] = v
+            logits, value = self.policy(obs)
+            gumbel = -torch.log(-torch.log(torch.rand(logits.shape, device=dev, generator=self.generator).clamp_min(1e-20)))
+            action = (logits + gumbel).argmax(dim=1)
+            r.actions[t], r.values[t], r.valid[t] = action, value, valid
+            r.logprobs[t] = torch.log_softmax(logits, dim=1).gather(1, action[:, None]).squeeze(1)
+            # the actions come from a 7-way categorical: the engine's range check (a host sync) is not needed
+            obs, reward, terminated, truncated, info = engine.step(action, autoreset=True, check=False)
+            ended = terminated | truncated
+            ret, length = ret + reward, length + valid
+            r.rewards[t], r.terminated[t], r.ended[t], r.success[t] = reward, terminated, ended, info["success"]
+            r.returns_so_far[t], r.lengths[t] = ret, length
+            ret, length, valid = ret * ~ended, length * ~ended, ~ended
+        r.last_value = self.policy(obs)[1]
+        return r, obs, valid, (ret, length)
+
+    def _report(self, r: Rollout, run: RunServices) -> bool:
+        """Count the rollout's steps and hand its finished episodes to the run services, step by step; False: stop."""
+        steps_at = (r.valid.sum(dim=1).cumsum(0) + self.num_timesteps).cpu().numpy()
+        t_idx, n_idx = (x.cpu().numpy() for x in torch.nonzero(r.ended, as_tuple=True))
+        success, ret, length = (x[r.ended].cpu().numpy() for x in (r.success, r.returns_so_far, r.lengths))
+        for t in np.unique(t_idx):
+            at = t_idx == t
+            episodes = [Episode(bool(s), float(g), int(n)) for s, g, n in zip(success[at], ret[at], length[at])]
+            if not run.on_step(int(steps_at[t]), episodes):
+                self.num_timesteps = int(steps_at[-1])
+                return False
+        self.num_timesteps = int(steps_at[-1])
+        return run.on_step(self.num_timesteps)
+
+    def _update(self, r: Rollout, run: RunServices) -> dict[str, float] | None:
+        """``n_epochs`` of clipped-PPO minibatch updates on the rollout's valid steps; None when a loss was not finite."""
+        s = self.settings
+        advantages, returns = gae(r, s.gamma, s.gae_lambda)
+        flat = lambda x: x.reshape((-1,) + tuple(x.shape[2:]))  # noqa: E731
+        obs = {k: flat(v) for k, v in r.obs.items()}
+        actions, old_logprobs, old_values = flat(r.actions), flat(r.logprobs), flat(r.values)
+        advantages, returns = flat(advantages), flat(returns)
+        index = torch.nonzero(flat(r.valid)).squeeze(1)
+        lr = self._lr(min(self.num_timesteps / max(self.config.steps, 1), 1.0))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        sums: dict[str, float] = {"pg": 0.0, "value": 0.0, "entropy": 0.0, "kl": 0.0, "clip": 0.0, "loss": 0.0}
+        count = 0
+        for epoch in range(s.n_epochs):
+            order = index[torch.randperm(len(index), device=self.device, generator=self.generator)]
+            for first in range(0, len(order), s.batch_size):
+                mb = order[first:first + s.batch_size]
+                logits, value = self.policy({k: v[mb] for k, v in obs.items()})
+                log_probs = torch.log_softmax(logits, dim=1)
+                logprob = log_probs.gather(1, actions[mb][:, None]).squeeze(1)
+                entropy = -(log_probs.exp() * log_probs).sum(dim=1).mean()
+                log_ratio = logprob - old_logprobs[mb]
+                ratio = log_ratio.exp()
+                adv = advantages[mb]
+                if s.normalize_advantage and len(mb) > 1:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - s.clip_range, 1 + s.clip_range)).mean()
+                value_loss = 0.5 * (value - returns[mb]).pow(2).mean()
+                loss = pg_loss - s.ent_coef * entropy + s.vf_coef * value_loss
+                terms = {"policy gradient": pg_loss, "value": value_loss, "entropy": entropy}
+                if not bool(torch.isfinite(loss)):
+                    bad = next((name for name, v in terms.items() if not bool(torch.isfinite(v))), "total")
+                    run.state.stop_reason = "nan"
+                    run.state.detail = f"the {bad} loss was not finite at update {self.n_updates + 1} (epoch {epoch})"
+                    return None
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.policy.parameters(), s.max_grad_norm)
+                self.optimizer.step()
+                with torch.no_grad():
+                    approx_kl = ((ratio - 1) - log_ratio).mean()
+                    parts = (pg_loss, value_loss, entropy, approx_kl, ((ratio - 1).abs() > s.clip_range).float().mean(), loss)
+                    for key, v in zip(sums, parts):
+                        sums[key] += float(v)
+                count += 1
+            if s.target_kl is not None and sums["kl"] / max(count, 1) > 1.5 * s.target_kl:
+                break
+        self.n_updates += 1
+        with torch.no_grad():
+            valid = flat(r.valid)
+            explained = 1 - torch.var(returns[valid] - old_values[valid]) / torch.var(returns[valid]).clamp_min(1e-8)
+        n = max(count, 1)
+        return {"train/policy_gradient_loss": sums["pg"] / n, "train/value_loss": sums["value"] / n,
+                "train/entropy_loss": -sums["entropy"] / n, "train/approx_kl": sums["kl"] / n,
+                "train/clip_fraction": sums["clip"] / n, "train/loss": sums["loss"] / n,
+                "train/explained_variance": float(explained), "train/learning_rate": lr,
+                "train/clip_range": s.clip_range, "train/n_updates": self.n_updates}
+
+    # -- the Learner interface -------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "counters": {"num_timesteps": int(self.num_timesteps), "n_updates": int(self.n_updates)}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.num_timesteps, self.n_updates = int(state["counters"]["num_timesteps"]), int(state["counters"]["n_updates"])
+
+    @torch.no_grad()
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = False) -> tuple[np.ndarray, None]:
+        """Actions for a batch of observations (NumPy or tensors, SB3's or the engine's layout), SB3's signature."""
+        logits, _ = self.policy(as_batch(observation, self.device))
+        if deterministic:
+            actions = logits.argmax(dim=1)
+        else:
+            actions = torch.multinomial(torch.softmax(logits, dim=1), 1).squeeze(1)
+        return actions.cpu().numpy(), None
+
+    def close(self) -> None:
+        if self.env is not None:
+            self.env.close()
+            self.env = None
+
+
+def _check_supported(config: TrainConfig) -> None:
+    """Refuse what ``tensor-ppo`` does not take (yet), naming the learner that does."""
+    unsupported = [name for name, given in (("--advice", config.advice.enabled), ("--teacher", config.teacher.name),
+                                            ("--dream", config.dream), ("--demos", config.demos)) if given]
+    if unsupported:
+        raise ConfigError(f"tensor-ppo does not take {', '.join(unsupported)}; --algo ppo does")
+    if config.policy:
+        raise ConfigError(f"tensor-ppo has no SB3 policy settings (got policy: {config.policy}); "
+                          "set hyperparams.network, hyperparams.hidden and extractor.* instead")
+
+
+def _check_engine_runs(config: TrainConfig) -> None:
+    """Raise :class:`ConfigError` if the engine cannot express ``config.env`` (naming what it runs, and ``--algo ppo``)."""
+    from shiftgrid.envs.engine.bank import source_for
+
+    try:
+        source_for(config.env, config.split or "train", {k: v for k, v in config.env_kwargs.items() if k != "max_steps"} or None)
+    except UnknownEnvError as e:
+        known = config.env.split(":")[-1] in gym.registry
+        tail = f"; --algo ppo runs {config.env} on the minigrid env" if known else ""
+        raise ConfigError(f"{e}{tail}") from None
+
+
+def TENSOR_PPO(config: TrainConfig, *, training: bool) -> TensorPPO:
+    """The registry entry of ``tensor-ppo``."""
+    return TensorPPO(config, training=training)

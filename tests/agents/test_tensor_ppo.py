@@ -1,0 +1,176 @@
+"""``tensor-ppo``: GAE on the engine's reset steps, learning on a tiny env, resume, NaN stop, evaluate, bad input."""
+
+import signal
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from shiftgrid.agents.run.config import EvalConfig, TargetConfig, TrainConfig
+from shiftgrid.agents.run.train import train
+from shiftgrid.agents.tensor_ppo.networks import ActorCritic
+from shiftgrid.agents.tensor_ppo.ppo import Rollout, gae
+from shiftgrid.envs.learner_env import make_env
+from shiftgrid.scripts.cli import main
+
+EMPTY = "MiniGrid-Empty-5x5-v0"
+#: Seconds-long runs: a small bank, short rollouts, evaluation on the id split only.
+TINY = {"n_steps": 16, "batch_size": 128, "n_epochs": 2, "bank_size": 64}
+FAST = ["--no-progress", "--device", "cpu", "--n-envs", "16", "--set", f"hyperparams={TINY}".replace("'", ""),
+        "--set", "eval={freq: 0}", "--set", "checkpoint_freq=256"]
+
+
+def config(tmp_path, **over) -> TrainConfig:
+    base = dict(algo="tensor-ppo", env=EMPTY, steps=1024, n_envs=16, device="cpu", progress=False,
+                run_dir=str(tmp_path / "run"), eval=EvalConfig(freq=0), hyperparams=dict(TINY))
+    return TrainConfig(**{**base, **over})
+
+
+def steps_in(path) -> int:
+    return torch.load(path, weights_only=True)["counters"]["num_timesteps"]
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def rollout(rewards, terminated, truncated, valid, values, last_value) -> Rollout:
+    t = lambda x, dtype=torch.float32: torch.tensor(x, dtype=dtype)[:, None]  # noqa: E731
+    term, trunc = t(terminated, torch.bool), t(truncated, torch.bool)
+    zeros = torch.zeros_like(t(rewards))
+    return Rollout({}, zeros.long(), zeros, t(values), t(rewards), term, term | trunc, t(valid, torch.bool),
+                   term, zeros, zeros.long(), torch.tensor([float(last_value)]))
+
+
+def test_gae_stops_at_episode_ends_bootstraps_truncations_and_skips_reset_steps():
+    # steps: 0 ends by termination (reward 1); 1 is the engine's reset step; 2 ends by truncation; 3 is a reset step
+    r = rollout(rewards=[1.0, 0.0, 0.0, 0.0], terminated=[1, 0, 0, 0], truncated=[0, 0, 1, 0], valid=[1, 0, 1, 0],
+                values=[0.5, 9.0, 0.2, 0.4], last_value=7.0)
+    adv, ret = gae(r, gamma=0.9, lam=0.8)
+    assert adv[:, 0].tolist() == pytest.approx([1.0 - 0.5, 0.0, 0.9 * 0.4 - 0.2, 0.0])  # truncation: V(last obs) = 0.4
+    assert ret[:, 0].tolist() == pytest.approx([1.0, 0.0, 0.36, 0.0])
+    # within an episode, advantages flow back with gamma * lambda
+    r = rollout(rewards=[0.0, 1.0], terminated=[0, 1], truncated=[0, 0], valid=[1, 1], values=[0.0, 0.0], last_value=5.0)
+    adv, _ = gae(r, gamma=0.9, lam=0.5)
+    assert adv[:, 0].tolist() == pytest.approx([0.45, 1.0])
+
+
+def test_learns_a_tiny_env_on_the_engine(tmp_path):
+    """Empty-5x5: a random policy needs tens of steps to the goal; after 16k steps the policy walks there."""
+    result = train(config(tmp_path, steps=16384, seed=1, hyperparams={**TINY, "learning_rate": 2e-3},
+                          target=TargetConfig(success=None)))
+    assert result.num_timesteps >= 16384 and result.success is not None and result.success >= 0.95
+    from shiftgrid.agents.run.checkpoint import load_agent
+
+    agent, _ = load_agent(result.run_dir, device="cpu")
+    env = make_env(EMPTY)
+    lengths = []
+    for seed in range(10**9, 10**9 + 10):  # held-out reset seeds, through the minigrid env
+        obs, _ = env.reset(seed=seed)
+        for n in range(1, 101):
+            action, _ = agent.predict({k: np.asarray(v)[None] for k, v in obs.items()}, deterministic=True)
+            obs, reward, terminated, truncated, _ = env.step(int(action[0]))
+            if terminated or truncated:
+                break
+        lengths.append(n if reward > 0 else 1000)
+    assert np.mean(lengths) <= 8  # the goal is at most 6 steps away (turns included)
+
+
+def test_sigterm_saves_and_resume_continues(tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    import shiftgrid.agents.run.train as run_train
+
+    def hook(services):
+        if services.num_timesteps >= 512:
+            signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(run_train, "train", lambda config, resume: train(config, resume=resume, hooks=[hook]))
+    code = main(["train", "--algo", "tensor-ppo", "--env", EMPTY, "--steps", "2048", "--run-dir", str(run), *FAST])
+    assert code == 128 + signal.SIGTERM
+    assert f"--resume {run}" in one_error_line(capsys)
+    at = steps_in(run / "checkpoints" / "latest.pt")
+    assert 0 < at < 2048
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(run), "--steps", "3072", "--no-progress"]) == 0
+    assert "SPS" in capsys.readouterr().out
+    assert steps_in(run / "checkpoints" / "latest.pt") >= 3072
+    state = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
+    assert state["learner"] == "tensor-ppo" and state["state"]["counters"]["n_updates"] > 1
+
+
+def test_a_nan_weight_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    import shiftgrid.agents.run.train as run_train
+
+    def poison(services):
+        if services.num_timesteps >= 600:
+            with torch.no_grad():
+                next(services.learner.policy.parameters()).fill_(float("nan"))
+
+    monkeypatch.setattr(run_train, "train", lambda config, resume: train(config, resume=resume, hooks=[poison]))
+    assert main(["train", "--algo", "tensor-ppo", "--env", EMPTY, "--steps", "4096", "--run-dir", str(run), *FAST]) == 1
+    assert "not finite" in one_error_line(capsys)
+    state = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
+    assert all(bool(torch.isfinite(v).all()) for v in state["state"]["policy"].values())
+
+
+def test_runs_train_with_the_run_machinery_and_evaluate(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--algo", "tensor-ppo", "--env", "shiftgrid/GoTo-v0", "--steps", "512", "--run-dir", str(run),
+                 *FAST, "--set", "eval={freq: 256, episodes: 2, splits: [id], n_envs: 2, render: false}"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{run}: ") and " SPS" in out
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["algo"] == "tensor-ppo" and config["hyperparams"]["gamma"] == 0.99  # from presets/tensor-ppo.yaml
+    assert (run / "checkpoints" / "best.pt").is_file()
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run / "tb"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"rollout/ep_rew_mean", "rollout/success_rate", "time/fps", "train/value_loss", "train/approx_kl",
+            "eval/id/success"} <= tags
+    assert main(["evaluate", str(run), "--episodes", "2", "--splits", "id"]) == 0
+    assert (run / "eval" / "results.json").is_file()
+
+
+def test_both_networks_answer_engine_and_minigrid_observations():
+    env = make_env("shiftgrid/GoTo-v0")
+    obs, _ = env.reset(seed=0)
+    batch = {k: torch.as_tensor(np.asarray(v))[None] for k, v in obs.items()}
+    for name in ("cheap", "babyai"):
+        logits, value = ActorCritic.build(name, 64, {})(batch)
+        assert logits.shape == (1, 7) and value.shape == (1,)
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--env", "BabyAI-BossLevel-v0"], "--algo ppo runs BabyAI-BossLevel-v0 on the minigrid env"),
+        (["--set", "hyperparams.batch_size=0"], "makes an empty minibatch"),
+        (["--set", "hyperparams.batch_size=100000"], "valid: 1..256"),
+        (["--set", "hyperparams.network=resnet"], "unknown network 'resnet'; valid: cheap, babyai"),
+        (["--set", "hyperparams.bogus=1"], "unknown config key hyperparams.bogus"),
+        (["--advice", "subgoal"], "tensor-ppo does not take --advice; --algo ppo does"),
+        (["--device", "cuda:7"], "cuda:7"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
+    code = main(["train", "--algo", "tensor-ppo", "--env", EMPTY, "--steps", "64", "--run-dir", str(tmp_path / "r"),
+                 "--no-progress", "--n-envs", "16", "--set", "hyperparams.n_steps=16", *argv])
+    assert code == 2
+    assert message in one_error_line(capsys)
+    assert not (tmp_path / "r").exists()
+
+
+def test_resuming_another_learners_run_is_refused(tmp_path, capsys):
+    run = tmp_path / "a2c"
+    assert main(["train", "--algo", "a2c", "--env", EMPTY, "--steps", "32", "--run-dir", str(run), "--no-progress",
+                 "--n-envs", "2", "--device", "cpu", "--set", "eval.freq=0"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--algo", "tensor-ppo"]) == 2
+    assert f"{run} is a run of a2c; --resume continues it with a2c, not --algo tensor-ppo" in one_error_line(capsys)
