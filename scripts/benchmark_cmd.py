@@ -18,6 +18,7 @@ Example:
     $ shiftgrid benchmark imitation --from rows.jsonl   # demonstrations needed for 99% success, from saved rows
     $ shiftgrid benchmark efficiency runs/dreamer-goto runs/efficiency-goto   # steps to 90% training success, against PPO
     $ shiftgrid benchmark curriculum runs/curriculum-doorkey-150k runs/efficiency-doorkey   # per teacher, against uniform
+    $ shiftgrid benchmark ppo --env shiftgrid/GoTo-v0 --repeats 3   # tensor-ppo's training steps/s against SB3 ppo's
 """
 
 from __future__ import annotations
@@ -41,12 +42,13 @@ from shiftgrid.scripts.cli import UserError
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("benchmark", help="print throughput figures (envs, sweep, world-model) and sample efficiency")
-    p.add_argument("what", choices=["envs", "sweep", "world-model", "imitation", "efficiency", "curriculum"],
+    p.add_argument("what", choices=["envs", "sweep", "world-model", "imitation", "efficiency", "curriculum", "ppo"],
                    help="what to benchmark (sweep: seconds per point a sweep adds over running its points by hand, on "
                    "each backend; world-model: training and imagination steps/s next to the real env's; imitation: "
                    "held-out success of bc, dagger and the intelligent expert per demonstration budget and seed, and the "
                    "smallest budget reaching 99%%; efficiency: steps to a training-success goal of the runs in DIRs, "
-                   "against PPO's; curriculum: steps to a training-split success goal per curriculum teacher, against uniform's)")
+                   "against PPO's; curriculum: steps to a training-split success goal per curriculum teacher, against uniform's; "
+                   "ppo: training steps/s of tensor-ppo, per network, against SB3 ppo's on the same env)")
     p.add_argument("dirs", nargs="*", type=Path, metavar="DIR",
                    help="efficiency, curriculum: sweep dirs (runs/dreamer-goto) or run dirs, right after the word")
     p.add_argument("--goal", type=float, default=0.9, help="efficiency, curriculum: 100-episode training success to reach")
@@ -64,7 +66,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="world-model: auto, cpu or cuda[:N]")
     p.add_argument("--threads", type=int, default=None, help="world-model: torch threads (default: torch's)")
     p.add_argument("--env", default="shiftgrid/GoTo-v0",
-                   help="world-model: the real env measured next to the models; imitation: comma-separated env ids")
+                   help="world-model: the real env measured next to the models; imitation: comma-separated env ids; ppo: the env both learners train on")
     p.add_argument("--batch", type=int, default=1024, help="world-model: imagination batch")
     p.add_argument("--horizon", type=int, default=15, help="world-model: imagination horizon")
     p.add_argument("--train-batch", default="16x64", help="world-model: training B x T, e.g. 16x64")
@@ -73,6 +75,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=int, default=1000, help="imitation: held-out training-split episodes scored")
     p.add_argument("--algos", default="bc", help="imitation: comma-separated algos among bc, dagger, expert")
     p.add_argument("--seeds", "--seed", default="0", help="imitation: comma-separated seeds (demonstrations and learner)")
+    p.add_argument("--networks", default="cheap,babyai", help="ppo: comma-separated tensor-ppo networks")
+    p.add_argument("--reference-steps", type=int, default=8192, help="ppo: training steps of SB3 ppo per repeat")
+    p.add_argument("--tensor-steps", type=int, default=65536, help="ppo: training steps of tensor-ppo per repeat")
     p.add_argument("--from", dest="from_file", type=Path, default=None, metavar="FILE",
                    help="imitation: print the summary of the rows saved in FILE (by --json) and run nothing")
     p.set_defaults(func=run)
@@ -119,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
         return _world_model(args)
     if args.what == "imitation":
         return _imitation(args)
+    if args.what == "ppo":
+        return _ppo(args)
     if args.steps < 100 or args.repeats < 1 or args.resets < 1:
         raise UserError(f"--steps must be >= 100 and --repeats, --resets >= 1; got {args.steps}, {args.repeats}, {args.resets}")
     families = _families(args.families)
@@ -268,6 +275,25 @@ def _imitation(args: argparse.Namespace) -> int:
                         torch_threads=args.threads or 1, on_row=on_row)
     print()
     print(ib.summary(rows))
+    return 0
+
+
+def _ppo(args: argparse.Namespace) -> int:
+    """Print tensor-ppo's training steps/s per network against SB3 ppo's, measured in this run."""
+    from shiftgrid.agents.benchmarks import ppo_speed
+    from shiftgrid.agents.tensor_ppo.networks import NETWORKS
+
+    networks = [n.strip() for n in args.networks.split(",") if n.strip()]
+    bad = [n for n in networks if n not in NETWORKS]
+    if bad or not networks:
+        raise UserError(f"unknown --networks {bad or args.networks!r}; valid: {', '.join(NETWORKS)}")
+    if min(args.reference_steps, args.tensor_steps) < 1024 or args.repeats < 1:
+        raise UserError(f"--reference-steps and --tensor-steps must be >= 1024 and --repeats >= 1; got "
+                        f"{args.reference_steps}, {args.tensor_steps}, {args.repeats}")
+    print(f"training throughput on {args.env}, CPU, 1 torch thread, each learner's presets, no evaluation; "
+          f"median of {args.repeats} interleaved repeats")
+    rows = ppo_speed.measure_all(args.env, networks, args.reference_steps, args.tensor_steps, args.repeats)
+    print(ppo_speed.table(rows))
     return 0
 
 

@@ -170,7 +170,7 @@ class TensorPPO:
         except ValueError as e:
             raise ConfigError(str(e)) from None
         self.lr: Callable[[float], float] | float = schedule("learning_rate", self.settings.learning_rate)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self._lr(0), eps=1e-5)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self._lr(0), eps=1e-5, fused=True)
         self.num_timesteps, self.n_updates = 0, 0
         self.env: Any = None
         self.generator = torch.Generator(device=self.device)
