@@ -22,7 +22,7 @@ import sys
 from typing import NoReturn
 
 #: Subcommand modules (``shiftgrid.scripts.<name>_cmd``), in the order ``--help`` lists them.
-COMMANDS = ("main", "envs", "check", "benchmark", "train", "evaluate", "sweep", "demos", "wm")
+COMMANDS = ("main", "envs", "check", "bank", "benchmark", "train", "evaluate", "sweep", "demos", "wm")
 #: Top-level packages of the ``[agents]`` extra: a command whose module needs one is replaced by a hint.
 AGENTS_EXTRA = ("torch", "stable_baselines3", "sb3_contrib", "tensorboard", "pandas", "matplotlib", "scipy", "minari", "h5py")
 INSTALL_AGENTS = "pip install 'shiftgrid[agents]'"
@@ -47,10 +47,11 @@ def one_line_errors(parser: argparse.ArgumentParser, prog: str) -> None:
 def user_error_types() -> tuple[type[BaseException], ...]:
     """Exception types that mean the user gave bad input (printed as one line, exit 2)."""
     from shiftgrid.envs import FactorError, RegistrationError, SplitError, UnknownEnvError
+    from shiftgrid.envs.engine import BankError, EngineError
     from shiftgrid.envs.wrappers import MissionTooLong
 
     errors: tuple[type[BaseException], ...] = (UserError, FactorError, SplitError, UnknownEnvError, RegistrationError,
-                                               MissionTooLong)
+                                               MissionTooLong, EngineError, BankError)
     try:  # the learner side needs torch; without it only the environment errors exist
         from shiftgrid.agents.checkpoint import CheckpointError
         from shiftgrid.agents.config import ConfigError

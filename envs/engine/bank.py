@@ -38,6 +38,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 from tqdm import tqdm
 
+from shiftgrid.envs.engine.errors import BankError
 from shiftgrid.envs.engine.levels import Layout, empty, fields, row_from_sample, stack
 from shiftgrid.envs.family import Family
 from shiftgrid.envs.keywords import split_with_factors
@@ -49,10 +50,6 @@ from shiftgrid.envs.wrappers import DEFAULT_MAX_LEN
 BANK_FORMAT = 1
 #: Seeds one worker task tries.
 BLOCK = 256
-
-
-class BankError(ValueError):
-    """A bank that cannot be used: another splits, family or format version, a corrupt file, a split with too few levels."""
 
 
 def cache_dir() -> Path:

@@ -36,15 +36,12 @@ import torch
 
 from shiftgrid.envs.engine import core
 from shiftgrid.envs.engine.draws import uniform
+from shiftgrid.envs.engine.errors import EngineError
 from shiftgrid.envs.engine.levels import Layout, stack
 from shiftgrid.envs.engine.rules import GOTO_RECORDED, PUTNEXT_RECORDED, reward as success_reward
 
 #: Draw numbers (``k`` of :func:`~shiftgrid.envs.engine.draws.uniform`): the slip's coin and direction, the next level.
 SLIP_COIN, SLIP_SIDE, LEVEL_DRAW = 0, 1, 2
-
-
-class EngineError(ValueError):
-    """Bad input to the engine: actions of the wrong shape or range, a device torch cannot use, a bad level index."""
 
 
 def check_device(device: Any) -> torch.device:

@@ -26,6 +26,7 @@ import numpy as np
 from minigrid.core.constants import COLOR_TO_IDX
 
 from shiftgrid.envs.engine.codes import EMPTY, WALL, code_of, palette_index
+from shiftgrid.envs.engine.errors import EngineError
 from shiftgrid.envs.engine.rules import NUM_COLORS, VERB_CODES, VERBS  # noqa: F401  (VERBS: doctest)
 from shiftgrid.envs.mission import Mission
 from shiftgrid.envs.wrappers import DEFAULT_MAX_LEN, encode
@@ -36,7 +37,7 @@ NO_CELL = -1
 MAX_OBJECTS = 63
 
 
-class LevelArrayError(ValueError):
+class LevelArrayError(EngineError):
     """A level the engine cannot express (too many objects, a key map with two keys for one colour, ...)."""
 
 

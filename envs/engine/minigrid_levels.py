@@ -36,6 +36,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from shiftgrid.envs.engine.errors import BankError
 from shiftgrid.envs.engine.levels import Layout, LevelArrayError, hash_to_int, mission_tokens, row_from_level
 from shiftgrid.envs.engine.rules import GOTO_RECORDED, OPEN_V, PICKUP_V, PUTNEXT_RECORDED, REACH
 from shiftgrid.envs.level import Level
@@ -243,8 +244,6 @@ class MinigridSource:
                 "import_version": IMPORT_VERSION, "canvas": list(self.canvas), "split": "train"}
 
     def check(self, meta: dict, path: Any) -> None:
-        from shiftgrid.envs.engine.bank import BankError
-
         if meta.get("env_id") != self.env_id:
             raise BankError(f"bank {path} holds {meta.get('env_id')} levels, not {self.env_id}")
         if meta.get("minigrid_version") != version("minigrid") or meta.get("import_version") != IMPORT_VERSION:
