@@ -27,13 +27,13 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Iterator
-
 from functools import lru_cache
+from typing import Any, Iterator
 
 from minigrid.core.constants import COLOR_TO_IDX
 from minigrid.core.grid import Grid
 
+from shiftgrid.envs.directions import DIRECTIONS
 from shiftgrid.envs.engine import rules
 from shiftgrid.envs.engine.codes import CLOSED, EMPTY, LOCKED, OPEN, WALL, code, code_of, decode
 from shiftgrid.envs.engine.rules import DONE, DROP, FORWARD, LEFT, PICKUP, RIGHT, TOGGLE
@@ -43,7 +43,6 @@ from shiftgrid.envs.oracle_bound import INF, LowerBound
 
 __all__ = ["DONE", "DROP", "FORWARD", "LEFT", "PICKUP", "RIGHT", "TOGGLE", "INF", "InvalidLevel", "Model", "State"]
 
-_DIRS = ((1, 0), (0, 1), (-1, 0), (0, -1))
 #: The actions that change a state, in the order a search tries them (turns, forward, drop, pickup, toggle).
 _ACTIONS = (LEFT, RIGHT, FORWARD, DROP, PICKUP, TOGGLE)
 State = tuple
@@ -158,7 +157,8 @@ class Model:
     def from_level(cls, level: Level, drops: bool = True) -> "Model":
         """The model of ``level`` at its start; raises :class:`InvalidLevel` for objects off the grid."""
         for i, o in enumerate(level.objects):
-            x, y = (int(v) for v in o.cur_pos) if getattr(o, "cur_pos", None) is not None else (-1, -1)
+            pos = getattr(o, "cur_pos", None)
+            x, y = (int(v) for v in pos) if pos is not None else (-1, -1)
             if not (0 <= x < level.grid.width and 0 <= y < level.grid.height) or level.grid.get(x, y) is not o:
                 raise InvalidLevel(
                     f"object {i} ({o.color} {o.type}) has position {(x, y)}, but a fresh level holds every object "
@@ -177,12 +177,12 @@ class Model:
     def front(self, pose: int) -> int:
         c, d = pose >> 2, pose & 3
         y, x = divmod(c, self.w)
-        fx, fy = x + _DIRS[d][0], y + _DIRS[d][1]
+        fx, fy = x + DIRECTIONS[d][0], y + DIRECTIONS[d][1]
         return fy * self.w + fx if 0 <= fx < self.w and 0 <= fy < self.h else -1
 
     def _neighbours(self, c: int) -> Iterator[int]:
         y, x = divmod(c, self.w)
-        for dx, dy in _DIRS:
+        for dx, dy in DIRECTIONS:
             if 0 <= x + dx < self.w and 0 <= y + dy < self.h:
                 yield (y + dy) * self.w + x + dx
 
