@@ -17,8 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shiftgrid.scripts.cli import UserError
+
+if TYPE_CHECKING:
+    from shiftgrid.envs.engine.bank import Bank
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,14 +38,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _describe(bank) -> str:
+def _describe(bank: Bank) -> str:
     meta = bank.meta
     what = f"{meta['env_id']} split {meta['split']}" + (f" (splits version {meta['splits_version']})" if "splits_version" in meta else "")
     size = os.path.getsize(meta["path"]) / 1e6 if meta.get("path") and os.path.exists(meta["path"]) else float("nan")
     steps = bank.rows["optimal_steps"]
     known = steps[steps == steps]
-    lines = [f"{what}: {len(bank)} levels, canvas {meta['canvas'][0]}x{meta['canvas'][1]}, {size:.1f} MB at {meta.get('path')}"]
-    if "seconds" in meta:
+    lines = [f"{what}: {len(bank)} levels, canvas {meta['canvas'][0]}x{meta['canvas'][1]}, {size:.2f} MB at {meta.get('path')}"]
+    if meta.get("loaded"):
+        lines.append("already built: loaded, not generated again (--rebuild generates it again)")
+    elif "seconds" in meta:
         lines.append(f"built in {meta['seconds']:.1f} s with {meta['workers']} workers; {meta.get('acceptance', float('nan')):.0%} of "
                      f"the seeds tried were admissible")
     if len(known):

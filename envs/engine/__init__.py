@@ -1,7 +1,7 @@
 """shiftgrid.envs.engine: every family's levels, and minigrid's own, stepped as batched torch tensors.
 
 Levels become fixed-shape arrays (:mod:`.levels`), filled once into level banks per split
-(:mod:`.bank`); one pure batched step applies the game's one rule set (:mod:`.rules`,
+(:mod:`.bank`); one pure batched step applies the game's one rule set (:mod:`shiftgrid.envs.rules`,
 :mod:`.core`) on the CPU or CUDA; :mod:`.vector` puts it behind gymnasium's ``VectorEnv``.
 The minigrid env is held to it step by step (:mod:`.parity`), and the oracle plans with its rules.
 

@@ -38,7 +38,7 @@ from shiftgrid.envs.engine import core
 from shiftgrid.envs.engine.draws import uniform
 from shiftgrid.envs.engine.errors import EngineError
 from shiftgrid.envs.engine.levels import Layout, stack
-from shiftgrid.envs.engine.rules import GOTO_RECORDED, PUTNEXT_RECORDED, reward as success_reward
+from shiftgrid.envs.rules import GOTO_RECORDED, PUTNEXT_RECORDED, reward as success_reward
 
 #: Draw numbers (``k`` of :func:`~shiftgrid.envs.engine.draws.uniform`): the slip's coin and direction, the next level.
 SLIP_COIN, SLIP_SIDE, LEVEL_DRAW = 0, 1, 2
@@ -215,8 +215,9 @@ class TensorEngine:
                 actions = torch.as_tensor(np.asarray(actions))
             except (TypeError, ValueError):
                 pass
-        dtype = getattr(actions, "dtype", None)
-        if not isinstance(actions, torch.Tensor) or dtype.is_floating_point or dtype.is_complex or dtype == torch.bool:
+        if not isinstance(actions, torch.Tensor) or actions.dtype.is_floating_point or actions.dtype.is_complex or \
+                actions.dtype == torch.bool:
+            dtype = getattr(actions, "dtype", None)
             raise EngineError(f"actions must be integers 0..6 of shape ({self.num_envs},); got {type(given).__name__}"
                               f"{' of ' + str(dtype) if dtype is not None else ''}")
         if tuple(actions.shape) != (self.num_envs,):
@@ -227,7 +228,8 @@ class TensorEngine:
             raise EngineError(f"actions must be in 0..6 (minigrid's actions); got {actions[bad][:5].tolist()}")
         return actions
 
-    def step(self, actions: Any, draws: torch.Tensor | None = None, autoreset: bool = False, check: bool = True):
+    def step(self, actions: Any, draws: torch.Tensor | None = None, autoreset: bool = False,
+             check: bool = True) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Step every env: ``(obs, reward, terminated, truncated, info)`` as tensors.
 
         ``draws``: the slip draws to use (default :meth:`next_draws`, when a level slips).
@@ -247,7 +249,8 @@ class TensorEngine:
         info = {"success": success, **info_of(self.store, self.state["level"])}
         return self._obs(packed, self.state), reward, terminated, truncated, info
 
-    def _advance_eager(self, state, actions, draws, counter, next_level, reset, pool, autoreset: bool):
+    def _advance_eager(self, state: core.State, actions: torch.Tensor, draws: torch.Tensor | None, counter: torch.Tensor,
+                       next_level: torch.Tensor, reset: torch.Tensor, pool: torch.Tensor, autoreset: bool) -> tuple:
         arrays, t = self.store.arrays, self.tables
         state, reward, terminated, truncated, success = core.step(state, arrays, actions, draws, t, self.store.recorded,
                                                                   inplace=True)
