@@ -180,6 +180,20 @@ class TensorEngine:
         self.needs_reset[envs] = False
         self._mark_drawn(chosen, mask)
 
+    def reset_where(self, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Start the envs where ``mask`` holds afresh, on the level a teacher named or one drawn (masked: no host sync).
+
+        The same-step auto-reset (SB3's convention): called after a ``step(..., autoreset=False)`` on
+        the envs whose episode ended, it draws the levels the next-step convention would draw at the
+        next step. Returns every env's observation.
+        """
+        levels = self._draw_levels(self.counter, self.next_level, self.store.pool)
+        self.state = core.merge(mask, core.start(self.store.arrays, levels, self.tables), self.state)
+        self._mark_drawn(self.state["level"], mask)
+        self.next_level = torch.where(mask, -1, self.next_level)
+        self.needs_reset = self.needs_reset & ~mask
+        return self.observation()
+
     def _check_levels(self, levels: Any, what: str, low: int) -> torch.Tensor:
         levels = torch.as_tensor(levels, device=self.device)
         if tuple(levels.shape) != (self.num_envs,) or levels.dtype not in (torch.int64, torch.int32, torch.int16):

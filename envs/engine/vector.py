@@ -144,7 +144,7 @@ class TensorVectorEnv(gym.vector.VectorEnv):
         """Bank rows each env's next reset starts on (-1: drawn uniformly), e.g. a curriculum's choice."""
         self.engine.set_next_levels(levels)
 
-    def _row_for_seed(self, seed: int) -> int:
+    def row_for_seed(self, seed: int) -> int:
         """The store row of the level ``gym.make(id).reset(seed=seed)`` starts (made on demand where the bank lacks it)."""
         if seed in self._for_seed:
             return self._for_seed[seed]
@@ -177,7 +177,7 @@ class TensorVectorEnv(gym.vector.VectorEnv):
             raise EngineError(f"unknown reset options {sorted(unknown)}; valid: levels")
         levels = options.get("levels")
         if levels is None and seed is not None:
-            levels = torch.tensor([self._row_for_seed(int(seed) + i) for i in range(self.num_envs)], device=self.device)
+            levels = torch.tensor([self.row_for_seed(int(seed) + i) for i in range(self.num_envs)], device=self.device)
         if seed is None and not self._seeded:
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] % (1 << 62))
         self._seeded |= seed is not None
