@@ -4,8 +4,8 @@ A mission is a tuple of *steps* done in order ("then"); a step is a tuple of *cl
 any order ("and"). A clause names objects by their index in the level's object list.
 
 What makes a clause hold after an action, and how a mission advances, are the rules of
-:mod:`shiftgrid.envs.engine.rules` (:data:`~shiftgrid.envs.engine.rules.CLAUSE_RULES`,
-:func:`~shiftgrid.envs.engine.rules.advance`), read by the tensor engine, the oracle and, through
+:mod:`shiftgrid.envs.rules` (:data:`~shiftgrid.envs.rules.CLAUSE_RULES`,
+:func:`~shiftgrid.envs.rules.advance`), read by the tensor engine, the oracle and, through
 :class:`MissionProgress`, the minigrid env alike:
 
     goto     the object in front of the agent is the target
@@ -27,7 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shiftgrid.envs.engine import rules
+from minigrid.core.world_object import Door
+
+from shiftgrid.envs import rules
 
 if TYPE_CHECKING:
     from minigrid.minigrid_env import MiniGridEnv
@@ -125,7 +127,7 @@ class MissionProgress:
             if name == "dropped":
                 return pre_carrying is not None and env.carrying is None and action == rules.DROP
             if name == "front_open":
-                return in_front is not None and in_front.type == "door" and bool(in_front.is_open)
+                return isinstance(in_front, Door) and bool(in_front.is_open)
             if name == "on_goal":
                 cell = env.grid.get(*env.agent_pos)
                 return cell is not None and cell.type == "goal"

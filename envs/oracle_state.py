@@ -11,7 +11,7 @@ A state is the tuple ``(pose, carry, pos, unlocked, opened, step, done)``:
 
 :class:`Model` is built from a fresh level (:meth:`Model.from_level`) or from a live
 environment mid-episode (:meth:`Model.from_env`); its :meth:`~Model.transitions` apply the
-game's one rule set, :mod:`shiftgrid.envs.engine.rules` (what each action does to the cell in
+game's one rule set, :mod:`shiftgrid.envs.rules` (what each action does to the cell in
 front and to what is carried, when a clause holds, how the mission advances), to every turn,
 move, pickup, toggle and drop on any free cell; moves into lava (a failure) are left out. And
 :meth:`~Model.lower_bound` is an admissible estimate of the steps still needed, for A*
@@ -27,17 +27,16 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Iterator
-
 from functools import lru_cache
+from typing import Any, Iterator
 
 from minigrid.core.constants import COLOR_TO_IDX
 from minigrid.core.grid import Grid
 
-from shiftgrid.envs.engine import rules
-from shiftgrid.envs.engine.codes import CLOSED, EMPTY, LOCKED, OPEN, WALL, code, code_of, decode
-from shiftgrid.envs.engine.rules import DONE, DROP, FORWARD, LEFT, PICKUP, RIGHT, TOGGLE
 from shiftgrid.envs.directions import DIRECTIONS
+from shiftgrid.envs import rules
+from shiftgrid.envs.cell_codes import CLOSED, EMPTY, LOCKED, OPEN, WALL, code, code_of, decode
+from shiftgrid.envs.rules import DONE, DROP, FORWARD, LEFT, PICKUP, RIGHT, TOGGLE
 from shiftgrid.envs.level import Level
 from shiftgrid.envs.mission import Mission
 from shiftgrid.envs.oracle_bound import INF, LowerBound
@@ -187,7 +186,7 @@ class Model:
             if 0 <= x + dx < self.w and 0 <= y + dy < self.h:
                 yield (y + dy) * self.w + x + dx
 
-    # -- the rules (shiftgrid.envs.engine.rules) on this state encoding -----------------------------
+    # -- the rules (shiftgrid.envs.rules) on this state encoding -----------------------------
     def _code(self, i: int, unlocked: int, opened: int) -> int:
         """The code of object ``i`` (doors in their state)."""
         if not self.door[i]:
@@ -198,8 +197,8 @@ class Model:
     def _step_clauses(self, k: int) -> int:
         return self._step_masks[k] if k < len(self._step_masks) else 0
 
-    def _fact(self, name: str):
-        """A fact the clause rules read (:class:`~shiftgrid.envs.engine.rules.Facts`), about the state :meth:`_finish` is looking at."""
+    def _fact(self, name: str) -> int | bool:
+        """A fact the clause rules read (:class:`~shiftgrid.envs.rules.Facts`), about the state :meth:`_finish` is looking at."""
         action, s, pre_carry = self._looking_at
         pose, carry, pos, unlocked, opened = s[:5]
         if name == "carry":

@@ -42,7 +42,7 @@ from shiftgrid.envs.shift.split import SplitError, SplitSet, load_splits
 
 ENTRY_POINT = "shiftgrid.envs.env:ShiftGridEnv"
 #: The batched torch engine behind ``gym.make_vec`` (gymnasium's default for ids that have one).
-VECTOR_ENTRY_POINT = "shiftgrid.envs.engine.vector:shiftgrid_vector_env"
+VECTOR_ENTRY_POINT = "shiftgrid.envs.engine:shiftgrid_vector_env"
 
 #: env id -> the JSON kwargs it was registered with (family reference, splits source, defaults).
 _REGISTERED: dict[str, dict[str, Any]] = {}

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -38,6 +38,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 from tqdm import tqdm
 
+from shiftgrid.envs.engine.errors import BankError
 from shiftgrid.envs.engine.levels import Layout, empty, fields, row_from_sample, stack
 from shiftgrid.envs.family import Family
 from shiftgrid.envs.keywords import split_with_factors
@@ -47,12 +48,10 @@ from shiftgrid.envs.wrappers import DEFAULT_MAX_LEN
 
 #: Version of the file layout (bumped when the stored fields change).
 BANK_FORMAT = 1
+#: Keys of :attr:`Bank.meta` about this copy in memory (where it was read from), not saved.
+TRANSIENT = ("path", "loaded")
 #: Seeds one worker task tries.
 BLOCK = 256
-
-
-class BankError(ValueError):
-    """A bank that cannot be used: another splits, family or format version, a corrupt file, a split with too few levels."""
 
 
 def cache_dir() -> Path:
@@ -189,7 +188,8 @@ class Bank:
 
     @property
     def layout(self) -> Layout:
-        return Layout(*self.meta["canvas"], self.rows["obj_cell"].shape[1], self.rows["verb"].shape[1], self.rows["tokens"].shape[1])
+        h, w = self.meta["canvas"]
+        return Layout(h, w, self.rows["obj_cell"].shape[1], self.rows["verb"].shape[1], self.rows["tokens"].shape[1])
 
     def _blocks(self, workers: int | None) -> Iterator[dict | None]:
         """Row blocks from seed offset :attr:`meta` ``["next_seed"]`` on, in seed order (generated in parallel)."""
@@ -203,7 +203,7 @@ class Bank:
         # script needs no ``if __name__ == "__main__"`` guard
         method = "fork" if "fork" in get_all_start_methods() else "spawn"
         with ProcessPoolExecutor(n, mp_context=get_context(method)) as pool:
-            pending = []
+            pending: list[Future] = []
             try:
                 while True:
                     while len(pending) < 2 * n and offset < end:
@@ -237,7 +237,8 @@ class Bank:
                             f"{self.source.seed_count} seeds; asked for {len(self) + count}")
         last = int(blocks[-1]["seed"][-1])
         self.meta["next_seed"] = last - self.source.seed_of(0) + 1
-        layout = Layout(*self.meta["canvas"], max(b["obj_cell"].shape[1] for b in blocks), max(b["verb"].shape[1] for b in blocks),
+        h, w = self.meta["canvas"]
+        layout = Layout(h, w, max(b["obj_cell"].shape[1] for b in blocks), max(b["verb"].shape[1] for b in blocks),
                         max(DEFAULT_MAX_LEN, max(b["tokens"].shape[1] for b in blocks)))
         new = stack(blocks, layout)
         self.rows = stack([self.rows, new], self.layout.union(layout)) if len(self) else new
@@ -258,9 +259,11 @@ class Bank:
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         os.close(fd)
         try:
-            meta = json.dumps({**self.meta, "format": BANK_FORMAT})
+            kept = {k: v for k, v in self.meta.items() if k not in TRANSIENT}
+            meta = json.dumps({**kept, "format": BANK_FORMAT})
             with open(tmp, "wb") as f:
-                np.savez_compressed(f, __meta__=np.frombuffer(meta.encode(), dtype=np.uint8), **self.rows)
+                arrays: dict[str, Any] = {"__meta__": np.frombuffer(meta.encode(), dtype=np.uint8), **self.rows}
+                np.savez_compressed(f, **arrays)
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
@@ -279,7 +282,8 @@ class Bank:
         except FileNotFoundError:
             raise BankError(f"no bank at {path}") from None
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:
-            raise BankError(f"bank {path} is corrupt or not a bank ({type(e).__name__}: {e}); delete it and build it again") from None
+            why = str(e).split(". ")[0].splitlines()[0][:100] if str(e) else type(e).__name__
+            raise BankError(f"bank {path} is corrupt or not a bank ({why}); delete it and build it again") from None
         if not isinstance(meta, dict) or meta.get("format") != BANK_FORMAT:
             got = meta.get("format") if isinstance(meta, dict) else None
             raise BankError(f"bank {path} has format {got!r}; this shiftgrid reads format {BANK_FORMAT}: build it again")
@@ -318,7 +322,7 @@ def build_bank(env_id: str, split: str = "train", count: int = 10_000, *, out: s
         bank = Bank.load(path, source)
         if len(bank) != count:
             raise BankError(f"bank {path} holds {len(bank)} levels; asked for {count}: choose another path")
-        bank.meta["path"] = str(path)
+        bank.meta.update(path=str(path), loaded=True)
         return bank
     bank = empty_bank(source)
     started = time.perf_counter()

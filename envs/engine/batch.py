@@ -36,15 +36,12 @@ import torch
 
 from shiftgrid.envs.engine import core
 from shiftgrid.envs.engine.draws import uniform
+from shiftgrid.envs.engine.errors import EngineError
 from shiftgrid.envs.engine.levels import Layout, stack
-from shiftgrid.envs.engine.rules import GOTO_RECORDED, PUTNEXT_RECORDED, reward as success_reward
+from shiftgrid.envs.rules import GOTO_RECORDED, PUTNEXT_RECORDED, reward as success_reward
 
 #: Draw numbers (``k`` of :func:`~shiftgrid.envs.engine.draws.uniform`): the slip's coin and direction, the next level.
 SLIP_COIN, SLIP_SIDE, LEVEL_DRAW = 0, 1, 2
-
-
-class EngineError(ValueError):
-    """Bad input to the engine: actions of the wrong shape or range, a device torch cannot use, a bad level index."""
 
 
 def check_device(device: Any) -> torch.device:
@@ -183,6 +180,20 @@ class TensorEngine:
         self.needs_reset[envs] = False
         self._mark_drawn(chosen, mask)
 
+    def reset_where(self, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Start the envs where ``mask`` holds afresh, on the level a teacher named or one drawn (masked: no host sync).
+
+        The same-step auto-reset (SB3's convention): called after a ``step(..., autoreset=False)`` on
+        the envs whose episode ended, it draws the levels the next-step convention would draw at the
+        next step. Returns every env's observation.
+        """
+        levels = self._draw_levels(self.counter, self.next_level, self.store.pool)
+        self.state = core.merge(mask, core.start(self.store.arrays, levels, self.tables), self.state)
+        self._mark_drawn(self.state["level"], mask)
+        self.next_level = torch.where(mask, -1, self.next_level)
+        self.needs_reset = self.needs_reset & ~mask
+        return self.observation()
+
     def _check_levels(self, levels: Any, what: str, low: int) -> torch.Tensor:
         levels = torch.as_tensor(levels, device=self.device)
         if tuple(levels.shape) != (self.num_envs,) or levels.dtype not in (torch.int64, torch.int32, torch.int16):
@@ -218,8 +229,9 @@ class TensorEngine:
                 actions = torch.as_tensor(np.asarray(actions))
             except (TypeError, ValueError):
                 pass
-        dtype = getattr(actions, "dtype", None)
-        if not isinstance(actions, torch.Tensor) or dtype.is_floating_point or dtype.is_complex or dtype == torch.bool:
+        if not isinstance(actions, torch.Tensor) or actions.dtype.is_floating_point or actions.dtype.is_complex or \
+                actions.dtype == torch.bool:
+            dtype = getattr(actions, "dtype", None)
             raise EngineError(f"actions must be integers 0..6 of shape ({self.num_envs},); got {type(given).__name__}"
                               f"{' of ' + str(dtype) if dtype is not None else ''}")
         if tuple(actions.shape) != (self.num_envs,):
@@ -230,7 +242,8 @@ class TensorEngine:
             raise EngineError(f"actions must be in 0..6 (minigrid's actions); got {actions[bad][:5].tolist()}")
         return actions
 
-    def step(self, actions: Any, draws: torch.Tensor | None = None, autoreset: bool = False, check: bool = True):
+    def step(self, actions: Any, draws: torch.Tensor | None = None, autoreset: bool = False,
+             check: bool = True) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Step every env: ``(obs, reward, terminated, truncated, info)`` as tensors.
 
         ``draws``: the slip draws to use (default :meth:`next_draws`, when a level slips).
@@ -250,7 +263,8 @@ class TensorEngine:
         info = {"success": success, **info_of(self.store, self.state["level"])}
         return self._obs(packed, self.state), reward, terminated, truncated, info
 
-    def _advance_eager(self, state, actions, draws, counter, next_level, reset, pool, autoreset: bool):
+    def _advance_eager(self, state: core.State, actions: torch.Tensor, draws: torch.Tensor | None, counter: torch.Tensor,
+                       next_level: torch.Tensor, reset: torch.Tensor, pool: torch.Tensor, autoreset: bool) -> tuple:
         arrays, t = self.store.arrays, self.tables
         state, reward, terminated, truncated, success = core.step(state, arrays, actions, draws, t, self.store.recorded,
                                                                   inplace=True)

@@ -31,7 +31,7 @@ import torch
 from minigrid.core.world_object import WorldObj
 
 from shiftgrid.envs.engine import core
-from shiftgrid.envs.engine.codes import EMPTY, LOCKED, OPEN, WALL, code_of, decode
+from shiftgrid.envs.cell_codes import EMPTY, LOCKED, OPEN, WALL, code_of, decode
 
 _STATIC = ("wall", "floor", "goal", "lava")
 

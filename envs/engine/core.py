@@ -8,7 +8,7 @@ leading dimension the batch) holds what play changes: cells, object layer, each 
 floor cell (and, for BabyAI's clauses, its recorded cell), the pose, what is carried, the
 mission's progress, the step count and the level's index.
 
-:func:`step` applies the rules of :mod:`~shiftgrid.envs.engine.rules` through their compiled
+:func:`step` applies the rules of :mod:`~shiftgrid.envs.rules` through their compiled
 tables; :func:`observe` is minigrid's ``gen_obs()["image"]``; :func:`start` builds start states.
 None of them syncs with the host (no ``.item()``, no ``nonzero``, no data-dependent shapes), so
 they run on CUDA unchanged and compile with ``torch.compile``. Byte layers are handled as int64
@@ -34,8 +34,8 @@ import numpy as np
 import torch
 from minigrid.core.constants import DIR_TO_VEC
 
-from shiftgrid.envs.engine import rules
-from shiftgrid.envs.engine.codes import DOOR_T, EMPTY, GOAL_T, OPEN, WALL, decode, observed_tables
+from shiftgrid.envs import rules
+from shiftgrid.envs.cell_codes import DOOR_T, EMPTY, GOAL_T, OPEN, WALL, decode, observed_tables
 from shiftgrid.envs.engine.levels import NO_CELL, Layout
 from shiftgrid.envs.observation import VIEW, VIEWS, view_mask
 
@@ -194,7 +194,7 @@ def _flags(bits: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def step(s: State, store: Mapping[str, torch.Tensor], action: torch.Tensor, draws: torch.Tensor | None, t: Tables,
-         recorded: bool = True, inplace: bool = False):
+         recorded: bool = True, inplace: bool = False) -> tuple[State, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One action in every env: ``(next state, reward, terminated, truncated, success)``.
 
     ``action``: int64 ``[B]`` in 0..6; ``draws``: float64 ``[B, 2]`` uniform draws (the slip's

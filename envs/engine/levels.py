@@ -1,6 +1,6 @@
 """Levels as arrays: the fixed-shape rows a level bank stores and the engine resets from.
 
-A row holds a level's cells (one code each, :mod:`~shiftgrid.envs.engine.codes`) on its split's
+A row holds a level's cells (one code each, :mod:`~shiftgrid.envs.cell_codes`) on its split's
 canvas (the largest grid the split produces, smaller levels at the top left with walls around
 them, as the minigrid env lays them out), its objects (the cell of each, in the order mission
 clauses index them, and what a box holds), the agent's pose, the mission as a program (clauses
@@ -25,8 +25,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from minigrid.core.constants import COLOR_TO_IDX
 
-from shiftgrid.envs.engine.codes import EMPTY, WALL, code_of, palette_index
-from shiftgrid.envs.engine.rules import NUM_COLORS, VERB_CODES, VERBS  # noqa: F401  (VERBS: doctest)
+from shiftgrid.envs.cell_codes import EMPTY, WALL, code_of, palette_index
+from shiftgrid.envs.engine.errors import EngineError
+from shiftgrid.envs.rules import NUM_COLORS, VERB_CODES, VERBS  # noqa: F401  (VERBS: doctest)
 from shiftgrid.envs.mission import Mission
 from shiftgrid.envs.wrappers import DEFAULT_MAX_LEN, encode
 
@@ -36,7 +37,7 @@ NO_CELL = -1
 MAX_OBJECTS = 63
 
 
-class LevelArrayError(ValueError):
+class LevelArrayError(EngineError):
     """A level the engine cannot express (too many objects, a key map with two keys for one colour, ...)."""
 
 
@@ -59,7 +60,7 @@ class Layout:
                       max(self.tokens, other.tokens))
 
 
-def fields(layout: Layout) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
+def fields(layout: Layout) -> dict[str, tuple[type, tuple[int, ...]]]:
     """Every field of a row: name -> (dtype, shape of one row)."""
     cells, k, c = layout.height * layout.width, layout.objects, layout.clauses
     return {
@@ -153,7 +154,7 @@ def mission_program(mission: Mission, clauses: int) -> dict[str, np.ndarray]:
     flat = [(k, c) for k, step in enumerate(mission.steps) for c in step]
     if len(flat) > clauses:
         raise LevelArrayError(f"the mission has {len(flat)} clauses; the layout keeps {clauses}")
-    out = {"verb": np.zeros(clauses, np.uint8), "target": np.zeros(clauses, np.int64), "other": np.zeros(clauses, np.int64),
+    out: dict[str, np.ndarray] = {"verb": np.zeros(clauses, np.uint8), "target": np.zeros(clauses, np.int64), "other": np.zeros(clauses, np.int64),
            "step_clauses": np.zeros(clauses, np.int64)}
     for i, (k, c) in enumerate(flat):
         out["verb"][i] = VERB_CODES[c.verb]
@@ -195,7 +196,7 @@ def row_from_level(
         raise LevelArrayError(f"a {grid.width}x{grid.height} grid does not fit the {w}x{h} canvas")
     if len(objects) > min(layout.objects, MAX_OBJECTS):
         raise LevelArrayError(f"the level has {len(objects)} objects; the layout keeps {min(layout.objects, MAX_OBJECTS)}")
-    row = {name: np.full(shape, _PAD.get(name, 0), dtype=dtype) for name, (dtype, shape) in fields(layout).items()}
+    row: dict[str, np.ndarray] = {name: np.full(shape, _PAD.get(name, 0), dtype=dtype) for name, (dtype, shape) in fields(layout).items()}
     codes = row["codes"].reshape(h, w)
     for y in range(grid.height):
         for x in range(grid.width):

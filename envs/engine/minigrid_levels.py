@@ -30,14 +30,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import re
 from importlib.metadata import version
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from shiftgrid.envs.engine.errors import BankError
 from shiftgrid.envs.engine.levels import Layout, LevelArrayError, hash_to_int, mission_tokens, row_from_level
-from shiftgrid.envs.engine.rules import GOTO_RECORDED, OPEN_V, PICKUP_V, PUTNEXT_RECORDED, REACH
+from shiftgrid.envs.rules import GOTO_RECORDED, OPEN_V, PICKUP_V, PUTNEXT_RECORDED, REACH
 from shiftgrid.envs.level import Level
 from shiftgrid.envs.mission import Clause, Mission
 from shiftgrid.envs.wrappers import DEFAULT_MAX_LEN
@@ -91,9 +93,17 @@ def supported_ids() -> list[str]:
 
 
 def describe_supported() -> str:
-    """The supported minigrid ids in one line (families of ids, not all ~100)."""
-    names = sorted({i.split("-")[0] + "-" + i.split("-")[1] for i in supported_ids()})
-    return ", ".join(n + "-*" for n in names)
+    """The supported minigrid ids in one short line: kinds of ids, each with its sizes and variants.
+
+    Example:
+        >>> describe_supported().startswith("MiniGrid-{")
+        True
+    """
+    kinds: dict[str, set[str]] = {}
+    for i in supported_ids():
+        prefix, name = i.split("-")[:2]
+        kinds.setdefault(prefix, set()).add(re.sub(r"(S\d+)?([RN]\d+)?\d*$", "", name) or name)
+    return ", ".join(f"{p}-{{{','.join(sorted(kinds[p]))}}}-*" for p in sorted(kinds, reverse=True)) + " (with their sizes)"
 
 
 def quiet_reset(env: gym.Env, seed: int) -> Any:
@@ -107,7 +117,7 @@ def objects_of(env: Any) -> list:
 
     Objects a level put on the grid without a position (``grid.set``) are given the cell they are on.
     """
-    u = env.unwrapped
+    u: Any = env.unwrapped
     out = []
     for k, c in enumerate(u.grid.grid):
         if c is not None and c.type in _TYPES:
@@ -125,8 +135,11 @@ def _bits(objects: list, chosen: Any) -> int:
 def _program(u: Any, objects: list) -> tuple[dict[str, np.ndarray], Mission | None]:
     """The mission as clause arrays, and as a shiftgrid :class:`Mission` where the oracle can plan it."""
     name = type(u).__name__
-    one = lambda verb, target=0, other=0: {"verb": np.array([verb], np.uint8), "target": np.array([target], np.int64),
-                                             "other": np.array([other], np.int64), "step_clauses": np.array([1], np.int64)}
+
+    def one(verb: int, target: int = 0, other: int = 0) -> dict[str, np.ndarray]:
+        return {"verb": np.array([verb], np.uint8), "target": np.array([target], np.int64),
+                "other": np.array([other], np.int64), "step_clauses": np.array([1], np.int64)}
+
     index = {id(o): k for k, o in enumerate(objects)}
     if name in REACH_CLASSES:
         return one(REACH), Mission(((Clause("reach"),),))
@@ -136,7 +149,7 @@ def _program(u: Any, objects: list) -> tuple[dict[str, np.ndarray], Mission | No
         if id(u.obj) not in index:
             raise LevelArrayError(f"{name}'s object to pick up is not on the grid")
         return one(PICKUP_V, _bits(objects, [u.obj])), Mission(((Clause("pickup", index[id(u.obj)]),),))
-    instr = getattr(u, "instrs", None)
+    instr: Any = getattr(u, "instrs", None)
     kind = type(instr).__name__
     if kind == "GoToInstr":
         return one(GOTO_RECORDED, _bits(objects, instr.desc.obj_set)), None
@@ -157,7 +170,7 @@ def _level_hash(codes: np.ndarray, u: Any) -> int:
 
 def import_row(env: gym.Env, seed: int, tokens: int = DEFAULT_MAX_LEN, oracle: bool = True) -> dict[str, np.ndarray]:
     """The level row of a minigrid env just reset with ``seed``; the oracle's figures where it can plan the mission."""
-    u = env.unwrapped
+    u: Any = env.unwrapped
     if u.agent_view_size != 7:
         raise LevelArrayError(f"{type(u).__name__} has a {u.agent_view_size}x{u.agent_view_size} view; the engine's is 7x7")
     if u.carrying is not None:
@@ -189,7 +202,7 @@ def _solve(u: Any, objects: list, mission: Mission | None) -> Any:
 
 def optimal_plan(env: gym.Env) -> tuple[int, ...]:
     """The oracle's plan for a reset minigrid env of a supported id (empty where the oracle cannot plan its mission)."""
-    u = env.unwrapped
+    u: Any = env.unwrapped
     objects = objects_of(env)
     plan = _solve(u, objects, _program(u, objects)[1])
     return () if plan is None else plan.actions
@@ -208,7 +221,8 @@ class MinigridSource:
         self._env: gym.Env | None = None
         env = self.env()
         quiet_reset(env, 0)
-        self.canvas = (env.unwrapped.height, env.unwrapped.width)
+        u: Any = env.unwrapped
+        self.canvas = (int(u.height), int(u.width))
         self.label = env_id
 
     def env(self) -> gym.Env:
@@ -222,7 +236,7 @@ class MinigridSource:
     def seed_of(self, offset: int) -> int:
         return offset
 
-    def generate(self, start: int, n: int):
+    def generate(self, start: int, n: int) -> dict[str, np.ndarray]:
         """The rows of levels ``start .. start + n - 1`` (every seed is a level)."""
         from shiftgrid.envs.engine.levels import stack
 
@@ -243,8 +257,6 @@ class MinigridSource:
                 "import_version": IMPORT_VERSION, "canvas": list(self.canvas), "split": "train"}
 
     def check(self, meta: dict, path: Any) -> None:
-        from shiftgrid.envs.engine.bank import BankError
-
         if meta.get("env_id") != self.env_id:
             raise BankError(f"bank {path} holds {meta.get('env_id')} levels, not {self.env_id}")
         if meta.get("minigrid_version") != version("minigrid") or meta.get("import_version") != IMPORT_VERSION:

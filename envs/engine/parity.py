@@ -147,9 +147,10 @@ def play(envs: Sequence[Any], seeds: Sequence[Any], policies: Sequence[str], *, 
             chosen[i] = _policy(episodes[i].policy, rng, episodes[i].plan, steps_in[i])
         draws = engine.next_draws()
         cpu_draws = draws.cpu().numpy()
-        obs, reward, terminated, truncated, info = engine.step(torch.as_tensor(chosen, device=engine.device), draws)
+        out = engine.step(torch.as_tensor(chosen, device=engine.device), draws)
+        obs, info = out[0], out[4]
         image, direction = obs["image"].cpu().numpy(), obs["direction"].cpu().numpy()
-        reward, terminated, truncated = reward.cpu().numpy(), terminated.cpu().numpy(), truncated.cpu().numpy()
+        reward, terminated, truncated = (t.cpu().numpy() for t in out[1:4])
         success, hashes = info["success"].cpu().numpy(), info["level_hash"].cpu().numpy()
         still, restarts = [], []
         for i in live:

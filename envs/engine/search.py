@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from shiftgrid.envs.engine import core, rules
+from shiftgrid.envs import rules
+from shiftgrid.envs.engine import core
 from shiftgrid.envs.engine.batch import LevelStore
 from shiftgrid.envs.engine.convert import from_env
 from shiftgrid.envs.engine.levels import Layout, row_from_sample, stack

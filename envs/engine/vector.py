@@ -144,7 +144,7 @@ class TensorVectorEnv(gym.vector.VectorEnv):
         """Bank rows each env's next reset starts on (-1: drawn uniformly), e.g. a curriculum's choice."""
         self.engine.set_next_levels(levels)
 
-    def _row_for_seed(self, seed: int) -> int:
+    def row_for_seed(self, seed: int) -> int:
         """The store row of the level ``gym.make(id).reset(seed=seed)`` starts (made on demand where the bank lacks it)."""
         if seed in self._for_seed:
             return self._for_seed[seed]
@@ -161,13 +161,14 @@ class TensorVectorEnv(gym.vector.VectorEnv):
             row = (self.source.row_for_seed(seed, self.max_steps) if self.source.kind == "split"
                    else self.source.row_for_seed(seed))
             row = self._limited({k: v[None] for k, v in row.items()})
-            layout = Layout(*self.source.canvas, row["obj_cell"].shape[1], row["verb"].shape[1], row["tokens"].shape[1])
+            h, w = self.source.canvas
+            layout = Layout(h, w, row["obj_cell"].shape[1], row["verb"].shape[1], row["tokens"].shape[1])
             at = int(self.store.append(stack([row], layout), pool=False)[0])
         self._for_seed[seed] = at
         return at
 
     # -- gymnasium API --------------------------------------------------------------------------------
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Start every env: on ``gym.make(id).reset(seed=seed + i)``'s level when ``seed`` is given, on the
         bank rows ``options["levels"]`` names, else on levels drawn from the bank."""
         options = dict(options or {})
@@ -176,14 +177,14 @@ class TensorVectorEnv(gym.vector.VectorEnv):
             raise EngineError(f"unknown reset options {sorted(unknown)}; valid: levels")
         levels = options.get("levels")
         if levels is None and seed is not None:
-            levels = torch.tensor([self._row_for_seed(int(seed) + i) for i in range(self.num_envs)], device=self.device)
+            levels = torch.tensor([self.row_for_seed(int(seed) + i) for i in range(self.num_envs)], device=self.device)
         if seed is None and not self._seeded:
-            seed = int(np.random.SeedSequence().entropy % (1 << 62))
+            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] % (1 << 62))
         self._seeded |= seed is not None
         obs = self.engine.reset(levels=levels, seed=seed)
         return obs, self._info(torch.zeros(self.num_envs, dtype=torch.bool, device=self.device))
 
-    def step(self, actions: Any):
+    def step(self, actions: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         obs, reward, terminated, truncated, info = self.engine.step(actions, autoreset=True)
         return obs, reward, terminated, truncated, info
 
@@ -210,9 +211,10 @@ class TensorVectorEnv(gym.vector.VectorEnv):
 
     def frame(self, i: int = 0, tile_size: int = 8) -> np.ndarray:
         """An RGB picture of env ``i`` as it stands (the view highlighted), for episode images and videos."""
-        return self.to_minigrid(i).unwrapped.get_frame(highlight=True, tile_size=tile_size)
+        u: Any = self.to_minigrid(i).unwrapped
+        return u.get_frame(highlight=True, tile_size=tile_size)
 
-    def render(self):
+    def render(self) -> np.ndarray:  # type: ignore[override]
         """The picture of env 0 (``render_mode="rgb_array"``)."""
         return self.frame(0)
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from minigrid.core.world_object import WorldObj
 
-from shiftgrid.envs.engine import rules
-from shiftgrid.envs.engine.codes import EMPTY, VALID_CODES, decode, observed_table
+from shiftgrid.envs import rules
+from shiftgrid.envs.cell_codes import EMPTY, VALID_CODES, decode, observed_table
 from shiftgrid.envs.engine.core import _PACK, _SPREAD, _LOW_BITS, _lsr, _pack, _signed
 from shiftgrid.envs.engine.draws import reference_uniform, uniform
 from shiftgrid.envs.observation import PALETTES, _visible, observed_code

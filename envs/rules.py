@@ -1,6 +1,6 @@
 """The game's rules, written once: actions, mission clauses, occlusion, reward and the episode's end.
 
-Every rule is a plain function of cell codes (:mod:`~shiftgrid.envs.engine.codes`), integers and
+Every rule is a plain function of cell codes (:mod:`~shiftgrid.envs.cell_codes`), integers and
 bit masks over a level's objects, written so that it gives the same answer on Python integers
 and on torch tensors (only ``&``, ``|``, ``==``, ``!=`` and a ``where`` passed in). Its readers:
 
@@ -30,7 +30,7 @@ putnext_recorded    BabyAI: as putnext, next to where an other object was record
 ==================  ====================================================================
 
 Example:
-    >>> from shiftgrid.envs.engine.codes import EMPTY, code, decode, DOOR_T, KEY_T
+    >>> from shiftgrid.envs.cell_codes import EMPTY, code, decode, DOOR_T, KEY_T
     >>> door = code(DOOR_T, 0, 2)  # a locked red door
     >>> e = transition(TOGGLE, door, code(KEY_T, 0), opens_with=0)
     >>> decode(e.front), e.carry == code(KEY_T, 0)
@@ -46,7 +46,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from shiftgrid.envs.engine.codes import (
+from shiftgrid.envs.cell_codes import (
     BALL_T, BOX_T, CLOSED, DOOR_T, EMPTY, EMPTY_T, FLOOR_T, GOAL_T, KEY_T, LAVA_T, LOCKED, NUM_CODES, OPEN,
     VALID_CODES, WALL_T, code, decode,
 )
@@ -315,9 +315,9 @@ def transition_table() -> np.ndarray:
             for ci, c in enumerate(CARRY_CODES):
                 for k in range(NUM_COLORS):
                     table[a, f, ci, k] = pack(transition(a, f, c, k, CONTENTS))
-    table = table.reshape(-1)
-    table.flags.writeable = False
-    return table
+    flat = table.reshape(-1)
+    flat.flags.writeable = False
+    return flat
 
 
 _VALID = frozenset(VALID_CODES)

@@ -66,7 +66,8 @@ def is_valid(k: int) -> bool:
         return False
     if s and t != DOOR_T:
         return False
-    return WorldObj.decode(t, c, s).encode() == (t, c, s)
+    obj = WorldObj.decode(t, c, s)
+    return obj is not None and obj.encode() == (t, c, s)
 
 
 #: Every code a level can hold, in order.
