@@ -10,7 +10,7 @@ tensor-ppo per network, ppo, ...) and their median is reported, with the ratio t
 Example:
     >>> rows = measure_all("MiniGrid-Empty-5x5-v0", networks=["cheap"], reference_steps=256, tensor_steps=1024,
     ...                    repeats=1, overrides={"ppo": {"hyperparams": {"n_steps": 32, "batch_size": 64}},
-    ...                                          "tensor-ppo": {"n_envs": 16, "hyperparams": {"n_steps": 32, "bank_size": 64}}})
+    ...                                          "tensor-ppo": {"n_envs": 16, "hyperparams": {"n_steps": 32}, "engine": {"bank_size": 64}}})
     >>> [r.name for r in rows], rows[0].ratio
     (['ppo', 'tensor-ppo (cheap)'], 1.0)
 """

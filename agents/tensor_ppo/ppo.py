@@ -12,7 +12,8 @@ The observation a reset step starts from is the ended episode's last one, so a t
 episode is bootstrapped from its true last observation's value, and a terminated one is not.
 
 It is a registry learner like the others: config layers and presets (``presets/tensor-ppo.yaml``,
-``hyperparams`` is :class:`Settings`, the encoder's keywords go in ``extractor``), the run
+``hyperparams`` is :class:`Settings`, the encoder's keywords go in ``extractor``, the engine's
+options in ``engine``: ``bank_size``, ``workers``, ``compile``; it runs on ``device``), the run
 directory, the checkpoint envelope, ``--resume``, Ctrl-C/SIGTERM saving, the NaN stop, ``best.pt``
 on validation seeds, the progress bar and SB3's TensorBoard tags all come from the run services.
 The environments are those the engine can express (shiftgrid ids and many of minigrid's own);
@@ -28,7 +29,7 @@ Example:
     >>> from shiftgrid.agents.run.train import train
     >>> config = TrainConfig(algo="tensor-ppo", env="MiniGrid-Empty-5x5-v0", steps=512, n_envs=8, device="cpu",
     ...                      progress=False, run_dir=tempfile.mkdtemp() + "/run", eval=EvalConfig(freq=0),
-    ...                      hyperparams={"n_steps": 32, "batch_size": 128, "bank_size": 64})
+    ...                      hyperparams={"n_steps": 32, "batch_size": 128}, engine={"bank_size": 64})
     >>> result = train(config)
     >>> result.num_timesteps >= 512, (result.run_dir / "checkpoints/latest.pt").exists()
     (True, True)
@@ -49,6 +50,7 @@ from shiftgrid.agents.run.config import ConfigError, TrainConfig, from_mapping
 from shiftgrid.agents.run.services import Episode, RunServices
 from shiftgrid.agents.sb3.build import schedule
 from shiftgrid.agents.tensor_ppo.networks import ActorCritic, as_batch
+from shiftgrid.agents.training.tensor_vec import ENGINE_OPTIONS
 from shiftgrid.envs.language import MISSION_VOCAB_SIZE
 from shiftgrid.envs.registration import UnknownEnvError
 from shiftgrid.world_models.device import resolve_device
@@ -87,10 +89,6 @@ class Settings:
     keywords go in the config's ``extractor``."""
     hidden: int = 64
     """Units of the policy's and the value's hidden layer."""
-    bank_size: int = 10_000
-    """Training levels in the engine's bank (built once and cached; a shiftgrid split's first levels)."""
-    compile: bool = False
-    """``torch.compile`` the engine's step."""
 
     def check(self, n_envs: int) -> None:
         """Raise :class:`ConfigError` on values no run could use (an empty minibatch, a rollout of no steps, ...)."""
@@ -103,8 +101,8 @@ class Settings:
         if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1 or self.clip_range <= 0:
             raise ConfigError(f"hyperparams: gamma must be in (0, 1], gae_lambda in [0, 1], clip_range > 0; got "
                               f"{self.gamma}, {self.gae_lambda}, {self.clip_range}")
-        if self.bank_size < 1 or self.hidden < 1:
-            raise ConfigError(f"hyperparams.bank_size and hidden must be >= 1, got {self.bank_size} and {self.hidden}")
+        if self.hidden < 1:
+            raise ConfigError(f"hyperparams.hidden must be >= 1, got {self.hidden}")
 
 
 @dataclass
@@ -182,8 +180,8 @@ class TensorPPO:
 
         c = self.config
         try:
-            return make_tensor_vec(c.env, c.n_envs, split=c.split or "train", device=self.device, seed=seed,
-                                   bank_size=self.settings.bank_size, compile=self.settings.compile, **c.env_kwargs)
+            return make_tensor_vec(c.env, c.n_envs, split=c.split or "train", device=self.device, seed=seed, **c.engine,
+                                   **c.env_kwargs)
         except ValueError as e:  # the engine's own errors are ValueErrors; the CLI shows them as one line
             if isinstance(e, ConfigError):
                 raise
@@ -355,6 +353,10 @@ def _check_supported(config: TrainConfig) -> None:
                                             ("--dream", config.dream), ("--demos", config.demos)) if given]
     if unsupported:
         raise ConfigError(f"tensor-ppo does not take {', '.join(unsupported)}; --algo ppo does")
+    unknown = sorted(set(config.engine) - set(ENGINE_OPTIONS) | ({"device"} & set(config.engine)))
+    if unknown:
+        raise ConfigError(f"tensor-ppo does not take engine options {unknown}; valid: bank_size, workers, compile "
+                          "(the engine runs on the run's --device)")
     if config.policy:
         raise ConfigError(f"tensor-ppo has no SB3 policy settings (got policy: {config.policy}); "
                           "set hyperparams.network, hyperparams.hidden and extractor.* instead")

@@ -16,14 +16,15 @@ from shiftgrid.scripts.cli import main
 
 EMPTY = "MiniGrid-Empty-5x5-v0"
 #: Seconds-long runs: a small bank, short rollouts, evaluation on the id split only.
-TINY = {"n_steps": 16, "batch_size": 128, "n_epochs": 2, "bank_size": 64}
+TINY = {"n_steps": 16, "batch_size": 128, "n_epochs": 2}
 FAST = ["--no-progress", "--device", "cpu", "--n-envs", "16", "--set", f"hyperparams={TINY}".replace("'", ""),
+        "--set", "engine.bank_size=64",
         "--set", "eval={freq: 0}", "--set", "checkpoint_freq=256"]
 
 
 def config(tmp_path, **over) -> TrainConfig:
     base = dict(algo="tensor-ppo", env=EMPTY, steps=1024, n_envs=16, device="cpu", progress=False,
-                run_dir=str(tmp_path / "run"), eval=EvalConfig(freq=0), hyperparams=dict(TINY))
+                run_dir=str(tmp_path / "run"), eval=EvalConfig(freq=0), hyperparams=dict(TINY), engine={"bank_size": 64})
     return TrainConfig(**{**base, **over})
 
 
@@ -157,6 +158,7 @@ def test_both_networks_answer_engine_and_minigrid_observations():
         (["--set", "hyperparams.bogus=1"], "unknown config key hyperparams.bogus"),
         (["--advice", "subgoal"], "tensor-ppo does not take --advice; --algo ppo does"),
         (["--device", "cuda:7"], "cuda:7"),
+        (["--set", "engine.device=cpu"], "tensor-ppo does not take engine options ['device']"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
