@@ -77,7 +77,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", "--seed", default="0", help="imitation: comma-separated seeds (demonstrations and learner)")
     p.add_argument("--networks", default="cheap,babyai", help="ppo: comma-separated tensor-ppo networks")
     p.add_argument("--reference-steps", type=int, default=8192, help="ppo: training steps of SB3 ppo per repeat")
-    p.add_argument("--tensor-steps", type=int, default=65536, help="ppo: training steps of tensor-ppo per repeat")
+    p.add_argument("--tensor-steps", type=int, default=32768, help="ppo: training steps of tensor-ppo per repeat")
     p.add_argument("--from", dest="from_file", type=Path, default=None, metavar="FILE",
                    help="imitation: print the summary of the rows saved in FILE (by --json) and run nothing")
     p.set_defaults(func=run)

@@ -58,7 +58,7 @@ def measure(algo: str, env_id: str, steps: int, overrides: Mapping[str, Any] | N
 
 
 def measure_all(env_id: str, networks: Sequence[str] = ("cheap", "babyai"), reference_steps: int = 8192,
-                tensor_steps: int = 65536, repeats: int = 3,
+                tensor_steps: int = 32768, repeats: int = 3,
                 overrides: Mapping[str, Mapping[str, Any]] | None = None) -> list[Row]:
     """ppo and tensor-ppo with each network, interleaved ``repeats`` times; medians and ratios to ppo."""
     overrides = overrides or {}

@@ -159,18 +159,16 @@ class TensorPPO:
         self.settings.check(config.n_envs)
         _check_supported(config)
         self.device = resolve_device(config.device)
-        if training:
-            _check_engine_runs(config)
         torch.manual_seed(config.seed)
         try:
             self.policy = ActorCritic.build(self.settings.network, MISSION_VOCAB_SIZE, config.extractor,
                                             self.settings.hidden).to(self.device)
         except ValueError as e:
             raise ConfigError(str(e)) from None
+        self.env: Any = self._make_env(config.seed) if training else None  # the bank is built (or loaded) here
         self.lr: Callable[[float], float] | float = schedule("learning_rate", self.settings.learning_rate)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self._lr(0), eps=1e-5, fused=True)
         self.num_timesteps, self.n_updates = 0, 0
-        self.env: Any = None
         self.generator = torch.Generator(device=self.device)
 
     # -- the environments ------------------------------------------------------------------------
@@ -182,10 +180,9 @@ class TensorPPO:
         try:
             return make_tensor_vec(c.env, c.n_envs, split=c.split or "train", device=self.device, seed=seed, **c.engine,
                                    **c.env_kwargs)
-        except ValueError as e:  # the engine's own errors are ValueErrors; the CLI shows them as one line
-            if isinstance(e, ConfigError):
-                raise
-            raise ConfigError(f"tensor-ppo cannot start {c.env}: {e}") from None
+        except UnknownEnvError as e:
+            known = c.env.split(":")[-1] in gym.registry
+            raise ConfigError(f"{e}{f'; --algo ppo runs {c.env} on the minigrid env' if known else ''}") from None
 
     # -- learning --------------------------------------------------------------------------------
     def _lr(self, done_fraction: float) -> float:
@@ -195,9 +192,9 @@ class TensorPPO:
         """Train for ``steps`` more steps (see :class:`~shiftgrid.agents.run.registry.Learner`)."""
         seed = self.config.seed + self.num_timesteps
         self.generator.manual_seed(seed)
-        if self.env is not None:
-            self.env.close()
-        self.env = self._make_env(seed)
+        if self.num_timesteps:  # resumed: fresh episodes, on levels drawn with another seed than the first run's
+            self.close()
+            self.env = self._make_env(seed)
         obs, _ = self.env.reset()
         valid = torch.ones(self.config.n_envs, dtype=torch.bool, device=self.device)
         episode = (torch.zeros(self.config.n_envs, device=self.device),
@@ -360,18 +357,6 @@ def _check_supported(config: TrainConfig) -> None:
     if config.policy:
         raise ConfigError(f"tensor-ppo has no SB3 policy settings (got policy: {config.policy}); "
                           "set hyperparams.network, hyperparams.hidden and extractor.* instead")
-
-
-def _check_engine_runs(config: TrainConfig) -> None:
-    """Raise :class:`ConfigError` if the engine cannot express ``config.env`` (naming what it runs, and ``--algo ppo``)."""
-    from shiftgrid.envs.engine.bank import source_for
-
-    try:
-        source_for(config.env, config.split or "train", {k: v for k, v in config.env_kwargs.items() if k != "max_steps"} or None)
-    except UnknownEnvError as e:
-        known = config.env.split(":")[-1] in gym.registry
-        tail = f"; --algo ppo runs {config.env} on the minigrid env" if known else ""
-        raise ConfigError(f"{e}{tail}") from None
 
 
 def TENSOR_PPO(config: TrainConfig, *, training: bool) -> TensorPPO:

@@ -22,6 +22,14 @@ FAST = ["--no-progress", "--device", "cpu", "--n-envs", "16", "--set", f"hyperpa
         "--set", "eval={freq: 0}", "--set", "checkpoint_freq=256"]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def bank_cache(tmp_path_factory):
+    """Banks built by these tests go to a folder of their own (built once for the module), not the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SHIFTGRID_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 def config(tmp_path, **over) -> TrainConfig:
     base = dict(algo="tensor-ppo", env=EMPTY, steps=1024, n_envs=16, device="cpu", progress=False,
                 run_dir=str(tmp_path / "run"), eval=EvalConfig(freq=0), hyperparams=dict(TINY), engine={"bank_size": 64})
@@ -163,7 +171,7 @@ def test_both_networks_answer_engine_and_minigrid_observations():
 )
 def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
     code = main(["train", "--algo", "tensor-ppo", "--env", EMPTY, "--steps", "64", "--run-dir", str(tmp_path / "r"),
-                 "--no-progress", "--n-envs", "16", "--set", "hyperparams.n_steps=16", *argv])
+                 "--no-progress", "--n-envs", "16", "--set", "hyperparams.n_steps=16", "--set", "engine.bank_size=64", *argv])
     assert code == 2
     assert message in one_error_line(capsys)
     assert not (tmp_path / "r").exists()
