@@ -270,7 +270,7 @@ class TensorPPO:
         lr = self._lr(min(self.num_timesteps / max(self.config.steps, 1), 1.0))
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        sums: dict[str, float] = {"pg": 0.0, "value": 0.0, "entropy": 0.0, "kl": 0.0, "clip": 0.0, "loss": 0.0}
+        sums = torch.zeros(6, device=self.device)  # policy gradient, value, entropy, approx. KL, clip fraction, loss
         count = 0
         for epoch in range(s.n_epochs):
             order = index[torch.randperm(len(index), device=self.device, generator=self.generator)]
@@ -300,20 +300,18 @@ class TensorPPO:
                 self.optimizer.step()
                 with torch.no_grad():
                     approx_kl = ((ratio - 1) - log_ratio).mean()
-                    parts = (pg_loss, value_loss, entropy, approx_kl, ((ratio - 1).abs() > s.clip_range).float().mean(), loss)
-                    for key, v in zip(sums, parts):
-                        sums[key] += float(v)
+                    clipped = ((ratio - 1).abs() > s.clip_range).float().mean()
+                    sums += torch.stack([pg_loss, value_loss, entropy, approx_kl, clipped, loss])
                 count += 1
-            if s.target_kl is not None and sums["kl"] / max(count, 1) > 1.5 * s.target_kl:
+            if s.target_kl is not None and float(sums[3]) / max(count, 1) > 1.5 * s.target_kl:
                 break
         self.n_updates += 1
         with torch.no_grad():
             valid = flat(r.valid)
             explained = 1 - torch.var(returns[valid] - old_values[valid]) / torch.var(returns[valid]).clamp_min(1e-8)
-        n = max(count, 1)
-        return {"train/policy_gradient_loss": sums["pg"] / n, "train/value_loss": sums["value"] / n,
-                "train/entropy_loss": -sums["entropy"] / n, "train/approx_kl": sums["kl"] / n,
-                "train/clip_fraction": sums["clip"] / n, "train/loss": sums["loss"] / n,
+        pg, value, entropy, kl, clip, total = (sums / max(count, 1)).tolist()
+        return {"train/policy_gradient_loss": pg, "train/value_loss": value, "train/entropy_loss": -entropy,
+                "train/approx_kl": kl, "train/clip_fraction": clip, "train/loss": total,
                 "train/explained_variance": float(explained), "train/learning_rate": lr,
                 "train/clip_range": s.clip_range, "train/n_updates": self.n_updates}
 

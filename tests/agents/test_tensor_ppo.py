@@ -24,9 +24,13 @@ FAST = ["--no-progress", "--device", "cpu", "--n-envs", "16", "--set", f"hyperpa
 
 @pytest.fixture(autouse=True, scope="module")
 def bank_cache(tmp_path_factory):
-    """Banks built by these tests go to a folder of their own (built once for the module), not the user's cache."""
+    """The banks these tests use, built once in a folder of their own (not the user's cache), before any run prints."""
+    from shiftgrid.envs.engine.bank import build_bank
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SHIFTGRID_CACHE", str(tmp_path_factory.mktemp("cache")))
+        for env_id in (EMPTY, "shiftgrid/GoTo-v0"):
+            build_bank(env_id, "train", 64, workers=1, progress=False)
         yield
 
 
