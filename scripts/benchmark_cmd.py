@@ -78,6 +78,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--networks", default="cheap,babyai", help="ppo: comma-separated tensor-ppo networks")
     p.add_argument("--reference-steps", type=int, default=8192, help="ppo: training steps of SB3 ppo per repeat")
     p.add_argument("--tensor-steps", type=int, default=32768, help="ppo: training steps of tensor-ppo per repeat")
+    p.add_argument("--tensor-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="ppo: a config key of the tensor-ppo runs over its presets (repeatable): --tensor-set n_envs=256")
     p.add_argument("--from", dest="from_file", type=Path, default=None, metavar="FILE",
                    help="imitation: print the summary of the rows saved in FILE (by --json) and run nothing")
     p.set_defaults(func=run)
@@ -290,9 +292,14 @@ def _ppo(args: argparse.Namespace) -> int:
     if min(args.reference_steps, args.tensor_steps) < 1024 or args.repeats < 1:
         raise UserError(f"--reference-steps and --tensor-steps must be >= 1024 and --repeats >= 1; got "
                         f"{args.reference_steps}, {args.tensor_steps}, {args.repeats}")
-    print(f"training throughput on {args.env}, CPU, 1 torch thread, each learner's presets, no evaluation; "
+    from shiftgrid.agents.run.config import parse_overrides
+
+    tensor = parse_overrides(args.tensor_set)
+    print(f"training throughput on {args.env}, CPU, 1 torch thread, each learner's presets"
+          f"{' (tensor-ppo with ' + ', '.join(args.tensor_set) + ')' if args.tensor_set else ''}, no evaluation; "
           f"median of {args.repeats} interleaved repeats")
-    rows = ppo_speed.measure_all(args.env, networks, args.reference_steps, args.tensor_steps, args.repeats)
+    rows = ppo_speed.measure_all(args.env, networks, args.reference_steps, args.tensor_steps, args.repeats,
+                                 overrides={"tensor-ppo": tensor})
     print(ppo_speed.table(rows))
     return 0
 

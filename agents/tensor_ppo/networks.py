@@ -158,11 +158,12 @@ class ActorCritic(nn.Module):
         super().__init__()
         self.encoder = encoder
         dim = int(getattr(encoder, "features_dim"))
-        self.policy = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, N_ACTIONS))
-        self.value = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, 1))
-        for head, gain in ((self.policy, 0.01), (self.value, 1.0)):  # small initial logits: a near-uniform first policy
-            nn.init.orthogonal_(head[-1].weight, gain)
-            nn.init.zeros_(head[-1].bias)
+        logits, value = nn.Linear(hidden, N_ACTIONS), nn.Linear(hidden, 1)
+        for layer, gain in ((logits, 0.01), (value, 1.0)):  # small initial logits: a near-uniform first policy
+            nn.init.orthogonal_(layer.weight, gain)
+            nn.init.zeros_(layer.bias)
+        self.policy = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), logits)
+        self.value = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), value)
 
     @classmethod
     def build(cls, network: str, vocab_size: int, settings: Mapping[str, Any], hidden: int = 64) -> "ActorCritic":
@@ -190,4 +191,4 @@ class ActorCritic(nn.Module):
 def _parameters(cls: type) -> list[str]:
     import inspect
 
-    return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    return [p for p in inspect.signature(cls).parameters if p != "self"]

@@ -216,7 +216,8 @@ class TensorPPO:
                 return
 
     @torch.no_grad()
-    def _collect(self, obs: dict[str, torch.Tensor], valid: torch.Tensor, episode: tuple[torch.Tensor, torch.Tensor]):
+    def _collect(self, obs: dict[str, torch.Tensor], valid: torch.Tensor, episode: tuple[torch.Tensor, torch.Tensor]
+                 ) -> tuple[Rollout, dict[str, torch.Tensor], torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """``n_steps`` steps of every env; returns the rollout and the state to continue from."""
         T, N, dev = self.settings.n_steps, self.config.n_envs, self.device
         buf = {k: torch.empty((T,) + tuple(v.shape), dtype=v.dtype, device=dev) for k, v in obs.items()}
