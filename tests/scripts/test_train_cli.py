@@ -180,8 +180,10 @@ def test_resume_errors_are_one_line(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "--algo", "a2c", "--steps", "32", "--run-dir", str(run), *FAST]) == 2
     assert "already holds a run" in one_error_line(capsys)
-    assert main(["train", "--resume", str(run), "--algo", "ppo"]) == 2
+    assert main(["train", "--resume", str(run), "--algo", "a2c"]) == 2
     assert "only --steps and --device" in one_error_line(capsys)
+    assert main(["train", "--resume", str(run), "--algo", "ppo"]) == 2
+    assert f"{run} is a run of a2c; --resume continues it with a2c, not --algo ppo" in one_error_line(capsys)
     (run / "checkpoints" / "latest.pt").write_bytes(b"\x00garbage")
     assert main(["train", "--resume", str(run), "--steps", "64"]) == 2
     assert "cannot read checkpoint" in one_error_line(capsys)
