@@ -107,7 +107,14 @@ class Settings:
 
 @dataclass
 class Rollout:
-    """One rollout, ``(T, N, ...)`` tensors on the device; ``valid`` is False on the engine's reset steps."""
+    """One rollout, ``(T, N, ...)`` tensors on the device.
+
+    Per step: the observation the action was chosen in, the action, its log-probability and the
+    value, then what the step returned: ``rewards``, ``terminated``, ``ended`` (terminated or
+    truncated), ``success``, and the episode's return and length so far (read where it ended).
+    ``valid`` is False on the engine's reset steps. ``last_value`` is the value of the observation
+    after the last step.
+    """
 
     obs: dict[str, torch.Tensor]
     actions: torch.Tensor
