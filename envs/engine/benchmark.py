@@ -70,9 +70,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def engine_throughput(venv: TensorVectorEnv, steps: int, resets: int = 3, seed: int = 0) -> EngineFigure:
-    """Time ``steps`` auto-resetting steps and ``resets`` full resets of an engine batch (after two untimed steps,
-    the first of which compiles the step under ``torch.compile``; its time is reported the first time)."""
+def engine_throughput(venv: TensorVectorEnv, steps: int, resets: int | None = None, seed: int = 0) -> EngineFigure:
+    """Time ``steps`` auto-resetting steps and ``resets`` (default ``steps``) full resets of an engine batch, after
+    two untimed steps (the first compiles the step under ``torch.compile``; its time is reported the first time)."""
+    resets = steps if resets is None else resets
     engine, dev, batch = venv.engine, venv.device, venv.num_envs
     generator = torch.Generator(device=dev).manual_seed(seed)
     actions = torch.randint(0, 7, (steps + 2, batch), generator=generator, device=dev)
