@@ -264,6 +264,9 @@ class Bank:
             with open(tmp, "wb") as f:
                 arrays: dict[str, Any] = {"__meta__": np.frombuffer(meta.encode(), dtype=np.uint8), **self.rows}
                 np.savez_compressed(f, **arrays)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a bank is an ordinary file
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
