@@ -99,6 +99,9 @@ class TensorVectorEnv(gym.vector.VectorEnv):
         self.layout = bank.layout
         self.store = LevelStore(self._limited(bank.rows), self.layout, self.device, pool=False)
         self.store.pool = self._pool(bank.rows, 0)
+        if len(self.store.pool) == 0:
+            raise EngineError(f"no level of the bank ({len(bank)} levels of {self.env_id}) can be solved within "
+                              f"max_steps={self.max_steps}; valid: max_steps >= {int(np.nanmin(bank.rows['optimal_steps']))}")
         self.engine = TensorEngine(self.store, self.num_envs, seed=0 if seed is None else seed, compile=compile)
         self._seeded = seed is not None
         self._for_seed: dict[int, int] = {}  # reset seed -> store row
@@ -124,10 +127,11 @@ class TensorVectorEnv(gym.vector.VectorEnv):
         return rows
 
     def _pool(self, rows: Mapping[str, np.ndarray], start: int) -> torch.Tensor:
-        """Indices (from ``start``) of the rows uniform resets may draw: all, or those solvable within ``max_steps``."""
+        """Indices (from ``start``) of the rows uniform resets may draw: all, or those not known to need more than
+        ``max_steps`` (a level whose optimum the oracle could not find is kept)."""
         keep = np.ones(len(rows["codes"]), dtype=bool)
         if self.max_steps is not None:
-            keep = rows["optimal_steps"] <= self.max_steps
+            keep = ~(rows["optimal_steps"] > self.max_steps)
         return torch.as_tensor(np.nonzero(keep)[0] + start, dtype=torch.int64, device=self.device)
 
     def grow_bank(self, count: int) -> None:
