@@ -12,6 +12,8 @@ does every time it scores the same levels).
 
 Example:
     $ shiftgrid benchmark envs --steps 20000 --repeats 3
+    $ shiftgrid benchmark engine   # the tensor engine against minigrid's env, DoorKey and GoTo, eager and compiled
+    $ shiftgrid benchmark engine --batches 1024,16384 --compile-batches none --threads 2
     $ shiftgrid benchmark sweep --points 4 --repeats 3   # sweep overhead per point (local, ray)
     $ shiftgrid benchmark world-model --models rssm,transformer --presets tiny,small --threads 2
     $ shiftgrid benchmark imitation --demos 500,1000,2000,5000 --algos bc,dagger,expert --seeds 0,1,2 --json rows.jsonl
@@ -42,8 +44,9 @@ from shiftgrid.scripts.cli import UserError
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("benchmark", help="print throughput figures (envs, sweep, world-model) and sample efficiency")
-    p.add_argument("what", choices=["envs", "sweep", "world-model", "imitation", "efficiency", "curriculum", "ppo"],
-                   help="what to benchmark (sweep: seconds per point a sweep adds over running its points by hand, on "
+    p.add_argument("what", choices=["envs", "engine", "sweep", "world-model", "imitation", "efficiency", "curriculum", "ppo"],
+                   help="what to benchmark (engine: the tensor engine's steps/s per batch size, eager and compiled, and "
+                   "its resets, against minigrid's env and shiftgrid's minigrid env, with the goals said reached or not; sweep: seconds per point a sweep adds over running its points by hand, on "
                    "each backend; world-model: training and imagination steps/s next to the real env's; imitation: "
                    "held-out success of bc, dagger and the intelligent expert per demonstration budget and seed, and the "
                    "smallest budget reaching 99%%; efficiency: steps to a training-success goal of the runs in DIRs, "
@@ -56,15 +59,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="efficiency: also write the figures as JSON; imitation: append each row as a JSON line")
     p.add_argument("--points", type=int, default=4, help="sweep: tiny PPO points per measurement")
     p.add_argument("--backends", default="local,ray", help="sweep: comma-separated backends to measure")
-    p.add_argument("--families", default="all", help="comma-separated family names, or 'all'")
-    p.add_argument("--steps", type=int, default=20000, help="random-policy steps per measurement")
+    p.add_argument("--families", default=None, help="comma-separated family names, or 'all' (default: all; engine: "
+                   f"{','.join(ENGINE_FAMILIES)})")
+    p.add_argument("--steps", type=int, default=None, help="random-policy steps per measurement (default: 20000; engine: "
+                   f"{ENGINE_REFERENCE_STEPS} steps of each reference env)")
+    p.add_argument("--batches", default=None, help="engine: comma-separated batch sizes (default: 256,1024,4096,16384)")
+    p.add_argument("--compile-batches", default="4096", help="engine: batch sizes also measured under torch.compile, or "
+                   "'none' (each compiles once: about a minute on a 2-core machine)")
+    p.add_argument("--bank-size", type=int, default=1000, help="engine: training levels in the bank it resets from (cached)")
     p.add_argument("--resets", type=int, default=500, help="resets per reset-only measurement")
     p.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported")
     p.add_argument("--split", default="train", help="split of the shiftgrid env to measure")
     p.add_argument("--models", default="rssm,transformer", help="world-model: comma-separated model families")
     p.add_argument("--presets", default="tiny,small", help="world-model: comma-separated size presets")
-    p.add_argument("--device", default="auto", help="world-model: auto, cpu or cuda[:N]")
-    p.add_argument("--threads", type=int, default=None, help="world-model: torch threads (default: torch's)")
+    p.add_argument("--device", default=None, help="world-model: auto, cpu or cuda[:N] (default: auto); engine: cpu or "
+                   "cuda[:N] (default: cpu)")
+    p.add_argument("--threads", type=int, default=None, help="world-model: torch threads (default: torch's); engine: "
+                   "torch threads (default: 1)")
     p.add_argument("--env", default="shiftgrid/GoTo-v0",
                    help="world-model: the real env measured next to the models; imitation: comma-separated env ids; ppo: the env both learners train on")
     p.add_argument("--batch", type=int, default=1024, help="world-model: imagination batch")
@@ -100,6 +111,59 @@ class _Quiet(gym.Wrapper):
             return self.env.step(action)
 
 
+#: Families ``benchmark engine`` measures by default, and its reference env steps.
+ENGINE_FAMILIES = ("DoorKey", "GoTo")
+ENGINE_REFERENCE_STEPS = 5000
+
+
+def _engine(args: argparse.Namespace) -> int:
+    """The tensor engine against minigrid's env and shiftgrid's minigrid env (:mod:`shiftgrid.envs.engine.benchmark`)."""
+    import torch
+
+    from shiftgrid.envs.engine import benchmark as eb
+    from shiftgrid.envs.engine.bank import build_bank
+    from shiftgrid.envs.engine.batch import check_device
+
+    families = _families(args.families or ",".join(ENGINE_FAMILIES))
+    batches = tuple(_ints("--batches", args.batches or ",".join(map(str, eb.BATCHES)), 1))
+    compiled = () if args.compile_batches.strip().lower() == "none" else tuple(_ints("--compile-batches", args.compile_batches, 1))
+    steps = ENGINE_REFERENCE_STEPS if args.steps is None else args.steps
+    threads = 1 if args.threads is None else args.threads
+    if steps < 100 or args.repeats < 1 or threads < 1 or args.bank_size < 1:
+        raise UserError(f"--steps must be >= 100 and --repeats, --threads, --bank-size >= 1; got {steps}, {args.repeats}, "
+                        f"{threads}, {args.bank_size}")
+    device = str(check_device(args.device or "cpu"))
+    torch.set_num_threads(threads)
+    print(f"tensor engine on {device}, {threads} torch thread(s), random policy, resets included; references: one env in "
+          f"one Python thread, {steps} steps; median of {args.repeats} interleaved repeats; torch {torch.__version__}", flush=True)
+    results = []
+    with tqdm(total=len(families), desc="benchmark engine", leave=False) as bar:
+        for name in families:
+            bank = build_bank(f"shiftgrid/{name}-v0", "train", args.bank_size, progress=False)
+            results.append(eb.measure_family(name, bank, batches, compiled, steps, args.repeats, device,
+                                             progress=bar.set_postfix_str))
+            bar.update()
+    print(f"{'family':<8} {'mode':<9} {'B':>6} {'engine steps/s':>15} {'per thread':>11} {'vs minigrid':>12} "
+          f"{'vs shiftgrid env':>17} {'step ms':>8} {'reset ms':>9} {'reset/step':>11} {'compile s':>10}")
+    for fig in results:
+        for e in fig.engine:
+            print(f"{fig.family:<8} {e.mode:<9} {e.batch:>6} {e.steps_per_second:>15,.0f} {e.per_thread:>11,.0f} "
+                  f"{e.per_thread / fig.minigrid:>11.1f}x {e.per_thread / fig.shiftgrid:>16.1f}x {e.step_seconds * 1e3:>8.2f} "
+                  f"{e.reset_seconds * 1e3:>9.2f} {e.reset_over_step:>10.2f}x "
+                  f"{e.compile_seconds if e.mode == 'compiled' else float('nan'):>10.1f}")
+    print()
+    print(f"{'family':<8} {'reference (minigrid)':<28} {'minigrid steps/s':>17} {'shiftgrid env steps/s':>22}")
+    for fig in results:
+        print(f"{fig.family:<8} {fig.reference_id:<28} {fig.minigrid:>17,.0f} {fig.shiftgrid:>22,.0f}")
+    print()
+    print("goals (engine steps/s per thread against minigrid's env of the family, on this machine):")
+    for fig in results:
+        for text, reached, figure in eb.goals(fig):
+            verdict = "not measured" if reached is None else "REACHED" if reached else "NOT reached"
+            print(f"  {fig.family:<8} {text:<46} {verdict:<12} ({figure})")
+    return 0
+
+
 def _families(arg: str) -> list[str]:
     known = [f.name for f in shiftgrid.envs.BUILTIN_FAMILIES]
     if arg == "all":
@@ -128,9 +192,12 @@ def run(args: argparse.Namespace) -> int:
         return _imitation(args)
     if args.what == "ppo":
         return _ppo(args)
+    if args.what == "engine":
+        return _engine(args)
+    args.steps = 20000 if args.steps is None else args.steps
     if args.steps < 100 or args.repeats < 1 or args.resets < 1:
         raise UserError(f"--steps must be >= 100 and --repeats, --resets >= 1; got {args.steps}, {args.repeats}, {args.resets}")
-    families = _families(args.families)
+    families = _families(args.families or "all")
     print(f"reset+step throughput, random policy, {args.steps} steps x {args.repeats} repeats (median), oracle on")
     header = f"{'family':<10} {'minigrid reference':<32} {'shiftgrid sps':>14} {'minigrid sps':>13} {'ratio':>6} {'shiftgrid resets/s':>19} {'minigrid resets/s':>18}"
     rows = []
@@ -273,7 +340,7 @@ def _imitation(args: argparse.Namespace) -> int:
             with open(args.json, "a") as f:
                 f.write(json.dumps(row) + "\n")
 
-    rows = ib.benchmark(envs, algos, counts, seeds, episodes=args.episodes, updates=args.updates, device=args.device,
+    rows = ib.benchmark(envs, algos, counts, seeds, episodes=args.episodes, updates=args.updates, device=args.device or "auto",
                         torch_threads=args.threads or 1, on_row=on_row)
     print()
     print(ib.summary(rows))
@@ -319,11 +386,12 @@ def _world_model(args: argparse.Namespace) -> int:
         b, t = (int(x) for x in args.train_batch.lower().split("x"))
     except ValueError:
         raise UserError(f"--train-batch must look like 16x64, got {args.train_batch!r}") from None
+    args.steps = 20000 if args.steps is None else args.steps
     if min(b, t, args.batch, args.horizon, args.repeats) < 1 or args.steps < 100 or (args.threads is not None and args.threads < 1):
         raise UserError(f"--batch, --horizon, --repeats, --threads and --train-batch must be >= 1 and --steps >= 100; got "
                         f"{args.batch}, {args.horizon}, {args.repeats}, {args.threads}, {args.train_batch}, {args.steps}")
     try:
-        device = str(resolve_device(args.device))
+        device = str(resolve_device(args.device or "auto"))
         for name in models:
             for preset in presets:
                 model_config(name, preset)

@@ -83,7 +83,7 @@ class TensorVecEnv(VecEnv):
         """Start every env: on ``reset(seed=s + i)``'s level after ``seed(s)``, else on levels drawn from the bank."""
         seeds = [int(s) for s in self._seeds if s is not None]
         if len(seeds) == self.num_envs:
-            rows = [self.venv.row_for_seed(s) for s in seeds]
+            rows = self.venv.rows_for_seeds(seeds)
             obs, _ = self.venv.reset(seed=seeds[0], options={"levels": torch.tensor(rows, device=self.venv.device)})
         else:
             obs, _ = self.venv.reset()

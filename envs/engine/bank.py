@@ -32,6 +32,7 @@ import time
 import zipfile
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_all_start_methods, get_context
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -177,6 +178,27 @@ def _workers(workers: int | None) -> int:
     return max(1, workers if workers is not None else (os.cpu_count() or 1))
 
 
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """Processes that generate levels. Fork where there is one: workers generate with numpy and Python only (no
+    torch), and a user's script needs no ``if __name__ == "__main__"`` guard."""
+    method = "fork" if "fork" in get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(workers, mp_context=get_context(method))
+
+
+def seed_row(source: Any, max_steps: int | None, seed: int) -> dict[str, np.ndarray]:
+    """The row of the level ``gym.make(id, split=...).reset(seed=seed)`` starts, for a split or a minigrid id."""
+    return source.row_for_seed(seed, max_steps) if source.kind == "split" else source.row_for_seed(seed)
+
+
+def seed_rows(source: Any, max_steps: int | None, seeds: list[int], workers: int | None = None) -> list[dict[str, np.ndarray]]:
+    """:func:`seed_row` of every seed, in order, in parallel where there are many (a seeded reset of a large batch)."""
+    n = min(_workers(workers), max(1, len(seeds) // 16))
+    if n == 1:
+        return [seed_row(source, max_steps, s) for s in seeds]
+    with process_pool(n) as pool:
+        return list(pool.map(partial(seed_row, source, max_steps), seeds, chunksize=8))
+
+
 class Bank:
     """Level rows (:attr:`rows`) with what made them (:attr:`meta`) and where more come from (:attr:`source`)."""
 
@@ -199,10 +221,7 @@ class Bank:
                 yield self.source.generate(offset, BLOCK)
                 offset += BLOCK
             return
-        # fork where there is one: workers generate with numpy and Python only (no torch), and a user's
-        # script needs no ``if __name__ == "__main__"`` guard
-        method = "fork" if "fork" in get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(n, mp_context=get_context(method)) as pool:
+        with process_pool(n) as pool:
             pending: list[Future] = []
             try:
                 while True:
@@ -264,6 +283,9 @@ class Bank:
             with open(tmp, "wb") as f:
                 arrays: dict[str, Any] = {"__meta__": np.frombuffer(meta.encode(), dtype=np.uint8), **self.rows}
                 np.savez_compressed(f, **arrays)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a bank is an ordinary file
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):

@@ -137,6 +137,7 @@ class TensorEngine:
         self.drawn = torch.zeros(len(store) + 1, dtype=torch.bool, device=self.device)
         self.state: core.State = {}
         self._advance: Callable = self._advance_eager
+        self.compiled = bool(compile)
         if compile:
             self._advance = torch.compile(self._advance_eager, dynamic=False)
 

@@ -42,7 +42,7 @@ from gymnasium import spaces
 from gymnasium.utils.seeding import np_random
 from gymnasium.vector import AutoresetMode
 
-from shiftgrid.envs.engine.bank import Bank, BankError, build_bank, source_for
+from shiftgrid.envs.engine.bank import Bank, BankError, build_bank, seed_rows, source_for
 from shiftgrid.envs.engine.batch import EngineError, LevelStore, TensorEngine, check_device, info_of
 from shiftgrid.envs.engine.convert import to_env
 from shiftgrid.envs.engine.levels import Layout, stack
@@ -99,6 +99,9 @@ class TensorVectorEnv(gym.vector.VectorEnv):
         self.layout = bank.layout
         self.store = LevelStore(self._limited(bank.rows), self.layout, self.device, pool=False)
         self.store.pool = self._pool(bank.rows, 0)
+        if len(self.store.pool) == 0:
+            raise EngineError(f"no level of the bank ({len(bank)} levels of {self.env_id}) can be solved within "
+                              f"max_steps={self.max_steps}; valid: max_steps >= {int(np.nanmin(bank.rows['optimal_steps']))}")
         self.engine = TensorEngine(self.store, self.num_envs, seed=0 if seed is None else seed, compile=compile)
         self._seeded = seed is not None
         self._for_seed: dict[int, int] = {}  # reset seed -> store row
@@ -124,10 +127,11 @@ class TensorVectorEnv(gym.vector.VectorEnv):
         return rows
 
     def _pool(self, rows: Mapping[str, np.ndarray], start: int) -> torch.Tensor:
-        """Indices (from ``start``) of the rows uniform resets may draw: all, or those solvable within ``max_steps``."""
+        """Indices (from ``start``) of the rows uniform resets may draw: all, or those not known to need more than
+        ``max_steps`` (a level whose optimum the oracle could not find is kept)."""
         keep = np.ones(len(rows["codes"]), dtype=bool)
         if self.max_steps is not None:
-            keep = rows["optimal_steps"] <= self.max_steps
+            keep = ~(rows["optimal_steps"] > self.max_steps)
         return torch.as_tensor(np.nonzero(keep)[0] + start, dtype=torch.int64, device=self.device)
 
     def grow_bank(self, count: int) -> None:
@@ -144,28 +148,38 @@ class TensorVectorEnv(gym.vector.VectorEnv):
         """Bank rows each env's next reset starts on (-1: drawn uniformly), e.g. a curriculum's choice."""
         self.engine.set_next_levels(levels)
 
+    def _in_bank(self, seed: int) -> int | None:
+        """The bank row of the level ``reset(seed=seed)`` starts, where the bank holds it."""
+        if self.max_steps is not None:
+            return None
+        if self.source.kind == "minigrid":
+            return seed if 0 <= seed < len(self.bank) else None
+        first = self.source.first_seed_of_reset(seed)
+        if first < self.bank.meta["next_seed"]:  # inside the seeds the bank has walked: the next bank level is it
+            pos = int(np.searchsorted(self.bank.rows["seed"], self.source.seed_of(first)))
+            return pos if pos < len(self.bank) else None
+        return None
+
+    def rows_for_seeds(self, seeds: list[int]) -> list[int]:
+        """The store rows of the levels ``gym.make(id).reset(seed=s)`` starts, for each ``s`` in ``seeds``; the levels
+        the bank lacks are made on demand (in parallel when there are many) and kept for the next seeded reset."""
+        for s in seeds:
+            if s not in self._for_seed and (at := self._in_bank(s)) is not None:
+                self._for_seed[s] = at
+        missing = sorted({s for s in seeds if s not in self._for_seed})
+        if missing:
+            rows = [self._limited({k: v[None] for k, v in r.items()})
+                    for r in seed_rows(self.source, self.max_steps, missing, self.workers)]
+            h, w = self.source.canvas
+            layout = Layout(h, w, max(r["obj_cell"].shape[1] for r in rows), max(r["verb"].shape[1] for r in rows),
+                            max(r["tokens"].shape[1] for r in rows))
+            index = self.store.append(stack(rows, layout), pool=False).tolist()
+            self._for_seed.update(zip(missing, index))
+        return [self._for_seed[s] for s in seeds]
+
     def row_for_seed(self, seed: int) -> int:
         """The store row of the level ``gym.make(id).reset(seed=seed)`` starts (made on demand where the bank lacks it)."""
-        if seed in self._for_seed:
-            return self._for_seed[seed]
-        at = None
-        if self.max_steps is None:
-            if self.source.kind == "minigrid":
-                at = seed if 0 <= seed < len(self.bank) else None
-            else:
-                first = self.source.first_seed_of_reset(seed)
-                if first < self.bank.meta["next_seed"]:  # inside the seeds the bank has walked: the next bank level is it
-                    pos = int(np.searchsorted(self.bank.rows["seed"], self.source.seed_of(first)))
-                    at = pos if pos < len(self.bank) else None
-        if at is None:
-            row = (self.source.row_for_seed(seed, self.max_steps) if self.source.kind == "split"
-                   else self.source.row_for_seed(seed))
-            row = self._limited({k: v[None] for k, v in row.items()})
-            h, w = self.source.canvas
-            layout = Layout(h, w, row["obj_cell"].shape[1], row["verb"].shape[1], row["tokens"].shape[1])
-            at = int(self.store.append(stack([row], layout), pool=False)[0])
-        self._for_seed[seed] = at
-        return at
+        return self.rows_for_seeds([seed])[0]
 
     # -- gymnasium API --------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -177,7 +191,7 @@ class TensorVectorEnv(gym.vector.VectorEnv):
             raise EngineError(f"unknown reset options {sorted(unknown)}; valid: levels")
         levels = options.get("levels")
         if levels is None and seed is not None:
-            levels = torch.tensor([self.row_for_seed(int(seed) + i) for i in range(self.num_envs)], device=self.device)
+            levels = torch.tensor(self.rows_for_seeds([int(seed) + i for i in range(self.num_envs)]), device=self.device)
         if seed is None and not self._seeded:
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] % (1 << 62))
         self._seeded |= seed is not None

@@ -1,4 +1,4 @@
-"""`shiftgrid bank build` and `bank info`: a bank built, cached, described; bad input one line with exit 2."""
+"""`shiftgrid bank build`, `bank info` and `benchmark engine`: banks built, cached, described; the benchmark's ratios and goals; bad input one line with exit 2."""
 
 from __future__ import annotations
 
@@ -72,3 +72,27 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
         assert expected in done.stderr, (argv, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1, (argv, done.stderr)
     assert not list((tmp_path / "cache").glob("**/*.npz"))  # nothing half-written
+
+
+def test_benchmark_engine_prints_ratios_and_goals(capsys):
+    assert main(["benchmark", "engine", "--families", "GoTo", "--batches", "32,64", "--compile-batches", "none",
+                 "--repeats", "1", "--steps", "200", "--bank-size", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "1 torch thread(s)" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith("GoTo ") and " eager " in line]
+    assert [int(r[2]) for r in rows] == [32, 64]
+    assert all(float(r[5].rstrip("x")) > 0 for r in rows)  # vs minigrid, measured in this run
+    goals = [line for line in out.splitlines() if line.strip().startswith("GoTo") and ">=" in line or "reset <=" in line]
+    assert len(goals) == 3
+    assert any("compiled >= 300x" in g and "not measured" in g for g in goals)
+    assert all(("REACHED" in g) or ("NOT reached" in g) or ("not measured" in g) for g in goals)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--batches", "0"], "--batches expects comma-separated integers >= 1"),
+    (["--device", "tpu"], "device='tpu' is not"),
+    (["--families", "Nope"], "unknown families ['Nope']"),
+])
+def test_benchmark_engine_bad_input(argv, expected):
+    done = _shiftgrid("benchmark", "engine", *argv)
+    assert done.returncode == 2 and expected in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
