@@ -222,6 +222,7 @@ class TensorPPO:
             if metrics is None:
                 return
             metrics["time/fps"] = int((self.num_timesteps - start_steps) / max(time.perf_counter() - started, 1e-9))
+            metrics["rollout/distinct_levels"] = self.env.distinct_levels()  # bank levels drawn so far in this call
             if not run.on_update(self.num_timesteps, metrics):
                 return
 

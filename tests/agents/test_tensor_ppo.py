@@ -147,7 +147,8 @@ def test_runs_train_with_the_run_machinery_and_evaluate(tmp_path, capsys):
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
     assert {"rollout/ep_rew_mean", "rollout/success_rate", "time/fps", "train/value_loss", "train/approx_kl",
-            "eval/id/success"} <= tags
+            "rollout/distinct_levels", "eval/id/success"} <= tags
+    assert 16 < acc.Scalars("rollout/distinct_levels")[-1].value <= 64  # more than the first resets, at most the bank
     assert main(["evaluate", str(run), "--episodes", "2", "--splits", "id"]) == 0
     assert (run / "eval" / "results.json").is_file()
 
