@@ -65,14 +65,16 @@ def word_counts(tokens: torch.Tensor, vocab_size: int) -> torch.Tensor:
     """A mission as ``(B, 2 * vocab_size)`` floats: each word's count, and the sum of its relative places (0 first, 1 last).
 
     The second half keeps a little order (the words of a first clause from those of a second)
-    at the cost of a bag of words. Padding (0) counts as nothing.
+    at the cost of a bag of words. Padding (0, trailing) counts as nothing, so the figures do not
+    depend on how wide the token array is.
 
     Example:
-        >>> word_counts(torch.tensor([[3, 5, 3, 0]]), 6).tolist()
-        [[0.0, 0.0, 0.0, 2.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.25]]
+        >>> word_counts(torch.tensor([[3, 5, 3, 0, 0]]), 6).tolist()
+        [[0.0, 0.0, 0.0, 2.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.5]]
     """
     present = (tokens != 0).to(torch.float32)
-    places = torch.arange(tokens.shape[1], device=tokens.device, dtype=torch.float32) / tokens.shape[1]
+    last = (present.sum(dim=1, keepdim=True) - 1).clamp(min=1)
+    places = torch.arange(tokens.shape[1], device=tokens.device, dtype=torch.float32) / last
     out = torch.zeros(tokens.shape[0], 2 * vocab_size, device=tokens.device)
     out.scatter_add_(1, tokens, present)
     out.scatter_add_(1, tokens + vocab_size, present * places)

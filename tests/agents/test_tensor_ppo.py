@@ -162,6 +162,18 @@ def test_both_networks_answer_engine_and_minigrid_observations():
         assert logits.shape == (1, 7) and value.shape == (1,)
 
 
+@pytest.mark.parametrize("network", ["cheap", "babyai"])
+def test_the_networks_read_a_mission_the_same_whatever_its_padding(network):
+    torch.manual_seed(0)
+    net = ActorCritic.build(network, 64, {})
+    obs = {"image": torch.randint(0, 11, (3, 7, 7, 3), dtype=torch.uint8), "direction": torch.tensor([0, 1, 2]),
+           "mission": torch.tensor([[5, 6, 7, 0], [9, 8, 0, 0], [4, 0, 0, 0]])}
+    wider = {**obs, "mission": torch.cat([obs["mission"], torch.zeros(3, 36, dtype=torch.int64)], dim=1)}
+    assert torch.allclose(net(obs)[0], net(wider)[0], atol=1e-6)
+    swapped = {**obs, "mission": torch.tensor([[7, 6, 5, 0], [8, 9, 0, 0], [4, 0, 0, 0]])}
+    assert not torch.allclose(net(obs)[0][:2], net(swapped)[0][:2])  # word order is read (a little, for cheap)
+
+
 @pytest.mark.parametrize(
     "argv,message",
     [
