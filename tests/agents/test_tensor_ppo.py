@@ -72,6 +72,34 @@ def test_gae_stops_at_episode_ends_bootstraps_truncations_and_skips_reset_steps(
     assert adv[:, 0].tolist() == pytest.approx([0.45, 1.0])
 
 
+def test_episodes_are_reported_in_the_order_they_started():
+    """A quick success must not be reported before a slow episode that started with it (or earlier) has ended."""
+    from types import SimpleNamespace
+
+    from shiftgrid.agents.tensor_ppo.ppo import TensorPPO
+
+    learner = TensorPPO(TrainConfig(algo="tensor-ppo", env=EMPTY, n_envs=2, device="cpu",
+                                    hyperparams={"n_steps": 2, "batch_size": 2}), training=False)
+    reported: list = []
+    run = SimpleNamespace(on_step=lambda steps, episodes: reported.append((steps, [(e.success, e.length) for e in episodes])) or True)
+
+    def two_steps(ended, success, lengths, valid):  # (T=2, N=2) rows: step 0, step 1
+        r = rollout([0.0] * 2, [0] * 2, [0] * 2, [1] * 2, [0.0] * 2, 0.0)
+        r.ended, r.success = torch.tensor(ended, dtype=torch.bool), torch.tensor(success, dtype=torch.bool)
+        r.lengths, r.valid = torch.tensor(lengths), torch.tensor(valid, dtype=torch.bool)
+        r.returns_so_far = r.success.float()
+        return r
+
+    # env 1 succeeds at once (tick 0) and restarts; env 0's first episode, begun at tick 0, goes on
+    learner._report(two_steps([[0, 1], [0, 0]], [[0, 1], [0, 0]], [[1, 1], [2, 0]], [[1, 1], [1, 0]]),
+                    torch.tensor([2, 0]), run)
+    assert reported == [(3, [])]  # held back: env 0's episode started at the same tick
+    # env 0 fails at tick 2 (length 3); env 1's second episode (from tick 2) succeeds at tick 3
+    learner._report(two_steps([[1, 0], [0, 1]], [[0, 0], [0, 1]], [[3, 1], [0, 2]], [[1, 1], [0, 1]]),
+                    torch.tensor([0, 0]), run)
+    assert reported[-1] == (6, [(True, 1), (False, 3), (True, 2)])  # all ended: in start order (ties as they ended)
+
+
 def test_learns_a_tiny_env_on_the_engine(tmp_path):
     """Empty-5x5: a random policy needs tens of steps to the goal (training success about 0.3 in
     the first window); after 16k steps the policy walks there (1.0 on seeds 1-3 when this was written)."""
