@@ -34,7 +34,7 @@ SETTING_FLAGS = ("model", "preset", "policy", "noise")
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a world model on transitions of a behaviour policy",
                        description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="world-model family: rssm or transformer (default: rssm)")
+    p.add_argument("--model", help="world-model family: rssm, transformer or mechanism (default: rssm)")
     p.add_argument("--env", help="shiftgrid, minigrid or BabyAI id (default: shiftgrid/GoTo-v0)")
     p.add_argument("--split", help="training split of a shiftgrid id (default: train)")
     p.add_argument("--policy", metavar="random|oracle|RUN",

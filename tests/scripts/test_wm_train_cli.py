@@ -117,7 +117,7 @@ def test_a_nan_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_p
 
 
 BAD = [
-    (["--model", "lstm"], "unknown world model 'lstm'; valid: rssm, transformer"),
+    (["--model", "lstm"], "unknown world model 'lstm'; valid: rssm, transformer, mechanism"),
     (["--preset", "huge"], "unknown world-model preset 'huge'; valid: tiny, small, medium, large"),
     (["--policy", "greedy"], "unknown policy 'greedy'; valid: random, oracle, or a trained agent"),
     (["--policy", "oracle"], "--policy oracle needs a shiftgrid id (exact oracle) or a BabyAI id"),
