@@ -22,14 +22,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shiftgrid.envs.mission import Mission
+from shiftgrid.envs.directions import DIRECTIONS
+from shiftgrid.envs.mission import Clause, Mission
 
 if TYPE_CHECKING:
     from shiftgrid.envs.oracle_state import Model
 
 INF = 1 << 30
 EXACT_DISTANCES = 12  # targets per model whose facing distances are searched; later ones get Manhattan bounds
-_DIRS = ((1, 0), (0, 1), (-1, 0), (0, -1))
 State = tuple
 
 
@@ -65,7 +65,7 @@ class LowerBound:
                          for k in range(len(model.mission.steps))]
         self._event_cache: dict[tuple, Any] = {}
 
-    def _facing(self, target: Any) -> list[int]:
+    def _facing(self, target: Any) -> list[int] | _ManhattanFacing:
         """Fewest turns and moves from each pose to face cell ``target`` (an int), to face a cell next
         to cell ``n`` (``("near", n)``) or to stand on a goal (``"goal"``).
 
@@ -110,7 +110,7 @@ class LowerBound:
                 p = c * 4 + d
                 pred[p].append(c * 4 + (d + 1) % 4)
                 pred[p].append(c * 4 + (d + 3) % 4)
-                bx, by = x - _DIRS[d][0], y - _DIRS[d][1]
+                bx, by = x - DIRECTIONS[d][0], y - DIRECTIONS[d][1]
                 if 0 <= bx < w and 0 <= by < h and not self.blocked[by * w + bx]:
                     pred[p].append((by * w + bx) * 4 + d)
         return pred
@@ -130,7 +130,7 @@ class LowerBound:
         if isinstance(source, int):
             y, x = divmod(source, self.w)
             out = []
-            for d, (dx, dy) in enumerate(_DIRS):
+            for d, (dx, dy) in enumerate(DIRECTIONS):
                 bx, by = x - dx, y - dy
                 if 0 <= bx < self.w and 0 <= by < self.h and not self.blocked[by * self.w + bx]:
                     out.append((by * self.w + bx) * 4 + d)
@@ -196,7 +196,7 @@ class LowerBound:
             out.append(len(later - before))
         return out
 
-    def _clause_bound(self, clause, s: State) -> int:
+    def _clause_bound(self, clause: Clause, s: State) -> int:
         pose, carry, pos, unlocked, opened = s[:5]
         verb, t = clause.verb, clause.target
         if verb == "reach":

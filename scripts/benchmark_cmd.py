@@ -29,6 +29,7 @@ import json
 import statistics
 from functools import partial
 from pathlib import Path
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 from tqdm import tqdm
@@ -83,11 +84,11 @@ def _quiet_make(env_id: str) -> gym.Env:
 
 
 class _Quiet(gym.Wrapper):
-    def reset(self, **kwargs):
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         with contextlib.redirect_stdout(io.StringIO()):
             return self.env.reset(**kwargs)
 
-    def step(self, action):
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         with contextlib.redirect_stdout(io.StringIO()):
             return self.env.step(action)
 
@@ -143,8 +144,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _curriculum(args: argparse.Namespace) -> int:
-    """Steps to ``--goal`` success on uniformly drawn training levels per curriculum teacher (:mod:`~shiftgrid.agents.curriculum_benchmark`)."""
-    from shiftgrid.agents.curriculum_benchmark import report
+    """Steps to ``--goal`` success on uniformly drawn training levels per curriculum teacher (:mod:`~shiftgrid.agents.benchmarks.curriculum`)."""
+    from shiftgrid.agents.benchmarks.curriculum import report
 
     if args.json:
         raise UserError(f"--json is for benchmark efficiency and imitation; benchmark curriculum prints its table (got --json {args.json})")
@@ -200,7 +201,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _efficiency(args: argparse.Namespace) -> int:
     """Steps and wall-clock to ``--goal`` training success and to each run's target, per run and per algorithm."""
-    from shiftgrid.agents import efficiency_benchmark as eb
+    from shiftgrid.agents.benchmarks import efficiency as eb
 
     try:
         runs, skipped = eb.read_runs(args.dirs, args.goal)
@@ -209,7 +210,7 @@ def _efficiency(args: argparse.Namespace) -> int:
     grouped = eb.groups(runs)
     print(f"steps to {args.goal:.0%} training success ({eb.WINDOW}-episode mean, window full), per run:\n")
     print(eb.runs_table(runs, args.goal))
-    print(f"\nper env and algo (IQM over runs; >=: a run short of the goal counts at its steps logged, a lower bound):\n")
+    print("\nper env and algo (IQM over runs; >=: a run short of the goal counts at its steps logged, a lower bound):\n")
     print(eb.groups_table(grouped, args.goal))
     if skipped:
         print(f"\nno training success logged yet (left out): {', '.join(map(str, skipped))}")
@@ -231,7 +232,7 @@ def _ints(name: str, text: str, low: int) -> list[int]:
 
 def _imitation(args: argparse.Namespace) -> int:
     """Held-out success of bc, dagger and the expert per demonstration budget and seed (BabyAI's sample efficiency)."""
-    from shiftgrid.agents import imitation_benchmark as ib
+    from shiftgrid.agents.benchmarks import imitation as ib
 
     if args.from_file is not None:
         try:
@@ -273,6 +274,7 @@ def _imitation(args: argparse.Namespace) -> int:
 def _world_model(args: argparse.Namespace) -> int:
     """Print training and imagination throughput per model and preset, each next to the env measured just before it."""
     from shiftgrid.world_models import benchmark as wmb
+    from shiftgrid.world_models.device import resolve_device
     from shiftgrid.world_models.models import model_config, model_names
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -288,7 +290,7 @@ def _world_model(args: argparse.Namespace) -> int:
         raise UserError(f"--batch, --horizon, --repeats, --threads and --train-batch must be >= 1 and --steps >= 100; got "
                         f"{args.batch}, {args.horizon}, {args.repeats}, {args.threads}, {args.train_batch}, {args.steps}")
     try:
-        device = wmb.resolve_device(args.device)
+        device = str(resolve_device(args.device))
         for name in models:
             for preset in presets:
                 model_config(name, preset)

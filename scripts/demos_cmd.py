@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from shiftgrid.agents.datasets import DatasetError, open_dataset, write_demos
+    from shiftgrid.agents.imitation.datasets import DatasetError, open_dataset, write_demos
 
     if args.episodes < 1:
         raise UserError(f"--episodes must be >= 1, got {args.episodes}")

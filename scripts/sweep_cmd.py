@@ -1,6 +1,6 @@
 """``shiftgrid sweep``: run a grid of seeds and configurations, locally or on Ray, then evaluate it.
 
-The sweep file names a base config and a grid (see :mod:`shiftgrid.agents.sweep`); every point
+The sweep file names a base config and a grid (see :mod:`shiftgrid.agents.sweeps.sweep`); every point
 is validated before any starts, then trained in its own run dir, <sweep dir>/runs/<point>, laid
 out as ``shiftgrid train`` lays one out (so ``shiftgrid evaluate`` reads it). The sweep dir
 (default runs/<name>) holds the expanded grid (sweep.yaml) and each point's status and log.
@@ -27,11 +27,21 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
-from shiftgrid.agents.config import ConfigError
-from shiftgrid.agents.report import grid_index
-from shiftgrid.agents.rundir import SweepDir
-from shiftgrid.agents.sweep import Point, Sweep, expand, load_sweep, merge_points, read_spec, read_status, sweep_dir, write_spec
+from shiftgrid.agents.run.config import ConfigError
+from shiftgrid.agents.run.rundir import SweepDir
+from shiftgrid.agents.sweeps.sweep import (
+    Point,
+    Sweep,
+    expand,
+    load_sweep,
+    merge_points,
+    read_spec,
+    read_status,
+    sweep_dir,
+    write_spec,
+)
 from shiftgrid.scripts.cli import UserError
 
 
@@ -73,7 +83,7 @@ def prepare(sweep: Sweep, where: SweepDir, resume: bool) -> list[Point]:
 
 def run_points(where: SweepDir, names: list[str], backend: str, max_parallel: int | None, address: str | None) -> int | None:
     """Run the points on the backend, printing one line as each ends; the signal that stopped them, or None."""
-    from shiftgrid.agents.sweep_backends import run_local, run_ray
+    from shiftgrid.agents.sweeps.backends import run_local, run_ray
 
     def said(name: str, state: str) -> None:
         status = read_status(where, name)
@@ -88,7 +98,8 @@ def run_points(where: SweepDir, names: list[str], backend: str, max_parallel: in
 
 def report(sweep: Sweep, where: SweepDir, points: list[Point], device: str = "auto") -> Path:
     """Evaluate the finished points (one shift report per configuration) and write report/results.md; its path."""
-    from shiftgrid.scripts.evaluate_cmd import evaluate_runs
+    from shiftgrid.agents.evaluation.report import grid_index
+    from shiftgrid.agents.reports.runs import evaluate_runs
 
     sweep.register_learners()
     status = {p.name: read_status(where, p.name) for p in points}
@@ -158,7 +169,7 @@ def _stored(where: SweepDir) -> tuple[Sweep, SweepDir, list[Point]]:
 
 
 #: The points of ``shiftgrid benchmark sweep``: tiny PPO runs, so that what is measured is the machinery around them.
-BENCH_BASE = {"algo": "ppo", "env": "MiniGrid-Empty-5x5-v0", "steps": 512, "n_envs": 2, "device": "cpu",
+BENCH_BASE: dict[str, Any] = {"algo": "ppo", "env": "MiniGrid-Empty-5x5-v0", "steps": 512, "n_envs": 2, "device": "cpu",
               "set": ["eval.freq=0", "hyperparams={n_steps: 128, batch_size: 128, n_epochs: 1}"]}
 
 

@@ -19,18 +19,15 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from shiftgrid.agents.checkpoint import CheckpointError
-from shiftgrid.agents.config import ConfigError, TrainConfig, load_yaml, load_yaml_file, merge, parse_overrides
-from shiftgrid.agents.registry import check_learner, learner_names
-from shiftgrid.agents.rundir import CONFIG_FILE, RunDir, default_run_dir
-from shiftgrid.agents.train import RunResult, check_new_run_dir, resume_config, train
+from shiftgrid.agents.run.config import TrainConfig, load_yaml_file, merge, parse_overrides
+from shiftgrid.agents.run.presets import layered, preset_steps
+from shiftgrid.agents.run.registry import learner_names
+from shiftgrid.agents.run.rundir import CONFIG_FILE, RunDir, default_run_dir
 from shiftgrid.envs.teacher.advice import GRANULARITIES
 from shiftgrid.envs.teacher.curriculum import TEACHERS
-from shiftgrid.envs.teacher.knowledge import KnowledgeError
 from shiftgrid.scripts.cli import UserError, one_line_errors
 
 #: Flags that map one-to-one onto config keys (flag dest -> key).
@@ -74,44 +71,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 
-def _preset_folder() -> Any:
-    return resources.files("shiftgrid.scripts") / "presets"
-
-
-def preset_steps() -> str:
-    """The ``steps`` the presets set, for ``--help``: ``ppo-GoTo 1000000, ...``."""
-    found = []
-    for file in sorted(_preset_folder().iterdir(), key=lambda f: f.name):
-        if file.name.endswith(".yaml"):
-            steps = (load_yaml(file.read_text(), f"preset {file.name}") or {}).get("steps")
-            if steps is not None:
-                found.append(f"{file.name[:-5]}: {steps}")
-    return ", ".join(found) or "none"
-
-
-def preset_name(env_id: str) -> str:
-    """The environment part of a preset file name: ``shiftgrid/GoTo-v0`` -> ``GoTo``.
-
-    Example:
-        >>> preset_name("shiftgrid/GoTo-v0"), preset_name("BabyAI-GoToLocal-v0")
-        ('GoTo', 'BabyAI-GoToLocal')
-    """
-    name = env_id.split("/")[-1].split(":")[-1]
-    return name.rsplit("-v", 1)[0] if name.rsplit("-v", 1)[-1].isdigit() else name
-
-
-def presets(algo: str, env_id: str) -> dict[str, Any]:
-    """``<algo>.yaml`` merged with ``<algo>-<name>.yaml`` (each only where it exists)."""
-    folder = _preset_folder()
-    out: dict[str, Any] = {}
-    for name in (f"{algo}.yaml", f"{algo}-{preset_name(env_id)}.yaml"):
-        file = folder / name
-        if file.is_file():
-            data = load_yaml(file.read_text(), f"preset {name}") or {}
-            out = merge(out, data)
-    return out
-
-
 def parse_seeds(text: str | None) -> list[int]:
     """``"0,1,2"`` -> ``[0, 1, 2]`` (None -> ``[0]``)."""
     if text is None:
@@ -139,17 +98,6 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     return layered(from_file, merge(flags, parse_overrides(args.set)))
 
 
-def layered(from_file: dict[str, Any], command_line: dict[str, Any]) -> dict[str, Any]:
-    """Presets of the chosen learner and env < ``from_file`` < ``command_line``."""
-    chosen = merge(from_file, command_line)
-    defaults = TrainConfig()
-    algo, env = chosen.get("algo", defaults.algo), chosen.get("env", defaults.env)
-    if not isinstance(algo, str) or not isinstance(env, str):
-        raise ConfigError(f"algo and env must be strings, got {algo!r} and {env!r}")
-    check_learner(algo)
-    return merge(merge(presets(algo, env), from_file), command_line)
-
-
 def runs_to_resume(run_dir: Path) -> list[Path]:
     """``run_dir`` itself, or its ``seed*`` runs when it holds several seeds."""
     run = RunDir(run_dir)
@@ -169,6 +117,8 @@ def configs(args: argparse.Namespace) -> list[tuple[TrainConfig, bool]]:
             + (["--teacher"] if getattr(args, "teacher", None) or getattr(args, "teacher_set", None) else [])
         if given:
             raise UserError(f"--resume continues a run with its saved config; only --steps and --device may be given (got {', '.join(given)})")
+        from shiftgrid.agents.run.train import resume_config
+
         out = []
         for d in runs_to_resume(args.resume):
             config = resume_config(d, args.steps, args.device)
@@ -181,6 +131,8 @@ def configs(args: argparse.Namespace) -> list[tuple[TrainConfig, bool]]:
 
 def new_runs(merged: dict[str, Any], seeds: list[int] | None = None) -> list[tuple[TrainConfig, bool]]:
     """(config, False) for each seed of a fresh run of the merged config (``seeds`` None: the config's seed)."""
+    from shiftgrid.agents.run.train import check_new_run_dir
+
     seeds = seeds or [merged.get("seed", 0)]
     base = merged.get("run_dir")
     if base is None and len(seeds) > 1:
@@ -188,7 +140,7 @@ def new_runs(merged: dict[str, Any], seeds: list[int] | None = None) -> list[tup
         base = str(default_run_dir(config.algo, config.env).root)
     out = []
     for seed in seeds:
-        run_dir = base if len(seeds) == 1 else str(RunDir(base).seed(seed).root)
+        run_dir = base if len(seeds) == 1 else str(RunDir(cast(str, base)).seed(seed).root)  # set above
         config = TrainConfig.from_dict({**merged, "seed": seed, "run_dir": run_dir})
         if run_dir is not None:
             check_new_run_dir(run_dir)  # every seed's, before the first starts
@@ -196,8 +148,8 @@ def new_runs(merged: dict[str, Any], seeds: list[int] | None = None) -> list[tup
     return out
 
 
-def summary(result: RunResult) -> str:
-    """One line about a finished run."""
+def summary(result: Any) -> str:
+    """One line about a finished run (a :class:`~shiftgrid.agents.run.train.RunResult`)."""
     parts = [f"{result.run_dir}: {result.num_timesteps} steps", f"{result.sps:.0f} SPS"]
     if result.success is not None:
         parts.append(f"training success {result.success:.2f}")
@@ -216,33 +168,28 @@ def train_all(runs: list[tuple[TrainConfig, bool]], prog: str = "shiftgrid train
     ``prog`` is the command named in messages (``shiftgrid wm train`` reuses this); a run stopped
     by a NaN or infinite loss or weight exits with ``nan_status``.
     """
-    try:
-        for config, resume in runs:
-            result = train(config, resume=resume)
-            if result.interrupted is not None:
-                name = signal.Signals(result.interrupted).name
-                print(f"{prog}: stopped by {name} at step {result.num_timesteps}; checkpoint saved in "
-                      f"{RunDir(result.run_dir).latest}; continue with: {prog} --resume {result.run_dir}",
-                      file=sys.stderr)
-                return 128 + result.interrupted
-            if result.stop_reason == "nan":
-                why = result.stop_detail or "a loss or weight became NaN or infinite"
-                print(f"{prog}: {result.run_dir}: stopped at step {result.num_timesteps}: {why}; "
-                      f"{RunDir(result.run_dir).latest} is the last good checkpoint", file=sys.stderr)
-                return nan_status
-            if result.stop_reason == "complete":
-                print(f"{result.run_dir}: already complete at {result.num_timesteps} steps (config steps {config.steps}); "
-                      "nothing to do (give --steps N to train further)")
-                continue
-            print(summary(result))
-    except (ConfigError, CheckpointError) as e:
-        raise UserError(str(e)) from None
+    from shiftgrid.agents.run.train import train
+
+    for config, resume in runs:
+        result = train(config, resume=resume)
+        if result.interrupted is not None:
+            name = signal.Signals(result.interrupted).name
+            print(f"{prog}: stopped by {name} at step {result.num_timesteps}; checkpoint saved in "
+                  f"{RunDir(result.run_dir).latest}; continue with: {prog} --resume {result.run_dir}",
+                  file=sys.stderr)
+            return 128 + result.interrupted
+        if result.stop_reason == "nan":
+            why = result.stop_detail or "a loss or weight became NaN or infinite"
+            print(f"{prog}: {result.run_dir}: stopped at step {result.num_timesteps}: {why}; "
+                  f"{RunDir(result.run_dir).latest} is the last good checkpoint", file=sys.stderr)
+            return nan_status
+        if result.stop_reason == "complete":
+            print(f"{result.run_dir}: already complete at {result.num_timesteps} steps (config steps {config.steps}); "
+                  "nothing to do (give --steps N to train further)")
+            continue
+        print(summary(result))
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        runs = configs(args)
-    except (ConfigError, CheckpointError, KnowledgeError) as e:
-        raise UserError(str(e)) from None
-    return train_all(runs)
+    return train_all(configs(args))

@@ -1,6 +1,6 @@
 """``shiftgrid wm train``: train a world model on transitions a behaviour policy collects.
 
-The trainer is the world-model learner (shiftgrid.world_models.learner) run by the same
+The trainer is the world-model learner (shiftgrid.agents.model_based.world_model) run by the same
 machinery as ``shiftgrid train``: run directory, resolved config.yaml, checkpoints,
 --resume, Ctrl-C / SIGTERM saving first, progress bar, TensorBoard (losses, KL, per-cell
 accuracy, open-loop prediction images). Configuration layers, each overriding the one before:
@@ -61,7 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def command_line(args: argparse.Namespace) -> dict[str, Any]:
     """The flags and ``--set`` as config keys (over the presets and ``--config``)."""
-    from shiftgrid.agents.config import merge, parse_overrides
+    from shiftgrid.agents.run.config import merge, parse_overrides
 
     flags: dict[str, Any] = {"algo": LEARNER, **{k: getattr(args, k) for k in RUN_FLAGS if getattr(args, k) is not None}}
     settings = {k: getattr(args, k) for k in SETTING_FLAGS if getattr(args, k) is not None}
@@ -74,9 +74,10 @@ def command_line(args: argparse.Namespace) -> dict[str, Any]:
 
 def fresh_runs(args: argparse.Namespace) -> list:
     """(config, False) per seed of a new run: presets < --config < flags < --set, run dirs ``runs/wm-<model>-...``."""
-    from shiftgrid.agents.config import load_yaml_file
-    from shiftgrid.agents.rundir import default_run_dir
-    from shiftgrid.scripts.train_cmd import layered, new_runs, parse_seeds
+    from shiftgrid.agents.run.config import load_yaml_file
+    from shiftgrid.agents.run.presets import layered
+    from shiftgrid.agents.run.rundir import default_run_dir
+    from shiftgrid.scripts.train_cmd import new_runs, parse_seeds
 
     from_file = load_yaml_file(args.config) if args.config else {}
     merged = layered(from_file, command_line(args))
@@ -91,7 +92,7 @@ def fresh_runs(args: argparse.Namespace) -> list:
 
 def resumed_runs(args: argparse.Namespace) -> list:
     """(config, True) per run in ``--resume DIR`` (one run, or its ``seed*`` runs)."""
-    from shiftgrid.agents.train import resume_config
+    from shiftgrid.agents.run.train import resume_config
     from shiftgrid.scripts.train_cmd import runs_to_resume
 
     given = [f"--{k.replace('_', '-')}" for k in (*RUN_FLAGS, *SETTING_FLAGS, "seed", "config")
@@ -114,12 +115,7 @@ def resumed_runs(args: argparse.Namespace) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from shiftgrid.agents.checkpoint import CheckpointError
-    from shiftgrid.agents.config import ConfigError
     from shiftgrid.scripts.train_cmd import train_all
 
-    try:
-        runs = resumed_runs(args) if args.resume is not None else fresh_runs(args)
-    except (ConfigError, CheckpointError) as e:
-        raise UserError(str(e)) from None
+    runs = resumed_runs(args) if args.resume is not None else fresh_runs(args)
     return train_all(runs, prog="shiftgrid wm train", nan_status=2)

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 import torch
 
-from shiftgrid.agents.envs import make_env
+from shiftgrid.envs.learner_env import env_spaces, make_env
 from shiftgrid.envs.throughput import measure
+from shiftgrid.world_models.device import resolve_device
 from shiftgrid.world_models.interface import NUM_COLORS, NUM_STATES, NUM_TYPES, LatentState, ObsSpec, WorldModel
 from shiftgrid.world_models.models import build_model, check_model
 from shiftgrid.world_models.train_step import make_optimizer, train_step
@@ -123,17 +124,6 @@ def training_throughput(model: WorldModel, batch: int = 16, length: int = 64, st
     return batch * length / statistics.median(times)
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when present, else ``cpu``; ``ValueError`` for CUDA asked for but absent."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for but CUDA is not available; valid here: cpu, auto")
-    if not device.startswith(("cpu", "cuda")):
-        raise ValueError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N")
-    return device
-
-
 def env_throughput(env_id: str = "shiftgrid/GoTo-v0", steps: int = 5000) -> float:
     """Random-policy reset+step throughput of ``make_env(env_id)`` (steps per second)."""
     return measure(lambda: make_env(env_id), steps=steps).steps_per_second
@@ -149,13 +139,12 @@ def benchmark(model: str = "rssm", preset: str = "small", env_id: str = "shiftgr
     ``env_per_second`` reuses an env figure measured in the same run (else it is measured here).
     """
     check_model(model)
-    device = resolve_device(device)
+    device = str(resolve_device(device))
     before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        env = make_env(env_id)
-        spec = ObsSpec.from_spaces(env.observation_space, env.action_space)
+        spec = ObsSpec.from_spaces(*env_spaces(env_id))
         env_sps = env_throughput(env_id, env_steps) if env_per_second is None else env_per_second
         torch.manual_seed(0)
         wm = build_model(model, preset, spec).to(device)
@@ -167,5 +156,4 @@ def benchmark(model: str = "rssm", preset: str = "small", env_id: str = "shiftgr
         torch.set_num_threads(before)
 
 
-__all__ = ["Figures", "benchmark", "env_throughput", "imagination_throughput", "random_batch", "resolve_device",
-           "training_throughput"]
+__all__ = ["Figures", "benchmark", "env_throughput", "imagination_throughput", "random_batch", "training_throughput"]

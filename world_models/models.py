@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shiftgrid.agents.registry import import_target
+from shiftgrid.envs.targets import import_target
 from shiftgrid.world_models.interface import ObsSpec, WorldModel
 
 #: name -> (``module:ModelClass``, ``module:preset``).
@@ -52,4 +52,6 @@ def model_config(name: str, preset: str, **overrides: Any) -> Any:
 def build_model(name: str, preset: str, spec: ObsSpec, **overrides: Any) -> WorldModel:
     """A fresh model of family ``name`` sized by ``preset`` (with ``overrides``) for observations ``spec``."""
     config = model_config(name, preset, **overrides)
-    return import_target(MODELS[name][0])(config, spec)
+    model: WorldModel = import_target(MODELS[name][0])(config, spec)
+    model.family, model.preset = name, preset
+    return model

@@ -27,13 +27,14 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from shiftgrid.world_models.interface import WorldModel, render_view
+from shiftgrid.world_models.replay import SequenceReplay
 
 #: Pixels between frames, and between the blocks of two sequences.
 PAD, BLOCK_PAD = 2, 6
@@ -85,7 +86,7 @@ def open_loop(model: WorldModel, batch: Mapping[str, Tensor], context: int, hori
         imagined = model.imagine(states[:, -1], actions, decode=True, generator=generator)
     finally:
         model.train(was_training)
-    predicted = imagined.predictions.obs.mode()
+    predicted = imagined.predictions.decoded.mode()
     real = {"image": batch["image"][:, context:context + horizon].to(torch.uint8),
             "direction": batch["direction"][:, context:context + horizon].long()}
     return OpenLoop(real, {"image": predicted["image"], "direction": predicted["direction"].long()}, context)
@@ -118,3 +119,22 @@ def openloop_image(result: OpenLoop, max_sequences: int = 4, tile_size: int = 8)
                 y = top + r * (h + PAD)
                 grid[y:y + h, left:left + w] = picture
     return grid
+
+
+def replay_open_loop(model: WorldModel, replay: SequenceReplay, context: int, horizon: int, sequences: int,
+                     log_image: Callable[[str, np.ndarray], None], generator: torch.Generator | None = None) -> dict[str, float]:
+    """Draw ``sequences`` replayed sequences predicted open-loop as ``openloop/prediction`` (through ``log_image``).
+
+    Sequences that stay within one episode are drawn first. Returns the tag ``openloop/cell_accuracy``,
+    or nothing while no stream of ``replay`` holds ``context + horizon`` steps. The world-model trainer
+    and Dreamer both log their open-loop predictions this way.
+    """
+    span = context + horizon
+    if not bool((replay.size >= span).any()):
+        return {}
+    batch = replay.sample(4 * sequences, span, generator=generator)
+    clean = span_without_reset(batch, span)
+    order = torch.cat([torch.nonzero(clean).flatten(), torch.nonzero(~clean).flatten()])[:sequences]
+    result = open_loop(model, {k: v[order.to(v.device)] for k, v in batch.items()}, context, horizon)
+    log_image("openloop/prediction", openloop_image(result, sequences))
+    return {"openloop/cell_accuracy": result.cell_accuracy()}

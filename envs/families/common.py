@@ -16,8 +16,9 @@ from typing import Callable, Iterable
 import numpy as np
 from minigrid.core.world_object import Ball, Box, Key, WorldObj
 
+from shiftgrid.envs.directions import DIRECTIONS
 from shiftgrid.envs.language import COLORS, OBJECT_TYPES
-from shiftgrid.envs.level import Cell, Level, LevelBuilder, LevelError
+from shiftgrid.envs.level import Cell, Level, LevelBuilder, LevelError, cell_of
 
 Combo = tuple[str, str]
 
@@ -27,10 +28,10 @@ HELDOUT_COMBOS: tuple[Combo, ...] = (
 )
 SEEN_COMBOS: tuple[Combo, ...] = tuple((c, t) for c in COLORS for t in OBJECT_TYPES if (c, t) not in HELDOUT_COMBOS)
 
-LAYOUTS = ("room", "split", "rooms")
+#: Internal walls of a single room (GoTo, Pickup, Sequence): none, one wall across, four rooms. Maze has its own (MAZE_LAYOUTS).
+ROOM_LAYOUTS = ("room", "split", "rooms")
 #: How often a generator retries a crowded level with the same rng before giving up.
 ATTEMPTS = 50
-_DIRS = ((1, 0), (0, 1), (-1, 0), (0, -1))
 _MAKERS = {"ball": Ball, "box": Box, "key": Key}
 
 
@@ -76,7 +77,7 @@ def carve_layout(b: LevelBuilder, layout: str) -> list[Cell]:
                 if i != closed:
                     b.grid.set(gx, gy, None)
     elif layout != "room":
-        raise LevelError(f"unknown layout {layout!r}; valid: {', '.join(LAYOUTS)}")
+        raise LevelError(f"unknown layout {layout!r}; valid: {', '.join(ROOM_LAYOUTS)}")
     return b.free_cells()
 
 
@@ -92,16 +93,15 @@ def place_target_and_distractors(b: LevelBuilder, targets: str, style: str, num_
 
 def place_agent_not_facing(b: LevelBuilder, index: int) -> None:
     """Place the agent anywhere except facing object ``index`` (a mission must not start done)."""
-    b.place_agent()
-    x, y = b.agent_pos
-    dx, dy = ((1, 0), (0, 1), (-1, 0), (0, -1))[b.agent_dir]
-    if tuple(b.objects[index].cur_pos) == (x + dx, y + dy):
+    x, y = b.place_agent()
+    dx, dy = DIRECTIONS[b.agent_dir]
+    if cell_of(b.objects[index]) == (x + dx, y + dy):
         b.agent_dir = (b.agent_dir + 2) % 4
 
 
 def neighbours(cell: Cell) -> list[Cell]:
     """The four cells next to ``cell``: ``neighbours((2, 2))[0] == (3, 2)``."""
-    return [(cell[0] + dx, cell[1] + dy) for dx, dy in _DIRS]
+    return [(cell[0] + dx, cell[1] + dy) for dx, dy in DIRECTIONS]
 
 
 def _connected(cells: set[Cell]) -> bool:
@@ -174,7 +174,7 @@ def place_passable(
     # The passable cells before placing; ``rest`` (without the candidate cell) is built only when
     # the local test cannot decide: the ring and neighbour tests never look at the cell itself.
     passable, avoid_set = set(free) | doors, set(avoid)
-    kept = [tuple(b.objects[k].cur_pos) for k in keep]
+    kept = [cell_of(b.objects[k]) for k in keep]
     for i in b.rng.permutation(len(free)):
         cell = free[int(i)]
         if cell in avoid_set:

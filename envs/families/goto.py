@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shiftgrid.envs.factors import Factors, factor
-from shiftgrid.envs.families.common import LAYOUTS, carve_layout, place_agent_not_facing, place_target_and_distractors
+from shiftgrid.envs.families.common import ROOM_LAYOUTS, carve_layout, place_agent_not_facing, place_target_and_distractors
 from shiftgrid.envs.family import Family
 from shiftgrid.envs.language import describe
 from shiftgrid.envs.level import Level, LevelBuilder
@@ -21,7 +21,7 @@ class GoToFactors(Factors):
     num_distractors: int = factor(3, low=0, high=40, doc="objects besides the target")
     targets: str = factor("seen", choices=("seen", "heldout"), doc="colour x type pool the target comes from")
     distractor_style: str = factor("random", choices=("random", "near_miss"), doc="near_miss: distractors share the target's colour or type")
-    layout: str = factor("room", choices=LAYOUTS, doc="internal walls")
+    layout: str = factor("room", choices=ROOM_LAYOUTS, doc="internal walls")
 
 
 #: How each single-object verb is said.

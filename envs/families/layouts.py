@@ -4,7 +4,7 @@ A layout is a boolean array ``walls[y, x]`` (True = wall) of shape ``(size, size
 walls included, whose floor is one 4-connected region. Any family can carve one into a grid
 and draw its cells from :func:`floor_cells`.
 
-Layouts (:data:`LAYOUTS`):
+Layouts (:data:`MAZE_LAYOUTS`):
     rooms   a grid of rectangular rooms; neighbours are joined by one-cell gaps along a random
             spanning tree of the rooms, plus a few extra gaps that make loops
     maze    a perfect maze (randomized depth-first search on the odd cells): corridors one cell
@@ -41,10 +41,10 @@ from typing import Callable
 import numpy as np
 from minigrid.envs.wfc.wfclogic import solver as wfc_solver
 
+from shiftgrid.envs.directions import DIRECTIONS
 from shiftgrid.envs.level import Cell, LevelError
 
 Walls = np.ndarray  # bool (size, size), walls[y, x]; True = wall
-_STEPS = ((1, 0), (0, 1), (-1, 0), (0, -1))  # (dx, dy), minigrid's direction order
 MIN_SIZE = 7  # the smallest grid every layout can carve (two rooms of two cells a side)
 
 
@@ -213,7 +213,7 @@ def perfect_maze(size: int, rng: np.random.Generator) -> Walls:
     stack = [start]
     while stack:
         cx, cy = stack[-1]
-        options = [(cx + dx, cy + dy) for dx, dy in _STEPS
+        options = [(cx + dx, cy + dy) for dx, dy in DIRECTIONS
                    if 0 <= cx + dx < m and 0 <= cy + dy < m and not visited[cy + dy, cx + dx]]
         if not options:
             stack.pop()
@@ -479,7 +479,8 @@ def _check_size(layout: str, size: int) -> None:
         raise LevelError(f"layout {layout!r} needs a grid of size >= {MIN_SIZE}, got {size}")
 
 
-LAYOUTS: dict[str, Callable[[int, np.random.Generator], Walls]] = {
+#: Maze's layouts by name ("rooms" here is a grid of rooms joined by gaps, not ROOM_LAYOUTS' four rooms).
+MAZE_LAYOUTS: dict[str, Callable[[int, np.random.Generator], Walls]] = {
     "rooms": rooms,
     "maze": perfect_maze,
     "ruins": partial(wfc, RUINS),
@@ -488,12 +489,12 @@ LAYOUTS: dict[str, Callable[[int, np.random.Generator], Walls]] = {
 
 
 def carve(layout: str, size: int, rng: np.random.Generator) -> Walls:
-    """The wall mask of ``layout`` (one of :data:`LAYOUTS`) on a ``size x size`` grid; one floor region.
+    """The wall mask of ``layout`` (one of :data:`MAZE_LAYOUTS`) on a ``size x size`` grid; one floor region.
 
     Example:
-        >>> sorted(LAYOUTS)
+        >>> sorted(MAZE_LAYOUTS)
         ['caves', 'maze', 'rooms', 'ruins']
     """
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; valid: {', '.join(LAYOUTS)}")
-    return largest_component(LAYOUTS[layout](size, rng))
+    if layout not in MAZE_LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; valid: {', '.join(MAZE_LAYOUTS)}")
+    return largest_component(MAZE_LAYOUTS[layout](size, rng))

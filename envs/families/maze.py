@@ -20,8 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 from minigrid.core.world_object import Goal, Lava, Wall
 
+from shiftgrid.envs.directions import DIRECTIONS
 from shiftgrid.envs.factors import Factors, factor
-from shiftgrid.envs.families.layouts import LAYOUTS, MIN_SIZE, Walls, carve, distances, floor_cells
+from shiftgrid.envs.families.layouts import MAZE_LAYOUTS, MIN_SIZE, Walls, carve, distances, floor_cells
 from shiftgrid.envs.family import Family
 from shiftgrid.envs.level import Cell, Level, LevelBuilder, LevelError
 from shiftgrid.envs.mission import Clause, Mission
@@ -32,7 +33,7 @@ class MazeFactors(Factors):
     """Factors of Maze (plus the common ones: slip, palette, view)."""
 
     size: int = factor(9, low=MIN_SIZE, high=32, doc="side of the square grid, outer walls included")
-    layout: str = factor("maze", choices=tuple(LAYOUTS), doc="rooms, perfect maze, or WFC ruins / caves")
+    layout: str = factor("maze", choices=tuple(MAZE_LAYOUTS), doc="rooms, perfect maze, or WFC ruins / caves")
     lava: int = factor(0, low=0, high=32, doc="lava cells; at least one path from agent to goal avoids them all")
 
 
@@ -79,7 +80,7 @@ def shortest_path(walls: Walls, start: Cell, end: Cell) -> list[Cell]:
         return []
     path = [start]
     while (x, y) != end:
-        steps = ((x + dx, y + dy) for dx, dy in ((1, 0), (0, 1), (-1, 0), (0, -1)))
+        steps = ((x + dx, y + dy) for dx, dy in DIRECTIONS)
         x, y = next((nx, ny) for nx, ny in steps if d[ny, nx] == d[y, x] - 1)
         path.append((x, y))
     return path

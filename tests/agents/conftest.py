@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from shiftgrid.agents.registry import register_learner, unregister_learner
+from shiftgrid.agents.run.registry import register_learner, unregister_learner
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from shiftgrid.agents.envs import make_env
-from shiftgrid.agents.services import Episode, RunServices
+from shiftgrid.agents.run.services import Episode, RunServices
+from shiftgrid.envs.learner_env import make_env
 
 N_ACTIONS = 3  # minigrid's left, right, forward
 

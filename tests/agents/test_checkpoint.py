@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from shiftgrid.agents.checkpoint import (
+from shiftgrid.agents.run.checkpoint import (
     Checkpoint,
     CheckpointError,
     find_checkpoint,
@@ -12,8 +12,8 @@ from shiftgrid.agents.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from shiftgrid.agents.config import TrainConfig
-from shiftgrid.agents.registry import get_learner
+from shiftgrid.agents.run.config import TrainConfig
+from shiftgrid.agents.run.registry import get_learner
 
 SMALL = {"ppo": {"n_steps": 16, "batch_size": 16}, "a2c": {"n_steps": 4}, "dqn": {"buffer_size": 64},
          "recurrent-ppo": {"n_steps": 16, "batch_size": 16}}
@@ -39,7 +39,7 @@ def envelope(learner, config, **fields) -> Checkpoint:
 
 
 def observation_batch(env_id: str = "shiftgrid/GoTo-v0", n: int = 8) -> dict[str, np.ndarray]:
-    from shiftgrid.agents.envs import make_env
+    from shiftgrid.envs.learner_env import make_env
 
     env = make_env(env_id, "id")
     obs = [env.reset(seed=s)[0] for s in range(n)]

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from shiftgrid.agents.config import (
+from shiftgrid.agents.run.config import (
     VALIDATION_SEED,
     ConfigError,
     RunConfig,

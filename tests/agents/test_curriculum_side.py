@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import shiftgrid.envs  # noqa: F401
-from shiftgrid.agents.config import TrainConfig
-from shiftgrid.agents.curriculum import CurriculumExtension, curriculum_vec
-from shiftgrid.agents.rundir import RunDir
-from shiftgrid.agents.train import resume_config, train
+from shiftgrid.agents.run.config import TrainConfig
+from shiftgrid.agents.run.rundir import RunDir
+from shiftgrid.agents.run.train import resume_config, train
+from shiftgrid.agents.training.curriculum import CurriculumExtension, curriculum_vec
 from shiftgrid.envs.teacher.curriculum import CurriculumError, LevelSpace, make_curriculum
 from shiftgrid.envs.teacher.curriculum.log import read_levels
 from shiftgrid.scripts.cli import main
@@ -194,7 +194,7 @@ def test_a_restored_driver_hands_its_queued_levels_out_before_any_reset(kind):
 
 
 def test_a_resume_from_a_broken_teacher_state_is_a_checkpoint_error_naming_the_file(tmp_path):
-    from shiftgrid.agents.checkpoint import CheckpointError
+    from shiftgrid.agents.run.checkpoint import CheckpointError
 
     train(tiny(tmp_path / "run", 128, {"side_every": 0}))
     state_file = tmp_path / "run" / "teacher" / "curriculum.json"

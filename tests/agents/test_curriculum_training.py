@@ -6,10 +6,10 @@ import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import shiftgrid.envs  # noqa: F401
-from shiftgrid.agents.config import ConfigError, EvalConfig, TrainConfig
-from shiftgrid.agents.envs import make_env
-from shiftgrid.agents.curriculum import curriculum_vec, keep_replayed, segments
-from shiftgrid.agents.train import train
+from shiftgrid.agents.run.config import ConfigError, TrainConfig
+from shiftgrid.agents.run.train import train
+from shiftgrid.agents.training.curriculum import curriculum_vec, keep_replayed, segments
+from shiftgrid.envs.learner_env import make_env
 from shiftgrid.envs.teacher.curriculum import Curriculum, CurriculumError, LevelChoice, LevelSpace
 from shiftgrid.envs.teacher.curriculum.log import LevelLog, read_levels
 from shiftgrid.envs.teacher.curriculum.vector import curriculum_vector_env
@@ -160,7 +160,7 @@ def test_bad_teacher_input_is_one_line_and_exit_2(args, message, capsys, tmp_pat
 
 
 def test_the_reports_training_table_names_the_curriculum_and_its_cost():
-    from shiftgrid.agents.report import RunRecord, training_table
+    from shiftgrid.agents.evaluation.report import RunRecord, training_table
 
     run = RunRecord("r", 0, {}, config={"teacher": {"name": "plr", "options": {}}},
                     training={"steps": 512, "teacher": {"levels_chosen": 7.0, "side_steps": 0.0}})
@@ -168,7 +168,7 @@ def test_the_reports_training_table_names_the_curriculum_and_its_cost():
 
 
 def test_the_benchmark_table_counts_steps_to_the_goal_on_uniform_training_levels():
-    from shiftgrid.agents.curriculum_benchmark import table
+    from shiftgrid.agents.benchmarks.curriculum import table
 
     run = lambda teacher, seed, steps: {"env": "E", "teacher": teacher, "seed": seed, "steps": steps, "budget": 1000,
                                         "last": 0.95 if steps else 0.1, "cost": {"side_steps": 0}}
@@ -197,7 +197,7 @@ def _sweep_of_two_points(root):
 
     import yaml
 
-    from shiftgrid.agents.checkpoint import Checkpoint, save_checkpoint
+    from shiftgrid.agents.run.checkpoint import Checkpoint, save_checkpoint
 
     for point, state, steps in (("seed=0", "done", 1000), ("seed=1", "interrupted", 100)):
         run = root / "runs" / point
@@ -211,10 +211,10 @@ def _sweep_of_two_points(root):
 
 
 def test_the_benchmark_leaves_out_sweep_points_that_did_not_finish(tmp_path, capsys):
-    from shiftgrid.agents.curriculum_benchmark import main
+    from shiftgrid.scripts.cli import main
 
     _sweep_of_two_points(tmp_path)
-    assert main([str(tmp_path)]) == 0
+    assert main(["benchmark", "curriculum", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "| E | plr | 0/1 | >= 1,000 [1,000, 1,000] |" in out  # the stopped seed would pull the bound to 100
     assert "left out, not finished:" in out and "seed=1 (interrupted)" in out

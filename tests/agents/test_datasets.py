@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shiftgrid.agents.datasets import (
-    DATA_DIR, DATA_FILE, METADATA_FILE, DatasetError, find_dataset, minari_root, read_episodes, write_demos,
+from shiftgrid.agents.imitation.datasets import (
+    DATA_DIR,
+    DATA_FILE,
+    METADATA_FILE,
+    DatasetError,
+    find_dataset,
+    minari_root,
+    read_episodes,
+    write_demos,
 )
 
 

@@ -13,14 +13,15 @@ from stable_baselines3.common.env_util import make_vec_env
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from shiftgrid.agents.actor_critic import ActorCritic, ActorCriticConfig
-from shiftgrid.agents.checkpoint import read_checkpoint
-from shiftgrid.agents.config import ConfigError, EvalConfig, TrainConfig
-from shiftgrid.agents.dreamer import Dreamer, load_dreamer_world_model
-from shiftgrid.agents.envs import SuccessInfo
-from shiftgrid.agents.rundir import RunDir
-from shiftgrid.agents.services import RunState
-from shiftgrid.agents.train import resume_config, train
+from shiftgrid.agents.model_based.actor_critic import ActorCritic, ActorCriticConfig
+from shiftgrid.agents.model_based.dreamer import Dreamer
+from shiftgrid.agents.run.checkpoint import read_checkpoint
+from shiftgrid.agents.run.config import ConfigError, EvalConfig, TrainConfig
+from shiftgrid.agents.run.rundir import RunDir
+from shiftgrid.agents.run.services import RunState
+from shiftgrid.agents.run.train import resume_config, train
+from shiftgrid.agents.run.world_model import load_world_model
+from shiftgrid.envs.learner_env import SuccessInfo
 from shiftgrid.scripts.cli import main
 from shiftgrid.world_models.interface import Imagined, LatentState, ObsSpec, Predictions, WorldModel
 from shiftgrid.world_models.models import build_model
@@ -222,7 +223,7 @@ def test_tiny_dreamer_run_trains_resumes_and_evaluates(tmp_path, capsys):
     second = train(resume_config(run.root, steps=300), resume=True)
     assert second.num_timesteps == 300 and read_checkpoint(run.latest).num_timesteps == 300
     assert read_checkpoint(run.latest).state["counters"]["updates"] > saved.state["counters"]["updates"]
-    model, saved_config = load_dreamer_world_model(str(run.root), "cpu")  # what wm evaluate and a dream env need
+    model, saved_config = load_world_model(str(run.root), "cpu")  # what wm evaluate and a dream env need
     assert saved_config.algo == "dreamer" and not model.training
     assert torch.equal(next(model.parameters()), next(iter(read_checkpoint(run.latest).state["model"].values())))
     assert main(["evaluate", str(run.root), "--episodes", "2", "--n-envs", "2", "--device", "cpu"]) == 0

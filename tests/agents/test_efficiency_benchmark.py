@@ -7,7 +7,7 @@ import time
 import pytest
 import yaml
 
-from shiftgrid.agents.efficiency_benchmark import groups, read_runs, runs_table
+from shiftgrid.agents.benchmarks.efficiency import groups, read_runs, runs_table
 from shiftgrid.scripts.cli import main
 
 GOTO = "shiftgrid/GoTo-v0"

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from minigrid.wrappers import ImgObsWrapper
 
-import shiftgrid.agents.evaluation as evaluation
+import shiftgrid.agents.evaluation.episodes as evaluation
 from shiftgrid.agents import Evaluation, PolicyError, evaluate_policy
-from shiftgrid.agents.envs import make_env
 from shiftgrid.envs import SplitError, UnknownEnvError
+from shiftgrid.envs.learner_env import make_env
 
 GOTO = "shiftgrid/GoTo-v0"
 FORWARD, LEFT = 2, 0
@@ -161,15 +161,15 @@ def test_run_episodes_makes_envs_with_env_kwargs(monkeypatch):
 
 
 def evaluation_agent():
-    from shiftgrid.agents.policies import as_predictor
+    from shiftgrid.agents.evaluation.policies import as_predictor
 
     return as_predictor(forward)
 
 
 def test_training_time_validation_uses_the_runs_env_kwargs(monkeypatch, tmp_path):
-    from shiftgrid.agents.config import EvalConfig, TrainConfig
-    from shiftgrid.agents.rundir import RunDir
-    from shiftgrid.agents.services import RunServices, RunState
+    from shiftgrid.agents.run.config import EvalConfig, TrainConfig
+    from shiftgrid.agents.run.rundir import RunDir
+    from shiftgrid.agents.run.services import RunServices, RunState
 
     made = []
     monkeypatch.setattr(evaluation, "make_env", lambda env_id, split, **kw: made.append(kw) or make_env(env_id, split, **kw))

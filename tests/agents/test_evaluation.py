@@ -4,10 +4,9 @@ import gymnasium as gym
 import pytest
 from gymnasium import spaces
 
-import shiftgrid.agents.evaluation as evaluation
-from shiftgrid.agents.baselines import RandomAgent, ScriptedAgent
-from shiftgrid.agents.envs import make_env
-from shiftgrid.agents.evaluation import (
+import shiftgrid.agents.evaluation.episodes as evaluation
+from shiftgrid.agents.evaluation.baselines import RandomAgent, ScriptedAgent
+from shiftgrid.agents.evaluation.episodes import (
     HELD_OUT_SEED_BASE,
     axis_layout,
     evaluate_splits,
@@ -15,6 +14,7 @@ from shiftgrid.agents.evaluation import (
     splits_to_evaluate,
 )
 from shiftgrid.envs import SplitError, UnknownEnvError
+from shiftgrid.envs.learner_env import make_env
 
 GOTO = "shiftgrid/GoTo-v0"
 EMPTY = "MiniGrid-Empty-5x5-v0"
@@ -116,8 +116,9 @@ def test_evaluate_splits_returns_per_split_results():
 
 
 def untrained_ppo():
-    from shiftgrid.agents.algos import build_model, make_vec
-    from shiftgrid.agents.config import TrainConfig
+    from shiftgrid.agents.run.config import TrainConfig
+    from shiftgrid.agents.sb3.build import build_model
+    from shiftgrid.agents.training.envs import make_vec
 
     config = TrainConfig(algo="ppo", n_envs=1, device="cpu", extractor={"channels": 16}, hyperparams={"n_steps": 16, "batch_size": 16})
     return build_model(config, make_vec(config))
@@ -155,7 +156,7 @@ def test_episodes_record_whether_the_oracle_was_exact():
 
 
 def test_rendered_episodes_use_the_runs_factor_keywords():
-    from shiftgrid.agents.render import episode_frames
+    from shiftgrid.agents.run.render import episode_frames
 
     spin = ScriptedAgent([], fallback=0)
     default = episode_frames(spin, "shiftgrid/GoTo-v0", "id")[0]

@@ -7,12 +7,13 @@ from gymnasium import spaces
 from stable_baselines3.common.preprocessing import preprocess_obs
 from stable_baselines3.common.vec_env import VecTransposeImage
 
-from shiftgrid.agents.algos import build_model, make_vec
-from shiftgrid.agents.registry import SB3_LEARNERS
-from shiftgrid.agents.config import TrainConfig
-from shiftgrid.agents.envs import make_env
-from shiftgrid.agents.extractor import BabyAIExtractor, TextEncoder
+from shiftgrid.agents.run.config import TrainConfig
+from shiftgrid.agents.run.registry import SB3_LEARNERS
+from shiftgrid.agents.sb3.build import build_model
+from shiftgrid.agents.sb3.extractor import BabyAIExtractor, TextEncoder
+from shiftgrid.agents.training.envs import make_vec
 from shiftgrid.envs.language import VOCAB
+from shiftgrid.envs.learner_env import make_env
 
 ENVS = [("shiftgrid/GoTo-v0", "size/far"), ("shiftgrid/Pickup-v0", None), ("MiniGrid-Empty-5x5-v0", None), ("BabyAI-GoToLocal-v0", None)]
 

@@ -9,12 +9,12 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from shiftgrid.agents.baselines import RandomAgent, ScriptedAgent
-from shiftgrid.agents.config import ConfigError, EvalConfig, TrainConfig
-from shiftgrid.agents.datasets import DatasetError, write_demos
-from shiftgrid.agents.evaluation import run_episodes
-from shiftgrid.agents.rundir import RunDir
-from shiftgrid.agents.train import train
+from shiftgrid.agents.evaluation.baselines import RandomAgent, ScriptedAgent
+from shiftgrid.agents.evaluation.episodes import run_episodes
+from shiftgrid.agents.imitation.datasets import DatasetError, write_demos
+from shiftgrid.agents.run.config import ConfigError, EvalConfig, TrainConfig
+from shiftgrid.agents.run.rundir import RunDir
+from shiftgrid.agents.run.train import train
 
 ENV = "shiftgrid/GoTo-v0"
 #: A small GoTo: one distractor, a short episode limit (so chance is low), a small network (so tests are quick).
@@ -41,7 +41,7 @@ def bc_run(demos, tmp_path_factory):
 
 
 def test_bc_learns_a_small_task_from_a_few_demonstrations(bc_run):
-    from shiftgrid.agents.checkpoint import load_agent
+    from shiftgrid.agents.run.checkpoint import load_agent
 
     agent, _ = load_agent(bc_run.run_dir, "cpu")
     held_out = 10**6  # training-split levels the 100 demonstrations (seeds 0-99) did not show
@@ -52,13 +52,13 @@ def test_bc_learns_a_small_task_from_a_few_demonstrations(bc_run):
 
 
 def test_bc_reports_the_teachers_cost(bc_run, demos):
-    from shiftgrid.agents.datasets import open_dataset
+    from shiftgrid.agents.imitation.datasets import open_dataset
 
     cost = json.loads((RunDir(bc_run.run_dir).teacher / "cost.json").read_text())
     dataset = open_dataset(demos)
     assert cost == {"demo_episodes": 100.0, "demo_steps": float(dataset.total_steps)}
     assert bc_run.num_timesteps == 150 * 64  # transitions learned from
-    from shiftgrid.agents.report import learning_curve
+    from shiftgrid.agents.evaluation.report import learning_curve
 
     tb = RunDir(bc_run.run_dir).tb
     assert learning_curve(tb, "teacher/demo_steps")[-1][1] == dataset.total_steps
@@ -78,7 +78,7 @@ def test_bc_resumes_where_it_stopped(demos, tmp_path):
 
 
 def test_init_from_starts_ppo_from_the_cloned_weights(bc_run, tmp_path):
-    from shiftgrid.agents.checkpoint import find_checkpoint, read_checkpoint
+    from shiftgrid.agents.run.checkpoint import find_checkpoint, read_checkpoint
 
     cloned = read_checkpoint(find_checkpoint(bc_run.run_dir)).state["policy"]
     seen = []
@@ -97,7 +97,7 @@ def test_init_from_starts_ppo_from_the_cloned_weights(bc_run, tmp_path):
 
 
 def test_init_from_refuses_another_network(bc_run, tmp_path):
-    from shiftgrid.agents.checkpoint import CheckpointError
+    from shiftgrid.agents.run.checkpoint import CheckpointError
 
     cfg = config(tmp_path, "ppo", init_from=str(bc_run.run_dir), steps=64, extractor={},
                  hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
@@ -108,7 +108,7 @@ def test_init_from_refuses_another_network(bc_run, tmp_path):
 def test_dagger_labels_are_the_oracles_optimal_actions(tmp_path):
     import gymnasium as gym
 
-    from shiftgrid.agents.dagger import DaggerLearner
+    from shiftgrid.agents.imitation.dagger import DaggerLearner
     from shiftgrid.envs.oracle import solve_from
 
     cfg = config(tmp_path, "dagger", n_envs=1, steps=40, hyperparams={"rollout_steps": 40, "updates": 0, "beta": 0.0})
@@ -141,7 +141,7 @@ def test_dagger_mixing_lets_the_teacher_act(tmp_path):
 
 
 def test_expert_demonstrates_exactly_the_failed_missions(tmp_path):
-    from shiftgrid.agents.expert import PROBE_SEED, ExpertLearner
+    from shiftgrid.agents.imitation.expert import PROBE_SEED, ExpertLearner
 
     learner = ExpertLearner(config(tmp_path, "expert", hyperparams={"probe_episodes": 30}), training=True)
     fake = ScriptedAgent([2, 2], fallback=0)  # forward twice, then spin: succeeds on some levels only
@@ -184,7 +184,7 @@ def test_bad_settings(tmp_path, demos):
 def test_the_steps_of_a_failed_teacher_demonstration_are_counted(tmp_path):
     from types import SimpleNamespace
 
-    from shiftgrid.agents.expert import ExpertLearner
+    from shiftgrid.agents.imitation.expert import ExpertLearner
 
     learner = ExpertLearner(config(tmp_path, "expert", hyperparams={"probe_episodes": 3}), training=True)
     learner.teacher_model = SimpleNamespace(act=lambda env: 0)  # a teacher that only turns left fails every level

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from shiftgrid.agents.checkpoint import read_checkpoint
-from shiftgrid.agents.datasets import open_dataset
-from shiftgrid.agents.imitation_benchmark import measure, read_rows, summary
-from shiftgrid.agents.rundir import RunDir
+from shiftgrid.agents.benchmarks.imitation import measure, read_rows, summary
+from shiftgrid.agents.imitation.datasets import open_dataset
+from shiftgrid.agents.run.checkpoint import read_checkpoint
+from shiftgrid.agents.run.rundir import RunDir
 from shiftgrid.scripts.cli import main
 
 GOTO = "shiftgrid/GoTo-v0"

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from shiftgrid.agents.config import ConfigError, TrainConfig
-from shiftgrid.agents.registry import check_learner, get_learner, learner_names, register_learner, unregister_learner
+from shiftgrid.agents.run.config import ConfigError, TrainConfig
+from shiftgrid.agents.run.registry import check_learner, get_learner, learner_names, register_learner, unregister_learner
 
 
 def test_builtin_learners_are_the_sb3_algorithms():
@@ -15,7 +15,7 @@ def test_builtin_learners_are_the_sb3_algorithms():
 
 
 def test_importing_the_registry_imports_no_learner():
-    code = "import sys, shiftgrid.agents.registry as r; r.learner_names(); print('stable_baselines3' in sys.modules, 'torch' in sys.modules)"
+    code = "import sys, shiftgrid.agents.run.registry as r; r.learner_names(); print('stable_baselines3' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 
@@ -53,7 +53,7 @@ def test_bad_registrations_are_refused():
 def test_installed_packages_add_learners_through_entry_points(monkeypatch):
     import importlib.metadata
 
-    import shiftgrid.agents.registry as registry
+    import shiftgrid.agents.run.registry as registry
 
     found = [importlib.metadata.EntryPoint("tab", "tabular_learner:TabularLearner", registry.ENTRY_POINT_GROUP)]
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: found if group == registry.ENTRY_POINT_GROUP else [])

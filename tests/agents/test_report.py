@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 from gymnasium import spaces
 
-from shiftgrid.agents.baselines import RandomAgent
-from shiftgrid.agents.evaluation import EpisodeResult, axis_layout, evaluate_splits
-from shiftgrid.agents.report import RunRecord, learning_curve, markdown, training_table, write_report
-from shiftgrid.agents.stats import summarize
+from shiftgrid.agents.evaluation.baselines import RandomAgent
+from shiftgrid.agents.evaluation.episodes import EpisodeResult, axis_layout, evaluate_splits
+from shiftgrid.agents.evaluation.report import RunRecord, learning_curve, markdown, training_table, write_report
+from shiftgrid.agents.evaluation.stats import summarize
 
 GOTO = "shiftgrid/GoTo-v0"
 PNG = b"\x89PNG\r\n\x1a\n"

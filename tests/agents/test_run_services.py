@@ -8,11 +8,11 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import shiftgrid.agents.services as services_module
-from shiftgrid.agents.checkpoint import read_checkpoint
-from shiftgrid.agents.config import VALIDATION_SEED, EvalConfig, TargetConfig, TrainConfig
-from shiftgrid.agents.rundir import RunDir
-from shiftgrid.agents.services import Episode, RunServices, RunState, stop_on_signals
+import shiftgrid.agents.run.services as services_module
+from shiftgrid.agents.run.checkpoint import read_checkpoint
+from shiftgrid.agents.run.config import VALIDATION_SEED, EvalConfig, TargetConfig, TrainConfig
+from shiftgrid.agents.run.rundir import RunDir
+from shiftgrid.agents.run.services import Episode, RunServices, RunState, stop_on_signals
 
 EMPTY = "MiniGrid-Empty-5x5-v0"
 

@@ -2,8 +2,9 @@
 
 import pytest
 
-from shiftgrid.agents.algos import build_model, make_vec
-from shiftgrid.agents.config import ConfigError, TrainConfig
+from shiftgrid.agents.run.config import ConfigError, TrainConfig
+from shiftgrid.agents.sb3.build import build_model
+from shiftgrid.agents.training.envs import make_vec
 
 
 def test_linear_learning_rate_runs_from_start_to_end():

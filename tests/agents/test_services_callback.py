@@ -3,9 +3,9 @@
 import json
 from types import SimpleNamespace
 
-from shiftgrid.agents.callbacks import ServicesCallback
-from shiftgrid.agents.rundir import RunDir
-from shiftgrid.agents.services import RunState
+from shiftgrid.agents.run.rundir import RunDir
+from shiftgrid.agents.run.services import RunState
+from shiftgrid.agents.sb3.callbacks import ServicesCallback
 from shiftgrid.envs.teacher.cost import COST_KEY
 
 

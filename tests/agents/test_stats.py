@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from shiftgrid.agents.evaluation import EpisodeResult
-from shiftgrid.agents.stats import episode_metrics, gap_interval, iqm, iqm_interval, run_metrics, summarize
+from shiftgrid.agents.evaluation.episodes import EpisodeResult
+from shiftgrid.agents.evaluation.stats import episode_metrics, gap_interval, iqm, iqm_interval, run_metrics, summarize
 
 
 def test_iqm_is_the_25_percent_trimmed_mean():

@@ -2,10 +2,10 @@
 
 import pytest
 
-from shiftgrid.agents.config import ConfigError
-from shiftgrid.agents.registry import learner_names
-from shiftgrid.agents.rundir import SweepDir
-from shiftgrid.agents.sweep import Sweep, expand, load_sweep, merge_points, read_status, write_status
+from shiftgrid.agents.run.config import ConfigError
+from shiftgrid.agents.run.registry import learner_names
+from shiftgrid.agents.run.rundir import SweepDir
+from shiftgrid.agents.sweeps.sweep import Sweep, expand, load_sweep, merge_points, read_status, write_status
 
 BASE = {"algo": "ppo", "env": "shiftgrid/GoTo-v0", "steps": 512}
 

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from shiftgrid.agents.checkpoint import read_checkpoint
-from shiftgrid.agents.config import ConfigError, EvalConfig, TargetConfig, TrainConfig
-from shiftgrid.agents.train import train
+from shiftgrid.agents.run.checkpoint import read_checkpoint
+from shiftgrid.agents.run.config import ConfigError, EvalConfig, TargetConfig, TrainConfig
+from shiftgrid.agents.run.train import train
 
 PPO_SMALL = {"n_steps": 64, "batch_size": 64, "n_epochs": 1}
 

@@ -9,10 +9,10 @@ import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from shiftgrid.agents.checkpoint import load_agent, read_checkpoint
-from shiftgrid.agents.config import EvalConfig, TrainConfig
-from shiftgrid.agents.rundir import RunDir
-from shiftgrid.agents.train import resume_config, train
+from shiftgrid.agents.run.checkpoint import load_agent, read_checkpoint
+from shiftgrid.agents.run.config import EvalConfig, TrainConfig
+from shiftgrid.agents.run.rundir import RunDir
+from shiftgrid.agents.run.train import resume_config, train
 from shiftgrid.scripts.cli import main
 
 EMPTY = "MiniGrid-Empty-5x5-v0"

@@ -226,7 +226,7 @@ def test_valid_max_steps():
 
 def test_factor_keywords_through_the_learners_env_factory():
     """``shiftgrid train --set env_kwargs.size=9`` passes its env_kwargs to ``make_env``."""
-    from shiftgrid.agents.envs import make_env
+    from shiftgrid.envs.learner_env import make_env
 
     env = make_env("shiftgrid/GoTo-v0", "size/far", size=9)
     env.reset(seed=0)

@@ -13,7 +13,7 @@ from minigrid.envs.wfc.wfclogic import solver as wfc_solver
 from shiftgrid.envs.env import ShiftGridEnv
 from shiftgrid.envs.factors import FactorError
 from shiftgrid.envs.families import layouts
-from shiftgrid.envs.families.layouts import CAVES, LAYOUTS, RUINS, WFC_SAMPLES, carve, components, distances
+from shiftgrid.envs.families.layouts import CAVES, MAZE_LAYOUTS, RUINS, WFC_SAMPLES, carve, components, distances
 from shiftgrid.envs.families.maze import FAMILY, MISSION, MazeFactors, max_steps
 from shiftgrid.envs.language import VOCAB, tokenize
 from shiftgrid.envs.level import LevelError, level_hash
@@ -94,7 +94,7 @@ def test_slip_raises_the_expected_optimal_cost():
 # -- determinism ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("layout", list(MAZE_LAYOUTS))
 def test_generation_is_deterministic_per_seed(layout):
     f = MazeFactors(size=11, layout=layout, lava=3)
     hashes = [level_hash(FAMILY.generate(f, np.random.default_rng(s)), hash_extra(f)) for s in range(20)]
@@ -271,7 +271,7 @@ def test_caves_are_drawn_in_two_by_two_blocks():
             assert not (2 <= y <= 8 and walls[y - 1, x] and walls[y + 1, x])
 
 
-@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("layout", list(MAZE_LAYOUTS))
 def test_goal_is_far_from_the_agent(layout):
     f = MazeFactors(size=11, layout=layout)
     for s in range(20):

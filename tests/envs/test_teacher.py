@@ -94,7 +94,7 @@ def test_oracle_teacher_replans_after_a_detour():
 
 
 def test_oracle_teacher_on_a_wrapped_env_and_babyai():
-    from shiftgrid.agents.envs import make_env  # MissionTokens(SuccessInfo(...))
+    from shiftgrid.envs.learner_env import make_env  # MissionTokens(SuccessInfo(...))
 
     env = make_env("shiftgrid/Pickup-v0")
     env.reset(seed=0)

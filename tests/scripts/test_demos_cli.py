@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shiftgrid.agents.datasets import read_episodes
+from shiftgrid.agents.imitation.datasets import read_episodes
 from shiftgrid.scripts.cli import main
 
 

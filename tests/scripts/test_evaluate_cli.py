@@ -9,11 +9,11 @@ import pytest
 import yaml
 from gymnasium import spaces
 
-import shiftgrid.agents.evaluation as evaluation
+import shiftgrid.agents.evaluation.episodes as evaluation
+import shiftgrid.agents.reports.runs as evaluate_runs_module
 import shiftgrid.scripts.cli as cli
-import shiftgrid.scripts.evaluate_cmd as evaluate_cmd
-from shiftgrid.agents.baselines import RandomAgent
-from shiftgrid.agents.rundir import RunDir
+from shiftgrid.agents.evaluation.baselines import RandomAgent
+from shiftgrid.agents.run.rundir import RunDir
 
 GOTO = "shiftgrid/GoTo-v0"
 #: What loading a best.pt chosen during training says of it.
@@ -31,7 +31,7 @@ def runs(tmp_path, monkeypatch):
         config = yaml.safe_load((run_dir / "config.yaml").read_text())
         return RandomAgent(spaces.Discrete(7), config["seed"]), config, CHECKPOINT
 
-    monkeypatch.setattr(evaluate_cmd, "load", load)
+    monkeypatch.setattr(evaluate_runs_module, "load_run", load)
 
     def make(name, env=GOTO, seed=0, algo="ppo", split="train"):
         run_dir = tmp_path / name
@@ -113,7 +113,7 @@ def test_stochastic_flag_reaches_the_agent_and_the_report(runs, monkeypatch, fla
             asked.add(deterministic)
             return super().predict(obs, state, episode_start, deterministic)
 
-    monkeypatch.setattr(evaluate_cmd, "load", lambda path, device: (Spy(spaces.Discrete(7), 0), {"env": GOTO, "seed": 0, "algo": "ppo"}, CHECKPOINT))
+    monkeypatch.setattr(evaluate_runs_module, "load_run", lambda path, device: (Spy(spaces.Discrete(7), 0), {"env": GOTO, "seed": 0, "algo": "ppo"}, CHECKPOINT))
     run_dir = runs("goto-s0")
     assert evaluate(run_dir, "--splits", "id", "--episodes", "2", *flag) == 0
     assert asked == {deterministic}
@@ -155,7 +155,7 @@ def test_a_function_policy_through_the_api_gives_the_cli_report(runs, monkeypatc
     from shiftgrid.agents import FunctionPolicy, evaluate_policy
 
     config = {"env": GOTO, "split": "train", "seed": 0, "algo": "ppo"}
-    monkeypatch.setattr(evaluate_cmd, "load", lambda path, device: (FunctionPolicy(wall_follower), config, CHECKPOINT))
+    monkeypatch.setattr(evaluate_runs_module, "load_run", lambda path, device: (FunctionPolicy(wall_follower), config, CHECKPOINT))
     run_dir = runs("goto-s0")
     assert evaluate(run_dir, "--splits", "id,size/near,size/far", "--episodes", "3") == 0
     ev = evaluate_policy(wall_follower, GOTO, ["id", "size/near", "size/far"], episodes=3, out=tmp_path / "api",
@@ -178,7 +178,7 @@ def test_a_run_trained_with_env_kwargs_is_evaluated_with_them(runs, monkeypatch)
     real = evaluation.make_env
     monkeypatch.setattr(evaluation, "make_env", lambda env_id, split, **kw: made.append(kw) or real(env_id, split, **kw))
     config = {"env": GOTO, "split": "train", "seed": 0, "algo": "ppo", "env_kwargs": {"size": 9}}
-    monkeypatch.setattr(evaluate_cmd, "load", lambda path, device: (RandomAgent(spaces.Discrete(7), 0), config, CHECKPOINT))
+    monkeypatch.setattr(evaluate_runs_module, "load_run", lambda path, device: (RandomAgent(spaces.Discrete(7), 0), config, CHECKPOINT))
     run_dir = runs("goto-s0")
     assert evaluate(run_dir, "--splits", "id,size/far", "--episodes", "2") == 0
     assert made and all(kw == {"size": 9} for kw in made)
@@ -190,7 +190,7 @@ def test_runs_with_different_env_kwargs_are_refused(runs, monkeypatch, tmp_path,
         kw = {"size": 9} if "big" in str(path) else {}
         return RandomAgent(spaces.Discrete(7), 0), {"env": GOTO, "seed": 0, "algo": "ppo", "env_kwargs": kw}, CHECKPOINT
 
-    monkeypatch.setattr(evaluate_cmd, "load", load)
+    monkeypatch.setattr(evaluate_runs_module, "load_run", load)
     assert evaluate(runs("small"), runs("big", seed=1), "--out", tmp_path / "r", "--episodes", "1") == 2
     err = one_line_error(capsys)
     assert "a different env_kwargs" in err and "small (env_kwargs={})" in err and "big (env_kwargs={'size': 9})" in err
@@ -205,8 +205,8 @@ def ppo_zip(tmp_path_factory):
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from shiftgrid.agents.envs import make_env
-    from shiftgrid.agents.extractor import BabyAIExtractor
+    from shiftgrid.agents.sb3.extractor import BabyAIExtractor
+    from shiftgrid.envs.learner_env import make_env
 
     model = PPO("MultiInputPolicy", DummyVecEnv([lambda: make_env(GOTO)]), n_steps=64, batch_size=64, n_epochs=1, seed=0,
                 device="cpu", policy_kwargs={"features_extractor_class": BabyAIExtractor, "normalize_images": False})
@@ -270,8 +270,8 @@ def test_zip_flags_with_a_run_and_mixing_zips_with_runs_are_refused(runs, ppo_zi
 
 @pytest.mark.parametrize("algo", ["ppo", "dqn", "recurrent-ppo"])
 def test_the_algorithm_is_told_from_the_zip(algo, tmp_path):
-    from shiftgrid.agents.algos import sb3_algorithm
-    from shiftgrid.agents.sb3_zip import zip_algorithm
+    from shiftgrid.agents.sb3.build import sb3_algorithm
+    from shiftgrid.agents.sb3.zip_model import zip_algorithm
 
     cls, _ = sb3_algorithm(algo)
     extra = {"buffer_size": 10} if algo == "dqn" else {}

@@ -12,8 +12,8 @@ import pytest
 import torch
 import yaml
 
-from shiftgrid.agents.registry import learner_names, unregister_learner
-from shiftgrid.agents.rundir import SweepDir
+from shiftgrid.agents.run.registry import learner_names, unregister_learner
+from shiftgrid.agents.run.rundir import SweepDir
 from shiftgrid.scripts.cli import main
 
 LEARNER_DIR = Path(__file__).parents[1] / "agents"  # tabular_learner.py

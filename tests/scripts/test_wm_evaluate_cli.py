@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import torch
 
-from shiftgrid.agents.checkpoint import Checkpoint, save_checkpoint
-from shiftgrid.agents.config import TrainConfig
+from shiftgrid.agents.run.checkpoint import Checkpoint, save_checkpoint
+from shiftgrid.agents.run.config import TrainConfig
 from shiftgrid.scripts.cli import main
-from shiftgrid.world_models.evaluation import metric_names
+from shiftgrid.world_models.scoring import metric_names
 
 GOTO = "shiftgrid/GoTo-v0"
 FAST = ["--episodes", "2", "--context", "2", "--horizons", "1,3", "--n-envs", "2", "--no-progress"]

@@ -81,7 +81,7 @@ def test_resume_of_an_agent_run_is_refused(tmp_path, capsys):
 
 
 def test_demos_train_on_recorded_episodes_of_the_same_env_only(tmp_path, capsys):
-    from shiftgrid.agents.datasets import write_demos
+    from shiftgrid.agents.imitation.datasets import write_demos
 
     demos = write_demos(tmp_path / "demos", "shiftgrid/GoTo-v0", episodes=3, seed=0)
     run = tmp_path / "wm"

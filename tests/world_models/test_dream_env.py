@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from shiftgrid.agents.rundir import RunDir
+from shiftgrid.agents.run.rundir import RunDir
+from shiftgrid.envs.learner_env import make_env
 from shiftgrid.scripts.cli import main
 from shiftgrid.world_models.dream_env import DreamSB3VecEnv, DreamVecEnv, RealStarts, ReplayStarts
 from shiftgrid.world_models.interface import ObsSpec
@@ -83,7 +84,7 @@ def test_next_step_autoreset_and_the_sb3_adapter():
 
 
 def test_replay_starts_draw_kept_episode_starts():
-    envs = gym.vector.SyncVectorEnv([lambda: __import__("shiftgrid.agents.envs").agents.envs.make_env(EMPTY)] * 2)
+    envs = gym.vector.SyncVectorEnv([lambda: make_env(EMPTY)] * 2)
     replay = SequenceReplay.for_space(envs.single_observation_space, num_envs=2, capacity=200)
     obs, _ = envs.reset(seed=0)
     replay.reset(obs)

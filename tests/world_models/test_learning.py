@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from shiftgrid.agents.envs import make_env
+from shiftgrid.envs.learner_env import make_env
 from shiftgrid.world_models.interface import ObsSpec
 from shiftgrid.world_models.metrics import one_step_accuracy
 from shiftgrid.world_models.models import build_model

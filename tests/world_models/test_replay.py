@@ -8,7 +8,7 @@ import pytest
 import torch
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from shiftgrid.agents.envs import make_env
+from shiftgrid.envs.learner_env import make_env
 from shiftgrid.world_models.replay import SequenceReplay
 
 MODES = ("next_step", "same_step", "sb3")

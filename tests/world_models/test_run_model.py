@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from shiftgrid.agents.checkpoint import Checkpoint, CheckpointError, load_agent, save_checkpoint
-from shiftgrid.agents.config import EvalConfig, TrainConfig
-from shiftgrid.agents.dreamer import load_dreamer_world_model
-from shiftgrid.agents.rundir import RunDir
-from shiftgrid.agents.train import train
+from shiftgrid.agents.evaluation.world_model import record_splits
+from shiftgrid.agents.model_based.run_model import load_scored_run
+from shiftgrid.agents.run.checkpoint import Checkpoint, CheckpointError, load_agent, save_checkpoint
+from shiftgrid.agents.run.config import EvalConfig, TrainConfig
+from shiftgrid.agents.run.rundir import RunDir
+from shiftgrid.agents.run.train import train
+from shiftgrid.agents.run.world_model import load_world_model
+from shiftgrid.agents.training.dream import dream_vec_env
 from shiftgrid.scripts.cli import main
-from shiftgrid.world_models.dream_env import dream_vec_env
-from shiftgrid.world_models.evaluation import record_splits
 from shiftgrid.world_models.interface import ObsSpec
-from shiftgrid.world_models.run_model import load_run_world_model
 
 EMPTY = "MiniGrid-Empty-5x5-v0"
 SHORT = {"max_steps": 20}
@@ -34,26 +34,26 @@ def dreamer_run(tmp_path_factory) -> Path:
 
 
 def test_the_world_model_of_a_dreamer_run_is_the_dreamers(dreamer_run):
-    run = load_run_world_model(dreamer_run, device="cpu")
+    run = load_scored_run(dreamer_run, device="cpu")
     assert (run.learner, run.family, run.steps, run.file) == ("dreamer", "rssm (tiny)", 64, RunDir(dreamer_run).latest)
-    model, config = load_dreamer_world_model(str(dreamer_run), "cpu")
+    model, config = load_world_model(str(dreamer_run), "cpu")
     theirs, mine = model.state_dict(), run.model.state_dict()
     assert not run.model.training and mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
     assert run.config.to_dict() == config.to_dict() and run.config.env_kwargs == SHORT
     assert run.model.spec == ObsSpec.from_spaces(*_spaces())
     with pytest.raises(CheckpointError, match="no checkpoints/best.pt in"):  # trained with eval.freq=0: no best
-        load_run_world_model(dreamer_run, device="cpu", checkpoint="best")
+        load_scored_run(dreamer_run, device="cpu", checkpoint="best")
 
 
 def _spaces():
-    from shiftgrid.agents.envs import make_env
+    from shiftgrid.envs.learner_env import make_env
 
     env = make_env(EMPTY)
     return env.observation_space, env.action_space
 
 
 def test_its_episodes_are_played_by_the_dreamer_agent_as_shiftgrid_evaluate_plays_it(dreamer_run):
-    run = load_run_world_model(dreamer_run, device="cpu")
+    run = load_scored_run(dreamer_run, device="cpu")
     behaviour = run.behaviour(seed=0)
     torch.manual_seed(0)  # the agent filters its observations with sampled latents: one seeded stream
     played = record_splits(behaviour, EMPTY, "all", episodes=2, env_kwargs=SHORT, n_envs=1, progress=False)["id"]
@@ -86,14 +86,14 @@ def test_ppo_trains_in_a_dreamers_dream_and_another_env_or_spec_is_refused(dream
     assert main(["train", "--algo", "ppo", "--env", "shiftgrid/GoTo-v0", "--dream", str(dreamer_run), "--steps", "64",
                  "--run-dir", str(tmp_path / "bad"), "--no-progress", "--device", "cpu"]) == 2
     err = capsys.readouterr().err
-    assert "holds a Dreamer's rssm/tiny world model of MiniGrid-Empty-5x5-v0, but one of shiftgrid/GoTo-v0 was asked for: " \
+    assert "holds a dreamer run's rssm/tiny world model of MiniGrid-Empty-5x5-v0, but one of shiftgrid/GoTo-v0 was asked for: " \
            "another environment" in err and len(err.strip().splitlines()) == 1
-    with pytest.raises(CheckpointError, match="the Dreamer's world model observes .* another observation spec"):
-        load_run_world_model(dreamer_run, device="cpu", spec=ObsSpec(num_actions=3))
+    with pytest.raises(CheckpointError, match="holds a dreamer run's rssm/tiny world model, which observes .* another observation spec"):
+        load_scored_run(dreamer_run, device="cpu", spec=ObsSpec(num_actions=3))
 
 
 def test_a_checkpoint_without_a_world_model_is_refused_in_one_line(tmp_path):
     file = save_checkpoint(Checkpoint("ppo", TrainConfig(run_dir=str(tmp_path)).to_dict(), {}), tmp_path / "latest.pt")
     with pytest.raises(CheckpointError, match=r"learner 'ppo', not a world model \(train one with shiftgrid wm train, "
                                               r"or a Dreamer with shiftgrid train --algo dreamer\)"):
-        load_run_world_model(file)
+        load_scored_run(file)

@@ -9,18 +9,10 @@ import pytest
 import torch
 from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX, STATE_TO_IDX
 
-from shiftgrid.agents.envs import make_env
-from shiftgrid.agents.evaluation import HELD_OUT_SEED_BASE
-from shiftgrid.world_models.behaviour import make_behaviour
-from shiftgrid.world_models.evaluation import (
-    check_horizons,
-    evaluation_seeds,
-    metric_names,
-    record_splits,
-    score_episodes,
-    score_splits,
-    tally,
-)
+from shiftgrid.agents.evaluation.episodes import HELD_OUT_SEED_BASE
+from shiftgrid.agents.evaluation.world_model import evaluation_seeds, record_splits
+from shiftgrid.agents.model_based.behaviour import make_behaviour
+from shiftgrid.envs.learner_env import make_env
 from shiftgrid.world_models.interface import (
     NUM_COLORS,
     NUM_STATES,
@@ -34,6 +26,7 @@ from shiftgrid.world_models.interface import (
     WorldModel,
 )
 from shiftgrid.world_models.models import build_model, model_names
+from shiftgrid.world_models.scoring import check_horizons, metric_names, score_episodes, score_splits, tally
 
 H = W = 3
 SURE = 40.0  # logit of the predicted code: probability 1 - O(e^-40)

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from shiftgrid.agents.checkpoint import CheckpointError, read_checkpoint
-from shiftgrid.agents.config import ConfigError, EvalConfig, TrainConfig
-from shiftgrid.agents.envs import make_env
-from shiftgrid.agents.rundir import RunDir
-from shiftgrid.agents.train import resume_config, train
-from shiftgrid.world_models.behaviour import OracleBehaviour, make_behaviour
+from shiftgrid.agents.model_based.behaviour import OracleBehaviour, make_behaviour
+from shiftgrid.agents.model_based.world_model import WorldModelLearner, load_world_model
+from shiftgrid.agents.run.checkpoint import CheckpointError, read_checkpoint
+from shiftgrid.agents.run.config import ConfigError, EvalConfig, TrainConfig
+from shiftgrid.agents.run.rundir import RunDir
+from shiftgrid.agents.run.train import resume_config, train
+from shiftgrid.envs.learner_env import make_env
 from shiftgrid.world_models.interface import ObsSpec
-from shiftgrid.world_models.learner import WorldModelLearner, load_world_model
 from shiftgrid.world_models.models import model_names
 
 #: Few, small updates: a tiny model on 2 x 8 sequences.
@@ -204,9 +204,9 @@ def test_incompatible_checkpoints_are_refused_in_one_line(tmp_path, ppo_run):
     with pytest.raises(CheckpointError, match="is a checkpoint of learner 'ppo', not a world model"):
         load_world_model(ppo_run)
     other = next(m for m in model_names() if m != "rssm")
-    with pytest.raises(CheckpointError, match=f"holds a rssm/tiny world model .* is a {other}/tiny .*another model family"):
+    with pytest.raises(CheckpointError, match=f"holds a world-model run's rssm/tiny world model, but a {other} one was asked for: another model family"):
         load_world_model(result.run_dir, model=other)
-    with pytest.raises(CheckpointError, match="of MiniGrid-Empty-5x5-v0 .* of shiftgrid/GoTo-v0.*another environment"):
+    with pytest.raises(CheckpointError, match="of MiniGrid-Empty-5x5-v0, but one of shiftgrid/GoTo-v0 was asked for: another environment"):
         load_world_model(result.run_dir, env="shiftgrid/GoTo-v0")
     with pytest.raises(CheckpointError, match="another observation spec"):
         load_world_model(result.run_dir, spec=ObsSpec(num_actions=3))

@@ -1,0 +1,1 @@
+"""Benchmarks that read finished runs: sample efficiency, curricula, imitation."""

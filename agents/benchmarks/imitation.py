@@ -1,0 +1,280 @@
+"""Demonstrations needed for 99% success: BabyAI's sample-efficiency measurement for bc, dagger and the expert (figures, not a test).
+
+One row per environment, demonstration budget ``n``, seed and algorithm, each scored the same way: most
+likely action on ``episodes`` held-out training-split episodes (reset seeds from :data:`HELD_OUT_SEED`
+on, BabyAI's protocol of 1,000 episodes on seeds disjoint from the training ones). An evaluation level
+whose hash the learner met in training is counted (``overlap``) and ``success_fresh`` leaves it out.
+
+- ``bc``: the oracle records ``n`` demonstrations (reset seeds ``seed * 10**7 + i``), cloned with
+  ``updates`` minibatch updates of ``batch_size``.
+- ``expert`` (the intelligent expert): starts from the first ``n // 4`` of those demonstrations and
+  adds, each round, at most ``n // 4`` demonstrations of the probe levels its learner failed
+  (``probe_episodes = n // 2`` a round) until its demonstrations total ``n`` (``max_demos``), then is
+  fitted a last time; a learner that fails too few probes to spend its budget stops after
+  :data:`EXPERT_ROUNDS` rounds. Demonstrations, demo steps and env steps (probes + demonstrations) are
+  read from the run (``teacher/cost.json``, the checkpoint), never assumed; ``overlap`` counts the
+  initial demonstrations' and every probe level (a superset of the levels demonstrated).
+- ``dagger``: no demonstrations; its budget is teacher labels, as many env steps as bc's ``n``
+  demonstrations take on that env and seed (``D``, rounded down to whole rollouts of ``n_envs`` envs,
+  at least :data:`DAGGER_ROLLOUTS`), so rows are comparable; ``demo_equiv`` is labels /
+  bc's mean demonstration length. Labels and env steps are read from the run. Its levels come from
+  unseeded resets, so ``overlap`` is not tracked (None).
+
+The cloning work is the same for all: about ``updates`` minibatch updates of ``batch_size``. dagger
+spreads them over its rollouts (``updates * rollout size / D`` after each); the expert's ``epochs`` per
+round are set so that its planned fits (on ``n/4, n/2, 3n/4, n`` and the last ``n`` demonstrations)
+total ``updates``. A run that does more rounds does more; every row reports the updates the run made.
+
+Each row also gives its wall-clock seconds (``row_s``: demonstrations, training and evaluation;
+``train_s``, ``eval_s``) and the CPU seconds of this process (``cpu_s``; on a shared machine the
+wall-clock grows with the load, the CPU seconds much less).
+
+The summary (:func:`summary`), per env, algo and budget: success over seeds as the IQM with a 95%
+bootstrap interval (:func:`~shiftgrid.agents.evaluation.stats.iqm_interval`), and per env and algo the smallest
+budget whose IQM and every seed reach the target.
+
+Example:
+    $ shiftgrid benchmark imitation --env shiftgrid/GoTo-v0,shiftgrid/Pickup-v0 --algos bc,dagger,expert \\
+        --demos 1000,2000,5000 --seeds 0,1,2 --episodes 1000 --json imitation.jsonl
+    $ shiftgrid benchmark imitation --from imitation.jsonl   # the summary of saved rows
+
+    >>> row = {"env": "E", "algo": "bc", "seed": 0, "budget": 10, "success": 1.0, "demo_steps": 40, "labels": None}
+    >>> print(summary([row, {**row, "seed": 1}]).splitlines()[-1])
+    | E | bc | 10 |
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+#: First reset seed of the held-out evaluation episodes (demonstrations use ``seed * 10**7 + i``).
+HELD_OUT_SEED = 900_000_000
+#: The algorithms compared.
+ALGOS = ("bc", "dagger", "expert")
+#: Fewest rollouts of dagger (each of at most 128 steps per env, its label budget split evenly between them).
+DAGGER_ROLLOUTS = 8
+#: Most rounds of the expert (it ends sooner once its demonstrations reach the budget).
+EXPERT_ROUNDS = 8
+
+
+def benchmark(env_ids: Sequence[str], algos: Sequence[str], counts: Sequence[int], seeds: Sequence[int], *,
+              episodes: int = 1000, updates: int = 2000, batch_size: int = 256, learning_rate: float = 1e-3,
+              device: str = "cpu", n_envs: int = 8, torch_threads: int = 1, progress: bool = False,
+              on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """One row per env, budget, seed and algo (in that order of loops), each passed to ``on_row`` as measured."""
+    bad = [a for a in algos if a not in ALGOS]
+    if bad:
+        raise ValueError(f"unknown algos {bad}; valid: {', '.join(ALGOS)}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for env_id in env_ids:
+            for n in counts:
+                for seed in seeds:
+                    where = Path(tmp) / f"{env_id.replace('/', '_')}-{n}-{seed}"
+                    for algo in algos:
+                        row = measure(env_id, algo, n, seed, where, episodes=episodes, updates=updates,
+                                      batch_size=batch_size, learning_rate=learning_rate, device=device,
+                                      n_envs=n_envs, torch_threads=torch_threads, progress=progress)
+                        rows.append(row)
+                        if on_row is not None:
+                            on_row(row)
+    return rows
+
+
+def measure(env_id: str, algo: str, n: int, seed: int, where: Path, *, episodes: int = 1000, updates: int = 2000,
+            batch_size: int = 256, learning_rate: float = 1e-3, device: str = "cpu", n_envs: int = 8,
+            torch_threads: int = 1, progress: bool = False) -> dict[str, Any]:
+    """One row: ``algo`` on ``env_id`` with budget ``n`` and ``seed``, trained under ``where`` and scored held out.
+
+    bc's demonstrations for ``(n, seed)`` are written once under ``where`` and reused by the other algos
+    (dagger's label budget, the expert's initial demonstrations).
+    """
+    from shiftgrid.agents.evaluation.episodes import run_episodes
+    from shiftgrid.agents.imitation.datasets import read_episodes
+    from shiftgrid.agents.run.checkpoint import load_agent, read_checkpoint
+    from shiftgrid.agents.run.config import EvalConfig, TrainConfig
+    from shiftgrid.agents.run.rundir import RunDir
+    from shiftgrid.agents.run.services import TEACHER_COST_FILE
+    from shiftgrid.agents.run.train import train
+
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    demos = _demos(where / "demos", env_id, n, seed, progress)
+    demo_steps = _steps(demos)
+    mean_len = demo_steps / n
+    hp: dict[str, Any] = {"batch_size": batch_size, "learning_rate": learning_rate}
+    kw: dict[str, Any] = {}
+    if algo == "bc":
+        steps = updates * batch_size
+        kw = {"demos": str(demos)}
+    elif algo == "dagger":
+        rollouts = max(DAGGER_ROLLOUTS, math.ceil(demo_steps / (n_envs * 128)))
+        rollout_steps = max(1, demo_steps // (n_envs * rollouts))
+        steps = rollouts * n_envs * rollout_steps  # at most bc's demonstration steps, short by < n_envs * rollouts
+        hp.update(rollout_steps=rollout_steps, updates=max(1, round(updates / rollouts)))
+    else:
+        first = max(1, n // 4)
+        initial = _demos(where / "expert-initial", env_id, first, seed, progress)
+        planned = (first + min(n, 2 * first) + min(n, 3 * first) + 2 * n) * mean_len  # transitions of the planned fits
+        hp.update(max_demos=n, max_new_demos=first, probe_episodes=max(1, n // 2), max_rounds=EXPERT_ROUNDS,
+                  epochs=max(1, round(updates * batch_size / planned)))
+        steps = 10**12  # no step limit: max_demos and max_rounds end the run
+        kw = {"demos": str(initial)}
+    run_dir = where / algo
+    t1 = time.perf_counter()
+    train(TrainConfig(algo=algo, env=env_id, steps=steps, seed=seed, device=device, progress=progress, n_envs=n_envs,
+                      run_dir=str(run_dir), eval=EvalConfig(freq=0), checkpoint_freq=0, torch_threads=torch_threads,
+                      hyperparams=hp, **kw))
+    t2 = time.perf_counter()
+    checkpoint = read_checkpoint(RunDir(run_dir).latest)
+    cost_file = RunDir(run_dir).teacher / TEACHER_COST_FILE
+    cost = json.loads(cost_file.read_text()) if cost_file.is_file() else {}
+    agent, _ = load_agent(run_dir, device)
+    scored = run_episodes(agent, env_id, "train", episodes, seed=HELD_OUT_SEED, n_envs=n_envs)
+    t3 = time.perf_counter()
+    seen: set[str | None] | None = None
+    if algo == "bc":
+        seen = {e.level_hash for e in read_episodes(demos)}
+    elif algo == "expert":
+        from shiftgrid.agents.evaluation.episodes import first_reset_seed
+        from shiftgrid.agents.imitation.expert import PROBE_SEED
+
+        probe0 = first_reset_seed(env_id, PROBE_SEED)
+        seen = {e.level_hash for e in read_episodes(initial)}
+        seen |= _level_hashes(env_id, range(probe0, probe0 + int(checkpoint.state["counters"]["probed"])))
+    fresh = scored if seen is None else [r for r in scored if r.level_hash not in seen]
+    counters = checkpoint.state["counters"]
+    labels = None if algo != "dagger" else int(cost.get("labels", 0))
+    run_demos = n if algo == "bc" else None if algo == "dagger" else int(cost.get("demo_episodes", 0))
+    return {"env": env_id, "algo": algo, "seed": seed, "budget": n, "demos": run_demos,
+            "demo_steps": demo_steps if algo == "bc" else None if algo == "dagger" else int(cost.get("demo_steps", 0)),
+            "labels": labels, "env_steps": demo_steps if algo == "bc" else int(checkpoint.num_timesteps),
+            "demo_equiv": None if labels is None else round(labels / mean_len, 1), "updates": int(counters["updates"]),
+            "rounds": int(counters["rounds"]) if algo == "expert" else None,
+            "eval_episodes": len(scored), "overlap": None if seen is None else len(scored) - len(fresh),
+            "success": float(np.mean([r.success for r in scored])),
+            "success_fresh": float(np.mean([r.success for r in fresh])) if fresh and seen is not None else None,
+            "prepare_s": round(t1 - t0, 1), "train_s": round(t2 - t1, 1), "eval_s": round(t3 - t2, 1),
+            "row_s": round(t3 - t0, 1), "cpu_s": round(time.process_time() - cpu0, 1)}
+
+
+def _demos(out: Path, env_id: str, n: int, seed: int, progress: bool) -> Path:
+    """bc's ``n`` oracle demonstrations for ``seed`` (written once, then reused)."""
+    from shiftgrid.agents.imitation.datasets import write_demos
+
+    return out if out.exists() else write_demos(out, env_id, n, seed=seed * 10**7, progress=progress)
+
+
+def _steps(dataset: Path) -> int:
+    from shiftgrid.agents.imitation.datasets import open_dataset
+
+    return int(open_dataset(dataset).total_steps)
+
+
+def _level_hashes(env_id: str, seeds: Iterable[int]) -> set[str]:
+    """The level hashes of the training-split resets with ``seeds``."""
+    from shiftgrid.agents.imitation.datasets import recording_env
+
+    env, _ = recording_env(env_id)
+    try:
+        return {str(env.reset(seed=s)[1]["level_hash"]) for s in seeds}
+    finally:
+        env.close()
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows saved one JSON object a line (as ``--json`` appends them).
+
+    Raises:
+        ValueError: a line that is not a JSON row, naming the file and line.
+    """
+    rows = []
+    for i, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{i} is not a JSON row ({e.msg}): {line[:60]!r}") from None
+            if not isinstance(row, dict) or not {"env", "algo", "seed", "budget", "success"} <= set(row):
+                raise ValueError(f"{path}:{i} is not an imitation row (needs env, algo, seed, budget, success): {line[:60]!r}")
+            rows.append(row)
+    return rows
+
+
+def _num(x: Any) -> str:
+    return "–" if x is None else f"{x:,}"
+
+
+HEADER = ("| env | algo | seed | budget | demos | demo steps | labels | demo-equiv. | env steps | updates | eval episodes | "
+          "seen in training | success | success (unseen levels) | row s | cpu s | train s | eval s |")
+
+
+def row_line(r: Mapping[str, Any]) -> str:
+    """One measured row, as a line of the rows table.
+
+    Example:
+        >>> row_line({"env": "E", "algo": "dagger", "seed": 0, "budget": 10, "demos": None, "demo_steps": None,
+        ...           "labels": 48, "demo_equiv": 12.0, "env_steps": 48, "updates": 30, "eval_episodes": 5,
+        ...           "overlap": None, "success": 0.8, "success_fresh": None, "row_s": 3.0, "cpu_s": 2.9, "train_s": 2.0,
+        ...           "eval_s": 1.0})
+        '| E | dagger | 0 | 10 | – | – | 48 | 12.0 | 48 | 30 | 5 | – | 0.800 | – | 3.0 | 2.9 | 2.0 | 1.0 |'
+    """
+    fresh = "–" if r["success_fresh"] is None else f"{r['success_fresh']:.3f}"
+    return (f"| {r['env']} | {r['algo']} | {r['seed']} | {r['budget']:,} | {_num(r['demos'])} | {_num(r['demo_steps'])} | "
+            f"{_num(r['labels'])} | {_num(r['demo_equiv'])} | {r['env_steps']:,} | {r['updates']:,} | "
+            f"{r['eval_episodes']:,} | {_num(r['overlap'])} | {r['success']:.3f} | {fresh} | {r['row_s']} | {r['cpu_s']} | "
+            f"{r['train_s']} | {r['eval_s']} |")
+
+
+def summary(rows: Sequence[Mapping[str, Any]], target: float = 0.99) -> str:
+    """Per env, algo and budget: success over seeds (IQM [95% CI]) and the teacher's mean cost; then the budgets
+    reaching ``target`` (IQM and every seed), per env and algo.
+
+    The teacher's cost is demonstration steps (bc, expert) or labels (dagger), the mean over seeds.
+    Rows measured twice for the same env, algo, budget and seed count once (the last).
+
+    Example:
+        >>> rows = [{"env": "E", "algo": "bc", "seed": s, "budget": n, "success": x, "demo_steps": 4 * n, "labels": None}
+        ...         for n, xs in [(10, (0.9, 1.0)), (20, (1.0, 1.0))] for s, x in enumerate(xs)]
+        >>> print(summary(rows))  # doctest: +NORMALIZE_WHITESPACE
+        | env | algo | budget | seeds | success IQM [95% CI] | per seed | teacher cost (mean) |
+        |---|---|---|---|---|---|---|
+        | E | bc | 10 | 2 | 0.950 [0.900, 1.000] | 0.900, 1.000 | 40 demo steps |
+        | E | bc | 20 | 2 | 1.000 [1.000, 1.000] | 1.000, 1.000 | 80 demo steps |
+        <BLANKLINE>
+        smallest budget whose IQM and every seed reach 0.99 success:
+        <BLANKLINE>
+        | env | algo | budget |
+        |---|---|---|
+        | E | bc | 20 |
+    """
+    from shiftgrid.agents.evaluation.stats import iqm_interval
+
+    latest = {(r["env"], r["algo"], r["budget"], r["seed"]): r for r in rows}
+    groups: dict[tuple[str, str, int], list[Mapping[str, Any]]] = defaultdict(list)
+    for (env, algo, n, _), r in sorted(latest.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], str(kv[0][3]))):
+        groups[(env, algo, n)].append(r)
+    lines = ["| env | algo | budget | seeds | success IQM [95% CI] | per seed | teacher cost (mean) |",
+             "|---|---|---|---|---|---|---|"]
+    reached: dict[tuple[str, str], int | None] = {}
+    for (env, algo, n), rs in groups.items():
+        ci = iqm_interval([r["success"] for r in rs])
+        labels = [r["labels"] for r in rs if r.get("labels") is not None]
+        steps = [r["demo_steps"] for r in rs if r.get("demo_steps") is not None]
+        cost = (f"{np.mean(labels):,.0f} labels" if labels else f"{np.mean(steps):,.0f} demo steps" if steps else "–")
+        lines.append(f"| {env} | {algo} | {n:,} | {len(rs)} | {ci.iqm:.3f} [{ci.low:.3f}, {ci.high:.3f}] | "
+                     f"{', '.join(f'{x:.3f}' for x in ci.per_run)} | {cost} |")
+        met = ci.iqm >= target and all(x >= target for x in ci.per_run)
+        if reached.get((env, algo)) is None:
+            reached[(env, algo)] = n if met else None
+    lines += ["", f"smallest budget whose IQM and every seed reach {target} success:", "",
+              "| env | algo | budget |", "|---|---|---|"]
+    lines += [f"| {env} | {algo} | {'not reached' if n is None else f'{n:,}'} |" for (env, algo), n in reached.items()]
+    return "\n".join(lines)

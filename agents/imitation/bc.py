@@ -1,0 +1,76 @@
+"""``bc``: behavioural cloning of PPO's policy from a demonstrations dataset (``--demos DIR``).
+
+The dataset must be of the run's environment and training split (demonstrations from a
+held-out split would leak the test levels into training) and env keyword arguments.
+
+The step clock: ``num_timesteps`` counts the demonstration transitions learned from, one per
+transition per pass (``--steps 200000`` on 20,000 transitions is 10 passes); checkpoints,
+evaluations (``eval.freq``) and resume follow it. Cloning takes no environment steps of its
+own: the environment steps it cost are the teacher's, ``teacher/demo_steps`` (and
+``teacher/demo_episodes``), reported in TensorBoard, ``teacher/cost.json`` and ``target.json``.
+A resumed run continues the same pass at the same position, with the same minibatches as an
+uninterrupted run wherever the interruption fell on a minibatch boundary.
+
+Example:
+    >>> import tempfile
+    >>> from shiftgrid.agents.run.config import EvalConfig, TrainConfig
+    >>> from shiftgrid.agents.imitation.datasets import write_demos
+    >>> from shiftgrid.agents.run.train import train
+    >>> demos = write_demos(tempfile.mkdtemp() + "/demos", "shiftgrid/GoTo-v0", episodes=4)
+    >>> result = train(TrainConfig(algo="bc", demos=str(demos), steps=64, device="cpu", progress=False,
+    ...                            run_dir=tempfile.mkdtemp() + "/run", eval=EvalConfig(freq=0)))
+    >>> result.num_timesteps >= 64
+    True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shiftgrid.agents.imitation.cloning import CloningLearner
+from shiftgrid.agents.imitation.datasets import read_episodes
+from shiftgrid.agents.run.config import ConfigError, TrainConfig
+from shiftgrid.agents.run.services import RunServices
+from shiftgrid.envs.learner_env import has_splits
+
+
+class BCLearner(CloningLearner):
+    """Behavioural cloning (see the module docstring)."""
+
+    saves_data = False  # the dataset is read again on resume
+
+    def __init__(self, config: TrainConfig, *, training: bool):
+        super().__init__(config, training=training)
+        if not training:
+            return
+        if config.demos is None:
+            raise ConfigError("bc learns from demonstrations: give --demos DIR (written by: shiftgrid demos --out DIR)")
+        split = (config.split or "train") if has_splits(config.env) else None
+        episodes = list(read_episodes(config.demos, env_id=config.env, split=split, env_kwargs=config.env_kwargs))
+        for episode in episodes:
+            self.data.add_episode(episode, self.settings.gamma)
+        self.demo_episodes, self.demo_steps = len(episodes), len(self.data)
+        if not self.demo_steps:
+            raise ConfigError(f"the dataset {config.demos} holds no transitions")
+
+    def learn(self, steps: int, run: RunServices) -> None:
+        self.teacher = {}
+        self.report_teacher(run, demo_episodes=self.demo_episodes, demo_steps=self.demo_steps)
+        end = self.num_timesteps + steps
+        epoch, done = divmod(self.num_timesteps, self.demo_steps)  # resume where the pass stood
+        while self.num_timesteps < end:
+            for indices in self.minibatches(epoch, done):
+                indices = indices[:end - self.num_timesteps]  # exactly ``steps`` in all
+                metrics = self.update(indices)
+                self.num_timesteps += len(indices)
+                log = self.updates % self.settings.log_every == 0
+                if not run.on_step(self.num_timesteps) or not run.on_update(self.num_timesteps, {**metrics, "train/epoch": epoch}, log=log):
+                    return
+                if self.num_timesteps >= end:
+                    return
+            epoch, done = epoch + 1, 0
+
+
+def BC(config: TrainConfig, *, training: bool) -> Any:
+    """The registry entry of ``bc``."""
+    return BCLearner(config, training=training)

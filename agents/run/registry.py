@@ -1,0 +1,146 @@
+"""The learner registry: the one list of learner names, each imported only when used.
+
+An entry maps a name to ``"module:attribute"``, a :class:`LearnerFactory`: it builds a
+:class:`Learner` from a :class:`~shiftgrid.agents.run.config.TrainConfig`. A learner trains for a
+number of steps calling the run services (:class:`~shiftgrid.agents.run.services.RunServices`),
+hands over its checkpointable state as a weights-only dict, and acts like an SB3 model
+(``predict``). Everything else (run dir, config, checkpoints, resume, signals, progress,
+periodic evaluation, target, TensorBoard) is the run machinery's, so a new learner is one
+module plus one entry, registered here, from outside with :func:`register_learner`, or by an
+installed package through the ``shiftgrid.learners`` entry-point group (name = ``module:attribute``).
+
+Example:
+    >>> learner_names()[:4]
+    ['ppo', 'a2c', 'dqn', 'recurrent-ppo']
+    >>> register_learner("ppo", "shiftgrid.agents.sb3.learner:PPO")
+    Traceback (most recent call last):
+    ...
+    shiftgrid.agents.run.errors.ConfigError: learner 'ppo' is already registered (shiftgrid.agents.sb3.learner:PPO)
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from typing import TYPE_CHECKING, Any, Protocol
+
+from shiftgrid.agents.run.errors import ConfigError
+from shiftgrid.envs.targets import import_target
+
+if TYPE_CHECKING:
+    from shiftgrid.agents.run.config import TrainConfig
+    from shiftgrid.agents.run.services import RunServices
+
+#: Built-in learners: name -> ``module:attribute`` of its factory.
+_ENTRIES: dict[str, str] = {
+    "ppo": "shiftgrid.agents.sb3.learner:PPO",
+    "a2c": "shiftgrid.agents.sb3.learner:A2C",
+    "dqn": "shiftgrid.agents.sb3.learner:DQN",
+    "recurrent-ppo": "shiftgrid.agents.sb3.learner:RECURRENT_PPO",
+    "bc": "shiftgrid.agents.imitation.bc:BC",
+    "dagger": "shiftgrid.agents.imitation.dagger:DAGGER",
+    "expert": "shiftgrid.agents.imitation.expert:EXPERT",
+    "world-model": "shiftgrid.agents.model_based.world_model:WorldModelLearner",
+    "dreamer": "shiftgrid.agents.model_based.dreamer:DREAMER",
+}
+
+_BUILTIN = tuple(_ENTRIES)
+#: The built-in learners that are stable-baselines3 models (what an SB3 ``.zip`` can be loaded as).
+SB3_LEARNERS = tuple(n for n, target in _ENTRIES.items() if target.startswith("shiftgrid.agents.sb3.learner:"))
+#: Entry-point group through which installed packages add learners.
+ENTRY_POINT_GROUP = "shiftgrid.learners"
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    """Add the learners of installed packages (once; a name already taken stays as it is)."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        _ENTRIES.setdefault(ep.name, ep.value)
+
+
+class Learner(Protocol):
+    """What the run machinery asks of a learner."""
+
+    num_timesteps: int
+    """Environment steps the learner's state has learned from."""
+
+    def learn(self, steps: int, run: "RunServices") -> None:
+        """Train for ``steps`` more environment steps (or until a ``run`` call answers stop).
+
+        Per batch of environment steps call ``run.on_step(num_timesteps, episodes)``; whenever
+        the state is consistent (after an update) call ``run.on_update(num_timesteps, metrics)``;
+        stop as soon as either returns False. Log through ``run.logger`` (SB3's logger).
+        """
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume, as tensors and plain Python values (``weights_only``-safe)."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output (``num_timesteps`` included)."""
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = False) -> tuple[Any, Any]:
+        """Batched actions, SB3's signature."""
+
+
+class LearnerFactory(Protocol):
+    """A registry entry's target: builds a learner for a config."""
+
+    def __call__(self, config: "TrainConfig", *, training: bool) -> Learner:
+        """A fresh learner; ``training=False`` builds only what acting needs (no training envs)."""
+
+
+def learner_names() -> list[str]:
+    """Registered learner names, built-ins first."""
+    _load_plugins()
+    return list(_ENTRIES)
+
+
+def check_learner(name: str) -> None:
+    """Raise :class:`ConfigError` naming the valid learners if ``name`` is not registered."""
+    _load_plugins()
+    if name not in _ENTRIES:
+        raise ConfigError(f"unknown algo {name!r}; valid: {', '.join(_ENTRIES)}")
+
+
+def register_learner(name: str, target: str) -> None:
+    """Register the factory at ``target`` (``"package.module:attribute"``) under ``name``.
+
+    Raises:
+        ConfigError: ``name`` is taken, or ``target`` is not of the ``module:attribute`` form.
+    """
+    if name in _ENTRIES:
+        raise ConfigError(f"learner {name!r} is already registered ({_ENTRIES[name]})")
+    module, sep, attr = target.partition(":")
+    if not (sep and module and attr):
+        raise ConfigError(f"learner target must be 'module:attribute', got {target!r}")
+    _ENTRIES[name] = target
+
+
+def unregister_learner(name: str) -> None:
+    """Remove a learner registered with :func:`register_learner` (built-ins stay)."""
+    check_learner(name)
+    if name in _BUILTIN:
+        raise ConfigError(f"learner {name!r} is built in and cannot be unregistered")
+    _ENTRIES.pop(name)
+
+
+def get_learner(name: str) -> LearnerFactory:
+    """Import and return the factory registered as ``name``.
+
+    Example:
+        >>> get_learner("a2c").algorithm.__name__
+        'A2C'
+    """
+    check_learner(name)
+    try:
+        obj = import_target(_ENTRIES[name])
+    except (ImportError, AttributeError) as e:
+        if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] in ("torch", "stable_baselines3", "sb3_contrib"):
+            raise  # a missing extra: the CLI says which one to install
+        raise ConfigError(f"learner {name!r} is registered as {_ENTRIES[name]!r}, which cannot be loaded: {e}") from None
+    return obj

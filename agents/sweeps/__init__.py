@@ -1,0 +1,1 @@
+"""Sweeps: grids of seeds and configurations, run locally or on Ray."""
