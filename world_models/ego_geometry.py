@@ -27,6 +27,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -61,6 +63,11 @@ class EgoGeometry(nn.Module):
     - ``kernel_order`` ``(4, (2r+1)^2)``: for each allocentric offset of a motion kernel (flat
       ``(dx + r) * (2r + 1) + (dy + r)``), the egocentric displacement it is (flat ``(df + r) * (2r + 1) + (dl + r)``).
     """
+
+    view_index: Tensor
+    window_index: Tensor
+    crop_index: Tensor
+    kernel_order: Tensor
 
     def __init__(self, map_size: int, view: int, window: int, reach: int, crop: int):
         super().__init__()
@@ -132,7 +139,7 @@ def _grouped(x: Tensor, weight: Tensor, padding: int) -> Tensor:
 
 class _Shift(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, memory: Tensor, kernel: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, memory: Tensor, kernel: Tensor) -> Tensor:
         n, c, m, _ = memory.shape
         side = int(round(kernel.shape[1] ** 0.5))
         ctx.save_for_backward(memory, kernel)
@@ -140,7 +147,7 @@ class _Shift(torch.autograd.Function):
         return _grouped(memory, kernel.view(n, 1, side, side).expand(n, c, side, side), side // 2)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
         memory, kernel = ctx.saved_tensors
         n, c, m, _ = memory.shape
         side, r = ctx.side, ctx.side // 2

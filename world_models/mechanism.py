@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Mapping, NamedTuple
+from typing import Mapping, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -113,8 +113,8 @@ class MechanismWorldModel(WorldModel):
             raise ValueError(f"map_size={c.map_size} cannot hold a {view}x{view} view in every direction; "
                              f"need map_size >= {2 * view - 1}")
         self.geometry = EgoGeometry(c.map_size, view, c.window, c.reach, c.actor_view)
-        self.encoder = CellEncoder(c, spec)
-        self.mission_dim = self.encoder.mission_dim
+        self.encoder = cell_encoder = CellEncoder(c, spec)
+        self.mission_dim = cell_encoder.mission_dim
         k_window, k_move = (2 * c.window + 1) ** 2, (2 * c.reach + 1) ** 2
         self.k_window = k_window
         # the interaction rule: neighbourhood, agent latent, action -> turn, cell and agent updates
@@ -126,9 +126,10 @@ class MechanismWorldModel(WorldModel):
             self.rule_out.bias[gates:gates + k_window] = KEEP_PRIOR
             self.rule_out.bias[-1] = KEEP_PRIOR
         self.motion = mlp(c.hidden + NUM_DIRECTIONS, c.hidden // 2, 1, k_move)
-        _uniform_init(self.motion[-1])
+        motion_out = cast(nn.Linear, self.motion[-1])
+        _uniform_init(motion_out)
         with torch.no_grad():
-            self.motion[-1].bias[self.geometry.displacement(0, 0)] = STAY_PRIOR
+            motion_out.bias[self.geometry.displacement(0, 0)] = STAY_PRIOR
         # the write: observed cell embeddings into memory cells; an attention over the view into the agent latent
         self.write = nn.Linear(c.cell_embed, c.channels + 1)
         nn.init.constant_(self.write.bias[-1:], WRITE_PRIOR)
@@ -238,7 +239,7 @@ class MechanismWorldModel(WorldModel):
         memory and agent latent (its direction is still the observed one).
         """
         memory, carry, direction, _, _ = self._unpack(state)
-        cells, observed, mission = self.encoder.unpack(embed)
+        cells, observed, mission = cast(CellEncoder, self.encoder).unpack(embed)
         n = embed.shape[0]
         keep = (~is_first.bool().to(embed.device).expand(n)).float()
         onehot = F.one_hot(action.long(), self.spec.num_actions).float() * keep[:, None]
@@ -303,6 +304,7 @@ class MechanismWorldModel(WorldModel):
             preds = self.predict(states)
             prior_preds = self._heads(window, carry, last_action, mission, view, prior_logits)
         losses, metrics = self._objective(batch, is_first, preds, prior_preds, prior_logits)
+        assert states.logits is not None, "posterior states keep their direction logits"
         return states, ObserveOutput(losses, metrics, preds, prior_logits[:, :, None], states.logits)
 
     def _heads(self, window: Tensor, carry: Tensor, action: Tensor, mission: Tensor, view: Tensor | None,
@@ -327,6 +329,7 @@ class MechanismWorldModel(WorldModel):
         memory, carry, direction, mission, action = self._unpack(flat)
         window = gather(memory, self.geometry.window_index[direction]).flatten(1)
         view = gather(memory, self.geometry.view_index[direction]) if decode else None
+        assert flat.logits is not None, "a mechanism-model state keeps its direction logits"
         preds = self._heads(window, carry, action, mission, view, flat.logits[:, 0])
         obs = preds.obs
         if obs is not None:
@@ -338,6 +341,7 @@ class MechanismWorldModel(WorldModel):
     def _objective(self, batch: Mapping[str, Tensor], is_first: Tensor, post: Predictions, prior: Predictions,
                    prior_logits: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Loss terms and metrics; every prior term is averaged over the steps that do not start an episode."""
+        assert prior.obs is not None and post.obs is not None, "the objective scores decoded frames"
         valid = (~is_first).float()
         count = valid.sum().clamp(min=1.0)
         mean = lambda x: (x * valid).sum() / count  # noqa: E731
@@ -389,7 +393,7 @@ class MechanismWorldModel(WorldModel):
         state, states, taken = start, [], []
         with self._autocast():
             for k in range(horizon):
-                a = policy(state) if policy is not None else actions[:, k]
+                a = policy(state) if policy is not None else cast(Tensor, actions)[:, k]
                 onehot = F.one_hot(a.long(), self.spec.num_actions).float()
                 turn_logits, memory, carry, hidden = self._rule_core(memory, carry, direction, onehot)
                 turn = straight_through(turn_logits, generator).detach()

@@ -26,7 +26,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, cast
 
 import torch
 import torch.nn.functional as F
@@ -85,7 +85,7 @@ class ViewDecoder(nn.Module):
         self.content = mlp(config.channels + config.carry + config.cell_embed, h, 1, sum(CHANNELS))
         self.seen_in = nn.Linear(config.channels, SEEN_FEATURES)
         self.seen = mlp(v * v * SEEN_FEATURES, 2 * h, 1, v * v)
-        nn.init.constant_(self.seen[-1].bias, SEEN_PRIOR)
+        nn.init.constant_(cast(nn.Linear, self.seen[-1]).bias, SEEN_PRIOR)
 
     def forward(self, view: Tensor, carry: Tensor, direction_logits: Tensor) -> ObsDistribution:
         n, cells = view.shape[0], view.shape[2]
@@ -98,4 +98,5 @@ class ViewDecoder(nn.Module):
         for logits in content.split(CHANNELS, -1):  # mixture: seen -> the content, unseen -> code 0
             lp = log_seen + torch.log_softmax(logits.contiguous(), -1)
             out.append(torch.cat([torch.logaddexp(lp[..., :1], log_unseen), lp[..., 1:]], -1).view(n, self.v, self.v, -1))
-        return ObsDistribution(*out, direction_logits.float())
+        type_logits, color_logits, state_logits = out
+        return ObsDistribution(type_logits, color_logits, state_logits, direction_logits.float())

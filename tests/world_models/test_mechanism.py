@@ -22,7 +22,7 @@ from minigrid.core.mission import MissionSpace
 from minigrid.core.world_object import Ball
 from minigrid.minigrid_env import MiniGridEnv
 
-from shiftgrid.agents.envs import make_env
+from shiftgrid.envs.learner_env import make_env
 from shiftgrid.world_models.ego_geometry import EgoGeometry, gather
 from shiftgrid.world_models.interface import ObsSpec
 from shiftgrid.world_models.metrics import one_step_accuracy

@@ -1,7 +1,7 @@
 """Where a world model's open-loop predictions go wrong: by mechanism (the action) and by what could be known.
 
 ``shiftgrid wm evaluate`` scores changed cells as one number. This analysis splits the same
-scores (the same episodes, windows and predicted modes, :mod:`shiftgrid.world_models.evaluation`)
+scores (the same episodes, windows and predicted modes, :mod:`shiftgrid.world_models.scoring`)
 two ways, per split and horizon ``k``:
 
 - **by mechanism**: changed-cell and frame accuracy after each action (``left``, ``right``,
@@ -19,7 +19,7 @@ model ever sees it. :func:`record_with_poses` records the episodes ``shiftgrid w
 records (same behaviour, seeds and batching), each with a ``pose`` array ``(L + 1, 3)``.
 
 Example:
-    >>> from shiftgrid.world_models.behaviour import make_behaviour
+    >>> from shiftgrid.agents.model_based.behaviour import make_behaviour
     >>> from shiftgrid.world_models.interface import ObsSpec
     >>> from shiftgrid.world_models.models import build_model
     >>> played = record_with_poses(make_behaviour("random", noise=1.0, seed=0), "shiftgrid/GoTo-v0", ["id"], episodes=2)
@@ -33,7 +33,7 @@ Example:
 from __future__ import annotations
 
 import functools
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence, cast
 
 import gymnasium as gym
 import numpy as np
@@ -42,9 +42,10 @@ from gymnasium import spaces
 from minigrid.core.constants import DIR_TO_VEC
 from tqdm import tqdm
 
-from shiftgrid.agents.envs import has_splits, make_env
-from shiftgrid.agents.evaluation import splits_to_evaluate
-from shiftgrid.world_models.evaluation import DEFAULT_CONTEXT, Episode, _record, _windows, check_horizons, evaluation_seeds
+from shiftgrid.agents.evaluation.episodes import splits_to_evaluate
+from shiftgrid.agents.evaluation.world_model import _record, evaluation_seeds
+from shiftgrid.envs.learner_env import has_splits, make_env
+from shiftgrid.world_models.scoring import DEFAULT_CONTEXT, Episode, _windows, check_horizons
 from shiftgrid.world_models.interface import WorldModel
 
 #: minigrid's actions, by index.
@@ -56,18 +57,18 @@ class PoseObservation(gym.Wrapper):
 
     def __init__(self, env: gym.Env):
         super().__init__(env)
-        self.observation_space = spaces.Dict({**env.observation_space.spaces,
+        self.observation_space = spaces.Dict({**cast(spaces.Dict, env.observation_space).spaces,
                                               "pose": spaces.Box(-(2 ** 31), 2 ** 31 - 1, (3,), np.int64)})
 
     def _with_pose(self, obs: dict) -> dict:
-        u = self.env.unwrapped
+        u: Any = self.env.unwrapped
         return {**obs, "pose": np.array([*u.agent_pos, u.agent_dir], dtype=np.int64)}
 
-    def reset(self, **kwargs: Any):
+    def reset(self, **kwargs: Any) -> tuple[dict, dict]:
         obs, info = self.env.reset(**kwargs)
         return self._with_pose(obs), info
 
-    def step(self, action: Any):
+    def step(self, action: Any) -> tuple[Any, ...]:
         obs, *rest = self.env.step(action)
         return (self._with_pose(obs), *rest)
 
@@ -79,7 +80,7 @@ def _make(env_id: str, split: str | None, env_kwargs: Mapping[str, Any]) -> gym.
 def record_with_poses(behaviour: Any, env_id: str, splits: str | Iterable[str] = "all", episodes: int = 100,
                       seed: int = 0, *, env_kwargs: Mapping[str, Any] | None = None, n_envs: int = 8,
                       progress: bool = False) -> dict[str, list[Episode]]:
-    """:func:`~shiftgrid.world_models.evaluation.record_splits`'s episodes, each with the agent's true ``pose`` ``(L + 1, 3)``."""
+    """:func:`~shiftgrid.agents.evaluation.world_model.record_splits`'s episodes, each with the agent's true ``pose`` ``(L + 1, 3)``."""
     names = splits_to_evaluate(env_id, splits)
     seeds = evaluation_seeds(env_id, episodes, seed)
     out: dict[str, list[Episode]] = {}
@@ -152,7 +153,9 @@ def breakdown(model: WorldModel, episodes: Sequence[Episode], *, context: int = 
         c, t, v = ctx[i:i + batch_size], tgt[i:i + batch_size], valid[i:i + batch_size]
         states, _ = model.observe({k: x[torch.as_tensor(c, device=device)] for k, x in flat.items()})
         actions = flat["action"][torch.as_tensor(t - 1, device=device)].long()
-        mode = model.imagine(states[:, -1], actions, decode=True).predictions.obs.mode()["image"].cpu().numpy()
+        predicted = model.imagine(states[:, -1], actions, decode=True).predictions.obs
+        assert predicted is not None, "imagine(decode=True) decodes frames"
+        mode = predicted.mode()["image"].cpu().numpy()
         for k in hs:
             rows = np.flatnonzero(v[:, k - 1])
             if not len(rows):
