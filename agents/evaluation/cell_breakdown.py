@@ -32,21 +32,17 @@ Example:
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Iterable, Mapping, Sequence, cast
+from typing import Any, Iterable, Sequence, cast
 
 import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
 from minigrid.core.constants import DIR_TO_VEC
-from tqdm import tqdm
 
-from shiftgrid.agents.evaluation.episodes import splits_to_evaluate
-from shiftgrid.agents.evaluation.world_model import _record, evaluation_seeds
-from shiftgrid.envs.learner_env import has_splits, make_env
-from shiftgrid.world_models.scoring import DEFAULT_CONTEXT, Episode, _windows, check_horizons
+from shiftgrid.agents.evaluation.world_model import record_splits
 from shiftgrid.world_models.interface import WorldModel
+from shiftgrid.world_models.scoring import DEFAULT_CONTEXT, Episode, _windows, check_horizons
 
 #: minigrid's actions, by index.
 ACTIONS = ("left", "right", "forward", "pickup", "drop", "toggle", "done")
@@ -73,32 +69,11 @@ class PoseObservation(gym.Wrapper):
         return (self._with_pose(obs), *rest)
 
 
-def _make(env_id: str, split: str | None, env_kwargs: Mapping[str, Any]) -> gym.Env:
-    return PoseObservation(make_env(env_id, split, **dict(env_kwargs)))
-
-
 def record_with_poses(behaviour: Any, env_id: str, splits: str | Iterable[str] = "all", episodes: int = 100,
-                      seed: int = 0, *, env_kwargs: Mapping[str, Any] | None = None, n_envs: int = 8,
-                      progress: bool = False) -> dict[str, list[Episode]]:
-    """:func:`~shiftgrid.agents.evaluation.world_model.record_splits`'s episodes, each with the agent's true ``pose`` ``(L + 1, 3)``."""
-    names = splits_to_evaluate(env_id, splits)
-    seeds = evaluation_seeds(env_id, episodes, seed)
-    out: dict[str, list[Episode]] = {}
-    bar = tqdm(total=len(names) * episodes, desc=f"play {env_id}", unit="episode", disable=not progress)
-    try:
-        for name in names:
-            n = max(1, min(n_envs, episodes))
-            make = functools.partial(_make, env_id, name if has_splits(env_id) else None, env_kwargs or {})
-            envs = gym.vector.SyncVectorEnv([make] * n)
-            try:
-                if hasattr(behaviour, "check"):
-                    behaviour.check(envs)
-                out[name] = _record(envs, behaviour, seeds, bar)
-            finally:
-                envs.close()
-    finally:
-        bar.close()
-    return out
+                      seed: int = 0, **kwargs: Any) -> dict[str, list[Episode]]:
+    """:func:`~shiftgrid.agents.evaluation.world_model.record_splits`'s episodes (its keyword arguments), each with the
+    agent's true ``pose`` ``(L + 1, 3)``."""
+    return record_splits(behaviour, env_id, splits, episodes, seed, wrapper=PoseObservation, **{"progress": False, **kwargs})
 
 
 def _cell_positions(pose: np.ndarray, view: int) -> np.ndarray:

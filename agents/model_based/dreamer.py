@@ -69,7 +69,7 @@ class DreamerConfig:
     """Dreamer's ``hyperparams``."""
 
     model: str = "rssm"
-    """World-model family: ``rssm`` or ``transformer``."""
+    """World-model family: ``rssm``, ``transformer`` or ``mechanism``."""
     preset: str = "small"
     """World-model size preset (``tiny``, ``small``, ...)."""
     world_model: dict = field(default_factory=dict)

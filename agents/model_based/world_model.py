@@ -79,7 +79,7 @@ class WorldModelSettings:
     """The world-model trainer's settings (``config.hyperparams``); defaults suit the ``small`` preset on a CPU."""
 
     model: str = "rssm"
-    """World-model family (:func:`~shiftgrid.world_models.models.model_names`): ``rssm`` or ``transformer``."""
+    """World-model family (:func:`~shiftgrid.world_models.models.model_names`): ``rssm``, ``transformer`` or ``mechanism``."""
     preset: str = "small"
     """Size preset of the family: ``tiny`` (tests), ``small`` (CPU), ``medium``, ``large`` (GPU)."""
     model_overrides: dict = field(default_factory=dict)

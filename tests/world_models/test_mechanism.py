@@ -133,3 +133,28 @@ def test_learns_rules_that_differ_from_minigrids():
         assert crossed[name]["direction_accuracy"] < 0.8, crossed
         assert crossed[name]["changed_cell_accuracy"] < own[name]["changed_cell_accuracy"] - 0.2, (own, crossed)
     assert abs(own["toy"]["changed_cell_accuracy"] - own["minigrid"]["changed_cell_accuracy"]) <= 0.05, own
+
+
+def test_drives_dreamer_and_a_dream_env_like_the_other_families(tmp_path):
+    """Dreamer trains on it, saves and reloads it, and a dream env steps in it: nothing there names a family."""
+    from shiftgrid.agents.run.config import EvalConfig, TrainConfig
+    from shiftgrid.agents.run.train import train as train_run
+    from shiftgrid.agents.run.world_model import load_world_model
+    from shiftgrid.world_models.dream_env import DreamVecEnv, RealStarts
+
+    empty = "MiniGrid-Empty-5x5-v0"
+    hp = {"model": "mechanism", "preset": "tiny", "batch_size": 4, "seq_len": 8, "replay_capacity": 10_000,
+          "actor_critic": {"hidden": 32, "layers": 1}, "prefill": 64, "train_ratio": 4.0, "log_every": 100,
+          "openloop_every": 0}
+    config = TrainConfig(algo="dreamer", env=empty, env_kwargs={"max_steps": 20}, steps=128, n_envs=2, device="cpu",
+                         progress=False, run_dir=str(tmp_path / "run"), eval=EvalConfig(freq=0), checkpoint_freq=0,
+                         hyperparams=hp)
+    result = train_run(config)
+    assert result.num_timesteps == 128 and result.stop_reason is None
+    model, _ = load_world_model(result.run_dir, "cpu")
+    assert model.family == "mechanism"
+    env = DreamVecEnv(model, RealStarts(empty, seed=0), 2, seed=0)
+    obs, _ = env.reset(seed=0)
+    for _ in range(25):
+        obs, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+        assert env.observation_space.contains(obs) and reward.shape == (2,)
