@@ -121,8 +121,8 @@ def train(env_id: str, updates: int) -> tuple[torch.nn.Module, dict]:
 def test_learns_rules_that_differ_from_minigrids():
     """Trained alike, it learns two-cell steps and swapped turns as well as minigrid's rules, and each model
     mispredicts the other world: which action moves or turns, and how far, is learned from the data."""
-    minigrid_rules, held_out = train("shiftgrid-test/ToyRoom-v0", updates=400)
-    toy_rules, _ = train("shiftgrid-test/ToyJump-v0", updates=400)
+    minigrid_rules, held_out = train("shiftgrid-test/ToyRoom-v0", updates=600)
+    toy_rules, _ = train("shiftgrid-test/ToyJump-v0", updates=600)
     own = {"minigrid": one_step_accuracy(minigrid_rules, held_out["shiftgrid-test/ToyRoom-v0"]),
            "toy": one_step_accuracy(toy_rules, held_out["shiftgrid-test/ToyJump-v0"])}
     crossed = {"minigrid": one_step_accuracy(minigrid_rules, held_out["shiftgrid-test/ToyJump-v0"]),
