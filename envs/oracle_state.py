@@ -17,7 +17,7 @@ environment's own rules (every turn, move, pickup, toggle and drop on any free c
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
-    >>> env = gym.make("shiftgrid/Pickup-v0"); _ = env.reset(seed=0)
+    >>> env = gym.make("shiftgrid/Pickup-v1"); _ = env.reset(seed=0)
     >>> m = Model.from_level(env.unwrapped.level)
     >>> m.start[1], m.lower_bound(m.start) > 0
     (-1, True)

@@ -63,7 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--presets", default="tiny,small", help="world-model: comma-separated size presets")
     p.add_argument("--device", default="auto", help="world-model: auto, cpu or cuda[:N]")
     p.add_argument("--threads", type=int, default=None, help="world-model: torch threads (default: torch's)")
-    p.add_argument("--env", default="shiftgrid/GoTo-v0",
+    p.add_argument("--env", default="shiftgrid/GoTo-v1",
                    help="world-model: the real env measured next to the models; imitation: comma-separated env ids")
     p.add_argument("--batch", type=int, default=1024, help="world-model: imagination batch")
     p.add_argument("--horizon", type=int, default=15, help="world-model: imagination horizon")
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     header = f"{'family':<10} {'minigrid reference':<32} {'shiftgrid sps':>14} {'minigrid sps':>13} {'ratio':>6} {'shiftgrid resets/s':>19} {'minigrid resets/s':>18}"
     rows = []
     for name in tqdm(families, desc="families", leave=False):
-        ours = partial(gym.make, f"shiftgrid/{name}-v0", split=args.split)
+        ours = partial(gym.make, shiftgrid.envs.family_splits(name).family.env_id(), split=args.split)
         ref = partial(_quiet_make, REFERENCES[name])
         a, b, ra, rb = [], [], [], []
         for r in range(args.repeats):
@@ -168,7 +168,7 @@ def _held_out_table(families: list[str], resets: int, repeats: int) -> None:
     print(f"{'family':<10} {'train resets/s':>15} {'id resets/s':>12} {'id/train cost':>14} "
           f"{'every held-out split resets/s':>30} {'repeated id resets/s':>21}")
     for name in tqdm(families, desc="held-out resets", leave=False):
-        env_id = f"shiftgrid/{name}-v0"
+        env_id = shiftgrid.envs.family_splits(name).family.env_id()
         make = partial(gym.make, env_id)
         tests = [partial(gym.make, env_id, split=s) for s in shiftgrid.envs.splits_for(env_id).test_splits()]
         train, held, every, again = [], [], [], []
@@ -252,7 +252,7 @@ def _imitation(args: argparse.Namespace) -> int:
         raise UserError(f"--updates and --episodes must be >= 1, got {args.updates}, {args.episodes}")
     envs = [e.strip() for e in args.env.split(",") if e.strip()]
     if not envs:
-        raise UserError(f"--env expects comma-separated env ids (e.g. shiftgrid/GoTo-v0,shiftgrid/Pickup-v0), got {args.env!r}")
+        raise UserError(f"--env expects comma-separated env ids (e.g. shiftgrid/GoTo-v1,shiftgrid/Pickup-v1), got {args.env!r}")
     print(f"{', '.join(algos)} on {', '.join(envs)}, seeds {', '.join(map(str, seeds))}: about {args.updates} updates of "
           f"256 per row, scored on {args.episodes} held-out training-split episodes (most likely action); rows as they "
           "are measured:", flush=True)

@@ -19,7 +19,7 @@ Example:
     $ shiftgrid evaluate runs/goto-ppo-s0 --episodes 200
     $ shiftgrid evaluate runs/goto-ppo-s0 runs/goto-ppo-s1 runs/goto-ppo-s2 --out reports/goto-ppo
     $ shiftgrid evaluate runs/goto-ppo-s0/checkpoints/latest.pt --splits id,size/near,size/far --stochastic
-    $ shiftgrid evaluate model.zip --env shiftgrid/GoTo-v0 --wrapper image --episodes 200
+    $ shiftgrid evaluate model.zip --env shiftgrid/GoTo-v1 --wrapper image --episodes 200
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ algorithm's preset (presets/<algo>.yaml), the algorithm-and-environment preset
 the other in DIR/seed0, DIR/seed1, ...
 
 Example:
-    $ shiftgrid train --algo ppo --env shiftgrid/GoTo-v0 --steps 200000 --run-dir runs/goto
+    $ shiftgrid train --algo ppo --env shiftgrid/GoTo-v1 --steps 200000 --run-dir runs/goto
     $ shiftgrid train --algo dqn --env MiniGrid-Empty-5x5-v0 --seed 0,1,2 --set hyperparams.gamma=0.95
     $ shiftgrid train --resume runs/goto --steps 400000     # continue to 400k steps in total
     $ shiftgrid train --env shiftgrid/DoorKey-v0 --advice subgoal --set advice.fade_steps=500000

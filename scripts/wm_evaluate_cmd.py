@@ -20,7 +20,7 @@ report from ``shiftgrid evaluate``), and replaces a report already there, as ``s
 evaluate`` does.
 
 Example:
-    $ shiftgrid wm evaluate runs/wm-rssm-GoTo-v0-s0 --episodes 50
+    $ shiftgrid wm evaluate runs/wm-rssm-GoTo-v1-s0 --episodes 50
     $ shiftgrid wm evaluate runs/wm-rssm-GoTo/seed0 runs/wm-rssm-GoTo/seed1 --horizons 1,5,15 --out reports/wm-rssm-goto
     $ shiftgrid wm evaluate runs/dreamer-goto/runs/seed=0 runs/dreamer-goto/runs/seed=1 --out reports/dreamer-goto-wm
 """

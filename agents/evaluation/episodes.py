@@ -18,7 +18,7 @@ Example:
     >>> from shiftgrid.agents.evaluation.baselines import RandomAgent
     >>> from gymnasium import spaces
     >>> agent = RandomAgent(spaces.Discrete(7), seed=0)
-    >>> results = run_episodes(agent, "shiftgrid/GoTo-v0", "size/near", episodes=3)
+    >>> results = run_episodes(agent, "shiftgrid/GoTo-v1", "size/near", episodes=3)
     >>> len(results), all(r.optimal_return > 0 for r in results)
     (3, True)
 """
@@ -88,7 +88,7 @@ def first_reset_seed(env_id: str, seed: int = 0) -> int:
     """Reset seed of evaluation episode 0 (episode ``i`` uses this plus ``i``); see the module docstring.
 
     Example:
-        >>> first_reset_seed("shiftgrid/GoTo-v0", 5), first_reset_seed("MiniGrid-Empty-5x5-v0", 5)
+        >>> first_reset_seed("shiftgrid/GoTo-v1", 5), first_reset_seed("MiniGrid-Empty-5x5-v0", 5)
         (5, 1000000005)
     """
     return seed if has_splits(env_id) else HELD_OUT_SEED_BASE + seed
@@ -106,7 +106,7 @@ def evaluation_env(env_id: str, split: str | None, env_kwargs: Mapping[str, Any]
 
     Example:
         >>> from minigrid.wrappers import ImgObsWrapper
-        >>> evaluation_env("shiftgrid/GoTo-v0", "id", {"size": 9}, ImgObsWrapper).observation_space.shape
+        >>> evaluation_env("shiftgrid/GoTo-v1", "id", {"size": 9}, ImgObsWrapper).observation_space.shape
         (7, 7, 3)
     """
     kwargs = {**dict(env_kwargs or {}), **({"silent_advice": True} if advice else {})}
@@ -212,7 +212,7 @@ def run_episodes(
     Example:
         >>> from shiftgrid.agents.evaluation.baselines import ScriptedAgent
         >>> spin = ScriptedAgent([], fallback=0)  # turns left until the episode limit
-        >>> [(r.success, r.length > 0) for r in run_episodes(spin, "shiftgrid/GoTo-v0", "id", 2, n_envs=2)]
+        >>> [(r.success, r.length > 0) for r in run_episodes(spin, "shiftgrid/GoTo-v1", "id", 2, n_envs=2)]
         [(False, True), (False, True)]
     """
     if episodes < 1:
@@ -236,7 +236,7 @@ def run_levels(agent: Any, env_id: str, split: str | None, level_seeds: Sequence
 
     Example:
         >>> from shiftgrid.agents.evaluation.baselines import ScriptedAgent
-        >>> out = run_levels(ScriptedAgent([], fallback=0), "shiftgrid/GoTo-v0", "train", [7, 9], 2, n_envs=2)
+        >>> out = run_levels(ScriptedAgent([], fallback=0), "shiftgrid/GoTo-v1", "train", [7, 9], 2, n_envs=2)
         >>> len(out), out[0].level_hash == out[1].level_hash != out[2].level_hash
         (4, True)
     """
@@ -304,7 +304,7 @@ def splits_to_evaluate(env_id: str, splits: str | Iterable[str] = "all") -> list
         UnknownEnvError: a named split on an id without splits.
 
     Example:
-        >>> splits_to_evaluate("shiftgrid/GoTo-v0", ["size/id", "size/far", "id"])
+        >>> splits_to_evaluate("shiftgrid/GoTo-v1", ["size/id", "size/far", "id"])
         ['id', 'size/far']
     """
     if not has_splits(env_id):
@@ -323,7 +323,7 @@ def axis_layout(env_id: str, evaluated: Iterable[str]) -> dict[str, dict[str, st
     """Axis -> {``id``/``near``/``far`` -> split name} over the ``evaluated`` splits (none on ids without splits).
 
     Example:
-        >>> axis_layout("shiftgrid/GoTo-v0", ["id", "size/near", "size/far"])
+        >>> axis_layout("shiftgrid/GoTo-v1", ["id", "size/near", "size/far"])
         {'size': {'id': 'id', 'near': 'size/near', 'far': 'size/far'}}
     """
     return splits_for(env_id).axis_layout(list(evaluated)) if has_splits(env_id) else {}
@@ -352,7 +352,7 @@ def evaluate_splits(
     Example:
         >>> from shiftgrid.agents.evaluation.baselines import RandomAgent
         >>> from gymnasium import spaces
-        >>> out = evaluate_splits(RandomAgent(spaces.Discrete(7), 0), "shiftgrid/GoTo-v0",
+        >>> out = evaluate_splits(RandomAgent(spaces.Discrete(7), 0), "shiftgrid/GoTo-v1",
         ...                       ["id", "size/far"], episodes=2, progress=False)
         >>> {k: len(v) for k, v in out.items()}
         {'id': 2, 'size/far': 2}

@@ -23,7 +23,7 @@ Example:
     >>> from shiftgrid.agents.evaluation.episodes import EpisodeResult
     >>> import tempfile
     >>> run = RunRecord("r0", 0, {"id": [EpisodeResult(True, 0.9, 3, 0.95, 2.0)]})
-    >>> paths = write_report(tempfile.mkdtemp(), [run], {}, env_id="shiftgrid/GoTo-v0")
+    >>> paths = write_report(tempfile.mkdtemp(), [run], {}, env_id="shiftgrid/GoTo-v1")
     >>> sorted(paths)[:3]
     ['csv', 'json', 'md']
 """

@@ -14,7 +14,7 @@ Example:
     >>> import numpy as np
     >>> def forward(obs):  # a policy in one line: always move forward (minigrid action 2)
     ...     return np.full(len(obs["image"]), 2)
-    >>> ev = evaluate_policy(forward, "shiftgrid/GoTo-v0", splits=["id", "size/far"], episodes=3)
+    >>> ev = evaluate_policy(forward, "shiftgrid/GoTo-v1", splits=["id", "size/far"], episodes=3)
     >>> {split: len(episodes) for split, episodes in ev.results.items()}
     {'id': 3, 'size/far': 3}
     >>> ev.summary.splits["id"]["success_rate"].n_runs

@@ -82,7 +82,7 @@ def load_scored_run(run_dir: str | Path, device: str = "auto", checkpoint: str =
     """:func:`~shiftgrid.agents.run.world_model.load_run_world_model`, with what plays real episodes for the model.
 
     Example:
-        >>> run = load_scored_run("runs/dreamer-goto/runs/seed=0", env="shiftgrid/GoTo-v0")  # doctest: +SKIP
+        >>> run = load_scored_run("runs/dreamer-goto/runs/seed=0", env="shiftgrid/GoTo-v1")  # doctest: +SKIP
         >>> run.learner, run.describe_behaviour()  # doctest: +SKIP
         ('dreamer', "the run's own Dreamer agent (its actor through predict, most likely actions, ...)")
     """

@@ -176,7 +176,7 @@ def evaluate_zips(paths: Sequence[Path], env_id: str | None, *, algo: str | None
 
     if env_id is None:
         raise EvaluationError(f"{paths[0]} is an SB3 model: pass --env ID (a .zip does not record the shiftgrid id), "
-                              "e.g. --env shiftgrid/GoTo-v0")
+                              "e.g. --env shiftgrid/GoTo-v1")
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise EvaluationError(f"no such model file: {', '.join(missing)}")

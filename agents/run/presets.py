@@ -6,7 +6,7 @@ defaults < ``presets/<algo>.yaml`` < ``presets/<algo>-<env name>.yaml`` (e.g. ``
 wm train``, ``shiftgrid main`` and every sweep point resolve their configs through :func:`layered`.
 
 Example:
-    >>> config = layered({}, {"algo": "ppo", "env": "shiftgrid/GoTo-v0", "n_envs": 4})
+    >>> config = layered({}, {"algo": "ppo", "env": "shiftgrid/GoTo-v1", "n_envs": 4})
     >>> config["steps"], config["hyperparams"]["n_steps"], config["n_envs"]   # ppo-GoTo.yaml, ppo.yaml, the command line
     (1000000, 128, 4)
 """
@@ -37,10 +37,10 @@ def preset_steps() -> str:
 
 
 def preset_name(env_id: str) -> str:
-    """The environment part of a preset file name: ``shiftgrid/GoTo-v0`` -> ``GoTo``.
+    """The environment part of a preset file name: ``shiftgrid/GoTo-v1`` -> ``GoTo``.
 
     Example:
-        >>> preset_name("shiftgrid/GoTo-v0"), preset_name("BabyAI-GoToLocal-v0")
+        >>> preset_name("shiftgrid/GoTo-v1"), preset_name("BabyAI-GoToLocal-v0")
         ('GoTo', 'BabyAI-GoToLocal')
     """
     name = env_id.split("/")[-1].split(":")[-1]

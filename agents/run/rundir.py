@@ -128,7 +128,7 @@ def default_run_dir(learner: str, env_id: str, prefix: str = "") -> RunDir:
     """``runs/<prefix><learner>-<env name>-<YYYYmmdd-HHMMSS>``.
 
     Example:
-        >>> default_run_dir("ppo", "shiftgrid/GoTo-v0", "main-").root.name.startswith("main-ppo-GoTo-v0-")
+        >>> default_run_dir("ppo", "shiftgrid/GoTo-v1", "main-").root.name.startswith("main-ppo-GoTo-v1-")
         True
     """
     name = env_id.split("/")[-1].split(":")[-1]

@@ -5,7 +5,7 @@ A sweep file (YAML) has these sections (only ``grid`` is required)::
     name: goto-ppo              # default: the file's name; the sweep dir is runs/<name> unless `dir:`
     base:                       # config keys, as a --config file would give them, over the presets
       algo: ppo
-      env: shiftgrid/GoTo-v0
+      env: shiftgrid/GoTo-v1
       config: more.yaml         # optional: a config file (relative to the sweep file) under these keys
       set: [steps=200000]       # optional: --set overrides, over everything above
     grid:                       # key -> values; the points are their cartesian product
@@ -144,8 +144,8 @@ def label(key: str, value: Any) -> str:
     """``key=value`` as a point name shows it (env ids by their name; ``/`` never appears).
 
     Example:
-        >>> label("env", "shiftgrid/GoTo-v0"), label("hyperparams.learning_rate", 3e-4), label("split", "size/far")
-        ('env=GoTo-v0', 'hyperparams.learning_rate=0.0003', 'split=size_far')
+        >>> label("env", "shiftgrid/GoTo-v1"), label("hyperparams.learning_rate", 3e-4), label("split", "size/far")
+        ('env=GoTo-v1', 'hyperparams.learning_rate=0.0003', 'split=size_far')
     """
     if key == "env" and isinstance(value, str):
         text = value.split("/")[-1].split(":")[-1]

@@ -18,7 +18,7 @@ Fading reads the learner's global step, set on every sub-environment:
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
-    >>> env = AdviceWrapper(gym.make("shiftgrid/Pickup-v0"), AdviceConfig("action"))
+    >>> env = AdviceWrapper(gym.make("shiftgrid/Pickup-v1"), AdviceConfig("action"))
     >>> obs, info = env.reset(seed=0)
     >>> obs["advice"] in ("turn left", "turn right", "go forward", "pick up")
     True

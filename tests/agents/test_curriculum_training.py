@@ -16,7 +16,7 @@ from shiftgrid.envs.teacher.curriculum.vector import curriculum_vector_env
 from shiftgrid.envs.teacher.curriculum.wrapper import CurriculumEnv
 from shiftgrid.scripts.cli import main
 
-ENV = "shiftgrid/GoTo-v0"
+ENV = "shiftgrid/GoTo-v1"
 SHORT = {"max_steps": 6}  # random actions end an episode every few steps
 
 

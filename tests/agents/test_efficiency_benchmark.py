@@ -10,7 +10,7 @@ import yaml
 from shiftgrid.agents.benchmarks.efficiency import groups, read_runs, runs_table
 from shiftgrid.scripts.cli import main
 
-GOTO = "shiftgrid/GoTo-v0"
+GOTO = "shiftgrid/GoTo-v1"
 
 
 def fake_run(root, algo, seed, points, *, episodes=True, target=None, spec=(0.95, 1000), env=GOTO, steps=None):
@@ -88,7 +88,7 @@ def test_the_cli_prints_both_tables_and_writes_json(tmp_path, capsys):
     starting = fake_run(tmp_path, "ppo", 1, [[]])  # a run that has logged nothing yet: left out, and said so
     assert main(["benchmark", "efficiency", str(tmp_path), "--json", str(tmp_path / "e.json")]) == 0
     out = capsys.readouterr().out
-    assert "| shiftgrid/GoTo-v0 | dreamer | 0/1 | >= 500 [500, 500] | <= 2.00 |" in out
+    assert "| shiftgrid/GoTo-v1 | dreamer | 0/1 | >= 500 [500, 500] | <= 2.00 |" in out
     assert f"no training success logged yet (left out): {starting}" in out
     data = json.loads((tmp_path / "e.json").read_text())
     assert data["goal"] == 0.9 and [g["goal"]["censored"] for g in data["groups"]] == [True, False]

@@ -12,7 +12,7 @@ from shiftgrid.agents import Evaluation, PolicyError, evaluate_policy
 from shiftgrid.envs import SplitError, UnknownEnvError
 from shiftgrid.envs.learner_env import make_env
 
-GOTO = "shiftgrid/GoTo-v0"
+GOTO = "shiftgrid/GoTo-v1"
 FORWARD, LEFT = 2, 0
 
 

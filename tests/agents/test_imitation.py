@@ -16,7 +16,7 @@ from shiftgrid.agents.run.config import ConfigError, EvalConfig, TrainConfig
 from shiftgrid.agents.run.rundir import RunDir
 from shiftgrid.agents.run.train import train
 
-ENV = "shiftgrid/GoTo-v0"
+ENV = "shiftgrid/GoTo-v1"
 #: A small GoTo: one distractor, a short episode limit (so chance is low), a small network (so tests are quick).
 KW = {"size": 6, "num_distractors": 1, "max_steps": 16}
 SMALL = {"channels": 16, "text_dim": 16, "word_dim": 16, "features_dim": 64}
@@ -170,8 +170,8 @@ def test_bad_settings(tmp_path, demos):
         train(config(tmp_path, "bc", name="a", steps=64))
     with pytest.raises(ConfigError, match="unknown config key hyperparams.lr"):
         train(config(tmp_path, "bc", name="b", demos=str(demos), steps=64, hyperparams={"lr": 0.1}))
-    with pytest.raises(DatasetError, match="not shiftgrid/Pickup-v0"):
-        train(config(tmp_path, "bc", name="c", demos=str(demos), steps=64, env="shiftgrid/Pickup-v0"))
+    with pytest.raises(DatasetError, match="not shiftgrid/Pickup-v1"):
+        train(config(tmp_path, "bc", name="c", demos=str(demos), steps=64, env="shiftgrid/Pickup-v1"))
     with pytest.raises(DatasetError, match="recorded with env kwargs"):
         train(config(tmp_path, "bc", name="d", demos=str(demos), steps=64, env_kwargs={}))
     with pytest.raises(DatasetError, match="not split 'size/far'"):  # held-out levels never train

@@ -10,7 +10,7 @@ from shiftgrid.agents.run.checkpoint import read_checkpoint
 from shiftgrid.agents.run.rundir import RunDir
 from shiftgrid.scripts.cli import main
 
-GOTO = "shiftgrid/GoTo-v0"
+GOTO = "shiftgrid/GoTo-v1"
 TINY = dict(episodes=4, updates=4, n_envs=2)
 
 

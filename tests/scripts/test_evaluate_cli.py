@@ -15,7 +15,7 @@ import shiftgrid.scripts.cli as cli
 from shiftgrid.agents.evaluation.baselines import RandomAgent
 from shiftgrid.agents.run.rundir import RunDir
 
-GOTO = "shiftgrid/GoTo-v0"
+GOTO = "shiftgrid/GoTo-v1"
 #: What loading a best.pt chosen during training says of it.
 CHECKPOINT = {"file": "checkpoints/best.pt", "steps": 4096, "chosen": "best `id` success (0.500) on validation seeds "
               "1000000..1000019 of 2 evaluations", "validation_seeds": [1000000, 1000019]}
@@ -79,10 +79,10 @@ def one_line_error(capsys) -> str:
 
 
 def test_mixing_environments_is_refused(runs, tmp_path, capsys):
-    a, b = runs("goto", env=GOTO), runs("pickup", env="shiftgrid/Pickup-v0")
+    a, b = runs("goto", env=GOTO), runs("pickup", env="shiftgrid/Pickup-v1")
     assert evaluate(a, b, "--out", tmp_path / "r", "--episodes", "1") == 2
     err = one_line_error(capsys)
-    assert "shiftgrid/GoTo-v0" in err and "shiftgrid/Pickup-v0" in err
+    assert "shiftgrid/GoTo-v1" in err and "shiftgrid/Pickup-v1" in err
 
 
 @pytest.mark.parametrize(

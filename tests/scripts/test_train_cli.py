@@ -45,7 +45,7 @@ def one_error_line(capsys) -> str:
 @pytest.mark.parametrize("algo", ["ppo", "a2c", "dqn", "recurrent-ppo"])
 def test_short_run_writes_config_checkpoints_and_tensorboard(algo, tmp_path, capsys):
     run = tmp_path / algo
-    assert main(["train", "--algo", algo, "--env", "shiftgrid/GoTo-v0", "--steps", "2048", "--seed", "3",
+    assert main(["train", "--algo", algo, "--env", "shiftgrid/GoTo-v1", "--steps", "2048", "--seed", "3",
                  "--run-dir", str(run), *FAST, *SMALL[algo]]) == 0
     assert f"{run}: 2048 steps" in capsys.readouterr().out
     config = yaml.safe_load((run / "config.yaml").read_text())
@@ -199,4 +199,4 @@ def test_help_shows_the_defaults_and_where_steps_come_from():
     sub = parser._subparsers._group_actions[0].choices["train"]
     text = " ".join(sub.format_help().split())
     assert "ppo-GoTo: 1000000" in text and "else 100000" in text  # --steps: the preset's 1M, said so
-    assert "(default: shiftgrid/GoTo-v0)" in text and "recurrent-ppo" in text
+    assert "(default: shiftgrid/GoTo-v1)" in text and "recurrent-ppo" in text

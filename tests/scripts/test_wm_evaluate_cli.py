@@ -16,7 +16,7 @@ from shiftgrid.agents.run.config import TrainConfig
 from shiftgrid.scripts.cli import main
 from shiftgrid.world_models.scoring import metric_names
 
-GOTO = "shiftgrid/GoTo-v0"
+GOTO = "shiftgrid/GoTo-v1"
 FAST = ["--episodes", "2", "--context", "2", "--horizons", "1,3", "--n-envs", "2", "--no-progress"]
 
 
@@ -60,7 +60,7 @@ def test_two_seeds_on_an_axis_give_the_shift_report(runs, tmp_path, capsys):
     out = tmp_path / "report"
     code, stdout, _ = wm_evaluate(str(runs["s0"]), str(runs["s1"]), "--splits", "id,size/near,size/far", "--out", str(out),
                                   *FAST, capsys=capsys)
-    assert code == 0 and "# World-model shift report: `shiftgrid/GoTo-v0`" in stdout
+    assert code == 0 and "# World-model shift report: `shiftgrid/GoTo-v1`" in stdout
     doc = json.loads((out / "results.json").read_text())
     assert [r["name"] for r in doc["runs"]] == ["seed0", "seed1"] and [r["seed"] for r in doc["runs"]] == [0, 1]
     names = metric_names((1, 3))
@@ -98,7 +98,7 @@ def test_dreamer_runs_are_scored_each_on_the_episodes_its_own_agent_plays(runs, 
     both, alone = tmp_path / "both", tmp_path / "alone"
     argv = ["--splits", "id,layout/near", *FAST]  # 7x7 and 8x8 rooms: short episodes of an untrained agent
     code, stdout, _ = wm_evaluate(str(runs["d0"]), str(runs["d1"]), "--out", str(both), *argv, capsys=capsys)
-    assert code == 0 and "# World-model shift report: `shiftgrid/GoTo-v0`" in stdout
+    assert code == 0 and "# World-model shift report: `shiftgrid/GoTo-v1`" in stdout
     assert ("- behaviour: each run's own Dreamer agent (its actor through predict, most likely actions, "
             "as shiftgrid evaluate plays it)") in stdout
     assert "- episodes per split: 2 per run (each run's agent plays its own, on the same reset seeds)" in stdout

@@ -75,7 +75,7 @@ def ppo_run(tmp_path_factory):
     return run
 
 
-@pytest.mark.parametrize("env, policy", [("MiniGrid-Empty-5x5-v0", "random"), ("shiftgrid/GoTo-v0", "oracle"),
+@pytest.mark.parametrize("env, policy", [("MiniGrid-Empty-5x5-v0", "random"), ("shiftgrid/GoTo-v1", "oracle"),
                                          ("BabyAI-GoToLocal-v0", "oracle"), ("MiniGrid-Empty-5x5-v0", "agent")])
 def test_collection_keeps_episode_boundaries(env, policy, tmp_path, request):
     if policy == "agent":
@@ -102,7 +102,7 @@ def test_oracle_with_noise_takes_both_optimal_and_random_actions():
 
     from shiftgrid.envs.oracle import solve_from
 
-    envs = gym.vector.SyncVectorEnv([lambda: make_env("shiftgrid/GoTo-v0")] * 2)
+    envs = gym.vector.SyncVectorEnv([lambda: make_env("shiftgrid/GoTo-v1")] * 2)
     obs, _ = envs.reset(seed=0)
     behaviour = make_behaviour("oracle", noise=0.5, seed=3)
     assert isinstance(behaviour, OracleBehaviour)
@@ -206,8 +206,8 @@ def test_incompatible_checkpoints_are_refused_in_one_line(tmp_path, ppo_run):
     other = next(m for m in model_names() if m != "rssm")
     with pytest.raises(CheckpointError, match=f"holds a world-model run's rssm/tiny world model, but a {other} one was asked for: another model family"):
         load_world_model(result.run_dir, model=other)
-    with pytest.raises(CheckpointError, match="of MiniGrid-Empty-5x5-v0, but one of shiftgrid/GoTo-v0 was asked for: another environment"):
-        load_world_model(result.run_dir, env="shiftgrid/GoTo-v0")
+    with pytest.raises(CheckpointError, match="of MiniGrid-Empty-5x5-v0, but one of shiftgrid/GoTo-v1 was asked for: another environment"):
+        load_world_model(result.run_dir, env="shiftgrid/GoTo-v1")
     with pytest.raises(CheckpointError, match="another observation spec"):
         load_world_model(result.run_dir, spec=ObsSpec(num_actions=3))
     # a run whose config.yaml was changed to another preset cannot load its checkpoint
