@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from minigrid.core.world_object import WorldObj
 from minigrid.envs.babyai.core.verifier import (
     AndInstr,
     BeforeInstr,
@@ -32,11 +33,11 @@ class NotExpressible(ValueError):
     """The mission has no BabyAI instruction equivalent."""
 
 
-def _desc(obj) -> ObjDesc:
+def _desc(obj: WorldObj) -> ObjDesc:
     return ObjDesc(obj.type, obj.color)
 
 
-def _clause(c: Clause, objects: list):
+def _clause(c: Clause, objects: list) -> Instr:
     if c.verb == "goto":
         return GoToInstr(_desc(objects[c.target]))
     if c.verb == "pickup":
@@ -48,7 +49,7 @@ def _clause(c: Clause, objects: list):
     raise NotExpressible(f"BabyAI has no instruction for {c.verb!r}")
 
 
-def _step(step: tuple[Clause, ...], objects: list):
+def _step(step: tuple[Clause, ...], objects: list) -> Instr:
     if len(step) == 1:
         return _clause(step[0], objects)
     if len(step) == 2:
@@ -56,7 +57,7 @@ def _step(step: tuple[Clause, ...], objects: list):
     raise NotExpressible(f"BabyAI joins at most two clauses with 'and', got {len(step)}")
 
 
-def to_instrs(mission: Mission, objects: list):
+def to_instrs(mission: Mission, objects: list) -> Instr:
     """BabyAI instruction tree for ``mission``; raises :class:`NotExpressible` if there is none."""
     if len(mission.steps) == 1:
         return _step(mission.steps[0], objects)

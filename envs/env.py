@@ -21,12 +21,16 @@ Example:
 from __future__ import annotations
 
 import operator
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
+import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from minigrid.core.actions import Actions
+from minigrid.core.grid import Grid
 from minigrid.core.mission import MissionSpace
+from minigrid.core.world_object import WorldObj
+from minigrid.envs.babyai.core.verifier import Instr
 from minigrid.minigrid_env import MiniGridEnv
 
 from shiftgrid.envs.babyai_compat import babyai_instrs, update_positions
@@ -34,7 +38,7 @@ from shiftgrid.envs.family import Family
 from shiftgrid.envs.keywords import check_max_steps, split_with_factors
 from shiftgrid.envs.level import playable_copy
 from shiftgrid.envs.mission import MissionProgress
-from shiftgrid.envs.oracle import solve_from
+from shiftgrid.envs.oracle import Plan, solve_from
 from shiftgrid.envs.observation import VIEW, VIEWS, CodedGrid, egocentric_view, palette_array, view_mask
 from shiftgrid.envs.spaces import MissionText
 from shiftgrid.envs.registration import resolve_splits
@@ -64,6 +68,9 @@ class ShiftGridEnv(MiniGridEnv):
         **kwargs: factor values replacing the split's (``size=9``, ``num_distractors=[3, 4]``),
             validated as split YAML is; and minigrid's ``render_mode``, ``tile_size``, ...
     """
+
+    grid: CodedGrid
+    carrying: WorldObj | None  # type: ignore[assignment]  # minigrid's __init__ sets None, which mypy takes as its type
 
     def __init__(
         self,
@@ -99,7 +106,7 @@ class ShiftGridEnv(MiniGridEnv):
         )
         self.observation_space = spaces.Dict(
             {
-                "image": self.observation_space["image"],
+                "image": cast(spaces.Dict, self.observation_space)["image"],
                 "direction": spaces.Discrete(4),
                 "mission": MissionText(max_length=MISSION_MAX_LENGTH, min_length=0, charset=MISSION_CHARSET),
             }
@@ -113,26 +120,35 @@ class ShiftGridEnv(MiniGridEnv):
         """The largest grid this env's split (with its exposure overrides) can produce: the env's grid size."""
         values = dict(self.split.factors)
         sizes = [self.family.largest_grid(values)]
-        if self.exposure:
+        if self.exposure and self.family.exposure is not None:  # __init__ allows exposure only then
             sizes.append(self.family.largest_grid({**values, **self.family.exposure}))
         return max(w for w, _ in sizes), max(h for _, h in sizes)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        self._options = options or {}
-        obs, _ = super().reset(seed=seed)
-        return obs, self._info(success=False)
+    def reset(  # type: ignore[override]  # minigrid annotates it with gymnasium's unbound ObsType
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Draw the next level (``options={"level_seed": s}`` names it) and install it with minigrid's reset.
 
-    def _gen_grid(self, width: int, height: int) -> None:
-        s = sample_level(
+        The level is drawn here, where the reset's options are, from ``np_random`` seeded first as
+        minigrid's reset would; :meth:`_gen_grid` then installs ``self.sample``.
+        """
+        gym.Env.reset(self, seed=seed)
+        self.sample = sample_level(
             self.family,
             self.split,
             self.np_random,
             exposure=self.exposure,
-            level_seed=self._options.get("level_seed"),
+            level_seed=(options or {}).get("level_seed"),
             oracle=self.use_oracle,
             max_steps=self.max_steps_override,
         )
-        self.sample, level, f = s, s.level, s.factors
+        obs, _ = super().reset()  # np_random stays as seeded above
+        return obs, self._info(success=False)
+
+    def _gen_grid(self, width: int, height: int) -> None:
+        s = self.sample
+        assert s is not None, "reset() draws the level first"
+        level, f = s.level, s.factors
         self.level = level
         if level.grid.width > width or level.grid.height > height:
             raise ValueError(
@@ -142,7 +158,7 @@ class ShiftGridEnv(MiniGridEnv):
         grid, self.objects = playable_copy(level)  # play changes these copies, never the level
         self.grid = CodedGrid.from_grid(grid, width, height, palette_array(f.palette))
         self.width, self.height = self.grid.width, self.grid.height
-        self.agent_pos, self.agent_dir = tuple(level.agent_pos), level.agent_dir
+        self.agent_pos, self.agent_dir = (level.agent_pos[0], level.agent_pos[1]), level.agent_dir
         self.mission = level.mission_text
         self.max_steps = self.max_steps_override or self.family.max_steps(f)
         self.progress = MissionProgress(level.mission)
@@ -152,6 +168,7 @@ class ShiftGridEnv(MiniGridEnv):
 
     def _info(self, success: bool) -> dict[str, Any]:
         s = self.sample
+        assert s is not None, "reset() draws the level first"
         info: dict[str, Any] = {"success": success, "level_hash": s.level_hash, "level_seed": s.level_seed}
         if s.plan is not None:
             info["optimal_steps"] = s.plan.steps
@@ -165,11 +182,13 @@ class ShiftGridEnv(MiniGridEnv):
 
         From a later state of the episode, :meth:`optimal_plan_from_here` plans anew.
         """
-        if self.sample.plan is None:
+        assert self.sample is not None, "reset() draws the level first"
+        plan = self.sample.plan
+        if plan is None:
             raise RuntimeError("this env was made with oracle=False")
-        return self.sample.plan.actions
+        return plan.actions
 
-    def optimal_plan_from_here(self):
+    def optimal_plan_from_here(self) -> Plan:
         """The optimal :class:`~shiftgrid.envs.oracle.Plan` from the episode's current state.
 
         See :func:`shiftgrid.envs.oracle.solve_from` (pose, carried object, moved or removed
@@ -189,7 +208,7 @@ class ShiftGridEnv(MiniGridEnv):
         image = egocentric_view(self.grid, self.agent_pos, self.agent_dir, self.carrying, self.view)
         return {"image": image, "direction": self.agent_dir, "mission": self.mission}
 
-    def gen_obs_grid(self, agent_view_size: int | None = None):
+    def gen_obs_grid(self, agent_view_size: int | None = None) -> tuple[Grid, np.ndarray]:
         """minigrid's view grid and visibility mask, cells beyond the level's ``view`` unseen.
 
         Every minigrid path that shows the agent's view goes through here: the highlighted
@@ -225,7 +244,9 @@ class ShiftGridEnv(MiniGridEnv):
                 raise ValueError(f"view={view!r} is not valid; valid: {', '.join(map(str, VIEWS))}")
             self.view = view
 
-    def step(self, action: int):
+    def step(  # type: ignore[override]  # minigrid annotates it with gymnasium's unbound ObsType
+        self, action: Any
+    ) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         given = action
         try:  # integers and 0-d integer arrays; not floats, strings or None
             action = operator.index(action.item() if isinstance(action, np.ndarray) and action.ndim == 0 else action)
@@ -251,12 +272,12 @@ class ShiftGridEnv(MiniGridEnv):
         elif action == Actions.pickup:
             if fwd is not None and fwd.can_pickup() and self.carrying is None:
                 self.carrying = fwd
-                fwd.cur_pos = np.array([-1, -1])
+                fwd.cur_pos = np.array([-1, -1])  # type: ignore[assignment]  # minigrid's own step stores arrays too
                 self.grid.set(fx, fy, None)
         elif action == Actions.drop:
             if fwd is None and self.carrying is not None:
                 self.grid.set(fx, fy, self.carrying)
-                self.carrying.cur_pos = np.array([fx, fy])
+                self.carrying.cur_pos = np.array([fx, fy])  # type: ignore[assignment]  # as above
                 self.carrying = None
                 if self._instrs is not None:
                     update_positions(self._instrs)
@@ -273,7 +294,7 @@ class ShiftGridEnv(MiniGridEnv):
 
     # -- BabyAI compatibility -------------------------------------------------------------------
     @property
-    def instrs(self):
+    def instrs(self) -> Instr:
         """The mission as BabyAI instruction objects (for ``BabyAIBot`` and BabyAI's verifier).
 
         Built and reset at every reset; raises ``AttributeError`` where the mission has no
@@ -283,6 +304,6 @@ class ShiftGridEnv(MiniGridEnv):
             raise AttributeError(f"the mission {self.mission!r} has no BabyAI instruction equivalent")
         return self._instrs
 
-    def room_from_pos(self, x: int, y: int):
+    def room_from_pos(self, x: int, y: int) -> None:
         """BabyAI's object descriptions ask for the agent's room; shiftgrid levels have no room structure."""
         return None

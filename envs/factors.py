@@ -22,8 +22,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from shiftgrid.envs.errors import UserInputError
 
-class FactorError(ValueError):
+
+class FactorError(UserInputError, ValueError):
     """A factor value outside its declared range, or an unknown factor name."""
 
 

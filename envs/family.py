@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Generic, Mapping, TypeVar
 
 import numpy as np
 
 from shiftgrid.envs.factors import Factors
 from shiftgrid.envs.level import Level
+
+F = TypeVar("F", bound=Factors)
 
 
 def default_max_steps(factors: Factors) -> int:
@@ -32,7 +34,7 @@ def square_grid(factors: Factors) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class Family:
+class Family(Generic[F]):
     """A named generator of levels.
 
     Attributes:
@@ -49,13 +51,13 @@ class Family:
     """
 
     name: str
-    factors: type[Factors]
-    generate: Callable[[Factors, np.random.Generator], Level]
+    factors: type[F]
+    generate: Callable[[F, np.random.Generator], Level]
     version: int = 0
-    max_steps: Callable[[Factors], int] = default_max_steps
+    max_steps: Callable[[F], int] = default_max_steps
     description: str = ""
     exposure: dict | None = field(default=None, compare=False)
-    grid_size: Callable[[Factors], tuple[int, int]] = square_grid
+    grid_size: Callable[[F], tuple[int, int]] = square_grid
 
     def env_id(self, namespace: str = "shiftgrid") -> str:
         return f"{namespace}/{self.name}-v{self.version}"

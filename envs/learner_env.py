@@ -19,7 +19,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 
@@ -33,10 +33,10 @@ from shiftgrid.envs.wrappers import DEFAULT_MAX_LEN, MissionTokens
 class SuccessInfo(gym.Wrapper):
     """Put ``success`` (and ``is_success`` for SB3) in ``info``; where the env has none, success = positive reward."""
 
-    def step(self, action: Any):
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         if "success" not in info:
-            info["success"] = bool(terminated and reward > 0)
+            info["success"] = bool(terminated and float(reward) > 0)
         info["is_success"] = bool(info["success"])
         return obs, reward, terminated, truncated, info
 
@@ -94,7 +94,7 @@ def env_spaces(env_id: str, split: str | None = None, **kwargs: Any) -> tuple[gy
 
     Example:
         >>> obs_space, act_space = env_spaces("MiniGrid-Empty-5x5-v0")
-        >>> obs_space["image"].shape, act_space.n
+        >>> obs_space["image"].shape, int(act_space.n)
         ((7, 7, 3), 7)
     """
     env = make_env(env_id, split, **kwargs)

@@ -33,6 +33,13 @@ class LevelError(RuntimeError):
     """A generator could not build a level from these factors and this seed."""
 
 
+def cell_of(obj: WorldObj) -> Cell:
+    """The cell ``(x, y)`` that ``obj`` is on (``cur_pos`` as ints); raises :class:`LevelError` if it is on none."""
+    if obj.cur_pos is None:
+        raise LevelError(f"the {obj.color} {obj.type} is on no cell")
+    return int(obj.cur_pos[0]), int(obj.cur_pos[1])
+
+
 class KeyedDoor(Door):
     """A door whose lock opens with a key of ``key_color`` (its own colour unless a rule changes it)."""
 
@@ -167,7 +174,7 @@ def playable_copy(level: Level) -> tuple[Grid, list[WorldObj]]:
         c = copy.copy(o)
         if getattr(o, "contains", None) is not None:
             c.contains = copy.copy(o.contains)
-        x, y = (int(v) for v in o.cur_pos)
+        x, y = cell_of(o)
         if not (0 <= x < grid.width and 0 <= y < grid.height) or level.grid.get(x, y) is not o:
             raise LevelError(f"the level's {o.color} {o.type} has position {(x, y)}, where the grid does not hold it")
         c.cur_pos = c.init_pos = (x, y)
@@ -185,6 +192,6 @@ def level_hash(level: Level, extra: Any = ()) -> str:
     h = hashlib.sha1()
     h.update(repr([None if c is None else c.encode() for c in level.grid.grid]).encode())
     h.update(repr((level.grid.width, level.grid.height, tuple(level.agent_pos), level.agent_dir)).encode())
-    doors = sorted((tuple(int(v) for v in o.cur_pos), o.key_color) for o in level.objects if isinstance(o, KeyedDoor))
+    doors = sorted((cell_of(o), o.key_color) for o in level.objects if isinstance(o, KeyedDoor))
     h.update(repr((level.mission_text, doors, extra)).encode())
     return h.hexdigest()[:16]

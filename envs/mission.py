@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from minigrid.core.actions import Actions
+from minigrid.core.world_object import Door
 
 if TYPE_CHECKING:
     from minigrid.minigrid_env import MiniGridEnv
@@ -78,7 +79,7 @@ def clause_done(clause: Clause, env: "MiniGridEnv", objects: list, action: int, 
         return action == Actions.pickup and pre_carrying is None and env.carrying is obj
     if verb == "open":
         fx, fy = env.front_pos
-        return action == Actions.toggle and env.grid.get(fx, fy) is obj and obj.is_open
+        return action == Actions.toggle and env.grid.get(fx, fy) is obj and isinstance(obj, Door) and obj.is_open
     # putnext
     if action != Actions.drop or pre_carrying is not obj or env.carrying is obj:
         return False

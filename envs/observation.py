@@ -218,7 +218,7 @@ def _visible(opaque: np.ndarray) -> np.ndarray:
 
 def egocentric_view(
     grid: CodedGrid,
-    agent_pos: tuple[int, int],
+    agent_pos: tuple[int, int] | np.ndarray,
     agent_dir: int,
     carrying: WorldObj | None,
     view: int = VIEW,

@@ -212,7 +212,9 @@ def _expected_steps(model: Model, slip: float, max_states: int, max_rounds: int)
     raise _Budget
 
 
-def _iterate(rows: list, bound: np.ndarray, slip: float, init: np.ndarray | None):
+def _iterate(
+    rows: list, bound: np.ndarray, slip: float, init: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Value iteration over expanded states (unexpanded ones keep ``bound``): values, greedy actions, successors."""
     n = len(rows)
     fixed = np.array([r is None for r in rows] + [True])

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shiftgrid.envs.directions import DIRECTIONS
-from shiftgrid.envs.mission import Mission
+from shiftgrid.envs.mission import Clause, Mission
 
 if TYPE_CHECKING:
     from shiftgrid.envs.oracle_state import Model
@@ -65,7 +65,7 @@ class LowerBound:
                          for k in range(len(model.mission.steps))]
         self._event_cache: dict[tuple, Any] = {}
 
-    def _facing(self, target: Any) -> list[int]:
+    def _facing(self, target: Any) -> list[int] | _ManhattanFacing:
         """Fewest turns and moves from each pose to face cell ``target`` (an int), to face a cell next
         to cell ``n`` (``("near", n)``) or to stand on a goal (``"goal"``).
 
@@ -196,7 +196,7 @@ class LowerBound:
             out.append(len(later - before))
         return out
 
-    def _clause_bound(self, clause, s: State) -> int:
+    def _clause_bound(self, clause: Clause, s: State) -> int:
         pose, carry, pos, unlocked, opened = s[:5]
         verb, t = clause.verb, clause.target
         if verb == "reach":

@@ -32,7 +32,7 @@ from minigrid.core.grid import Grid
 
 from shiftgrid.envs.directions import DIRECTIONS
 from shiftgrid.envs.level import Level
-from shiftgrid.envs.mission import Mission
+from shiftgrid.envs.mission import Clause, Mission
 from shiftgrid.envs.oracle_bound import INF, LowerBound
 
 LEFT, RIGHT, FORWARD = int(Actions.left), int(Actions.right), int(Actions.forward)
@@ -122,7 +122,8 @@ class Model:
     def from_level(cls, level: Level, drops: bool = True) -> "Model":
         """The model of ``level`` at its start; raises :class:`InvalidLevel` for objects off the grid."""
         for i, o in enumerate(level.objects):
-            x, y = (int(v) for v in o.cur_pos) if getattr(o, "cur_pos", None) is not None else (-1, -1)
+            pos = getattr(o, "cur_pos", None)
+            x, y = (int(v) for v in pos) if pos is not None else (-1, -1)
             if not (0 <= x < level.grid.width and 0 <= y < level.grid.height) or level.grid.get(x, y) is not o:
                 raise InvalidLevel(
                     f"object {i} ({o.color} {o.type}) has position {(x, y)}, but a fresh level holds every object "
@@ -151,7 +152,7 @@ class Model:
                 yield (y + dy) * self.w + x + dx
 
     # -- mission rules (the env's, in mission.py) ---------------------------------------------------
-    def _clause_done(self, clause, action: int, pre_carry: int, s: State, dropped: int) -> bool:
+    def _clause_done(self, clause: Clause, action: int, pre_carry: int, s: State, dropped: int) -> bool:
         verb, t = clause.verb, clause.target
         if verb == "reach":
             return self.goal[s[0] >> 2]

@@ -36,6 +36,7 @@ from typing import Any, Mapping
 
 import gymnasium as gym
 
+from shiftgrid.envs.errors import UserInputError
 from shiftgrid.envs.family import Family
 from shiftgrid.envs.shift.split import SplitError, SplitSet, load_splits
 
@@ -49,11 +50,11 @@ _FAMILIES: dict[str, Family] = {}
 _SPLIT_SETS: dict[str, SplitSet] = {}
 
 
-class UnknownEnvError(ValueError):
+class UnknownEnvError(UserInputError, ValueError):
     """An environment id or family name that is not registered."""
 
 
-class RegistrationError(ValueError):
+class RegistrationError(UserInputError, ValueError):
     """An id registered twice with different families, splits or defaults, or values a spec cannot hold."""
 
 

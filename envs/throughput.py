@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Sequence, cast
 
 import gymnasium as gym
 import numpy as np
@@ -52,7 +52,7 @@ def measure(make: Callable[[], gym.Env], steps: int, seed: int = 0) -> Throughpu
     """Time ``steps`` random-action steps of a fresh env, resets included; returns the counts."""
     env = make()
     rng = np.random.default_rng(seed)
-    actions = rng.integers(env.action_space.n, size=steps)
+    actions = rng.integers(cast(gym.spaces.Discrete, env.action_space).n, size=steps)
     env.reset(seed=seed)
     resets = 0
     start = time.perf_counter()

@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from shiftgrid.envs.errors import UserInputError
 from shiftgrid.envs.families.goto import PHRASES
 from shiftgrid.envs.families.sequence import SequenceFactors
 from shiftgrid.envs.language import MISSION_VOCAB_SIZE, UNK, VOCAB, describe, tokenize
@@ -50,7 +51,7 @@ def grammar_max_tokens() -> int:
 DEFAULT_MAX_LEN = grammar_max_tokens()
 
 
-class MissionTooLong(ValueError):
+class MissionTooLong(UserInputError, ValueError):
     """A text with more tokens than the encoding keeps."""
 
 

@@ -29,6 +29,7 @@ import json
 import statistics
 from functools import partial
 from pathlib import Path
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 from tqdm import tqdm
@@ -83,11 +84,11 @@ def _quiet_make(env_id: str) -> gym.Env:
 
 
 class _Quiet(gym.Wrapper):
-    def reset(self, **kwargs):
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         with contextlib.redirect_stdout(io.StringIO()):
             return self.env.reset(**kwargs)
 
-    def step(self, action):
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         with contextlib.redirect_stdout(io.StringIO()):
             return self.env.step(action)
 
@@ -209,7 +210,7 @@ def _efficiency(args: argparse.Namespace) -> int:
     grouped = eb.groups(runs)
     print(f"steps to {args.goal:.0%} training success ({eb.WINDOW}-episode mean, window full), per run:\n")
     print(eb.runs_table(runs, args.goal))
-    print(f"\nper env and algo (IQM over runs; >=: a run short of the goal counts at its steps logged, a lower bound):\n")
+    print("\nper env and algo (IQM over runs; >=: a run short of the goal counts at its steps logged, a lower bound):\n")
     print(eb.groups_table(grouped, args.goal))
     if skipped:
         print(f"\nno training success logged yet (left out): {', '.join(map(str, skipped))}")

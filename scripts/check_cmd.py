@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING, cast
 
 import gymnasium as gym
 import numpy as np
@@ -23,6 +24,9 @@ from tqdm import tqdm
 
 import shiftgrid.envs
 from shiftgrid.scripts.cli import UserError
+
+if TYPE_CHECKING:
+    from shiftgrid.envs.env import ShiftGridEnv
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,18 +44,19 @@ def check_split(env_id: str, split: str, levels: int) -> dict:
     ok, steps, inexact, start = 0, [], 0, time.perf_counter()
     for i in range(levels):
         _, info = env.reset(seed=i)
-        plan = env.unwrapped.optimal_actions
+        u = cast("ShiftGridEnv", env.unwrapped)
+        plan = u.optimal_actions
         steps.append(info["optimal_steps"])
         inexact += not info["optimal_exact"]
         # The plan is open-loop: on a slippery split it is replayed with the slip off (the
         # oracle's optimal_steps there is the expected count of the closed-loop optimum).
-        deterministic = env.unwrapped.slip == 0
-        env.unwrapped.slip = 0.0
+        deterministic = u.slip == 0
+        u.slip = 0.0
         for t, a in enumerate(plan):
             _, reward, term, trunc, step_info = env.step(a)
             if term or trunc:
                 break
-        ok += bool(step_info["success"]) and (not deterministic or (t == len(plan) - 1 and np.isclose(reward, info["optimal_return"])))
+        ok += bool(step_info["success"]) and (not deterministic or (t == len(plan) - 1 and np.isclose(float(reward), info["optimal_return"])))
     return {"levels": levels, "agree": ok, "mean_optimal_steps": float(np.mean(steps)), "inexact": inexact,
             "ms_per_level": 1000 * (time.perf_counter() - start) / levels}
 
@@ -71,7 +76,7 @@ def bot_split(env_id: str, split: str, levels: int) -> dict:
         try:
             while not done:
                 _, reward, term, trunc, _ = env.step(bot.replan())
-                ret, done = ret + reward, term or trunc
+                ret, done = ret + float(reward), term or trunc
         except AssertionError:  # the bot's own planner gives up on some levels (minigrid asserts)
             errors += 1
             continue

@@ -19,7 +19,9 @@ import argparse
 import importlib
 import importlib.metadata
 import sys
-from typing import NoReturn
+from typing import Callable, NoReturn
+
+from shiftgrid.envs.errors import UserInputError
 
 #: Subcommand modules (``shiftgrid.scripts.<name>_cmd``), in the order ``--help`` lists them.
 COMMANDS = ("main", "envs", "check", "benchmark", "train", "evaluate", "sweep", "demos", "wm")
@@ -31,8 +33,8 @@ SWEEP_EXTRA = ("ray",)
 INSTALL_SWEEP = "pip install 'shiftgrid[sweep]'"
 
 
-class UserError(Exception):
-    """Raised by commands for bad input; the CLI prints its message and exits 2."""
+class UserError(UserInputError):
+    """Raised by commands for bad input; the CLI prints its message and exits 2 (as for every :class:`UserInputError`)."""
 
 
 def one_line_errors(parser: argparse.ArgumentParser, prog: str) -> None:
@@ -42,24 +44,6 @@ def one_line_errors(parser: argparse.ArgumentParser, prog: str) -> None:
         sys.exit(2)
 
     parser.error = error  # type: ignore[method-assign]
-
-
-def user_error_types() -> tuple[type[BaseException], ...]:
-    """Exception types that mean the user gave bad input (printed as one line, exit 2)."""
-    from shiftgrid.envs import FactorError, RegistrationError, SplitError, UnknownEnvError
-    from shiftgrid.envs.wrappers import MissionTooLong
-
-    errors: tuple[type[BaseException], ...] = (UserError, FactorError, SplitError, UnknownEnvError, RegistrationError,
-                                               MissionTooLong)
-    try:  # the learner side needs torch; without it only the environment errors exist
-        from shiftgrid.agents.evaluation.runs import EvaluationError
-        from shiftgrid.agents.run.checkpoint import CheckpointError
-        from shiftgrid.agents.run.config import ConfigError
-        from shiftgrid.world_models.device import DeviceError
-        from shiftgrid.world_models.dream_env import DreamError
-    except ImportError:
-        return errors
-    return errors + (CheckpointError, ConfigError, DeviceError, DreamError, EvaluationError)
 
 
 def package_version() -> str:
@@ -92,7 +76,7 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
         module.add_parser(sub)
 
 
-def _raiser(error: BaseException):
+def _raiser(error: BaseException) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         raise error
 
@@ -117,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args) or 0)
-    except user_error_types() as e:
+    except UserInputError as e:
         print(f"shiftgrid {args.command}: error: {e}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as e:

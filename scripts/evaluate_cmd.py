@@ -12,7 +12,7 @@ A path may also be an SB3 model saved by ``model.save`` (a ``.zip``: PPO, A2C, D
 RecurrentPPO, told from the zip or by ``--algo``), with ``--env ID`` (the zip does not record
 the shiftgrid id) and ``--wrapper`` (how the model saw the env; default ``tokens``, as
 shiftgrid trains); its report goes to ``<zip folder>/<zip name>-eval`` unless ``--out``.
-The library behind this command is :mod:`shiftgrid.agents.evaluation.runs` (and, for any policy,
+The library behind this command is :mod:`shiftgrid.agents.reports.runs` (and, for any policy,
 :func:`shiftgrid.agents.evaluate_policy`).
 
 Example:
@@ -28,7 +28,6 @@ import argparse
 from pathlib import Path
 
 from shiftgrid.agents.evaluation.policies import WRAPPERS
-from shiftgrid.agents.evaluation.runs import evaluate_runs, evaluate_zips
 from shiftgrid.agents.sb3.zip_model import ZIP_ALGOS
 from shiftgrid.scripts.cli import UserError
 
@@ -67,6 +66,8 @@ def parse_splits(text: str) -> str | list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from shiftgrid.agents.reports.runs import evaluate_runs, evaluate_zips
+
     zips = [p for p in args.paths if p.suffix == ".zip"]
     common = dict(splits=parse_splits(args.splits), episodes=args.episodes, seed=args.seed, out=args.out, n_envs=args.n_envs,
                   device=args.device, stochastic=args.stochastic)

@@ -32,9 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from shiftgrid.agents.reports.runs import evaluate_runs
     from shiftgrid.agents.run.presets import layered
     from shiftgrid.agents.run.rundir import RunDir, default_run_dir
-    from shiftgrid.agents.evaluation.runs import evaluate_runs
     from shiftgrid.scripts.train_cmd import new_runs, parse_seeds, train_all
 
     if args.steps < 1 or args.episodes < 1:

@@ -27,8 +27,8 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
-from shiftgrid.agents.evaluation.report import grid_index
 from shiftgrid.agents.run.config import ConfigError
 from shiftgrid.agents.run.rundir import SweepDir
 from shiftgrid.agents.sweeps.sweep import (
@@ -98,7 +98,8 @@ def run_points(where: SweepDir, names: list[str], backend: str, max_parallel: in
 
 def report(sweep: Sweep, where: SweepDir, points: list[Point], device: str = "auto") -> Path:
     """Evaluate the finished points (one shift report per configuration) and write report/results.md; its path."""
-    from shiftgrid.agents.evaluation.runs import evaluate_runs
+    from shiftgrid.agents.evaluation.report import grid_index
+    from shiftgrid.agents.reports.runs import evaluate_runs
 
     sweep.register_learners()
     status = {p.name: read_status(where, p.name) for p in points}
@@ -168,7 +169,7 @@ def _stored(where: SweepDir) -> tuple[Sweep, SweepDir, list[Point]]:
 
 
 #: The points of ``shiftgrid benchmark sweep``: tiny PPO runs, so that what is measured is the machinery around them.
-BENCH_BASE = {"algo": "ppo", "env": "MiniGrid-Empty-5x5-v0", "steps": 512, "n_envs": 2, "device": "cpu",
+BENCH_BASE: dict[str, Any] = {"algo": "ppo", "env": "MiniGrid-Empty-5x5-v0", "steps": 512, "n_envs": 2, "device": "cpu",
               "set": ["eval.freq=0", "hyperparams={n_steps: 128, batch_size: 128, n_epochs: 1}"]}
 
 

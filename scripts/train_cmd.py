@@ -20,19 +20,15 @@ import argparse
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from shiftgrid.agents.run.checkpoint import CheckpointError
-from shiftgrid.agents.run.config import ConfigError, TrainConfig, load_yaml_file, merge, parse_overrides
+from shiftgrid.agents.run.config import TrainConfig, load_yaml_file, merge, parse_overrides
 from shiftgrid.agents.run.presets import layered, preset_steps
 from shiftgrid.agents.run.registry import learner_names
 from shiftgrid.agents.run.rundir import CONFIG_FILE, RunDir, default_run_dir
-from shiftgrid.agents.run.train import RunResult, check_new_run_dir, resume_config, train
 from shiftgrid.envs.teacher.advice import GRANULARITIES
 from shiftgrid.envs.teacher.curriculum import TEACHERS
-from shiftgrid.envs.teacher.knowledge import KnowledgeError
 from shiftgrid.scripts.cli import UserError, one_line_errors
-from shiftgrid.world_models.device import DeviceError
 
 #: Flags that map one-to-one onto config keys (flag dest -> key).
 FLAG_KEYS = ("algo", "env", "split", "steps", "n_envs", "device", "vec_env", "run_dir", "demos", "init_from", "dream")
@@ -121,6 +117,8 @@ def configs(args: argparse.Namespace) -> list[tuple[TrainConfig, bool]]:
             + (["--teacher"] if getattr(args, "teacher", None) or getattr(args, "teacher_set", None) else [])
         if given:
             raise UserError(f"--resume continues a run with its saved config; only --steps and --device may be given (got {', '.join(given)})")
+        from shiftgrid.agents.run.train import resume_config
+
         out = []
         for d in runs_to_resume(args.resume):
             config = resume_config(d, args.steps, args.device)
@@ -133,6 +131,8 @@ def configs(args: argparse.Namespace) -> list[tuple[TrainConfig, bool]]:
 
 def new_runs(merged: dict[str, Any], seeds: list[int] | None = None) -> list[tuple[TrainConfig, bool]]:
     """(config, False) for each seed of a fresh run of the merged config (``seeds`` None: the config's seed)."""
+    from shiftgrid.agents.run.train import check_new_run_dir
+
     seeds = seeds or [merged.get("seed", 0)]
     base = merged.get("run_dir")
     if base is None and len(seeds) > 1:
@@ -140,7 +140,7 @@ def new_runs(merged: dict[str, Any], seeds: list[int] | None = None) -> list[tup
         base = str(default_run_dir(config.algo, config.env).root)
     out = []
     for seed in seeds:
-        run_dir = base if len(seeds) == 1 else str(RunDir(base).seed(seed).root)
+        run_dir = base if len(seeds) == 1 else str(RunDir(cast(str, base)).seed(seed).root)  # set above
         config = TrainConfig.from_dict({**merged, "seed": seed, "run_dir": run_dir})
         if run_dir is not None:
             check_new_run_dir(run_dir)  # every seed's, before the first starts
@@ -148,8 +148,8 @@ def new_runs(merged: dict[str, Any], seeds: list[int] | None = None) -> list[tup
     return out
 
 
-def summary(result: RunResult) -> str:
-    """One line about a finished run."""
+def summary(result: Any) -> str:
+    """One line about a finished run (a :class:`~shiftgrid.agents.run.train.RunResult`)."""
     parts = [f"{result.run_dir}: {result.num_timesteps} steps", f"{result.sps:.0f} SPS"]
     if result.success is not None:
         parts.append(f"training success {result.success:.2f}")
@@ -168,33 +168,28 @@ def train_all(runs: list[tuple[TrainConfig, bool]], prog: str = "shiftgrid train
     ``prog`` is the command named in messages (``shiftgrid wm train`` reuses this); a run stopped
     by a NaN or infinite loss or weight exits with ``nan_status``.
     """
-    try:
-        for config, resume in runs:
-            result = train(config, resume=resume)
-            if result.interrupted is not None:
-                name = signal.Signals(result.interrupted).name
-                print(f"{prog}: stopped by {name} at step {result.num_timesteps}; checkpoint saved in "
-                      f"{RunDir(result.run_dir).latest}; continue with: {prog} --resume {result.run_dir}",
-                      file=sys.stderr)
-                return 128 + result.interrupted
-            if result.stop_reason == "nan":
-                why = result.stop_detail or "a loss or weight became NaN or infinite"
-                print(f"{prog}: {result.run_dir}: stopped at step {result.num_timesteps}: {why}; "
-                      f"{RunDir(result.run_dir).latest} is the last good checkpoint", file=sys.stderr)
-                return nan_status
-            if result.stop_reason == "complete":
-                print(f"{result.run_dir}: already complete at {result.num_timesteps} steps (config steps {config.steps}); "
-                      "nothing to do (give --steps N to train further)")
-                continue
-            print(summary(result))
-    except (ConfigError, CheckpointError, DeviceError) as e:
-        raise UserError(str(e)) from None
+    from shiftgrid.agents.run.train import train
+
+    for config, resume in runs:
+        result = train(config, resume=resume)
+        if result.interrupted is not None:
+            name = signal.Signals(result.interrupted).name
+            print(f"{prog}: stopped by {name} at step {result.num_timesteps}; checkpoint saved in "
+                  f"{RunDir(result.run_dir).latest}; continue with: {prog} --resume {result.run_dir}",
+                  file=sys.stderr)
+            return 128 + result.interrupted
+        if result.stop_reason == "nan":
+            why = result.stop_detail or "a loss or weight became NaN or infinite"
+            print(f"{prog}: {result.run_dir}: stopped at step {result.num_timesteps}: {why}; "
+                  f"{RunDir(result.run_dir).latest} is the last good checkpoint", file=sys.stderr)
+            return nan_status
+        if result.stop_reason == "complete":
+            print(f"{result.run_dir}: already complete at {result.num_timesteps} steps (config steps {config.steps}); "
+                  "nothing to do (give --steps N to train further)")
+            continue
+        print(summary(result))
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        runs = configs(args)
-    except (ConfigError, CheckpointError, DeviceError, KnowledgeError) as e:
-        raise UserError(str(e)) from None
-    return train_all(runs)
+    return train_all(configs(args))

@@ -77,7 +77,7 @@ def parse_horizons(text: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from shiftgrid.agents.evaluation.world_model import evaluate_world_model_runs
+    from shiftgrid.agents.reports.world_models import evaluate_world_model_runs
     from shiftgrid.scripts.evaluate_cmd import parse_splits
 
     horizons = parse_horizons(args.horizons)

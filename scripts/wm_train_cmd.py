@@ -115,13 +115,7 @@ def resumed_runs(args: argparse.Namespace) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from shiftgrid.agents.run.checkpoint import CheckpointError
-    from shiftgrid.agents.run.config import ConfigError
     from shiftgrid.scripts.train_cmd import train_all
-    from shiftgrid.world_models.device import DeviceError
 
-    try:
-        runs = resumed_runs(args) if args.resume is not None else fresh_runs(args)
-    except (ConfigError, CheckpointError, DeviceError) as e:
-        raise UserError(str(e)) from None
+    runs = resumed_runs(args) if args.resume is not None else fresh_runs(args)
     return train_all(runs, prog="shiftgrid wm train", nan_status=2)

@@ -68,11 +68,11 @@ class LatentWorldModel(WorldModel):
                    prior_logits: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Loss terms (``obs``, ``reward``, ``cont``, ``dyn``, ``rep``) and metrics of observed steps."""
         _, dyn, rep, kl = kl_balance(post_logits, prior_logits, self.config.free_nats)
-        losses = {"obs": -preds.obs.log_prob(batch).mean(),
+        losses = {"obs": -preds.decoded.log_prob(batch).mean(),
                   "reward": self.twohot.loss(preds.reward_logits, batch["reward"].float()).mean(),
                   "cont": F.binary_cross_entropy_with_logits(preds.cont_logits, 1.0 - batch["terminated"].float()),
                   "dyn": dyn.mean(), "rep": rep.mean()}
-        mode = preds.obs.mode()
+        mode = preds.decoded.mode()
         metrics = {"kl": kl.mean(),
                    "cell_accuracy": (mode["image"] == batch["image"]).all(-1).float().mean(),
                    "direction_accuracy": (mode["direction"] == batch["direction"]).float().mean()}

@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Mapping, TypeVar
+from typing import Any, Mapping, TypeVar
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def preset(name: str, **overrides: object) -> RSSMConfig:
 C = TypeVar("C", bound=LatentModelConfig)
 
 
-def pick_preset(presets: Mapping[str, C], name: str, overrides: Mapping[str, object]) -> C:
+def pick_preset(presets: Mapping[str, C], name: str, overrides: Mapping[str, Any]) -> C:
     """``presets[name]`` with ``overrides`` applied; ``ValueError`` naming the valid presets or fields."""
     if name not in presets:
         raise ValueError(f"unknown world-model preset {name!r}; valid: {', '.join(presets)}")

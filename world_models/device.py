@@ -7,10 +7,15 @@ Example:
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+from shiftgrid.envs.errors import UserInputError
+
+if TYPE_CHECKING:
+    import torch
 
 
-class DeviceError(ValueError):
+class DeviceError(UserInputError, ValueError):
     """A device this torch cannot use: an unknown name, or CUDA asked for where none is present."""
 
 
@@ -20,6 +25,8 @@ def resolve_device(device: str | torch.device) -> torch.device:
     Raises:
         DeviceError: an unknown device, or CUDA asked for but absent (naming what is valid).
     """
+    import torch  # here, so that the error class can be imported (and caught) without torch
+
     if isinstance(device, torch.device):
         device = str(device)
     if device == "auto":

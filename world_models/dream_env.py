@@ -31,7 +31,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 import gymnasium as gym
 import numpy as np
@@ -40,11 +40,12 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from stable_baselines3.common.vec_env import VecEnv
 
+from shiftgrid.envs.errors import UserInputError
 from shiftgrid.world_models.interface import LatentState, WorldModel
 from shiftgrid.world_models.replay import TOKEN_KEYS, SequenceReplay
 
 
-class DreamError(ValueError):
+class DreamError(UserInputError, ValueError):
     """A dream asked for what only the real environment has (e.g. sub-environments for a teacher)."""
 
 
@@ -60,7 +61,8 @@ class RealStarts:
         from shiftgrid.envs.learner_env import make_env
 
         self.env = make_env(env_id, split, **dict(env_kwargs or {}))
-        self.observation_space, self.action_space = self.env.observation_space, self.env.action_space
+        self.observation_space = cast(gym.spaces.Dict, self.env.observation_space)  # make_env's are Dicts
+        self.action_space = self.env.action_space
         self._seed: int | None = seed
 
     def reseed(self, seed: int | None) -> None:
@@ -159,7 +161,9 @@ class DreamVecEnv(VectorEnv):
         if seed is not None:
             self.starts.reseed(seed)
             self.generator.manual_seed(seed)
-        self.obs = {k: np.zeros(s.shape, s.dtype) for k, s in self.observation_space.spaces.items()}
+        batched = cast(Mapping[str, gym.spaces.Box | gym.spaces.MultiDiscrete],  # image, direction, tokens
+                       cast(gym.spaces.Dict, self.observation_space).spaces)
+        self.obs = {k: np.zeros(s.shape, s.dtype) for k, s in batched.items()}
         self.state = None
         self._start(np.arange(self.num_envs))
         self.done[:] = False
@@ -179,7 +183,7 @@ class DreamVecEnv(VectorEnv):
                                       decode=True, generator=self.generator)
         self.state = imagined.states[:, 0]
         preds = imagined.predictions
-        frame = preds.obs.sample(self.generator) if self.sample else preds.obs.mode()
+        frame = preds.decoded.sample(self.generator) if self.sample else preds.decoded.mode()
         self.obs["image"] = frame["image"][:, 0].cpu().numpy().astype(self.obs["image"].dtype)
         self.obs["direction"] = frame["direction"][:, 0].cpu().numpy().astype(self.obs["direction"].dtype)
         reward = preds.reward[:, 0].float().cpu().numpy().astype(np.float64)
@@ -204,7 +208,9 @@ class DreamSB3VecEnv(VecEnv):
     """
 
     def __init__(self, dream: DreamVecEnv):
-        self.dream, self._actions, self._seed = dream, None, None
+        self.dream = dream
+        self._actions: np.ndarray | None = None
+        self._seed: int | None = None
         super().__init__(dream.num_envs, dream.single_observation_space, dream.single_action_space)
 
     def reset(self) -> dict[str, np.ndarray]:
@@ -238,7 +244,7 @@ class DreamSB3VecEnv(VecEnv):
         pass
 
     def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
-        return [getattr(self.dream, attr_name)] * len(self._get_indices(indices))
+        return [getattr(self.dream, attr_name)] * len(list(self._get_indices(indices)))
 
     def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
         setattr(self.dream, attr_name, value)
@@ -250,4 +256,4 @@ class DreamSB3VecEnv(VecEnv):
                           "advice and curriculum teachers need the real environment (drop --dream or --advice/--teacher)")
 
     def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
-        return [False] * len(self._get_indices(indices))
+        return [False] * len(list(self._get_indices(indices)))

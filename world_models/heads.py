@@ -11,6 +11,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import cast
+
 from torch import Tensor, nn
 
 from shiftgrid.world_models.config import LatentModelConfig
@@ -43,8 +45,9 @@ class ScalarHead(nn.Module):
         super().__init__()
         self.net = mlp(features, config.hidden, config.layers, out)
         if zero_init:
-            nn.init.zeros_(self.net[-1].weight)
-            nn.init.zeros_(self.net[-1].bias)
+            last = cast(nn.Linear, self.net[-1])
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def forward(self, features: Tensor) -> Tensor:
         return self.net(features).float()

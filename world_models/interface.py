@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, cast
 
 import numpy as np
 import torch
@@ -42,13 +42,16 @@ class ObsSpec:
     vocab_size: int = 69
 
     @classmethod
-    def from_spaces(cls, observation_space: spaces.Dict, action_space: spaces.Discrete) -> "ObsSpec":
+    def from_spaces(cls, observation_space: spaces.Space, action_space: spaces.Space) -> "ObsSpec":
         """The spec of a (single-env) space pair as :func:`shiftgrid.envs.learner_env.make_env` makes."""
+        if not isinstance(observation_space, spaces.Dict):
+            raise TypeError(f"world models need a Dict observation space, got {observation_space}")
         if not isinstance(action_space, spaces.Discrete):
             raise TypeError(f"world models need a Discrete action space, got {action_space}")
-        tokens = tuple((k, int(observation_space[k].shape[0])) for k in ("mission", "advice") if k in observation_space.spaces)
-        vocab = max((int(observation_space[k].high.max()) + 1 for k, _ in tokens), default=1)
-        return cls(tuple(observation_space["image"].shape), int(action_space.n), tokens, vocab)
+        boxes = cast(Mapping[str, spaces.Box], observation_space.spaces)  # the image and the token keys are Boxes
+        tokens = tuple((k, int(boxes[k].shape[0])) for k in ("mission", "advice") if k in boxes)
+        vocab = max((int(boxes[k].high.max()) + 1 for k, _ in tokens), default=1)
+        return cls(cast(tuple[int, int, int], tuple(boxes["image"].shape)), int(action_space.n), tokens, vocab)
 
 
 def _map(fn: Callable[[Tensor], Tensor], obj: Any) -> Any:
@@ -91,9 +94,10 @@ class LatentState:
 
     @staticmethod
     def stack(states: list["LatentState"], dim: int) -> "LatentState":
-        return type(states[0])(**{f.name: (None if getattr(states[0], f.name) is None else
-                                           torch.stack([getattr(s, f.name) for s in states], dim))
-                                  for f in fields(states[0])})
+        stacked: dict[str, Any] = {f.name: (None if getattr(states[0], f.name) is None else
+                                            torch.stack([getattr(s, f.name) for s in states], dim))
+                                   for f in fields(states[0])}
+        return type(states[0])(**stacked)
 
 
 @dataclass
@@ -116,8 +120,8 @@ class ObsDistribution:
     def cell_log_prob(self, image: Tensor) -> Tensor:
         """Exact log-likelihood of each cell's (type, colour, state): ``(..., H, W)``."""
         image = image.long()
-        return sum(torch.log_softmax(lg.float(), -1).gather(-1, image[..., c, None])[..., 0]
-                   for c, lg in enumerate(self._channels()))
+        return cast(Tensor, sum(torch.log_softmax(lg.float(), -1).gather(-1, image[..., c, None])[..., 0]
+                                for c, lg in enumerate(self._channels())))
 
     def direction_log_prob(self, direction: Tensor) -> Tensor:
         return torch.log_softmax(self.direction_logits.float(), -1).gather(-1, direction.long()[..., None])[..., 0]
@@ -148,6 +152,13 @@ class Predictions:
     reward: Tensor
     reward_logits: Tensor
     cont_logits: Tensor
+
+    @property
+    def decoded(self) -> ObsDistribution:
+        """:attr:`obs`; ``ValueError`` where the states were predicted with ``decode=False``."""
+        if self.obs is None:
+            raise ValueError("these predictions were made with decode=False: they have no observation distribution")
+        return self.obs
 
     @property
     def cont_prob(self) -> Tensor:
@@ -191,6 +202,19 @@ class WorldModel(torch.nn.Module, abc.ABC):
     config: Any
     family: str = "unnamed"
     preset: str = "custom"
+    #: reads observations into embeddings (the input of :meth:`obs_step`)
+    encoder: torch.nn.Module
+    #: width of :meth:`LatentState.features` (what a policy on the model's states reads)
+    features_dim: int
+
+    def initial(self, batch: int) -> LatentState:
+        """The state an episode starts from (for acting online: Dreamer, the dream env)."""
+        raise NotImplementedError(f"{type(self).__name__} does not filter online (no initial state)")
+
+    def obs_step(self, state: LatentState, action: Tensor, embed: Tensor, is_first: Tensor,
+                 generator: torch.Generator | None = None) -> tuple[LatentState, Tensor]:
+        """One filtering step (acting online): previous state and action, this step's embedding -> (posterior, prior logits)."""
+        raise NotImplementedError(f"{type(self).__name__} does not filter online (no obs_step)")
 
     @abc.abstractmethod
     def observe(self, batch: Mapping[str, Tensor]) -> tuple[LatentState, ObserveOutput]:

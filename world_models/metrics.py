@@ -36,7 +36,7 @@ def one_step_accuracy(model: WorldModel, batch: Mapping[str, Tensor]) -> dict[st
     b, t = batch["action"].shape
     start = states[:, :-1].reshape(b * (t - 1))
     imagined = model.imagine(start, batch["action"][:, :-1].reshape(-1, 1), decode=True)
-    mode = imagined.predictions.obs.mode()
+    mode = imagined.predictions.decoded.mode()
     h, w = batch["image"].shape[2:4]
     target = batch["image"][:, 1:].reshape(-1, h, w, 3)
     before = batch["image"][:, :-1].reshape(-1, h, w, 3)

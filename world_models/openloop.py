@@ -86,7 +86,7 @@ def open_loop(model: WorldModel, batch: Mapping[str, Tensor], context: int, hori
         imagined = model.imagine(states[:, -1], actions, decode=True, generator=generator)
     finally:
         model.train(was_training)
-    predicted = imagined.predictions.obs.mode()
+    predicted = imagined.predictions.decoded.mode()
     real = {"image": batch["image"][:, context:context + horizon].to(torch.uint8),
             "direction": batch["direction"][:, context:context + horizon].long()}
     return OpenLoop(real, {"image": predicted["image"], "direction": predicted["direction"].long()}, context)

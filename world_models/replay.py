@@ -40,7 +40,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, cast
 
 import numpy as np
 import torch
@@ -87,12 +87,13 @@ class SequenceReplay:
         self._pending: dict[str, torch.Tensor] | None = None  # newest observation per stream, awaiting its action
 
     @classmethod
-    def for_space(cls, observation_space: spaces.Dict, num_envs: int, capacity: int, **kwargs: Any) -> "SequenceReplay":
+    def for_space(cls, observation_space: spaces.Space, num_envs: int, capacity: int, **kwargs: Any) -> "SequenceReplay":
         """A replay for a (single-env) Dict observation space as :func:`shiftgrid.envs.learner_env.make_env` makes."""
         if not isinstance(observation_space, spaces.Dict) or "image" not in observation_space.spaces:
             raise TypeError(f"need a Dict observation space with an 'image' key, got {observation_space}")
-        tokens = {k: int(observation_space[k].shape[0]) for k in TOKEN_KEYS if k in observation_space.spaces}
-        return cls(num_envs, capacity, observation_space["image"].shape, tokens, **kwargs)
+        boxes = cast(Mapping[str, spaces.Box], observation_space.spaces)  # the image and the token keys are Boxes
+        tokens = {k: int(boxes[k].shape[0]) for k in TOKEN_KEYS if k in boxes}
+        return cls(num_envs, capacity, boxes["image"].shape, tokens, **kwargs)
 
     @property
     def bytes_per_step(self) -> int:
@@ -172,6 +173,7 @@ class SequenceReplay:
                                 torch.as_tensor(term), torch.as_tensor(trunc))
         ended = torch.nonzero(done_t).flatten()
         if len(ended):  # the real last observation, with its reward and flags, as its own step
+            assert finals is not None, "a done step in same_step mode read info['final_obs'] above"
             idx = ended.tolist()
             last = {k: np.stack([np.asarray(finals[i][k]) for i in idx]) for k in ("image", "direction", *self.token_lengths)}
             self._write(ended, {**self._obs(last), "reward": rew[ended], "terminated": term_t[ended],

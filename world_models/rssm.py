@@ -26,7 +26,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, cast
 
 import torch
 import torch.nn.functional as F
@@ -110,6 +110,7 @@ class RSSM(LatentWorldModel):
             states = LatentState.stack(posts, 1)
             preds = self.predict(states)
         prior_logits = torch.stack(priors, 1)
+        assert states.logits is not None, "obs_step's states keep their posterior logits"
         losses, metrics = self._objective(batch, preds, states.logits, prior_logits)
         return states, ObserveOutput(losses, metrics, preds, prior_logits, states.logits)
 
@@ -122,7 +123,7 @@ class RSSM(LatentWorldModel):
         state = start
         with self._autocast():
             for k in range(horizon):
-                a = policy(state) if policy is not None else actions[:, k]
+                a = policy(state) if policy is not None else cast(Tensor, actions)[:, k]
                 state = self.img_step(state, a, generator)
                 states.append(state)
                 taken.append(a)

@@ -232,8 +232,9 @@ def score_episodes(model: WorldModel, episodes: Sequence[Episode], *, context: i
                 continue
             j = k - 1
             step = t[rows, j]
-            dist = ObsDistribution(*(lg[rows, j] for lg in (p.obs.type_logits, p.obs.color_logits, p.obs.state_logits,
-                                                            p.obs.direction_logits)))
+            obs = p.decoded
+            dist = ObsDistribution(*(lg[rows, j] for lg in (obs.type_logits, obs.color_logits, obs.state_logits,
+                                                            obs.direction_logits)))
             tallies[k] += tally(dist, p.reward[rows, j], cont[rows, j], imagined_return[rows, j],
                                 {"image": flat["image"][step], "direction": flat["direction"][step]},
                                 flat["image"][step - 1], flat["reward"][step], flat["terminated"][step],

@@ -41,7 +41,7 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from typing import Mapping, cast
 
 import torch
 import torch.nn.functional as F
@@ -114,6 +114,8 @@ class CausalBlock(nn.Module):
 
 class TransformerWorldModel(LatentWorldModel):
     """Causal transformer over (latent, action) tokens with a key/value cache; see the module docstring."""
+
+    ring_distance: Tensor  # a buffer
 
     def __init__(self, config: TransformerConfig, spec: ObsSpec = ObsSpec()):
         super().__init__(config, spec)
@@ -193,7 +195,7 @@ class TransformerWorldModel(LatentWorldModel):
         mask = torch.zeros(valid.shape, device=x.device).masked_fill_(~valid, float("-inf"))[:, None]
         distance = self.ring_distance[slot]
         layers, kvs = [], []
-        for i, block in enumerate(self.blocks):
+        for i, block in enumerate(cast(list[CausalBlock], self.blocks)):
             x, layer, kv = block.step(x, ring[i], slot, mask, distance)
             layers.append(layer)
             kvs.append(kv)
@@ -234,6 +236,7 @@ class TransformerWorldModel(LatentWorldModel):
         Returns the posterior state (with its context) and the prior logits.
         """
         n = embed.shape[0]
+        assert state.context is not None and state.context_mask is not None, "the transformer's states carry a context"
         first = is_first.bool().to(embed.device).expand(n)
         mask = state.context_mask & ~first[:, None]
         with self._autocast():
@@ -283,7 +286,7 @@ class TransformerWorldModel(LatentWorldModel):
         deters, stochs, logits, taken = [], [], [], []
         with self._autocast():
             for k in range(horizon):
-                a = policy(state) if policy is not None else actions[:, k]
+                a = policy(state) if policy is not None else cast(Tensor, actions)[:, k]
                 valid = valid.clone()
                 valid[:, k % c] = True  # step k goes to ring slot k % c (over the oldest), history slot c + k
                 hidden, ring, kv = self._step(self.tokens(state.stoch, a), ring, k % c, valid)

@@ -139,7 +139,7 @@ def measure(env_id: str, algo: str, n: int, seed: int, where: Path, *, episodes:
     agent, _ = load_agent(run_dir, device)
     scored = run_episodes(agent, env_id, "train", episodes, seed=HELD_OUT_SEED, n_envs=n_envs)
     t3 = time.perf_counter()
-    seen: set[str] | None = None
+    seen: set[str | None] | None = None
     if algo == "bc":
         seen = {e.level_hash for e in read_episodes(demos)}
     elif algo == "expert":

@@ -26,7 +26,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence, cast
 
 import gymnasium as gym
 import numpy as np
@@ -113,7 +113,7 @@ def evaluation_env(env_id: str, split: str | None, env_kwargs: Mapping[str, Any]
     env = make_env(env_id, split, **kwargs)
     if wrapper is None:
         return env
-    return wrapper(env.env)  # make_env's env beneath its MissionTokens
+    return wrapper(cast(gym.Wrapper, env).env)  # make_env's env beneath its MissionTokens
 
 
 def advice_note(agents: Sequence[Any], configs: Sequence[Mapping[str, Any]]) -> str | None:

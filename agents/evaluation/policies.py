@@ -17,10 +17,12 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from shiftgrid.agents.evaluation.episodes import ObservationWrapper
 from shiftgrid.envs.targets import import_target
+
+if TYPE_CHECKING:
+    from shiftgrid.agents.evaluation.episodes import ObservationWrapper
 
 #: Observation wrappers by name: ``tokens`` is what shiftgrid's learners train on (the default).
 WRAPPERS = ("tokens", "image", "flat")

@@ -277,7 +277,8 @@ def tidy(
 
 def plot_shift(summary: ShiftSummary, metric: str, path: Path, label: str | None = None) -> None:
     """Bars per axis (id / near / far) of ``metric`` with CI error bars and one dot per run."""
-    panels = {a: [(lvl, rows[lvl][metric]) for lvl in ("id", "near", "far") if lvl in rows] for a, rows in summary.axes.items()}
+    panels: dict[str, list[tuple[str, Interval]]] = {
+        a: [(lvl, rows[lvl][metric]) for lvl in ("id", "near", "far") if lvl in rows] for a, rows in summary.axes.items()}
     panels = panels or {"splits": [(s, ms[metric]) for s, ms in summary.splits.items()]}
     fig = Figure(figsize=(2.6 * len(panels) + 0.6, 3.2), layout="constrained")
     axs = np.atleast_1d(fig.subplots(1, len(panels), sharey=True, squeeze=False)[0])

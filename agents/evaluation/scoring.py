@@ -123,8 +123,8 @@ def as_sb3_sees(space: gym.Space) -> gym.Space:
     from stable_baselines3.common.vec_env import VecTransposeImage
 
     def moved(s: gym.Space, key: str = "") -> gym.Space:
-        if is_image_space(s) and not is_image_space_channels_first(s):  # type: ignore[arg-type]
-            return VecTransposeImage.transpose_space(s, key)  # type: ignore[arg-type]
+        if isinstance(s, gym.spaces.Box) and is_image_space(s) and not is_image_space_channels_first(s):
+            return VecTransposeImage.transpose_space(s, key)
         return s
 
     if isinstance(space, gym.spaces.Dict):

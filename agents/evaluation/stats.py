@@ -28,7 +28,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from scipy import stats
@@ -147,7 +147,7 @@ def gap_interval(
     if a.shape != b.shape:
         raise ValueError(f"a gap needs the same runs on both splits; got {len(a)} and {len(b)} runs")
 
-    def difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    def difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray | float:
         return iqm(x, axis) - iqm(y, axis)
 
     return _bootstrap((a, b), difference, float(iqm(a) - iqm(b)), True, confidence, n_resamples, seed)
@@ -207,7 +207,7 @@ def summarize(
     splits = list(runs[0])
     if any(list(r) != splits for r in runs):
         raise ValueError(f"every run must cover the same splits; got {[list(r) for r in runs]}")
-    kw = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
+    kw: dict[str, Any] = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
     keep = list(METRICS if metrics is None else metrics)
     values = {s: {m: [r[s][m] for r in runs] for m in keep if all(m in r[s] for r in runs)} for s in splits}
     per_split = {s: {m: iqm_interval(v, **kw) for m, v in ms.items()} for s, ms in values.items()}

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, TypeVar
+from typing import Any, Iterable, Mapping, TypeVar, cast
 
 import numpy as np
 import torch
+from stable_baselines3.common.policies import ActorCriticPolicy
 
 from shiftgrid.agents.imitation.datasets import Episode
 from shiftgrid.agents.run.config import ConfigError, TrainConfig, from_mapping
@@ -107,14 +108,14 @@ class Transitions:
 
     def add(self, observations: Mapping[str, Any], actions: Iterable[int], returns: Iterable[float] | None = None) -> None:
         """Append a batch of (observation, action[, return-to-go]) transitions."""
-        actions = np.asarray(list(actions), dtype=np.int64)
-        n = len(actions)
-        chunk = {"image": np.asarray(observations["image"], dtype=np.uint8).reshape(n, *np.shape(observations["image"])[1:]),
-                 "direction": np.asarray(observations["direction"], dtype=np.int64).reshape(n),
-                 "mission": np.asarray(observations["mission"], dtype=np.int64).reshape(n, -1),
-                 "actions": actions,
-                 "returns": np.zeros(n, np.float32) if returns is None else np.asarray(list(returns), np.float32),
-                 "known": np.full(n, returns is not None)}
+        acts = np.asarray(list(actions), dtype=np.int64)
+        n = len(acts)
+        chunk: dict[str, np.ndarray] = {"image": np.asarray(observations["image"], dtype=np.uint8).reshape(n, *np.shape(observations["image"])[1:]),
+                                        "direction": np.asarray(observations["direction"], dtype=np.int64).reshape(n),
+                                        "mission": np.asarray(observations["mission"], dtype=np.int64).reshape(n, -1),
+                                        "actions": acts,
+                                        "returns": np.zeros(n, np.float32) if returns is None else np.asarray(list(returns), np.float32),
+                                        "known": np.full(n, returns is not None)}
         self._chunks.append(chunk)
         self._arrays = None
 
@@ -183,7 +184,7 @@ class CloningLearner:
         self.config, self.training = config, training
         self.settings = settings(self.settings_class, config)
         self.model = build_model(acting_config(config), None)
-        self.policy = self.model.policy
+        self.policy = cast(ActorCriticPolicy, self.model.policy)  # the acting config's SB3 on-policy algorithm
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.settings.learning_rate)
         self.policy.optimizer = self.optimizer
         self.data = Transitions()

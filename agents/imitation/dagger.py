@@ -68,10 +68,11 @@ class DaggerLearner(CloningLearner):
     """DAgger (see the module docstring)."""
 
     settings_class = DaggerConfig
+    settings: DaggerConfig  # built from settings_class
 
     def __init__(self, config: TrainConfig, *, training: bool):
         super().__init__(config, training=training)
-        s: DaggerConfig = self.settings  # type: ignore[assignment]
+        s: DaggerConfig = self.settings
         if s.beta > 1 or s.beta_decay > 1 or s.rollout_steps < 1:
             raise ConfigError(f"dagger needs beta and beta_decay in [0, 1] and rollout_steps >= 1, got {s.beta}, "
                               f"{s.beta_decay}, {s.rollout_steps}")
@@ -99,7 +100,7 @@ class DaggerLearner(CloningLearner):
             return None
 
     def learn(self, steps: int, run: RunServices) -> None:
-        s: DaggerConfig = self.settings  # type: ignore[assignment]
+        s: DaggerConfig = self.settings
         if self.demo_steps and "demo_steps" not in self.teacher:
             self.teacher.update(demo_episodes=float(self.demo_episodes), demo_steps=float(self.demo_steps))
         run.teacher_cost(**self.teacher)

@@ -266,7 +266,9 @@ def write_demos(out: str | Path, env_id: str, episodes: int, seed: int = 0, spli
     env, split = recording_env(env_id, split, env_kwargs)
     teacher = teacher or default_teacher()
     max_failures = episodes if max_failures is None else max_failures
-    buffers, skipped, next_seed, steps = [], [], seed, 0
+    buffers: list[Any] = []
+    skipped: list[int] = []
+    next_seed, steps = seed, 0
     bar = tqdm(total=episodes, unit="episode", desc="demos", disable=not progress, dynamic_ncols=True)
     try:
         while len(buffers) < episodes:

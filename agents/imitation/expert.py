@@ -81,10 +81,11 @@ class ExpertLearner(CloningLearner):
     """The intelligent expert (see the module docstring)."""
 
     settings_class = ExpertConfig
+    settings: ExpertConfig  # built from settings_class
 
     def __init__(self, config: TrainConfig, *, training: bool):
         super().__init__(config, training=training)
-        s: ExpertConfig = self.settings  # type: ignore[assignment]
+        s: ExpertConfig = self.settings
         if s.probe_episodes < 1 or s.epochs < 1:
             raise ConfigError(f"expert needs probe_episodes and epochs >= 1, got {s.probe_episodes}, {s.epochs}")
         if min(s.max_demos or 1, s.max_rounds or 1) < 1:
@@ -102,7 +103,7 @@ class ExpertLearner(CloningLearner):
 
     def demos_left(self) -> int | None:
         """Demonstrations still allowed by ``max_demos`` (None: no limit)."""
-        s: ExpertConfig = self.settings  # type: ignore[assignment]
+        s: ExpertConfig = self.settings
         return None if s.max_demos is None else max(0, s.max_demos - int(self.teacher.get("demo_episodes", 0)))
 
     def demonstrate(self, seed: int) -> Demonstration | None:
@@ -115,7 +116,7 @@ class ExpertLearner(CloningLearner):
 
     def teach(self, agent: Any) -> Round:
         """Probe ``agent`` on the next ``probe_episodes`` fresh training levels and demonstrate the ones it failed."""
-        s: ExpertConfig = self.settings  # type: ignore[assignment]
+        s: ExpertConfig = self.settings
         probes = run_episodes(agent, self.config.env, self.split, s.probe_episodes, seed=PROBE_SEED + self.probed,
                               n_envs=self.config.eval.n_envs, env_kwargs=self.config.env_kwargs)
         first = first_reset_seed(self.config.env, PROBE_SEED + self.probed)
@@ -135,7 +136,7 @@ class ExpertLearner(CloningLearner):
         self.report_teacher(run, demo_episodes=len(demos), demo_steps=steps, **({"failed_demo_steps": failed} if failed else {}))
 
     def learn(self, steps: int, run: RunServices) -> None:
-        s: ExpertConfig = self.settings  # type: ignore[assignment]
+        s: ExpertConfig = self.settings
         end = self.num_timesteps + steps
         run.teacher_cost(**self.teacher)
         if not len(self.data):

@@ -36,7 +36,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -115,6 +115,10 @@ class ReturnScale(nn.Module):
         9.0
     """
 
+    low: Tensor  # buffers
+    high: Tensor
+    count: Tensor
+
     def __init__(self, decay: float = 0.99):
         super().__init__()
         self.decay = decay
@@ -161,8 +165,9 @@ class Critic(nn.Module):
     def __init__(self, features: int, hidden: int, layers: int, bins: int):
         super().__init__()
         self.net, self.twohot = mlp(features, hidden, layers, bins), TwoHot(bins)
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
+        last = cast(nn.Linear, self.net[-1])
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     def logits(self, features: Tensor) -> Tensor:
         return self.net(features).float()

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 import numpy as np
 import torch
@@ -49,8 +49,8 @@ from stable_baselines3.common.vec_env import VecEnv
 from shiftgrid.agents.model_based.actor_critic import ActorCritic, ActorCriticConfig
 from shiftgrid.agents.run.config import ConfigError, TrainConfig, from_mapping
 from shiftgrid.agents.run.services import RunServices
-from shiftgrid.agents.training.envs import make_vec
 from shiftgrid.agents.sb3.callbacks import finished_episodes
+from shiftgrid.agents.training.envs import make_vec
 from shiftgrid.envs.learner_env import close_quietly, env_spaces
 from shiftgrid.world_models.device import resolve_device
 from shiftgrid.world_models.interface import LatentState, ObsSpec, WorldModel
@@ -165,8 +165,9 @@ class Dreamer:
         n = obs_t["image"].shape[0]
         if state is None:
             state, action, is_first = self.model.initial(n), torch.zeros(n, dtype=torch.long, device=self.device), True
+        assert action is not None, "a state comes with the action taken in it"
         first = torch.as_tensor(np.broadcast_to(np.asarray(is_first, dtype=bool), (n,)).copy(), device=self.device)
-        return self.model.obs_step(state, action, self.model.encoder(obs_t), first)[0]  # type: ignore[operator]
+        return self.model.obs_step(state, action, self.model.encoder(obs_t), first)[0]
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = False) -> tuple[np.ndarray, Any]:
@@ -183,6 +184,7 @@ class Dreamer:
     def _update(self) -> dict[str, float]:
         """One world-model step and one actor-critic step on a replayed batch."""
         hp = self.hp
+        assert self.replay is not None, "built with training=False"
         batch = self.replay.sample(hp.batch_size, hp.seq_len, generator=self.generator)
         wm = train_step(self.model, self.model_opt, batch)
         with torch.no_grad():
@@ -199,7 +201,7 @@ class Dreamer:
         assert env is not None and self.replay is not None, "built with training=False"
         n, target = env.num_envs, self.num_timesteps + steps
         env.seed(self.config.seed + self.num_timesteps)  # a resumed run does not replay the first run's levels
-        obs = env.reset()
+        obs = cast(dict[str, np.ndarray], env.reset())  # Dict observations (ObsSpec.from_spaces checked)
         self.replay.reset(obs)
         rng = np.random.default_rng(self.config.seed + self.num_timesteps)
         latent, action, first = None, None, np.ones(n, dtype=bool)
@@ -212,7 +214,8 @@ class Dreamer:
             else:
                 action = self.ac.actor.act(latent.features(), generator=self.device_generator)
             actions = action.cpu().numpy()
-            obs, reward, done, infos = env.step(actions)
+            stepped, reward, done, infos = env.step(actions)
+            obs = cast(dict[str, np.ndarray], stepped)
             self.replay.add(actions, obs, reward, done, infos)
             self.num_timesteps += n
             first = np.asarray(done, dtype=bool)

@@ -34,6 +34,7 @@ import torch
 
 from shiftgrid.agents.run.config import TrainConfig, shiftgrid_version
 from shiftgrid.agents.run.rundir import BEST, CHECKPOINT_DIR, LATEST
+from shiftgrid.envs.errors import UserInputError
 
 #: Layout version of the envelope; bump it when the keys change meaning.
 FORMAT = 2
@@ -41,7 +42,7 @@ _KEYS = ("format", "shiftgrid_version", "learner", "config", "counters", "state"
 _KEYS_V1 = ("format", "shiftgrid_version", "algo", "config", "policy", "optimizer", "counters")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserInputError, ValueError):
     """A missing, unreadable or incompatible checkpoint (or run directory)."""
 
 

@@ -110,6 +110,7 @@ class TeacherConfig:
 
 
 T = typing.TypeVar("T")
+R = typing.TypeVar("R", bound="RunConfig")
 
 
 @dataclass
@@ -143,10 +144,10 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
+    def from_dict(cls: type[R], data: Mapping[str, Any]) -> R:
         """Build and validate a config; unknown keys and wrong types raise :class:`ConfigError`."""
         config = from_mapping(cls, data)
-        config.validate()  # type: ignore[attr-defined]
+        config.validate()
         return config
 
     def validate(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from shiftgrid.envs.errors import UserInputError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserInputError, ValueError):
     """A malformed configuration: unreadable YAML, a bad ``--set``, an unknown key or a wrong type."""

@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 import numpy as np
 
@@ -33,12 +33,12 @@ def episode_frames(agent: Any, env_id: str, split: str | None, seed: int = 0, ti
                    silent_advice=expects_advice(agent), **dict(env_kwargs or {}))
     try:
         obs, _ = env.reset(seed=first_reset_seed(env_id, seed))
-        frames, state, start, done = [env.render()], None, np.ones(1, dtype=bool), False
+        frames, state, start, done = [cast(np.ndarray, env.render())], None, np.ones(1, dtype=bool), False
         while not done:
             batch = {k: np.asarray(v)[None] for k, v in obs.items()}
             action, state = agent.predict(batch, state=state, episode_start=start, deterministic=True)
             obs, _, terminated, truncated, _ = env.step(int(np.asarray(action).reshape(-1)[0]))
-            frames.append(env.render())
+            frames.append(cast(np.ndarray, env.render()))  # rgb_array frames
             start, done = np.zeros(1, dtype=bool), terminated or truncated
         return frames
     finally:

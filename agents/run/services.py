@@ -398,7 +398,7 @@ class RunServices:
 
     def _check_target(self) -> None:
         t = self.config.target
-        if len(self.window) < self.window.maxlen or float(np.mean(self.window)) < t.success:  # type: ignore[operator]
+        if t.success is None or len(self.window) < t.episodes or float(np.mean(self.window)) < t.success:
             return
         self.state.target = {"success": t.success, "episodes": t.episodes, "rate": float(np.mean(self.window)),
                              "steps": self.num_timesteps, "wall_s": round(self.state.elapsed(), 1)}
@@ -413,7 +413,7 @@ class RunServices:
 
     def _progress(self) -> None:
         assert self.bar is not None
-        if self.num_timesteps > self.bar.total:  # on-policy runs end on a whole rollout
+        if self.bar.total is not None and self.num_timesteps > self.bar.total:  # on-policy runs end on a whole rollout
             self.bar.total = self.num_timesteps
         self.bar.update(self.num_timesteps - self.bar.n)
         now = time.perf_counter()

@@ -25,11 +25,11 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from shiftgrid.agents.run.checkpoint import CheckpointError, check_compatible, read_checkpoint
 from shiftgrid.agents.run.config import ConfigError, TrainConfig, load_config, save_config
-from shiftgrid.agents.run.registry import get_learner
+from shiftgrid.agents.run.registry import Learner, get_learner
 from shiftgrid.agents.run.rundir import CHECKPOINT_DIR, CONFIG_FILE, LATEST, RunDir, default_run_dir
 from shiftgrid.agents.run.services import RunExtension, RunServices, RunState, stop_on_signals
 from shiftgrid.agents.run.warm_start import inherited_cost, warm_start
@@ -129,7 +129,7 @@ def train(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = 
             learner.load_state_dict(checkpoint.state)
         elif config.init_from:
             warm_start(learner, config.init_from)
-        env = getattr(learner, "env", None)  # a training env may add to the run (a curriculum's teacher state, its cost)
+        env: Any = getattr(learner, "env", None)  # a training env may add to the run (a curriculum's teacher state, its cost)
         extensions: list[RunExtension] = list(env.run_extensions(config)) if hasattr(env, "run_extensions") else []
         services = RunServices(config, run, learner, state, hooks, extensions)  # checks eval.splits
         if checkpoint is not None:
@@ -146,13 +146,13 @@ def train(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = 
             close()
 
 
-def _learn(learner: object, run: RunServices) -> RunResult:
+def _learn(learner: Learner, run: RunServices) -> RunResult:
     config, state = run.config, run.state
     start_steps, start_time = run.num_timesteps, time.perf_counter()
     run.open()
     with stop_on_signals(state):
         try:
-            learner.learn(config.steps - run.num_timesteps, run)  # type: ignore[attr-defined]
+            learner.learn(config.steps - run.num_timesteps, run)
         except KeyboardInterrupt:  # a second Ctrl-C: keep what was learned
             state.signum, state.stop_reason = state.signum or signal.SIGINT, "signal"
         except (EOFError, BrokenPipeError, ConnectionError):
@@ -164,7 +164,7 @@ def _learn(learner: object, run: RunServices) -> RunResult:
                 run.bar.close()
         run.finish()
     run.close()
-    steps = int(learner.num_timesteps)  # type: ignore[attr-defined]
+    steps = int(learner.num_timesteps)
     sps = (steps - start_steps) / max(time.perf_counter() - start_time, 1e-9)
     return RunResult(Path(config.run_dir or ""), steps, state.signum, sps, run.success(), state.best_success, state.target,
                      state.stop_reason, state.detail)

@@ -38,7 +38,7 @@ def sb3_algorithm(name: str) -> tuple[type[BaseAlgorithm], str]:
     """
     from shiftgrid.agents.run.registry import get_learner
 
-    factory = get_learner(name)
+    factory: Any = get_learner(name)  # an SB3 learner's factory also has .algorithm and .policy
     if not hasattr(factory, "algorithm"):
         raise ConfigError(f"learner {name!r} is not a stable-baselines3 algorithm")
     return factory.algorithm, factory.policy
@@ -115,7 +115,8 @@ def build_model(config: TrainConfig, env: VecEnv | None, **overrides: Any) -> Ba
             return cls(policy, env, policy_kwargs=pkw, device=device, seed=config.seed, verbose=0, **kwargs)
         if "buffer_size" in inspect.signature(cls.__init__).parameters:
             kwargs["buffer_size"] = 1  # acting needs no replay buffer
-        model = cls(policy, None, policy_kwargs=pkw, device=device, seed=config.seed, verbose=0, _init_setup_model=False, **kwargs)
+        # every SB3 algorithm takes _init_setup_model; their common type, BaseAlgorithm, does not declare it
+        model = cls(policy, None, policy_kwargs=pkw, device=device, seed=config.seed, verbose=0, _init_setup_model=False, **kwargs)  # type: ignore[call-arg]
         model.observation_space, model.action_space = env_spaces(config.env, config.split, silent_advice=config.advice.enabled,
                                                                  **config.env_kwargs)
         model.n_envs = 1

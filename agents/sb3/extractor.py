@@ -21,6 +21,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Mapping, cast
+
 import numpy as np
 import torch
 from gymnasium import spaces
@@ -144,6 +146,8 @@ class BabyAIExtractor(BaseFeaturesExtractor):
         torch.Size([1, 128])
     """
 
+    offsets: torch.Tensor  # a buffer
+
     def __init__(
         self,
         observation_space: spaces.Dict,
@@ -162,7 +166,8 @@ class BabyAIExtractor(BaseFeaturesExtractor):
         missing = {"image", "mission"} - set(observation_space.spaces)
         if missing:
             raise ValueError(f"BabyAIExtractor needs observation keys image and mission; missing {sorted(missing)}")
-        shape = observation_space["image"].shape
+        boxes = cast(Mapping[str, spaces.Box], observation_space.spaces)  # the image and the token keys are Boxes
+        shape = boxes["image"].shape
         if len(shape) != 3 or 3 not in (shape[0], shape[-1]):
             raise ValueError(f"image must be HxWx3 codes (or 3xHxW), got shape {shape}")
         self.channels_first = shape[-1] != 3  # SB3's VecTransposeImage made it 3xHxW
@@ -172,7 +177,7 @@ class BabyAIExtractor(BaseFeaturesExtractor):
         self.positions = nn.Parameter(0.1 * torch.randn(1, cell_dim, height, width)) if positions else None
         self.stem = nn.Sequential(nn.Conv2d(cell_dim, channels, 3, padding=1), nn.ReLU())
         if vocab_size is None:
-            vocab_size = max(int(np.max(observation_space[k].high)) + 1 for k in ("mission", "advice")
+            vocab_size = max(int(np.max(boxes[k].high)) + 1 for k in ("mission", "advice")
                              if k in observation_space.spaces)
         self.words = nn.Embedding(vocab_size, word_dim, padding_idx=0)
         self.mission = TextEncoder(self.words, text_dim)

@@ -31,9 +31,9 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from shiftgrid.agents.run.config import TrainConfig
 from shiftgrid.agents.run.services import RunServices, finite
 from shiftgrid.agents.sb3.build import build_model
-from shiftgrid.agents.training.envs import make_vec
 from shiftgrid.agents.sb3.callbacks import ServicesCallback
 from shiftgrid.agents.training.curriculum import curriculum_callbacks
+from shiftgrid.agents.training.envs import make_vec
 from shiftgrid.envs.learner_env import close_quietly
 
 
@@ -59,6 +59,7 @@ class SB3Learner:
             self.model.set_random_seed(self.config.seed + self.model.num_timesteps)  # also reseeds the envs
             if self.env is not None and self.env.has_attr("set_training_step"):  # a fading teacher: from the first reset on
                 self.env.env_method("set_training_step", self.model.num_timesteps)
+        assert run.logger is not None, "the run services open the logger before a learner learns"
         self.model.set_logger(run.logger)
         callback = ServicesCallback(run)
         callbacks = [callback] + curriculum_callbacks(self.env, run)

@@ -100,7 +100,8 @@ def _launch(where: SweepDir, name: str) -> str:
 def run_local(where: SweepDir, names: Sequence[str], max_parallel: int,
               on_end: Callable[[str, str], None] = lambda name, state: None) -> int | None:
     """Run the points ``names`` as subprocesses, ``max_parallel`` at a time; the signal that stopped them, or None."""
-    pending, running, forwarded = list(names), {}, False
+    pending, forwarded = list(names), False
+    running: dict[str, subprocess.Popen] = {}
     with stop_on_signals(RunState()) as stop:  # the training loop's handling: a flag, a second Ctrl-C raises
         while pending or running:
             if stop.signum is not None and not forwarded:
@@ -154,7 +155,8 @@ def run_ray(where: SweepDir, names: Sequence[str], max_parallel: int | None, add
     where.stop.unlink(missing_ok=True)
     try:
         task = ray.remote(_ray_point)
-        pending, running, forwarded = list(names), {}, False
+        pending, forwarded = list(names), False
+        running: dict[Any, str] = {}  # ray's task references -> point names
         with stop_on_signals(RunState()) as stop:  # the training loop's handling: a flag, a second Ctrl-C raises
             while pending or running:
                 if stop.signum is not None and not forwarded:

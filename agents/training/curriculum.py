@@ -33,12 +33,15 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
+import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from shiftgrid.agents.evaluation.episodes import run_levels
 from shiftgrid.agents.run.config import ConfigError, TrainConfig
@@ -76,26 +79,20 @@ class CurriculumVecEnv(VecEnvWrapper):
     def teacher(self) -> Curriculum:
         return self.driver.teacher
 
-    def reset(self):
-        self.driver.refill()
-        obs = self.venv.reset()
-        for i in range(self.num_envs):
-            self.driver.on_reset(i, self.venv.reset_infos[i])
-        self.driver.refill()
-        return obs
+    def reset(self) -> VecEnvObs:
+        return self.driver.reset_all(lambda: (self.venv.reset(), self.venv.reset_infos))
 
-    def step_wait(self):
+    def step_wait(self) -> VecEnvStepReturn:
         if not self._checked:  # a learner-tier teacher without its scores would quietly play uniform levels
             self._checked = True
             if "advantages" in type(self.teacher).needs and not self.scored:
                 raise ConfigError(f"teacher {self.teacher.name} scores levels by the learner's advantages, which this "
                                   f"learner does not report (SB3 on-policy learners do: ppo, a2c, recurrent-ppo)")
         obs, rewards, dones, infos = self.venv.step_wait()
-        self.driver.steps += self.num_envs
-        for i in np.flatnonzero(dones):
-            self.driver.on_episode_end(int(i), infos[i])
-            self.driver.on_reset(int(i), self.venv.reset_infos[i])  # SB3 resets a finished sub-env within its step
-        self.driver.refill()
+        events = []
+        for i in np.flatnonzero(dones):  # SB3 resets a finished sub-env within its step
+            events += [(int(i), infos[i], False), (int(i), self.venv.reset_infos[i], True)]
+        self.driver.after_step(events)
         return obs, rewards, dones, infos
 
     def run_extensions(self, config: TrainConfig) -> list[RunExtension]:
@@ -133,12 +130,12 @@ def curriculum_vec(config: TrainConfig, n_envs: int | None = None, seed: int | N
     teacher = teacher or build_teacher(config)
     seed = config.seed if seed is None else seed
     make = functools.partial(make_env, config.env, config.split, advice=config.advice, **config.env_kwargs)
-    fns = [functools.partial(_sub_env, make, i, seed) for i in range(n_envs or config.n_envs)]
+    fns: list[Callable[[], gym.Env]] = [functools.partial(_sub_env, make, i, seed) for i in range(n_envs or config.n_envs)]
     venv = SubprocVecEnv(fns) if config.vec_env == "subproc" else DummyVecEnv(fns)
     venv.seed(seed)
     if log == DEFAULT_LOG:
         log = LevelLog(RunDir(config.run_dir or ".").teacher / LEVELS_FILE) if config.run_dir else None
-    return CurriculumVecEnv(venv, teacher, log)  # type: ignore[arg-type]
+    return CurriculumVecEnv(venv, teacher, log)  # type: ignore[arg-type]  # a LevelLog or None: DEFAULT_LOG was replaced above
 
 
 def segments(levels: list[list[tuple[int, str, int]]]) -> list[tuple[int, str, list[tuple[int, int]]]]:
@@ -184,13 +181,14 @@ class CurriculumCallback(BaseCallback):
             if hasattr(buffer, "hidden_states_pi") or hasattr(self.model, "_last_lstm_states"):
                 raise ConfigError("plr-robust updates on replayed transitions only, which breaks recurrent sequences; "
                                   "use ppo or a2c")
-            train = self.model.train
+            model = cast(OnPolicyAlgorithm, self.model)  # it has a rollout buffer (checked above)
+            train = model.train
 
             def robust_train() -> None:  # PLR⊥: no update from a rollout without replayed levels
                 if not self.skip:
                     train()
 
-            self.model.train = robust_train  # type: ignore[method-assign]
+            model.train = robust_train  # type: ignore[method-assign]  # PLR⊥ wraps the update in place
 
     def _on_rollout_start(self) -> None:
         self.levels, self.replayed = [], []

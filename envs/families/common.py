@@ -18,7 +18,7 @@ from minigrid.core.world_object import Ball, Box, Key, WorldObj
 
 from shiftgrid.envs.directions import DIRECTIONS
 from shiftgrid.envs.language import COLORS, OBJECT_TYPES
-from shiftgrid.envs.level import Cell, Level, LevelBuilder, LevelError
+from shiftgrid.envs.level import Cell, Level, LevelBuilder, LevelError, cell_of
 
 Combo = tuple[str, str]
 
@@ -93,10 +93,9 @@ def place_target_and_distractors(b: LevelBuilder, targets: str, style: str, num_
 
 def place_agent_not_facing(b: LevelBuilder, index: int) -> None:
     """Place the agent anywhere except facing object ``index`` (a mission must not start done)."""
-    b.place_agent()
-    x, y = b.agent_pos
+    x, y = b.place_agent()
     dx, dy = DIRECTIONS[b.agent_dir]
-    if tuple(b.objects[index].cur_pos) == (x + dx, y + dy):
+    if cell_of(b.objects[index]) == (x + dx, y + dy):
         b.agent_dir = (b.agent_dir + 2) % 4
 
 
@@ -175,7 +174,7 @@ def place_passable(
     # The passable cells before placing; ``rest`` (without the candidate cell) is built only when
     # the local test cannot decide: the ring and neighbour tests never look at the cell itself.
     passable, avoid_set = set(free) | doors, set(avoid)
-    kept = [tuple(b.objects[k].cur_pos) for k in keep]
+    kept = [cell_of(b.objects[k]) for k in keep]
     for i in b.rng.permutation(len(free)):
         cell = free[int(i)]
         if cell in avoid_set:

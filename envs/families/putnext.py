@@ -27,7 +27,7 @@ from shiftgrid.envs.families.common import (
 from shiftgrid.envs.families.goto import GoToFactors
 from shiftgrid.envs.family import Family
 from shiftgrid.envs.language import describe
-from shiftgrid.envs.level import Level, LevelBuilder
+from shiftgrid.envs.level import Level, LevelBuilder, cell_of
 from shiftgrid.envs.mission import Clause, Mission
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def _attempt(f: PutNextFactors, rng: np.random.Generator) -> Level:
     moved = b.choice(target_pool(f.targets))
     fixed = b.choice([c for c in SEEN_COMBOS if c != moved])
     other = place_passable(b, make_object(*fixed), floor, reachable=True)
-    near_fixed = neighbours(tuple(b.objects[other].cur_pos))
+    near_fixed = neighbours(cell_of(b.objects[other]))
     target = place_passable(b, make_object(*moved), floor, keep=[other], avoid=near_fixed, reachable=True)
     pool = [c for c in distractor_pool(moved, f.distractor_style) if c != fixed]
     for _ in range(f.num_distractors):

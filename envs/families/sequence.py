@@ -41,7 +41,7 @@ from shiftgrid.envs.families.common import (
 )
 from shiftgrid.envs.family import Family
 from shiftgrid.envs.language import COLORS, describe
-from shiftgrid.envs.level import Cell, KeyedDoor, Level, LevelBuilder, LevelError
+from shiftgrid.envs.level import Cell, KeyedDoor, Level, LevelBuilder, LevelError, cell_of
 from shiftgrid.envs.mission import Clause, Mission
 
 #: Verb x object-type pairs never asked in training (each verb and type still appears there).
@@ -116,13 +116,13 @@ class _Planner:
     def options(self, verb: str, last: bool, mode: str, excluded: set) -> tuple[list[Target], list[Target]]:
         """(fresh, reused) targets for ``verb``: doors and new objects, then objects named before."""
         if verb == "open" or (verb == "goto" and mode == "any"):
-            doors = [d for d in self.doors if d not in excluded and not (verb == "open" and d in self.opened)]
+            doors: list[Target] = [d for d in self.doors if d not in excluded and not (verb == "open" and d in self.opened)]
         else:
             doors = []
         if verb == "open" or (verb == "pickup" and not last):
             return (doors if mode == "any" else []), []
-        new = [c for c in self.pool if c not in self.named and self.allowed(verb, c[1], mode)]
-        old = [c for c in self.named if c not in excluded and self.allowed(verb, c[1], mode)]
+        new: list[Target] = [c for c in self.pool if c not in self.named and self.allowed(verb, c[1], mode)]
+        old: list[Target] = [c for c in self.named if c not in excluded and self.allowed(verb, c[1], mode)]
         return doors + new, old
 
     def clause(self, last: bool, mode: str, excluded: set) -> tuple[str, Target]:
@@ -157,7 +157,7 @@ def _clause_text(verb: str, target: Target, b: LevelBuilder) -> str:
 def _place_agent(b: LevelBuilder, first: list[int]) -> None:
     """Put the agent on a free cell, not facing any target of the first step."""
     x, y = b.place_agent()
-    targets = {tuple(b.objects[i].cur_pos) for i in first}
+    targets = {cell_of(b.objects[i]) for i in first}
     dirs = [d for d, (dx, dy) in enumerate(DIRECTIONS) if (x + dx, y + dy) not in targets]
     b.agent_dir = b.choice(dirs)
 
@@ -183,7 +183,7 @@ def _attempt(f: SequenceFactors, rng: np.random.Generator) -> Level:
             step.append(planner.clause(p == f.num_clauses - 1, special if p == forced else "any", excluded))
         spec.append(step)
         previous = {t for _, t in step}
-    index = {c: place_passable(b, make_object(*c), keep=range(len(b.objects)), reachable=True) for c in planner.named}
+    index: dict[Target, int] = {c: place_passable(b, make_object(*c), keep=range(len(b.objects)), reachable=True) for c in planner.named}
     index.update({d: d for d in doors})
     spare = [c for c in SEEN_COMBOS if c not in planner.named]
     if f.num_distractors > len(spare):

@@ -40,11 +40,12 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import yaml
 
+from shiftgrid.envs.errors import UserInputError
 from shiftgrid.envs.factors import FactorError, Factors
 from shiftgrid.envs.family import Family
 from shiftgrid.envs.level import Level, LevelError, level_hash
@@ -65,7 +66,7 @@ EXPOSURE_STREAM = 1
 CACHE_SIZE = 2**14
 
 
-class SplitError(ValueError):
+class SplitError(UserInputError, ValueError):
     """An unknown split, a malformed split declaration, or a split that leaves no levels."""
 
 
@@ -217,7 +218,7 @@ def sample_level(
         hit = _ACCEPTED.get(key) if key is not None else None
     except TypeError:  # a family (or factor value) that cannot be hashed: sampled afresh every time
         key = hit = None
-    if hit is not None:
+    if hit is not None and key is not None:
         seed, exposed, factors, h, plan = hit
         again, grng, _ = _draw(family, split, seed, exposure)
         level = family.generate(again, grng)
@@ -274,7 +275,7 @@ class SplitSet(Mapping[str, Split]):
                 f"unknown split {name!r} for {self.family.name}; valid: {', '.join(self._splits)}"
             ) from None
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._splits)
 
     def __len__(self) -> int:
@@ -399,9 +400,10 @@ def load_splits(family: Family, source: str | Path | Mapping | None = None) -> S
         if not path.exists():
             return build_splits(family, {"version": 0, "train": {}})
         source = path
-    if isinstance(source, (str, Path)):
-        try:
-            source = yaml.safe_load(Path(source).read_text())
-        except (OSError, yaml.YAMLError) as e:
-            raise SplitError(f"cannot read splits for {family.name} from {source}: {e}") from None
-    return build_splits(family, source)
+    if not isinstance(source, (str, Path)):
+        return build_splits(family, source)
+    try:
+        data = yaml.safe_load(Path(source).read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise SplitError(f"cannot read splits for {family.name} from {source}: {e}") from None
+    return build_splits(family, data)

@@ -29,7 +29,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -97,7 +97,9 @@ class AdviceWrapper(gym.Wrapper):
         self.rng = np.random.default_rng()
         self.utterances = self.tokens = 0
         self._pending = {"utterances": 0, "advice_tokens": 0}
-        self._t, self._plan, self._suggested = 0, None, None
+        self._t = 0
+        self._plan: Plan | None = None
+        self._suggested: int | None = None
         self._before: tuple[Plan, int] | None = None  # the last plan, and the action then taken
 
     def set_training_step(self, step: int) -> None:
@@ -130,9 +132,10 @@ class AdviceWrapper(gym.Wrapper):
         of a shortest plan is a shortest plan from there.
         """
         u = self.env.unwrapped
-        if self._t == 0 and getattr(u, "sample", None) is not None and u.sample.plan is not None:
-            return u.sample.plan  # the level's own plan, made at reset
-        if self._before is None or getattr(u, "slip", 0):
+        sample = getattr(u, "sample", None) if self._t == 0 else None
+        if sample is not None and sample.plan is not None:
+            return sample.plan  # the level's own plan, made at reset
+        if self._before is None or bool(getattr(u, "slip", 0)):
             return None
         plan, taken = self._before
         if len(plan.actions) < 2 or taken != plan.actions[0]:
@@ -158,7 +161,8 @@ class AdviceWrapper(gym.Wrapper):
             self._look(True)
         if self._suggested is None:
             return ""
-        text = advice_text(c.granularity, self.env, self.teacher, self._plan, self._suggested)  # type: ignore[arg-type]
+        assert c.granularity is not None, "__init__ refuses a config without a granularity"
+        text = advice_text(c.granularity, self.env, self.teacher, self._plan, self._suggested)
         if not text:
             return ""
         self.utterances += 1
@@ -171,7 +175,9 @@ class AdviceWrapper(gym.Wrapper):
         return {**info, "advice_utterances": self.utterances, "advice_tokens": self.tokens}
 
     # -- gymnasium ------------------------------------------------------------------------------
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
         if seed is not None:
             self.rng = np.random.default_rng([int(seed), 0xAD1CE])
@@ -180,7 +186,7 @@ class AdviceWrapper(gym.Wrapper):
         self._look(needed=False)  # _speak plans if it speaks
         return {**obs, ADVICE_KEY: self._speak(deviated=False)}, self._info(info)
 
-    def step(self, action: Any):
+    def step(self, action: Any) -> tuple[dict[str, Any], SupportsFloat, bool, bool, dict[str, Any]]:
         before, before_action = self._plan, self._suggested
         self._before = None if before is None else (before, int(np.asarray(action)))
         obs, reward, terminated, truncated, info = self.env.step(action)

@@ -34,6 +34,7 @@ from minigrid.utils.baby_ai_bot import (
     PickupSubgoal,
 )
 
+from shiftgrid.envs.level import cell_of
 from shiftgrid.envs.teacher.subgoal import Subgoal, describe_object
 
 
@@ -108,7 +109,7 @@ def _target(bot: BabyAIBot, sub: Any) -> tuple[Any, tuple[int, int] | None]:
         obj, pos = bot._find_obj_pos(datum, sub.reason == "PutNext")
         return obj, (None if pos is None else (int(pos[0]), int(pos[1])))
     if isinstance(datum, WorldObj):
-        return datum, (int(datum.cur_pos[0]), int(datum.cur_pos[1]))
+        return datum, cell_of(datum)
     pos = (int(datum[0]), int(datum[1]))
     return bot.mission.unwrapped.grid.get(*pos), pos
 

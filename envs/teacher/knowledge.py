@@ -30,7 +30,9 @@ Example:
 from __future__ import annotations
 
 import enum
-from typing import Any, ClassVar, Mapping
+from typing import Any, Mapping
+
+from shiftgrid.envs.errors import UserInputError
 
 
 class Tier(enum.IntEnum):
@@ -81,7 +83,7 @@ KNOWLEDGE: dict[str, Tier] = {
 }
 
 
-class KnowledgeError(ValueError):
+class KnowledgeError(UserInputError, ValueError):
     """A teacher asked for knowledge above its tier (or for an item no tier gives)."""
 
 
@@ -105,7 +107,7 @@ class Teacher:
     through :meth:`require` (or :meth:`read`), so a teacher cannot use what its tier hides.
     """
 
-    tier: ClassVar[Tier] = Tier.OUTCOMES
+    tier: Tier = Tier.OUTCOMES  # a class's default; an instance may replace it (curricula's ``tier`` option)
 
     @property
     def name(self) -> str:

@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from shiftgrid.envs.env import ShiftGridEnv
 from shiftgrid.envs.oracle import Plan, solve_from
@@ -47,7 +47,7 @@ class OracleTeacher(Teacher):
     it has seen).
     """
 
-    tier: ClassVar[Tier] = Tier.ORACLE
+    tier = Tier.ORACLE
 
     def __init__(self) -> None:
         self._bots = BotTracker()

@@ -27,6 +27,7 @@ import numpy as np
 from minigrid.core.constants import DIR_TO_VEC
 
 from shiftgrid.envs.language import describe
+from shiftgrid.envs.level import cell_of
 from shiftgrid.envs.oracle_state import DONE, DROP, FORWARD, LEFT, PICKUP, RIGHT, TOGGLE
 
 Cell = tuple[int, int]
@@ -59,7 +60,7 @@ class Subgoal:
     @property
     def landmark(self) -> str:
         """What :func:`direction_text` locates: the object (or goal) at :attr:`cell`."""
-        return self.other if self.verb == "putnext" else self.what  # type: ignore[return-value]
+        return self.other if self.verb == "putnext" else self.what  # type: ignore[return-value]  # putnext names its other
 
 
 def describe_object(obj: Any) -> str:
@@ -110,7 +111,7 @@ def _interaction(env: Any, pending: list, action: int, pos: Cell, d: int) -> Sub
     for c in pending:  # a drop that completes a putnext clause
         if c.verb == "putnext" and env.objects[c.target] is carried:
             other = env.objects[c.other]
-            return Subgoal("putnext", describe_object(carried), tuple(int(v) for v in other.cur_pos), describe_object(other))
+            return Subgoal("putnext", describe_object(carried), cell_of(other), describe_object(other))
     return Subgoal("drop", describe_object(carried), front)
 
 
@@ -148,7 +149,7 @@ def next_subgoal(env: Any, actions: Sequence[int]) -> Subgoal:
     if c.verb == "reach":
         return Subgoal("reach", "the goal", pos)
     obj = u.objects[c.target]
-    return Subgoal(c.verb if c.verb in SUBGOAL_VERBS else "goto", describe_object(obj), tuple(int(v) for v in obj.cur_pos))
+    return Subgoal(c.verb if c.verb in SUBGOAL_VERBS else "goto", describe_object(obj), cell_of(obj))
 
 
 def relative(env: Any, cell: Cell) -> tuple[int, int]:

@@ -12,13 +12,14 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import shiftgrid.scripts.train_cmd as train_cmd
 from shiftgrid.agents.evaluation.episodes import run_episodes
+from shiftgrid.agents.reports.runs import evaluate_runs
 from shiftgrid.agents.run.checkpoint import load_agent
 from shiftgrid.agents.run.config import ConfigError, EvalConfig, TargetConfig, TrainConfig
 from shiftgrid.agents.run.train import resume_config, train
 from shiftgrid.agents.sb3.build import build_model
 from shiftgrid.envs.teacher.advice import AdviceConfig
+from shiftgrid.envs.errors import UserInputError
 from shiftgrid.scripts.cli import UserError, build_parser
-from shiftgrid.agents.evaluation.runs import evaluate_runs
 
 STEPS, FADE = 768, 300  # three rollouts of 256 steps; the third is past the fade
 
@@ -103,7 +104,7 @@ def test_train_cli_takes_advice_and_its_settings(tmp_path):
     [(config, resume)] = train_cmd.configs(args)
     assert not resume and config.advice == AdviceConfig("direction", when="every", every=3, fade_steps=100_000)
     bad = parser.parse_args(["train", "--advice", "action", "--set", "advice.when=loudly", "--run-dir", str(tmp_path / "b")])
-    with pytest.raises(UserError, match="advice.when='loudly' is not valid; valid: always, every, deviation"):
+    with pytest.raises(UserInputError, match="advice.when='loudly' is not valid; valid: always, every, deviation"):
         train_cmd.run(bad)
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--advice", "shouting"])

@@ -6,7 +6,7 @@ import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import shiftgrid.envs  # noqa: F401
-from shiftgrid.agents.run.config import ConfigError, EvalConfig, TrainConfig
+from shiftgrid.agents.run.config import ConfigError, TrainConfig
 from shiftgrid.agents.run.train import train
 from shiftgrid.agents.training.curriculum import curriculum_vec, keep_replayed, segments
 from shiftgrid.envs.learner_env import make_env

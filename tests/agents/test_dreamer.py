@@ -15,12 +15,12 @@ from torch import nn
 
 from shiftgrid.agents.model_based.actor_critic import ActorCritic, ActorCriticConfig
 from shiftgrid.agents.model_based.dreamer import Dreamer
-from shiftgrid.agents.run.world_model import load_world_model
 from shiftgrid.agents.run.checkpoint import read_checkpoint
 from shiftgrid.agents.run.config import ConfigError, EvalConfig, TrainConfig
 from shiftgrid.agents.run.rundir import RunDir
 from shiftgrid.agents.run.services import RunState
 from shiftgrid.agents.run.train import resume_config, train
+from shiftgrid.agents.run.world_model import load_world_model
 from shiftgrid.envs.learner_env import SuccessInfo
 from shiftgrid.scripts.cli import main
 from shiftgrid.world_models.interface import Imagined, LatentState, ObsSpec, Predictions, WorldModel

@@ -10,8 +10,8 @@ from stable_baselines3.common.vec_env import VecTransposeImage
 from shiftgrid.agents.run.config import TrainConfig
 from shiftgrid.agents.run.registry import SB3_LEARNERS
 from shiftgrid.agents.sb3.build import build_model
-from shiftgrid.agents.training.envs import make_vec
 from shiftgrid.agents.sb3.extractor import BabyAIExtractor, TextEncoder
+from shiftgrid.agents.training.envs import make_vec
 from shiftgrid.envs.language import VOCAB
 from shiftgrid.envs.learner_env import make_env
 

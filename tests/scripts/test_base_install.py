@@ -11,9 +11,11 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
 BLOCKED = ("torch", "stable_baselines3", "sb3_contrib", "minari", "h5py")
 
 RUNNER = textwrap.dedent(
@@ -54,7 +56,7 @@ LEARNER_COMMANDS = [
     ["train", "--algo", "ppo", "--steps", "64"],
     ["evaluate", "runs/nothing", "--episodes", "2"],
     ["main", "--steps", "64"],
-    ["sweep", "scripts/sweeps/ppo-goto.yaml"],
+    ["sweep", str(ROOT / "scripts" / "sweeps" / "ppo-goto.yaml")],
     ["wm", "train", "--steps", "64"],
     ["wm", "evaluate", "runs/nothing"],
     ["demos", "--env", "shiftgrid/GoTo-v0", "--episodes", "1", "--out", "demos"],
@@ -84,7 +86,7 @@ def test_environment_commands_work(base_install):
     assert version["out"].strip() == f"shiftgrid {importlib.metadata.version('shiftgrid')}"
 
 
-@pytest.mark.parametrize("i", range(len(LEARNER_COMMANDS)), ids=["-".join(c[:2]) for c in LEARNER_COMMANDS])
+@pytest.mark.parametrize("i", range(len(LEARNER_COMMANDS)), ids=["-".join(Path(a).name for a in c[:2]) for c in LEARNER_COMMANDS])
 def test_learner_commands_name_the_extra_in_one_line(base_install, i):
     r = base_install["results"][len(ENV_COMMANDS) + i]
     lines = r["err"].strip().splitlines()

@@ -10,8 +10,8 @@ import yaml
 from gymnasium import spaces
 
 import shiftgrid.agents.evaluation.episodes as evaluation
+import shiftgrid.agents.reports.runs as evaluate_runs_module
 import shiftgrid.scripts.cli as cli
-import shiftgrid.agents.evaluation.runs as evaluate_runs_module
 from shiftgrid.agents.evaluation.baselines import RandomAgent
 from shiftgrid.agents.run.rundir import RunDir
 

@@ -82,7 +82,9 @@ def signal_at(step: int):
 
 def test_sigterm_saves_a_checkpoint_and_resume_continues_with_the_same_config(tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
-    monkeypatch.setattr(train_cmd, "train", lambda config, resume: train(config, resume=resume, hooks=[signal_at(512)]))
+    import shiftgrid.agents.run.train as run_train
+
+    monkeypatch.setattr(run_train, "train", lambda config, resume: train(config, resume=resume, hooks=[signal_at(512)]))
     code = main(["train", "--algo", "ppo", "--steps", "1024", "--run-dir", str(run), *FAST, *SMALL["ppo"]])
     assert code == 128 + signal.SIGTERM
     assert f"--resume {run}" in one_error_line(capsys)

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from shiftgrid.agents.run.rundir import RunDir
-from shiftgrid.scripts.cli import main
 from shiftgrid.envs.learner_env import make_env
+from shiftgrid.scripts.cli import main
 from shiftgrid.world_models.dream_env import DreamSB3VecEnv, DreamVecEnv, RealStarts, ReplayStarts
 from shiftgrid.world_models.interface import ObsSpec
 from shiftgrid.world_models.models import build_model

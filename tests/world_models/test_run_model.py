@@ -10,12 +10,12 @@ import torch
 
 from shiftgrid.agents.evaluation.world_model import record_splits
 from shiftgrid.agents.model_based.run_model import load_scored_run
-from shiftgrid.agents.training.dream import dream_vec_env
 from shiftgrid.agents.run.checkpoint import Checkpoint, CheckpointError, load_agent, save_checkpoint
 from shiftgrid.agents.run.config import EvalConfig, TrainConfig
 from shiftgrid.agents.run.rundir import RunDir
 from shiftgrid.agents.run.train import train
 from shiftgrid.agents.run.world_model import load_world_model
+from shiftgrid.agents.training.dream import dream_vec_env
 from shiftgrid.scripts.cli import main
 from shiftgrid.world_models.interface import ObsSpec
 

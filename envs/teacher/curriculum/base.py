@@ -141,7 +141,7 @@ class Curriculum(Teacher, abc.ABC):
         if known is not None:
             known.last_chosen = self.chosen
         measured = known is not None and len(known.successes) >= MIN_EPISODES
-        self.recent.append((choice, float(np.mean(known.successes)) if measured else None))
+        self.recent.append((choice, float(np.mean(known.successes)) if known is not None and measured else None))
         return choice
 
     def observe(self, outcome: Outcome) -> None:

@@ -33,7 +33,7 @@ Example:
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -41,7 +41,7 @@ from shiftgrid.envs.teacher.curriculum.base import RECENT, Curriculum, LevelChoi
 from shiftgrid.envs.teacher.curriculum.levels import CurriculumError, numeric_factors
 from shiftgrid.envs.teacher.curriculum.log import LevelLog
 
-Assign = Callable[[dict[int, tuple[int, bool]]], None]
+Assign = Callable[[dict[int, tuple[int, bool]]], object]  # what it returns is ignored
 
 
 class CurriculumDriver:
@@ -103,6 +103,29 @@ class CurriculumDriver:
             knowledge["optimal_return"] = float(info["optimal_return"])
         self.teacher.observe(Outcome(i, int(info["level_seed"]), str(info["level_hash"]),
                                      bool(info.get("curriculum_replayed", False)), knowledge))
+
+    def reset_all(self, reset: Callable[[], tuple[Any, Sequence[Mapping[str, Any]]]]) -> Any:
+        """Reset every sub-env with ``reset`` (its result and each sub-env's info), every one playing a chosen level.
+
+        Returns what ``reset`` returned first (the observations).
+        """
+        self.refill()
+        obs, infos = reset()
+        for i, info in enumerate(infos):
+            self.on_reset(i, info)
+        self.refill()
+        return obs
+
+    def after_step(self, events: Iterable[tuple[int, Mapping[str, Any], bool]]) -> None:
+        """Count one step of every sub-env, then account for its ``(sub_env, info, is_reset)`` events in order:
+        an episode that ended (``is_reset`` False) or a reset (True); then choose the levels now needed."""
+        self.steps += self.n_envs
+        for i, info, is_reset in events:
+            if is_reset:
+                self.on_reset(i, info)
+            else:
+                self.on_episode_end(i, info)
+        self.refill()
 
     @property
     def choices(self) -> int:

@@ -36,9 +36,9 @@ def rank_weights(scores: Sequence[float], temperature: float) -> np.ndarray:
     """P_S: (1 / rank) ** (1 / temperature), normalised; rank 1 is the highest score (ties by position)."""
     if temperature <= 0:
         raise CurriculumError(f"temperature must be > 0, got {temperature}")
-    scores = np.asarray(scores, dtype=float)
-    ranks = np.empty(len(scores))
-    ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+    values = np.asarray(scores, dtype=float)
+    ranks = np.empty(len(values))
+    ranks[np.argsort(-values, kind="stable")] = np.arange(1, len(values) + 1)
     h = (1.0 / ranks) ** (1.0 / temperature)
     return h / h.sum()
 

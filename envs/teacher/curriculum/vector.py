@@ -60,31 +60,34 @@ def _indexed(make: Callable[[], gym.Env], index: int) -> CurriculumEnv:
 class CurriculumVectorEnv(VectorWrapper):
     """A gymnasium vector env of :class:`CurriculumEnv` sub-envs whose every reset plays its teacher's level."""
 
-    def __init__(self, env: gym.vector.VectorEnv, teacher: Curriculum, log: LevelLog | None = None):
+    def __init__(self, env: gym.vector.SyncVectorEnv | gym.vector.AsyncVectorEnv, teacher: Curriculum,
+                 log: LevelLog | None = None):
         super().__init__(env)
         mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         if mode != AutoresetMode.NEXT_STEP:
             raise CurriculumError(f"curricula support gymnasium's next-step auto-reset; this vector env uses {mode}")
         self.driver = CurriculumDriver(teacher, env.num_envs, lambda batch: env.call("assign_levels", batch), log)
 
-    def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None):
-        self.driver.refill()
-        obs, infos = self.env.reset(seed=seed, options=options)
-        for i in range(self.num_envs):
-            self.driver.on_reset(i, sub_info(infos, i))
-        self.driver.refill()
-        return obs, infos
+    def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        out: dict[str, Any] = {}
 
-    def step(self, actions: Any):
+        def reset() -> tuple[Any, list[dict[str, Any]]]:
+            out["obs"], out["infos"] = self.env.reset(seed=seed, options=options)
+            return out["obs"], [sub_info(out["infos"], i) for i in range(self.num_envs)]
+
+        self.driver.reset_all(reset)
+        return out["obs"], out["infos"]
+
+    def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
         obs, rewards, terminated, truncated, infos = self.env.step(actions)
-        self.driver.steps += self.num_envs
-        for i in range(self.num_envs):
+        events = []
+        for i in range(self.num_envs):  # next-step auto-reset: a reset shows in the step after an episode's end
             info = sub_info(infos, i)
             if info.get("curriculum_reset"):
-                self.driver.on_reset(i, info)
+                events.append((i, info, True))
             elif terminated[i] or truncated[i]:
-                self.driver.on_episode_end(i, info)
-        self.driver.refill()
+                events.append((i, info, False))
+        self.driver.after_step(events)
         return obs, rewards, terminated, truncated, infos
 
     def close(self, **kwargs: Any) -> None:

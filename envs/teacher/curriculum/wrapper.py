@@ -31,7 +31,7 @@ Example:
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Mapping
+from typing import Any, Mapping, SupportsFloat
 
 import gymnasium as gym
 
@@ -58,7 +58,7 @@ class CurriculumEnv(gym.Wrapper):
         """Choices queued and not yet played."""
         return len(self.pending)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         if not self.pending:
             raise CurriculumError(f"sub-env {self.index} was reset with no level assigned by its teacher (after "
                                   f"{self.resets} resets): every reset must play a level the curriculum chose")
@@ -68,7 +68,7 @@ class CurriculumEnv(gym.Wrapper):
         self._ret, self._len = 0.0, 0
         return obs, {**info, **self._tags(), "curriculum_reset": True}
 
-    def step(self, action: Any):
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._ret += float(reward)
         self._len += 1

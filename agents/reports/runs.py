@@ -28,12 +28,13 @@ from shiftgrid.agents.evaluation.episodes import splits_to_evaluate
 from shiftgrid.agents.evaluation.policies import observation_wrapper
 from shiftgrid.agents.evaluation.scoring import Candidate, check_observation_space, evaluate_agents
 from shiftgrid.agents.run.rundir import BEST, LATEST, RunDir
+from shiftgrid.envs.errors import UserInputError
 
 #: Config keys that do not change what a run learns (ignored when telling whether two runs are the same).
 INCIDENTAL = ("run_dir", "progress", "device", "vec_env", "torch_threads", "version")
 
 
-class EvaluationError(ValueError):
+class EvaluationError(UserInputError, ValueError):
     """A set of runs that cannot be evaluated as asked (the CLI prints it as one line and exits 2)."""
 
 
