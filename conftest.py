@@ -1,13 +1,12 @@
 """Test tiers and the ``gpu`` marker, for the tests in tests/ and the doctests in the package folders.
 
-The markers are declared, with why each one is slow, in pyproject's ``[tool.pytest.ini_options]``;
-``make test`` runs everything and ``make test-fast`` deselects the slow tiers (docs/testing.md).
-A test function takes its marker by decorator. Doctests cannot, so they are marked here:
+The markers are declared, each with why, in pyproject's ``[tool.pytest.ini_options]``: ``slow``
+(more than ~5 s on a 2-core CPU), ``training`` and ``levels`` (why a test is slow; each implies
+``slow``), ``gpu`` (needs CUDA). ``make test`` runs everything; ``make test-fast`` runs
+``-m "not slow and not gpu"`` (docs/architecture.md, "Tests").
 
-- a doctest whose examples call ``train(...)`` (the run machinery) is marked ``training``;
-- :data:`SLOW_DOCTESTS` marks others by name (the name pytest gives a doctest, ``module.object``),
-  measured slow with ``pytest --durations``; tests/test_tiers.py fails when a name no longer
-  names a doctest, so the list cannot go stale when a module moves.
+A test function takes its marker by decorator. Doctests cannot, so a doctest whose examples call
+``train(...)`` (the run machinery) is marked ``training`` here; tests/test_tiers.py checks the tiers.
 
 Tests marked ``gpu`` use the ``gpu_device`` fixture. They are skipped, with the reason, where torch
 sees no CUDA device; ``--gpu-device cpu`` runs them on the CPU instead (a smoke run that keeps them
@@ -23,9 +22,6 @@ import pytest
 #: A doctest example calling the run machinery's ``train(...)`` (not ``model.train()``).
 TRAINS = re.compile(r"(?<![\w.])train\(")
 
-#: Doctests that are slow for another reason than training: name -> marker.
-SLOW_DOCTESTS: dict[str, str] = {}
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--gpu-device", default="cuda",
@@ -40,28 +36,30 @@ def gpu_device(request: pytest.FixtureRequest):
     return torch.device(request.config.getoption("--gpu-device"))
 
 
-def _no_cuda_reason() -> str | None:
-    import torch
+def gpu_skip_reason() -> str | None:
+    """The reason a ``gpu`` test is skipped on this machine; ``None`` where torch sees a CUDA device."""
+    from shiftgrid.world_models.device import no_cuda_reason
 
-    if torch.cuda.is_available():
-        return None
-    if torch.version.cuda is None:
-        return f"needs CUDA: torch {torch.__version__} is built without it"
-    return f"needs CUDA: torch {torch.__version__} (CUDA {torch.version.cuda}) sees no CUDA device"
+    why = no_cuda_reason()
+    return None if why is None else f"needs CUDA: {why}"
 
 
+#: Markers that say why a test is slow; each implies ``slow``.
+REASONS = ("training", "levels")
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects: the markers added here count
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    doctests = {item.name: item for item in items if isinstance(item, pytest.DoctestItem)}
-    for item in doctests.values():
-        if any(TRAINS.search(example.source) for example in item.dtest.examples):
+    for item in items:
+        if isinstance(item, pytest.DoctestItem) and item.dtest is not None \
+                and any(TRAINS.search(example.source) for example in item.dtest.examples):
             item.add_marker("training")
-    for name, marker in SLOW_DOCTESTS.items():
-        if name in doctests:
-            doctests[name].add_marker(marker)
+        if any(item.get_closest_marker(reason) for reason in REASONS) and not item.get_closest_marker("slow"):
+            item.add_marker("slow")
 
     gpu = [item for item in items if item.get_closest_marker("gpu")]
     if gpu and torch_device_type(config.getoption("--gpu-device")) == "cuda":
-        reason = _no_cuda_reason()
+        reason = gpu_skip_reason()
         if reason is not None:
             for item in gpu:
                 item.add_marker(pytest.mark.skip(reason=reason))

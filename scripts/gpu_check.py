@@ -31,7 +31,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
+
+T = TypeVar("T")
 
 #: The prefix of a line by which a command reports its own figure.
 FIGURE_PREFIX = "gpu-check figure: "
@@ -52,7 +54,7 @@ class Context:
     workdir: Path
     python: str = sys.executable
 
-    def size(self, full, smoke):
+    def size(self, full: T, smoke: T) -> T:
         """``full`` on the GPU, ``smoke`` for a quick run."""
         return smoke if self.smoke else full
 
@@ -261,7 +263,9 @@ def probe_replay(device: str, smoke: bool) -> str:
                    "mission": rng.integers(0, 69, (n, 40))}
     frames = [obs() for _ in range(8)]
     replay.reset(frames[0])
-    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+    def sync() -> None:
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize(device)
     t0 = time.perf_counter()
     for i in range(steps):
         done = rng.random(n) < 0.02
@@ -365,17 +369,14 @@ def device_line(device: str, smoke: bool) -> str:
 
 def no_cuda_line() -> str | None:
     """None where CUDA is usable; else the one line saying why not."""
-    import torch
+    from shiftgrid.world_models.device import no_cuda_reason
 
-    if torch.cuda.is_available():
-        return None
-    why = ("this torch is built without CUDA" if torch.version.cuda is None
-           else f"this torch (CUDA {torch.version.cuda}) sees no CUDA device")
-    return f"gpu-check: no CUDA here ({why}; torch {torch.__version__}); nothing checked"
+    why = no_cuda_reason()
+    return None if why is None else f"gpu-check: no CUDA here ({why}); nothing checked"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="gpu-check", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="gpu-check", description=(__doc__ or "").split("\n\n")[0],
                                 epilog="exit status: 0 all passed (or no CUDA), 1 a check did not pass, 2 bad input")
     p.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu (cpu: smoke sizes) (default: cuda)")
     p.add_argument("--smoke", action="store_true", help="smoke sizes on CUDA too (seconds per check)")
