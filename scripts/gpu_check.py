@@ -145,6 +145,17 @@ def world_model_benchmark_figure(ctx: Context, output: str) -> str:
     return "\n".join(f"{m}/{p}: {_si(i)} imagined steps/s, {_si(t)} replayed steps/s (training)" for m, p, t, i in rows)
 
 
+def report_figure(out: str, metric: str, label: str) -> Callable[[Context, str], str]:
+    """``split: label value`` for every split of the report in ``workdir/out`` (an evaluation's results.json)."""
+    def read(ctx: Context, output: str) -> str:
+        import json
+
+        splits = json.loads((ctx.workdir / out / "results.json").read_text())["summary"]["splits"]
+        return "; ".join(f"{split}: {label} {values[metric]['iqm']:.3f}" for split, values in splits.items())
+
+    return read
+
+
 def _si(number: str) -> str:
     x = float(number.replace(",", ""))
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
@@ -214,6 +225,18 @@ def _dream_env(ctx: Context) -> list[str]:
                    "--run-dir", str(ctx.workdir / "dream-ppo"), "--no-progress", "--set", "eval.freq=0", *sizes)
 
 
+def _wm_evaluate(ctx: Context) -> list[str]:
+    sizes = ctx.size(["--episodes", "20", "--horizons", "1,5,15"], ["--episodes", "2", "--horizons", "1,3", "--context", "2"])
+    return ctx.cli("wm", "evaluate", str(ctx.workdir / "wm"), "--device", ctx.device, "--out",
+                   str(ctx.workdir / "wm-eval"), "--no-progress", *sizes)
+
+
+def _evaluate(ctx: Context) -> list[str]:
+    sizes = ctx.size(["--episodes", "100", "--n-envs", "8"], ["--episodes", "4", "--n-envs", "2"])
+    return ctx.cli("evaluate", str(ctx.workdir / "dreamer"), "--device", ctx.device, "--out", str(ctx.workdir / "eval"),
+                   *sizes)
+
+
 def _probe(name: str) -> Callable[[Context], list[str]]:
     def command(ctx: Context) -> list[str]:
         return [ctx.python, "-m", "shiftgrid.scripts.gpu_check", "--probe", name, "--device", ctx.device,
@@ -230,6 +253,9 @@ CHECKS: tuple[Check, ...] = (
           world_model_benchmark_figure, timeout_s=120),
     Check("wm-train", "shiftgrid wm train (RSSM), a few hundred updates", _wm_train("wm"), run_figure("wm"),
           timeout_s=120),
+    Check("wm-evaluate", "shiftgrid wm evaluate of wm-train's model: open-loop scoring on the device", _wm_evaluate,
+          report_figure("wm-eval", "changed_cell_accuracy@1", "changed-cell accuracy @1"), timeout_s=90,
+          after="wm-train"),
     Check("wm-bf16", "shiftgrid wm train with bf16 autocast (model_overrides.bf16=true)",
           _wm_train("wm-bf16", "hyperparams.model_overrides.bf16=true"), run_figure("wm-bf16"), timeout_s=120),
     Check("wm-compile", "shiftgrid wm train with torch.compile (model_overrides.compile=true)",
@@ -237,6 +263,8 @@ CHECKS: tuple[Check, ...] = (
           run_figure("wm-compile"), timeout_s=240),
     Check("dreamer", "shiftgrid train --algo dreamer, a few hundred updates", _dreamer, run_figure("dreamer"),
           timeout_s=150),
+    Check("evaluate", "shiftgrid evaluate of the Dreamer run: its agent acting on the device", _evaluate,
+          report_figure("eval", "success_rate", "success rate"), timeout_s=90, after="dreamer"),
     Check("dream-env", "shiftgrid train --algo ppo --dream (PPO inside wm-train's model)", _dream_env, sps_figure,
           timeout_s=120, after="wm-train"),
 )

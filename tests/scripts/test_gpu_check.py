@@ -3,6 +3,7 @@ and every check run on the CPU at smoke sizes (so the script cannot rot between 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -111,6 +112,10 @@ def test_figures_are_read_from_what_the_commands_print_and_save(tmp_path):
     (tmp_path / "wm" / "checkpoints").mkdir(parents=True)
     torch.save({"elapsed_s": 8.0, "state": {"counters": {"updates": 384}}}, tmp_path / "wm" / "checkpoints" / "latest.pt")
     assert gc.run_figure("wm")(ctx, "runs/wm: 2048 steps, 256 SPS") == "384 updates, 48.0 updates/s, 256 env steps/s"
+    (tmp_path / "eval").mkdir()
+    summary = {"splits": {"id": {"success_rate": {"iqm": 0.875}}, "size/far": {"success_rate": {"iqm": 0.5}}}}
+    (tmp_path / "eval" / "results.json").write_text(json.dumps({"summary": summary}))
+    assert gc.report_figure("eval", "success_rate", "success")(ctx, "") == "id: success 0.875; size/far: success 0.500"
 
 
 def test_probe_replay_reports_add_and_sample_rates():
