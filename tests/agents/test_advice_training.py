@@ -54,6 +54,7 @@ def scalars(run_dir) -> dict[str, list]:
     return {tag: acc.Scalars(tag) for tag in acc.Tags()["scalars"]}
 
 
+@pytest.mark.training
 def test_an_advised_run_trains_its_advice_encoder(advised_run):
     result, config = advised_run
     assert result.num_timesteps == STEPS and result.stop_reason is None
@@ -66,6 +67,7 @@ def test_an_advised_run_trains_its_advice_encoder(advised_run):
     assert not torch.equal(trained, init)  # advice reached the loss: its encoder learned
 
 
+@pytest.mark.training
 def test_the_teachers_cost_is_logged_beside_the_steps(advised_run):
     result, _ = advised_run
     cost = json.loads((result.run_dir / "teacher" / "cost.json").read_text())
@@ -85,6 +87,7 @@ def test_the_teachers_cost_is_logged_beside_the_steps(advised_run):
     assert target["steps"] > 256
 
 
+@pytest.mark.training
 def test_evaluation_is_without_advice_and_the_report_says_so(advised_run, tmp_path):
     result, _ = advised_run
     agent, _ = load_agent(result.run_dir, device="cpu")
@@ -120,6 +123,7 @@ def test_no_advice_by_default():
         TrainConfig.from_dict({"advice": {"loud": True}})
 
 
+@pytest.mark.training
 def test_a_resumed_run_continues_the_teachers_totals_and_its_fading(advised_run, tmp_path):
     result, _ = advised_run
     copy = tmp_path / "run"

@@ -37,6 +37,7 @@ def watch(seen):
     return hook
 
 
+@pytest.mark.training
 def test_side_estimates_are_counted_and_never_touch_training(tmp_path):
     plain, side = {}, {}
     train(tiny(tmp_path / "plain", 768, {"side_every": 0}), hooks=[watch(plain)])

@@ -181,6 +181,7 @@ def test_b_replay_keeps_a_success_seen_once():
     assert 0.1 * 300 * 8 * 8 / 4000 < hits, hits
 
 
+@pytest.mark.training
 def test_c_imagined_rollouts_contain_the_rewards_of_real_episode_ends():
     torch.manual_seed(0)
     agent = learner(prefill=100, train_ratio=32.0, world_model={"lr": 3e-3})

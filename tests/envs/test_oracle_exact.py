@@ -229,6 +229,7 @@ def test_every_family_has_small_levels_in_this_test():
 
 
 @pytest.mark.parametrize("name", list(SMALL))
+@pytest.mark.levels
 def test_no_plan_beats_the_oracle_on_small_levels(name):
     env = _small_env(name)
     u = env.unwrapped
@@ -272,7 +273,7 @@ def bot_episode(env, seed: int):
 BOT_CASES = [(f, s) for f in BOT_FAMILIES for s in sg.splits_for(IDS[f]) if not s.endswith("/id")]
 
 
-@pytest.mark.slow
+@pytest.mark.levels
 @pytest.mark.parametrize("family,split", BOT_CASES, ids=[f"{f}/{s}" for f, s in BOT_CASES])
 def test_babyai_bot_never_beats_optimal_return(family, split):
     env = gym.make(IDS[family], split=split)
@@ -310,6 +311,7 @@ def _replay_from_reset(env, seed, actions):
 
 
 @pytest.mark.parametrize("name", list(SMALL))
+@pytest.mark.levels
 def test_solve_from_mid_episode_states(name):
     env = _small_env(name)
     u = env.unwrapped

@@ -22,6 +22,7 @@ def status(argv: list[str]) -> int:
         return int(e.code or 0)
 
 
+@pytest.mark.training
 def test_writes_a_dataset_bc_trains_from(tmp_path, capsys):
     out = tmp_path / "demos"
     assert main(["demos", "--env", "shiftgrid/GoTo-v1", "--episodes", "3", "--seed", "7", "--out", str(out), "--no-progress"]) == 0

@@ -43,6 +43,7 @@ def one_error_line(capsys) -> str:
 
 
 @pytest.mark.parametrize("algo", ["ppo", "a2c", "dqn", "recurrent-ppo"])
+@pytest.mark.training
 def test_short_run_writes_config_checkpoints_and_tensorboard(algo, tmp_path, capsys):
     run = tmp_path / algo
     assert main(["train", "--algo", algo, "--env", "shiftgrid/GoTo-v1", "--steps", "2048", "--seed", "3",
@@ -61,6 +62,7 @@ def test_short_run_writes_config_checkpoints_and_tensorboard(algo, tmp_path, cap
 
 
 @pytest.mark.parametrize("env_id", ["MiniGrid-Empty-5x5-v0", "BabyAI-GoToLocal-v0"])
+@pytest.mark.training
 def test_minigrid_and_babyai_ids_train_and_evaluate_on_held_out_seeds(env_id, tmp_path):
     run = tmp_path / "run"
     assert main(["train", "--algo", "a2c", "--env", env_id, "--steps", "256", "--run-dir", str(run), *FAST,
@@ -80,6 +82,7 @@ def signal_at(step: int):
     return hook
 
 
+@pytest.mark.training
 def test_sigterm_saves_a_checkpoint_and_resume_continues_with_the_same_config(tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     import shiftgrid.agents.run.train as run_train

@@ -94,6 +94,7 @@ def test_one_run_of_an_id_without_splits_reports_into_its_run_dir(runs, capsys):
     assert "evaluation reset seeds: 1000000000..1000000001" in stdout
 
 
+@pytest.mark.training
 def test_dreamer_runs_are_scored_each_on_the_episodes_its_own_agent_plays(runs, tmp_path, capsys):
     both, alone = tmp_path / "both", tmp_path / "alone"
     argv = ["--splits", "id,layout/near", *FAST]  # 7x7 and 8x8 rooms: short episodes of an untrained agent

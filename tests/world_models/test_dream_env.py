@@ -97,6 +97,7 @@ def test_replay_starts_draw_kept_episode_starts():
     assert any(np.array_equal(o["image"], s) for s in obs["image"])  # one of the real first frames
 
 
+@pytest.mark.training
 def test_ppo_trains_in_the_dream_and_is_evaluated_in_the_real_env(tmp_path):
     wm = tmp_path / "wm"
     assert main(["wm", "train", "--env", EMPTY, "--preset", "tiny", "--steps", "200", "--n-envs", "2", "--device", "cpu",
