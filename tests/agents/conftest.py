@@ -14,3 +14,12 @@ def tabular(monkeypatch):
     register_learner("tabular", "tabular_learner:TabularLearner")
     yield "tabular"
     unregister_learner("tabular")
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    """Register ``scripted`` (``scripted_learner.py``: episodes fixed by the global step) for this test; yields its name."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    register_learner("scripted", "scripted_learner:ScriptedLearner")
+    yield "scripted"
+    unregister_learner("scripted")
