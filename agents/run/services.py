@@ -44,6 +44,7 @@ import contextlib
 import json
 import math
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -361,6 +362,10 @@ class RunServices:
         for extension in self.extensions:
             for tag, value in extension.scalars().items():
                 self.logger.record(tag, value)
+
+    def say(self, message: str) -> None:
+        """One line to stderr, above the progress bar (what a learner wants its user to know, e.g. a resume's cost)."""
+        tqdm.write(message, file=sys.stderr)
 
     def take_steps(self, steps: int) -> None:
         """Count ``steps`` environment steps taken outside the learner's own (an extension's) in its ``num_timesteps``."""
