@@ -8,7 +8,8 @@ mixture policy: ``beta = 1, beta_decay = 0`` is the original "teacher first, the
 labelled state joins the aggregated dataset, on which ``updates`` minibatch updates follow each
 rollout. ``--demos DIR`` optionally seeds the dataset with demonstrations.
 
-The step clock: ``num_timesteps`` counts every environment step, whoever acted. The teacher's
+The step clock: ``num_timesteps`` counts every environment step, whoever acted; the last rollout
+is cut short to end at the run's steps (rounded up to a multiple of ``n_envs``). The teacher's
 cost is reported as ``teacher/labels`` (every labelled step), ``teacher/teacher_steps`` (steps the
 teacher's action was taken) and, with ``--demos``, ``teacher/demo_episodes`` / ``demo_steps``.
 
@@ -117,7 +118,8 @@ class DaggerLearner(CloningLearner):
             beta = mixing(s.beta, s.beta_decay, self.rollouts)
             rng = np.random.default_rng([self.config.seed, self.rollouts])
             labelled_obs, labels, finished, mixture, acted = [], [], [], [], 0
-            for _ in range(s.rollout_steps):
+            rollout_length = min(s.rollout_steps, -(-(end - self.num_timesteps) // n))  # the last rollout ends at the steps
+            for _ in range(rollout_length):
                 mine, _ = self.predict(stack(obs), deterministic=s.deterministic)
                 teacher_acts = rng.random(n) < beta
                 for j, env in enumerate(self.envs):
@@ -136,7 +138,7 @@ class DaggerLearner(CloningLearner):
                         if not overridden[j]:  # the learner's own episode
                             finished.append(Episode(bool(info.get("success")), ret[j], length[j]))
                         obs[j], ret[j], length[j], overridden[j] = env.reset()[0], 0.0, 0, False
-            self.num_timesteps += n * s.rollout_steps
+            self.num_timesteps += n * rollout_length
             if labels:
                 self.data.add(stack(labelled_obs), labels)
             self.report_teacher(run, labels=len(labels), teacher_steps=acted)

@@ -110,7 +110,8 @@ class RunState:
         history: every evaluation during training: ``{"step": n, "success": {split: x}}``.
         eval: split -> success at the last evaluation.
         signum: the signal (SIGINT/SIGTERM) that asked the run to stop, if any.
-        stop_reason: ``signal``, ``target`` or ``nan`` once the run was asked to stop.
+        stop_reason: ``signal``, ``target``, ``nan`` or ``steps`` (steps taken outside the learner's own
+            reached the run's steps) once the run was asked to stop.
         elapsed_before: seconds of training before this call (earlier calls of a resumed run).
         started: ``time.perf_counter()`` when this call started training.
         target: the training-success target as met, or None.
@@ -368,9 +369,15 @@ class RunServices:
         tqdm.write(message, file=sys.stderr)
 
     def take_steps(self, steps: int) -> None:
-        """Count ``steps`` environment steps taken outside the learner's own (an extension's) in its ``num_timesteps``."""
+        """Count ``steps`` environment steps taken outside the learner's own (an extension's) in its ``num_timesteps``.
+
+        They count in the run's ``steps``: once those are reached the run stops (stop reason ``steps``;
+        it is evaluated and saved as a finished run), whatever is left of the learner's batch.
+        """
         self.learner.num_timesteps = int(self.learner.num_timesteps) + int(steps)
         self.num_timesteps = int(self.learner.num_timesteps)
+        if self.num_timesteps >= self.config.steps and not self.stopping:
+            self.state.stop_reason = "steps"
 
     # -- services ---------------------------------------------------------------------------
     def log_image(self, tag: str, image: np.ndarray) -> None:
@@ -451,7 +458,7 @@ class RunServices:
 
     def finish(self) -> None:
         """End of ``learn``: a last evaluation (if the run was not stopped early) and ``latest.pt``."""
-        interrupted = self.stopping and self.state.stop_reason != "target"
+        interrupted = self.stopping and self.state.stop_reason not in ("target", "steps")
         if self.config.eval.freq and not interrupted and self.learner.num_timesteps > self.last_eval:
             self.num_timesteps = int(self.learner.num_timesteps)
             self.evaluate()

@@ -159,6 +159,20 @@ def test_dagger_reports_the_learners_own_success_not_the_mixtures(tmp_path, monk
         assert mixture == [0.0] and own == [0.0] and result.success == 0.0
 
 
+def test_dagger_ends_at_its_steps(tmp_path):
+    result = train(config(tmp_path, "dagger", n_envs=2, steps=50, hyperparams={"rollout_steps": 32, "updates": 1}))
+    assert result.num_timesteps == 50  # a rollout of 25 steps in each of 2 envs, not a whole one of 32
+
+
+def test_expert_starts_no_episode_once_its_steps_are_taken(tmp_path):
+    cfg = config(tmp_path, "expert", steps=120, eval=EvalConfig(freq=0, n_envs=2),
+                 hyperparams={"initial_demos": 5, "probe_episodes": 40, "epochs": 1})  # 40 probes could take 640 steps
+    result = train(cfg)
+    state = torch.load(RunDir(result.run_dir).latest, weights_only=True)["state"]
+    assert 120 <= result.num_timesteps <= 120 + 2 * KW["max_steps"]  # at most the 2 episodes under way finish past it
+    assert state["counters"]["rounds"] >= 1 and state["counters"]["updates"] > 0
+
+
 def test_expert_demonstrates_exactly_the_failed_missions(tmp_path):
     from shiftgrid.agents.imitation.expert import PROBE_SEED, ExpertLearner
 
