@@ -135,7 +135,8 @@ class ExpertLearner(CloningLearner):
 
     def demonstrate_all(self, seeds: Iterable[int], step_budget: int | None = None) -> list[Demonstration]:
         """The teacher's demonstrations of the levels of ``seeds``, in order, starting none once ``step_budget`` steps are taken."""
-        demos, failed_before = [], self.failed_steps
+        demos: list[Demonstration] = []
+        failed_before = self.failed_steps
         for seed in seeds:
             if step_budget is not None and sum(len(d) for d in demos) + self.failed_steps - failed_before >= step_budget:
                 break
