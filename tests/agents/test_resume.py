@@ -9,6 +9,7 @@ episodes themselves: a resumed SB3 run plays fresh levels from ``seed + num_time
 import json
 import signal
 
+from shiftgrid.agents.benchmarks.efficiency import run_figures
 from shiftgrid.agents.evaluation.report import scalars
 from shiftgrid.agents.run.checkpoint import read_checkpoint
 from shiftgrid.agents.run.config import EvalConfig, TargetConfig, TrainConfig
@@ -55,6 +56,9 @@ def test_an_interrupted_and_resumed_run_reports_what_an_uninterrupted_one_does(s
     a, b = curves(whole.run_dir), curves(resumed.run_dir)
     assert all(a[tag] for tag in TAGS) and a == b  # every logged point, before and after the interruption
     assert a["rollout/episodes"][-1] == (1500, 1500 // 7)  # counted over the run, not since the resume
+    # so the efficiency benchmark finds the same step to its goal (a full 100-episode window at >= 30%)
+    reached = [run_figures(r.run_dir, goal=0.3)["steps"] for r in (whole, resumed)]
+    assert reached[0] is not None and reached[0] > 603 and reached[0] == reached[1]
 
     ends = read_checkpoint(RunDir(whole.run_dir).latest), read_checkpoint(RunDir(resumed.run_dir).latest)
     assert ends[0].episodes == ends[1].episodes and len(ends[0].episodes["recent"]["success"]) == 100
