@@ -181,8 +181,9 @@ def _cuda_devices() -> list[int]:
 def run_episodes(
     agent: Any, env_id: str, split: str | None, episodes: int, *, seed: int = 0, n_envs: int = 4,
     deterministic: bool = True, env_kwargs: Mapping[str, Any] | None = None, wrapper: ObservationWrapper | None = None,
+    step_budget: int | None = None,
 ) -> list[EpisodeResult]:
-    """Run exactly ``episodes`` episodes of ``agent`` on ``env_id``/``split``.
+    """Run exactly ``episodes`` episodes of ``agent`` on ``env_id``/``split`` (fewer where ``step_budget`` runs out).
 
     Episode ``i`` always resets with the same seed (see the module docstring), whatever
     ``n_envs``, and results come back in episode order. ``n_envs`` environments are stepped
@@ -205,6 +206,8 @@ def run_episodes(
         env_kwargs: keyword arguments of the env (a run's ``env_kwargs``: factor values, ``max_steps``...).
         wrapper: how the agent sees the env (see :func:`evaluation_env`); None: as shiftgrid trains.
             An agent trained with advice is evaluated without it (its ``advice`` input all padding).
+        step_budget: once the episodes have taken this many steps in all, start no new one (those
+            under way finish); the results are then the first episodes, fewer than ``episodes``.
 
     Raises:
         PolicyError: the agent returned something other than one valid action per observation.
@@ -222,7 +225,7 @@ def run_episodes(
     envs = [evaluation_env(env_id, split, env_kwargs, wrapper, advice=expects_advice(agent)) for _ in range(n)]
     with torch.random.fork_rng(devices=_cuda_devices()):
         torch.manual_seed(seed)
-        return _run(agent, envs, lambda i: {"seed": base + i}, episodes, deterministic)
+        return _run(agent, envs, lambda i: {"seed": base + i}, episodes, deterministic, step_budget)
 
 
 def run_levels(agent: Any, env_id: str, split: str | None, level_seeds: Sequence[int], episodes: int, *, seed: int = 0,
@@ -250,9 +253,14 @@ def run_levels(agent: Any, env_id: str, split: str | None, level_seeds: Sequence
                     total, deterministic)
 
 
-def _run(agent: Any, envs: list, reset: Callable[[int], dict[str, Any]], episodes: int, deterministic: bool) -> list[EpisodeResult]:
-    """Play ``episodes`` episodes on ``envs`` side by side; episode ``i`` starts with ``env.reset(**reset(i))``."""
+def _run(agent: Any, envs: list, reset: Callable[[int], dict[str, Any]], episodes: int, deterministic: bool,
+         step_budget: int | None = None) -> list[EpisodeResult]:
+    """Play ``episodes`` episodes on ``envs`` side by side; episode ``i`` starts with ``env.reset(**reset(i))``.
+
+    With ``step_budget``, no episode starts once that many steps were taken: the first episodes come back.
+    """
     n = len(envs)
+    taken = 0
     try:
         slot_episode = list(range(n))
         obs = [env.reset(**reset(i))[0] for i, env in enumerate(envs)]
@@ -268,6 +276,7 @@ def _run(agent: Any, envs: list, reset: Callable[[int], dict[str, Any]], episode
             infos: list[dict[str, Any]] = [{}] * n
             for j in np.flatnonzero(active):
                 obs[j], reward[j], terminated[j], truncated[j], infos[j] = envs[j].step(actions[j])
+            taken += int(active.sum())
             for j in counter.step(reward, terminated, truncated, active):
                 info = infos[j]
                 results[slot_episode[j]] = EpisodeResult(
@@ -279,14 +288,14 @@ def _run(agent: Any, envs: list, reset: Callable[[int], dict[str, Any]], episode
                     level_hash=info.get("level_hash"),
                     optimal_exact=None if info.get("optimal_exact") is None else bool(info["optimal_exact"]),
                 )
-                if next_episode < episodes:
+                if next_episode < episodes and (step_budget is None or taken < step_budget):
                     slot_episode[j] = next_episode
                     obs[j] = envs[j].reset(**reset(next_episode))[0]
                     episode_start[j] = True
                     next_episode += 1
                 else:
                     active[j] = False
-        return results  # type: ignore[return-value]  # every slot was filled before its env idled
+        return results[:next_episode]  # type: ignore[return-value]  # every started episode's slot was filled before its env idled
     finally:
         for env in envs:
             env.close()

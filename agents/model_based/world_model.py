@@ -91,7 +91,7 @@ class WorldModelSettings:
     replay_capacity: int = 100_000
     """Steps the replay keeps (oldest overwritten); about 200 B per step with mission tokens."""
     save_replay: bool = True
-    """Save the replay with each checkpoint, so a resumed run continues on the same data."""
+    """Save the replay (its filled part) with each checkpoint, so a resumed run continues on the same data."""
     batch_size: int = 16
     """Sequences per update (B)."""
     seq_len: int = 64
@@ -255,6 +255,9 @@ class WorldModelLearner:
         assert self.envs is not None, "built with training=False"
         n, envs = self.config.n_envs, self.envs
         obs, _ = envs.reset(seed=self.config.seed + self.num_timesteps)
+        if self.num_timesteps and not len(self.replay):
+            run.say(f"world model: resumed at step {self.num_timesteps:,} without a replay (hyperparams.save_replay was "
+                    f"false): {n * self.settings.seq_len:,} environment steps are collected again before training goes on")
         self.replay.reset(obs)
         counter = EpisodeCounter(n, next_step_reset=True)
         target = self.num_timesteps + steps

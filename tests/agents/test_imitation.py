@@ -11,6 +11,7 @@ from gymnasium import spaces
 
 from shiftgrid.agents.evaluation.baselines import RandomAgent, ScriptedAgent
 from shiftgrid.agents.evaluation.episodes import run_episodes
+from shiftgrid.agents.evaluation.report import scalars
 from shiftgrid.agents.imitation.datasets import DatasetError, write_demos
 from shiftgrid.agents.run.config import ConfigError, EvalConfig, TrainConfig
 from shiftgrid.agents.run.rundir import RunDir
@@ -137,7 +138,39 @@ def test_dagger_mixing_lets_the_teacher_act(tmp_path):
     result = train(cfg)
     cost = json.loads((RunDir(result.run_dir).teacher / "cost.json").read_text())
     assert cost == {"labels": 64.0, "teacher_steps": 64.0}  # beta 1: every labelled step was the teacher's
-    assert result.num_timesteps == 64 and result.success == 1.0  # the oracle acting alone succeeds
+    mixture = scalars(RunDir(result.run_dir).tb, ["train/mixture_success"])["train/mixture_success"]
+    assert result.num_timesteps == 64 and [v for _, v, _ in mixture] == [1.0]  # the oracle acting alone succeeds
+
+
+@pytest.mark.parametrize("beta", [1.0, 0.0])
+def test_dagger_reports_the_learners_own_success_not_the_mixtures(tmp_path, monkeypatch, beta):
+    from shiftgrid.agents.imitation.dagger import DaggerLearner
+
+    # a learner that always answers "done", an action the oracle never takes on GoTo
+    monkeypatch.setattr(DaggerLearner, "predict", lambda self, obs, *a, **k: (np.full(len(obs["direction"]), 6), None))
+    cfg = config(tmp_path, "dagger", n_envs=2, steps=64, hyperparams={"rollout_steps": 32, "updates": 1, "beta": beta,
+                                                                       "beta_decay": 1.0})
+    result = train(cfg)
+    tb = scalars(RunDir(result.run_dir).tb, ["train/mixture_success", "rollout/success_rate"])
+    mixture, own = [v for _, v, _ in tb["train/mixture_success"]], [v for _, v, _ in tb["rollout/success_rate"]]
+    if beta == 1.0:  # the teacher acted in every episode: it succeeded, and none of those episodes was the learner's
+        assert mixture == [1.0] and own == [] and result.success is None
+    else:  # the learner acted alone: its own failures are what is reported
+        assert mixture == [0.0] and own == [0.0] and result.success == 0.0
+
+
+def test_dagger_ends_at_its_steps(tmp_path):
+    result = train(config(tmp_path, "dagger", n_envs=2, steps=50, hyperparams={"rollout_steps": 32, "updates": 1}))
+    assert result.num_timesteps == 50  # a rollout of 25 steps in each of 2 envs, not a whole one of 32
+
+
+def test_expert_starts_no_episode_once_its_steps_are_taken(tmp_path):
+    cfg = config(tmp_path, "expert", steps=120, eval=EvalConfig(freq=0, n_envs=2),
+                 hyperparams={"initial_demos": 5, "probe_episodes": 40, "epochs": 1})  # 40 probes could take 640 steps
+    result = train(cfg)
+    state = torch.load(RunDir(result.run_dir).latest, weights_only=True)["state"]
+    assert 120 <= result.num_timesteps <= 120 + 2 * KW["max_steps"]  # at most the 2 episodes under way finish past it
+    assert state["counters"]["rounds"] >= 1 and state["counters"]["updates"] > 0
 
 
 def test_expert_demonstrates_exactly_the_failed_missions(tmp_path):

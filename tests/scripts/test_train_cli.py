@@ -203,3 +203,25 @@ def test_help_shows_the_defaults_and_where_steps_come_from():
     text = " ".join(sub.format_help().split())
     assert "ppo-GoTo: 1000000" in text and "else 100000" in text  # --steps: the preset's 1M, said so
     assert "(default: shiftgrid/GoTo-v1)" in text and "recurrent-ppo" in text
+
+
+def test_help_says_what_steps_count_for_every_learner():
+    import argparse
+
+    from shiftgrid.agents.run.registry import learner_names, steps_meaning
+
+    parser = argparse.ArgumentParser()
+    train_cmd.add_parser(parser.add_subparsers())
+    text = " ".join(parser._subparsers._group_actions[0].choices["train"].format_help().split())
+    assert "what --steps counts, per learner:" in text
+    for name in learner_names():
+        assert " ".join(steps_meaning(name).split()) in text and f"{name}" in text.split("what --steps counts")[1]
+    assert "side estimates count in the steps" in text
+
+
+def test_a_run_that_ends_past_its_steps_says_so(tmp_path, capsys):
+    run = tmp_path / "ppo"
+    assert main(["train", "--algo", "ppo", "--env", "MiniGrid-Empty-5x5-v0", "--steps", "100", "--run-dir", str(run),
+                 *FAST, "--set", "hyperparams={n_steps: 32, batch_size: 64, n_epochs: 1}", "--set", "eval.freq=0"]) == 0
+    out = capsys.readouterr().out
+    assert f"{run}: 128 steps (28 past --steps 100; shiftgrid train --help says how ppo counts steps)" in out  # whole rollouts of 64

@@ -139,6 +139,16 @@ def test_a_resumed_run_continues_the_same_data_to_the_same_total(tmp_path):
         assert torch.equal(after[key][:, :32], before[key][:, :32]), key
 
 
+def test_a_resume_without_a_replay_says_so_and_what_it_costs(tmp_path, capsys):
+    first = train(wm_config(tmp_path, steps=32, save_replay=False))
+    assert read_checkpoint(RunDir(first.run_dir).latest).state["replay"] is None
+    capsys.readouterr()
+    train(resume_config(first.run_dir, steps=64), resume=True)
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "world model: resumed at step 32 without a replay (hyperparams.save_replay was false): "
+        "16 environment steps are collected again before training goes on"]  # a sequence (8 steps) in each of 2 streams
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_saves_a_checkpoint_first(signum, tmp_path):
     def hook(run):
