@@ -150,6 +150,7 @@ def train_cmd_args(argv):
         (["--set", "eval.splits=3"], "config key eval.splits = 3 has the wrong type"),
         (["--set", "env_kwargs.size=999"], "size=999 is out of range; valid: 5..32"),
         (["--set", "env_kwargs.bogus=1"], "bogus"),
+        (["--advice", "subgoal", "--env", "MiniGrid-Empty-5x5-v0"], "advice needs a teacher that can plan"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
