@@ -181,6 +181,10 @@ class WorldModelLearner:
             that cannot act on this env, a trained agent of another env.
     """
 
+    #: A world model does not act: its ``predict`` plays the behaviour policy that collected its data, which is not
+    #: an agent to score (``shiftgrid evaluate`` refuses it; ``shiftgrid wm evaluate`` scores the model).
+    acts_itself = False
+
     def __init__(self, config: TrainConfig, *, training: bool):
         self.config, self.training = config, training
         self.settings = s = WorldModelSettings.of(config)

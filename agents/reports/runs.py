@@ -156,6 +156,10 @@ def evaluate_runs(paths: Sequence[Path], *, splits: str | list[str] = "all", epi
     runs = distinct_runs(paths)
     check_counts(len(paths), out, episodes=episodes, n_envs=n_envs)
     loaded = [load_run(p, device) for p in paths]
+    for path, (agent, config, _) in zip(paths, loaded):
+        if not getattr(agent, "acts_itself", True):
+            raise EvaluationError(f"{path} is a {config.get('algo')} run: a world model, which does not act (its predict "
+                                  f"replays the behaviour that collected its data); score it with: shiftgrid wm evaluate {path}")
     configs = [config for _, config, _ in loaded]
     check_same_configuration(paths, configs, ("env", "algo", "env_kwargs"))
     splits_to_evaluate(configs[0]["env"], splits)  # bad split names fail before any episode runs

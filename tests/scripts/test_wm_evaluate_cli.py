@@ -20,9 +20,11 @@ GOTO = "shiftgrid/GoTo-v0"
 FAST = ["--episodes", "2", "--context", "2", "--horizons", "1,3", "--n-envs", "2", "--no-progress"]
 
 
-def train_run(root: Path, name: str, env: str = GOTO, seeds: str = "0", split: str | None = None) -> Path:
-    """Tiny world-model runs trained by ``shiftgrid wm train`` in seconds (several seeds: ``<dir>/seed<k>``)."""
-    argv = ["wm", "train", "--model", "rssm", "--env", env, "--policy", "oracle" if env == GOTO else "random",
+def train_run(root: Path, name: str, env: str = GOTO, seeds: str = "0", split: str | None = None,
+              demos: Path | None = None) -> Path:
+    """Tiny world-model runs trained by ``shiftgrid wm train`` in seconds (several seeds: ``<dir>/seed=<k>``)."""
+    argv = ["wm", "train", "--model", "rssm", "--env", env, *(["--demos", str(demos)] if demos else
+                                                             ["--policy", "oracle" if env == GOTO else "random"]),
             "--steps", "96", "--preset", "tiny", "--seed", seeds, "--n-envs", "2", "--device", "cpu",
             "--run-dir", str(root / name), "--no-progress", *(["--split", split] if split else []),
             "--set", "hyperparams.batch_size=2", "--set", "hyperparams.seq_len=8", "--set", "hyperparams.learning_starts=32",
@@ -46,7 +48,10 @@ def train_dreamer(root: Path, name: str, seeds: str = "0,1") -> Path:
 def runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("wm-runs")
     goto, dreamer = train_run(root, "goto", seeds="0,1"), train_dreamer(root, "dreamer")
-    return {"s0": goto / "seed0", "s1": goto / "seed1", "empty": train_run(root, "empty", env="MiniGrid-Empty-5x5-v0"),
+    from shiftgrid.agents.imitation.datasets import write_demos
+
+    demos = write_demos(root / "demos", GOTO, episodes=3, seed=0)
+    return {"demos": train_run(root, "from-demos", demos=demos),"s0": goto / "seed0", "s1": goto / "seed1", "empty": train_run(root, "empty", env="MiniGrid-Empty-5x5-v0"),
             "far": train_run(root, "far", split="size/far"), "d0": dreamer / "seed0", "d1": dreamer / "seed1"}
 
 
@@ -116,6 +121,26 @@ def test_dreamer_runs_are_scored_each_on_the_episodes_its_own_agent_plays(runs, 
     assert (own / "world_model" / "results.md").is_file() and not (own / "results.json").exists()
 
 
+def test_a_model_trained_from_demonstrations_is_played_by_the_demonstrator_or_the_behaviour_chosen(runs, tmp_path, capsys):
+    argv = [str(runs["demos"]), "--splits", "id", *FAST]
+    code, stdout, _ = wm_evaluate(*argv, "--out", str(tmp_path / "own"), capsys=capsys)
+    assert code == 0 and "- behaviour: oracle, 0 of actions random: the demonstrator" in stdout
+    assert "trained from the demonstrations in " in stdout and "choose another with --behaviour" in stdout
+    code, stdout, _ = wm_evaluate(*argv, "--behaviour", "random", "--out", str(tmp_path / "random"), capsys=capsys)
+    assert code == 0 and "- behaviour: random, chosen with --behaviour" in stdout
+    own, random = (json.loads((tmp_path / d / "results.json").read_text())["runs"][0]["metrics"]["id"] for d in ("own", "random"))
+    assert own != random  # other episodes were played
+    code, stdout, _ = wm_evaluate(*argv, "--behaviour", str(runs["d0"]), "--stochastic", "--out", str(tmp_path / "agent"),
+                                  capsys=capsys)
+    assert code == 0 and f"- behaviour: the trained agent {runs['d0']} (actions sampled from its policy), chosen" in stdout
+
+
+def test_shiftgrid_evaluate_of_a_world_model_run_points_to_wm_evaluate(runs, capsys):
+    assert main(["evaluate", str(runs["s0"]), "--episodes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"score it with: shiftgrid wm evaluate {runs['s0']}" in err, err
+
+
 def _agent_run(root: Path) -> Path:
     run = root / "ppo-run"
     save_checkpoint(Checkpoint("ppo", TrainConfig(run_dir=str(run)).to_dict(), {}), run / "checkpoints" / "latest.pt")
@@ -135,7 +160,8 @@ def _agent_run(root: Path) -> Path:
     ("trained-there", "was trained on size/far, so its levels there may be training levels"),
     ("cuda", "asked for, but this torch sees no CUDA device"),
     ("mixed", "runs with a different algo cannot be summarised together"),
-    ("stochastic", "--stochastic samples a Dreamer agent's actions;"),
+    ("stochastic", "--stochastic samples a Dreamer agent's actions"),
+    ("behaviour", "unknown policy 'greedy'; valid: random, oracle"),
 ])
 def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, capsys, case, expected):
     s0, out = str(runs["s0"]), ["--out", str(tmp_path / "out")]
@@ -153,6 +179,7 @@ def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, capsys, case, expected
         "cuda": [s0, "--device", "cuda"],
         "mixed": [s0, str(runs["d0"]), *out],
         "stochastic": [s0, "--stochastic"],
+        "behaviour": [s0, "--behaviour", "greedy"],
     }[case]
     if case == "cuda" and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
