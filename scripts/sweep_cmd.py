@@ -112,19 +112,26 @@ def report(sweep: Sweep, where: SweepDir, points: list[Point], device: str = "au
     ev = sweep.evaluate
     splits = ev["splits"] if ev["splits"] == "all" else list(ev["splits"])
     summaries = {}
+    references = None  # the same levels for every configuration: measured once, shown once
+    constant: list[str] = []
     for configuration, members in groups.items():
         runs = [where.run(p.name) for p in members]
-        paths = evaluate_runs([r.latest if ev["checkpoint"] == "latest" else r.root for r in runs], splits=splits,
-                              episodes=ev["episodes"], seed=ev["seed"], out=where.report / configuration, n_envs=ev["n_envs"],
-                              device=device, stochastic=ev["stochastic"])
-        summaries[configuration] = json.loads(paths["json"].read_text())["summary"]
+        paths = evaluate_runs([r.root for r in runs], splits=splits, episodes=ev["episodes"], seed=ev["seed"],
+                              out=where.report / configuration, n_envs=ev["n_envs"], device=device, stochastic=ev["stochastic"],
+                              checkpoint=ev["checkpoint"], reference_episodes=ev["reference_episodes"])
+        document = json.loads(paths["json"].read_text())
+        summaries[configuration] = document["summary"]
+        references = references or document.get("references")
+        if document["meta"].get("warning: constant policy"):
+            constant.append(f"{configuration}: {document['meta']['warning: constant policy']}")
     rows = [{"point": p.name, "configuration": p.configuration, "seed": p.config["seed"], **status[p.name]} for p in points]
     meta = {"episodes per split": ev["episodes"], "evaluation reset seeds": f"from {ev['seed']}",
             "checkpoint": "best.pt where there is one" if ev["checkpoint"] == "best" else "latest.pt (the final one)",
             "actions": "sampled from the policy" if ev["stochastic"] else "most likely (deterministic)",
-            "not evaluated": ", ".join(p.name for p in points if status[p.name]["state"] != "done") or "none"}
+            "not evaluated": ", ".join(p.name for p in points if status[p.name]["state"] != "done") or "none",
+            **({"warning: constant policy": "; ".join(constant)} if constant else {})}
     index = where.report / "results.md"
-    index.write_text(grid_index(sweep.name, summaries, rows, meta))
+    index.write_text(grid_index(sweep.name, summaries, rows, meta, references=references))
     return index
 
 

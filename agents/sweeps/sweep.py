@@ -12,7 +12,7 @@ A sweep file (YAML) has these sections (only ``grid`` is required)::
       seed: [0, 1, 2]
       hyperparams.learning_rate: [3.0e-4, 1.0e-3]
     learners: {}                # optional: name -> "module:attribute" learners to register (plugins)
-    evaluate: {episodes: 1000}  # optional: episodes, splits, seed, n_envs, checkpoint, stochastic (evaluation)
+    evaluate: {episodes: 1000}  # optional: episodes, splits, seed, n_envs, checkpoint, stochastic, reference_episodes
     resources: {}               # optional: num_cpus, gpu_fraction (per point, for the Ray backend)
 
 Each point is resolved exactly as ``shiftgrid train`` resolves a run (defaults < presets of the
@@ -51,8 +51,10 @@ from shiftgrid.world_models.device import DeviceError
 
 SECTIONS = ("name", "dir", "base", "grid", "learners", "evaluate", "resources")
 #: The grid evaluation's settings (``shiftgrid evaluate``'s defaults); ``checkpoint``: ``best`` (best.pt where
-#: there is one, as ``shiftgrid evaluate DIR``) or ``latest`` (the final checkpoint).
-EVALUATE_KEYS = {"episodes": 1000, "splits": "all", "seed": 0, "n_envs": 4, "checkpoint": "best", "stochastic": False}
+#: there is one, as ``shiftgrid evaluate DIR``) or ``latest`` (the final checkpoint); ``reference_episodes``: how many
+#: of the same levels the references (uniform random, constant actions) play (null: all ``episodes``).
+EVALUATE_KEYS = {"episodes": 1000, "splits": "all", "seed": 0, "n_envs": 4, "checkpoint": "best", "stochastic": False,
+                 "reference_episodes": None}
 CHECKPOINTS = ("best", "latest")
 RESOURCE_KEYS = {"num_cpus": None, "gpu_fraction": 0.25}
 #: Keys the sweep sets itself on every point.
@@ -144,6 +146,10 @@ def check_evaluate(evaluate: dict[str, Any], where: str) -> dict[str, Any]:
         value = evaluate[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"{where}: evaluate.{key} must be an integer >= {low}, got {value!r}")
+    ref = evaluate["reference_episodes"]
+    if ref is not None and (isinstance(ref, bool) or not isinstance(ref, int) or not 0 <= ref <= evaluate["episodes"]):
+        raise ConfigError(f"{where}: evaluate.reference_episodes must be null or an integer in 0..{evaluate['episodes']} "
+                          f"(evaluate.episodes), got {ref!r}")
     if evaluate["checkpoint"] not in CHECKPOINTS:
         raise ConfigError(f"{where}: evaluate.checkpoint must be one of {', '.join(CHECKPOINTS)}, got {evaluate['checkpoint']!r}")
     if not isinstance(evaluate["stochastic"], bool):
