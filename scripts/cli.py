@@ -98,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "needs_extra", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        print(f"shiftgrid {args.command}: error: unrecognized arguments: {' '.join(extra)} "
+              f"(its options: shiftgrid {args.command} --help)", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except UserInputError as e:
