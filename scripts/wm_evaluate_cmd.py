@@ -23,7 +23,7 @@ evaluate`` does.
 
 Example:
     $ shiftgrid wm evaluate runs/wm-rssm-GoTo-v0-s0 --episodes 50
-    $ shiftgrid wm evaluate runs/wm-rssm-GoTo/seed0 runs/wm-rssm-GoTo/seed1 --horizons 1,5,15 --out reports/wm-rssm-goto
+    $ shiftgrid wm evaluate runs/wm-rssm-GoTo/seed=0 runs/wm-rssm-GoTo/seed=1 --horizons 1,5,15 --out reports/wm-rssm-goto
     $ shiftgrid wm evaluate runs/dreamer-goto/runs/seed=0 runs/dreamer-goto/runs/seed=1 --out reports/dreamer-goto-wm
     $ shiftgrid wm evaluate runs/wm-from-demos --behaviour random --episodes 50
 """

@@ -8,7 +8,7 @@ configuration (:mod:`shiftgrid.agents.reports.runs`), the real episodes are play
 report code.
 
 Example:
-    >>> paths = evaluate_world_model_runs(["runs/wm-rssm-goto/seed0"], episodes=50)  # doctest: +SKIP
+    >>> paths = evaluate_world_model_runs(["runs/wm-rssm-goto/seed=0"], episodes=50)  # doctest: +SKIP
 """
 
 from __future__ import annotations

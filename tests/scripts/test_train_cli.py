@@ -106,9 +106,12 @@ def test_several_seeds_run_in_their_own_directories(tmp_path):
     base = tmp_path / "runs"
     assert main(["train", "--algo", "a2c", "--steps", "64", "--seed", "0,1", "--run-dir", str(base),
                  *FAST, "--set", "eval.freq=0"]) == 0
-    for seed in (0, 1):
-        assert yaml.safe_load((base / f"seed{seed}" / "config.yaml").read_text())["seed"] == seed
-        assert (base / f"seed{seed}" / "checkpoints" / "latest.pt").is_file()
+    for seed in (0, 1):  # named as a sweep names its points
+        assert yaml.safe_load((base / f"seed={seed}" / "config.yaml").read_text())["seed"] == seed
+        assert (base / f"seed={seed}" / "checkpoints" / "latest.pt").is_file()
+    (base / "seed=0").rename(base / "seed0")  # as earlier releases named it: still read, and resumed
+    assert main(["train", "--resume", str(base), "--steps", "96"]) == 0
+    assert steps_in(base / "seed0" / "checkpoints" / "latest.pt") == steps_in(base / "seed=1" / "checkpoints" / "latest.pt") == 96
 
 
 def test_config_layers_presets_file_flags_set(tmp_path):

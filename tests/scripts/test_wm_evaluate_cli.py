@@ -34,7 +34,7 @@ def train_run(root: Path, name: str, env: str = GOTO, seeds: str = "0", split: s
 
 
 def train_dreamer(root: Path, name: str, seeds: str = "0,1") -> Path:
-    """Tiny Dreamer runs on GoTo (``shiftgrid train --algo dreamer``, seconds; several seeds: ``<dir>/seed<k>``)."""
+    """Tiny Dreamer runs on GoTo (``shiftgrid train --algo dreamer``, seconds; several seeds: ``<dir>/seed=<k>``)."""
     hp = {"preset": "tiny", "batch_size": 4, "seq_len": 8, "prefill": 32, "train_ratio": 4, "replay_capacity": 1000,
           "actor_critic.hidden": 32, "actor_critic.layers": 1}
     argv = ["train", "--algo", "dreamer", "--env", GOTO, "--steps", "64", "--seed", seeds, "--n-envs", "2", "--device", "cpu",
@@ -51,8 +51,9 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     from shiftgrid.agents.imitation.datasets import write_demos
 
     demos = write_demos(root / "demos", GOTO, episodes=3, seed=0)
-    return {"demos": train_run(root, "from-demos", demos=demos),"s0": goto / "seed0", "s1": goto / "seed1", "empty": train_run(root, "empty", env="MiniGrid-Empty-5x5-v0"),
-            "far": train_run(root, "far", split="size/far"), "d0": dreamer / "seed0", "d1": dreamer / "seed1"}
+    return {"demos": train_run(root, "from-demos", demos=demos), "s0": goto / "seed=0", "s1": goto / "seed=1",
+            "empty": train_run(root, "empty", env="MiniGrid-Empty-5x5-v0"), "far": train_run(root, "far", split="size/far"),
+            "d0": dreamer / "seed=0", "d1": dreamer / "seed=1"}
 
 
 def wm_evaluate(*argv: str, capsys) -> tuple[int, str, str]:
@@ -67,7 +68,7 @@ def test_two_seeds_on_an_axis_give_the_shift_report(runs, tmp_path, capsys):
                                   *FAST, capsys=capsys)
     assert code == 0 and "# World-model shift report: `shiftgrid/GoTo-v0`" in stdout
     doc = json.loads((out / "results.json").read_text())
-    assert [r["name"] for r in doc["runs"]] == ["seed0", "seed1"] and [r["seed"] for r in doc["runs"]] == [0, 1]
+    assert [r["name"] for r in doc["runs"]] == ["seed=0", "seed=1"] and [r["seed"] for r in doc["runs"]] == [0, 1]
     names = metric_names((1, 3))
     for r in doc["runs"]:
         assert list(r["metrics"]) == ["id", "size/near", "size/far"] and list(r["metrics"]["id"]) == names
@@ -107,9 +108,9 @@ def test_dreamer_runs_are_scored_each_on_the_episodes_its_own_agent_plays(runs, 
     assert ("- behaviour: each run's own Dreamer agent (its actor through predict, most likely actions, "
             "as shiftgrid evaluate plays it)") in stdout
     assert "- episodes per split: 2 per run (each run's agent plays its own, on the same reset seeds)" in stdout
-    assert "- windows scored (k = 1/3): seed0: id " in stdout and "; seed1: id " in stdout
+    assert "- windows scored (k = 1/3): seed=0: id " in stdout and "; seed=1: id " in stdout
     doc = json.loads((both / "results.json").read_text())
-    assert [r["name"] for r in doc["runs"]] == ["seed0", "seed1"] and doc["runs"][0]["training"]["steps"] == 64
+    assert [r["name"] for r in doc["runs"]] == ["seed=0", "seed=1"] and doc["runs"][0]["training"]["steps"] == 64
     assert list(doc["runs"][1]["metrics"]) == ["id", "layout/near"]
     assert list(doc["runs"][1]["metrics"]["id"]) == metric_names((1, 3)) and "layout" in doc["summary"]["axes"]
     # seed1 in the joint report is scored on its own agent's episodes: the same numbers as seed1 alone
