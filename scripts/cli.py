@@ -26,7 +26,8 @@ from shiftgrid.envs.errors import UserInputError
 #: Subcommand modules (``shiftgrid.scripts.<name>_cmd``), in the order ``--help`` lists them.
 COMMANDS = ("main", "envs", "check", "benchmark", "train", "evaluate", "sweep", "demos", "wm")
 #: Top-level packages of the ``[agents]`` extra: a command whose module needs one is replaced by a hint.
-AGENTS_EXTRA = ("torch", "stable_baselines3", "sb3_contrib", "tensorboard", "pandas", "matplotlib", "scipy", "minari", "h5py")
+AGENTS_EXTRA = ("torch", "stable_baselines3", "sb3_contrib", "tensorboard", "pandas", "matplotlib", "PIL", "scipy", "minari",
+                "h5py")
 INSTALL_AGENTS = "pip install 'shiftgrid[agents]'"
 #: Top-level packages of the ``[sweep]`` extra (``shiftgrid sweep --backend ray``).
 SWEEP_EXTRA = ("ray",)

@@ -256,3 +256,13 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_checkpoint_before_it(tmp_
     assert "world-model loss is nan" in capsys.readouterr().err
     kept = read_checkpoint(RunDir(result.run_dir).latest)
     assert 100 <= kept.num_timesteps < 250 and all(torch.isfinite(t).all() for t in kept.state["model"].values())
+
+
+def test_a_run_shorter_than_openloop_every_still_logs_its_open_loop_image(tmp_path):
+    hp = {**TINY, "prefill": 32, "train_ratio": 4.0, "log_every": 16, "openloop_every": 10**6}
+    config = TrainConfig(algo="dreamer", env=EMPTY, env_kwargs={"max_steps": 20}, steps=64, n_envs=2, device="cpu",
+                         progress=False, run_dir=str(tmp_path / "run"), eval=EvalConfig(freq=0), hyperparams=hp)
+    train(config)
+    events = EventAccumulator(str(RunDir(tmp_path / "run").tb), size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    assert [e.step for e in events.Images("openloop/prediction")] == [64]  # drawn once, at the end
