@@ -132,11 +132,17 @@ class SweepDir:
 
 
 def default_run_dir(learner: str, env_id: str, prefix: str = "") -> RunDir:
-    """``runs/<prefix><learner>-<env name>-<YYYYmmdd-HHMMSS>``.
+    """``runs/<prefix><learner>-<env name>-<YYYYmmdd-HHMMSS>``, with ``-2``, ``-3``... where that folder exists already
+    (runs started within one second of each other).
 
     Example:
         >>> default_run_dir("ppo", "shiftgrid/GoTo-v0", "main-").root.name.startswith("main-ppo-GoTo-v0-")
         True
     """
     name = env_id.split("/")[-1].split(":")[-1]
-    return RunDir(Path(RUNS_ROOT) / f"{prefix}{learner}-{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    root = Path(RUNS_ROOT) / f"{prefix}{learner}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    found, n = root, 1
+    while found.exists():
+        n += 1
+        found = root.with_name(f"{root.name}-{n}")
+    return RunDir(found)
