@@ -250,8 +250,8 @@ class Dreamer:
             if not run.on_update(self.num_timesteps, mean, log=log):
                 return
         if hp.openloop_every and self.updates and last_image != self.num_timesteps:  # a short run draws one too
-            run.log(replay_open_loop(self.model, self.replay, OPENLOOP_CONTEXT, hp.actor_critic.horizon, OPENLOOP_SEQUENCES,
-                                     run.log_image, generator=self.generator))
+            run.on_update(self.num_timesteps, replay_open_loop(self.model, self.replay, OPENLOOP_CONTEXT, hp.actor_critic.horizon,
+                                                               OPENLOOP_SEQUENCES, run.log_image, generator=self.generator))
 
     # ---- state -----------------------------------------------------------------------------
 

@@ -98,7 +98,7 @@ class ScoredRun(LoadedWorldModel):
         if kind not in KINDS:
             what = f"the trained agent {kind} ({'actions sampled from its policy' if policy is None else actions})"
         else:
-            what = kind + ("" if kind == "random" else f", {noise:g} of actions random")
+            what = kind + ("" if kind == "random" else f", {noise:g} of actions random" if noise else ", no random actions")
         if policy is not None:
             return f"{what}, chosen with --behaviour"
         if self.config.demos is not None:

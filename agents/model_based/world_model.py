@@ -292,8 +292,8 @@ class WorldModelLearner:
         (so a run shorter than ``openloop_every`` updates logs one too)."""
         s = self.settings
         if s.openloop_every and self.updates and self.updates % s.openloop_every:
-            run.log(replay_open_loop(self.model, self.replay, s.openloop_context, s.openloop_horizon, s.openloop_sequences,
-                                     run.log_image, generator=self.reporter))
+            run.on_update(self.num_timesteps, replay_open_loop(self.model, self.replay, s.openloop_context, s.openloop_horizon,
+                                                               s.openloop_sequences, run.log_image, generator=self.reporter))
 
     def _trainable(self, length: int) -> bool:
         return bool((self.replay.size >= length).any())

@@ -156,6 +156,9 @@ class Run:
     def on_update(self, num_timesteps, metrics=None, log=True):
         return True
 
+    def log_image(self, tag, image):
+        pass
+
 
 def learner(n_envs: int = 2, first_success_only: bool = False, **hyperparams) -> Dreamer:
     made = []  # with first_success_only, only the first env's first episode pays

@@ -125,7 +125,7 @@ def test_dreamer_runs_are_scored_each_on_the_episodes_its_own_agent_plays(runs, 
 def test_a_model_trained_from_demonstrations_is_played_by_the_demonstrator_or_the_behaviour_chosen(runs, tmp_path, capsys):
     argv = [str(runs["demos"]), "--splits", "id", *FAST]
     code, stdout, _ = wm_evaluate(*argv, "--out", str(tmp_path / "own"), capsys=capsys)
-    assert code == 0 and "- behaviour: oracle, 0 of actions random: the demonstrator" in stdout
+    assert code == 0 and "- behaviour: oracle, no random actions: the demonstrator" in stdout
     assert "trained from the demonstrations in " in stdout and "choose another with --behaviour" in stdout
     code, stdout, _ = wm_evaluate(*argv, "--behaviour", "random", "--out", str(tmp_path / "random"), capsys=capsys)
     assert code == 0 and "- behaviour: random, chosen with --behaviour" in stdout
