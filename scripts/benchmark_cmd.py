@@ -1,4 +1,6 @@
-"""``shiftgrid benchmark envs``: reset+step throughput of each family next to a comparable minigrid env.
+"""``shiftgrid benchmark NAME``: one benchmark per subcommand, each with its own options (``--help``).
+
+``shiftgrid benchmark envs``: reset+step throughput of each family next to a comparable minigrid env.
 
 Both are driven by the same random policy in the same process, interleaved, and the median
 of ``--repeats`` is reported with the ratio shiftgrid / minigrid. The oracle is on (as in
@@ -36,46 +38,82 @@ from tqdm import tqdm
 
 import shiftgrid.envs
 from shiftgrid.envs.throughput import REFERENCES, measure, measure_resets, measure_resets_over
-from shiftgrid.scripts.cli import UserError
+from shiftgrid.scripts.cli import UserError, one_line_errors
+
+
+#: The benchmarks: name -> the line ``shiftgrid benchmark --help`` gives it.
+BENCHMARKS = {
+    "envs": "reset+step throughput of each family next to a comparable minigrid env, and reset costs",
+    "sweep": "seconds per point a sweep adds over running its points by hand, on each backend",
+    "world-model": "training and imagination steps/s of world models next to the real env's",
+    "imitation": "held-out success of bc, dagger and the intelligent expert per demonstration budget and seed, and the "
+                 "smallest budget reaching 99%%",
+    "efficiency": "steps to a training-success goal of the runs in DIRs, against PPO's",
+    "curriculum": "steps to a training-split success goal per curriculum teacher, against uniform's (curriculum runs only)",
+}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("benchmark", help="print throughput figures (envs, sweep, world-model) and sample efficiency")
-    p.add_argument("what", choices=["envs", "sweep", "world-model", "imitation", "efficiency", "curriculum"],
-                   help="what to benchmark (sweep: seconds per point a sweep adds over running its points by hand, on "
-                   "each backend; world-model: training and imagination steps/s next to the real env's; imitation: "
-                   "held-out success of bc, dagger and the intelligent expert per demonstration budget and seed, and the "
-                   "smallest budget reaching 99%%; efficiency: steps to a training-success goal of the runs in DIRs, "
-                   "against PPO's; curriculum: steps to a training-split success goal per curriculum teacher, against uniform's)")
-    p.add_argument("dirs", nargs="*", type=Path, metavar="DIR",
-                   help="efficiency, curriculum: sweep dirs (runs/dreamer-goto) or run dirs, right after the word")
-    p.add_argument("--goal", type=float, default=0.9, help="efficiency, curriculum: 100-episode training success to reach")
-    p.add_argument("--json", type=Path, default=None, metavar="FILE",
-                   help="efficiency: also write the figures as JSON; imitation: append each row as a JSON line")
-    p.add_argument("--points", type=int, default=4, help="sweep: tiny PPO points per measurement")
-    p.add_argument("--backends", default="local,ray", help="sweep: comma-separated backends to measure")
-    p.add_argument("--families", default="all", help="comma-separated family names, or 'all'")
-    p.add_argument("--steps", type=int, default=20000, help="random-policy steps per measurement")
-    p.add_argument("--resets", type=int, default=500, help="resets per reset-only measurement")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported")
-    p.add_argument("--split", default="train", help="split of the shiftgrid env to measure")
-    p.add_argument("--models", default="rssm,transformer", help="world-model: comma-separated model families")
-    p.add_argument("--presets", default="tiny,small", help="world-model: comma-separated size presets")
-    p.add_argument("--device", default="auto", help="world-model: auto, cpu or cuda[:N]")
-    p.add_argument("--threads", type=int, default=None, help="world-model: torch threads (default: torch's)")
-    p.add_argument("--env", default="shiftgrid/GoTo-v1",
-                   help="world-model: the real env measured next to the models; imitation: comma-separated env ids")
-    p.add_argument("--batch", type=int, default=1024, help="world-model: imagination batch")
-    p.add_argument("--horizon", type=int, default=15, help="world-model: imagination horizon")
-    p.add_argument("--train-batch", default="16x64", help="world-model: training B x T, e.g. 16x64")
-    p.add_argument("--demos", default="500,1000,2000,5000", help="imitation: comma-separated demonstration counts")
-    p.add_argument("--updates", type=int, default=2000, help="imitation: minibatch updates (of 256) per row, every algo")
-    p.add_argument("--episodes", type=int, default=1000, help="imitation: held-out training-split episodes scored")
-    p.add_argument("--algos", default="bc", help="imitation: comma-separated algos among bc, dagger, expert")
-    p.add_argument("--seeds", "--seed", default="0", help="imitation: comma-separated seeds (demonstrations and learner)")
-    p.add_argument("--from", dest="from_file", type=Path, default=None, metavar="FILE",
-                   help="imitation: print the summary of the rows saved in FILE (by --json) and run nothing")
+    p = sub.add_parser("benchmark", help="print throughput figures (envs, sweep, world-model) and sample efficiency",
+                       description="Each benchmark has its own options: shiftgrid benchmark NAME --help.")
+    one_line_errors(p, "shiftgrid benchmark")
+    which = p.add_subparsers(dest="what", metavar="NAME", required=True)
+    parsers = {name: which.add_parser(name, help=text, description=text[:1].upper() + text[1:] + ".")
+               for name, text in BENCHMARKS.items()}
+    for name, q in parsers.items():
+        one_line_errors(q, f"shiftgrid benchmark {name}")
+        q.set_defaults(command=f"benchmark {name}")
+    _envs_options(parsers["envs"])
+    _sweep_options(parsers["sweep"])
+    _world_model_options(parsers["world-model"])
+    _imitation_options(parsers["imitation"])
+    for name in ("efficiency", "curriculum"):
+        q = parsers[name]
+        q.add_argument("dirs", nargs="*", type=Path, metavar="DIR", help="sweep dirs (runs/dreamer-goto) or run dirs")
+        q.add_argument("--goal", type=float, default=0.9, help="100-episode training success to reach (default: 0.9)")
+    parsers["efficiency"].add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the figures as JSON")
     p.set_defaults(func=run)
+
+
+def _envs_options(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--families", default="all", help="comma-separated family names, or 'all' (default: all)")
+    q.add_argument("--steps", type=int, default=20000, help="random-policy steps per measurement (default: 20000)")
+    q.add_argument("--resets", type=int, default=500, help="resets per reset-only measurement (default: 500)")
+    q.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported (default: 3)")
+    q.add_argument("--split", default="train", help="split of the shiftgrid env to measure (default: train)")
+
+
+def _sweep_options(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--points", type=int, default=4, help="tiny PPO points per measurement (default: 4)")
+    q.add_argument("--backends", default="local,ray", help="comma-separated backends to measure (default: local,ray)")
+    q.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported (default: 3)")
+
+
+def _world_model_options(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--models", default="rssm,transformer", help="comma-separated model families (default: rssm,transformer)")
+    q.add_argument("--presets", default="tiny,small", help="comma-separated size presets (default: tiny,small)")
+    q.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    q.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    q.add_argument("--env", default="shiftgrid/GoTo-v1", help="the real env measured next to the models")
+    q.add_argument("--steps", type=int, default=20000, help="random-policy steps of the real env (default: 20000)")
+    q.add_argument("--batch", type=int, default=1024, help="imagination batch (default: 1024)")
+    q.add_argument("--horizon", type=int, default=15, help="imagination horizon (default: 15)")
+    q.add_argument("--train-batch", default="16x64", help="training B x T (default: 16x64)")
+    q.add_argument("--repeats", type=int, default=3, help="repeats; the median is reported (default: 3)")
+
+
+def _imitation_options(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--env", default="shiftgrid/GoTo-v1", help="comma-separated env ids (default: shiftgrid/GoTo-v1)")
+    q.add_argument("--demos", default="500,1000,2000,5000", help="comma-separated demonstration counts")
+    q.add_argument("--updates", type=int, default=2000, help="minibatch updates (of 256) per row, every algo (default: 2000)")
+    q.add_argument("--episodes", type=int, default=1000, help="held-out training-split episodes scored (default: 1000)")
+    q.add_argument("--algos", default="bc", help="comma-separated algos among bc, dagger, expert (default: bc)")
+    q.add_argument("--seeds", "--seed", default="0", help="comma-separated seeds (demonstrations and learner) (default: 0)")
+    q.add_argument("--device", default="auto", help="torch device of the learners (default: auto)")
+    q.add_argument("--threads", type=int, default=None, help="torch threads (default: 1)")
+    q.add_argument("--json", type=Path, default=None, metavar="FILE", help="append each row as a JSON line")
+    q.add_argument("--from", dest="from_file", type=Path, default=None, metavar="FILE",
+                   help="print the summary of the rows saved in FILE (by --json) and run nothing")
 
 
 def _quiet_make(env_id: str) -> gym.Env:
@@ -111,8 +149,6 @@ def run(args: argparse.Namespace) -> int:
         if not 0 < args.goal <= 1:
             raise UserError(f"--goal must be a success rate in (0, 1], got {args.goal}")
         return _efficiency(args) if args.what == "efficiency" else _curriculum(args)
-    if args.dirs:
-        raise UserError(f"DIR arguments are for 'benchmark efficiency' and 'benchmark curriculum' only; got {' '.join(map(str, args.dirs))}")
     if args.what == "sweep":
         return _sweep(args)
     if args.what == "world-model":
@@ -147,8 +183,6 @@ def _curriculum(args: argparse.Namespace) -> int:
     """Steps to ``--goal`` success on uniformly drawn training levels per curriculum teacher (:mod:`~shiftgrid.agents.benchmarks.curriculum`)."""
     from shiftgrid.agents.benchmarks.curriculum import report
 
-    if args.json:
-        raise UserError(f"--json is for benchmark efficiency and imitation; benchmark curriculum prints its table (got --json {args.json})")
     try:
         print(report(args.dirs, args.goal))
     except ValueError as e:

@@ -4,7 +4,7 @@ Configuration layers, each overriding the one before: the TrainConfig defaults, 
 algorithm's preset (presets/<algo>.yaml), the algorithm-and-environment preset
 (presets/<algo>-<name>.yaml, e.g. ppo-GoTo.yaml), --config FILE, the flags, and
 --set key=value (dotted keys, YAML values). Several seeds (--seed 0,1,2) run one after
-the other in DIR/seed0, DIR/seed1, ...
+the other in DIR/seed=0, DIR/seed=1, ...
 
 Example:
     $ shiftgrid train --algo ppo --env shiftgrid/GoTo-v1 --steps 200000 --run-dir runs/goto

@@ -7,7 +7,7 @@ accuracy, open-loop prediction images). Configuration layers, each overriding th
 the defaults, presets/world-model.yaml, presets/world-model-<env name>.yaml, --config FILE,
 the flags, and --set key=value (world-model settings are hyperparams.*, e.g.
 --set hyperparams.train_ratio=64 or --set hyperparams.model_overrides.bf16=true).
-Several seeds (--seed 0,1,2) run one after the other in DIR/seed0, DIR/seed1, ...
+Several seeds (--seed 0,1,2) run one after the other in DIR/seed=0, DIR/seed=1, ...
 
 Example:
     $ shiftgrid wm train --model rssm --env shiftgrid/GoTo-v1 --policy oracle --noise 0.25 --steps 20000 --preset small

@@ -62,6 +62,8 @@ class EpisodeResult:
         level_hash: canonical hash of the level (None on ids without one).
         optimal_exact: the oracle proved ``optimal_return`` optimal (False: a bound, the search
             passed its budget or the level is slippery with objects; None on ids without an oracle).
+        action_counts: how often the policy took each action in the episode (``action_counts[a]``; None
+            where the action space is not discrete), so reports can tell a (nearly) constant policy.
     """
 
     success: bool
@@ -71,6 +73,7 @@ class EpisodeResult:
     optimal_steps: float | None = None
     level_hash: str | None = None
     optimal_exact: bool | None = None
+    action_counts: tuple[int, ...] | None = None
 
 
 def _stack(observations: Sequence[Any]) -> Any:
@@ -268,6 +271,8 @@ def _run(agent: Any, envs: list, reset: Callable[[int], dict[str, Any]], episode
         results: list[EpisodeResult | None] = [None] * episodes
         active, next_episode = np.ones(n, dtype=bool), n
         state, episode_start = None, np.ones(n, dtype=bool)
+        space = envs[0].action_space
+        counts = np.zeros((n, int(space.n)), dtype=np.int64) if isinstance(space, gym.spaces.Discrete) else None
         while active.any():
             actions, state = agent.predict(_stack(obs), state=state, episode_start=episode_start, deterministic=deterministic)
             actions = check_actions(actions, n, envs[0].action_space, _who(agent))
@@ -276,6 +281,8 @@ def _run(agent: Any, envs: list, reset: Callable[[int], dict[str, Any]], episode
             infos: list[dict[str, Any]] = [{}] * n
             for j in np.flatnonzero(active):
                 obs[j], reward[j], terminated[j], truncated[j], infos[j] = envs[j].step(actions[j])
+                if counts is not None:
+                    counts[j, int(actions[j]) - int(space.start)] += 1
             taken += int(active.sum())
             for j in counter.step(reward, terminated, truncated, active):
                 info = infos[j]
@@ -287,7 +294,10 @@ def _run(agent: Any, envs: list, reset: Callable[[int], dict[str, Any]], episode
                     optimal_steps=_number(info.get("optimal_steps")),
                     level_hash=info.get("level_hash"),
                     optimal_exact=None if info.get("optimal_exact") is None else bool(info["optimal_exact"]),
+                    action_counts=None if counts is None else tuple(int(c) for c in counts[j]),
                 )
+                if counts is not None:
+                    counts[j] = 0
                 if next_episode < episodes and (step_budget is None or taken < step_budget):
                     slot_episode[j] = next_episode
                     obs[j] = envs[j].reset(**reset(next_episode))[0]

@@ -93,7 +93,8 @@ class DreamerConfig:
     log_every: int = 1000
     """Environment steps between TensorBoard writes (metrics averaged over the updates between)."""
     openloop_every: int = 10_000
-    """Environment steps between open-loop prediction images (``openloop/prediction``; 0: never)."""
+    """Environment steps between open-loop prediction images (``openloop/prediction``, one more at the end of
+    training; 0: never)."""
 
     def validate(self) -> None:
         if self.model not in model_names():
@@ -253,6 +254,9 @@ class Dreamer:
                     last_image = self.num_timesteps
             if not run.on_update(self.num_timesteps, mean, log=log):
                 return
+        if hp.openloop_every and self.updates and last_image != self.num_timesteps:  # a short run draws one too
+            run.on_update(self.num_timesteps, replay_open_loop(self.model, self.replay, OPENLOOP_CONTEXT, hp.actor_critic.horizon,
+                                                               OPENLOOP_SEQUENCES, run.log_image, generator=self.generator))
 
     # ---- state -----------------------------------------------------------------------------
 

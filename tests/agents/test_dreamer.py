@@ -156,6 +156,9 @@ class Run:
     def on_update(self, num_timesteps, metrics=None, log=True):
         return True
 
+    def log_image(self, tag, image):
+        pass
+
 
 def learner(n_envs: int = 2, first_success_only: bool = False, **hyperparams) -> Dreamer:
     made = []  # with first_success_only, only the first env's first episode pays
@@ -276,3 +279,13 @@ def test_a_resume_without_a_replay_says_so_and_what_it_costs(tmp_path, capsys):
     assert err == ["dreamer: resumed at step 80 without a replay (hyperparams.save_replay was false): "
                    "60 environment steps are collected again before training goes on"]  # max(prefill, n_envs x seq_len)
     assert read_checkpoint(RunDir(first.run_dir).latest).state["counters"]["updates"] > updates
+
+
+def test_a_run_shorter_than_openloop_every_still_logs_its_open_loop_image(tmp_path):
+    hp = {**TINY, "prefill": 32, "train_ratio": 4.0, "log_every": 16, "openloop_every": 10**6}
+    config = TrainConfig(algo="dreamer", env=EMPTY, env_kwargs={"max_steps": 20}, steps=64, n_envs=2, device="cpu",
+                         progress=False, run_dir=str(tmp_path / "run"), eval=EvalConfig(freq=0), hyperparams=hp)
+    train(config)
+    events = EventAccumulator(str(RunDir(tmp_path / "run").tb), size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    assert [e.step for e in events.Images("openloop/prediction")] == [64]  # drawn once, at the end

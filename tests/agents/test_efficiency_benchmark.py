@@ -102,9 +102,30 @@ def test_the_cli_prints_both_tables_and_writes_json(tmp_path, capsys):
 def test_a_bad_dir_is_one_line_and_exit_2(tmp_path, capsys, make, message):
     assert main(["benchmark", "efficiency", str(make(tmp_path))]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and message in err[0] and err[0].startswith("shiftgrid benchmark: error:")
+    assert len(err) == 1 and message in err[0] and err[0].startswith("shiftgrid benchmark efficiency: error:")
 
 
-def test_dir_arguments_belong_to_efficiency_and_curriculum_only(capsys):
-    assert main(["benchmark", "envs", "runs/x"]) == 2
-    assert "for 'benchmark efficiency' and 'benchmark curriculum' only" in capsys.readouterr().err
+@pytest.mark.parametrize("argv, refused", [
+    (["envs", "runs/x"], "runs/x"),
+    (["sweep", "--families", "GoTo"], "--families GoTo"),
+    (["world-model", "--demos", "5"], "--demos 5"),
+    (["imitation", "--models", "rssm"], "--models rssm"),
+    (["efficiency", "runs/x", "--points", "2"], "--points 2"),
+    (["curriculum", "runs/x", "--json", "x.json"], "--json x.json"),
+])
+def test_each_benchmark_refuses_options_that_are_not_its_own(capsys, argv, refused):
+    assert main(["benchmark", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"shiftgrid benchmark {argv[0]}: error: unrecognized arguments: {refused} "
+                   f"(its options: shiftgrid benchmark {argv[0]} --help)")
+
+
+def test_each_benchmark_has_its_own_help(capsys):
+    helps = {}
+    for name in ("envs", "sweep", "world-model", "imitation", "efficiency", "curriculum"):
+        with pytest.raises(SystemExit):
+            main(["benchmark", name, "--help"])
+        helps[name] = capsys.readouterr().out
+    assert "--families" in helps["envs"] and "--families" not in helps["sweep"] and "--points" in helps["sweep"]
+    assert "--json" in helps["efficiency"] and "--json" not in helps["curriculum"] and "DIR" in helps["curriculum"]
+    assert "--train-batch" in helps["world-model"] and "--from FILE" in helps["imitation"]

@@ -106,6 +106,29 @@ def test_init_from_refuses_another_network(bc_run, tmp_path):
         train(cfg)
 
 
+def test_the_readmes_bc_then_ppo_init_from_works_through_the_cli_with_the_presets(demos, tmp_path, capsys):
+    """bc trains PPO's network as PPO's presets shape it, so `train --algo ppo --init-from runs/bc` needs no flags."""
+    from shiftgrid.scripts.cli import main
+
+    common = ["--env", ENV, "--device", "cpu", "--n-envs", "2", "--no-progress", "--set", f"env_kwargs={json.dumps(KW)}",
+              "--set", f"extractor={json.dumps(SMALL)}", "--set", "eval.freq=0"]
+    bc = tmp_path / "bc"
+    assert main(["train", "--algo", "bc", "--demos", str(demos), "--steps", "128", "--run-dir", str(bc), *common,
+                 "--set", "hyperparams.batch_size=64"]) == 0
+    ppo = tmp_path / "ppo"
+    assert main(["train", "--algo", "ppo", "--init-from", str(bc), "--steps", "64", "--run-dir", str(ppo), *common,
+                 "--set", "hyperparams={n_steps: 32, batch_size: 32, n_epochs: 1}"]) == 0, capsys.readouterr().err
+    import yaml
+
+    assert yaml.safe_load((bc / "config.yaml").read_text())["policy"] == yaml.safe_load((ppo / "config.yaml").read_text())["policy"]
+    capsys.readouterr()
+    assert main(["train", "--algo", "ppo", "--init-from", str(bc), "--steps", "64", "--run-dir", str(tmp_path / "other"),
+                 *common, "--set", "policy.net_arch={pi: [8], vf: [8]}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and 'its network was policy={"net_arch":{"pi":[64],"vf":[64]}' in err, err
+    assert err.endswith(": give the same with --set")
+
+
 def test_dagger_labels_are_the_oracles_optimal_actions(tmp_path):
     import gymnasium as gym
 

@@ -54,6 +54,10 @@ def test_points_layer_like_shiftgrid_train(tmp_path):
     ({"base": {**BASE, "set": "steps=3"}, "grid": {"seed": [0]}}, "base.set must be a list of key=value strings"),
     ({"base": BASE, "grid": {"seed": [0]}, "evaluate": {"episode": 3}}, "evaluate: unknown key 'episode'; valid: episodes"),
     ({"base": BASE, "grid": {"seed": [0]}, "evaluate": {"checkpoint": "last"}}, "evaluate.checkpoint must be one of best, latest"),
+    ({"base": BASE, "grid": {"seed": [0]}, "evaluate": {"episodes": -4}}, "evaluate.episodes must be an integer >= 1, got -4"),
+    ({"base": BASE, "grid": {"seed": [0]}, "evaluate": {"n_envs": "2"}}, "evaluate.n_envs must be an integer >= 1, got '2'"),
+    ({"base": BASE, "grid": {"seed": [0]}, "evaluate": {"stochastic": "yes"}}, "evaluate.stochastic must be true or false"),
+    ({"base": BASE, "grid": {"seed": [0]}, "evaluate": {"splits": "id"}}, "evaluate.splits must be 'all' or a list"),
     (["seed"], "a sweep file holds a mapping of sections"),
 ])
 def test_bad_sweep_files_say_what_is_wrong(data, says):
@@ -75,6 +79,12 @@ def test_every_point_is_validated_before_any_runs(tmp_path):
         expand(sweep({"algo": ["nope"]}), tmp_path)
     with pytest.raises(ConfigError, match="point seed=0: unknown config key eval.episode"):
         expand(sweep({"seed": [0]}, base={**BASE, "set": ["eval.episode=3"]}), tmp_path)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_evaluation_splits_are_checked_against_every_point_before_any_runs(tmp_path):
+    with pytest.raises(ConfigError, match=r"point seed=0: unknown split 'size/farr'"):
+        expand(sweep({"seed": [0]}, evaluate={"splits": ["id", "size/farr"]}), tmp_path)
     assert not (tmp_path / "runs").exists()
 
 

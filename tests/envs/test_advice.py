@@ -10,7 +10,7 @@ import shiftgrid.envs
 from shiftgrid.envs.language import UNK, VOCAB, tokenize
 from shiftgrid.envs.oracle import solve_from
 from shiftgrid.envs.teacher import OracleTeacher
-from shiftgrid.envs.teacher.advice import ACTION_WORDS, GRANULARITIES, AdviceConfig
+from shiftgrid.envs.teacher.advice import ACTION_WORDS, GRANULARITIES, AdviceConfig, AdviceError
 from shiftgrid.envs.teacher.advice_wrapper import AdviceWrapper, NoAdvice
 from shiftgrid.envs.teacher.cost import add_costs
 from shiftgrid.envs.wrappers import MissionTokens, decode
@@ -295,7 +295,7 @@ def test_subgoal_advice_on_babyai_reads_the_bots_plan():
 
 
 def test_advice_needs_an_oracle_or_a_bot():
-    with pytest.raises(ValueError, match="shiftgrid id .* or a BabyAI level .*; EmptyEnv is neither"):
+    with pytest.raises(AdviceError, match=r"shiftgrid id .* or a BabyAI level .*; MiniGrid-Empty-5x5-v0 \(EmptyEnv\) is neither"):
         AdviceWrapper(gym.make("MiniGrid-Empty-5x5-v0"), AdviceConfig("action"))
     with pytest.raises(ValueError, match="already has an 'advice' key"):
         NoAdvice(NoAdvice(gym.make("shiftgrid/GoTo-v1")))

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -72,6 +73,8 @@ def test_a_2x2_local_grid_trains_every_point_and_reports_configurations_side_by_
     index = (where.report / "results.md").read_text()
     assert "| split | hyperparams.gamma=0.9: success rate | hyperparams.gamma=0.9: optimality ratio | hyperparams.gamma=0.8: success rate" in index
     assert "| `id` | 1.000 [1.000, 1.000] |" in index  # it learned Empty-5x5 (forward-only scores 0)
+    assert "| uniform random: success rate | best constant action: success rate |" in index  # references, once
+    assert re.search(r"\| `id` \| 1\.000 .* \| \d\.\d{3} \| 0\.000 \((left|right|forward|pickup|drop|toggle|done)\) \|", index)
     assert "| seed=1,hyperparams.gamma=0.8 | hyperparams.gamma=0.8 | 1 | done | 3,000 |" in index
 
     capsys.readouterr()

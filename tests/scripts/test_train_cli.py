@@ -109,9 +109,12 @@ def test_several_seeds_run_in_their_own_directories(tmp_path):
     base = tmp_path / "runs"
     assert main(["train", "--algo", "a2c", "--steps", "64", "--seed", "0,1", "--run-dir", str(base),
                  *FAST, "--set", "eval.freq=0"]) == 0
-    for seed in (0, 1):
-        assert yaml.safe_load((base / f"seed{seed}" / "config.yaml").read_text())["seed"] == seed
-        assert (base / f"seed{seed}" / "checkpoints" / "latest.pt").is_file()
+    for seed in (0, 1):  # named as a sweep names its points
+        assert yaml.safe_load((base / f"seed={seed}" / "config.yaml").read_text())["seed"] == seed
+        assert (base / f"seed={seed}" / "checkpoints" / "latest.pt").is_file()
+    (base / "seed=0").rename(base / "seed0")  # as earlier releases named it: still read, and resumed
+    assert main(["train", "--resume", str(base), "--steps", "96"]) == 0
+    assert steps_in(base / "seed0" / "checkpoints" / "latest.pt") == steps_in(base / "seed=1" / "checkpoints" / "latest.pt") == 96
 
 
 def test_config_layers_presets_file_flags_set(tmp_path):
@@ -153,6 +156,7 @@ def train_cmd_args(argv):
         (["--set", "eval.splits=3"], "config key eval.splits = 3 has the wrong type"),
         (["--set", "env_kwargs.size=999"], "size=999 is out of range; valid: 5..32"),
         (["--set", "env_kwargs.bogus=1"], "bogus"),
+        (["--advice", "subgoal", "--env", "MiniGrid-Empty-5x5-v0"], "advice needs a teacher that can plan"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):

@@ -49,7 +49,17 @@ def test_a_short_run_writes_config_checkpoint_and_tensorboard_with_images(env, p
     assert steps_in(run) == 64
     scalars, images = tensorboard(run)
     assert LOSS_TAGS | {"openloop/cell_accuracy", "time/sps"} <= scalars
-    assert images["openloop/prediction"][0].height > images["openloop/prediction"][0].width > 0  # 2 x 3 rows of 4 frames
+    image = images["openloop/prediction"][-1]
+    assert image.width > image.height > 6 * 7 * 8  # 2 x 3 labelled rows of 2 context and 4 predicted frames
+
+
+def test_a_run_shorter_than_openloop_every_still_logs_its_open_loop_image(tmp_path):
+    run = tmp_path / "wm"
+    assert main(["wm", "train", "--env", "MiniGrid-Empty-5x5-v0", "--steps", "48", "--run-dir", str(run), *TINY,
+                 "--set", "hyperparams.openloop_every=100000"]) == 0
+    scalars, images = tensorboard(run)
+    assert "openloop/cell_accuracy" in scalars and len(images["openloop/prediction"]) == 1  # drawn once, at the end
+    assert images["openloop/prediction"][0].step == 48
 
 
 def test_resume_continues_to_the_new_total_and_refuses_another_model(tmp_path, capsys):
