@@ -226,6 +226,7 @@ def registered_id(family: Family | str, splits: Any = None) -> str | None:
     """The id registered with this family reference and splits source, if any (the vector engine learns its id so).
 
     Example:
+        >>> from shiftgrid.envs.registration import registered_id  # the registry the ids were registered in
         >>> registered_id("shiftgrid.envs.families.goto:FAMILY")
         'shiftgrid/GoTo-v0'
     """
