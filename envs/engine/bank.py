@@ -148,7 +148,7 @@ def source_for(env_id: str, split: str = "train", factors: Mapping[str, Any] | N
     from shiftgrid.envs.engine import minigrid_levels
 
     name = bare_id(env_id)
-    if name in registered_ids():
+    if name in registered_ids(superseded=True):  # an older version stays runnable, to reproduce results
         return SplitSource(name, split, factors)
     if minigrid_levels.supported(name):
         if split != "train" or factors:

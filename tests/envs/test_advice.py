@@ -10,16 +10,19 @@ import shiftgrid.envs
 from shiftgrid.envs.language import UNK, VOCAB, tokenize
 from shiftgrid.envs.oracle import solve_from
 from shiftgrid.envs.teacher import OracleTeacher
-from shiftgrid.envs.teacher.advice import ACTION_WORDS, GRANULARITIES, AdviceConfig
+from shiftgrid.envs.teacher.advice import ACTION_WORDS, GRANULARITIES, AdviceConfig, AdviceError
 from shiftgrid.envs.teacher.advice_wrapper import AdviceWrapper, NoAdvice
 from shiftgrid.envs.teacher.cost import add_costs
 from shiftgrid.envs.wrappers import MissionTokens, decode
+
+#: The current id of each built-in family.
+IDS = {f.name: f.env_id() for f in shiftgrid.envs.BUILTIN_FAMILIES}
 
 LEFT, RIGHT, FORWARD, PICKUP = 0, 1, 2, 3
 
 
 def advised(family: str, config: AdviceConfig, **kwargs) -> AdviceWrapper:
-    return AdviceWrapper(gym.make(f"shiftgrid/{family}-v0", **kwargs), config)
+    return AdviceWrapper(gym.make(IDS[family], **kwargs), config)
 
 
 def play(env, actions=None, teacher=None):
@@ -155,9 +158,9 @@ def test_the_advice_words_are_in_the_vocabulary_without_moving_the_grammars_ids(
 
 
 def test_no_advice_has_the_same_space_and_is_always_silent():
-    base = gym.make("shiftgrid/GoTo-v0")
+    base = gym.make("shiftgrid/GoTo-v1")
     silent = MissionTokens(NoAdvice(base))
-    speaking = MissionTokens(AdviceWrapper(gym.make("shiftgrid/GoTo-v0"), AdviceConfig("subgoal")))
+    speaking = MissionTokens(AdviceWrapper(gym.make("shiftgrid/GoTo-v1"), AdviceConfig("subgoal")))
     assert silent.observation_space == speaking.observation_space
     obs, _ = silent.reset(seed=0)
     for _ in range(3):
@@ -272,11 +275,11 @@ def test_action_advice_on_babyai_follows_the_bot():
 ])
 def test_bad_settings(config, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        AdviceWrapper(gym.make("shiftgrid/GoTo-v0"), config)
+        AdviceWrapper(gym.make("shiftgrid/GoTo-v1"), config)
 
 
 def test_subgoal_advice_on_babyai_reads_the_bots_plan():
-    env = AdviceWrapper(gym.make("BabyAI-UnlockPickup-v0"), AdviceConfig("subgoal"))
+    env = AdviceWrapper(gym.make("BabyAI-UnlockPickup-v1"), AdviceConfig("subgoal"))
     obs, _ = env.reset(seed=1)
     said = [obs["advice"]]
     for _ in range(env.unwrapped.max_steps):
@@ -292,7 +295,7 @@ def test_subgoal_advice_on_babyai_reads_the_bots_plan():
 
 
 def test_advice_needs_an_oracle_or_a_bot():
-    with pytest.raises(ValueError, match="shiftgrid id .* or a BabyAI level .*; EmptyEnv is neither"):
+    with pytest.raises(AdviceError, match=r"shiftgrid id .* or a BabyAI level .*; MiniGrid-Empty-5x5-v0 \(EmptyEnv\) is neither"):
         AdviceWrapper(gym.make("MiniGrid-Empty-5x5-v0"), AdviceConfig("action"))
     with pytest.raises(ValueError, match="already has an 'advice' key"):
-        NoAdvice(NoAdvice(gym.make("shiftgrid/GoTo-v0")))
+        NoAdvice(NoAdvice(gym.make("shiftgrid/GoTo-v1")))
