@@ -10,8 +10,8 @@ timed against a step of the same batch. :func:`goals` says which of the goals ar
 
 Example:
     >>> from shiftgrid.envs.engine.bank import build_bank
-    >>> bank = build_bank("shiftgrid/GoTo-v0", "train", 20, workers=1, progress=False, save=False)
-    >>> fig = engine_throughput(make_tensor_vec("shiftgrid/GoTo-v0", 64, bank=bank), steps=3)
+    >>> bank = build_bank("shiftgrid/GoTo-v1", "train", 20, workers=1, progress=False, save=False)
+    >>> fig = engine_throughput(make_tensor_vec("shiftgrid/GoTo-v1", 64, bank=bank), steps=3)
     >>> fig.batch, fig.mode, fig.steps_per_second > 0
     (64, 'eager', True)
 """
