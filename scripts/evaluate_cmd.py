@@ -32,7 +32,7 @@ import argparse
 from pathlib import Path
 
 from shiftgrid.agents.evaluation.policies import WRAPPERS
-from shiftgrid.agents.reports.runs import CHECKPOINTS
+from shiftgrid.agents.run.rundir import CHECKPOINTS
 from shiftgrid.agents.sb3.zip_model import ZIP_ALGOS
 from shiftgrid.scripts.cli import UserError, one_line_errors
 

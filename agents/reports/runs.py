@@ -27,11 +27,10 @@ from typing import Any, Sequence
 from shiftgrid.agents.evaluation.episodes import splits_to_evaluate
 from shiftgrid.agents.evaluation.policies import observation_wrapper
 from shiftgrid.agents.evaluation.scoring import Candidate, check_observation_space, evaluate_agents
-from shiftgrid.agents.run.rundir import BEST, LATEST, RunDir
+from shiftgrid.agents.run.rundir import BEST, CHECKPOINTS, LATEST, RunDir
 from shiftgrid.envs.errors import UserInputError
 
 #: Which checkpoint of a run directory is evaluated: ``best`` (``best.pt`` where there is one, else ``latest.pt``) or ``latest``.
-CHECKPOINTS = ("best", "latest")
 #: Config keys that do not change what a run learns (ignored when telling whether two runs are the same).
 INCIDENTAL = ("run_dir", "progress", "device", "vec_env", "torch_threads", "version")
 

@@ -41,6 +41,8 @@ from pathlib import Path
 
 CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
+#: The checkpoints a run dir keeps and a reader may choose (``checkpoints/<name>.pt``).
+CHECKPOINTS = ("best", "latest")
 LATEST, BEST = "latest.pt", "best.pt"
 TARGET_FILE = "target.json"
 RUNS_ROOT = "runs"

@@ -45,7 +45,7 @@ import yaml
 
 from shiftgrid.agents.run.config import ConfigError, TrainConfig, load_yaml_file, merge, parse_overrides
 from shiftgrid.agents.run.registry import get_learner, learner_names, register_learner, unregister_learner
-from shiftgrid.agents.run.rundir import RUNS_ROOT, SweepDir
+from shiftgrid.agents.run.rundir import CHECKPOINTS, RUNS_ROOT, SweepDir
 from shiftgrid.envs.errors import UserInputError
 from shiftgrid.world_models.device import DeviceError
 
@@ -55,7 +55,6 @@ SECTIONS = ("name", "dir", "base", "grid", "learners", "evaluate", "resources")
 #: of the same levels the references (uniform random, constant actions) play (null: all ``episodes``).
 EVALUATE_KEYS = {"episodes": 1000, "splits": "all", "seed": 0, "n_envs": 4, "checkpoint": "best", "stochastic": False,
                  "reference_episodes": None}
-CHECKPOINTS = ("best", "latest")
 RESOURCE_KEYS = {"num_cpus": None, "gpu_fraction": 0.25}
 #: Keys the sweep sets itself on every point.
 OWNED = ("run_dir",)
