@@ -11,6 +11,7 @@ Example:
     (False, True)
 """
 
+from shiftgrid.envs.engine import make_tensor_vec
 from shiftgrid.envs.env import ShiftGridEnv
 from shiftgrid.envs.factors import FactorError, Factors, factor
 from shiftgrid.envs.families import BUILTIN_FAMILIES, SUPERSEDED_FAMILIES
@@ -37,5 +38,5 @@ __all__ = [
     "KeyedDoor", "level_hash", "Clause", "Mission", "Plan", "UnsolvableLevel", "InvalidLevel", "solve", "solve_from",
     "register_family",
     "registered_ids", "splits_for", "family_splits", "UnknownEnvError", "RegistrationError", "Split", "SplitSet", "SplitError",
-    "load_splits", "BUILTIN_FAMILIES", "SUPERSEDED_FAMILIES", "GOTO",
+    "load_splits", "BUILTIN_FAMILIES", "SUPERSEDED_FAMILIES", "GOTO", "make_tensor_vec",
 ]

@@ -41,6 +41,8 @@ from shiftgrid.envs.family import Family
 from shiftgrid.envs.shift.split import SplitError, SplitSet, load_splits
 
 ENTRY_POINT = "shiftgrid.envs.env:ShiftGridEnv"
+#: The batched torch engine behind ``gym.make_vec`` (gymnasium's default for ids that have one).
+VECTOR_ENTRY_POINT = "shiftgrid.envs.engine:shiftgrid_vector_env"
 
 #: env id -> the JSON kwargs it was registered with (family reference, splits source, defaults).
 _REGISTERED: dict[str, dict[str, Any]] = {}
@@ -188,6 +190,7 @@ def register_family(
         gym.register(
             id=env_id,
             entry_point=ENTRY_POINT,
+            vector_entry_point=VECTOR_ENTRY_POINT,
             kwargs=kwargs,
             disable_env_checker=True,  # check_env passes on every split; the per-step checker costs throughput
         )
@@ -217,6 +220,22 @@ def splits_for(env_id: str) -> SplitSet:
     if kwargs is None:
         raise UnknownEnvError(f"unknown shiftgrid environment {env_id!r}; valid: {', '.join(_REGISTERED)}")
     return resolve_splits(kwargs["family"], kwargs["splits"])[1]
+
+
+def registered_id(family: Family | str, splits: Any = None) -> str | None:
+    """The id registered with this family reference and splits source, if any (the vector engine learns its id so).
+
+    Example:
+        >>> from shiftgrid.envs.registration import registered_id  # the registry the ids were registered in
+        >>> registered_id("shiftgrid.envs.families.goto:FAMILY")
+        'shiftgrid/GoTo-v1'
+    """
+    ref = family if isinstance(family, str) else None
+    for env_id, kwargs in _REGISTERED.items():
+        same = kwargs["family"] == ref if ref is not None else _FAMILIES.get(kwargs["family"]) is family
+        if same and kwargs["splits"] == (splits if not isinstance(splits, SplitSet) else kwargs["splits"]):
+            return env_id
+    return None
 
 
 def registered_ids(namespace: str | None = None, *, superseded: bool = False) -> list[str]:
@@ -255,6 +274,6 @@ def family_splits(name_or_id: str) -> SplitSet:
 
 
 __all__ = [
-    "register_family", "splits_for", "registered_ids", "family_splits", "resolve_family", "resolve_splits",
+    "register_family", "splits_for", "registered_ids", "registered_id", "family_splits", "resolve_family", "resolve_splits",
     "family_ref", "bare_id", "UnknownEnvError", "RegistrationError", "SplitError",
 ]

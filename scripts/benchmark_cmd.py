@@ -14,6 +14,8 @@ does every time it scores the same levels).
 
 Example:
     $ shiftgrid benchmark envs --steps 20000 --repeats 3
+    $ shiftgrid benchmark engine   # the tensor engine against minigrid's env, DoorKey and GoTo, eager and compiled
+    $ shiftgrid benchmark engine --batches 1024,16384 --compile-batches none --threads 2
     $ shiftgrid benchmark sweep --points 4 --repeats 3   # sweep overhead per point (local, ray)
     $ shiftgrid benchmark world-model --models rssm,transformer --presets tiny,small --threads 2
     $ shiftgrid benchmark imitation --demos 500,1000,2000,5000 --algos bc,dagger,expert --seeds 0,1,2 --json rows.jsonl
@@ -44,6 +46,8 @@ from shiftgrid.scripts.cli import UserError, one_line_errors
 #: The benchmarks: name -> the line ``shiftgrid benchmark --help`` gives it.
 BENCHMARKS = {
     "envs": "reset+step throughput of each family next to a comparable minigrid env, and reset costs",
+    "engine": "the tensor engine's steps/s per batch size (eager and compiled) and its bank resets, against minigrid's "
+              "env and shiftgrid's minigrid env, with the goals said reached or not",
     "sweep": "seconds per point a sweep adds over running its points by hand, on each backend",
     "world-model": "training and imagination steps/s of world models next to the real env's",
     "imitation": "held-out success of bc, dagger and the intelligent expert per demonstration budget and seed, and the "
@@ -64,6 +68,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         one_line_errors(q, f"shiftgrid benchmark {name}")
         q.set_defaults(command=f"benchmark {name}")
     _envs_options(parsers["envs"])
+    _engine_options(parsers["engine"])
     _sweep_options(parsers["sweep"])
     _world_model_options(parsers["world-model"])
     _imitation_options(parsers["imitation"])
@@ -81,6 +86,20 @@ def _envs_options(q: argparse.ArgumentParser) -> None:
     q.add_argument("--resets", type=int, default=500, help="resets per reset-only measurement (default: 500)")
     q.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported (default: 3)")
     q.add_argument("--split", default="train", help="split of the shiftgrid env to measure (default: train)")
+
+
+def _engine_options(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--families", default=",".join(ENGINE_FAMILIES),
+                   help=f"comma-separated family names, or 'all' (default: {','.join(ENGINE_FAMILIES)})")
+    q.add_argument("--batches", default="256,1024,4096,16384", help="comma-separated batch sizes (default: 256,1024,4096,16384)")
+    q.add_argument("--compile-batches", default="4096", help="batch sizes also measured under torch.compile, or 'none' "
+                   "(default: 4096; each compiles once, about a minute on a 2-core machine the first time)")
+    q.add_argument("--threads", type=int, default=1, help="torch threads of the engine (default: 1)")
+    q.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
+    q.add_argument("--steps", type=int, default=ENGINE_REFERENCE_STEPS,
+                   help=f"random-policy steps of each reference env (default: {ENGINE_REFERENCE_STEPS})")
+    q.add_argument("--bank-size", type=int, default=1000, help="training levels in the bank it resets from (cached) (default: 1000)")
+    q.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported (default: 3)")
 
 
 def _sweep_options(q: argparse.ArgumentParser) -> None:
@@ -114,6 +133,58 @@ def _imitation_options(q: argparse.ArgumentParser) -> None:
     q.add_argument("--json", type=Path, default=None, metavar="FILE", help="append each row as a JSON line")
     q.add_argument("--from", dest="from_file", type=Path, default=None, metavar="FILE",
                    help="print the summary of the rows saved in FILE (by --json) and run nothing")
+
+
+#: Families ``benchmark engine`` measures by default, and its reference env steps.
+ENGINE_FAMILIES = ("DoorKey", "GoTo")
+ENGINE_REFERENCE_STEPS = 5000
+
+
+def _engine(args: argparse.Namespace) -> int:
+    """The tensor engine against minigrid's env and shiftgrid's minigrid env (:mod:`shiftgrid.envs.engine.benchmark`)."""
+    import torch
+
+    from shiftgrid.envs.engine import benchmark as eb
+    from shiftgrid.envs.engine.bank import build_bank
+    from shiftgrid.envs.engine.batch import check_device
+
+    families = _families(args.families)
+    batches = tuple(_ints("--batches", args.batches, 1))
+    compiled = () if args.compile_batches.strip().lower() == "none" else tuple(_ints("--compile-batches", args.compile_batches, 1))
+    steps, threads = args.steps, args.threads
+    if steps < 100 or args.repeats < 1 or threads < 1 or args.bank_size < 1:
+        raise UserError(f"--steps must be >= 100 and --repeats, --threads, --bank-size >= 1; got {steps}, {args.repeats}, "
+                        f"{threads}, {args.bank_size}")
+    device = str(check_device(args.device))
+    torch.set_num_threads(threads)
+    print(f"tensor engine on {device}, {threads} torch thread(s), random policy, resets included; references: one env in "
+          f"one Python thread, {steps} steps; median of {args.repeats} interleaved repeats; torch {torch.__version__}", flush=True)
+    results = []
+    with tqdm(total=len(families), desc="benchmark engine", leave=False) as bar:
+        for name in families:
+            bank = build_bank(shiftgrid.envs.family_splits(name).family.env_id(), "train", args.bank_size, progress=False)
+            results.append(eb.measure_family(name, bank, batches, compiled, steps, args.repeats, device,
+                                             progress=bar.set_postfix_str))
+            bar.update()
+    print(f"{'family':<8} {'mode':<9} {'B':>6} {'engine steps/s':>15} {'per thread':>11} {'vs minigrid':>12} "
+          f"{'vs shiftgrid env':>17} {'step ms':>8} {'reset ms':>9} {'reset/step':>11} {'compile s':>10}")
+    for fig in results:
+        for e in fig.engine:
+            print(f"{fig.family:<8} {e.mode:<9} {e.batch:>6} {e.steps_per_second:>15,.0f} {e.per_thread:>11,.0f} "
+                  f"{e.per_thread / fig.minigrid:>11.1f}x {e.per_thread / fig.shiftgrid:>16.1f}x {e.step_seconds * 1e3:>8.2f} "
+                  f"{e.reset_seconds * 1e3:>9.2f} {e.reset_over_step:>10.2f}x "
+                  f"{e.compile_seconds if e.mode == 'compiled' else float('nan'):>10.1f}")
+    print()
+    print(f"{'family':<8} {'reference (minigrid)':<28} {'minigrid steps/s':>17} {'shiftgrid env steps/s':>22}")
+    for fig in results:
+        print(f"{fig.family:<8} {fig.reference_id:<28} {fig.minigrid:>17,.0f} {fig.shiftgrid:>22,.0f}")
+    print()
+    print("goals (engine steps/s per thread against minigrid's env of the family, on this machine):")
+    for fig in results:
+        for text, reached, figure in eb.goals(fig):
+            verdict = "not measured" if reached is None else "REACHED" if reached else "NOT reached"
+            print(f"  {fig.family:<8} {text:<46} {verdict:<12} ({figure})")
+    return 0
 
 
 def _quiet_make(env_id: str) -> gym.Env:
@@ -155,6 +226,8 @@ def run(args: argparse.Namespace) -> int:
         return _world_model(args)
     if args.what == "imitation":
         return _imitation(args)
+    if args.what == "engine":
+        return _engine(args)
     if args.steps < 100 or args.repeats < 1 or args.resets < 1:
         raise UserError(f"--steps must be >= 100 and --repeats, --resets >= 1; got {args.steps}, {args.repeats}, {args.resets}")
     families = _families(args.families)

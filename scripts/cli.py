@@ -24,7 +24,7 @@ from typing import Callable, NoReturn
 from shiftgrid.envs.errors import UserInputError
 
 #: Subcommand modules (``shiftgrid.scripts.<name>_cmd``), in the order ``--help`` lists them.
-COMMANDS = ("main", "envs", "check", "benchmark", "train", "evaluate", "sweep", "demos", "wm")
+COMMANDS = ("main", "envs", "check", "bank", "benchmark", "train", "evaluate", "sweep", "demos", "wm")
 #: Top-level packages of the ``[agents]`` extra: a command whose module needs one is replaced by a hint.
 AGENTS_EXTRA = ("torch", "stable_baselines3", "sb3_contrib", "tensorboard", "pandas", "matplotlib", "PIL", "scipy", "minari",
                 "h5py")

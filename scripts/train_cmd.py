@@ -47,7 +47,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    f"(default: the presets' steps where they set them ({preset_steps()}), else {d.steps})")
     p.add_argument("--seed", help=f"seed, or comma-separated seeds for one run each (default: {d.seed})")
     p.add_argument("--n-envs", type=int, help=f"training environments stepped side by side (default: the preset's, else {d.n_envs})")
-    p.add_argument("--vec-env", help=f"dummy (one process) or subproc (one process per env) (default: {d.vec_env})")
+    p.add_argument("--vec-env", help=f"dummy (one process), subproc (one process per env) or tensor (the tensor engine: every env "
+                   f"in one batch of torch tensors) (default: {d.vec_env})")
     p.add_argument("--device", help=f"torch device: auto (CUDA when present), cpu, cuda (default: {d.device})")
     p.add_argument("--run-dir", help="run directory (default: runs/<algo>-<env>-<time>)")
     p.add_argument("--demos", metavar="DIR", help="demonstrations dataset (shiftgrid demos --out DIR) for bc, dagger, expert")

@@ -9,7 +9,8 @@ Teachers inside the environments (advice) are served generically: the per-step c
 put in ``info["teacher_cost"]`` are summed into running totals for
 :meth:`~shiftgrid.agents.run.services.RunServices.teacher_cost` (continued from ``teacher/cost.json``
 on resume), and sub-environments that fade their teacher out (``set_training_step``) are told
-the global step at every rollout. The run's extensions' scalars are recorded before each write.
+the global step at every rollout. A vector env that counts the distinct levels it drew (the
+tensor engine's ``distinct_levels``) has the count logged as ``rollout/distinct_levels``. The run's extensions' scalars are recorded before each write.
 
 Example:
     >>> from stable_baselines3.common.callbacks import BaseCallback
@@ -64,6 +65,7 @@ class ServicesCallback(BaseCallback):
             self.cost = {**{k: float(v) for k, v in json.loads(saved.read_text()).items()}, **self.cost}
             self.run.teacher_cost(**self.cost)  # reported once: a total that no longer grows is kept all the same
         self.clock = self.training_env.has_attr("set_training_step")
+        self.levels = self.training_env.has_attr("distinct_levels")  # the tensor engine counts the levels it drew
 
     def _on_rollout_start(self) -> None:
         if self.clock:
@@ -84,4 +86,6 @@ class ServicesCallback(BaseCallback):
     def _on_rollout_end(self) -> None:
         self.logger.record("time/sps", int(self.run.sps()))
         self.logger.record("rollout/episodes", self.run.episodes)
+        if self.levels:
+            self.logger.record("rollout/distinct_levels", self.training_env.env_method("distinct_levels", indices=[0])[0])
         self.run.record_extensions()
