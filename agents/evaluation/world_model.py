@@ -23,7 +23,7 @@ Example:
     >>> from shiftgrid.world_models.interface import ObsSpec
     >>> from shiftgrid.world_models.models import build_model
     >>> model = build_model("rssm", "tiny", ObsSpec())
-    >>> played = record_splits(make_behaviour("random", noise=1.0, seed=0), "shiftgrid/GoTo-v0", ["id", "size/far"],
+    >>> played = record_splits(make_behaviour("random", noise=1.0, seed=0), "shiftgrid/GoTo-v1", ["id", "size/far"],
     ...                        episodes=2, progress=False)
     >>> scores = score_splits(model, played, context=3, horizons=(1, 5), progress=False)
     >>> sorted(scores), 0 <= scores["id"]["cell_accuracy@5"] <= 1, scores["id"]["windows@1"] > 0
@@ -61,7 +61,7 @@ def evaluation_seeds(env_id: str, episodes: int, seed: int = 0, reserved: Sequen
     ``reserved`` holds inclusive ``(first, last)`` seed ranges the run used (its validation collection).
 
     Example:
-        >>> evaluation_seeds("shiftgrid/GoTo-v0", 3), evaluation_seeds("MiniGrid-Empty-5x5-v0", 2)
+        >>> evaluation_seeds("shiftgrid/GoTo-v1", 3), evaluation_seeds("MiniGrid-Empty-5x5-v0", 2)
         (range(0, 3), range(1000000000, 1000000002))
     """
     first = first_reset_seed(env_id, seed)

@@ -38,6 +38,8 @@ from shiftgrid.envs.teacher.advice import AdviceConfig
 #: First reset seed of the evaluations during training (checkpoint selection); ``shiftgrid
 #: evaluate`` starts at 0, so the levels a checkpoint was chosen on are not the levels it is scored on.
 VALIDATION_SEED = 1_000_000
+#: The training vector envs (``TrainConfig.vec_env``).
+VEC_ENVS = ("dummy", "subproc", "tensor")
 
 
 def shiftgrid_version() -> str:
@@ -122,7 +124,7 @@ class RunConfig:
         5
     """
 
-    env: str = "shiftgrid/GoTo-v0"
+    env: str = "shiftgrid/GoTo-v1"
     """A shiftgrid, minigrid or BabyAI environment id."""
     split: str | None = None
     """Training split of a shiftgrid id (None: ``train``); must be None for ids without splits."""
@@ -182,7 +184,11 @@ class TrainConfig(RunConfig):
     n_envs: int = 8
     """Training environments stepped side by side."""
     vec_env: str = "dummy"
-    """``dummy`` (one process) or ``subproc`` (one process per environment)."""
+    """``dummy`` (one process), ``subproc`` (one process per environment) or ``tensor`` (the tensor engine: all
+    environments stepped as one batch of torch tensors; shiftgrid ids and the minigrid ids it can express)."""
+    engine: dict = field(default_factory=dict)
+    """Options of the tensor engine when ``vec_env`` is ``tensor``: ``bank_size`` (levels in the cached bank of the
+    split, built on first use), ``workers`` (processes building it), ``device``, ``compile``."""
     torch_threads: int | None = 1
     """CPU threads torch may use (None: torch's default). One suits these small networks: on a busy
     CPU, extra threads can make each small forward pass many times slower."""
@@ -215,8 +221,8 @@ class TrainConfig(RunConfig):
         """Also check the learner name (against the registry), the vector env and the counts."""
         check_learner(self.algo)
         super().validate()
-        if self.vec_env not in ("dummy", "subproc"):
-            raise ConfigError(f"vec_env must be 'dummy' or 'subproc', got {self.vec_env!r}")
+        if self.vec_env not in VEC_ENVS:
+            raise ConfigError(f"vec_env must be one of {', '.join(VEC_ENVS)}, got {self.vec_env!r}")
         for name in ("steps", "n_envs"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

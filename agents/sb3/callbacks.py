@@ -9,7 +9,8 @@ Teachers inside the environments (advice) are served generically: the per-step c
 put in ``info["teacher_cost"]`` are summed into running totals for
 :meth:`~shiftgrid.agents.run.services.RunServices.teacher_cost` (continued from ``teacher/cost.json``
 on resume), and sub-environments that fade their teacher out (``set_training_step``) are told
-the global step at every rollout. The run's extensions' scalars are recorded before each write.
+the global step at every rollout. A vector env that counts the distinct levels it drew (the
+tensor engine's ``distinct_levels``) has the count logged as ``rollout/distinct_levels``. The run's extensions' scalars are recorded before each write.
 
 Example:
     >>> from stable_baselines3.common.callbacks import BaseCallback
@@ -19,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -43,12 +45,17 @@ def finished_episodes(infos: list[dict[str, Any]], dones: Any) -> list[Episode]:
 
 
 class ServicesCallback(BaseCallback):
-    """Report an SB3 ``learn`` to the run services; ``rollout_start`` is the step count of the last update."""
+    """Report an SB3 ``learn`` to the run services.
+
+    ``rollout_start`` is the step count of the last update and ``buffers_at_start`` SB3's episode
+    buffers then (what a rollout cut short goes back to).
+    """
 
     def __init__(self, run: RunServices):
         super().__init__()
         self.run = run
         self.rollout_start = 0
+        self.buffers_at_start: tuple[Any, Any] | None = None
 
     def _on_training_start(self) -> None:
         self.rollout_start = self.num_timesteps
@@ -58,6 +65,7 @@ class ServicesCallback(BaseCallback):
             self.cost = {**{k: float(v) for k, v in json.loads(saved.read_text()).items()}, **self.cost}
             self.run.teacher_cost(**self.cost)  # reported once: a total that no longer grows is kept all the same
         self.clock = self.training_env.has_attr("set_training_step")
+        self.levels = self.training_env.has_attr("distinct_levels")  # the tensor engine counts the levels it drew
 
     def _on_rollout_start(self) -> None:
         if self.clock:
@@ -65,6 +73,7 @@ class ServicesCallback(BaseCallback):
         metrics = {k: v for k, v in self.logger.name_to_value.items() if k.startswith("train/") and isinstance(v, (int, float))}
         self.run.on_update(self.num_timesteps, metrics, log=False)
         self.rollout_start = self.model.num_timesteps  # after the services: steps an extension took there are counted
+        self.buffers_at_start = (copy.copy(self.model.ep_info_buffer), copy.copy(self.model.ep_success_buffer))
 
     def _on_step(self) -> bool:
         infos = self.locals["infos"]
@@ -77,4 +86,6 @@ class ServicesCallback(BaseCallback):
     def _on_rollout_end(self) -> None:
         self.logger.record("time/sps", int(self.run.sps()))
         self.logger.record("rollout/episodes", self.run.episodes)
+        if self.levels:
+            self.logger.record("rollout/distinct_levels", self.training_env.env_method("distinct_levels", indices=[0])[0])
         self.run.record_extensions()

@@ -230,35 +230,48 @@ def sample_level(
     last = "no level was generated"
     for t in range(max_tries):
         seed = split.seed_start + (offset + t) % split.seed_count
-        factors, grng, exposed = _draw(family, split, seed, exposure)
-        try:
-            level = family.generate(factors, grng)
-        except LevelError as e:
-            last = f"generator: {e}"
+        out = try_seed(family, split, seed, exposure=exposure, oracle=oracle, max_steps=max_steps)
+        if isinstance(out, str):
+            last = out
             continue
-        h = level_hash(level, hash_extra(factors))
-        if is_reserved(h) != split.held_out:
-            last = "hash bucket"
-            continue
-        plan = None
-        if oracle:
-            try:
-                plan = solve(level, slip=factors.slip)
-            except UnsolvableLevel as e:
-                last = f"oracle: {e}"
-                continue
-            if plan.steps > (max_steps or family.max_steps(factors)):
-                last = "optimal plan longer than the episode limit"
-                continue
         if key is not None:
-            _ACCEPTED[key] = (seed, exposed, factors, h, plan)
+            _ACCEPTED[key] = (seed, out.exposed, out.factors, out.level_hash, out.plan)
             if len(_ACCEPTED) > CACHE_SIZE:
                 _ACCEPTED.popitem(last=False)
-        return Sample(level, factors, seed, h, plan, exposed)
+        return out
     raise SplitError(
         f"split {split.name!r} of {family.name} leaves no levels: {max_tries} seeds from {level_seed} "
         f"were rejected (last reason: {last}); check its factors {dict(split.factors)}"
     )
+
+
+def try_seed(family: Family, split: Split, seed: int, *, exposure: float = 0.0, oracle: bool = True,
+             max_steps: int | None = None) -> Sample | str:
+    """The level at ``seed`` if it is admissible for ``split`` (see :func:`sample_level`), else why not.
+
+    Example:
+        >>> from shiftgrid.envs import family_splits
+        >>> splits = family_splits("GoTo")
+        >>> [type(try_seed(splits.family, splits["train"], s)).__name__ for s in range(4)]
+        ['Sample', 'Sample', 'Sample', 'str']
+    """
+    factors, grng, exposed = _draw(family, split, seed, exposure)
+    try:
+        level = family.generate(factors, grng)
+    except LevelError as e:
+        return f"generator: {e}"
+    h = level_hash(level, hash_extra(factors))
+    if is_reserved(h) != split.held_out:
+        return "hash bucket"
+    plan = None
+    if oracle:
+        try:
+            plan = solve(level, slip=factors.slip)
+        except UnsolvableLevel as e:
+            return f"oracle: {e}"
+        if plan.steps > (max_steps or family.max_steps(factors)):
+            return "optimal plan longer than the episode limit"
+    return Sample(level, factors, seed, h, plan, exposed)
 
 
 class SplitSet(Mapping[str, Split]):

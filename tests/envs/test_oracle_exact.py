@@ -1,11 +1,11 @@
 """The oracle is exact: no plan, found by any means, beats ``optimal_steps``.
 
-- An exhaustive breadth-first search written here, over the environment's own ``step`` (all
-  seven actions, drops included; states told apart by the env's raw state, not the oracle's
-  encoding), finds no shorter plan than the oracle's on small levels of every family, and on
-  levels where the optimum moves an object out of the way (hand-built ones, and generated ones
-  found by searching for plans with a free drop). The oracle's plan replays to success in
-  exactly its length.
+- An exhaustive breadth-first search over the game's one rule set
+  (:func:`shiftgrid.envs.engine.search.shortest_plan`: engine states, all seven actions, drops
+  included; no heuristic, no model of the oracle's) finds no shorter plan than the oracle's on
+  small levels of every family, and on levels where the optimum moves an object out of the way
+  (hand-built ones, and generated ones found by searching for plans with a free drop). The
+  oracle's plan replays to success in the minigrid env in exactly its length.
 - minigrid's ``BabyAIBot`` never gets a return above ``optimal_return`` on any split of the
   families it plays, on 1,000 levels per split (also ``shiftgrid check --bot 1000``).
 - :func:`~shiftgrid.envs.oracle.solve_from` plans from mid-episode states: its plan replays to
@@ -14,8 +14,6 @@
 """
 
 from __future__ import annotations
-
-from collections import deque
 
 import gymnasium as gym
 import numpy as np
@@ -26,7 +24,11 @@ from minigrid.utils.baby_ai_bot import BabyAIBot
 import shiftgrid.envs as sg
 from shiftgrid.envs.level import KeyedDoor, LevelBuilder
 from shiftgrid.envs.mission import Clause, Mission
+from shiftgrid.envs.engine.search import shortest_plan
 from shiftgrid.envs.oracle import DROP, solve, solve_from
+
+#: The current id of each built-in family.
+IDS = {f.name: f.env_id() for f in sg.BUILTIN_FAMILIES}
 
 STATE_CAP = 60_000  # env states the exhaustive search may visit on one level
 
@@ -48,7 +50,7 @@ BEATEN_FAMILIES = ("PutNext", "DoorKey", "Sequence")
 DROP_SEARCH_SEEDS = 150
 
 
-# -- an exhaustive search over the env's own step ------------------------------------------------
+# -- the exhaustive search over the one rule set, and env snapshots ----------------------------------
 
 def _snapshot(u) -> tuple:
     objs = tuple((o, None if o.cur_pos is None else tuple(int(v) for v in o.cur_pos),
@@ -60,6 +62,8 @@ def _snapshot(u) -> tuple:
 def _restore(u, snap) -> None:
     cells, pos, d, carrying, steps, pstep, pdone, objs = snap
     u.grid.grid[:] = cells
+    for i in range(len(cells)):
+        u.grid.refresh(i % u.grid.width, i // u.grid.width)
     u.agent_pos, u.agent_dir, u.carrying, u.step_count = pos, d, carrying, steps
     u.progress.step, u.progress.done = pstep, set(pdone)
     for o, cp, is_open, is_locked in objs:
@@ -68,42 +72,13 @@ def _restore(u, snap) -> None:
             o.is_open, o.is_locked = is_open, is_locked
 
 
-def _key(u) -> tuple:
-    objs = tuple((None if o.cur_pos is None else tuple(int(v) for v in o.cur_pos),
-                  getattr(o, "is_open", None), getattr(o, "is_locked", None)) for o in u.objects)
-    return (tuple(int(v) for v in u.agent_pos), u.agent_dir, id(u.carrying), tuple(map(id, u.grid.grid)), objs,
-            u.progress.step, frozenset(u.progress.done))
-
-
 def env_optimum(env, limit: int, free_drops: bool = True) -> tuple[int, ...] | None:
     """A shortest action sequence (at most ``limit`` long) that succeeds from the env's current state, or None.
 
-    ``free_drops=False`` allows ``drop`` only as the action that completes the mission.
+    Searched exhaustively over engine states from the env's state (``free_drops=False``: ``drop``
+    only as the action that completes the mission).
     """
-    u = env.unwrapped
-    root = _snapshot(u)
-    seen = {_key(u)}
-    queue = deque([(root, ())])
-    try:
-        while queue:
-            snap, path = queue.popleft()
-            if len(path) >= limit:
-                continue
-            for a in range(7):
-                _restore(u, snap)
-                _, _, terminated, truncated, info = u.step(a)
-                if info["success"]:
-                    return path + (a,)
-                if terminated or truncated or (a == DROP and not free_drops):
-                    continue
-                k = _key(u)
-                if k not in seen:
-                    seen.add(k)
-                    assert len(seen) < STATE_CAP, "level too large for the exhaustive search"
-                    queue.append((_snapshot(u), path + (a,)))
-        return None
-    finally:
-        _restore(u, root)
+    return shortest_plan(env, limit, free_drops=free_drops, cap=STATE_CAP)
 
 
 def _replays(env, actions) -> bool:
@@ -192,7 +167,7 @@ def test_hand_built_levels_that_need_a_drop(name, fixed_level_env):
 # -- small generated levels of every family ------------------------------------------------------
 
 def _small_env(name: str):
-    return gym.make(f"shiftgrid/{name}-v0", max_steps=500, **SMALL[name])
+    return gym.make(IDS[name], max_steps=500, **SMALL[name])
 
 
 def _free_drop(plan, mission) -> bool:
@@ -226,6 +201,7 @@ def test_every_family_has_small_levels_in_this_test():
 
 
 @pytest.mark.parametrize("name", list(SMALL))
+@pytest.mark.levels
 def test_no_plan_beats_the_oracle_on_small_levels(name):
     env = _small_env(name)
     u = env.unwrapped
@@ -266,14 +242,14 @@ def bot_episode(env, seed: int):
     return ret, info["optimal_return"]
 
 
-BOT_CASES = [(f, s) for f in BOT_FAMILIES for s in sg.splits_for(f"shiftgrid/{f}-v0") if not s.endswith("/id")]
+BOT_CASES = [(f, s) for f in BOT_FAMILIES for s in sg.splits_for(IDS[f]) if not s.endswith("/id")]
 
 
-@pytest.mark.slow
+@pytest.mark.levels
 @pytest.mark.parametrize("family,split", BOT_CASES, ids=[f"{f}/{s}" for f, s in BOT_CASES])
 def test_babyai_bot_never_beats_optimal_return(family, split):
-    env = gym.make(f"shiftgrid/{family}-v0", split=split)
-    probe = gym.make(f"shiftgrid/{family}-v0", split=split, oracle=False)  # cheap resets to find the bot's levels
+    env = gym.make(IDS[family], split=split)
+    probe = gym.make(IDS[family], split=split, oracle=False)  # cheap resets to find the bot's levels
     played, beaten = 0, []
     for seed in range(30 * BOT_LEVELS):  # Sequence instructions/far: about 1 mission in 8 is expressible
         if played == BOT_LEVELS:
@@ -307,6 +283,7 @@ def _replay_from_reset(env, seed, actions):
 
 
 @pytest.mark.parametrize("name", list(SMALL))
+@pytest.mark.levels
 def test_solve_from_mid_episode_states(name):
     env = _small_env(name)
     u = env.unwrapped
