@@ -22,7 +22,7 @@ Example:
     >>> from shiftgrid.agents.model_based.behaviour import make_behaviour
     >>> from shiftgrid.world_models.interface import ObsSpec
     >>> from shiftgrid.world_models.models import build_model
-    >>> played = record_with_poses(make_behaviour("random", noise=1.0, seed=0), "shiftgrid/GoTo-v0", ["id"], episodes=2)
+    >>> played = record_with_poses(make_behaviour("random", noise=1.0, seed=0), "shiftgrid/GoTo-v1", ["id"], episodes=2)
     >>> played["id"][0]["pose"].shape[1]
     3
     >>> table = breakdown(build_model("mechanism", "tiny", ObsSpec()), played["id"], context=3, horizons=(1,))

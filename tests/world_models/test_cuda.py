@@ -20,7 +20,7 @@ from shiftgrid.world_models.train_step import make_optimizer, train_step
 
 pytestmark = pytest.mark.gpu
 
-FAMILIES = ("rssm", "transformer")
+FAMILIES = ("rssm", "transformer", "mechanism")
 EMPTY = "MiniGrid-Empty-5x5-v0"
 
 
