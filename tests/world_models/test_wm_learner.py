@@ -90,9 +90,14 @@ def test_collection_keeps_episode_boundaries(env, policy, tmp_path, request):
     assert learner.num_timesteps == 120 == len(learner.replay)
     found = [seg for i in range(2) for seg in segments(learner.replay.stream(i))]
     reported = sorted((e.length, e.ret) for e in run.episodes)
-    assert len(found) == len(reported) >= 2
-    for (n, ret), (m, want) in zip(sorted(found), reported):
-        assert n == m and ret == pytest.approx(want, abs=1e-5)  # the replay keeps float32 rewards
+    # An episode that ends on the budget's very last step is reported, but its last observation
+    # would be the next step's, which is never taken: at most one such episode per env.
+    assert len(found) >= 2 and 0 <= len(reported) - len(found) <= 2
+    unmatched = list(reported)
+    for n, ret in found:
+        match = next((r for r in unmatched if r[0] == n and r[1] == pytest.approx(ret, abs=1e-5)), None)
+        assert match is not None, f"replayed episode {(n, ret)} was not reported"  # the replay keeps float32 rewards
+        unmatched.remove(match)
     if policy == "oracle":  # noise 0: the oracle (shiftgrid) and BabyAI's bot solve every episode
         assert all(e.success for e in run.episodes)
 
