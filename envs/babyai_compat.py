@@ -5,7 +5,7 @@ pickup, open and putnext (BabyAI has no "reach the goal" and at most two sequenc
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
-    >>> env = gym.make("shiftgrid/GoTo-v0"); _ = env.reset(seed=0)
+    >>> env = gym.make("shiftgrid/GoTo-v1"); _ = env.reset(seed=0)
     >>> type(env.unwrapped.instrs).__name__
     'GoToInstr'
 """

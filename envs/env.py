@@ -12,7 +12,7 @@ top left with walls around them, so full and pixel observations keep one shape p
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
-    >>> env = gym.make("shiftgrid/GoTo-v0", split="size/far")
+    >>> env = gym.make("shiftgrid/GoTo-v1", split="size/far")
     >>> obs, info = env.reset(seed=1)
     >>> obs["image"].shape, sorted(k for k in info if k.startswith("optimal"))
     ((7, 7, 3), ['optimal_exact', 'optimal_return', 'optimal_steps'])
@@ -196,7 +196,7 @@ class ShiftGridEnv(MiniGridEnv):
 
         Example:
             >>> import gymnasium as gym, shiftgrid.envs
-            >>> env = gym.make("shiftgrid/Pickup-v0"); _, info = env.reset(seed=0)
+            >>> env = gym.make("shiftgrid/Pickup-v1"); _, info = env.reset(seed=0)
             >>> _ = env.step(2)
             >>> len(env.unwrapped.optimal_plan_from_here().actions) <= info["optimal_steps"] + 1
             True
@@ -230,7 +230,7 @@ class ShiftGridEnv(MiniGridEnv):
 
         Example:
             >>> import gymnasium as gym, shiftgrid.envs
-            >>> env = gym.make("shiftgrid/GoTo-v0", split="observation/far", oracle=False).unwrapped
+            >>> env = gym.make("shiftgrid/GoTo-v1", split="observation/far", oracle=False).unwrapped
             >>> shifted = env.reset(seed=0)[0]["image"]
             >>> env.set_observation("identity", 7)
             >>> bool((env.gen_obs()["image"] == shifted).all())

@@ -6,7 +6,7 @@ passed at registration), the oracle, registration and the generic tests then app
 Example:
     >>> from shiftgrid.envs.families.goto import FAMILY
     >>> FAMILY.name, FAMILY.version
-    ('GoTo', 0)
+    ('GoTo', 1)
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ teacher's advice is an ``advice`` observation, tokenised like the mission; with
 advice is evaluated, so its observation space still matches and it is scored without its teacher.
 
 Example:
-    >>> env = make_env("shiftgrid/GoTo-v0", split="size/near")
+    >>> env = make_env("shiftgrid/GoTo-v1", split="size/near")
     >>> obs, info = env.reset(seed=0)
     >>> sorted(obs)
     ['direction', 'image', 'mission']
@@ -46,7 +46,7 @@ def has_splits(env_id: str) -> bool:
 
     A ``module:id`` (gymnasium's form) imports ``module`` first, as ``gym.make`` does.
     """
-    return bare_id(env_id) in shiftgrid.envs.registered_ids()
+    return bare_id(env_id) in shiftgrid.envs.registered_ids(superseded=True)
 
 
 def make_env(env_id: str, split: str | None = None, max_len: int = DEFAULT_MAX_LEN, *, advice: AdviceConfig | None = None,
@@ -59,7 +59,7 @@ def make_env(env_id: str, split: str | None = None, max_len: int = DEFAULT_MAX_L
     the module docstring).
 
     Example:
-        >>> env = make_env("shiftgrid/GoTo-v0", advice=AdviceConfig("subgoal"))
+        >>> env = make_env("shiftgrid/GoTo-v1", advice=AdviceConfig("subgoal"))
         >>> obs, _ = env.reset(seed=0)
         >>> bool((obs["advice"] == obs["mission"]).all())  # on GoTo the subgoal is the mission
         True

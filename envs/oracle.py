@@ -26,7 +26,7 @@ carries, objects moved or removed, doors, mission progress).
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
-    >>> env = gym.make("shiftgrid/GoTo-v0")
+    >>> env = gym.make("shiftgrid/GoTo-v1")
     >>> _, info = env.reset(seed=0)
     >>> plan = solve(env.unwrapped.level)
     >>> len(plan.actions) == info["optimal_steps"], plan.exact

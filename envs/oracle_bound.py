@@ -12,7 +12,7 @@ the mission can no longer be completed (an object it names was toggled away).
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
     >>> from shiftgrid.envs.oracle_state import Model
-    >>> env = gym.make("shiftgrid/GoTo-v0"); _, info = env.reset(seed=0)
+    >>> env = gym.make("shiftgrid/GoTo-v1"); _, info = env.reset(seed=0)
     >>> m = Model.from_level(env.unwrapped.level)
     >>> 0 < LowerBound(m)(m.start) <= info["optimal_steps"]
     True

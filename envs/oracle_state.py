@@ -19,7 +19,7 @@ move, pickup, toggle and drop on any free cell; moves into lava (a failure) are 
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
-    >>> env = gym.make("shiftgrid/Pickup-v0"); _ = env.reset(seed=0)
+    >>> env = gym.make("shiftgrid/Pickup-v1"); _ = env.reset(seed=0)
     >>> m = Model.from_level(env.unwrapped.level)
     >>> m.start[1], m.lower_bound(m.start) > 0
     (-1, True)

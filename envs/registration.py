@@ -11,7 +11,7 @@ Example:
     ...     "version": 0, "train": {"size": 6, "num_distractors": 1},
     ...     "axes": {"size": {"far": {"size": 12}}}})
     >>> env_id
-    'mylab/GoTo-v0'
+    'mylab/GoTo-v1'
     >>> env = gym.make(env_id, split="size/far")
 
 A registered spec holds JSON values only: the family as an import path (``module:name``) and
@@ -19,7 +19,7 @@ the splits as given (None for the family's own YAML, a YAML path, or a mapping),
 ``gym.spec(env_id).to_json()`` works and ``gym.make(EnvSpec.from_json(...))`` rebuilds the
 env in any process that can import the family's module:
 
-    >>> gym.spec("shiftgrid/GoTo-v0").kwargs["family"]
+    >>> gym.spec("shiftgrid/GoTo-v1").kwargs["family"]
     'shiftgrid.envs.families.goto:FAMILY'
     >>> spec = gym.envs.registration.EnvSpec.from_json(gym.spec(env_id).to_json())
     >>> gym.make(spec, split="size/far").reset(seed=0)[1]["success"]
@@ -201,8 +201,8 @@ def bare_id(env_id: str) -> str:
     """``env_id`` without gymnasium's ``module:`` prefix, importing that module (which registers its ids).
 
     Example:
-        >>> bare_id("shiftgrid.envs:shiftgrid/GoTo-v0")
-        'shiftgrid/GoTo-v0'
+        >>> bare_id("shiftgrid.envs:shiftgrid/GoTo-v1")
+        'shiftgrid/GoTo-v1'
     """
     module, sep, rest = env_id.partition(":")
     if not sep:
@@ -226,8 +226,9 @@ def registered_id(family: Family | str, splits: Any = None) -> str | None:
     """The id registered with this family reference and splits source, if any (the vector engine learns its id so).
 
     Example:
+        >>> from shiftgrid.envs.registration import registered_id  # the registry the ids were registered in
         >>> registered_id("shiftgrid.envs.families.goto:FAMILY")
-        'shiftgrid/GoTo-v0'
+        'shiftgrid/GoTo-v1'
     """
     ref = family if isinstance(family, str) else None
     for env_id, kwargs in _REGISTERED.items():
@@ -237,9 +238,27 @@ def registered_id(family: Family | str, splits: Any = None) -> str | None:
     return None
 
 
-def registered_ids(namespace: str | None = None) -> list[str]:
-    """Ids registered through :func:`register_family` (optionally only one namespace)."""
-    return [i for i in _REGISTERED if namespace is None or i.startswith(namespace + "/")]
+def registered_ids(namespace: str | None = None, *, superseded: bool = False) -> list[str]:
+    """Ids registered through :func:`register_family` (optionally only one namespace).
+
+    An id whose family is also registered under a higher version is superseded: it stays
+    makeable (gymnasium warns that it is out of date) and is listed only with ``superseded=True``.
+
+    Example:
+        >>> from shiftgrid.envs import registered_ids
+        >>> "shiftgrid/GoTo-v1" in registered_ids("shiftgrid"), "shiftgrid/GoTo-v0" in registered_ids("shiftgrid")
+        (True, False)
+        >>> "shiftgrid/GoTo-v0" in registered_ids("shiftgrid", superseded=True)
+        True
+    """
+    ids = [i for i in _REGISTERED if namespace is None or i.startswith(namespace + "/")]
+    if superseded:
+        return ids
+    latest: dict[str, int] = {}
+    for i in _REGISTERED:
+        name, _, version = i.rpartition("-v")
+        latest[name] = max(latest.get(name, -1), int(version))
+    return [i for i in ids if int(i.rpartition("-v")[2]) == latest[i.rpartition("-v")[0]]]
 
 
 def family_splits(name_or_id: str) -> SplitSet:

@@ -8,7 +8,7 @@ returns with ``copy=True``, the default) is a plain tuple of strings, as a sync 
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
-    >>> envs = gym.make_vec("shiftgrid/GoTo-v0", num_envs=2, vectorization_mode="async")
+    >>> envs = gym.make_vec("shiftgrid/GoTo-v1", num_envs=2, vectorization_mode="async")
     >>> obs, _ = envs.reset(seed=0)
     >>> obs["mission"][0].startswith("go to the")
     True

@@ -6,7 +6,7 @@ held-out resets with its training resets.
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
-    >>> r = measure(lambda: gym.make("shiftgrid/GoTo-v0"), steps=200)
+    >>> r = measure(lambda: gym.make("shiftgrid/GoTo-v1"), steps=200)
     >>> r.steps
     200
 """
@@ -77,7 +77,7 @@ def measure_resets(
 
     Example:
         >>> import gymnasium as gym, shiftgrid.envs
-        >>> measure_resets(lambda: gym.make("shiftgrid/GoTo-v0", split="id"), 4, repeat_seeds=[0, 1]).resets
+        >>> measure_resets(lambda: gym.make("shiftgrid/GoTo-v1", split="id"), 4, repeat_seeds=[0, 1]).resets
         4
     """
     env = make()
@@ -101,7 +101,7 @@ def measure_resets_over(makes: Sequence[Callable[[], gym.Env]], resets_each: int
 
     Example:
         >>> import gymnasium as gym, shiftgrid.envs
-        >>> makes = [lambda: gym.make("shiftgrid/GoTo-v0", split=s) for s in ("id", "size/far")]
+        >>> makes = [lambda: gym.make("shiftgrid/GoTo-v1", split=s) for s in ("id", "size/far")]
         >>> measure_resets_over(makes, 2).resets
         4
     """

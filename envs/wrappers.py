@@ -5,7 +5,7 @@ envs and in stable-baselines3 vec envs (every output space is a ``Box``).
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
-    >>> env = MissionTokens(gym.make("shiftgrid/GoTo-v0"))
+    >>> env = MissionTokens(gym.make("shiftgrid/GoTo-v1"))
     >>> obs, _ = env.reset(seed=0)
     >>> obs["mission"].shape, obs["mission"].dtype
     ((40,), dtype('int64'))

@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bank", help="build or describe a level bank (levels as arrays for the tensor engine)")
     p.add_argument("action", choices=["build", "info"], help="build: generate (or load) a bank; info: describe a bank file")
     p.add_argument("path", nargs="?", type=Path, help="info: the bank file")
-    p.add_argument("--env", help="build: a shiftgrid id (shiftgrid/GoTo-v0) or a minigrid id the engine runs")
+    p.add_argument("--env", help="build: a shiftgrid id (shiftgrid/GoTo-v1) or a minigrid id the engine runs")
     p.add_argument("--split", default="train", help="build: the split (train, id, <axis>/near, ...); minigrid ids: train")
     p.add_argument("--count", type=int, default=10_000, help="build: levels in the bank")
     p.add_argument("--out", type=Path, default=None, help="build: where to save it (default: the cache directory)")
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if args.path is not None:
         raise UserError(f"bank build takes no PATH (got {args.path}); use --out PATH")
     if not args.env:
-        raise UserError("bank build needs --env ID (a shiftgrid id such as shiftgrid/GoTo-v0, or a minigrid id the engine runs)")
+        raise UserError("bank build needs --env ID (a shiftgrid id such as shiftgrid/GoTo-v1, or a minigrid id the engine runs)")
     if args.count < 1:
         raise UserError(f"--count must be >= 1, got {args.count}")
     if args.workers is not None and args.workers < 1:

@@ -1,4 +1,6 @@
-"""``shiftgrid benchmark envs``: reset+step throughput of each family next to a comparable minigrid env.
+"""``shiftgrid benchmark NAME``: one benchmark per subcommand, each with its own options (``--help``).
+
+``shiftgrid benchmark envs``: reset+step throughput of each family next to a comparable minigrid env.
 
 Both are driven by the same random policy in the same process, interleaved, and the median
 of ``--repeats`` is reported with the ratio shiftgrid / minigrid. The oracle is on (as in
@@ -39,76 +41,111 @@ from tqdm import tqdm
 
 import shiftgrid.envs
 from shiftgrid.envs.throughput import REFERENCES, measure, measure_resets, measure_resets_over
-from shiftgrid.scripts.cli import UserError
+from shiftgrid.scripts.cli import UserError, one_line_errors
+
+
+#: The benchmarks: name -> the line ``shiftgrid benchmark --help`` gives it.
+BENCHMARKS = {
+    "envs": "reset+step throughput of each family next to a comparable minigrid env, and reset costs",
+    "engine": "the tensor engine's steps/s per batch size (eager and compiled) and its bank resets, against minigrid's "
+              "env and shiftgrid's minigrid env, with the goals said reached or not",
+    "sweep": "seconds per point a sweep adds over running its points by hand, on each backend",
+    "world-model": "training and imagination steps/s of world models next to the real env's",
+    "imitation": "held-out success of bc, dagger and the intelligent expert per demonstration budget and seed, and the "
+                 "smallest budget reaching 99%%",
+    "efficiency": "steps to a training-success goal of the runs in DIRs, against PPO's",
+    "curriculum": "steps to a training-split success goal per curriculum teacher, against uniform's (curriculum runs only)",
+    "ppo": "training steps/s of tensor-ppo, per network, against SB3 ppo's on the same env, with the goals said reached or not",
+}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("benchmark", help="print throughput figures (envs, sweep, world-model) and sample efficiency")
-    p.add_argument("what", choices=["envs", "engine", "sweep", "world-model", "imitation", "efficiency", "curriculum", "ppo"],
-                   help="what to benchmark (engine: the tensor engine's steps/s per batch size, eager and compiled, and "
-                   "its resets, against minigrid's env and shiftgrid's minigrid env, with the goals said reached or not; sweep: seconds per point a sweep adds over running its points by hand, on "
-                   "each backend; world-model: training and imagination steps/s next to the real env's; imitation: "
-                   "held-out success of bc, dagger and the intelligent expert per demonstration budget and seed, and the "
-                   "smallest budget reaching 99%%; efficiency: steps to a training-success goal of the runs in DIRs, "
-                   "against PPO's; curriculum: steps to a training-split success goal per curriculum teacher, against uniform's; "
-                   "ppo: training steps/s of tensor-ppo, per network, against SB3 ppo's on the same env)")
-    p.add_argument("dirs", nargs="*", type=Path, metavar="DIR",
-                   help="efficiency, curriculum: sweep dirs (runs/dreamer-goto) or run dirs, right after the word")
-    p.add_argument("--goal", type=float, default=0.9, help="efficiency, curriculum: 100-episode training success to reach")
-    p.add_argument("--json", type=Path, default=None, metavar="FILE",
-                   help="efficiency: also write the figures as JSON; imitation: append each row as a JSON line")
-    p.add_argument("--points", type=int, default=4, help="sweep: tiny PPO points per measurement")
-    p.add_argument("--backends", default="local,ray", help="sweep: comma-separated backends to measure")
-    p.add_argument("--families", default=None, help="comma-separated family names, or 'all' (default: all; engine: "
-                   f"{','.join(ENGINE_FAMILIES)})")
-    p.add_argument("--steps", type=int, default=None, help="random-policy steps per measurement (default: 20000; engine: "
-                   f"{ENGINE_REFERENCE_STEPS} steps of each reference env)")
-    p.add_argument("--batches", default=None, help="engine: comma-separated batch sizes (default: 256,1024,4096,16384)")
-    p.add_argument("--compile-batches", default="4096", help="engine: batch sizes also measured under torch.compile, or "
-                   "'none' (each compiles once: about a minute on a 2-core machine)")
-    p.add_argument("--bank-size", type=int, default=1000, help="engine: training levels in the bank it resets from (cached)")
-    p.add_argument("--resets", type=int, default=500, help="resets per reset-only measurement")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported")
-    p.add_argument("--split", default="train", help="split of the shiftgrid env to measure")
-    p.add_argument("--models", default="rssm,transformer", help="world-model: comma-separated model families")
-    p.add_argument("--presets", default="tiny,small", help="world-model: comma-separated size presets")
-    p.add_argument("--device", default=None, help="world-model: auto, cpu or cuda[:N] (default: auto); engine: cpu or "
-                   "cuda[:N] (default: cpu)")
-    p.add_argument("--threads", type=int, default=None, help="world-model: torch threads (default: torch's); engine: "
-                   "torch threads (default: 1)")
-    p.add_argument("--env", default="shiftgrid/GoTo-v0",
-                   help="world-model: the real env measured next to the models; imitation: comma-separated env ids; ppo: the env both learners train on")
-    p.add_argument("--batch", type=int, default=1024, help="world-model: imagination batch")
-    p.add_argument("--horizon", type=int, default=15, help="world-model: imagination horizon")
-    p.add_argument("--train-batch", default="16x64", help="world-model: training B x T, e.g. 16x64")
-    p.add_argument("--demos", default="500,1000,2000,5000", help="imitation: comma-separated demonstration counts")
-    p.add_argument("--updates", type=int, default=2000, help="imitation: minibatch updates (of 256) per row, every algo")
-    p.add_argument("--episodes", type=int, default=1000, help="imitation: held-out training-split episodes scored")
-    p.add_argument("--algos", default="bc", help="imitation: comma-separated algos among bc, dagger, expert")
-    p.add_argument("--seeds", "--seed", default="0", help="imitation: comma-separated seeds (demonstrations and learner)")
-    p.add_argument("--networks", default="cheap,babyai", help="ppo: comma-separated tensor-ppo networks")
-    p.add_argument("--reference-steps", type=int, default=8192, help="ppo: training steps of SB3 ppo per repeat")
-    p.add_argument("--tensor-steps", type=int, default=32768, help="ppo: training steps of tensor-ppo per repeat")
-    p.add_argument("--tensor-set", action="append", default=[], metavar="KEY=VALUE",
-                   help="ppo: a config key of the tensor-ppo runs over its presets (repeatable): --tensor-set n_envs=256")
-    p.add_argument("--from", dest="from_file", type=Path, default=None, metavar="FILE",
-                   help="imitation: print the summary of the rows saved in FILE (by --json) and run nothing")
+    p = sub.add_parser("benchmark", help="print throughput figures (envs, sweep, world-model) and sample efficiency",
+                       description="Each benchmark has its own options: shiftgrid benchmark NAME --help.")
+    one_line_errors(p, "shiftgrid benchmark")
+    which = p.add_subparsers(dest="what", metavar="NAME", required=True)
+    parsers = {name: which.add_parser(name, help=text, description=text[:1].upper() + text[1:] + ".")
+               for name, text in BENCHMARKS.items()}
+    for name, q in parsers.items():
+        one_line_errors(q, f"shiftgrid benchmark {name}")
+        q.set_defaults(command=f"benchmark {name}")
+    _envs_options(parsers["envs"])
+    _engine_options(parsers["engine"])
+    _sweep_options(parsers["sweep"])
+    _world_model_options(parsers["world-model"])
+    _imitation_options(parsers["imitation"])
+    _ppo_options(parsers["ppo"])
+    for name in ("efficiency", "curriculum"):
+        q = parsers[name]
+        q.add_argument("dirs", nargs="*", type=Path, metavar="DIR", help="sweep dirs (runs/dreamer-goto) or run dirs")
+        q.add_argument("--goal", type=float, default=0.9, help="100-episode training success to reach (default: 0.9)")
+    parsers["efficiency"].add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the figures as JSON")
     p.set_defaults(func=run)
 
 
-def _quiet_make(env_id: str) -> gym.Env:
-    """Make a minigrid env whose resets print nothing (BabyAI levels print rejected samples)."""
-    return _Quiet(gym.make(env_id))
+def _envs_options(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--families", default="all", help="comma-separated family names, or 'all' (default: all)")
+    q.add_argument("--steps", type=int, default=20000, help="random-policy steps per measurement (default: 20000)")
+    q.add_argument("--resets", type=int, default=500, help="resets per reset-only measurement (default: 500)")
+    q.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported (default: 3)")
+    q.add_argument("--split", default="train", help="split of the shiftgrid env to measure (default: train)")
 
 
-class _Quiet(gym.Wrapper):
-    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
-        with contextlib.redirect_stdout(io.StringIO()):
-            return self.env.reset(**kwargs)
+def _engine_options(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--families", default=",".join(ENGINE_FAMILIES),
+                   help=f"comma-separated family names, or 'all' (default: {','.join(ENGINE_FAMILIES)})")
+    q.add_argument("--batches", default="256,1024,4096,16384", help="comma-separated batch sizes (default: 256,1024,4096,16384)")
+    q.add_argument("--compile-batches", default="4096", help="batch sizes also measured under torch.compile, or 'none' "
+                   "(default: 4096; each compiles once, about a minute on a 2-core machine the first time)")
+    q.add_argument("--threads", type=int, default=1, help="torch threads of the engine (default: 1)")
+    q.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
+    q.add_argument("--steps", type=int, default=ENGINE_REFERENCE_STEPS,
+                   help=f"random-policy steps of each reference env (default: {ENGINE_REFERENCE_STEPS})")
+    q.add_argument("--bank-size", type=int, default=1000, help="training levels in the bank it resets from (cached) (default: 1000)")
+    q.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported (default: 3)")
 
-    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
-        with contextlib.redirect_stdout(io.StringIO()):
-            return self.env.step(action)
+
+def _sweep_options(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--points", type=int, default=4, help="tiny PPO points per measurement (default: 4)")
+    q.add_argument("--backends", default="local,ray", help="comma-separated backends to measure (default: local,ray)")
+    q.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported (default: 3)")
+
+
+def _world_model_options(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--models", default="rssm,transformer", help="comma-separated model families (default: rssm,transformer)")
+    q.add_argument("--presets", default="tiny,small", help="comma-separated size presets (default: tiny,small)")
+    q.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    q.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    q.add_argument("--env", default="shiftgrid/GoTo-v1", help="the real env measured next to the models")
+    q.add_argument("--steps", type=int, default=20000, help="random-policy steps of the real env (default: 20000)")
+    q.add_argument("--batch", type=int, default=1024, help="imagination batch (default: 1024)")
+    q.add_argument("--horizon", type=int, default=15, help="imagination horizon (default: 15)")
+    q.add_argument("--train-batch", default="16x64", help="training B x T (default: 16x64)")
+    q.add_argument("--repeats", type=int, default=3, help="repeats; the median is reported (default: 3)")
+
+
+def _imitation_options(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--env", default="shiftgrid/GoTo-v1", help="comma-separated env ids (default: shiftgrid/GoTo-v1)")
+    q.add_argument("--demos", default="500,1000,2000,5000", help="comma-separated demonstration counts")
+    q.add_argument("--updates", type=int, default=2000, help="minibatch updates (of 256) per row, every algo (default: 2000)")
+    q.add_argument("--episodes", type=int, default=1000, help="held-out training-split episodes scored (default: 1000)")
+    q.add_argument("--algos", default="bc", help="comma-separated algos among bc, dagger, expert (default: bc)")
+    q.add_argument("--seeds", "--seed", default="0", help="comma-separated seeds (demonstrations and learner) (default: 0)")
+    q.add_argument("--device", default="auto", help="torch device of the learners (default: auto)")
+    q.add_argument("--threads", type=int, default=None, help="torch threads (default: 1)")
+    q.add_argument("--json", type=Path, default=None, metavar="FILE", help="append each row as a JSON line")
+    q.add_argument("--from", dest="from_file", type=Path, default=None, metavar="FILE",
+                   help="print the summary of the rows saved in FILE (by --json) and run nothing")
+
+
+def _ppo_options(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--env", default="shiftgrid/GoTo-v0", help="the env both learners train on (default: shiftgrid/GoTo-v0)")
+    q.add_argument("--networks", default="cheap,babyai", help="comma-separated tensor-ppo networks (default: cheap,babyai)")
+    q.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported (default: 3)")
+    q.add_argument("--reference-steps", type=int, default=8192, help="training steps of SB3 ppo per repeat (default: 8192)")
+    q.add_argument("--tensor-steps", type=int, default=32768, help="training steps of tensor-ppo per repeat (default: 32768)")
+    q.add_argument("--tensor-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config key of the tensor-ppo runs over its presets (repeatable): --tensor-set n_envs=256")
 
 
 #: Families ``benchmark engine`` measures by default, and its reference env steps.
@@ -124,22 +161,21 @@ def _engine(args: argparse.Namespace) -> int:
     from shiftgrid.envs.engine.bank import build_bank
     from shiftgrid.envs.engine.batch import check_device
 
-    families = _families(args.families or ",".join(ENGINE_FAMILIES))
-    batches = tuple(_ints("--batches", args.batches or ",".join(map(str, eb.BATCHES)), 1))
+    families = _families(args.families)
+    batches = tuple(_ints("--batches", args.batches, 1))
     compiled = () if args.compile_batches.strip().lower() == "none" else tuple(_ints("--compile-batches", args.compile_batches, 1))
-    steps = ENGINE_REFERENCE_STEPS if args.steps is None else args.steps
-    threads = 1 if args.threads is None else args.threads
+    steps, threads = args.steps, args.threads
     if steps < 100 or args.repeats < 1 or threads < 1 or args.bank_size < 1:
         raise UserError(f"--steps must be >= 100 and --repeats, --threads, --bank-size >= 1; got {steps}, {args.repeats}, "
                         f"{threads}, {args.bank_size}")
-    device = str(check_device(args.device or "cpu"))
+    device = str(check_device(args.device))
     torch.set_num_threads(threads)
     print(f"tensor engine on {device}, {threads} torch thread(s), random policy, resets included; references: one env in "
           f"one Python thread, {steps} steps; median of {args.repeats} interleaved repeats; torch {torch.__version__}", flush=True)
     results = []
     with tqdm(total=len(families), desc="benchmark engine", leave=False) as bar:
         for name in families:
-            bank = build_bank(f"shiftgrid/{name}-v0", "train", args.bank_size, progress=False)
+            bank = build_bank(shiftgrid.envs.family_splits(name).family.env_id(), "train", args.bank_size, progress=False)
             results.append(eb.measure_family(name, bank, batches, compiled, steps, args.repeats, device,
                                              progress=bar.set_postfix_str))
             bar.update()
@@ -164,6 +200,21 @@ def _engine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_make(env_id: str) -> gym.Env:
+    """Make a minigrid env whose resets print nothing (BabyAI levels print rejected samples)."""
+    return _Quiet(gym.make(env_id))
+
+
+class _Quiet(gym.Wrapper):
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return self.env.reset(**kwargs)
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return self.env.step(action)
+
+
 def _families(arg: str) -> list[str]:
     known = [f.name for f in shiftgrid.envs.BUILTIN_FAMILIES]
     if arg == "all":
@@ -182,8 +233,6 @@ def run(args: argparse.Namespace) -> int:
         if not 0 < args.goal <= 1:
             raise UserError(f"--goal must be a success rate in (0, 1], got {args.goal}")
         return _efficiency(args) if args.what == "efficiency" else _curriculum(args)
-    if args.dirs:
-        raise UserError(f"DIR arguments are for 'benchmark efficiency' and 'benchmark curriculum' only; got {' '.join(map(str, args.dirs))}")
     if args.what == "sweep":
         return _sweep(args)
     if args.what == "world-model":
@@ -194,15 +243,14 @@ def run(args: argparse.Namespace) -> int:
         return _ppo(args)
     if args.what == "engine":
         return _engine(args)
-    args.steps = 20000 if args.steps is None else args.steps
     if args.steps < 100 or args.repeats < 1 or args.resets < 1:
         raise UserError(f"--steps must be >= 100 and --repeats, --resets >= 1; got {args.steps}, {args.repeats}, {args.resets}")
-    families = _families(args.families or "all")
+    families = _families(args.families)
     print(f"reset+step throughput, random policy, {args.steps} steps x {args.repeats} repeats (median), oracle on")
     header = f"{'family':<10} {'minigrid reference':<32} {'shiftgrid sps':>14} {'minigrid sps':>13} {'ratio':>6} {'shiftgrid resets/s':>19} {'minigrid resets/s':>18}"
     rows = []
     for name in tqdm(families, desc="families", leave=False):
-        ours = partial(gym.make, f"shiftgrid/{name}-v0", split=args.split)
+        ours = partial(gym.make, shiftgrid.envs.family_splits(name).family.env_id(), split=args.split)
         ref = partial(_quiet_make, REFERENCES[name])
         a, b, ra, rb = [], [], [], []
         for r in range(args.repeats):
@@ -223,8 +271,6 @@ def _curriculum(args: argparse.Namespace) -> int:
     """Steps to ``--goal`` success on uniformly drawn training levels per curriculum teacher (:mod:`~shiftgrid.agents.benchmarks.curriculum`)."""
     from shiftgrid.agents.benchmarks.curriculum import report
 
-    if args.json:
-        raise UserError(f"--json is for benchmark efficiency and imitation; benchmark curriculum prints its table (got --json {args.json})")
     try:
         print(report(args.dirs, args.goal))
     except ValueError as e:
@@ -244,7 +290,7 @@ def _held_out_table(families: list[str], resets: int, repeats: int) -> None:
     print(f"{'family':<10} {'train resets/s':>15} {'id resets/s':>12} {'id/train cost':>14} "
           f"{'every held-out split resets/s':>30} {'repeated id resets/s':>21}")
     for name in tqdm(families, desc="held-out resets", leave=False):
-        env_id = f"shiftgrid/{name}-v0"
+        env_id = shiftgrid.envs.family_splits(name).family.env_id()
         make = partial(gym.make, env_id)
         tests = [partial(gym.make, env_id, split=s) for s in shiftgrid.envs.splits_for(env_id).test_splits()]
         train, held, every, again = [], [], [], []
@@ -328,7 +374,7 @@ def _imitation(args: argparse.Namespace) -> int:
         raise UserError(f"--updates and --episodes must be >= 1, got {args.updates}, {args.episodes}")
     envs = [e.strip() for e in args.env.split(",") if e.strip()]
     if not envs:
-        raise UserError(f"--env expects comma-separated env ids (e.g. shiftgrid/GoTo-v0,shiftgrid/Pickup-v0), got {args.env!r}")
+        raise UserError(f"--env expects comma-separated env ids (e.g. shiftgrid/GoTo-v1,shiftgrid/Pickup-v1), got {args.env!r}")
     print(f"{', '.join(algos)} on {', '.join(envs)}, seeds {', '.join(map(str, seeds))}: about {args.updates} updates of "
           f"256 per row, scored on {args.episodes} held-out training-split episodes (most likely action); rows as they "
           "are measured:", flush=True)
@@ -340,7 +386,7 @@ def _imitation(args: argparse.Namespace) -> int:
             with open(args.json, "a") as f:
                 f.write(json.dumps(row) + "\n")
 
-    rows = ib.benchmark(envs, algos, counts, seeds, episodes=args.episodes, updates=args.updates, device=args.device or "auto",
+    rows = ib.benchmark(envs, algos, counts, seeds, episodes=args.episodes, updates=args.updates, device=args.device,
                         torch_threads=args.threads or 1, on_row=on_row)
     print()
     print(ib.summary(rows))
@@ -386,12 +432,11 @@ def _world_model(args: argparse.Namespace) -> int:
         b, t = (int(x) for x in args.train_batch.lower().split("x"))
     except ValueError:
         raise UserError(f"--train-batch must look like 16x64, got {args.train_batch!r}") from None
-    args.steps = 20000 if args.steps is None else args.steps
     if min(b, t, args.batch, args.horizon, args.repeats) < 1 or args.steps < 100 or (args.threads is not None and args.threads < 1):
         raise UserError(f"--batch, --horizon, --repeats, --threads and --train-batch must be >= 1 and --steps >= 100; got "
                         f"{args.batch}, {args.horizon}, {args.repeats}, {args.threads}, {args.train_batch}, {args.steps}")
     try:
-        device = str(resolve_device(args.device or "auto"))
+        device = str(resolve_device(args.device))
         for name in models:
             for preset in presets:
                 model_config(name, preset)

@@ -8,8 +8,8 @@ With ``--bot N``, minigrid's ``BabyAIBot`` also plays ``N`` levels of every spli
 instructions apply: no episode may return more than the oracle's ``optimal_return``.
 
 Example:
-    $ shiftgrid check shiftgrid/GoTo-v0 --levels 50
-    $ shiftgrid check shiftgrid/Pickup-v0 --levels 5 --bot 1000
+    $ shiftgrid check shiftgrid/GoTo-v1 --levels 50
+    $ shiftgrid check shiftgrid/Pickup-v1 --levels 5 --bot 1000
 """
 
 from __future__ import annotations

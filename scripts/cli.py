@@ -26,7 +26,8 @@ from shiftgrid.envs.errors import UserInputError
 #: Subcommand modules (``shiftgrid.scripts.<name>_cmd``), in the order ``--help`` lists them.
 COMMANDS = ("main", "envs", "check", "bank", "benchmark", "train", "evaluate", "sweep", "demos", "wm")
 #: Top-level packages of the ``[agents]`` extra: a command whose module needs one is replaced by a hint.
-AGENTS_EXTRA = ("torch", "stable_baselines3", "sb3_contrib", "tensorboard", "pandas", "matplotlib", "scipy", "minari", "h5py")
+AGENTS_EXTRA = ("torch", "stable_baselines3", "sb3_contrib", "tensorboard", "pandas", "matplotlib", "PIL", "scipy", "minari",
+                "h5py")
 INSTALL_AGENTS = "pip install 'shiftgrid[agents]'"
 #: Top-level packages of the ``[sweep]`` extra (``shiftgrid sweep --backend ray``).
 SWEEP_EXTRA = ("ray",)
@@ -98,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "needs_extra", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        print(f"shiftgrid {args.command}: error: unrecognized arguments: {' '.join(extra)} "
+              f"(its options: shiftgrid {args.command} --help)", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except UserInputError as e:

@@ -6,7 +6,7 @@ episode the teacher fails are skipped and listed in the metadata), so a seed giv
 On shiftgrid ids the teacher plans with the exact oracle; on BabyAI ids it is minigrid's BabyAIBot.
 
 Example:
-    $ shiftgrid demos --env shiftgrid/GoTo-v0 --episodes 1000 --seed 0 --out demos/goto
+    $ shiftgrid demos --env shiftgrid/GoTo-v1 --episodes 1000 --seed 0 --out demos/goto
     $ MINARI_DATASETS_PATH=demos/goto python -c "import minari; print(minari.load_dataset('shiftgrid/GoTo/demos-train-v0'))"
     $ shiftgrid train --algo bc --demos demos/goto --steps 200000
 """
@@ -22,7 +22,7 @@ from shiftgrid.scripts.cli import UserError, one_line_errors
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demos", help="record the oracle teacher's demonstrations as a Minari dataset",
                        description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--env", required=True, help="shiftgrid, minigrid (BabyAI) id, e.g. shiftgrid/GoTo-v0")
+    p.add_argument("--env", required=True, help="shiftgrid, minigrid (BabyAI) id, e.g. shiftgrid/GoTo-v1")
     p.add_argument("--split", help="split of a shiftgrid id (default: train)")
     p.add_argument("--episodes", type=int, required=True, help="successful demonstrations to record")
     p.add_argument("--seed", type=int, default=0, help="first reset seed (default: 0)")

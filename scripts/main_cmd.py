@@ -7,7 +7,7 @@ shift report and the TensorBoard logs are. It is ``shiftgrid train`` followed by
 
 Example:
     $ shiftgrid main                                  # PPO on GoTo, 100k steps, 1 seed
-    $ shiftgrid main --env shiftgrid/Pickup-v0 --seeds 0,1,2 --steps 300000
+    $ shiftgrid main --env shiftgrid/Pickup-v1 --seeds 0,1,2 --steps 300000
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from shiftgrid.scripts.cli import UserError
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("main", help="the main job: train PPO, evaluate on every split, print the report",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--env", default="shiftgrid/GoTo-v0", help="environment id")
+    p.add_argument("--env", default="shiftgrid/GoTo-v1", help="environment id")
     p.add_argument("--algo", default="ppo", help="learner (see shiftgrid train --help)")
     p.add_argument("--steps", type=int, default=100_000, help="training steps per seed (this flag's default, not the presets')")
     p.add_argument("--seeds", default="0", help="comma-separated seeds, one run each")

@@ -112,19 +112,30 @@ def report(sweep: Sweep, where: SweepDir, points: list[Point], device: str = "au
     ev = sweep.evaluate
     splits = ev["splits"] if ev["splits"] == "all" else list(ev["splits"])
     summaries = {}
+    references: list[Any] = []  # each configuration's; shown once in the index where they are the same
+    constant: list[str] = []
     for configuration, members in groups.items():
         runs = [where.run(p.name) for p in members]
-        paths = evaluate_runs([r.latest if ev["checkpoint"] == "latest" else r.root for r in runs], splits=splits,
-                              episodes=ev["episodes"], seed=ev["seed"], out=where.report / configuration, n_envs=ev["n_envs"],
-                              device=device, stochastic=ev["stochastic"])
-        summaries[configuration] = json.loads(paths["json"].read_text())["summary"]
+        paths = evaluate_runs([r.root for r in runs], splits=splits, episodes=ev["episodes"], seed=ev["seed"],
+                              out=where.report / configuration, n_envs=ev["n_envs"], device=device, stochastic=ev["stochastic"],
+                              checkpoint=ev["checkpoint"], reference_episodes=ev["reference_episodes"])
+        document = json.loads(paths["json"].read_text())
+        summaries[configuration] = document["summary"]
+        references.append(document.get("references"))
+        if document["meta"].get("warning: constant policy"):
+            constant.append(f"{configuration}: {document['meta']['warning: constant policy']}")
     rows = [{"point": p.name, "configuration": p.configuration, "seed": p.config["seed"], **status[p.name]} for p in points]
     meta = {"episodes per split": ev["episodes"], "evaluation reset seeds": f"from {ev['seed']}",
             "checkpoint": "best.pt where there is one" if ev["checkpoint"] == "best" else "latest.pt (the final one)",
             "actions": "sampled from the policy" if ev["stochastic"] else "most likely (deterministic)",
-            "not evaluated": ", ".join(p.name for p in points if status[p.name]["state"] != "done") or "none"}
+            "not evaluated": ", ".join(p.name for p in points if status[p.name]["state"] != "done") or "none",
+            **({"warning: constant policy": "; ".join(constant)} if constant else {})}
     index = where.report / "results.md"
-    index.write_text(grid_index(sweep.name, summaries, rows, meta))
+    shared = references[0] if all(r == references[0] for r in references) else None
+    if shared is None:
+        meta["references"] = ("not measured (evaluate.reference_episodes: 0)" if not any(references)
+                              else "in each configuration's report (their levels or env settings differ)")
+    index.write_text(grid_index(sweep.name, summaries, rows, meta, references=shared))
     return index
 
 

@@ -4,10 +4,10 @@ Configuration layers, each overriding the one before: the TrainConfig defaults, 
 algorithm's preset (presets/<algo>.yaml), the algorithm-and-environment preset
 (presets/<algo>-<name>.yaml, e.g. ppo-GoTo.yaml), --config FILE, the flags, and
 --set key=value (dotted keys, YAML values). Several seeds (--seed 0,1,2) run one after
-the other in DIR/seed0, DIR/seed1, ...
+the other in DIR/seed=0, DIR/seed=1, ...
 
 Example:
-    $ shiftgrid train --algo ppo --env shiftgrid/GoTo-v0 --steps 200000 --run-dir runs/goto
+    $ shiftgrid train --algo ppo --env shiftgrid/GoTo-v1 --steps 200000 --run-dir runs/goto
     $ shiftgrid train --algo dqn --env MiniGrid-Empty-5x5-v0 --seed 0,1,2 --set hyperparams.gamma=0.95
     $ shiftgrid train --resume runs/goto --steps 400000     # continue to 400k steps in total
     $ shiftgrid train --env shiftgrid/DoorKey-v0 --advice subgoal --set advice.fade_steps=500000
@@ -19,12 +19,13 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any, cast
 
 from shiftgrid.agents.run.config import TrainConfig, load_yaml_file, merge, parse_overrides
 from shiftgrid.agents.run.presets import layered, preset_steps
-from shiftgrid.agents.run.registry import learner_names
+from shiftgrid.agents.run.registry import STEP_CLOCK_NOTES, learner_names, steps_meaning
 from shiftgrid.agents.run.rundir import CONFIG_FILE, RunDir, default_run_dir
 from shiftgrid.envs.teacher.advice import GRANULARITIES
 from shiftgrid.envs.teacher.curriculum import TEACHERS
@@ -36,13 +37,14 @@ FLAG_KEYS = ("algo", "env", "split", "steps", "n_envs", "device", "vec_env", "ru
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help=f"train a learner ({', '.join(learner_names())}) and log to TensorBoard",
-                       description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=steps_epilog())
     d = TrainConfig()
     p.add_argument("--algo", help=f"learner: {', '.join(learner_names())} (default: {d.algo})")
     p.add_argument("--env", help=f"shiftgrid, minigrid or BabyAI id (default: {d.env})")
     p.add_argument("--split", help="training split of a shiftgrid id (default: train)")
-    p.add_argument("--steps", type=int, help=f"total environment steps (default: the presets' steps where they set them "
-                   f"({preset_steps()}), else {d.steps})")
+    p.add_argument("--steps", type=int, help=f"total steps of the run, counted as the learner's step clock says (below) "
+                   f"(default: the presets' steps where they set them ({preset_steps()}), else {d.steps})")
     p.add_argument("--seed", help=f"seed, or comma-separated seeds for one run each (default: {d.seed})")
     p.add_argument("--n-envs", type=int, help=f"training environments stepped side by side (default: the preset's, else {d.n_envs})")
     p.add_argument("--vec-env", help=f"dummy (one process), subproc (one process per env) or tensor (the tensor engine: every env "
@@ -70,6 +72,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     one_line_errors(p, "shiftgrid train")
     p.set_defaults(func=run)
 
+
+
+def steps_epilog(width: int = 100) -> str:
+    """The ``--help`` account of what ``--steps`` counts, learner by learner."""
+    by_meaning: dict[str, list[str]] = {}
+    for name in learner_names():
+        by_meaning.setdefault(steps_meaning(name), []).append(name)
+    lines = ["what --steps counts, per learner:"]
+    for meaning, names in by_meaning.items():
+        lines += textwrap.wrap(meaning, width, initial_indent=f"  {', '.join(names)}: ", subsequent_indent="    ")
+    return "\n".join(lines + textwrap.wrap(STEP_CLOCK_NOTES, width, initial_indent="  ", subsequent_indent="  "))
 
 
 def parse_seeds(text: str | None) -> list[int]:
@@ -157,9 +170,13 @@ def new_runs(merged: dict[str, Any], seeds: list[int] | None = None) -> list[tup
     return out
 
 
-def summary(result: Any) -> str:
-    """One line about a finished run (a :class:`~shiftgrid.agents.run.train.RunResult`)."""
-    parts = [f"{result.run_dir}: {result.num_timesteps} steps", f"{result.sps:.0f} SPS"]
+def summary(result: Any, config: TrainConfig | None = None) -> str:
+    """One line about a finished run (a :class:`~shiftgrid.agents.run.train.RunResult`), saying where it ended past ``config.steps``."""
+    steps = f"{result.run_dir}: {result.num_timesteps} steps"
+    if config is not None and result.num_timesteps > config.steps:
+        steps += (f" ({result.num_timesteps - config.steps} past --steps {config.steps}; "
+                  f"shiftgrid train --help says how {config.algo} counts steps)")
+    parts = [steps, f"{result.sps:.0f} SPS"]
     if result.success is not None:
         parts.append(f"training success {result.success:.2f}")
     if result.best_success is not None:
@@ -196,7 +213,7 @@ def train_all(runs: list[tuple[TrainConfig, bool]], prog: str = "shiftgrid train
             print(f"{result.run_dir}: already complete at {result.num_timesteps} steps (config steps {config.steps}); "
                   "nothing to do (give --steps N to train further)")
             continue
-        print(summary(result))
+        print(summary(result, config))
     return 0
 
 

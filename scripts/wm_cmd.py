@@ -4,8 +4,8 @@ Subcommands live in ``shiftgrid.scripts.wm_<name>_cmd`` (each defines ``add_pars
 none imports torch before it runs, so ``shiftgrid --help`` works on the base install.
 
 Example:
-    $ shiftgrid wm train --model rssm --env shiftgrid/GoTo-v0 --policy random --steps 20000 --preset small
-    $ shiftgrid wm evaluate runs/wm-rssm-GoTo-v0-* --horizons 1,5,15
+    $ shiftgrid wm train --model rssm --env shiftgrid/GoTo-v1 --policy random --steps 20000 --preset small
+    $ shiftgrid wm evaluate runs/wm-rssm-GoTo-v1-* --horizons 1,5,15
 """
 
 from __future__ import annotations

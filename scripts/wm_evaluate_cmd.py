@@ -11,7 +11,9 @@ with ``--seed`` + ``i``, 10^9 + that on ids without splits; see
 (its actor through ``predict``, most likely actions as ``shiftgrid evaluate`` plays it, or
 sampled with ``--stochastic``), each run's own episodes on the same seeds. For a window at
 every step the model filters ``--context`` real steps, then predicts open-loop from the real
-actions, scored at each of ``--horizons``.
+actions, scored at each of ``--horizons``. A model trained from demonstrations (``wm train --demos``)
+is played by the demonstrator (the oracle teacher ``shiftgrid demos`` records); ``--behaviour``
+chooses another for any run (``random``, ``oracle``, a trained agent's run), and the report names it.
 
 The report (results.json / results.md / long-form results.csv, ``shift_*.png``) is the agents'
 report, written by the same code: it goes to ``--out DIR`` (required for several runs), or for one
@@ -20,9 +22,10 @@ report from ``shiftgrid evaluate``), and replaces a report already there, as ``s
 evaluate`` does.
 
 Example:
-    $ shiftgrid wm evaluate runs/wm-rssm-GoTo-v0-s0 --episodes 50
-    $ shiftgrid wm evaluate runs/wm-rssm-GoTo/seed0 runs/wm-rssm-GoTo/seed1 --horizons 1,5,15 --out reports/wm-rssm-goto
+    $ shiftgrid wm evaluate runs/wm-rssm-GoTo-v1-s0 --episodes 50
+    $ shiftgrid wm evaluate runs/wm-rssm-GoTo/seed=0 runs/wm-rssm-GoTo/seed=1 --horizons 1,5,15 --out reports/wm-rssm-goto
     $ shiftgrid wm evaluate runs/dreamer-goto/runs/seed=0 runs/dreamer-goto/runs/seed=1 --out reports/dreamer-goto-wm
+    $ shiftgrid wm evaluate runs/wm-from-demos --behaviour random --episodes 50
 """
 
 from __future__ import annotations
@@ -53,6 +56,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    f"a Dreamer run: <run dir>/eval/{DREAMER_REPORT_DIR})")
     p.add_argument("--stochastic", action="store_true",
                    help="a Dreamer run's agent samples its actions (default: most likely, as shiftgrid evaluate plays it)")
+    p.add_argument("--behaviour", default=None, metavar="random|oracle|RUN",
+                   help="what plays the real episodes: random, oracle, or a trained agent (run dir, .pt or .zip), without "
+                        "added noise (default: the run's own: a wm train run's behaviour policy, the oracle that recorded "
+                        "the demonstrations of a model trained from them, a Dreamer run's agent)")
     p.add_argument("--n-envs", type=int, default=8, help="environments stepped side by side (default: 8)")
     p.add_argument("--batch-size", type=int, default=1024, help="windows predicted at once on the device (default: 1024)")
     p.add_argument("--device", default="auto", help="torch device of the models: auto (CUDA when present), cpu, cuda")
@@ -84,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     paths = evaluate_world_model_runs(args.runs, splits=parse_splits(args.splits), horizons=horizons, episodes=args.episodes,
                                       context=args.context, stride=args.stride, seed=args.seed, checkpoint=args.checkpoint,
                                       out=args.out, n_envs=args.n_envs, batch_size=args.batch_size, device=args.device,
-                                      stochastic=args.stochastic, progress=not args.no_progress)
+                                      stochastic=args.stochastic, progress=not args.no_progress, behaviour=args.behaviour)
     print(paths["md"].read_text())
     print(f"report written to {paths['md'].parent}: {', '.join(p.name for p in paths.values())}")
     return 0

@@ -7,13 +7,13 @@ accuracy, open-loop prediction images). Configuration layers, each overriding th
 the defaults, presets/world-model.yaml, presets/world-model-<env name>.yaml, --config FILE,
 the flags, and --set key=value (world-model settings are hyperparams.*, e.g.
 --set hyperparams.train_ratio=64 or --set hyperparams.model_overrides.bf16=true).
-Several seeds (--seed 0,1,2) run one after the other in DIR/seed0, DIR/seed1, ...
+Several seeds (--seed 0,1,2) run one after the other in DIR/seed=0, DIR/seed=1, ...
 
 Example:
-    $ shiftgrid wm train --model rssm --env shiftgrid/GoTo-v0 --policy oracle --noise 0.25 --steps 20000 --preset small
+    $ shiftgrid wm train --model rssm --env shiftgrid/GoTo-v1 --policy oracle --noise 0.25 --steps 20000 --preset small
     $ shiftgrid wm train --model rssm --env MiniGrid-Empty-5x5-v0 --policy random --steps 5000 --preset tiny --seed 0,1,2
-    $ shiftgrid wm train --model rssm --env shiftgrid/GoTo-v0 --policy runs/goto-ppo --steps 20000
-    $ shiftgrid wm train --resume runs/wm-rssm-GoTo-v0-20260101-120000 --steps 40000
+    $ shiftgrid wm train --model rssm --env shiftgrid/GoTo-v1 --policy runs/goto-ppo --steps 20000
+    $ shiftgrid wm train --resume runs/wm-rssm-GoTo-v1-20260101-120000 --steps 40000
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ SETTING_FLAGS = ("model", "preset", "policy", "noise")
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a world model on transitions of a behaviour policy",
                        description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="world-model family: rssm or transformer (default: rssm)")
-    p.add_argument("--env", help="shiftgrid, minigrid or BabyAI id (default: shiftgrid/GoTo-v0)")
+    p.add_argument("--model", help="world-model family: rssm, transformer or mechanism (default: rssm)")
+    p.add_argument("--env", help="shiftgrid, minigrid or BabyAI id (default: shiftgrid/GoTo-v1)")
     p.add_argument("--split", help="training split of a shiftgrid id (default: train)")
     p.add_argument("--policy", metavar="random|oracle|RUN",
                    help="behaviour policy: random, oracle (shiftgrid's exact oracle, BabyAI's bot), or a trained agent's "
@@ -86,7 +86,7 @@ def fresh_runs(args: argparse.Namespace) -> list:
                         "train agents with shiftgrid train")
     if merged.get("run_dir") is None:
         model = (merged.get("hyperparams") or {}).get("model", "rssm")
-        merged["run_dir"] = str(default_run_dir(f"wm-{model}", str(merged.get("env", "shiftgrid/GoTo-v0"))).root)
+        merged["run_dir"] = str(default_run_dir(f"wm-{model}", str(merged.get("env", "shiftgrid/GoTo-v1"))).root)
     return new_runs(merged, parse_seeds(args.seed) if args.seed is not None else None)
 
 

@@ -179,3 +179,111 @@ def test_commands_parse(page: Path, capsys: pytest.CaptureFixture[str]) -> None:
             problems.append(f"{page.relative_to(ROOT)}:{number}: shiftgrid {shlex.join(argv)}\n  "
                             f"{capsys.readouterr().err.strip().splitlines()[-1]}")
     assert not problems, "\n".join(problems)
+
+
+# ---- the README's commands, run at tiny budgets ------------------------------------------------------
+
+#: README commands not run here, and why (every other command of the README's table is run below).
+NOT_RUN = {
+    ("benchmark", "efficiency"): "reads the runs of the efficiency sweeps (hours of training), which no line above writes",
+    ("benchmark", "curriculum"): "reads the runs of the curriculum sweeps (hours of training), which no line above writes",
+}
+#: A small network, so that every training command takes seconds.
+SMALL_EXTRACTOR = "extractor={cell_dim: 8, channels: 8, text_dim: 8, word_dim: 8, features_dim: 16}"
+#: Flags appended to a README command to make it tiny (a later flag wins), by subcommand and learner.
+TRAIN = ["--steps", "64", "--n-envs", "2", "--device", "cpu", "--no-progress", "--set", "eval.freq=0"]
+TINY: dict[str, list[str]] = {
+    "main": ["--steps", "64", "--episodes", "1", "--device", "cpu"],
+    "envs": [],
+    "check": ["--levels", "2", "--bot", "2"],
+    "evaluate": ["--episodes", "2", "--splits", "id,size/far", "--reference-episodes", "1", "--n-envs", "1"],
+    "demos": ["--episodes", "4", "--no-progress"],
+    "sweep": [],  # its file is shrunk instead (see below)
+    "wm train": ["--steps", "48", "--preset", "tiny", "--n-envs", "2", "--device", "cpu", "--no-progress", "--set",
+                 "hyperparams={batch_size: 2, seq_len: 8, learning_starts: 16, train_ratio: 1, openloop_every: 0}"],
+    "wm evaluate": ["--episodes", "2", "--splits", "id", "--horizons", "1,3", "--context", "2", "--n-envs", "2", "--no-progress"],
+    "benchmark envs": ["--families", "GoTo", "--steps", "100", "--resets", "2", "--repeats", "1"],
+    "benchmark world-model": ["--models", "rssm", "--presets", "tiny", "--steps", "100", "--repeats", "1", "--batch", "4",
+                              "--horizon", "2", "--train-batch", "2x4", "--device", "cpu"],
+    "benchmark sweep": ["--points", "1", "--repeats", "1", "--backends", "local"],
+    "benchmark imitation": ["--demos", "2", "--seeds", "0", "--episodes", "2", "--updates", "2", "--device", "cpu"],
+}
+LEARNER_FLAGS = {
+    "ppo": ["--set", SMALL_EXTRACTOR, "--set", "hyperparams={n_steps: 32, batch_size: 32, n_epochs: 1}"],
+    "bc": ["--set", SMALL_EXTRACTOR, "--set", "hyperparams.batch_size=16"],
+    "dreamer": ["--set", "hyperparams={preset: tiny, batch_size: 4, seq_len: 8, prefill: 32, train_ratio: 4, "
+                "replay_capacity: 1000, actor_critic: {hidden: 32, layers: 1}}"],
+}
+#: The shrunk copy of scripts/sweeps/ppo-goto.yaml the README's sweep command runs here (same path, relative).
+TINY_SWEEP = {"name": "ppo-goto",
+              "base": {"algo": "ppo", "env": "shiftgrid/GoTo-v1", "steps": 64, "n_envs": 2, "device": "cpu",
+                       "set": ["eval.freq=0", SMALL_EXTRACTOR, "hyperparams={n_steps: 32, batch_size: 32, n_epochs: 1}"]},
+              "grid": {"seed": [0, 1]},
+              "evaluate": {"episodes": 2, "splits": ["id"], "n_envs": 1, "checkpoint": "latest", "reference_episodes": 1}}
+
+
+def tiny(argv: list[str]) -> list[str]:
+    """``argv`` with the flags that make it run in seconds appended (see :data:`TINY`)."""
+    key = " ".join(argv[:2]) if argv[0] in ("wm", "benchmark") else argv[0]
+    if key == "train":
+        algo = argv[argv.index("--algo") + 1] if "--algo" in argv else "ppo"
+        return argv + TRAIN + LEARNER_FLAGS[algo]
+    return argv + TINY[key]
+
+
+def readme_python_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    _, code = split_fences(text)
+    blocks: dict[int, list[str]] = {}
+    previous = None
+    for number, info, line in code:
+        if info != "python":
+            continue
+        start = number if previous is None or number != previous + 1 else next(reversed(blocks))
+        blocks.setdefault(start, []).append(line)
+        previous = number
+    return ["\n".join(lines) for lines in blocks.values()]
+
+
+@pytest.mark.slow
+def test_the_readmes_quickstart_runs() -> None:
+    blocks = readme_python_blocks()
+    assert blocks, "the README has a Python quickstart"
+    for block in blocks:
+        namespace: dict[str, object] = {}
+        exec(compile(block, "README.md quickstart", "exec"), namespace)
+        for value in namespace.values():
+            close = getattr(value, "close", None)
+            if callable(close) and hasattr(value, "step") and not isinstance(value, type):
+                close()
+
+
+@pytest.mark.slow
+def test_the_readmes_commands_run_in_order_at_tiny_budgets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Every command of the README's table, as written plus flags that shrink it, in a fresh folder: each reads what a
+    line above it wrote, as the README says. The sweep runs a shrunk copy of its file, at the same path."""
+    import yaml
+    from minigrid.wrappers import FlatObsWrapper
+    from stable_baselines3 import PPO
+
+    import gymnasium as gym
+    from shiftgrid.scripts.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scripts" / "sweeps").mkdir(parents=True)
+    (tmp_path / "scripts" / "sweeps" / "ppo-goto.yaml").write_text(yaml.safe_dump(TINY_SWEEP))
+    PPO("MlpPolicy", FlatObsWrapper(gym.make("shiftgrid/GoTo-v1")), n_steps=32, batch_size=32, seed=0,
+        device="cpu").save("ppo_flat.zip")  # what the README's SB3 example writes (untrained here)
+    ran, failed = [], []
+    for number, argv in commands(ROOT / "README.md"):
+        if tuple(argv[:2]) in NOT_RUN:
+            continue
+        code = main(tiny(argv))
+        out, err = capsys.readouterr()
+        ran.append(argv[:2])
+        if code != 0:
+            failed.append(f"README.md:{number}: shiftgrid {shlex.join(argv)} -> exit {code}: {err.strip()[-400:]}")
+    assert not failed, "\n".join(failed)
+    assert ["train", "--algo"] in ran and ["evaluate", "runs/goto/seed=0"] in ran and len(ran) >= 20
+    assert (tmp_path / "runs" / "goto" / "eval" / "results.md").is_file()

@@ -124,12 +124,12 @@ def training_throughput(model: WorldModel, batch: int = 16, length: int = 64, st
     return batch * length / statistics.median(times)
 
 
-def env_throughput(env_id: str = "shiftgrid/GoTo-v0", steps: int = 5000) -> float:
+def env_throughput(env_id: str = "shiftgrid/GoTo-v1", steps: int = 5000) -> float:
     """Random-policy reset+step throughput of ``make_env(env_id)`` (steps per second)."""
     return measure(lambda: make_env(env_id), steps=steps).steps_per_second
 
 
-def benchmark(model: str = "rssm", preset: str = "small", env_id: str = "shiftgrid/GoTo-v0", device: str = "cpu",
+def benchmark(model: str = "rssm", preset: str = "small", env_id: str = "shiftgrid/GoTo-v1", device: str = "cpu",
               batch: int = 1024, horizon: int = 15, repeats: int = 5, env_steps: int = 5000,
               train_batch: tuple[int, int] = (16, 64), threads: int | None = None,
               env_per_second: float | None = None) -> Figures:

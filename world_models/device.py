@@ -1,4 +1,4 @@
-"""Where tensors live: the one rule turning a ``--device`` value into a torch device.
+"""Where tensors live: the one rule turning a ``--device`` value into a torch device, and why CUDA is absent.
 
 Example:
     >>> resolve_device("cpu")
@@ -38,3 +38,20 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise DeviceError(f"device {device!r} asked for, but this torch sees no CUDA device; use --device auto or cpu")
     return dev
+
+
+def no_cuda_reason() -> str | None:
+    """Why this torch cannot use CUDA (built without it, or no device seen); ``None`` where it can.
+
+    Example:
+        >>> reason = no_cuda_reason()
+        >>> reason is None or reason.startswith("torch ")
+        True
+    """
+    import torch
+
+    if torch.cuda.is_available():
+        return None
+    if torch.version.cuda is None:
+        return f"torch {torch.__version__} is built without CUDA"
+    return f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no CUDA device"

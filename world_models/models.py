@@ -12,7 +12,7 @@ Example:
     >>> build_model("lstm", "tiny", ObsSpec())
     Traceback (most recent call last):
     ...
-    ValueError: unknown world model 'lstm'; valid: rssm, transformer
+    ValueError: unknown world model 'lstm'; valid: rssm, transformer, mechanism
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ MODELS: dict[str, tuple[str, str]] = {
     "rssm": ("shiftgrid.world_models.rssm:RSSM", "shiftgrid.world_models.config:preset"),
     "transformer": ("shiftgrid.world_models.transformer:TransformerWorldModel",
                     "shiftgrid.world_models.transformer_config:preset"),
+    "mechanism": ("shiftgrid.world_models.mechanism:MechanismWorldModel",
+                  "shiftgrid.world_models.mechanism_config:preset"),
 }
 
 

@@ -216,8 +216,21 @@ class SequenceReplay:
     # ---- saving --------------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """Tensors and plain values only (loadable with ``torch.load(weights_only=True)``); the pending step included."""
-        state: dict[str, Any] = {f"data.{k}": t.cpu() for k, t in self.data.items()}
+        """Tensors and plain values only (loadable with ``torch.load(weights_only=True)``); the pending step included.
+
+        Only the filled part of the rings is saved: a stream that has not wrapped holds its steps
+        at positions ``0 .. size - 1``, so the first ``max(size)`` positions of every ring hold all
+        there is (the whole ring once one has wrapped).
+
+        Example:
+            >>> replay = SequenceReplay(num_envs=2, capacity=1000)
+            >>> replay.size[:] = torch.tensor([5, 3])
+            >>> replay.state_dict()["data.image"].shape
+            torch.Size([2, 5, 7, 7, 3])
+        """
+        filled = int(self.size.max())  # a slice is cloned: torch.save writes a view's whole storage
+        state: dict[str, Any] = {f"data.{k}": (t if filled == self.stream_capacity else t[:, :filled].clone()).cpu()
+                                 for k, t in self.data.items()}
         state.update(ptr=self.ptr.clone(), size=self.size.clone(), mode=self.mode, num_envs=self.num_envs,
                      stream_capacity=self.stream_capacity, image_shape=list(self.image_shape),
                      token_lengths=dict(self.token_lengths))
@@ -233,7 +246,9 @@ class SequenceReplay:
         if theirs != mine:
             raise ValueError(f"replay state has layout {theirs}, this buffer has {mine}")
         for k, t in self.data.items():
-            t.copy_(state[f"data.{k}"].to(self.device))
+            saved = state[f"data.{k}"]  # the filled part (the whole ring in files written before it was trimmed)
+            t.zero_()
+            t[:, :saved.shape[1]].copy_(saved.to(self.device))
         self.ptr, self.size = state["ptr"].clone(), state["size"].clone()
         pend = {k[len("pending."):]: v.clone() for k, v in state.items() if k.startswith("pending.")}
         self._pending = pend or None

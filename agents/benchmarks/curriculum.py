@@ -57,10 +57,30 @@ def learner_label(config: dict[str, Any]) -> str:
     return f"{name} + {advice} advice" if advice else name
 
 
+def check_curriculum_run(run_dir: Path, config: dict[str, Any], history: Sequence[dict[str, Any]]) -> None:
+    """Raise ``ValueError`` (one line) unless ``run_dir`` is a run this benchmark scores: an agent's (not a world
+    model's) whose evaluations during training include ``train`` (levels drawn uniformly from the training split)."""
+    from shiftgrid.agents.run.registry import get_learner
+
+    algo = config.get("algo")
+    if not getattr(get_learner(str(algo)), "acts_itself", True):
+        raise ValueError(f"{run_dir} is a {algo} run (a world model, not an agent trained on the levels a teacher "
+                         "chose): benchmark curriculum scores curriculum runs and their uniform reference")
+    if not any(SPLIT in h["success"] for h in history):
+        splits = (config.get("eval") or {}).get("splits")
+        raise ValueError(f"{run_dir} was never evaluated on `{SPLIT}` during training (eval.splits {splits}, "
+                         f"{len(history)} evaluations): benchmark curriculum needs eval.splits with {SPLIT} and eval.freq > 0, "
+                         "as scripts/sweeps/curriculum-*.yaml set")
+
+
 def run_figures(run_dir: Path, goal: float = GOAL) -> dict[str, Any]:
-    """One run's env, teacher, seed, steps to the goal (None: not reached), last step, last success and teacher cost."""
+    """One run's env, teacher, seed, steps to the goal (None: not reached), last step, last success and teacher cost.
+
+    Raises ``ValueError`` for a run that is not a curriculum run (:func:`check_curriculum_run`).
+    """
     config = load_yaml_file(run_dir / "config.yaml")
     ckpt = read_checkpoint(run_dir / "checkpoints" / "latest.pt")
+    check_curriculum_run(run_dir, config, ckpt.history)
     cost_file = run_dir / "teacher" / TEACHER_COST_FILE
     last = ckpt.history[-1]["success"].get(SPLIT) if ckpt.history else None
     return {"env": config["env"], "teacher": learner_label(config), "seed": config["seed"],
@@ -84,7 +104,7 @@ def table(runs: Sequence[dict[str, Any]], goal: float = GOAL) -> str:
 def report(dirs: Sequence[Path], goal: float = GOAL) -> str:
     """The benchmark's text: :func:`table` of the finished runs under ``dirs``, then the points left out.
 
-    Raises ``ValueError`` when no run under ``dirs`` has finished (nothing to score).
+    Raises ``ValueError`` when no run under ``dirs`` has finished (nothing to score), or one is not a curriculum run.
     """
     found = [r for d in dirs for r in sweep_runs(d, f"{CHECKPOINT_DIR}/{LATEST}")]
     unfinished = [r for r in found if sweep_state(r) not in (None, "done")]  # a stopped point is not at its budget

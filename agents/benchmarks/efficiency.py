@@ -4,7 +4,7 @@ Reads finished or running runs (``shiftgrid sweep`` dirs, or single run dirs): e
 ``config.yaml`` (algo, env, seed, target), its TensorBoard scalars in ``tb/`` and its
 ``target.json``. A run reaches the goal at the first logged step where ``rollout/success_rate``
 (the mean of the last 100 training episodes) is at least the goal while ``rollout/episodes`` (the
-episodes ended so far in this session) is at least 100, so the window is full; a run that does
+episodes ended so far in the run, resumes included) is at least 100, so the window is full; a run that does
 not log ``rollout/episodes`` is marked and judged on the success rate alone. Its wall-clock is
 the TensorBoard event's, from the run's first event file opening (sessions of a resumed run add
 up, the time between them is left out). The run's target (e.g. 95% over the last 1,000

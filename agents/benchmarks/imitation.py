@@ -34,7 +34,7 @@ bootstrap interval (:func:`~shiftgrid.agents.evaluation.stats.iqm_interval`), an
 budget whose IQM and every seed reach the target.
 
 Example:
-    $ shiftgrid benchmark imitation --env shiftgrid/GoTo-v0,shiftgrid/Pickup-v0 --algos bc,dagger,expert \\
+    $ shiftgrid benchmark imitation --env shiftgrid/GoTo-v1,shiftgrid/Pickup-v1 --algos bc,dagger,expert \\
         --demos 1000,2000,5000 --seeds 0,1,2 --episodes 1000 --json imitation.jsonl
     $ shiftgrid benchmark imitation --from imitation.jsonl   # the summary of saved rows
 

@@ -1,4 +1,4 @@
-"""Reference agents with the SB3 ``predict`` signature, to check the evaluation pipeline and to bound results.
+"""Reference agents with the SB3 ``predict`` signature, the references every shift report shows, and the constant-policy check.
 
 There is deliberately no "oracle agent" here: following the optimal plan needs the true
 environment state, which ``predict(obs, ...)`` does not receive. The oracle's figures are in
@@ -8,7 +8,16 @@ optimality ratio and exact regret against it. The references here are honest low
 - :class:`RandomAgent` — uniform random actions (the usual chance level).
 - :class:`ScriptedAgent` — a fixed action sequence replayed from each episode start, open loop.
   Given the oracle's plan of a known level it reaches the goal optimally, which makes it a
-  check that an evaluator passes ``state`` and ``episode_start`` correctly.
+  check that an evaluator passes ``state`` and ``episode_start`` correctly. With no script it is a
+  constant policy (:func:`constant_agent`).
+
+Every shift report shows, on the same levels (the same reset seeds), what these references score
+(:func:`measure_references`): the uniform-random policy and the best constant action per split
+(every action is played as a constant policy and the best by success, then return, is shown: an
+upper bound of what a policy that ignores its observations gets by repeating one action; on some
+levels turning in place solves the mission). A report also warns where an evaluated policy took
+one action in more than :data:`CONSTANT_SHARE` of its steps (:func:`constant_policy_warnings`):
+such a policy has collapsed, and its numbers are a constant action's.
 
 Example:
     >>> from gymnasium import spaces
@@ -21,10 +30,24 @@ Example:
 from __future__ import annotations
 
 import copy
-from typing import Any, Sequence
+import json
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from gymnasium import spaces
+
+from shiftgrid.agents.evaluation.episodes import EpisodeResult, evaluation_env, run_episodes
+from shiftgrid.agents.evaluation.stats import run_metrics
+from shiftgrid.envs.learner_env import has_splits
+
+#: A policy whose most common action is more than this share of its steps is reported as (nearly) constant.
+CONSTANT_SHARE = 0.95
+#: minigrid's action names, by action id.
+ACTION_NAMES = ("left", "right", "forward", "pickup", "drop", "toggle", "done")
+#: The references' labels in reports and results.json.
+RANDOM, CONSTANT = "uniform random", "best constant action"
+#: References already measured in this process (a sweep's configurations share their levels): arguments -> result.
+_MEASURED: dict[str, dict[str, Any]] = {}
 
 
 def batch_size(observation: np.ndarray | dict[str, np.ndarray]) -> int:
@@ -102,3 +125,114 @@ class ScriptedAgent:
             t[np.asarray(episode_start, dtype=bool)] = 0
         padded = np.append(self.actions, self.fallback)
         return padded[np.minimum(t, len(self.actions))], t + 1
+
+
+def constant_agent(action: int) -> ScriptedAgent:
+    """The policy that takes ``action`` at every step.
+
+    Example:
+        >>> constant_agent(0).predict(np.zeros((3, 1)))[0].tolist()
+        [0, 0, 0]
+    """
+    return ScriptedAgent([], fallback=action)
+
+
+def action_name(action: int, n_actions: int = len(ACTION_NAMES)) -> str:
+    """minigrid's name of ``action`` (``left``, ``forward``...) in its 7-action space, else the number.
+
+    Example:
+        >>> action_name(0), action_name(2), action_name(3, n_actions=4)
+        ('left', 'forward', '3')
+    """
+    return ACTION_NAMES[action] if n_actions == len(ACTION_NAMES) and 0 <= action < n_actions else str(action)
+
+
+def measure_references(env_id: str, splits: Sequence[str], episodes: int, seed: int = 0, *, n_envs: int = 4,
+                       env_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The uniform-random policy and every constant action on ``splits``, on the evaluation's own levels.
+
+    Episode ``i`` of every split resets with the seed an evaluation with ``seed`` gives it, so these
+    are the levels the evaluated policy played (the first ``episodes`` of them). The random policy
+    is seeded with ``seed``. Measured once per process for the same arguments.
+
+    Returns:
+        ``{"episodes", "seed", "splits": {split: {"uniform random": metrics, "best constant action":
+        {**metrics, "action": name}, "constant actions": {name: success rate}}}}`` (JSON-ready).
+
+    Example:
+        >>> ref = measure_references("shiftgrid/GoTo-v1", ["id"], episodes=3)
+        >>> sorted(ref["splits"]["id"]), ref["splits"]["id"]["best constant action"]["action"] in ACTION_NAMES
+        (['best constant action', 'constant actions', 'uniform random'], True)
+    """
+    key = json.dumps([env_id, list(splits), episodes, seed, n_envs, dict(env_kwargs or {})], sort_keys=True, default=str)
+    if key in _MEASURED:
+        return _MEASURED[key]
+    with_splits = has_splits(env_id)
+    probe = evaluation_env(env_id, splits[0] if with_splits else None, env_kwargs)
+    space = probe.action_space
+    probe.close()
+    if not isinstance(space, spaces.Discrete):
+        raise ValueError(f"references need a discrete action space; {env_id} has {space}")
+    n = int(space.n)
+    out: dict[str, Any] = {"episodes": episodes, "seed": seed, "splits": {}}
+    for split in splits:
+        where = split if with_splits else None
+        play = {RANDOM: RandomAgent(space, seed=seed),
+                **{action_name(a, n): constant_agent(int(space.start) + a) for a in range(n)}}
+        metrics = {label: run_metrics({split: run_episodes(agent, env_id, where, episodes, seed=seed, n_envs=n_envs,
+                                                           env_kwargs=env_kwargs)})[split]
+                   for label, agent in play.items()}
+        constants = {label: m for label, m in metrics.items() if label != RANDOM}
+        best = max(constants, key=lambda label: (constants[label]["success_rate"], constants[label]["mean_return"]))
+        out["splits"][split] = {RANDOM: metrics[RANDOM], CONSTANT: {**constants[best], "action": best},
+                                "constant actions": {label: m["success_rate"] for label, m in constants.items()}}
+    _MEASURED[key] = out
+    return out
+
+
+def dominant_action(results: Mapping[str, Sequence[EpisodeResult]]) -> tuple[int, float] | None:
+    """``(action, share of all steps)`` of the action a run took most, over every split (None: no counts kept).
+
+    Example:
+        >>> eps = [EpisodeResult(False, 0.0, 4, action_counts=(3, 1)), EpisodeResult(True, 0.9, 2, action_counts=(2, 0))]
+        >>> dominant_action({"id": eps})
+        (0, 0.8333333333333334)
+    """
+    rows = [e.action_counts for eps in results.values() for e in eps if e.action_counts is not None]
+    if not rows:
+        return None
+    total = np.sum(np.array(rows, dtype=np.int64), axis=0)
+    if total.sum() == 0:
+        return None
+    action = int(np.argmax(total))
+    return action, float(total[action] / total.sum())
+
+
+def constant_policy_warnings(runs: Mapping[str, Mapping[str, Sequence[EpisodeResult]]]) -> list[str]:
+    """A warning per run (name -> split -> episodes) whose most common action is over :data:`CONSTANT_SHARE` of its steps.
+
+    Example:
+        >>> eps = [EpisodeResult(False, 0.0, 64, action_counts=(63, 1, 0, 0, 0, 0, 0))]
+        >>> print(constant_policy_warnings({"seed0": {"id": eps}})[0])
+        seed0 took one action (left) in 98% of its steps: a (nearly) constant policy, whose scores are a constant action's (compare the best constant action)
+    """
+    out = []
+    for name, results in runs.items():
+        found = dominant_action(results)
+        if found is not None and found[1] > CONSTANT_SHARE:
+            n = next(len(e.action_counts) for eps in results.values() for e in eps if e.action_counts is not None)
+            out.append(f"{name} took one action ({action_name(found[0], n)}) in {found[1]:.0%} of its steps: a (nearly) "
+                       "constant policy, whose scores are a constant action's (compare the best constant action)")
+    return out
+
+
+def action_summary(results: Mapping[str, Sequence[EpisodeResult]]) -> dict[str, Any] | None:
+    """What results.json records of a run's actions: the most common one and its share of the steps, overall and per split."""
+    found = dominant_action(results)
+    if found is None:
+        return None
+    n = next(len(e.action_counts) for eps in results.values() for e in eps if e.action_counts is not None)
+    per_split = {split: dominant_action({split: eps}) for split, eps in results.items()}
+    return {"most_common": action_name(found[0], n), "share": found[1], "constant": found[1] > CONSTANT_SHARE,
+            "splits": {split: None if f is None else {"most_common": action_name(f[0], n), "share": f[1]}
+                       for split, f in per_split.items()}}

@@ -18,7 +18,7 @@ Example:
     >>> from shiftgrid.agents.evaluation.baselines import RandomAgent
     >>> from gymnasium import spaces
     >>> agent = RandomAgent(spaces.Discrete(7), seed=0)
-    >>> results = run_episodes(agent, "shiftgrid/GoTo-v0", "size/near", episodes=3)
+    >>> results = run_episodes(agent, "shiftgrid/GoTo-v1", "size/near", episodes=3)
     >>> len(results), all(r.optimal_return > 0 for r in results)
     (3, True)
 """
@@ -62,6 +62,8 @@ class EpisodeResult:
         level_hash: canonical hash of the level (None on ids without one).
         optimal_exact: the oracle proved ``optimal_return`` optimal (False: a bound, the search
             passed its budget or the level is slippery with objects; None on ids without an oracle).
+        action_counts: how often the policy took each action in the episode (``action_counts[a]``; None
+            where the action space is not discrete), so reports can tell a (nearly) constant policy.
     """
 
     success: bool
@@ -71,6 +73,7 @@ class EpisodeResult:
     optimal_steps: float | None = None
     level_hash: str | None = None
     optimal_exact: bool | None = None
+    action_counts: tuple[int, ...] | None = None
 
 
 def _stack(observations: Sequence[Any]) -> Any:
@@ -88,7 +91,7 @@ def first_reset_seed(env_id: str, seed: int = 0) -> int:
     """Reset seed of evaluation episode 0 (episode ``i`` uses this plus ``i``); see the module docstring.
 
     Example:
-        >>> first_reset_seed("shiftgrid/GoTo-v0", 5), first_reset_seed("MiniGrid-Empty-5x5-v0", 5)
+        >>> first_reset_seed("shiftgrid/GoTo-v1", 5), first_reset_seed("MiniGrid-Empty-5x5-v0", 5)
         (5, 1000000005)
     """
     return seed if has_splits(env_id) else HELD_OUT_SEED_BASE + seed
@@ -106,7 +109,7 @@ def evaluation_env(env_id: str, split: str | None, env_kwargs: Mapping[str, Any]
 
     Example:
         >>> from minigrid.wrappers import ImgObsWrapper
-        >>> evaluation_env("shiftgrid/GoTo-v0", "id", {"size": 9}, ImgObsWrapper).observation_space.shape
+        >>> evaluation_env("shiftgrid/GoTo-v1", "id", {"size": 9}, ImgObsWrapper).observation_space.shape
         (7, 7, 3)
     """
     kwargs = {**dict(env_kwargs or {}), **({"silent_advice": True} if advice else {})}
@@ -181,8 +184,9 @@ def _cuda_devices() -> list[int]:
 def run_episodes(
     agent: Any, env_id: str, split: str | None, episodes: int, *, seed: int = 0, n_envs: int = 4,
     deterministic: bool = True, env_kwargs: Mapping[str, Any] | None = None, wrapper: ObservationWrapper | None = None,
+    step_budget: int | None = None,
 ) -> list[EpisodeResult]:
-    """Run exactly ``episodes`` episodes of ``agent`` on ``env_id``/``split``.
+    """Run exactly ``episodes`` episodes of ``agent`` on ``env_id``/``split`` (fewer where ``step_budget`` runs out).
 
     Episode ``i`` always resets with the same seed (see the module docstring), whatever
     ``n_envs``, and results come back in episode order. ``n_envs`` environments are stepped
@@ -205,6 +209,8 @@ def run_episodes(
         env_kwargs: keyword arguments of the env (a run's ``env_kwargs``: factor values, ``max_steps``...).
         wrapper: how the agent sees the env (see :func:`evaluation_env`); None: as shiftgrid trains.
             An agent trained with advice is evaluated without it (its ``advice`` input all padding).
+        step_budget: once the episodes have taken this many steps in all, start no new one (those
+            under way finish); the results are then the first episodes, fewer than ``episodes``.
 
     Raises:
         PolicyError: the agent returned something other than one valid action per observation.
@@ -212,7 +218,7 @@ def run_episodes(
     Example:
         >>> from shiftgrid.agents.evaluation.baselines import ScriptedAgent
         >>> spin = ScriptedAgent([], fallback=0)  # turns left until the episode limit
-        >>> [(r.success, r.length > 0) for r in run_episodes(spin, "shiftgrid/GoTo-v0", "id", 2, n_envs=2)]
+        >>> [(r.success, r.length > 0) for r in run_episodes(spin, "shiftgrid/GoTo-v1", "id", 2, n_envs=2)]
         [(False, True), (False, True)]
     """
     if episodes < 1:
@@ -222,7 +228,7 @@ def run_episodes(
     envs = [evaluation_env(env_id, split, env_kwargs, wrapper, advice=expects_advice(agent)) for _ in range(n)]
     with torch.random.fork_rng(devices=_cuda_devices()):
         torch.manual_seed(seed)
-        return _run(agent, envs, lambda i: {"seed": base + i}, episodes, deterministic)
+        return _run(agent, envs, lambda i: {"seed": base + i}, episodes, deterministic, step_budget)
 
 
 def run_levels(agent: Any, env_id: str, split: str | None, level_seeds: Sequence[int], episodes: int, *, seed: int = 0,
@@ -236,7 +242,7 @@ def run_levels(agent: Any, env_id: str, split: str | None, level_seeds: Sequence
 
     Example:
         >>> from shiftgrid.agents.evaluation.baselines import ScriptedAgent
-        >>> out = run_levels(ScriptedAgent([], fallback=0), "shiftgrid/GoTo-v0", "train", [7, 9], 2, n_envs=2)
+        >>> out = run_levels(ScriptedAgent([], fallback=0), "shiftgrid/GoTo-v1", "train", [7, 9], 2, n_envs=2)
         >>> len(out), out[0].level_hash == out[1].level_hash != out[2].level_hash
         (4, True)
     """
@@ -250,9 +256,14 @@ def run_levels(agent: Any, env_id: str, split: str | None, level_seeds: Sequence
                     total, deterministic)
 
 
-def _run(agent: Any, envs: list, reset: Callable[[int], dict[str, Any]], episodes: int, deterministic: bool) -> list[EpisodeResult]:
-    """Play ``episodes`` episodes on ``envs`` side by side; episode ``i`` starts with ``env.reset(**reset(i))``."""
+def _run(agent: Any, envs: list, reset: Callable[[int], dict[str, Any]], episodes: int, deterministic: bool,
+         step_budget: int | None = None) -> list[EpisodeResult]:
+    """Play ``episodes`` episodes on ``envs`` side by side; episode ``i`` starts with ``env.reset(**reset(i))``.
+
+    With ``step_budget``, no episode starts once that many steps were taken: the first episodes come back.
+    """
     n = len(envs)
+    taken = 0
     try:
         slot_episode = list(range(n))
         obs = [env.reset(**reset(i))[0] for i, env in enumerate(envs)]
@@ -260,6 +271,8 @@ def _run(agent: Any, envs: list, reset: Callable[[int], dict[str, Any]], episode
         results: list[EpisodeResult | None] = [None] * episodes
         active, next_episode = np.ones(n, dtype=bool), n
         state, episode_start = None, np.ones(n, dtype=bool)
+        space = envs[0].action_space
+        counts = np.zeros((n, int(space.n)), dtype=np.int64) if isinstance(space, gym.spaces.Discrete) else None
         while active.any():
             actions, state = agent.predict(_stack(obs), state=state, episode_start=episode_start, deterministic=deterministic)
             actions = check_actions(actions, n, envs[0].action_space, _who(agent))
@@ -268,6 +281,9 @@ def _run(agent: Any, envs: list, reset: Callable[[int], dict[str, Any]], episode
             infos: list[dict[str, Any]] = [{}] * n
             for j in np.flatnonzero(active):
                 obs[j], reward[j], terminated[j], truncated[j], infos[j] = envs[j].step(actions[j])
+                if counts is not None:
+                    counts[j, int(actions[j]) - int(space.start)] += 1
+            taken += int(active.sum())
             for j in counter.step(reward, terminated, truncated, active):
                 info = infos[j]
                 results[slot_episode[j]] = EpisodeResult(
@@ -278,15 +294,18 @@ def _run(agent: Any, envs: list, reset: Callable[[int], dict[str, Any]], episode
                     optimal_steps=_number(info.get("optimal_steps")),
                     level_hash=info.get("level_hash"),
                     optimal_exact=None if info.get("optimal_exact") is None else bool(info["optimal_exact"]),
+                    action_counts=None if counts is None else tuple(int(c) for c in counts[j]),
                 )
-                if next_episode < episodes:
+                if counts is not None:
+                    counts[j] = 0
+                if next_episode < episodes and (step_budget is None or taken < step_budget):
                     slot_episode[j] = next_episode
                     obs[j] = envs[j].reset(**reset(next_episode))[0]
                     episode_start[j] = True
                     next_episode += 1
                 else:
                     active[j] = False
-        return results  # type: ignore[return-value]  # every slot was filled before its env idled
+        return results[:next_episode]  # type: ignore[return-value]  # every started episode's slot was filled before its env idled
     finally:
         for env in envs:
             env.close()
@@ -304,7 +323,7 @@ def splits_to_evaluate(env_id: str, splits: str | Iterable[str] = "all") -> list
         UnknownEnvError: a named split on an id without splits.
 
     Example:
-        >>> splits_to_evaluate("shiftgrid/GoTo-v0", ["size/id", "size/far", "id"])
+        >>> splits_to_evaluate("shiftgrid/GoTo-v1", ["size/id", "size/far", "id"])
         ['id', 'size/far']
     """
     if not has_splits(env_id):
@@ -323,7 +342,7 @@ def axis_layout(env_id: str, evaluated: Iterable[str]) -> dict[str, dict[str, st
     """Axis -> {``id``/``near``/``far`` -> split name} over the ``evaluated`` splits (none on ids without splits).
 
     Example:
-        >>> axis_layout("shiftgrid/GoTo-v0", ["id", "size/near", "size/far"])
+        >>> axis_layout("shiftgrid/GoTo-v1", ["id", "size/near", "size/far"])
         {'size': {'id': 'id', 'near': 'size/near', 'far': 'size/far'}}
     """
     return splits_for(env_id).axis_layout(list(evaluated)) if has_splits(env_id) else {}
@@ -352,7 +371,7 @@ def evaluate_splits(
     Example:
         >>> from shiftgrid.agents.evaluation.baselines import RandomAgent
         >>> from gymnasium import spaces
-        >>> out = evaluate_splits(RandomAgent(spaces.Discrete(7), 0), "shiftgrid/GoTo-v0",
+        >>> out = evaluate_splits(RandomAgent(spaces.Discrete(7), 0), "shiftgrid/GoTo-v1",
         ...                       ["id", "size/far"], episodes=2, progress=False)
         >>> {k: len(v) for k, v in out.items()}
         {'id': 2, 'size/far': 2}

@@ -11,7 +11,8 @@ Files written by :func:`write_report`:
   summary across runs (per split and per axis, IQM with confidence interval and per-run values).
 - ``results.csv`` — tidy per-run table: ``run, seed, split, axis, level, metric, value``.
 - ``results.md`` — a table per axis (rows ``id``/``near``/``far`` and the two gaps; cells
-  ``IQM [low, high]``), every split, success per seed, and (when known) how each run trained:
+  ``IQM [low, high]``), every split, the references on the same levels (uniform random and the
+  best constant action, where measured), success per seed, and (when known) how each run trained:
   its steps and whether and when it met its training-success target.
 - ``shift_<metric>.png`` — per axis, bars for id / near / far with CI error bars and run dots
   (an ``@`` in a metric's name is ``_k`` in the file's: ``shift_obs_nll_k5.png``).
@@ -23,7 +24,7 @@ Example:
     >>> from shiftgrid.agents.evaluation.episodes import EpisodeResult
     >>> import tempfile
     >>> run = RunRecord("r0", 0, {"id": [EpisodeResult(True, 0.9, 3, 0.95, 2.0)]})
-    >>> paths = write_report(tempfile.mkdtemp(), [run], {}, env_id="shiftgrid/GoTo-v0")
+    >>> paths = write_report(tempfile.mkdtemp(), [run], {}, env_id="shiftgrid/GoTo-v1")
     >>> sorted(paths)[:3]
     ['csv', 'json', 'md']
 """
@@ -40,6 +41,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from shiftgrid.agents.evaluation.baselines import CONSTANT, RANDOM, action_summary
 from shiftgrid.agents.evaluation.episodes import EpisodeResult
 from shiftgrid.agents.evaluation.stats import METRICS, Interval, ShiftSummary, run_metrics, summarize
 
@@ -185,8 +187,28 @@ def inexact_oracle_lines(runs: Sequence[RunRecord]) -> list[str]:
     return [""] + lines if lines else []
 
 
+def references_table(summary: ShiftSummary, references: Mapping[str, Any]) -> list[str]:
+    """Per split: the evaluated policy's success (IQM) beside the uniform-random policy's and the best constant action's.
+
+    Example:
+        >>> from shiftgrid.agents.evaluation.stats import Interval
+        >>> s = ShiftSummary({"id": {"success_rate": Interval(0.5, 0.5, 0.5, (0.5,))}}, {}, {}, 1)
+        >>> ref = {"episodes": 10, "splits": {"id": {"uniform random": {"success_rate": 0.1, "mean_return": 0.05},
+        ...        "best constant action": {"success_rate": 0.2, "mean_return": 0.1, "action": "left"}}}}
+        >>> references_table(s, ref)[2]
+        '| `id` | 0.500 | 0.100 | 0.200 (left) |'
+    """
+    lines = [f"| split | this policy: success rate (IQM) | {RANDOM} | {CONSTANT} |", "|---|---|---|---|"]
+    for split, ref in references["splits"].items():
+        own = summary.splits.get(split, {}).get("success_rate")
+        best = ref[CONSTANT]
+        lines.append(f"| `{split}` | {'–' if own is None else f'{own.iqm:.3f}'} | {ref[RANDOM]['success_rate']:.3f} | "
+                     f"{best['success_rate']:.3f} ({best['action']}) |")
+    return lines
+
+
 def markdown(summary: ShiftSummary, runs: Sequence[RunRecord], env_id: str, meta: Mapping[str, Any] | None = None,
-             style: ReportStyle = AGENTS) -> str:
+             style: ReportStyle = AGENTS, references: Mapping[str, Any] | None = None) -> str:
     """The readable report: a table per axis, every split, and ``style.per_seed`` (success rate) per seed."""
     metrics = style.columns(summary)
     names = ", ".join(f"{r.name} (seed {r.seed})" for r in runs)
@@ -204,6 +226,12 @@ def markdown(summary: ShiftSummary, runs: Sequence[RunRecord], env_id: str, meta
         labelled = [(ROW_LABELS[r] + (f" (`{layout[r]}`)" if r in layout else ""), rows[r]) for r in ROW_LABELS if r in rows]
         lines += ["", f"## {axis}", ""] + _table("level", labelled, metrics, style)
     lines += ["", "## Every split", ""] + _table("split", [(f"`{s}`", ms) for s, ms in summary.splits.items()], metrics, style)
+    if references:
+        lines += ["", "## References on the same levels", "",
+                  f"Success rate of policies that ignore what they see, on the first {references['episodes']} levels of "
+                  f"each split: {RANDOM}, and the {CONSTANT} (every action repeated from the start, the best per split "
+                  "shown: an upper bound of constant policies). A policy near these has learned little.", ""]
+        lines += references_table(summary, references)
     seed_label = style.label(style.per_seed)
     lines += ["", f"## {seed_label[:1].upper() + seed_label[1:]} per seed", "",
               "| split | " + " | ".join(r.name for r in runs) + " |", "|---" * (len(runs) + 1) + "|"]
@@ -329,6 +357,7 @@ def write_report(
     meta: Mapping[str, Any] | None = None,
     seed: int = 0,
     style: ReportStyle = AGENTS,
+    references: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Summarize ``runs`` (seeds of one configuration) and write every report file into ``out_dir``.
 
@@ -340,6 +369,8 @@ def write_report(
         meta: extra ``key: value`` lines for the header (episodes, evaluation seed, algorithm...).
         seed: seed of the bootstrap.
         style: the metrics, their words, tables and plots (default: the agents' report).
+        references: the uniform-random policy's and the best constant action's figures on the same levels
+            (:func:`~shiftgrid.agents.evaluation.baselines.measure_references`), shown beside the runs'.
 
     Returns:
         kind (``json``, ``csv``, ``md``, ``shift_<metric>``, ``learning_curves``) -> path written.
@@ -354,14 +385,16 @@ def write_report(
         "meta": dict(meta or {}),
         "runs": [
             {"name": r.name, "seed": r.seed, "config": r.config, "training": r.training, "metrics": m,
+             "actions": action_summary(r.results),
              "episodes": {s: [asdict(e) for e in eps] for s, eps in r.results.items()}}
             for r, m in zip(runs, metrics)
         ],
         "summary": summary.to_dict(),
+        "references": None if references is None else dict(references),
     }
     paths["json"].write_text(json.dumps(_json_safe(document), indent=1, default=str, allow_nan=False))
     tidy(runs, metrics, layout).to_csv(paths["csv"], index=False)
-    paths["md"].write_text(markdown(summary, runs, env_id, meta, style))
+    paths["md"].write_text(markdown(summary, runs, env_id, meta, style, references))
     for metric in style.plotted:
         if all(metric in ms for ms in summary.splits.values()) and any(
                 math.isfinite(ms[metric].iqm) for ms in summary.splits.values()):
@@ -376,13 +409,15 @@ def write_report(
 
 
 def grid_index(title: str, groups: Mapping[str, Mapping[str, Any]], points: Sequence[Mapping[str, Any]],
-               meta: Mapping[str, Any] | None = None, metrics: Sequence[str] = PLOTTED) -> str:
+               meta: Mapping[str, Any] | None = None, metrics: Sequence[str] = PLOTTED,
+               references: Mapping[str, Any] | None = None) -> str:
     """The index of a grid's evaluation: configurations side by side, then how every point trained.
 
     ``groups`` maps a configuration to its report's ``summary`` (``results.json``); each gets one
     column group (``metrics``, IQM [95% CI] across its seeds) on every split and axis gap. ``points``
     are per-point rows: ``point``, ``configuration``, ``seed``, ``state``, ``steps``, ``wall_s``,
-    ``target`` (as in ``target.json``, or None) and ``error``.
+    ``target`` (as in ``target.json``, or None) and ``error``. ``references`` (a report's ``references``)
+    add the uniform-random policy's and the best constant action's success on every split.
 
     Example:
         >>> cell = {"iqm": 0.5, "low": 0.4, "high": 0.6, "per_run": [0.4, 0.6]}
@@ -394,6 +429,8 @@ def grid_index(title: str, groups: Mapping[str, Mapping[str, Any]], points: Sequ
     lines = [f"# Sweep: {title}", "", "- configurations: " + ", ".join(f"`{n}` ({groups[n]['n_runs']} seeds)" for n in names)]
     lines += [f"- {k}: {v}" for k, v in (meta or {}).items()]
     header = [f"{n}: {METRICS[m]}" for n in names for m in metrics]
+    ref = dict((references or {}).get("splits") or {})
+    header += [f"{RANDOM}: success rate", f"{CONSTANT}: success rate"] if ref else []
     lines += ["", "| split | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
     rows = [(f"`{s}`", "splits", s) for s in next(iter(groups.values()))["splits"]] if groups else []
     for axis, levels in (next(iter(groups.values()))["axes"] if groups else {}).items():
@@ -403,9 +440,17 @@ def grid_index(title: str, groups: Mapping[str, Mapping[str, Any]], points: Sequ
         for n in names:
             where = groups[n]["splits"] if section == "splits" else groups[n]["axes"].get(section, {})
             cells += [_cell(_interval(where.get(key, {}).get(m)), m) for m in metrics]
+        if ref:
+            r = ref.get(key) if section == "splits" else None
+            cells += ["–", "–"] if r is None else [f"{r[RANDOM]['success_rate']:.3f}",
+                                                   f"{r[CONSTANT]['success_rate']:.3f} ({r[CONSTANT]['action']})"]
         lines.append(f"| {shown} | " + " | ".join(cells) + " |")
     lines += ["", "Cells: interquartile mean across a configuration's seeds [95% stratified bootstrap CI]; "
-              "each configuration's own report is in its folder.", "", "## Training", "",
+              "each configuration's own report is in its folder."]
+    if ref and references is not None:
+        lines += ["", f"References, on the first {references['episodes']} levels of each split (the same for every "
+                  f"configuration): {RANDOM}, and the {CONSTANT} per split."]
+    lines += ["", "## Training", "",
               "| point | configuration | seed | state | steps | wall-clock | met target at step | wall-clock to target | error |",
               "|---|---|---|---|---|---|---|---|---|"]
     for p in points:

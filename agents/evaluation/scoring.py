@@ -14,7 +14,7 @@ Example:
     >>> import numpy as np
     >>> def forward(obs):  # a policy in one line: always move forward (minigrid action 2)
     ...     return np.full(len(obs["image"]), 2)
-    >>> ev = evaluate_policy(forward, "shiftgrid/GoTo-v0", splits=["id", "size/far"], episodes=3)
+    >>> ev = evaluate_policy(forward, "shiftgrid/GoTo-v1", splits=["id", "size/far"], episodes=3)
     >>> {split: len(episodes) for split, episodes in ev.results.items()}
     {'id': 3, 'size/far': 3}
     >>> ev.summary.splits["id"]["success_rate"].n_runs
@@ -30,6 +30,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import gymnasium as gym
 
+from shiftgrid.agents.evaluation.baselines import constant_policy_warnings, measure_references
 from shiftgrid.agents.evaluation.episodes import (
     EpisodeResult,
     ObservationWrapper,
@@ -71,6 +72,8 @@ class Evaluation:
         summary: per split and per axis, IQM and 95% bootstrap CI across the runs.
         meta: the report's header lines (episodes, seeds, env kwargs, observation wrapper...).
         paths: kind (``json``, ``csv``, ``md``, ``shift_<metric>``...) -> file written; empty without ``out``.
+        references: the uniform-random policy and the best constant action on the same levels
+            (:func:`~shiftgrid.agents.evaluation.baselines.measure_references`; None where not measured).
     """
 
     env_id: str
@@ -78,6 +81,7 @@ class Evaluation:
     summary: ShiftSummary
     meta: dict[str, Any]
     paths: dict[str, Path] = field(default_factory=dict)
+    references: dict[str, Any] | None = None
 
     @property
     def results(self) -> dict[str, list[EpisodeResult]]:
@@ -156,11 +160,14 @@ def check_observation_space(agent: Any, env_id: str, splits: Sequence[str], env_
 def evaluate_agents(candidates: Sequence[Candidate], out: str | Path | None = None, *, splits: str | Iterable[str] = "all",
                     episodes: int = 1000, seed: int = 0, n_envs: int = 4, stochastic: bool = False,
                     wrapper: ObservationWrapper | None = None, notes: Sequence[str] = (), progress: bool = True,
-                    extra_meta: Mapping[str, Any] | None = None) -> Evaluation:
+                    extra_meta: Mapping[str, Any] | None = None, reference_episodes: int | None = None) -> Evaluation:
     """Score agents (seeds of one configuration) on every split; with ``out``, write the shift report there.
 
     The env is ``candidates[0].config["env"]``, made with its ``env_kwargs`` (every candidate must
-    share them) and seen through ``wrapper`` (None: as shiftgrid trains).
+    share them) and seen through ``wrapper`` (None: as shiftgrid trains). The uniform-random policy
+    and the best constant action are scored on the first ``reference_episodes`` of the same levels
+    (None: all ``episodes``; 0: not at all, and the report says so), and a (nearly) constant policy
+    is warned of (:mod:`~shiftgrid.agents.evaluation.baselines`).
     """
     env_id = candidates[0].config["env"]
     env_kwargs = dict(candidates[0].config.get("env_kwargs") or {})
@@ -170,6 +177,9 @@ def evaluate_agents(candidates: Sequence[Candidate], out: str | Path | None = No
                          f"({env_kwargs}): seeds of one configuration share them")
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    reference_episodes = episodes if reference_episodes is None else reference_episodes
+    if not 0 <= reference_episodes <= episodes:
+        raise ValueError(f"reference episodes must be in 0..{episodes} (the evaluated levels), got {reference_episodes}")
     names = splits_to_evaluate(env_id, splits)
     records = [RunRecord(c.name, c.config.get("seed"),
                          evaluate_splits(c.agent, env_id, names, episodes, seed, n_envs=n_envs, deterministic=not stochastic,
@@ -194,14 +204,21 @@ def evaluate_agents(candidates: Sequence[Candidate], out: str | Path | None = No
                            "pass --seed past them for an unbiased score")
     if notes:
         meta["warning: not independent"] = "; ".join(notes)
+    constant = constant_policy_warnings({r.name: r.results for r in records})
+    if constant:
+        meta["warning: constant policy"] = "; ".join(constant)
+    references = (measure_references(env_id, names, reference_episodes, seed, n_envs=n_envs, env_kwargs=env_kwargs)
+                  if reference_episodes else None)
+    meta["references"] = (f"uniform random and the best constant action on the first {reference_episodes} of the same levels"
+                          if references else "not measured (reference episodes 0)")
     meta = {k: v for k, v in meta.items() if v is not None}
     layout = axis_layout(env_id, names)
     if out is not None:
-        paths = write_report(out, records, layout, env_id=env_id, meta=meta)
+        paths = write_report(out, records, layout, env_id=env_id, meta=meta, references=references)
     else:
         paths = {}
     summary = summarize([run_metrics(r.results) for r in records], layout)
-    return Evaluation(env_id, records, summary, meta, paths)
+    return Evaluation(env_id, records, summary, meta, paths, references)
 
 
 def _named(policies: Any) -> list[tuple[str, int | None, Any]]:
@@ -231,6 +248,7 @@ def evaluate_policy(
     n_envs: int = 4,
     progress: bool = False,
     config: Mapping[str, Any] | None = None,
+    reference_episodes: int | None = None,
 ) -> Evaluation:
     """Score ``policy`` on ``env_id``'s splits as ``shiftgrid evaluate`` scores a run (see the module docstring).
 
@@ -253,6 +271,8 @@ def evaluate_policy(
         n_envs: environments stepped side by side (the policy is called on batches of up to this many).
         progress: show a progress bar over the splits.
         config: what the report should record of how the policies were trained (``algo``, ``split``...).
+        reference_episodes: how many of the same levels the references (uniform random, every constant action)
+            play per split (None: all ``episodes``; 0: none).
 
     Returns:
         an :class:`Evaluation` (``.results``: split -> episodes of one policy; ``.runs``, ``.summary``, ``.paths``).
@@ -281,4 +301,5 @@ def evaluate_policy(
                                           **({"seed": s} if s is not None else {})})
                   for name, s, agent in named]
     return evaluate_agents(candidates, out, splits=names, episodes=episodes, seed=seed, n_envs=n_envs,
-                           stochastic=not deterministic, wrapper=wrap, notes=notes, progress=progress)
+                           stochastic=not deterministic, wrapper=wrap, notes=notes, progress=progress,
+                           reference_episodes=reference_episodes)

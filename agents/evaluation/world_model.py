@@ -23,7 +23,7 @@ Example:
     >>> from shiftgrid.world_models.interface import ObsSpec
     >>> from shiftgrid.world_models.models import build_model
     >>> model = build_model("rssm", "tiny", ObsSpec())
-    >>> played = record_splits(make_behaviour("random", noise=1.0, seed=0), "shiftgrid/GoTo-v0", ["id", "size/far"],
+    >>> played = record_splits(make_behaviour("random", noise=1.0, seed=0), "shiftgrid/GoTo-v1", ["id", "size/far"],
     ...                        episodes=2, progress=False)
     >>> scores = score_splits(model, played, context=3, horizons=(1, 5), progress=False)
     >>> sorted(scores), 0 <= scores["id"]["cell_accuracy@5"] <= 1, scores["id"]["windows@1"] > 0
@@ -33,7 +33,7 @@ Example:
 from __future__ import annotations
 
 import functools
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -61,7 +61,7 @@ def evaluation_seeds(env_id: str, episodes: int, seed: int = 0, reserved: Sequen
     ``reserved`` holds inclusive ``(first, last)`` seed ranges the run used (its validation collection).
 
     Example:
-        >>> evaluation_seeds("shiftgrid/GoTo-v0", 3), evaluation_seeds("MiniGrid-Empty-5x5-v0", 2)
+        >>> evaluation_seeds("shiftgrid/GoTo-v1", 3), evaluation_seeds("MiniGrid-Empty-5x5-v0", 2)
         (range(0, 3), range(1000000000, 1000000002))
     """
     first = first_reset_seed(env_id, seed)
@@ -112,8 +112,10 @@ def _stack(steps: list[dict[str, Any]]) -> Episode:
 
 def record_splits(behaviour: Any, env_id: str, splits: str | Iterable[str] = "all", episodes: int = 100, seed: int = 0, *,
                   env_kwargs: Mapping[str, Any] | None = None, n_envs: int = 8, reserved: Sequence[tuple[int, int]] = (),
-                  progress: bool = True) -> dict[str, list[Episode]]:
+                  progress: bool = True, wrapper: Callable[[gym.Env], gym.Env] | None = None) -> dict[str, list[Episode]]:
     """Real episodes of ``behaviour`` (``act(envs, obs)`` on a ``SyncVectorEnv``) on every split, on the evaluation seeds.
+
+    ``wrapper`` (analysis only) wraps each env; the keys it adds to observations are kept in the episodes.
 
     Returns:
         canonical split name -> ``episodes`` episodes, each a dict of ``(L + 1, ...)`` arrays in
@@ -131,7 +133,8 @@ def record_splits(behaviour: Any, env_id: str, splits: str | Iterable[str] = "al
             bar.set_postfix_str(name)
             split = name if has_splits(env_id) else None
             n = max(1, min(n_envs, episodes))
-            envs = gym.vector.SyncVectorEnv([functools.partial(make_env, env_id, split, **dict(env_kwargs or {}))] * n)
+            make = functools.partial(make_env, env_id, split, **dict(env_kwargs or {}))
+            envs = gym.vector.SyncVectorEnv([make if wrapper is None else (lambda: wrapper(make()))] * n)
             try:
                 if hasattr(behaviour, "check"):
                     behaviour.check(envs)

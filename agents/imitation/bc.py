@@ -16,7 +16,7 @@ Example:
     >>> from shiftgrid.agents.run.config import EvalConfig, TrainConfig
     >>> from shiftgrid.agents.imitation.datasets import write_demos
     >>> from shiftgrid.agents.run.train import train
-    >>> demos = write_demos(tempfile.mkdtemp() + "/demos", "shiftgrid/GoTo-v0", episodes=4)
+    >>> demos = write_demos(tempfile.mkdtemp() + "/demos", "shiftgrid/GoTo-v1", episodes=4)
     >>> result = train(TrainConfig(algo="bc", demos=str(demos), steps=64, device="cpu", progress=False,
     ...                            run_dir=tempfile.mkdtemp() + "/run", eval=EvalConfig(freq=0)))
     >>> result.num_timesteps >= 64

@@ -8,10 +8,16 @@ mixture policy: ``beta = 1, beta_decay = 0`` is the original "teacher first, the
 labelled state joins the aggregated dataset, on which ``updates`` minibatch updates follow each
 rollout. ``--demos DIR`` optionally seeds the dataset with demonstrations.
 
-The step clock: ``num_timesteps`` counts every environment step, whoever acted. The teacher's
+The step clock: ``num_timesteps`` counts every environment step, whoever acted; the last rollout
+is cut short to end at the run's steps (rounded up to a multiple of ``n_envs``). The teacher's
 cost is reported as ``teacher/labels`` (every labelled step), ``teacher/teacher_steps`` (steps the
 teacher's action was taken) and, with ``--demos``, ``teacher/demo_episodes`` / ``demo_steps``.
-``rollout/success_rate`` is the mixture's; the learner alone is what evaluation measures.
+
+The training episodes the run reports (``rollout/*``, the progress bar, the training success
+``shiftgrid train`` prints, the training-success target) are the learner's own: those in which
+every action taken was the learner's (the teacher never acted, or acted only where it chose the
+learner's action). The mixture's success, over every episode that ended in a rollout, is
+``train/mixture_success``.
 
 Example:
     >>> import tempfile
@@ -107,11 +113,13 @@ class DaggerLearner(CloningLearner):
         n, end = len(self.envs), self.num_timesteps + steps
         obs = [env.reset(seed=self.config.seed + self.num_timesteps + j)[0] for j, env in enumerate(self.envs)]
         ret, length = [0.0] * n, [0] * n
+        overridden = [False] * n  # the teacher took an action the learner would not have, this episode
         while self.num_timesteps < end:
             beta = mixing(s.beta, s.beta_decay, self.rollouts)
             rng = np.random.default_rng([self.config.seed, self.rollouts])
-            labelled_obs, labels, finished, acted = [], [], [], 0
-            for _ in range(s.rollout_steps):
+            labelled_obs, labels, finished, mixture, acted = [], [], [], [], 0
+            rollout_length = min(s.rollout_steps, -(-(end - self.num_timesteps) // n))  # the last rollout ends at the steps
+            for _ in range(rollout_length):
                 mine, _ = self.predict(stack(obs), deterministic=s.deterministic)
                 teacher_acts = rng.random(n) < beta
                 for j, env in enumerate(self.envs):
@@ -122,12 +130,15 @@ class DaggerLearner(CloningLearner):
                         labels.append(label)
                         if teacher_acts[j]:
                             action, acted = label, acted + 1
+                    overridden[j] = overridden[j] or action != int(mine[j])
                     obs[j], reward, terminated, truncated, info = env.step(action)
                     ret[j], length[j] = ret[j] + float(reward), length[j] + 1
                     if terminated or truncated:
-                        finished.append(Episode(bool(info.get("success")), ret[j], length[j]))
-                        obs[j], ret[j], length[j] = env.reset()[0], 0.0, 0
-            self.num_timesteps += n * s.rollout_steps
+                        mixture.append(bool(info.get("success")))
+                        if not overridden[j]:  # the learner's own episode
+                            finished.append(Episode(bool(info.get("success")), ret[j], length[j]))
+                        obs[j], ret[j], length[j], overridden[j] = env.reset()[0], 0.0, 0, False
+            self.num_timesteps += n * rollout_length
             if labels:
                 self.data.add(stack(labelled_obs), labels)
             self.report_teacher(run, labels=len(labels), teacher_steps=acted)
@@ -138,7 +149,10 @@ class DaggerLearner(CloningLearner):
                 metrics = self.update(np.random.default_rng([self.config.seed, self.rollouts, self.updates])
                                       .integers(len(self.data), size=min(s.batch_size, len(self.data))))
             self.rollouts += 1
-            if not run.on_update(self.num_timesteps, {**metrics, "train/beta": beta, "train/dataset": len(self.data)}):
+            metrics.update({"train/beta": beta, "train/dataset": len(self.data)})
+            if mixture:
+                metrics["train/mixture_success"] = float(np.mean(mixture))
+            if not run.on_update(self.num_timesteps, metrics):
                 return
 
     def close(self) -> None:

@@ -21,13 +21,13 @@ Episode ``i`` of a dataset resets with seed ``seed + i`` plus the seeds skipped 
 Example:
     >>> import tempfile
     >>> out = tempfile.mkdtemp() + "/demos"
-    >>> _ = write_demos(out, "shiftgrid/GoTo-v0", episodes=2, seed=0)
+    >>> _ = write_demos(out, "shiftgrid/GoTo-v1", episodes=2, seed=0)
     >>> [(len(e.actions), e.success, e.mission.startswith("go to")) for e in read_episodes(out)][0][1:]
     (True, True)
-    >>> next(read_episodes(out, env_id="shiftgrid/Pickup-v0"))  # doctest: +IGNORE_EXCEPTION_DETAIL
+    >>> next(read_episodes(out, env_id="shiftgrid/Pickup-v1"))  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
     ...
-    shiftgrid.agents.imitation.datasets.DatasetError: ... holds episodes of shiftgrid/GoTo-v0 (split train), not shiftgrid/Pickup-v0
+    shiftgrid.agents.imitation.datasets.DatasetError: ... holds episodes of shiftgrid/GoTo-v1 (split train), not shiftgrid/Pickup-v1
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def dataset_id(env_id: str, split: str | None, kind: str = "demos") -> str:
     """The Minari id of a dataset of ``env_id`` / ``split``.
 
     Example:
-        >>> dataset_id("shiftgrid/GoTo-v0", "size/far"), dataset_id("BabyAI-GoToLocal-v0", None)
+        >>> dataset_id("shiftgrid/GoTo-v1", "size/far"), dataset_id("BabyAI-GoToLocal-v0", None)
         ('shiftgrid/GoTo/demos-size-far-v0', 'shiftgrid/BabyAI-GoToLocal/demos-v0')
     """
     name = env_id.split(":")[-1].split("/")[-1]
@@ -151,7 +151,7 @@ class EpisodeRecorder:
 
     Example:
         >>> import gymnasium as gym, shiftgrid.envs
-        >>> env = gym.make("shiftgrid/GoTo-v0")
+        >>> env = gym.make("shiftgrid/GoTo-v1")
         >>> rec = EpisodeRecorder(*env.reset(seed=3), seed=3)
         >>> rec.step(2, *env.step(2))
         >>> len(rec.buffer(0))
@@ -317,7 +317,7 @@ def record_episode(env: "gym.Env", seed: int, teacher: Teacher) -> EpisodeRecord
     """One episode of ``teacher`` in ``env`` from ``reset(seed=seed)``, recorded.
 
     Example:
-        >>> rec = record_episode(recording_env("shiftgrid/GoTo-v0")[0], 0, default_teacher())
+        >>> rec = record_episode(recording_env("shiftgrid/GoTo-v1")[0], 0, default_teacher())
         >>> rec.success, rec.episode().level_hash == rec.infos[0]["level_hash"]
         (True, True)
     """

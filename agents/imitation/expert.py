@@ -15,7 +15,10 @@ The step clock: ``num_timesteps`` counts every environment step, the learner's p
 and the teacher's demonstrations alike (cloning takes none). ``teacher/demo_episodes`` and
 ``teacher/demo_steps`` are the teacher's share (a demonstration the teacher fails is
 not kept, but its steps count: ``teacher/failed_demo_steps``); the probe episodes are the training episodes the
-run reports (``rollout/success_rate``, the training-success target).
+run reports (``rollout/success_rate``, the training-success target). The run stops at its steps:
+once they are taken no new probe episode or demonstration starts (the episodes under way finish,
+so a run ends at most ``eval.n_envs`` episodes past them) and the learner is fitted a last time
+on the demonstrations it has.
 
 Example:
     >>> import tempfile
@@ -31,7 +34,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 from shiftgrid.agents.evaluation.episodes import EpisodeResult, first_reset_seed, run_episodes
 from shiftgrid.agents.imitation.cloning import CloningConfig, CloningLearner
@@ -114,18 +117,33 @@ class ExpertLearner(CloningLearner):
         self.failed_steps += len(rec.actions)  # counted at the next _add: every step the teacher takes is a step
         return None
 
-    def teach(self, agent: Any) -> Round:
-        """Probe ``agent`` on the next ``probe_episodes`` fresh training levels and demonstrate the ones it failed."""
+    def teach(self, agent: Any, step_budget: int | None = None) -> Round:
+        """Probe ``agent`` on the next ``probe_episodes`` fresh training levels and demonstrate the ones it failed.
+
+        With ``step_budget``, no probe episode or demonstration starts once the round has taken that many steps.
+        """
         s: ExpertConfig = self.settings
         probes = run_episodes(agent, self.config.env, self.split, s.probe_episodes, seed=PROBE_SEED + self.probed,
-                              n_envs=self.config.eval.n_envs, env_kwargs=self.config.env_kwargs)
+                              n_envs=self.config.eval.n_envs, env_kwargs=self.config.env_kwargs, step_budget=step_budget)
         first = first_reset_seed(self.config.env, PROBE_SEED + self.probed)
-        seeds = [first + i for i in range(s.probe_episodes)]
-        self.probed += s.probe_episodes
+        seeds = [first + i for i in range(len(probes))]
+        self.probed += s.probe_episodes  # levels probed, or passed over for the budget, are not probed again
         left = [n for n in (s.max_new_demos, self.demos_left()) if n is not None]
         failed = [seed for seed, r in zip(seeds, probes) if not r.success][:min(left, default=None)]
-        demos = [d for d in map(self.demonstrate, failed) if d is not None]
-        return Round(probes, seeds, demos)
+        budget = None if step_budget is None else step_budget - sum(r.length for r in probes)
+        return Round(probes, seeds, self.demonstrate_all(failed, budget))
+
+    def demonstrate_all(self, seeds: Iterable[int], step_budget: int | None = None) -> list[Demonstration]:
+        """The teacher's demonstrations of the levels of ``seeds``, in order, starting none once ``step_budget`` steps are taken."""
+        demos: list[Demonstration] = []
+        failed_before = self.failed_steps
+        for seed in seeds:
+            if step_budget is not None and sum(len(d) for d in demos) + self.failed_steps - failed_before >= step_budget:
+                break
+            demo = self.demonstrate(seed)
+            if demo is not None:
+                demos.append(demo)
+        return demos
 
     def _add(self, run: RunServices, demos: list[Demonstration]) -> None:
         for d in demos:
@@ -145,14 +163,18 @@ class ExpertLearner(CloningLearner):
                 demos = list(read_episodes(self.config.demos, env_id=self.config.env, split=split,
                                            env_kwargs=self.config.env_kwargs))
             else:
-                demos = [d for d in map(self.demonstrate, range(self.config.seed, self.config.seed + min(s.initial_demos, s.max_demos or s.initial_demos)))
-                         if d is not None]
+                first = self.config.seed
+                demos = self.demonstrate_all(range(first, first + min(s.initial_demos, s.max_demos or s.initial_demos)),
+                                             end - self.num_timesteps)
             self._add(run, demos)
             if not demos:
                 raise ConfigError("the expert has no demonstrations to start from (initial_demos = 0 and no --demos)")
+            if self.num_timesteps >= end:  # the initial demonstrations took the steps: learn them, then stop
+                run.on_update(self.num_timesteps, self.fit(s.epochs))
+                return
         while self.num_timesteps < end:
             metrics = self.fit(s.epochs)
-            round_ = self.teach(self)
+            round_ = self.teach(self, end - self.num_timesteps)
             self.num_timesteps += sum(r.length for r in round_.probes)
             self._add(run, round_.demos)
             self.rounds += 1
@@ -162,8 +184,8 @@ class ExpertLearner(CloningLearner):
             if not run.on_update(self.num_timesteps, {**metrics, "train/probe_success": success, "train/round": self.rounds,
                                                       "train/new_demos": len(round_.demos), "train/dataset": len(self.data)}):
                 return
-            if self.demos_left() == 0 or self.rounds == s.max_rounds:  # learn the last demonstrations, then stop
-                run.on_update(self.num_timesteps, self.fit(s.epochs))
+            if self.demos_left() == 0 or self.rounds == s.max_rounds or self.num_timesteps >= end:
+                run.on_update(self.num_timesteps, self.fit(s.epochs))  # learn the last demonstrations, then stop
                 return
 
     def close(self) -> None:

@@ -30,7 +30,7 @@ rebuilds the same one (``shiftgrid wm evaluate`` does).
 Example:
     >>> import gymnasium as gym
     >>> from shiftgrid.envs.learner_env import make_env
-    >>> envs = gym.vector.SyncVectorEnv([lambda: make_env("shiftgrid/GoTo-v0")] * 2)
+    >>> envs = gym.vector.SyncVectorEnv([lambda: make_env("shiftgrid/GoTo-v1")] * 2)
     >>> obs, _ = envs.reset(seed=0)
     >>> behaviour = make_behaviour("oracle", noise=0.25, seed=0)
     >>> actions = behaviour.act(envs, obs)

@@ -9,8 +9,8 @@ keeping its reward and real last observation), so sampling and training do not t
 Example:
     >>> import tempfile
     >>> from shiftgrid.agents.imitation.datasets import write_demos
-    >>> out = write_demos(tempfile.mkdtemp() + "/demos", "shiftgrid/GoTo-v0", episodes=2, seed=0)
-    >>> replay, episodes = demo_replay(out, "shiftgrid/GoTo-v0", None, {}, capacity=1000)
+    >>> out = write_demos(tempfile.mkdtemp() + "/demos", "shiftgrid/GoTo-v1", episodes=2, seed=0)
+    >>> replay, episodes = demo_replay(out, "shiftgrid/GoTo-v1", None, {}, capacity=1000)
     >>> episodes, int(replay.stream(0)["is_first"].sum())
     (2, 2)
 """

@@ -21,8 +21,9 @@ The loop, top to bottom (:meth:`Dreamer.learn`):
 
 Settings are ``hyperparams`` (:class:`DreamerConfig`, with nested ``world_model`` overrides of
 the model preset and ``actor_critic``). The checkpoint holds the world model, actor, critic, slow
-critic, return scale, the three optimisers, counters, and the replay when ``save_replay``. A
-resumed run without a saved replay refills ``prefill`` steps (with the actor) before it trains again.
+critic, return scale, the three optimisers, counters, and the replay (the part of it filled) when
+``save_replay`` (the default). A resumed run without a saved replay says so in one line and collects
+``prefill`` steps again (with the actor) before it trains again.
 
 Example:
     >>> from shiftgrid.agents.run.config import TrainConfig
@@ -69,7 +70,7 @@ class DreamerConfig:
     """Dreamer's ``hyperparams``."""
 
     model: str = "rssm"
-    """World-model family: ``rssm`` or ``transformer``."""
+    """World-model family: ``rssm``, ``transformer`` or ``mechanism``."""
     preset: str = "small"
     """World-model size preset (``tiny``, ``small``, ...)."""
     world_model: dict = field(default_factory=dict)
@@ -86,12 +87,14 @@ class DreamerConfig:
     """Environment steps in replay before training starts (uniform random actions for a fresh run)."""
     replay_capacity: int = 500_000
     """Steps the replay keeps (oldest overwritten)."""
-    save_replay: bool = False
-    """Keep the replay in the checkpoint (a resumed run then trains at once)."""
+    save_replay: bool = True
+    """Keep the replay in the checkpoint, its filled part only (a resumed run then trains at once; without
+    it, a resumed run collects ``prefill`` steps again before it trains)."""
     log_every: int = 1000
     """Environment steps between TensorBoard writes (metrics averaged over the updates between)."""
     openloop_every: int = 10_000
-    """Environment steps between open-loop prediction images (``openloop/prediction``; 0: never)."""
+    """Environment steps between open-loop prediction images (``openloop/prediction``, one more at the end of
+    training; 0: never)."""
 
     def validate(self) -> None:
         if self.model not in model_names():
@@ -202,6 +205,9 @@ class Dreamer:
         n, target = env.num_envs, self.num_timesteps + steps
         env.seed(self.config.seed + self.num_timesteps)  # a resumed run does not replay the first run's levels
         obs = cast(dict[str, np.ndarray], env.reset())  # Dict observations (ObsSpec.from_spaces checked)
+        if self.num_timesteps and not len(self.replay):
+            run.say(f"dreamer: resumed at step {self.num_timesteps:,} without a replay (hyperparams.save_replay was false): "
+                    f"{max(hp.prefill, n * hp.seq_len):,} environment steps are collected again before training goes on")
         self.replay.reset(obs)
         rng = np.random.default_rng(self.config.seed + self.num_timesteps)
         latent, action, first = None, None, np.ones(n, dtype=bool)
@@ -248,6 +254,9 @@ class Dreamer:
                     last_image = self.num_timesteps
             if not run.on_update(self.num_timesteps, mean, log=log):
                 return
+        if hp.openloop_every and self.updates and last_image != self.num_timesteps:  # a short run draws one too
+            run.on_update(self.num_timesteps, replay_open_loop(self.model, self.replay, OPENLOOP_CONTEXT, hp.actor_critic.horizon,
+                                                               OPENLOOP_SEQUENCES, run.log_image, generator=self.generator))
 
     # ---- state -----------------------------------------------------------------------------
 

@@ -7,7 +7,9 @@ behaviour policy (the world-model trainer of ``shiftgrid wm train``: its ``behav
 scored on episodes of that behaviour, rebuilt with the evaluation's seed (its ``policy`` and
 ``noise``, :func:`~shiftgrid.agents.model_based.behaviour.make_behaviour`); a learner that acts
 itself (Dreamer) plays its own episodes through its ``predict``, most likely actions unless
-asked to sample, as ``shiftgrid evaluate`` plays it.
+asked to sample, as ``shiftgrid evaluate`` plays it; a model trained from demonstrations is scored
+on episodes of the demonstrator (the oracle teacher ``shiftgrid demos`` records). The user may
+choose any behaviour instead (``random``, ``oracle``, a trained agent's run): :meth:`ScoredRun.playing`.
 
 Example:
     >>> import tempfile
@@ -29,7 +31,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from shiftgrid.agents.evaluation.world_model import ONE_STEP_CURVE
-from shiftgrid.agents.model_based.behaviour import Behaviour, make_behaviour
+from shiftgrid.agents.model_based.behaviour import KINDS, Behaviour, make_behaviour
 from shiftgrid.agents.run.world_model import LoadedWorldModel, load_run_world_model
 from shiftgrid.world_models.interface import ObsSpec
 
@@ -43,38 +45,66 @@ class ScoredRun(LoadedWorldModel):
 
     @property
     def acts_itself(self) -> bool:
-        """True where the run's learner is an agent that plays its own episodes (no behaviour policy of its own)."""
-        return getattr(self.agent, "behaviour", None) is None
+        """True where the run's learner is an agent that plays its own episodes (a learner that declares
+        ``acts_itself = False``, the world-model trainer, is played by its behaviour policy)."""
+        return bool(getattr(self.agent, "acts_itself", True))
 
-    def behaviour(self, seed: int, *, deterministic: bool = True) -> Behaviour:
-        """What plays real episodes for this model: the run's own agent (most likely actions unless not
-        ``deterministic``), or the run's behaviour policy (its own, so ``deterministic`` is moot).
-        ``seed`` seeds its random actions; agents act on the CPU."""
+    def playing(self, policy: str | None = None) -> tuple[str | None, float]:
+        """``(policy, noise)`` of what plays real episodes: ``policy`` where given (``random``, ``oracle`` or a
+        trained agent's run, played without added noise); else the run's own: its agent (``(None, 0)``) where it
+        acts itself, the oracle teacher that records demonstrations for a model trained from them, or the
+        behaviour policy that collected its data."""
+        if policy is not None:
+            return policy, 0.0
         if self.acts_itself:
+            return None, 0.0
+        if self.config.demos is not None:
+            return "oracle", 0.0
+        hp = self.config.hyperparams
+        return hp["policy"], float(hp["noise"])
+
+    def behaviour(self, seed: int, *, deterministic: bool = True, policy: str | None = None) -> Behaviour:
+        """What plays real episodes for this model (:meth:`playing`); an agent takes its most likely actions unless
+        not ``deterministic``. ``seed`` seeds its random actions; agents act on the CPU."""
+        kind, noise = self.playing(policy)
+        if kind is None:
             return make_behaviour(str(self.file), noise=0.0, seed=seed, deterministic=deterministic)
-        hp = self.config.hyperparams
-        return make_behaviour(hp["policy"], noise=hp["noise"], seed=seed)
+        as_collected = policy is None  # the run's own behaviour policy acts as it collected (an agent's actions sampled)
+        return make_behaviour(kind, noise=noise, seed=seed, deterministic=deterministic and not as_collected)
 
-    @property
-    def behaviour_key(self) -> str:
+    def agent_plays(self, policy: str | None = None) -> bool:
+        """Whether an agent whose actions ``--stochastic`` could sample plays: the run's own, or one chosen by path."""
+        kind, _ = self.playing(policy)
+        return kind is None or (policy is not None and kind not in KINDS)
+
+    def behaviour_key(self, policy: str | None = None) -> str:
         """Runs with equal keys play the same episodes under one seed (an agent that acts itself is its run's own)."""
-        if self.acts_itself:
+        kind, noise = self.playing(policy)
+        if kind is None:
             return f"{self.learner}:{self.file.resolve()}"
-        hp = self.config.hyperparams
-        return json.dumps(["policy", hp["policy"], hp["noise"]])
+        return json.dumps(["policy", kind, noise])
 
     @property
     def curve(self) -> tuple[str, str]:
         """The TensorBoard tag of the report's learning curves, and the words of their axis."""
         return AGENT_CURVE if self.acts_itself else ONE_STEP_CURVE
 
-    def describe_behaviour(self, deterministic: bool = True, whose: str = "the run's") -> str:
+    def describe_behaviour(self, deterministic: bool = True, whose: str = "the run's", policy: str | None = None) -> str:
         """The behaviour in words, for reports (``whose``: of an agent that acts itself, e.g. ``each run's``)."""
-        if self.acts_itself:
-            actions = "most likely actions, as shiftgrid evaluate plays it" if deterministic else "actions sampled from its actor"
+        kind, noise = self.playing(policy)
+        actions = "most likely actions, as shiftgrid evaluate plays it" if deterministic else "actions sampled from its policy"
+        if kind is None:
             return f"{whose} own {self.learner.capitalize()} agent (its actor through predict, {actions})"
-        policy, noise = self.config.hyperparams["policy"], self.config.hyperparams["noise"]
-        return f"{policy}" + ("" if policy == "random" else f", {noise:g} of actions random")
+        if kind not in KINDS:
+            what = f"the trained agent {kind} ({'actions sampled from its policy' if policy is None else actions})"
+        else:
+            what = kind + ("" if kind == "random" else f", {noise:g} of actions random" if noise else ", no random actions")
+        if policy is not None:
+            return f"{what}, chosen with --behaviour"
+        if self.config.demos is not None:
+            return (f"{what}: the demonstrator (shiftgrid demos records the oracle teacher), as this model was trained "
+                    f"from the demonstrations in {self.config.demos}; choose another with --behaviour")
+        return what
 
 
 def load_scored_run(run_dir: str | Path, device: str = "auto", checkpoint: str = "latest", *,
@@ -82,7 +112,7 @@ def load_scored_run(run_dir: str | Path, device: str = "auto", checkpoint: str =
     """:func:`~shiftgrid.agents.run.world_model.load_run_world_model`, with what plays real episodes for the model.
 
     Example:
-        >>> run = load_scored_run("runs/dreamer-goto/runs/seed=0", env="shiftgrid/GoTo-v0")  # doctest: +SKIP
+        >>> run = load_scored_run("runs/dreamer-goto/runs/seed=0", env="shiftgrid/GoTo-v1")  # doctest: +SKIP
         >>> run.learner, run.describe_behaviour()  # doctest: +SKIP
         ('dreamer', "the run's own Dreamer agent (its actor through predict, most likely actions, ...)")
     """

@@ -18,8 +18,9 @@ TensorBoard (every ``log_every`` updates): ``train/<term>`` for each loss term (
 ``reward``, ``cont``, ``dyn``, ``rep``), ``train/loss``, ``train/kl``, ``train/grad_norm``,
 ``train/cell_accuracy`` (posterior reconstruction), ``train/one_step/<metric>`` (one-step
 prediction from the prior, :func:`~shiftgrid.world_models.metrics.one_step_accuracy`), and
-``rollout/*``; every ``openloop_every`` updates ``openloop/prediction`` (an image: real /
-predicted / where they differ, :mod:`shiftgrid.world_models.openloop`) and ``openloop/cell_accuracy``.
+``rollout/*``; every ``openloop_every`` updates, and at the end of training, ``openloop/prediction`` (an
+image: real / predicted / where they differ, labelled, :mod:`shiftgrid.world_models.openloop`) and
+``openloop/cell_accuracy``.
 
 A non-finite loss or gradient stops the run before the update: the parameters are the last
 good ones, so ``latest.pt`` is saved from them (a state that is itself not finite is not
@@ -79,7 +80,7 @@ class WorldModelSettings:
     """The world-model trainer's settings (``config.hyperparams``); defaults suit the ``small`` preset on a CPU."""
 
     model: str = "rssm"
-    """World-model family (:func:`~shiftgrid.world_models.models.model_names`): ``rssm`` or ``transformer``."""
+    """World-model family (:func:`~shiftgrid.world_models.models.model_names`): ``rssm``, ``transformer`` or ``mechanism``."""
     preset: str = "small"
     """Size preset of the family: ``tiny`` (tests), ``small`` (CPU), ``medium``, ``large`` (GPU)."""
     model_overrides: dict = field(default_factory=dict)
@@ -91,7 +92,7 @@ class WorldModelSettings:
     replay_capacity: int = 100_000
     """Steps the replay keeps (oldest overwritten); about 200 B per step with mission tokens."""
     save_replay: bool = True
-    """Save the replay with each checkpoint, so a resumed run continues on the same data."""
+    """Save the replay (its filled part) with each checkpoint, so a resumed run continues on the same data."""
     batch_size: int = 16
     """Sequences per update (B)."""
     seq_len: int = 64
@@ -181,6 +182,10 @@ class WorldModelLearner:
             that cannot act on this env, a trained agent of another env.
     """
 
+    #: A world model does not act: its ``predict`` plays the behaviour policy that collected its data, which is not
+    #: an agent to score (``shiftgrid evaluate`` refuses it; ``shiftgrid wm evaluate`` scores the model).
+    acts_itself = False
+
     def __init__(self, config: TrainConfig, *, training: bool):
         self.config, self.training = config, training
         self.settings = s = WorldModelSettings.of(config)
@@ -255,6 +260,9 @@ class WorldModelLearner:
         assert self.envs is not None, "built with training=False"
         n, envs = self.config.n_envs, self.envs
         obs, _ = envs.reset(seed=self.config.seed + self.num_timesteps)
+        if self.num_timesteps and not len(self.replay):
+            run.say(f"world model: resumed at step {self.num_timesteps:,} without a replay (hyperparams.save_replay was "
+                    f"false): {n * self.settings.seq_len:,} environment steps are collected again before training goes on")
         self.replay.reset(obs)
         counter = EpisodeCounter(n, next_step_reset=True)
         target = self.num_timesteps + steps
@@ -271,6 +279,7 @@ class WorldModelLearner:
                 return
             if not self._train(run):
                 return
+        self._last_open_loop(run)
 
     def _learn_offline(self, steps: int, run: RunServices) -> None:
         """Train on the dataset's episodes: ``n_envs`` run steps at a time, as if they had been collected."""
@@ -279,6 +288,15 @@ class WorldModelLearner:
             self.num_timesteps += self.config.n_envs
             if not run.on_step(self.num_timesteps) or not self._train(run):
                 return
+        self._last_open_loop(run)
+
+    def _last_open_loop(self, run: RunServices) -> None:
+        """At the end of training, the open-loop image of the model as it ends, unless the last update drew it
+        (so a run shorter than ``openloop_every`` updates logs one too)."""
+        s = self.settings
+        if s.openloop_every and self.updates and self.updates % s.openloop_every:
+            run.on_update(self.num_timesteps, replay_open_loop(self.model, self.replay, s.openloop_context, s.openloop_horizon,
+                                                               s.openloop_sequences, run.log_image, generator=self.reporter))
 
     def _trainable(self, length: int) -> bool:
         return bool((self.replay.size >= length).any())

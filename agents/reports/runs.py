@@ -27,9 +27,10 @@ from typing import Any, Sequence
 from shiftgrid.agents.evaluation.episodes import splits_to_evaluate
 from shiftgrid.agents.evaluation.policies import observation_wrapper
 from shiftgrid.agents.evaluation.scoring import Candidate, check_observation_space, evaluate_agents
-from shiftgrid.agents.run.rundir import BEST, LATEST, RunDir
+from shiftgrid.agents.run.rundir import BEST, CHECKPOINTS, LATEST, RunDir
 from shiftgrid.envs.errors import UserInputError
 
+#: Which checkpoint of a run directory is evaluated: ``best`` (``best.pt`` where there is one, else ``latest.pt``) or ``latest``.
 #: Config keys that do not change what a run learns (ignored when telling whether two runs are the same).
 INCIDENTAL = ("run_dir", "progress", "device", "vec_env", "torch_threads", "version")
 
@@ -45,6 +46,13 @@ def check_counts(n_paths: int, out: Path | None, what: str = "runs", **counts: i
             raise EvaluationError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if n_paths > 1 and out is None:
         raise EvaluationError(f"{n_paths} {what} given: pass --out DIR for their joint report")
+
+
+def check_reference_episodes(reference_episodes: int | None, episodes: int) -> None:
+    """The references play the first ``reference_episodes`` of the evaluated levels: 0 (none) to ``episodes``; None: all."""
+    if reference_episodes is not None and not 0 <= reference_episodes <= episodes:
+        raise EvaluationError(f"--reference-episodes must be in 0..{episodes} (--episodes: the references play the same "
+                              f"levels), got {reference_episodes}")
 
 
 def distinct_runs(paths: Sequence[Path]) -> list[RunDir]:
@@ -145,17 +153,46 @@ def training_record(run: RunDir, checkpoint: dict[str, Any]) -> dict[str, Any]:
             "teacher": json.loads(cost.read_text()) if cost.is_file() else None}
 
 
+def chosen_checkpoints(paths: Sequence[Path], checkpoint: str | None) -> list[Path]:
+    """``paths`` with each run directory replaced by its ``checkpoint``: ``best`` (``best.pt`` where there is one, else
+    ``latest.pt``, as a run directory alone is read) or ``latest``; None leaves them as given.
+
+    Raises:
+        EvaluationError: an unknown choice, or a choice given with a checkpoint file (which names its checkpoint itself).
+    """
+    if checkpoint is None:
+        return list(paths)
+    if checkpoint not in CHECKPOINTS:
+        raise EvaluationError(f"--checkpoint {checkpoint!r} is not valid; valid: {', '.join(CHECKPOINTS)}")
+    files = [str(p) for p in paths if Path(p).is_file()]
+    if files:
+        raise EvaluationError(f"--checkpoint {checkpoint} picks a run directory's checkpoint; {', '.join(files)} "
+                              "is a checkpoint file already (give the run directory, or drop --checkpoint)")
+    return [RunDir(p).latest if checkpoint == "latest" and Path(p).is_dir() else Path(p) for p in paths]
+
+
 def evaluate_runs(paths: Sequence[Path], *, splits: str | list[str] = "all", episodes: int = 1000, seed: int = 0,
-                  out: Path | None = None, n_envs: int = 4, device: str = "auto", stochastic: bool = False) -> dict[str, Path]:
+                  out: Path | None = None, n_envs: int = 4, device: str = "auto", stochastic: bool = False,
+                  checkpoint: str | None = None, reference_episodes: int | None = None) -> dict[str, Path]:
     """Evaluate the runs (or checkpoints) at ``paths`` and write their shift report; returns the files written.
+
+    ``checkpoint`` picks each run directory's checkpoint (:func:`chosen_checkpoints`); ``reference_episodes``
+    how many of the same levels the references play (None: all; see
+    :func:`~shiftgrid.agents.evaluation.scoring.evaluate_agents`).
 
     Raises:
         EvaluationError: a run set that cannot be evaluated together (see the module docstring).
     """
     paths = [Path(p) for p in paths]
     runs = distinct_runs(paths)
+    paths = chosen_checkpoints(paths, checkpoint)
     check_counts(len(paths), out, episodes=episodes, n_envs=n_envs)
+    check_reference_episodes(reference_episodes, episodes)
     loaded = [load_run(p, device) for p in paths]
+    for path, (agent, config, _) in zip(paths, loaded):
+        if not getattr(agent, "acts_itself", True):
+            raise EvaluationError(f"{path} is a {config.get('algo')} run: a world model, which does not act (its predict "
+                                  f"replays the behaviour that collected its data); score it with: shiftgrid wm evaluate {path}")
     configs = [config for _, config, _ in loaded]
     check_same_configuration(paths, configs, ("env", "algo", "env_kwargs"))
     splits_to_evaluate(configs[0]["env"], splits)  # bad split names fail before any episode runs
@@ -165,24 +202,26 @@ def evaluate_runs(paths: Sequence[Path], *, splits: str | list[str] = "all", epi
     candidates = [Candidate(label, agent, config, training_record(rd, checkpoint), rd.tb if rd.tb.is_dir() else None)
                   for label, rd, (agent, config, checkpoint) in zip(run_labels(runs, paths), runs, loaded)]
     return evaluate_agents(candidates, out if out is not None else runs[0].eval, splits=splits, episodes=episodes, seed=seed,
-                           n_envs=n_envs, stochastic=stochastic, notes=notes).paths
+                           n_envs=n_envs, stochastic=stochastic, notes=notes, reference_episodes=reference_episodes).paths
 
 
 def evaluate_zips(paths: Sequence[Path], env_id: str | None, *, algo: str | None = None, wrapper: str = "tokens",
                   splits: str | list[str] = "all", episodes: int = 1000, seed: int = 0, out: Path | None = None,
-                  n_envs: int = 4, device: str = "auto", stochastic: bool = False) -> dict[str, Path]:
+                  n_envs: int = 4, device: str = "auto", stochastic: bool = False,
+                  reference_episodes: int | None = None) -> dict[str, Path]:
     """Evaluate SB3 ``.zip`` models (seeds of one configuration) on ``env_id`` and write their shift report."""
     from shiftgrid.agents.sb3.zip_model import load_zip
 
     if env_id is None:
         raise EvaluationError(f"{paths[0]} is an SB3 model: pass --env ID (a .zip does not record the shiftgrid id), "
-                              "e.g. --env shiftgrid/GoTo-v0")
+                              "e.g. --env shiftgrid/GoTo-v1")
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise EvaluationError(f"no such model file: {', '.join(missing)}")
     if len(set(p.resolve() for p in paths)) < len(paths):
         raise EvaluationError("the same .zip is given twice; several paths must be different seeds")
     check_counts(len(paths), out, "models", episodes=episodes, n_envs=n_envs)
+    check_reference_episodes(reference_episodes, episodes)
     import torch
 
     torch.set_num_threads(1)  # small networks: extra threads only slow each forward pass (as for runs)
@@ -207,4 +246,4 @@ def evaluate_zips(paths: Sequence[Path], env_id: str | None, *, algo: str | None
                   for label, p, (model, name) in zip(labels, paths, loaded)]
     target = out if out is not None else paths[0].with_name(f"{paths[0].stem}-eval")
     return evaluate_agents(candidates, target, splits=names, episodes=episodes, seed=seed, n_envs=n_envs,
-                           stochastic=stochastic, wrapper=wrap).paths
+                           stochastic=stochastic, wrapper=wrap, reference_episodes=reference_episodes).paths

@@ -8,7 +8,7 @@ configuration (:mod:`shiftgrid.agents.reports.runs`), the real episodes are play
 report code.
 
 Example:
-    >>> paths = evaluate_world_model_runs(["runs/wm-rssm-goto/seed0"], episodes=50)  # doctest: +SKIP
+    >>> paths = evaluate_world_model_runs(["runs/wm-rssm-goto/seed=0"], episodes=50)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -46,9 +46,12 @@ def check_training_split(env_id: str, names: Sequence[str], paths: Sequence[Path
 def evaluate_world_model_runs(runs: Sequence[Path], *, splits: str | list[str] = "all", horizons: Sequence[int] = (1, 5, 15),
                               episodes: int = 100, context: int = 5, stride: int = 1, seed: int = 0, checkpoint: str = "latest",
                               out: Path | None = None, n_envs: int = 8, batch_size: int = 1024, device: str = "auto",
-                              stochastic: bool = False, progress: bool = True) -> dict[str, Path]:
+                              stochastic: bool = False, progress: bool = True, behaviour: str | None = None) -> dict[str, Path]:
     """Score the world models of ``runs`` (runs whose learner owns one: ``wm train`` or Dreamer runs) on every
     split and write their shift report; returns the files written (what ``shiftgrid wm evaluate`` does).
+
+    ``behaviour`` chooses what plays the real episodes (``random``, ``oracle``, or a trained agent's run,
+    checkpoint or ``.zip``); None: each run's own (:meth:`~shiftgrid.agents.model_based.run_model.ScoredRun.playing`).
 
     Raises:
         EvaluationError: a run set that cannot be evaluated together, or as asked.
@@ -72,9 +75,9 @@ def evaluate_world_model_runs(runs: Sequence[Path], *, splits: str | list[str] =
     loaded = [load_scored_run(p, device=device, checkpoint=checkpoint) for p in runs]
     configs = [run.config.to_dict() for run in loaded]
     check_same_configuration(runs, configs, SHARED)
-    if stochastic and not loaded[0].acts_itself:
-        raise EvaluationError(f"--stochastic samples a Dreamer agent's actions; {runs[0]} is a wm train run, played by its "
-                        f"own behaviour policy ({loaded[0].describe_behaviour()}); drop --stochastic")
+    if stochastic and not loaded[0].agent_plays(behaviour):
+        raise EvaluationError(f"--stochastic samples a Dreamer agent's actions (or those of an agent given as --behaviour); "
+                              f"{runs[0]} is played by {loaded[0].describe_behaviour(policy=behaviour)}; drop --stochastic")
     env_id, env_kwargs = configs[0]["env"], dict(configs[0].get("env_kwargs") or {})
     names = splits_to_evaluate(env_id, splits)
     check_training_split(env_id, names, runs, configs)
@@ -83,16 +86,16 @@ def evaluate_world_model_runs(runs: Sequence[Path], *, splits: str | list[str] =
     played: dict[str, dict[str, list]] = {}  # behaviour key -> its episodes: a wm train configuration's runs share them
     try:
         for run in loaded:
-            if run.behaviour_key not in played:
-                played[run.behaviour_key] = record_splits(run.behaviour(seed, deterministic=not stochastic), env_id, names,
-                                                          episodes, seed, env_kwargs=env_kwargs, n_envs=n_envs,
-                                                          reserved=reserved, progress=progress)
-    except ValueError as e:  # evaluation seeds that overlap validation seeds
+            if run.behaviour_key(behaviour) not in played:
+                played[run.behaviour_key(behaviour)] = record_splits(
+                    run.behaviour(seed, deterministic=not stochastic, policy=behaviour), env_id, names, episodes, seed,
+                    env_kwargs=env_kwargs, n_envs=n_envs, reserved=reserved, progress=progress)
+    except ValueError as e:  # evaluation seeds that overlap validation seeds, a --behaviour that cannot play
         raise EvaluationError(str(e)) from None
     records = []
     for label, rd, run, c in zip(run_labels(dirs, runs), dirs, loaded, configs):
-        scores = score_splits(run.model, played[run.behaviour_key], context=context, horizons=horizons, stride=stride,
-                              batch_size=batch_size, seed=seed, progress=progress)
+        scores = score_splits(run.model, played[run.behaviour_key(behaviour)], context=context, horizons=horizons,
+                              stride=stride, batch_size=batch_size, seed=seed, progress=progress)
         training = {"steps": run.steps, "checkpoint": {"file": f"{run.file.parent.name}/{run.file.name}", "steps": run.steps,
                                                        "chosen": f"the run's {checkpoint} checkpoint"}}
         records.append(RunRecord(label, c.get("seed"), {}, c, rd.tb if rd.tb.is_dir() else None, training, scores))
@@ -106,7 +109,7 @@ def evaluate_world_model_runs(runs: Sequence[Path], *, splits: str | list[str] =
 
     meta = {
         "world model": ", ".join(sorted({run.family for run in loaded})),
-        "behaviour": loaded[0].describe_behaviour(not stochastic, "the run's" if shared else "each run's"),
+        "behaviour": loaded[0].describe_behaviour(not stochastic, "the run's" if shared else "each run's", behaviour),
         "training split": training_split_note(env_id, configs[0].get("split")),
         "env kwargs": env_kwargs_note(env_kwargs),
         "episodes per split": f"{episodes} " + ("(the same real episodes for every run)" if shared

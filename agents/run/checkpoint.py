@@ -6,7 +6,11 @@ Every learner's checkpoint is one dict, readable with ``torch.load(path, weights
     counters (num_timesteps), best (how best.pt was chosen: split, success, step, seeds),
     history (every evaluation during training: step and split -> success), eval (the last one),
     elapsed_s (seconds trained so far), target (the met training-success target, or None),
-    state (the learner's own state dict, opaque here)
+    episodes (the run's record of its training episodes: how many ended, the last 100 of them,
+    the training-success target's window, and the step of the last evaluation; see
+    :class:`~shiftgrid.agents.run.services.RunServices`), state (the learner's own state dict, opaque here)
+
+Files of format 2 written before ``episodes`` existed read as a run with no episodes recorded.
 
 Files of format 1 (shiftgrid 0.1.0: SB3 keys at the top level) are read into the same envelope.
 What a learner leaves out of its state is its business (see :mod:`shiftgrid.agents.sb3.learner`).
@@ -86,13 +90,14 @@ class Checkpoint:
     target: dict[str, Any] | None = None
     shiftgrid_version: str = field(default_factory=shiftgrid_version)
     format: int = FORMAT
+    episodes: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": self.format, "shiftgrid_version": self.shiftgrid_version, "learner": self.learner,
             "config": self.config, "counters": {"num_timesteps": int(self.num_timesteps)}, "best": self.best,
             "history": list(self.history), "eval": dict(self.eval), "elapsed_s": float(self.elapsed_s),
-            "target": self.target, "state": self.state,
+            "target": self.target, "episodes": self.episodes, "state": self.state,
         }
 
     @classmethod
@@ -107,7 +112,8 @@ class Checkpoint:
                        str(data["shiftgrid_version"]), FORMAT)
         return cls(data["learner"], data["config"], data["state"], int(data["counters"]["num_timesteps"]),
                    data.get("best"), list(data.get("history") or []), dict(data.get("eval") or {}),
-                   float(data.get("elapsed_s") or 0.0), data.get("target"), str(data["shiftgrid_version"]), FORMAT)
+                   float(data.get("elapsed_s") or 0.0), data.get("target"), str(data["shiftgrid_version"]), FORMAT,
+                   data.get("episodes"))
 
 
 def _format1_selection_seeds(config: dict[str, Any]) -> list[int]:

@@ -124,7 +124,7 @@ class RunConfig:
         5
     """
 
-    env: str = "shiftgrid/GoTo-v0"
+    env: str = "shiftgrid/GoTo-v1"
     """A shiftgrid, minigrid or BabyAI environment id."""
     split: str | None = None
     """Training split of a shiftgrid id (None: ``train``); must be None for ids without splits."""

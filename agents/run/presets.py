@@ -6,7 +6,7 @@ defaults < ``presets/<algo>.yaml`` < ``presets/<algo>-<env name>.yaml`` (e.g. ``
 wm train``, ``shiftgrid main`` and every sweep point resolve their configs through :func:`layered`.
 
 Example:
-    >>> config = layered({}, {"algo": "ppo", "env": "shiftgrid/GoTo-v0", "n_envs": 4})
+    >>> config = layered({}, {"algo": "ppo", "env": "shiftgrid/GoTo-v1", "n_envs": 4})
     >>> config["steps"], config["hyperparams"]["n_steps"], config["n_envs"]   # ppo-GoTo.yaml, ppo.yaml, the command line
     (1000000, 128, 4)
 """
@@ -37,20 +37,34 @@ def preset_steps() -> str:
 
 
 def preset_name(env_id: str) -> str:
-    """The environment part of a preset file name: ``shiftgrid/GoTo-v0`` -> ``GoTo``.
+    """The environment part of a preset file name: ``shiftgrid/GoTo-v1`` -> ``GoTo``.
 
     Example:
-        >>> preset_name("shiftgrid/GoTo-v0"), preset_name("BabyAI-GoToLocal-v0")
+        >>> preset_name("shiftgrid/GoTo-v1"), preset_name("BabyAI-GoToLocal-v0")
         ('GoTo', 'BabyAI-GoToLocal')
     """
     name = env_id.split("/")[-1].split(":")[-1]
     return name.rsplit("-v", 1)[0] if name.rsplit("-v", 1)[-1].isdigit() else name
 
 
+#: Learners that train another learner's network (the imitation learners train PPO's policy): they start from that
+#: learner's presets for the network's keys, so that ``--init-from`` carries weights between them with no flags.
+NETWORK_OF = {"bc": "ppo", "dagger": "ppo", "expert": "ppo"}
+#: The config keys that shape a learner's network.
+NETWORK_KEYS = ("policy", "extractor")
+
+
 def presets(algo: str, env_id: str) -> dict[str, Any]:
-    """``<algo>.yaml`` merged with ``<algo>-<name>.yaml`` (each only where it exists)."""
+    """``<algo>.yaml`` merged with ``<algo>-<name>.yaml`` (each only where it exists), over the network keys of the
+    presets of the learner whose network ``algo`` trains (:data:`NETWORK_OF`).
+
+    Example:
+        >>> presets("bc", "shiftgrid/GoTo-v1")["policy"] == presets("ppo", "shiftgrid/GoTo-v1")["policy"]
+        True
+    """
     folder = preset_folder()
-    out: dict[str, Any] = {}
+    network = presets(NETWORK_OF[algo], env_id) if algo in NETWORK_OF else {}
+    out: dict[str, Any] = {k: v for k, v in network.items() if k in NETWORK_KEYS}
     for name in (f"{algo}.yaml", f"{algo}-{preset_name(env_id)}.yaml"):
         file = folder / name
         if file.is_file():

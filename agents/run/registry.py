@@ -45,6 +45,27 @@ _ENTRIES: dict[str, str] = {
     "tensor-ppo": "shiftgrid.agents.tensor_ppo.ppo:TENSOR_PPO",
 }
 
+#: What ``steps`` (``shiftgrid train --steps``) counts for each built-in learner, and where its last batch may end.
+STEP_CLOCKS: dict[str, str] = {
+    "ppo": "environment steps, summed over the n_envs environments; it learns from whole rollouts of "
+           "n_steps x n_envs, so the last one may end past the steps asked",
+    "dqn": "environment steps, summed over the environments; collected train_freq x n_envs at a time, so the last "
+           "batch may end past the steps asked",
+    "bc": "demonstration transitions learned from, one per transition per pass over the dataset; exactly the steps asked",
+    "dagger": "environment steps, whoever acted (learner or teacher); the last rollout is cut short to end at the steps "
+              "asked (rounded up to a multiple of n_envs)",
+    "expert": "environment steps of the learner's probe episodes and of the teacher's demonstrations; none starts "
+              "once the steps are taken (those under way finish: at most eval.n_envs episodes past)",
+    "world-model": "environment steps collected, n_envs at a time; with --demos, run steps standing for the dataset "
+                   "steps replayed (train_ratio replayed steps each)",
+    "dreamer": "environment steps collected (the random prefill included), n_envs at a time",
+}
+STEP_CLOCKS["a2c"] = STEP_CLOCKS["recurrent-ppo"] = STEP_CLOCKS["ppo"]
+#: What counts in ``steps`` whatever the learner (the other half of ``shiftgrid train --help``'s account).
+STEP_CLOCK_NOTES = ("A curriculum teacher's side estimates count in the steps: the run stops once they reach them "
+                    "(an estimate under way finishes). With --dream, the steps are the world model's imagined steps. "
+                    "A run that ends past its steps says so when it finishes.")
+
 _BUILTIN = tuple(_ENTRIES)
 #: The built-in learners that are stable-baselines3 models (what an SB3 ``.zip`` can be loaded as).
 SB3_LEARNERS = tuple(n for n, target in _ENTRIES.items() if target.startswith("shiftgrid.agents.sb3.learner:"))
@@ -128,6 +149,17 @@ def unregister_learner(name: str) -> None:
     if name in _BUILTIN:
         raise ConfigError(f"learner {name!r} is built in and cannot be unregistered")
     _ENTRIES.pop(name)
+
+
+def steps_meaning(name: str) -> str:
+    """What ``steps`` counts for learner ``name`` (see :data:`STEP_CLOCKS`).
+
+    Example:
+        >>> steps_meaning("bc")
+        'demonstration transitions learned from, one per transition per pass over the dataset; exactly the steps asked'
+    """
+    check_learner(name)
+    return STEP_CLOCKS.get(name, "environment steps, as the learner's own documentation says")
 
 
 def get_learner(name: str) -> LearnerFactory:

@@ -3,7 +3,7 @@
 Example:
     >>> from gymnasium import spaces
     >>> from shiftgrid.agents.evaluation.baselines import RandomAgent
-    >>> frames = episode_frames(RandomAgent(spaces.Discrete(7), seed=0), "shiftgrid/GoTo-v0", "id", seed=0)
+    >>> frames = episode_frames(RandomAgent(spaces.Discrete(7), seed=0), "shiftgrid/GoTo-v1", "id", seed=0)
     >>> grid = frame_grid(frames)
     >>> grid.ndim, grid.dtype, grid.shape[2]
     (3, dtype('uint8'), 3)

@@ -10,7 +10,8 @@ A run directory holds::
     eval/                   the shift report of ``shiftgrid evaluate`` (one run)
     teacher/                logs of teachers that sit inside training
 
-Several seeds of one configuration live in ``<dir>/seed<k>``.
+Several seeds of one configuration live in ``<dir>/seed=<k>``, named as a sweep names its points
+(``seed=0``, ``seed=1``...; folders named ``seed<k>`` by earlier releases are still read).
 
 A sweep directory (``shiftgrid sweep``, :class:`SweepDir`) holds::
 
@@ -25,7 +26,7 @@ A sweep directory (``shiftgrid sweep``, :class:`SweepDir`) holds::
 Example:
     >>> run = RunDir("runs/goto")
     >>> str(run.latest), str(run.tb), str(run.seed(2).config)
-    ('runs/goto/checkpoints/latest.pt', 'runs/goto/tb', 'runs/goto/seed2/config.yaml')
+    ('runs/goto/checkpoints/latest.pt', 'runs/goto/tb', 'runs/goto/seed=2/config.yaml')
     >>> sweep = SweepDir("runs/grid")
     >>> str(sweep.spec), str(sweep.status("seed=0")), str(sweep.run("seed=0").latest)
     ('runs/grid/sweep.yaml', 'runs/grid/status/seed=0.json', 'runs/grid/runs/seed=0/checkpoints/latest.pt')
@@ -33,15 +34,20 @@ Example:
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
+#: The checkpoints a run dir keeps and a reader may choose (``checkpoints/<name>.pt``).
+CHECKPOINTS = ("best", "latest")
 LATEST, BEST = "latest.pt", "best.pt"
 TARGET_FILE = "target.json"
 RUNS_ROOT = "runs"
+#: A seed's folder in a directory of several seeds: ``seed=<k>`` (and ``seed<k>``, earlier releases' name).
+SEED_FOLDER = re.compile(r"seed=?(-?\d+)")
 SWEEP_FILE = "sweep.yaml"
 
 
@@ -74,12 +80,15 @@ class RunDir:
         object.__setattr__(self, "root", Path(root))
 
     def seed(self, seed: int) -> "RunDir":
-        """The run of seed ``seed`` in a directory of several seeds."""
-        return RunDir(self.root / f"seed{seed}")
+        """The run of seed ``seed`` in a directory of several seeds (``seed=<k>``, as a sweep names its points)."""
+        return RunDir(self.root / f"seed={seed}")
 
     def seeds(self) -> list["RunDir"]:
-        """The ``seed*`` runs inside this directory (each with a ``config.yaml``)."""
-        return [RunDir(p) for p in sorted(self.root.glob("seed*")) if (p / CONFIG_FILE).is_file()]
+        """The seed runs inside this directory (each with a ``config.yaml``), by seed: ``seed=<k>``, and ``seed<k>``
+        as earlier releases named them."""
+        found = [(int(m.group(1)), p) for p in self.root.glob("seed*")
+                 if (m := SEED_FOLDER.fullmatch(p.name)) and (p / CONFIG_FILE).is_file()]
+        return [RunDir(p) for _, p in sorted(found)]
 
     def holds_run(self) -> bool:
         return self.config.is_file()
@@ -125,11 +134,17 @@ class SweepDir:
 
 
 def default_run_dir(learner: str, env_id: str, prefix: str = "") -> RunDir:
-    """``runs/<prefix><learner>-<env name>-<YYYYmmdd-HHMMSS>``.
+    """``runs/<prefix><learner>-<env name>-<YYYYmmdd-HHMMSS>``, with ``-2``, ``-3``... where that folder exists already
+    (runs started within one second of each other).
 
     Example:
-        >>> default_run_dir("ppo", "shiftgrid/GoTo-v0", "main-").root.name.startswith("main-ppo-GoTo-v0-")
+        >>> default_run_dir("ppo", "shiftgrid/GoTo-v1", "main-").root.name.startswith("main-ppo-GoTo-v1-")
         True
     """
     name = env_id.split("/")[-1].split(":")[-1]
-    return RunDir(Path(RUNS_ROOT) / f"{prefix}{learner}-{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    root = Path(RUNS_ROOT) / f"{prefix}{learner}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    found, n = root, 1
+    while found.exists():
+        n += 1
+        found = root.with_name(f"{root.name}-{n}")
+    return RunDir(found)

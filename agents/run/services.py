@@ -22,6 +22,14 @@ What a run carries besides its learner (a curriculum teacher choosing its levels
 (where it may take steps of its own, counted in the learner's ``num_timesteps``) and of every
 save of ``latest.pt``, and asked for scalars at every TensorBoard write.
 
+A resume keeps what the services report from (:class:`RunState`, saved in every checkpoint):
+the count of training episodes, the last :data:`RECENT` of them (``rollout/*``, the progress bar),
+the training-success target's window and whether it was met, every evaluation (their schedule
+goes on from the last one), how ``best.pt`` was chosen, the wall-clock trained and the teacher's
+cost. A learner that goes back to its last update (an on-policy rollout cut short by a signal)
+calls ``run.rollback(num_timesteps)``, so the episodes of the steps it will take again are not
+counted twice.
+
 Example:
     >>> state = RunState()
     >>> with stop_on_signals(state):
@@ -36,6 +44,7 @@ import contextlib
 import json
 import math
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -101,12 +110,17 @@ class RunState:
         history: every evaluation during training: ``{"step": n, "success": {split: x}}``.
         eval: split -> success at the last evaluation.
         signum: the signal (SIGINT/SIGTERM) that asked the run to stop, if any.
-        stop_reason: ``signal``, ``target`` or ``nan`` once the run was asked to stop.
+        stop_reason: ``signal``, ``target``, ``nan`` or ``steps`` (steps taken outside the learner's own
+            reached the run's steps) once the run was asked to stop.
         elapsed_before: seconds of training before this call (earlier calls of a resumed run).
         started: ``time.perf_counter()`` when this call started training.
         target: the training-success target as met, or None.
         detail: the learner's one-line account of why it stopped (e.g. which loss term was NaN), or None.
         teacher: the teacher's cost so far (see :meth:`RunServices.teacher_cost`): name -> running total.
+        episodes: training episodes ended so far, over all calls (logged as ``rollout/episodes``).
+        recent: the last :data:`RECENT` of them (``rollout/*`` and the progress bar average over these).
+        window: the training-success target's window (successes of the last ``target.episodes``
+            unadvised episodes; kept until the target is met).
     """
 
     best: dict[str, Any] | None = None
@@ -119,6 +133,9 @@ class RunState:
     target: dict[str, Any] | None = None
     detail: str | None = None
     teacher: dict[str, float] = field(default_factory=dict)
+    episodes: int = 0
+    recent: deque[Episode] = field(default_factory=lambda: deque(maxlen=RECENT))
+    window: deque[bool] = field(default_factory=deque)
 
     @property
     def best_success(self) -> float | None:
@@ -131,8 +148,19 @@ class RunState:
     @classmethod
     def of(cls, checkpoint: Checkpoint) -> "RunState":
         """The state a resumed run continues from."""
+        record = checkpoint.episodes or {}
+        recent = record.get("recent") or {}
         return cls(best=checkpoint.best, history=list(checkpoint.history), eval=dict(checkpoint.eval),
-                   elapsed_before=checkpoint.elapsed_s, target=checkpoint.target)
+                   elapsed_before=checkpoint.elapsed_s, target=checkpoint.target, episodes=int(record.get("count", 0)),
+                   recent=deque((Episode(bool(s), float(r), int(n), bool(a)) for s, r, n, a in
+                                 zip(*(recent.get(k, []) for k in ("success", "ret", "length", "advised")))), maxlen=RECENT),
+                   window=deque(bool(w) for w in record.get("window", [])))
+
+    def episodes_record(self) -> dict[str, Any]:
+        """The checkpoint's ``episodes`` entry (plain lists: ``weights_only``-safe); :meth:`of` reads it back."""
+        return {"count": int(self.episodes), "window": [bool(w) for w in self.window],
+                "recent": {"success": [bool(e.success) for e in self.recent], "ret": [float(e.ret) for e in self.recent],
+                           "length": [int(e.length) for e in self.recent], "advised": [bool(e.advised) for e in self.recent]}}
 
 
 @contextlib.contextmanager
@@ -210,10 +238,10 @@ class RunServices:
         if IN_DISTRIBUTION not in self.splits:
             self.splits.insert(0, IN_DISTRIBUTION)  # the split best.pt is chosen on
         self.num_timesteps = self.start_steps = int(learner.num_timesteps)
-        self.last_save = self.last_eval = self.num_timesteps
-        self.recent: deque[Episode] = deque(maxlen=RECENT)
-        self.episodes = 0  # ended in this call (logged as rollout/episodes: whether `recent` is full yet)
-        self.window: deque[bool] = deque(maxlen=config.target.episodes)
+        self.last_save = self.num_timesteps
+        self.last_eval = int(state.history[-1]["step"]) if state.history else 0  # evaluations keep their schedule on resume
+        state.window = deque(state.window, maxlen=config.target.episodes)
+        self._at_update: tuple[int, tuple[int, list[Episode], list[bool]] | None] = (self.num_timesteps, None)
         self.logger: Logger | None = None
         self.bar: tqdm | None = None
         self._postfix_at = 0.0
@@ -242,6 +270,21 @@ class RunServices:
         """Steps per second since this call started."""
         return (self.num_timesteps - self.start_steps) / max(time.perf_counter() - self.state.started, 1e-9)
 
+    @property
+    def recent(self) -> deque[Episode]:
+        """The last :data:`RECENT` training episodes of the run (resumes included)."""
+        return self.state.recent
+
+    @property
+    def window(self) -> deque[bool]:
+        """The training-success target's window (successes of the last ``target.episodes`` unadvised episodes)."""
+        return self.state.window
+
+    @property
+    def episodes(self) -> int:
+        """Training episodes ended over the run, resumes included (logged as ``rollout/episodes``)."""
+        return self.state.episodes
+
     def success(self) -> float | None:
         """Success rate over the last :data:`RECENT` training episodes (None before any ended)."""
         return float(np.mean([e.success for e in self.recent])) if self.recent else None
@@ -251,8 +294,10 @@ class RunServices:
         """Progress, target and stop requests after a batch of steps; False: stop now."""
         self.num_timesteps = int(num_timesteps)
         for e in episodes:
+            if self._at_update[1] is None:  # the first episode since the last update: keep what rollback() returns to
+                self._at_update = (self._at_update[0], (self.episodes, list(self.recent), list(self.window)))
             self.recent.append(e)
-            self.episodes += 1
+            self.state.episodes += 1
             if self.config.target.success is not None and self.state.target is None and not e.advised:
                 self.window.append(bool(e.success))
                 self._check_target()
@@ -264,6 +309,7 @@ class RunServices:
     def on_update(self, num_timesteps: int, metrics: Mapping[str, float] | None = None, *, log: bool = True) -> bool:
         """Checks, checkpoints and evaluations at a consistent state; False: stop now."""
         self.num_timesteps = int(num_timesteps)
+        self._at_update = (self.num_timesteps, None)
         metrics = dict(metrics or {})
         if not finite(metrics.values()):
             self.state.stop_reason = "nan"
@@ -276,7 +322,26 @@ class RunServices:
             self.save_latest()
         if self.config.eval.freq and self.num_timesteps - self.last_eval >= self.config.eval.freq and not self.stopping:
             self.evaluate()
+        self._at_update = (self.num_timesteps, None)
         return not self.stopping
+
+    def rollback(self, num_timesteps: int) -> None:
+        """The learner went back to its state at its last :meth:`on_update` (an on-policy rollout cut short).
+
+        The episodes that ended since are forgotten, so the checkpoint saved next counts exactly the
+        episodes of the steps it has learned from (a resumed run plays those steps again).
+        ``num_timesteps`` is the learner's step count now; where it is not the last update's, the
+        episodes are left as they are.
+        """
+        step, kept = self._at_update
+        if kept is not None and int(num_timesteps) == step:
+            self.state.episodes = kept[0]
+            self.recent.clear()
+            self.recent.extend(kept[1])
+            self.window.clear()
+            self.window.extend(kept[2])
+            self._at_update = (step, None)
+        self.num_timesteps = int(num_timesteps)
 
     def log(self, metrics: Mapping[str, float] = {}) -> None:
         """Write ``rollout/*``, ``time/sps`` and ``metrics`` (full tags) to TensorBoard at the current step."""
@@ -299,10 +364,20 @@ class RunServices:
             for tag, value in extension.scalars().items():
                 self.logger.record(tag, value)
 
+    def say(self, message: str) -> None:
+        """One line to stderr, above the progress bar (what a learner wants its user to know, e.g. a resume's cost)."""
+        tqdm.write(message, file=sys.stderr)
+
     def take_steps(self, steps: int) -> None:
-        """Count ``steps`` environment steps taken outside the learner's own (an extension's) in its ``num_timesteps``."""
+        """Count ``steps`` environment steps taken outside the learner's own (an extension's) in its ``num_timesteps``.
+
+        They count in the run's ``steps``: once those are reached the run stops (stop reason ``steps``;
+        it is evaluated and saved as a finished run), whatever is left of the learner's batch.
+        """
         self.learner.num_timesteps = int(self.learner.num_timesteps) + int(steps)
         self.num_timesteps = int(self.learner.num_timesteps)
+        if self.num_timesteps >= self.config.steps and not self.stopping:
+            self.state.stop_reason = "steps"
 
     # -- services ---------------------------------------------------------------------------
     def log_image(self, tag: str, image: np.ndarray) -> None:
@@ -314,7 +389,7 @@ class RunServices:
         """The learner's envelope now."""
         return Checkpoint(self.config.algo, self.config.to_dict(), self.learner.state_dict(), int(self.learner.num_timesteps),
                           self.state.best, list(self.state.history), dict(self.state.eval), self.state.elapsed(),
-                          self.state.target)
+                          self.state.target, episodes=self.state.episodes_record())
 
     def save(self, path: Any) -> bool:
         """Save the envelope to ``path``, unless the learner's state is not finite (then stop; False)."""
@@ -383,7 +458,7 @@ class RunServices:
 
     def finish(self) -> None:
         """End of ``learn``: a last evaluation (if the run was not stopped early) and ``latest.pt``."""
-        interrupted = self.stopping and self.state.stop_reason != "target"
+        interrupted = self.stopping and self.state.stop_reason not in ("target", "steps")
         if self.config.eval.freq and not interrupted and self.learner.num_timesteps > self.last_eval:
             self.num_timesteps = int(self.learner.num_timesteps)
             self.evaluate()

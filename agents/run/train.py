@@ -48,7 +48,9 @@ class RunResult:
         best_success: best ``id`` success at an evaluation (None without evaluations).
         target: the training-success target as met (steps, wall_s, ...; None if not met or not set).
         stop_reason: ``signal``, ``target``, ``nan`` (a non-finite loss or state: ``latest.pt`` is the
-            last good one), ``complete`` (a resumed run that had already taken its steps), or None.
+            last good one), ``steps`` (steps taken outside the learner's own, a curriculum's side estimates,
+            reached the run's steps before the learner's batch ended), ``complete`` (a resumed run that
+            had already taken its steps), or None.
         stop_detail: the learner's one-line account of the stop (e.g. which loss term was NaN), or None.
     """
 

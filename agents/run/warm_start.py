@@ -1,8 +1,9 @@
 """Starting a run from another run's policy weights (``--init-from RUN``), e.g. PPO fine-tuning a cloned policy.
 
 Every learner whose state holds ``policy`` (the SB3 learners and the imitation learners, which
-train PPO's very network) can start another such learner: the weights load strictly, so a
-network of another shape is refused in one line. Only the weights carry over, not the
+train PPO's very network, from PPO's presets for it) can start another such learner: the weights
+load strictly, so a network of another shape is refused in one line that names the source's
+network settings to pass. Only the weights carry over, not the
 optimizer, the step count or the evaluations: the new run counts its own steps. What the
 source run's teacher cost (``teacher/cost.json``) was is returned, so the new run reports it
 beside its own as ``init_<name>`` (the demonstrations a cloned policy learned from count).
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from shiftgrid.agents.run.checkpoint import CheckpointError, find_checkpoint, read_checkpoint
+from shiftgrid.agents.run.presets import NETWORK_KEYS
 from shiftgrid.agents.run.rundir import CHECKPOINT_DIR, RunDir
 from shiftgrid.agents.run.services import TEACHER_COST_FILE
 
@@ -48,9 +50,11 @@ def warm_start(learner: Any, source: str | Path) -> None:
         policy_module(learner).load_state_dict(weights)
     except RuntimeError as e:
         reason = str(e).strip().splitlines()
+        theirs = {k: checkpoint.config.get(k) for k in NETWORK_KEYS}
         raise CheckpointError(f"--init-from {source}: the {checkpoint.learner} policy in {path} does not fit this "
-                              f"learner's network (same extractor and policy settings needed): "
-                              f"{reason[1].strip() if len(reason) > 1 else reason[0]}") from None
+                              f"learner's network ({reason[1].strip() if len(reason) > 1 else reason[0]}); its network was "
+                              + ", ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in theirs.items())
+                              + ": give the same with --set") from None
 
 
 def inherited_cost(source: str | Path) -> dict[str, float]:

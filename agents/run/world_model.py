@@ -113,7 +113,7 @@ def load_world_model(run_dir: str | Path, device: str = "auto", checkpoint: str 
     arguments and errors as :func:`load_run_world_model`'s.
 
     Example:
-        >>> model, config = load_world_model("runs/wm-rssm-GoTo-v0")  # doctest: +SKIP
+        >>> model, config = load_world_model("runs/wm-rssm-GoTo-v1")  # doctest: +SKIP
         >>> states, out = model.observe(batch)  # doctest: +SKIP
     """
     loaded = load_run_world_model(run_dir, device, checkpoint, env=env, model=model, spec=spec)

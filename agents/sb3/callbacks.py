@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -44,12 +45,17 @@ def finished_episodes(infos: list[dict[str, Any]], dones: Any) -> list[Episode]:
 
 
 class ServicesCallback(BaseCallback):
-    """Report an SB3 ``learn`` to the run services; ``rollout_start`` is the step count of the last update."""
+    """Report an SB3 ``learn`` to the run services.
+
+    ``rollout_start`` is the step count of the last update and ``buffers_at_start`` SB3's episode
+    buffers then (what a rollout cut short goes back to).
+    """
 
     def __init__(self, run: RunServices):
         super().__init__()
         self.run = run
         self.rollout_start = 0
+        self.buffers_at_start: tuple[Any, Any] | None = None
 
     def _on_training_start(self) -> None:
         self.rollout_start = self.num_timesteps
@@ -67,6 +73,7 @@ class ServicesCallback(BaseCallback):
         metrics = {k: v for k, v in self.logger.name_to_value.items() if k.startswith("train/") and isinstance(v, (int, float))}
         self.run.on_update(self.num_timesteps, metrics, log=False)
         self.rollout_start = self.model.num_timesteps  # after the services: steps an extension took there are counted
+        self.buffers_at_start = (copy.copy(self.model.ep_info_buffer), copy.copy(self.model.ep_success_buffer))
 
     def _on_step(self) -> bool:
         infos = self.locals["infos"]

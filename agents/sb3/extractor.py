@@ -13,7 +13,7 @@ undoes both, so the codes reach the embeddings as exact integers either way.
 Example:
     >>> from stable_baselines3 import PPO
     >>> from shiftgrid.envs.learner_env import make_env
-    >>> model = PPO("MultiInputPolicy", make_env("shiftgrid/GoTo-v0"), n_steps=64, batch_size=64,
+    >>> model = PPO("MultiInputPolicy", make_env("shiftgrid/GoTo-v1"), n_steps=64, batch_size=64,
     ...             policy_kwargs={"features_extractor_class": BabyAIExtractor, "normalize_images": False})
     >>> model.policy.features_extractor.features_dim
     128

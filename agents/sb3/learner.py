@@ -1,7 +1,10 @@
 """The stable-baselines3 learners (PPO, A2C, DQN, RecurrentPPO) as registry entries.
 
-The learner state is SB3's policy and optimizer state dicts plus its step counters. What is
-not saved: the environments' state (a resumed run starts fresh episodes), the random-number
+The learner state is SB3's policy and optimizer state dicts, its step and episode counters,
+and its episode buffers (``ep_info_buffer``, ``ep_success_buffer``: what SB3's ``rollout/ep_rew_mean``,
+``ep_len_mean`` and ``success_rate`` average over), so a resumed run's curves go on from where they
+stood. SB3's own ``time/iterations`` and ``time/time_elapsed`` count from the start of each call (the
+run's wall-clock total is the run services'). What is not saved: the environments' state (a resumed run starts fresh episodes), the random-number
 generators, RecurrentPPO's LSTM state between rollouts (it restarts from zeros), and DQN's
 replay buffer (a resumed DQN run refills ``learning_starts`` transitions before its next
 update; its exploration rate follows the schedule from the restored ``num_timesteps``). An
@@ -13,11 +16,12 @@ Example:
     >>> from shiftgrid.agents.run.config import TrainConfig
     >>> learner = A2C(TrainConfig(algo="a2c", n_envs=2, device="cpu"), training=False)
     >>> sorted(learner.state_dict()), learner.num_timesteps
-    (['counters', 'optimizer', 'policy'], 0)
+    (['counters', 'episode_buffers', 'optimizer', 'policy'], 0)
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +77,9 @@ class SB3Learner:
         finally:
             if run.stopping and run.state.stop_reason != "target" and isinstance(self.model, OnPolicyAlgorithm):
                 self.model.num_timesteps = callback.rollout_start  # the unfinished rollout was not learned from
+                if callback.buffers_at_start is not None:  # nor are its episodes counted
+                    self.model.ep_info_buffer, self.model.ep_success_buffer = callback.buffers_at_start
+                run.rollback(callback.rollout_start)
 
     def state_dict(self) -> dict[str, Any]:
         m = self.model
@@ -81,6 +88,7 @@ class SB3Learner:
             "optimizer": m.policy.optimizer.state_dict(),
             "counters": {"num_timesteps": int(m.num_timesteps), "n_updates": int(getattr(m, "_n_updates", 0)),
                          "episode_num": int(m._episode_num), "n_calls": int(getattr(m, "_n_calls", 0))},
+            "episode_buffers": episode_buffers(m),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -92,6 +100,8 @@ class SB3Learner:
             m._n_updates = counters["n_updates"]
         if hasattr(m, "_n_calls"):
             m._n_calls = counters["n_calls"]
+        if "episode_buffers" in state:
+            load_episode_buffers(m, state["episode_buffers"])
         if self.training and hasattr(m, "learning_starts") and m.num_timesteps:  # DQN: refill the unsaved buffer first
             m.learning_starts = m.num_timesteps + m.learning_starts
 
@@ -100,6 +110,29 @@ class SB3Learner:
 
     def close(self) -> None:
         close_quietly(self.env)
+
+
+def episode_buffers(model: BaseAlgorithm) -> dict[str, list]:
+    """SB3's episode buffers as plain lists: ``r``, ``l``, ``t`` of each ``ep_info_buffer`` entry, and ``success``.
+
+    Example:
+        >>> from collections import deque
+        >>> model = A2C(TrainConfig(algo="a2c", n_envs=2, device="cpu"), training=False).model
+        >>> model.ep_info_buffer, model.ep_success_buffer = deque([{"r": 0.5, "l": 9, "t": 1.0}]), deque([True])
+        >>> episode_buffers(model)
+        {'r': [0.5], 'l': [9], 't': [1.0], 'success': [True]}
+    """
+    infos = list(model.ep_info_buffer or [])
+    return {"r": [float(i["r"]) for i in infos], "l": [int(i["l"]) for i in infos], "t": [float(i.get("t", 0.0)) for i in infos],
+            "success": [bool(x) for x in (model.ep_success_buffer or [])]}
+
+
+def load_episode_buffers(model: BaseAlgorithm, buffers: dict[str, list]) -> None:
+    """Restore :func:`episode_buffers` into ``model`` (SB3's ``learn`` keeps them when it does not reset its counters)."""
+    size = model._stats_window_size
+    model.ep_info_buffer = deque(({"r": r, "l": n, "t": t} for r, n, t in zip(buffers["r"], buffers["l"], buffers["t"])),
+                                 maxlen=size)
+    model.ep_success_buffer = deque(buffers["success"], maxlen=size)
 
 
 @dataclass(frozen=True)

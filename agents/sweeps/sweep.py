@@ -5,14 +5,14 @@ A sweep file (YAML) has these sections (only ``grid`` is required)::
     name: goto-ppo              # default: the file's name; the sweep dir is runs/<name> unless `dir:`
     base:                       # config keys, as a --config file would give them, over the presets
       algo: ppo
-      env: shiftgrid/GoTo-v0
+      env: shiftgrid/GoTo-v1
       config: more.yaml         # optional: a config file (relative to the sweep file) under these keys
       set: [steps=200000]       # optional: --set overrides, over everything above
     grid:                       # key -> values; the points are their cartesian product
       seed: [0, 1, 2]
       hyperparams.learning_rate: [3.0e-4, 1.0e-3]
     learners: {}                # optional: name -> "module:attribute" learners to register (plugins)
-    evaluate: {episodes: 1000}  # optional: episodes, splits, seed, n_envs, checkpoint, stochastic (evaluation)
+    evaluate: {episodes: 1000}  # optional: episodes, splits, seed, n_envs, checkpoint, stochastic, reference_episodes
     resources: {}               # optional: num_cpus, gpu_fraction (per point, for the Ray backend)
 
 Each point is resolved exactly as ``shiftgrid train`` resolves a run (defaults < presets of the
@@ -45,14 +45,16 @@ import yaml
 
 from shiftgrid.agents.run.config import ConfigError, TrainConfig, load_yaml_file, merge, parse_overrides
 from shiftgrid.agents.run.registry import get_learner, learner_names, register_learner, unregister_learner
-from shiftgrid.agents.run.rundir import RUNS_ROOT, SweepDir
+from shiftgrid.agents.run.rundir import CHECKPOINTS, RUNS_ROOT, SweepDir
+from shiftgrid.envs.errors import UserInputError
 from shiftgrid.world_models.device import DeviceError
 
 SECTIONS = ("name", "dir", "base", "grid", "learners", "evaluate", "resources")
 #: The grid evaluation's settings (``shiftgrid evaluate``'s defaults); ``checkpoint``: ``best`` (best.pt where
-#: there is one, as ``shiftgrid evaluate DIR``) or ``latest`` (the final checkpoint).
-EVALUATE_KEYS = {"episodes": 1000, "splits": "all", "seed": 0, "n_envs": 4, "checkpoint": "best", "stochastic": False}
-CHECKPOINTS = ("best", "latest")
+#: there is one, as ``shiftgrid evaluate DIR``) or ``latest`` (the final checkpoint); ``reference_episodes``: how many
+#: of the same levels the references (uniform random, constant actions) play (null: all ``episodes``).
+EVALUATE_KEYS = {"episodes": 1000, "splits": "all", "seed": 0, "n_envs": 4, "checkpoint": "best", "stochastic": False,
+                 "reference_episodes": None}
 RESOURCE_KEYS = {"num_cpus": None, "gpu_fraction": 0.25}
 #: Keys the sweep sets itself on every point.
 OWNED = ("run_dir",)
@@ -94,9 +96,7 @@ class Sweep:
             if key.split(".")[0] in OWNED:
                 raise ConfigError(f"{where}: {key} is set by the sweep (each point runs in <sweep dir>/runs/<point>)")
         name = data.get("name") or Path(where).name.rsplit(".", 1)[0]
-        evaluate = _known(data.get("evaluate") or {}, EVALUATE_KEYS, f"{where}: evaluate")
-        if evaluate["checkpoint"] not in CHECKPOINTS:
-            raise ConfigError(f"{where}: evaluate.checkpoint must be one of {', '.join(CHECKPOINTS)}, got {evaluate['checkpoint']!r}")
+        evaluate = check_evaluate(_known(data.get("evaluate") or {}, EVALUATE_KEYS, f"{where}: evaluate"), where)
         return cls(str(name), where, merge(from_file, base), parse_overrides(overrides), grid,
                    _strings(data.get("learners") or {}, f"{where}: learners"),
                    evaluate,
@@ -129,6 +129,36 @@ class Point:
     config: dict[str, Any]
 
 
+def check_evaluate(evaluate: dict[str, Any], where: str) -> dict[str, Any]:
+    """The ``evaluate:`` section's values checked (as ``shiftgrid evaluate`` checks its flags), before any point trains.
+
+    Split names are checked against each point's env by :func:`expand`.
+
+    Example:
+        >>> try:
+        ...     check_evaluate({**EVALUATE_KEYS, "episodes": -4}, "s.yaml")
+        ... except ConfigError as e:
+        ...     print(e)
+        s.yaml: evaluate.episodes must be an integer >= 1, got -4
+    """
+    for key, low in (("episodes", 1), ("n_envs", 1), ("seed", 0)):
+        value = evaluate[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{where}: evaluate.{key} must be an integer >= {low}, got {value!r}")
+    ref = evaluate["reference_episodes"]
+    if ref is not None and (isinstance(ref, bool) or not isinstance(ref, int) or not 0 <= ref <= evaluate["episodes"]):
+        raise ConfigError(f"{where}: evaluate.reference_episodes must be null or an integer in 0..{evaluate['episodes']} "
+                          f"(evaluate.episodes), got {ref!r}")
+    if evaluate["checkpoint"] not in CHECKPOINTS:
+        raise ConfigError(f"{where}: evaluate.checkpoint must be one of {', '.join(CHECKPOINTS)}, got {evaluate['checkpoint']!r}")
+    if not isinstance(evaluate["stochastic"], bool):
+        raise ConfigError(f"{where}: evaluate.stochastic must be true or false, got {evaluate['stochastic']!r}")
+    splits = evaluate["splits"]
+    if splits != "all" and not (isinstance(splits, list) and splits and all(isinstance(s, str) for s in splits)):
+        raise ConfigError(f"{where}: evaluate.splits must be 'all' or a list of split names (e.g. [id, size/far]), got {splits!r}")
+    return evaluate
+
+
 def load_sweep(path: str | Path) -> Sweep:
     """Read and check a sweep file."""
     path = Path(path)
@@ -144,8 +174,8 @@ def label(key: str, value: Any) -> str:
     """``key=value`` as a point name shows it (env ids by their name; ``/`` never appears).
 
     Example:
-        >>> label("env", "shiftgrid/GoTo-v0"), label("hyperparams.learning_rate", 3e-4), label("split", "size/far")
-        ('env=GoTo-v0', 'hyperparams.learning_rate=0.0003', 'split=size_far')
+        >>> label("env", "shiftgrid/GoTo-v1"), label("hyperparams.learning_rate", 3e-4), label("split", "size/far")
+        ('env=GoTo-v1', 'hyperparams.learning_rate=0.0003', 'split=size_far')
     """
     if key == "env" and isinstance(value, str):
         text = value.split("/")[-1].split(":")[-1]
@@ -160,6 +190,7 @@ def expand(sweep: Sweep, root: str | Path) -> list[Point]:
     Raises:
         ConfigError: two points with one name, or a point whose config is invalid (naming the point).
     """
+    from shiftgrid.agents.evaluation.episodes import splits_to_evaluate
     from shiftgrid.agents.run.presets import layered  # the layering of `shiftgrid train`, not a copy
 
     sweep.register_learners()
@@ -178,7 +209,8 @@ def expand(sweep: Sweep, root: str | Path) -> list[Point]:
             merged = layered(sweep.from_file, command_line)
             config = TrainConfig.from_dict(merged).to_dict()
             check_builds(config, built)
-        except (ConfigError, DeviceError) as e:
+            splits_to_evaluate(config["env"], sweep.evaluate["splits"])  # the grid's evaluation, checked before any point trains
+        except (ConfigError, DeviceError, UserInputError) as e:
             raise ConfigError(f"{sweep.where}: point {name}: {e}") from None
         configuration = ",".join(label(k, v) for k, v in values.items() if k != "seed") or sweep.name
         points[name] = Point(name, values, configuration, config)

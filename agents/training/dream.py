@@ -1,7 +1,7 @@
 """Dreams as training envs: ``shiftgrid train --dream RUN`` trains a learner inside a run's world model.
 
 Example:
-    >>> env = dream_vec_env("runs/wm-rssm-goto/seed0", "shiftgrid/GoTo-v0", "train", 8)  # doctest: +SKIP
+    >>> env = dream_vec_env("runs/wm-rssm-goto/seed=0", "shiftgrid/GoTo-v1", "train", 8)  # doctest: +SKIP
 """
 
 from __future__ import annotations

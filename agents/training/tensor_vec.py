@@ -14,8 +14,8 @@ env of a config (``vec_env: tensor``, ``shiftgrid train --vec-env tensor``).
 Example:
     >>> from shiftgrid.envs.engine.bank import build_bank
     >>> from shiftgrid.envs import make_tensor_vec
-    >>> bank = build_bank("shiftgrid/GoTo-v0", "train", 20, workers=1, progress=False, save=False)
-    >>> venv = TensorVecEnv(make_tensor_vec("shiftgrid/GoTo-v0", 4, bank=bank))
+    >>> bank = build_bank("shiftgrid/GoTo-v1", "train", 20, workers=1, progress=False, save=False)
+    >>> venv = TensorVecEnv(make_tensor_vec("shiftgrid/GoTo-v1", 4, bank=bank))
     >>> _ = venv.seed(0); obs = venv.reset()
     >>> obs["image"].shape, obs["mission"].dtype
     ((4, 7, 7, 3), dtype('int64'))

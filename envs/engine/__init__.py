@@ -10,8 +10,8 @@ Importing this package needs no torch; :func:`make_tensor_vec` does.
 Example:
     >>> from shiftgrid.envs import make_tensor_vec
     >>> from shiftgrid.envs.engine.bank import build_bank
-    >>> bank = build_bank("shiftgrid/GoTo-v0", "train", 20, workers=1, progress=False, save=False)
-    >>> envs = make_tensor_vec("shiftgrid/GoTo-v0", 16, bank=bank)
+    >>> bank = build_bank("shiftgrid/GoTo-v1", "train", 20, workers=1, progress=False, save=False)
+    >>> envs = make_tensor_vec("shiftgrid/GoTo-v1", 16, bank=bank)
     >>> obs, info = envs.reset(seed=0)
     >>> tuple(obs["image"].shape), envs.metadata["autoreset_mode"].value
     ((16, 7, 7, 3), 'NextStep')

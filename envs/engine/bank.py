@@ -14,7 +14,7 @@ a bank of another splits version, family version or format, and a corrupt file, 
 Files are written whole or not at all. A bank grows by generating on from where it stopped.
 
 Example:
-    >>> bank = build_bank("shiftgrid/GoTo-v0", "train", 20, workers=1, progress=False, save=False)
+    >>> bank = build_bank("shiftgrid/GoTo-v1", "train", 20, workers=1, progress=False, save=False)
     >>> len(bank), bank.meta["split"], bool((bank.rows["optimal_steps"] > 0).all())
     (20, 'train', True)
     >>> new = bank.grow(5, workers=1, progress=False); len(bank)
@@ -148,7 +148,7 @@ def source_for(env_id: str, split: str = "train", factors: Mapping[str, Any] | N
     from shiftgrid.envs.engine import minigrid_levels
 
     name = bare_id(env_id)
-    if name in registered_ids():
+    if name in registered_ids(superseded=True):  # an older version stays runnable, to reproduce results
         return SplitSource(name, split, factors)
     if minigrid_levels.supported(name):
         if split != "train" or factors:
@@ -162,8 +162,8 @@ def bank_name(source: Any, count: int) -> str:
     """The cache file name of a bank: the id (family and version, split, splits version), the count (and factor overrides).
 
     Example:
-        >>> bank_name(source_for("shiftgrid/GoTo-v0", "size/far"), 1000)
-        'GoTo-v0-size_far-splits1-n1000.npz'
+        >>> bank_name(source_for("shiftgrid/GoTo-v1", "size/far"), 1000)
+        'GoTo-v1-size_far-splits1-n1000.npz'
     """
     meta = source.meta()
     if meta["kind"] == "minigrid":

@@ -12,7 +12,7 @@ the host.
 Example:
     >>> import gymnasium as gym, torch, shiftgrid.envs
     >>> from shiftgrid.envs.engine.levels import Layout, row_from_sample, stack
-    >>> env = gym.make("shiftgrid/GoTo-v0"); u = env.unwrapped
+    >>> env = gym.make("shiftgrid/GoTo-v1"); u = env.unwrapped
     >>> layout = Layout(u.height, u.width, 8, 1)
     >>> rows = []
     >>> for s in range(4):

@@ -10,8 +10,8 @@ timed against a step of the same batch. :func:`goals` says which of the goals ar
 
 Example:
     >>> from shiftgrid.envs.engine.bank import build_bank
-    >>> bank = build_bank("shiftgrid/GoTo-v0", "train", 20, workers=1, progress=False, save=False)
-    >>> fig = engine_throughput(make_tensor_vec("shiftgrid/GoTo-v0", 64, bank=bank), steps=3)
+    >>> bank = build_bank("shiftgrid/GoTo-v1", "train", 20, workers=1, progress=False, save=False)
+    >>> fig = engine_throughput(make_tensor_vec("shiftgrid/GoTo-v1", 64, bank=bank), steps=3)
     >>> fig.batch, fig.mode, fig.steps_per_second > 0
     (64, 'eager', True)
 """
@@ -31,6 +31,7 @@ import torch
 
 from shiftgrid.envs.engine.bank import Bank
 from shiftgrid.envs.engine.vector import TensorVectorEnv, make_tensor_vec
+from shiftgrid.envs.registration import family_splits
 from shiftgrid.envs.throughput import REFERENCES, measure
 
 #: The goals: engine steps/s per thread over minigrid's, eager and compiled; a bank reset over a step.
@@ -134,7 +135,7 @@ def steps_for(batch: int) -> int:
 def measure_family(family: str, bank: Bank, batches: tuple[int, ...], compile_batches: tuple[int, ...], reference_steps: int,
                    repeats: int, device: str = "cpu", progress: Callable[[str], Any] = lambda _: None) -> FamilyFigures:
     """Every figure of a family, the references and the engine interleaved over ``repeats`` (medians reported)."""
-    env_id = f"shiftgrid/{family}-v0"
+    env_id = family_splits(family).family.env_id()
     reference_id = REFERENCES[family]
     ours = partial(gym.make, env_id, split="train")
     theirs = partial(gym.make, reference_id)

@@ -10,13 +10,13 @@ Example:
     >>> import gymnasium as gym, torch, shiftgrid.envs
     >>> from shiftgrid.envs.engine.batch import LevelStore, TensorEngine
     >>> from shiftgrid.envs.engine.levels import Layout, row_from_sample, stack
-    >>> env = gym.make("shiftgrid/Pickup-v0"); _ = env.reset(seed=3); u = env.unwrapped
+    >>> env = gym.make("shiftgrid/Pickup-v1"); _ = env.reset(seed=3); u = env.unwrapped
     >>> layout = Layout(u.height, u.width, 8, 1)
     >>> engine = TensorEngine(LevelStore(stack([row_from_sample(u.sample, u.max_steps, layout)], layout), layout, "cpu"), 1)
     >>> _ = engine.reset(levels=torch.zeros(1, dtype=torch.int64))
     >>> for a in (2, 3, 1, 2):
     ...     obs = engine.step(torch.tensor([a]))[0]
-    >>> other = gym.make("shiftgrid/Pickup-v0"); _ = other.reset(seed=3)
+    >>> other = gym.make("shiftgrid/Pickup-v1"); _ = other.reset(seed=3)
     >>> to_env(other.unwrapped, engine, 0)
     >>> bool((other.unwrapped.gen_obs()["image"] == obs["image"][0].numpy()).all())
     True

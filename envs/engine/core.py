@@ -17,7 +17,7 @@ words and bit sets are packed with multiplications: on a CPU, eager torch's byte
 Example:
     >>> import gymnasium as gym, torch, shiftgrid.envs
     >>> from shiftgrid.envs.engine.levels import Layout, row_from_sample, stack
-    >>> env = gym.make("shiftgrid/GoTo-v0"); obs, _ = env.reset(seed=0); u = env.unwrapped
+    >>> env = gym.make("shiftgrid/GoTo-v1"); obs, _ = env.reset(seed=0); u = env.unwrapped
     >>> layout = Layout(u.height, u.width, 8, 1)
     >>> t = Tables(layout, "cpu")
     >>> store = store_arrays(stack([row_from_sample(u.sample, u.max_steps, layout)], layout), t)

@@ -8,7 +8,7 @@ is what the oracle's exactness is tested against (small levels; no slip).
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
-    >>> env = gym.make("shiftgrid/GoTo-v0", size=5); _, info = env.reset(seed=0)
+    >>> env = gym.make("shiftgrid/GoTo-v1", size=5); _, info = env.reset(seed=0)
     >>> len(shortest_plan(env, limit=30)) == info["optimal_steps"]
     True
 """

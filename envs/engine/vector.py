@@ -1,6 +1,6 @@
 """The engine behind gymnasium's ``VectorEnv``: thousands of a split's levels stepped as torch tensors on a device.
 
-``gym.make_vec("shiftgrid/GoTo-v0", num_envs=4096, vectorization_mode="vector_entry_point",
+``gym.make_vec("shiftgrid/GoTo-v1", num_envs=4096, vectorization_mode="vector_entry_point",
 split="size/far", device="cpu")`` (or :func:`make_tensor_vec`) returns a :class:`TensorVectorEnv`.
 Observations are tensors on the device: ``image`` uint8 ``(N, 7, 7, 3)``, ``direction``
 ``(N,)``, ``mission`` token ids ``(N, L)`` (:mod:`shiftgrid.envs.wrappers`' vocabulary);
@@ -20,12 +20,12 @@ current state as a minigrid env (rendering, the oracle's plan from there, debugg
 Example:
     >>> import gymnasium as gym, torch, shiftgrid.envs
     >>> from shiftgrid.envs.engine.bank import build_bank
-    >>> bank = build_bank("shiftgrid/GoTo-v0", "train", 50, workers=1, progress=False, save=False)  # or cached by default
-    >>> envs = gym.make_vec("shiftgrid/GoTo-v0", num_envs=8, vectorization_mode="vector_entry_point", bank=bank)
+    >>> bank = build_bank("shiftgrid/GoTo-v1", "train", 50, workers=1, progress=False, save=False)  # or cached by default
+    >>> envs = gym.make_vec("shiftgrid/GoTo-v1", num_envs=8, vectorization_mode="vector_entry_point", bank=bank)
     >>> obs, info = envs.reset(seed=0)
     >>> obs["image"].shape, obs["image"].dtype, info["success"].shape
     (torch.Size([8, 7, 7, 3]), torch.uint8, torch.Size([8]))
-    >>> single = gym.make("shiftgrid/GoTo-v0"); o, i = single.reset(seed=3)
+    >>> single = gym.make("shiftgrid/GoTo-v1"); o, i = single.reset(seed=3)
     >>> bool((obs["image"][3].numpy() == o["image"]).all())
     True
     >>> obs, reward, terminated, truncated, info = envs.step(torch.zeros(8, dtype=torch.int64))
@@ -258,7 +258,7 @@ def shiftgrid_vector_env(num_envs: int = 1, family: Any = None, splits: Any = No
 
 
 def make_tensor_vec(env_id: str, num_envs: int, split: str = "train", device: Any = "cpu", **kwargs: Any) -> TensorVectorEnv:
-    """The tensor engine for ``env_id``: a shiftgrid id (``shiftgrid/GoTo-v0``, any registered namespace) or a
+    """The tensor engine for ``env_id``: a shiftgrid id (``shiftgrid/GoTo-v1``, any registered namespace) or a
     minigrid id it can express (``MiniGrid-DoorKey-8x8-v0``, ``BabyAI-GoToLocal-v0``, ...). Keywords: the engine's
     options (:data:`OPTIONS`) and, for shiftgrid ids, factor values.
 

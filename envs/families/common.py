@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from minigrid.core.world_object import Ball, Box, Key, WorldObj
@@ -97,6 +97,18 @@ def place_agent_not_facing(b: LevelBuilder, index: int) -> None:
     dx, dy = DIRECTIONS[b.agent_dir]
     if cell_of(b.objects[index]) == (x + dx, y + dy):
         b.agent_dir = (b.agent_dir + 2) % 4
+
+
+def place_agent_apart(b: LevelBuilder, indices: Sequence[int]) -> None:
+    """Place the agent on a free cell beside none of objects ``indices``, facing anywhere.
+
+    From such a cell no mission that names those objects can be done without moving: turning in
+    place, picking up, dropping and toggling reach only the four cells beside the agent. Raises
+    :class:`LevelError` when every free cell is beside one of them (a crowded room; generators
+    that retry draw again).
+    """
+    near = {n for i in indices for n in neighbours(cell_of(b.objects[i]))}
+    b.place_agent([c for c in b.interior if c not in near])
 
 
 def neighbours(cell: Cell) -> list[Cell]:

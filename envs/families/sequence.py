@@ -13,6 +13,9 @@ Composition has two held-out kinds: colour x type combinations of the named obje
 (``verb_pairs``): :data:`HELDOUT_VERB_PAIRS` are never asked in training, while every verb and
 every type still is.
 
+Version 1 starts the agent beside no target of the first step, so no mission is begun without
+moving; version 0 (deprecated) let it start beside one, not facing it.
+
 Example:
     >>> import numpy as np
     >>> level = generate(SequenceFactors(num_clauses=3, layout="split"), np.random.default_rng(0))
@@ -22,7 +25,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Union
 
 import numpy as np
@@ -35,6 +38,7 @@ from shiftgrid.envs.families.common import (
     Combo,
     carve_layout,
     make_object,
+    place_agent_apart,
     place_passable,
     retry,
     target_pool,
@@ -154,15 +158,19 @@ def _clause_text(verb: str, target: Target, b: LevelBuilder) -> str:
     return f"{_PHRASES[verb]} {describe(color, kind)}"
 
 
-def _place_agent(b: LevelBuilder, first: list[int]) -> None:
-    """Put the agent on a free cell, not facing any target of the first step."""
+def _place_agent(b: LevelBuilder, first: list[int], apart: bool) -> None:
+    """Put the agent on a free cell beside no target of the first step (``apart``, version 1), or
+    anywhere not facing one (version 0)."""
+    if apart:
+        place_agent_apart(b, first)
+        return
     x, y = b.place_agent()
     targets = {cell_of(b.objects[i]) for i in first}
     dirs = [d for d, (dx, dy) in enumerate(DIRECTIONS) if (x + dx, y + dy) not in targets]
     b.agent_dir = b.choice(dirs)
 
 
-def _attempt(f: SequenceFactors, rng: np.random.Generator) -> Level:
+def _attempt(f: SequenceFactors, rng: np.random.Generator, apart: bool = True) -> Level:
     b = LevelBuilder(f.size, f.size, rng)
     carve_layout(b, f.layout)
     gaps = doorways(b)
@@ -190,7 +198,7 @@ def _attempt(f: SequenceFactors, rng: np.random.Generator) -> Level:
         raise LevelError(f"num_distractors={f.num_distractors} but only {len(spare)} descriptions are left unnamed")
     for i in rng.permutation(len(spare))[: f.num_distractors]:
         place_passable(b, make_object(*spare[int(i)]), keep=range(len(b.objects)), reachable=True)
-    _place_agent(b, [index[t] for _, t in spec[0]])
+    _place_agent(b, [index[t] for _, t in spec[0]], apart)
     text = ", then ".join(" and ".join(_clause_text(v, t, b) for v, t in step) for step in spec)
     mission = Mission(tuple(tuple(Clause(v, index[t]) for v, t in step) for step in spec))
     return b.build(text, mission)
@@ -211,6 +219,11 @@ def generate(f: SequenceFactors, rng: np.random.Generator) -> Level:
     return retry(_attempt, f, rng)
 
 
+def generate_v0(f: SequenceFactors, rng: np.random.Generator) -> Level:
+    """Version 0's Sequence level: the agent may start beside a target of the first step."""
+    return retry(_attempt, f, rng, False)
+
+
 def max_steps(f: SequenceFactors) -> int:
     """Episode limit: ``size**2`` per clause (GoTo's limit for each)."""
     return f.size * f.size * f.num_clauses
@@ -223,4 +236,8 @@ FAMILY = Family(
     max_steps=max_steps,
     description="multi-clause instructions: go to, open, pick up, in order ('then') and in any order ('and')",
     exposure={"targets": "heldout", "verb_pairs": "heldout"},
+    version=1,
 )
+
+#: Version 0, kept registered (deprecated) so its results can be reproduced.
+FAMILY_V0 = replace(FAMILY, version=0, generate=generate_v0)

@@ -253,7 +253,7 @@ def try_seed(family: Family, split: Split, seed: int, *, exposure: float = 0.0, 
         >>> from shiftgrid.envs import family_splits
         >>> splits = family_splits("GoTo")
         >>> [type(try_seed(splits.family, splits["train"], s)).__name__ for s in range(4)]
-        ['Sample', 'Sample', 'Sample', 'str']
+        ['Sample', 'str', 'Sample', 'Sample']
     """
     factors, grng, exposed = _draw(family, split, seed, exposure)
     try:

@@ -3,7 +3,7 @@
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
     >>> from shiftgrid.envs.teacher import OracleTeacher, Tier
-    >>> env = gym.make("shiftgrid/GoTo-v0"); _ = env.reset(seed=0)
+    >>> env = gym.make("shiftgrid/GoTo-v1"); _ = env.reset(seed=0)
     >>> OracleTeacher.tier is Tier.ORACLE, 0 <= OracleTeacher().act(env) <= 6
     (True, True)
 """

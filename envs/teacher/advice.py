@@ -31,6 +31,8 @@ from typing import Any
 
 from minigrid.core.actions import Actions
 
+from shiftgrid.envs.errors import UserInputError
+
 #: Advice granularities, coarsest first.
 GRANULARITIES = ("subgoal", "direction", "action")
 #: When the teacher may speak.
@@ -46,6 +48,10 @@ ACTION_WORDS: dict[int, str] = {
     int(Actions.toggle): "open",
     int(Actions.done): "done",
 }
+
+
+class AdviceError(UserInputError, ValueError):
+    """Advice asked for where no teacher can give it (an env with neither the exact oracle nor BabyAI's bot)."""
 
 
 @dataclass

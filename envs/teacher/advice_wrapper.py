@@ -18,7 +18,7 @@ Fading reads the learner's global step, set on every sub-environment:
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
-    >>> env = AdviceWrapper(gym.make("shiftgrid/Pickup-v0"), AdviceConfig("action"))
+    >>> env = AdviceWrapper(gym.make("shiftgrid/Pickup-v1"), AdviceConfig("action"))
     >>> obs, info = env.reset(seed=0)
     >>> obs["advice"] in ("turn left", "turn right", "go forward", "pick up")
     True
@@ -40,7 +40,7 @@ from shiftgrid.envs.language import tokenize
 from shiftgrid.envs.oracle import Plan, UnsolvableLevel
 from shiftgrid.envs.spaces import MissionText
 from shiftgrid.envs.teacher.cost import COST_KEY
-from shiftgrid.envs.teacher.advice import AdviceConfig, advice_text, fade_probability, scheduled
+from shiftgrid.envs.teacher.advice import AdviceConfig, AdviceError, advice_text, fade_probability, scheduled
 from shiftgrid.envs.teacher.oracle_teacher import OracleTeacher, is_babyai, is_shiftgrid
 
 #: The observation key advice goes under.
@@ -80,7 +80,8 @@ class AdviceWrapper(gym.Wrapper):
         teacher: the teacher that speaks (default: a new :class:`OracleTeacher`).
 
     Raises:
-        ValueError: advice disabled or malformed in ``config``, or an env with neither an oracle nor a bot.
+        ValueError: advice disabled or malformed in ``config``.
+        AdviceError: an env with neither an oracle nor a bot (a user error: the CLI prints one line).
     """
 
     def __init__(self, env: gym.Env, config: AdviceConfig, teacher: OracleTeacher | None = None):
@@ -89,8 +90,10 @@ class AdviceWrapper(gym.Wrapper):
         if not config.enabled:
             raise ValueError("AdviceWrapper needs a granularity (subgoal, direction or action); use NoAdvice for silence")
         if not is_shiftgrid(env) and not is_babyai(env):
-            raise ValueError(f"advice needs a shiftgrid id (the exact oracle) or a BabyAI level (BabyAIBot); "
-                             f"{type(env.unwrapped).__name__} is neither")
+            spec = getattr(env.unwrapped, "spec", None)
+            name = f"{spec.id} ({type(env.unwrapped).__name__})" if spec is not None else type(env.unwrapped).__name__
+            raise AdviceError(f"advice needs a teacher that can plan: a shiftgrid id (the exact oracle, e.g. shiftgrid/GoTo-v1) "
+                              f"or a BabyAI level (BabyAIBot, e.g. BabyAI-GoToLocal-v0); {name} is neither")
         self.observation_space = _with_advice(env)
         self.config, self.teacher = config, teacher or OracleTeacher()
         self.training_step = 0

@@ -7,7 +7,7 @@ plan), so demonstrations, labels and advice also work on BabyAI's own levels.
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
-    >>> env = gym.make("shiftgrid/GoTo-v0"); _, info = env.reset(seed=0)
+    >>> env = gym.make("shiftgrid/GoTo-v1"); _, info = env.reset(seed=0)
     >>> teacher, steps, done = OracleTeacher(), 0, False
     >>> while not done:
     ...     _, _, done, _, info = env.step(teacher.act(env)); steps += 1
@@ -87,7 +87,7 @@ class OracleTeacher(Teacher):
 
         Example:
             >>> import gymnasium as gym, shiftgrid.envs
-            >>> env = gym.make("shiftgrid/Pickup-v0"); _ = env.reset(seed=0)
+            >>> env = gym.make("shiftgrid/Pickup-v1"); _ = env.reset(seed=0)
             >>> OracleTeacher().subgoal(env).text == env.unwrapped.mission
             True
         """

@@ -157,7 +157,7 @@ def relative(env: Any, cell: Cell) -> tuple[int, int]:
 
     Example:
         >>> import gymnasium as gym, shiftgrid.envs
-        >>> env = gym.make("shiftgrid/GoTo-v0"); _ = env.reset(seed=0); u = env.unwrapped
+        >>> env = gym.make("shiftgrid/GoTo-v1"); _ = env.reset(seed=0); u = env.unwrapped
         >>> x, y = u.front_pos
         >>> relative(u, (int(x), int(y)))
         (1, 0)

@@ -27,7 +27,7 @@ STEPS, FADE = 768, 300  # three rollouts of 256 steps; the third is past the fad
 @pytest.fixture(scope="module")
 def advised_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("advice") / "run"
-    config = TrainConfig(algo="ppo", env="shiftgrid/GoTo-v0", steps=STEPS, n_envs=2, device="cpu", progress=False,
+    config = TrainConfig(algo="ppo", env="shiftgrid/GoTo-v1", steps=STEPS, n_envs=2, device="cpu", progress=False,
                          run_dir=str(run_dir), hyperparams={"n_steps": 128, "batch_size": 64, "n_epochs": 1},
                          extractor={"channels": 16, "text_dim": 16, "word_dim": 16, "features_dim": 32},
                          eval=EvalConfig(freq=STEPS, episodes=2, splits=["id"], n_envs=1, render=False), log_interval=1,
@@ -54,6 +54,7 @@ def scalars(run_dir) -> dict[str, list]:
     return {tag: acc.Scalars(tag) for tag in acc.Tags()["scalars"]}
 
 
+@pytest.mark.training
 def test_an_advised_run_trains_its_advice_encoder(advised_run):
     result, config = advised_run
     assert result.num_timesteps == STEPS and result.stop_reason is None
@@ -66,6 +67,7 @@ def test_an_advised_run_trains_its_advice_encoder(advised_run):
     assert not torch.equal(trained, init)  # advice reached the loss: its encoder learned
 
 
+@pytest.mark.training
 def test_the_teachers_cost_is_logged_beside_the_steps(advised_run):
     result, _ = advised_run
     cost = json.loads((result.run_dir / "teacher" / "cost.json").read_text())
@@ -85,11 +87,12 @@ def test_the_teachers_cost_is_logged_beside_the_steps(advised_run):
     assert target["steps"] > 256
 
 
+@pytest.mark.training
 def test_evaluation_is_without_advice_and_the_report_says_so(advised_run, tmp_path):
     result, _ = advised_run
     agent, _ = load_agent(result.run_dir, device="cpu")
     spy = Spy(agent)
-    run_episodes(spy, "shiftgrid/GoTo-v0", "id", 2, n_envs=1)
+    run_episodes(spy, "shiftgrid/GoTo-v1", "id", 2, n_envs=1)
     assert spy.seen and all(obs["advice"].shape[-1] > 0 and not obs["advice"].any() for obs in spy.seen)
     assert any(obs["mission"].any() for obs in spy.seen)
     paths = evaluate_runs([result.run_dir], splits=["id"], episodes=2, out=tmp_path / "eval", n_envs=1, device="cpu")
@@ -120,6 +123,7 @@ def test_no_advice_by_default():
         TrainConfig.from_dict({"advice": {"loud": True}})
 
 
+@pytest.mark.training
 def test_a_resumed_run_continues_the_teachers_totals_and_its_fading(advised_run, tmp_path):
     result, _ = advised_run
     copy = tmp_path / "run"

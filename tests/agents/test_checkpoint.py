@@ -19,7 +19,7 @@ SMALL = {"ppo": {"n_steps": 16, "batch_size": 16}, "a2c": {"n_steps": 4}, "dqn":
          "recurrent-ppo": {"n_steps": 16, "batch_size": 16}}
 
 
-def trained_like(algo: str, env: str = "shiftgrid/GoTo-v0"):
+def trained_like(algo: str, env: str = "shiftgrid/GoTo-v1"):
     """A model whose weights and optimizer state differ from a fresh build with the same seed."""
     config = TrainConfig(algo=algo, env=env, n_envs=2, device="cpu", hyperparams=SMALL[algo], extractor={"channels": 16})
     learner = get_learner(algo)(config, training=True)
@@ -38,7 +38,7 @@ def envelope(learner, config, **fields) -> Checkpoint:
     return Checkpoint(config.algo, config.to_dict(), learner.state_dict(), learner.num_timesteps, **fields)
 
 
-def observation_batch(env_id: str = "shiftgrid/GoTo-v0", n: int = 8) -> dict[str, np.ndarray]:
+def observation_batch(env_id: str = "shiftgrid/GoTo-v1", n: int = 8) -> dict[str, np.ndarray]:
     from shiftgrid.envs.learner_env import make_env
 
     env = make_env(env_id, "id")

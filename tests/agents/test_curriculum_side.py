@@ -37,6 +37,7 @@ def watch(seen):
     return hook
 
 
+@pytest.mark.training
 def test_side_estimates_are_counted_and_never_touch_training(tmp_path):
     plain, side = {}, {}
     train(tiny(tmp_path / "plain", 768, {"side_every": 0}), hooks=[watch(plain)])
@@ -73,6 +74,19 @@ def test_side_estimates_are_counted_and_never_touch_training(tmp_path):
     result = train(resume_config(run.root, steps=1152), resume=True, hooks=[watch(resumed)])
     cost = json.loads((run.teacher / "cost.json").read_text())
     assert cost["side_steps"] > side_steps and result.num_timesteps == resumed["driver"].steps + cost["side_steps"]
+
+
+@pytest.mark.parametrize("steps", [400, 640])  # reached by a rollout, by an estimate
+def test_side_steps_count_in_the_run_s_steps_and_it_stops_at_them(tmp_path, steps):
+    options = {"side_every": 128, "side_levels": 3, "side_episodes": 2}
+    result = train(tiny(tmp_path / "run", steps, options))
+    records = [json.loads(line) for line in (RunDir(result.run_dir).teacher / "side.jsonl").read_text().splitlines()]
+    last = records[-1]
+    if last["step"] == result.num_timesteps:  # an estimate reached the steps: the run stopped right after it
+        assert last["step"] - last["steps"] < steps <= result.num_timesteps and result.stop_reason == "steps"
+    else:  # a rollout (128 steps) reached them: it started short of them
+        assert result.num_timesteps - 128 < steps <= result.num_timesteps and result.stop_reason is None
+    assert (RunDir(result.run_dir).latest).is_file()
 
 
 class TorchRandom:

@@ -16,7 +16,7 @@ from shiftgrid.envs.teacher.curriculum.vector import curriculum_vector_env
 from shiftgrid.envs.teacher.curriculum.wrapper import CurriculumEnv
 from shiftgrid.scripts.cli import main
 
-ENV = "shiftgrid/GoTo-v0"
+ENV = "shiftgrid/GoTo-v1"
 SHORT = {"max_steps": 6}  # random actions end an episode every few steps
 
 
@@ -191,7 +191,7 @@ def test_a_resumed_run_continues_its_teachers_state(tmp_path):
     assert seen[-1].chosen > saved["chosen"]
 
 
-def _sweep_of_two_points(root):
+def _sweep_of_two_points(root, algo="ppo", evaluated=("train",)):
     """A sweep dir whose plr seed 0 is done at 1,000 steps and seed 1 was interrupted at 100."""
     import json
 
@@ -202,10 +202,10 @@ def _sweep_of_two_points(root):
     for point, state, steps in (("seed=0", "done", 1000), ("seed=1", "interrupted", 100)):
         run = root / "runs" / point
         (run / "checkpoints").mkdir(parents=True)
-        config = {"algo": "ppo", "env": "E", "seed": int(point[-1]), "teacher": {"name": "plr"}}
+        config = {"algo": algo, "env": "E", "seed": int(point[-1]), "teacher": {"name": "plr"}, "eval": {"splits": list(evaluated)}}
         (run / "config.yaml").write_text(yaml.safe_dump(config))
-        save_checkpoint(Checkpoint("ppo", config, {}, steps, history=[{"step": steps, "success": {"train": 0.1}}]),
-                        run / "checkpoints" / "latest.pt")
+        history = [{"step": steps, "success": {split: 0.1 for split in evaluated}}]
+        save_checkpoint(Checkpoint(algo, config, {}, steps, history=history), run / "checkpoints" / "latest.pt")
         (root / "status").mkdir(exist_ok=True)
         (root / "status" / f"{point}.json").write_text(json.dumps({"state": state}))
 
@@ -229,7 +229,21 @@ def test_shiftgrid_benchmark_curriculum_prints_the_table_and_bad_input_is_one_li
     for argv, message in ((["benchmark", "curriculum"], "needs at least one DIR"),
                           (["benchmark", "curriculum", str(tmp_path / "nothing")], "no finished runs"),
                           (["benchmark", "curriculum", str(tmp_path / "sweep"), "--goal", "2"], "--goal must be"),
-                          (["benchmark", "curriculum", str(tmp_path / "sweep"), "--json", "x.json"], "--json is for")):
+                          (["benchmark", "curriculum", str(tmp_path / "sweep"), "--json", "x.json"],
+                           "unrecognized arguments: --json x.json (its options: shiftgrid benchmark curriculum --help)")):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err, (argv, err)
+
+
+@pytest.mark.parametrize("algo, evaluated, message", [
+    ("world-model", ("train",), "is a world-model run (a world model, not an agent trained on the levels a teacher chose)"),
+    ("ppo", ("id",), "was never evaluated on `train` during training (eval.splits ['id'], 1 evaluations)"),
+])
+def test_the_curriculum_benchmark_refuses_runs_that_are_not_curriculum_runs(tmp_path, capsys, algo, evaluated, message):
+    from shiftgrid.scripts.cli import main
+
+    _sweep_of_two_points(tmp_path / "sweep", algo=algo, evaluated=evaluated)
+    assert main(["benchmark", "curriculum", str(tmp_path / "sweep")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and err.startswith("shiftgrid benchmark curriculum: error:"), err

@@ -20,14 +20,14 @@ from shiftgrid.agents.imitation.datasets import (
 @pytest.fixture(scope="module")
 def demos(tmp_path_factory):
     out = tmp_path_factory.mktemp("d") / "goto"
-    write_demos(out, "shiftgrid/GoTo-v0", episodes=6, seed=3)
+    write_demos(out, "shiftgrid/GoTo-v1", episodes=6, seed=3)
     return out
 
 
 def test_minari_round_trip(demos):
     import minari
 
-    mine = list(read_episodes(demos, env_id="shiftgrid/GoTo-v0", split="train"))
+    mine = list(read_episodes(demos, env_id="shiftgrid/GoTo-v1", split="train"))
     folder = find_dataset(demos)
     with minari_root(demos):
         theirs = list(minari.load_dataset(str(folder.relative_to(demos))).iterate_episodes())
@@ -42,7 +42,7 @@ def test_minari_round_trip(demos):
 def test_episodes_replay_their_levels_and_are_optimal(demos):
     import gymnasium as gym
 
-    env = gym.make("shiftgrid/GoTo-v0")
+    env = gym.make("shiftgrid/GoTo-v1")
     for ep in read_episodes(demos):
         obs, info = env.reset(seed=ep.seed)
         assert info["level_hash"] == ep.level_hash and obs["mission"] == ep.mission
@@ -56,29 +56,29 @@ def test_recovers_its_environment(demos):
     folder = find_dataset(demos)
     with minari_root(demos):
         env = minari.load_dataset(str(folder.relative_to(demos))).recover_environment()
-    assert env.spec.id == "shiftgrid/GoTo-v0" and env.spec.kwargs["split"] == "train"
+    assert env.spec.id == "shiftgrid/GoTo-v1" and env.spec.kwargs["split"] == "train"
     assert env.reset(seed=3)[1]["level_hash"] == next(read_episodes(demos)).level_hash
 
 
 def test_same_seed_same_dataset(demos, tmp_path):
-    again = list(read_episodes(write_demos(tmp_path / "again", "shiftgrid/GoTo-v0", episodes=6, seed=3)))
+    again = list(read_episodes(write_demos(tmp_path / "again", "shiftgrid/GoTo-v1", episodes=6, seed=3)))
     for a, b in zip(read_episodes(demos), again):
         assert (a.seed, a.level_hash) == (b.seed, b.level_hash)
         np.testing.assert_array_equal(a.actions, b.actions)
-    other = next(read_episodes(write_demos(tmp_path / "other", "shiftgrid/GoTo-v0", episodes=1, seed=4)))
+    other = next(read_episodes(write_demos(tmp_path / "other", "shiftgrid/GoTo-v1", episodes=1, seed=4)))
     assert other.seed == 4 and other.level_hash == again[1].level_hash
 
 
 def test_refuses_to_overwrite(demos):
     with pytest.raises(DatasetError, match="already exists"):
-        write_demos(demos, "shiftgrid/GoTo-v0", episodes=1)
+        write_demos(demos, "shiftgrid/GoTo-v1", episodes=1)
 
 
 def test_other_environment_or_split(demos):
-    with pytest.raises(DatasetError, match=r"holds episodes of shiftgrid/GoTo-v0 \(split train\), not shiftgrid/Pickup-v0"):
-        next(read_episodes(demos, env_id="shiftgrid/Pickup-v0"))
+    with pytest.raises(DatasetError, match=r"holds episodes of shiftgrid/GoTo-v1 \(split train\), not shiftgrid/Pickup-v1"):
+        next(read_episodes(demos, env_id="shiftgrid/Pickup-v1"))
     with pytest.raises(DatasetError, match="split 'train', not split 'size/far'"):
-        next(read_episodes(demos, env_id="shiftgrid/GoTo-v0", split="size/far"))
+        next(read_episodes(demos, env_id="shiftgrid/GoTo-v1", split="size/far"))
 
 
 def test_missing_and_truncated_files(demos, tmp_path):
@@ -106,11 +106,11 @@ def test_missing_and_truncated_files(demos, tmp_path):
 
 def test_bad_arguments(tmp_path):
     with pytest.raises(DatasetError, match="episodes must be >= 1"):
-        write_demos(tmp_path / "a", "shiftgrid/GoTo-v0", episodes=0)
+        write_demos(tmp_path / "a", "shiftgrid/GoTo-v1", episodes=0)
     from shiftgrid.envs import SplitError, UnknownEnvError
 
     with pytest.raises(UnknownEnvError):
         write_demos(tmp_path / "b", "shiftgrid/Nope-v0", episodes=1)
     with pytest.raises(SplitError):
-        write_demos(tmp_path / "c", "shiftgrid/GoTo-v0", episodes=1, split="nope")
+        write_demos(tmp_path / "c", "shiftgrid/GoTo-v1", episodes=1, split="nope")
     assert not any(tmp_path.iterdir())  # nothing written for bad input

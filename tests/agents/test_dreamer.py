@@ -156,6 +156,9 @@ class Run:
     def on_update(self, num_timesteps, metrics=None, log=True):
         return True
 
+    def log_image(self, tag, image):
+        pass
+
 
 def learner(n_envs: int = 2, first_success_only: bool = False, **hyperparams) -> Dreamer:
     made = []  # with first_success_only, only the first env's first episode pays
@@ -181,6 +184,7 @@ def test_b_replay_keeps_a_success_seen_once():
     assert 0.1 * 300 * 8 * 8 / 4000 < hits, hits
 
 
+@pytest.mark.training
 def test_c_imagined_rollouts_contain_the_rewards_of_real_episode_ends():
     torch.manual_seed(0)
     agent = learner(prefill=100, train_ratio=32.0, world_model={"lr": 3e-3})
@@ -214,15 +218,19 @@ def test_tiny_dreamer_run_trains_resumes_and_evaluates(tmp_path, capsys):
     assert first.num_timesteps == 200 and first.stop_reason is None
     saved = read_checkpoint(run.latest)
     assert saved.learner == "dreamer" and saved.state["counters"]["updates"] > 0
-    assert {"model", "actor", "critic"} <= set(saved.state["optimizers"]) and "replay" not in saved.state
+    assert {"model", "actor", "critic"} <= set(saved.state["optimizers"])
+    replay = saved.state["replay"]  # kept by default: its filled part, about 100 steps a stream of 5,000
+    assert replay["data.image"].shape[1] == int(replay["size"].max()) < 200
     events = EventAccumulator(str(run.tb), size_guidance={"scalars": 0, "images": 0})
     events.Reload()
     assert {"rollout/success_rate", "time/sps", "world_model/obs", "world_model/cell_accuracy", "train/actor_entropy",
             "train/return_scale", "train/imagined_return", "openloop/cell_accuracy"} <= set(events.Tags()["scalars"])
     assert "openloop/prediction" in events.Tags()["images"]
+    capsys.readouterr()
     second = train(resume_config(run.root, steps=300), resume=True)
     assert second.num_timesteps == 300 and read_checkpoint(run.latest).num_timesteps == 300
     assert read_checkpoint(run.latest).state["counters"]["updates"] > saved.state["counters"]["updates"]
+    assert "without a replay" not in capsys.readouterr().err
     model, saved_config = load_world_model(str(run.root), "cpu")  # what wm evaluate and a dream env need
     assert saved_config.algo == "dreamer" and not model.training
     assert torch.equal(next(model.parameters()), next(iter(read_checkpoint(run.latest).state["model"].values())))
@@ -256,3 +264,28 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_checkpoint_before_it(tmp_
     assert "world-model loss is nan" in capsys.readouterr().err
     kept = read_checkpoint(RunDir(result.run_dir).latest)
     assert 100 <= kept.num_timesteps < 250 and all(torch.isfinite(t).all() for t in kept.state["model"].values())
+
+
+def test_a_resume_without_a_replay_says_so_and_what_it_costs(tmp_path, capsys):
+    hp = {**TINY, "prefill": 60, "train_ratio": 4.0, "save_replay": False}
+    config = TrainConfig(algo="dreamer", env=EMPTY, env_kwargs={"max_steps": 20}, steps=80, n_envs=2, device="cpu", progress=False,
+                         run_dir=str(tmp_path / "run"), eval=EvalConfig(freq=0), checkpoint_freq=0, hyperparams=hp)
+    first = train(config)
+    assert "replay" not in read_checkpoint(RunDir(first.run_dir).latest).state
+    updates = read_checkpoint(RunDir(first.run_dir).latest).state["counters"]["updates"]
+    capsys.readouterr()
+    train(resume_config(first.run_dir, steps=160), resume=True)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["dreamer: resumed at step 80 without a replay (hyperparams.save_replay was false): "
+                   "60 environment steps are collected again before training goes on"]  # max(prefill, n_envs x seq_len)
+    assert read_checkpoint(RunDir(first.run_dir).latest).state["counters"]["updates"] > updates
+
+
+def test_a_run_shorter_than_openloop_every_still_logs_its_open_loop_image(tmp_path):
+    hp = {**TINY, "prefill": 32, "train_ratio": 4.0, "log_every": 16, "openloop_every": 10**6}
+    config = TrainConfig(algo="dreamer", env=EMPTY, env_kwargs={"max_steps": 20}, steps=64, n_envs=2, device="cpu",
+                         progress=False, run_dir=str(tmp_path / "run"), eval=EvalConfig(freq=0), hyperparams=hp)
+    train(config)
+    events = EventAccumulator(str(RunDir(tmp_path / "run").tb), size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    assert [e.step for e in events.Images("openloop/prediction")] == [64]  # drawn once, at the end

@@ -10,7 +10,7 @@ import yaml
 from shiftgrid.agents.benchmarks.efficiency import groups, read_runs, runs_table
 from shiftgrid.scripts.cli import main
 
-GOTO = "shiftgrid/GoTo-v0"
+GOTO = "shiftgrid/GoTo-v1"
 
 
 def fake_run(root, algo, seed, points, *, episodes=True, target=None, spec=(0.95, 1000), env=GOTO, steps=None):
@@ -88,7 +88,7 @@ def test_the_cli_prints_both_tables_and_writes_json(tmp_path, capsys):
     starting = fake_run(tmp_path, "ppo", 1, [[]])  # a run that has logged nothing yet: left out, and said so
     assert main(["benchmark", "efficiency", str(tmp_path), "--json", str(tmp_path / "e.json")]) == 0
     out = capsys.readouterr().out
-    assert "| shiftgrid/GoTo-v0 | dreamer | 0/1 | >= 500 [500, 500] | <= 2.00 |" in out
+    assert "| shiftgrid/GoTo-v1 | dreamer | 0/1 | >= 500 [500, 500] | <= 2.00 |" in out
     assert f"no training success logged yet (left out): {starting}" in out
     data = json.loads((tmp_path / "e.json").read_text())
     assert data["goal"] == 0.9 and [g["goal"]["censored"] for g in data["groups"]] == [True, False]
@@ -102,9 +102,30 @@ def test_the_cli_prints_both_tables_and_writes_json(tmp_path, capsys):
 def test_a_bad_dir_is_one_line_and_exit_2(tmp_path, capsys, make, message):
     assert main(["benchmark", "efficiency", str(make(tmp_path))]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and message in err[0] and err[0].startswith("shiftgrid benchmark: error:")
+    assert len(err) == 1 and message in err[0] and err[0].startswith("shiftgrid benchmark efficiency: error:")
 
 
-def test_dir_arguments_belong_to_efficiency_and_curriculum_only(capsys):
-    assert main(["benchmark", "envs", "runs/x"]) == 2
-    assert "for 'benchmark efficiency' and 'benchmark curriculum' only" in capsys.readouterr().err
+@pytest.mark.parametrize("argv, refused", [
+    (["envs", "runs/x"], "runs/x"),
+    (["sweep", "--families", "GoTo"], "--families GoTo"),
+    (["world-model", "--demos", "5"], "--demos 5"),
+    (["imitation", "--models", "rssm"], "--models rssm"),
+    (["efficiency", "runs/x", "--points", "2"], "--points 2"),
+    (["curriculum", "runs/x", "--json", "x.json"], "--json x.json"),
+])
+def test_each_benchmark_refuses_options_that_are_not_its_own(capsys, argv, refused):
+    assert main(["benchmark", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"shiftgrid benchmark {argv[0]}: error: unrecognized arguments: {refused} "
+                   f"(its options: shiftgrid benchmark {argv[0]} --help)")
+
+
+def test_each_benchmark_has_its_own_help(capsys):
+    helps = {}
+    for name in ("envs", "sweep", "world-model", "imitation", "efficiency", "curriculum"):
+        with pytest.raises(SystemExit):
+            main(["benchmark", name, "--help"])
+        helps[name] = capsys.readouterr().out
+    assert "--families" in helps["envs"] and "--families" not in helps["sweep"] and "--points" in helps["sweep"]
+    assert "--json" in helps["efficiency"] and "--json" not in helps["curriculum"] and "DIR" in helps["curriculum"]
+    assert "--train-batch" in helps["world-model"] and "--from FILE" in helps["imitation"]

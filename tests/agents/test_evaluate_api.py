@@ -12,7 +12,7 @@ from shiftgrid.agents import Evaluation, PolicyError, evaluate_policy
 from shiftgrid.envs import SplitError, UnknownEnvError
 from shiftgrid.envs.learner_env import make_env
 
-GOTO = "shiftgrid/GoTo-v0"
+GOTO = "shiftgrid/GoTo-v1"
 FORWARD, LEFT = 2, 0
 
 
@@ -192,3 +192,44 @@ def test_training_time_validation_uses_the_runs_env_kwargs(monkeypatch, tmp_path
     finally:
         run.close()
     assert made and all(kw == {"size": 9} for kw in made)
+
+
+def test_every_report_shows_random_and_the_best_constant_action_on_the_same_levels(tmp_path):
+    from shiftgrid.agents.evaluation.baselines import RandomAgent, constant_agent
+
+    splits = ["id", "size/near"]
+    ev = evaluate_policy(wall_follower, GOTO, splits, episodes=6, seed=3, out=tmp_path)
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["references"] == ev.references and doc["references"]["episodes"] == 6
+    for split in splits:
+        ref = doc["references"]["splits"][split]
+        # the references played the evaluation's levels: each one scores what it scores when evaluated itself
+        left = evaluate_policy(constant_agent(LEFT), GOTO, split, episodes=6, seed=3)
+        assert ref["constant actions"]["left"] == left.summary.splits[split]["success_rate"].iqm
+        assert [e.level_hash for e in left.results[split]] == [e.level_hash for e in ev.results[split]]
+        rand = evaluate_policy(RandomAgent(make_env(GOTO, split).action_space, seed=3), GOTO, split, episodes=6, seed=3)
+        assert ref["uniform random"]["success_rate"] == rand.summary.splits[split]["success_rate"].iqm
+        best = ref["best constant action"]
+        assert best["success_rate"] == max(ref["constant actions"].values()) and best["action"] in ref["constant actions"]
+    md = (tmp_path / "results.md").read_text()
+    assert "## References on the same levels" in md and "| split | this policy: success rate (IQM) | uniform random |" in md
+    assert "- references: uniform random and the best constant action on the first 6 of the same levels" in md
+    assert "constant policy" not in md and doc["runs"][0]["actions"]["constant"] is False
+
+
+def test_a_nearly_constant_policy_is_warned_of_in_the_report_and_the_json(tmp_path):
+    from shiftgrid.agents.evaluation.baselines import constant_agent
+
+    ev = evaluate_policy(constant_agent(LEFT), GOTO, ["id"], episodes=4, out=tmp_path, reference_episodes=2)
+    warning = ("policy took one action (left) in 100% of its steps: a (nearly) constant policy, whose scores are a "
+               "constant action's")
+    assert warning in ev.meta["warning: constant policy"]
+    assert f"- warning: constant policy: {warning}" in (tmp_path / "results.md").read_text()
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["runs"][0]["actions"]["most_common"] == "left" and doc["runs"][0]["actions"]["constant"] is True
+    assert doc["references"]["episodes"] == 2 and "first 2 of the same levels" in doc["meta"]["references"]
+    assert all(sum(e["action_counts"]) == e["length"] for e in doc["runs"][0]["episodes"]["id"])
+    none = evaluate_policy(constant_agent(LEFT), GOTO, ["id"], episodes=2, reference_episodes=0)
+    assert none.references is None and none.meta["references"] == "not measured (reference episodes 0)"
+    with pytest.raises(ValueError, match="reference episodes must be in 0..2"):
+        evaluate_policy(forward, GOTO, ["id"], episodes=2, reference_episodes=3)

@@ -16,7 +16,7 @@ from shiftgrid.agents.evaluation.episodes import (
 from shiftgrid.envs import SplitError, UnknownEnvError
 from shiftgrid.envs.learner_env import make_env
 
-GOTO = "shiftgrid/GoTo-v0"
+GOTO = "shiftgrid/GoTo-v1"
 EMPTY = "MiniGrid-Empty-5x5-v0"
 
 
@@ -131,16 +131,16 @@ def test_stochastic_evaluation_is_seeded_and_leaves_the_global_generator_alone()
     torch.manual_seed(123)
     expected_next = torch.rand(1)
     torch.manual_seed(123)
-    first = run_episodes(agent, "shiftgrid/GoTo-v0", "id", 6, seed=3, deterministic=False)
+    first = run_episodes(agent, "shiftgrid/GoTo-v1", "id", 6, seed=3, deterministic=False)
     assert torch.rand(1) == expected_next
-    assert run_episodes(agent, "shiftgrid/GoTo-v0", "id", 6, seed=3, deterministic=False) == first
+    assert run_episodes(agent, "shiftgrid/GoTo-v1", "id", 6, seed=3, deterministic=False) == first
 
 
 def test_deterministic_and_sampled_actions_differ_for_an_untrained_policy():
     # an untrained policy is close to uniform: its argmax repeats, its samples do not
     agent = untrained_ppo()
-    argmax = run_episodes(agent, "shiftgrid/GoTo-v0", "id", 8, deterministic=True)
-    sampled = run_episodes(agent, "shiftgrid/GoTo-v0", "id", 8, deterministic=False)
+    argmax = run_episodes(agent, "shiftgrid/GoTo-v1", "id", 8, deterministic=True)
+    sampled = run_episodes(agent, "shiftgrid/GoTo-v1", "id", 8, deterministic=False)
     assert [r.length for r in argmax] != [r.length for r in sampled]
 
 
@@ -148,7 +148,7 @@ def test_episodes_record_whether_the_oracle_was_exact():
     """DoorKey rules/far is slippery with objects: its optimum is a bound, and episodes say so."""
     agent = RandomAgent(spaces.Discrete(7), seed=0)
     slippery = evaluation.run_episodes(agent, "shiftgrid/DoorKey-v0", "rules/far", episodes=2, n_envs=1)
-    plain = evaluation.run_episodes(agent, "shiftgrid/GoTo-v0", "id", episodes=2, n_envs=1)
+    plain = evaluation.run_episodes(agent, "shiftgrid/GoTo-v1", "id", episodes=2, n_envs=1)
     assert [r.optimal_exact for r in slippery] == [False, False]
     assert [r.optimal_exact for r in plain] == [True, True]
     minigrid = evaluation.run_episodes(agent, "MiniGrid-Empty-5x5-v0", None, episodes=1, n_envs=1)
@@ -159,6 +159,6 @@ def test_rendered_episodes_use_the_runs_factor_keywords():
     from shiftgrid.agents.run.render import episode_frames
 
     spin = ScriptedAgent([], fallback=0)
-    default = episode_frames(spin, "shiftgrid/GoTo-v0", "id")[0]
-    larger = episode_frames(spin, "shiftgrid/GoTo-v0", "id", env_kwargs={"size": 12})[0]
+    default = episode_frames(spin, "shiftgrid/GoTo-v1", "id")[0]
+    larger = episode_frames(spin, "shiftgrid/GoTo-v1", "id", env_kwargs={"size": 12})[0]
     assert larger.shape == (12 * 8, 12 * 8, 3) and default.shape[0] < larger.shape[0]

@@ -15,7 +15,7 @@ from shiftgrid.agents.training.envs import make_vec
 from shiftgrid.envs.language import VOCAB
 from shiftgrid.envs.learner_env import make_env
 
-ENVS = [("shiftgrid/GoTo-v0", "size/far"), ("shiftgrid/Pickup-v0", None), ("MiniGrid-Empty-5x5-v0", None), ("BabyAI-GoToLocal-v0", None)]
+ENVS = [("shiftgrid/GoTo-v1", "size/far"), ("shiftgrid/Pickup-v1", None), ("MiniGrid-Empty-5x5-v0", None), ("BabyAI-GoToLocal-v0", None)]
 
 
 def observations(env_id: str, split: str | None, n: int = 6) -> tuple[spaces.Dict, dict[str, np.ndarray]]:
@@ -49,7 +49,7 @@ def test_features_shape_and_sb3_preprocessing_is_undone(env_id, split):
 
 
 def test_codes_reach_the_embedding_as_exact_integers():
-    space, batch = observations("shiftgrid/GoTo-v0", None)
+    space, batch = observations("shiftgrid/GoTo-v1", None)
     sb3_space, pre = as_sb3(space, batch, normalize=True, transpose=True)
     ext = BabyAIExtractor(sb3_space)
     seen = []
@@ -69,7 +69,7 @@ def test_gradients_reach_the_mission_encoder_and_film():
 
 
 def test_output_depends_on_the_mission():
-    space, batch = observations("shiftgrid/GoTo-v0", None, n=1)
+    space, batch = observations("shiftgrid/GoTo-v1", None, n=1)
     ext = BabyAIExtractor(space)
     _, pre = as_sb3(space, batch, normalize=False, transpose=False)
     other = dict(pre, mission=pre["mission"].clone())
@@ -88,7 +88,7 @@ def test_text_encoder_ignores_trailing_padding_and_reads_empty_texts_as_zero():
 
 
 def test_advice_is_encoded_when_present():
-    space, batch = observations("shiftgrid/GoTo-v0", None, n=2)
+    space, batch = observations("shiftgrid/GoTo-v1", None, n=2)
     space = spaces.Dict({**space.spaces, "advice": space["mission"]})
     batch = {**batch, "advice": batch["mission"][::-1].copy()}
     ext = BabyAIExtractor(space)
@@ -102,7 +102,7 @@ def test_advice_is_encoded_when_present():
 
 
 def test_flatten_pool_feeds_every_cell_to_the_head():
-    space, batch = observations("shiftgrid/GoTo-v0", None, n=2)
+    space, batch = observations("shiftgrid/GoTo-v1", None, n=2)
     _, pre = as_sb3(space, batch, normalize=False, transpose=False)
     ext = BabyAIExtractor(space, pool="flatten", channels=8, direction_dim=4)
     assert ext.head[0].in_features == 8 * 7 * 7 + 4 and ext(pre).shape == (2, 128)

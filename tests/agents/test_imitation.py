@@ -11,12 +11,13 @@ from gymnasium import spaces
 
 from shiftgrid.agents.evaluation.baselines import RandomAgent, ScriptedAgent
 from shiftgrid.agents.evaluation.episodes import run_episodes
+from shiftgrid.agents.evaluation.report import scalars
 from shiftgrid.agents.imitation.datasets import DatasetError, write_demos
 from shiftgrid.agents.run.config import ConfigError, EvalConfig, TrainConfig
 from shiftgrid.agents.run.rundir import RunDir
 from shiftgrid.agents.run.train import train
 
-ENV = "shiftgrid/GoTo-v0"
+ENV = "shiftgrid/GoTo-v1"
 #: A small GoTo: one distractor, a short episode limit (so chance is low), a small network (so tests are quick).
 KW = {"size": 6, "num_distractors": 1, "max_steps": 16}
 SMALL = {"channels": 16, "text_dim": 16, "word_dim": 16, "features_dim": 64}
@@ -105,6 +106,29 @@ def test_init_from_refuses_another_network(bc_run, tmp_path):
         train(cfg)
 
 
+def test_the_readmes_bc_then_ppo_init_from_works_through_the_cli_with_the_presets(demos, tmp_path, capsys):
+    """bc trains PPO's network as PPO's presets shape it, so `train --algo ppo --init-from runs/bc` needs no flags."""
+    from shiftgrid.scripts.cli import main
+
+    common = ["--env", ENV, "--device", "cpu", "--n-envs", "2", "--no-progress", "--set", f"env_kwargs={json.dumps(KW)}",
+              "--set", f"extractor={json.dumps(SMALL)}", "--set", "eval.freq=0"]
+    bc = tmp_path / "bc"
+    assert main(["train", "--algo", "bc", "--demos", str(demos), "--steps", "128", "--run-dir", str(bc), *common,
+                 "--set", "hyperparams.batch_size=64"]) == 0
+    ppo = tmp_path / "ppo"
+    assert main(["train", "--algo", "ppo", "--init-from", str(bc), "--steps", "64", "--run-dir", str(ppo), *common,
+                 "--set", "hyperparams={n_steps: 32, batch_size: 32, n_epochs: 1}"]) == 0, capsys.readouterr().err
+    import yaml
+
+    assert yaml.safe_load((bc / "config.yaml").read_text())["policy"] == yaml.safe_load((ppo / "config.yaml").read_text())["policy"]
+    capsys.readouterr()
+    assert main(["train", "--algo", "ppo", "--init-from", str(bc), "--steps", "64", "--run-dir", str(tmp_path / "other"),
+                 *common, "--set", "policy.net_arch={pi: [8], vf: [8]}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and 'its network was policy={"net_arch":{"pi":[64],"vf":[64]}' in err, err
+    assert err.endswith(": give the same with --set")
+
+
 def test_dagger_labels_are_the_oracles_optimal_actions(tmp_path):
     import gymnasium as gym
 
@@ -137,7 +161,39 @@ def test_dagger_mixing_lets_the_teacher_act(tmp_path):
     result = train(cfg)
     cost = json.loads((RunDir(result.run_dir).teacher / "cost.json").read_text())
     assert cost == {"labels": 64.0, "teacher_steps": 64.0}  # beta 1: every labelled step was the teacher's
-    assert result.num_timesteps == 64 and result.success == 1.0  # the oracle acting alone succeeds
+    mixture = scalars(RunDir(result.run_dir).tb, ["train/mixture_success"])["train/mixture_success"]
+    assert result.num_timesteps == 64 and [v for _, v, _ in mixture] == [1.0]  # the oracle acting alone succeeds
+
+
+@pytest.mark.parametrize("beta", [1.0, 0.0])
+def test_dagger_reports_the_learners_own_success_not_the_mixtures(tmp_path, monkeypatch, beta):
+    from shiftgrid.agents.imitation.dagger import DaggerLearner
+
+    # a learner that always answers "done", an action the oracle never takes on GoTo
+    monkeypatch.setattr(DaggerLearner, "predict", lambda self, obs, *a, **k: (np.full(len(obs["direction"]), 6), None))
+    cfg = config(tmp_path, "dagger", n_envs=2, steps=64, hyperparams={"rollout_steps": 32, "updates": 1, "beta": beta,
+                                                                       "beta_decay": 1.0})
+    result = train(cfg)
+    tb = scalars(RunDir(result.run_dir).tb, ["train/mixture_success", "rollout/success_rate"])
+    mixture, own = [v for _, v, _ in tb["train/mixture_success"]], [v for _, v, _ in tb["rollout/success_rate"]]
+    if beta == 1.0:  # the teacher acted in every episode: it succeeded, and none of those episodes was the learner's
+        assert mixture == [1.0] and own == [] and result.success is None
+    else:  # the learner acted alone: its own failures are what is reported
+        assert mixture == [0.0] and own == [0.0] and result.success == 0.0
+
+
+def test_dagger_ends_at_its_steps(tmp_path):
+    result = train(config(tmp_path, "dagger", n_envs=2, steps=50, hyperparams={"rollout_steps": 32, "updates": 1}))
+    assert result.num_timesteps == 50  # a rollout of 25 steps in each of 2 envs, not a whole one of 32
+
+
+def test_expert_starts_no_episode_once_its_steps_are_taken(tmp_path):
+    cfg = config(tmp_path, "expert", steps=120, eval=EvalConfig(freq=0, n_envs=2),
+                 hyperparams={"initial_demos": 5, "probe_episodes": 40, "epochs": 1})  # 40 probes could take 640 steps
+    result = train(cfg)
+    state = torch.load(RunDir(result.run_dir).latest, weights_only=True)["state"]
+    assert 120 <= result.num_timesteps <= 120 + 2 * KW["max_steps"]  # at most the 2 episodes under way finish past it
+    assert state["counters"]["rounds"] >= 1 and state["counters"]["updates"] > 0
 
 
 def test_expert_demonstrates_exactly_the_failed_missions(tmp_path):
@@ -170,8 +226,8 @@ def test_bad_settings(tmp_path, demos):
         train(config(tmp_path, "bc", name="a", steps=64))
     with pytest.raises(ConfigError, match="unknown config key hyperparams.lr"):
         train(config(tmp_path, "bc", name="b", demos=str(demos), steps=64, hyperparams={"lr": 0.1}))
-    with pytest.raises(DatasetError, match="not shiftgrid/Pickup-v0"):
-        train(config(tmp_path, "bc", name="c", demos=str(demos), steps=64, env="shiftgrid/Pickup-v0"))
+    with pytest.raises(DatasetError, match="not shiftgrid/Pickup-v1"):
+        train(config(tmp_path, "bc", name="c", demos=str(demos), steps=64, env="shiftgrid/Pickup-v1"))
     with pytest.raises(DatasetError, match="recorded with env kwargs"):
         train(config(tmp_path, "bc", name="d", demos=str(demos), steps=64, env_kwargs={}))
     with pytest.raises(DatasetError, match="not split 'size/far'"):  # held-out levels never train

@@ -10,7 +10,7 @@ from shiftgrid.agents.run.checkpoint import read_checkpoint
 from shiftgrid.agents.run.rundir import RunDir
 from shiftgrid.scripts.cli import main
 
-GOTO = "shiftgrid/GoTo-v0"
+GOTO = "shiftgrid/GoTo-v1"
 TINY = dict(episodes=4, updates=4, n_envs=2)
 
 
@@ -91,6 +91,6 @@ def test_a_file_of_something_else_is_named_with_its_line(tmp_path, capsys):
 
 def test_the_help_names_the_imitation_options(capsys):
     with pytest.raises(SystemExit) as stop:
-        main(["benchmark", "--help"])
+        main(["benchmark", "imitation", "--help"])
     out = capsys.readouterr().out
     assert stop.value.code == 0 and "--algos" in out and "--from FILE" in out and "reaching 99%" in out

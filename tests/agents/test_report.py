@@ -11,7 +11,7 @@ from shiftgrid.agents.evaluation.episodes import EpisodeResult, axis_layout, eva
 from shiftgrid.agents.evaluation.report import RunRecord, learning_curve, markdown, training_table, write_report
 from shiftgrid.agents.evaluation.stats import summarize
 
-GOTO = "shiftgrid/GoTo-v0"
+GOTO = "shiftgrid/GoTo-v1"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

@@ -7,7 +7,7 @@ from shiftgrid.agents.run.registry import learner_names
 from shiftgrid.agents.run.rundir import SweepDir
 from shiftgrid.agents.sweeps.sweep import Sweep, expand, load_sweep, merge_points, read_status, write_status
 
-BASE = {"algo": "ppo", "env": "shiftgrid/GoTo-v0", "steps": 512}
+BASE = {"algo": "ppo", "env": "shiftgrid/GoTo-v1", "steps": 512}
 
 
 def sweep(grid, base=None, **sections) -> Sweep:
@@ -32,10 +32,10 @@ def test_points_layer_like_shiftgrid_train(tmp_path):
     """Presets of the point's algo < base < base.set < grid values; dotted grid keys reach nested keys."""
     (tmp_path / "extra.yaml").write_text("n_envs: 2\nhyperparams: {n_epochs: 1}\n")
     (tmp_path / "s.yaml").write_text(
-        "base: {algo: ppo, env: shiftgrid/GoTo-v0, config: extra.yaml, n_envs: 4, set: ['hyperparams.n_steps=64']}\n"
-        "grid: {hyperparams.learning_rate: [1.0e-3], env: [shiftgrid/GoTo-v0, MiniGrid-Empty-5x5-v0]}\n")
+        "base: {algo: ppo, env: shiftgrid/GoTo-v1, config: extra.yaml, n_envs: 4, set: ['hyperparams.n_steps=64']}\n"
+        "grid: {hyperparams.learning_rate: [1.0e-3], env: [shiftgrid/GoTo-v1, MiniGrid-Empty-5x5-v0]}\n")
     first, second = expand(load_sweep(tmp_path / "s.yaml"), tmp_path / "out")
-    assert first.name == "hyperparams.learning_rate=0.001,env=GoTo-v0" and second.name.endswith("env=MiniGrid-Empty-5x5-v0")
+    assert first.name == "hyperparams.learning_rate=0.001,env=GoTo-v1" and second.name.endswith("env=MiniGrid-Empty-5x5-v0")
     hp = first.config["hyperparams"]
     assert (hp["learning_rate"], hp["n_steps"], hp["n_epochs"], hp["gamma"]) == (1e-3, 64, 1, 0.99)  # gamma: ppo preset
     assert first.config["n_envs"] == 4  # base keys over its config file
@@ -54,6 +54,10 @@ def test_points_layer_like_shiftgrid_train(tmp_path):
     ({"base": {**BASE, "set": "steps=3"}, "grid": {"seed": [0]}}, "base.set must be a list of key=value strings"),
     ({"base": BASE, "grid": {"seed": [0]}, "evaluate": {"episode": 3}}, "evaluate: unknown key 'episode'; valid: episodes"),
     ({"base": BASE, "grid": {"seed": [0]}, "evaluate": {"checkpoint": "last"}}, "evaluate.checkpoint must be one of best, latest"),
+    ({"base": BASE, "grid": {"seed": [0]}, "evaluate": {"episodes": -4}}, "evaluate.episodes must be an integer >= 1, got -4"),
+    ({"base": BASE, "grid": {"seed": [0]}, "evaluate": {"n_envs": "2"}}, "evaluate.n_envs must be an integer >= 1, got '2'"),
+    ({"base": BASE, "grid": {"seed": [0]}, "evaluate": {"stochastic": "yes"}}, "evaluate.stochastic must be true or false"),
+    ({"base": BASE, "grid": {"seed": [0]}, "evaluate": {"splits": "id"}}, "evaluate.splits must be 'all' or a list"),
     (["seed"], "a sweep file holds a mapping of sections"),
 ])
 def test_bad_sweep_files_say_what_is_wrong(data, says):
@@ -75,6 +79,12 @@ def test_every_point_is_validated_before_any_runs(tmp_path):
         expand(sweep({"algo": ["nope"]}), tmp_path)
     with pytest.raises(ConfigError, match="point seed=0: unknown config key eval.episode"):
         expand(sweep({"seed": [0]}, base={**BASE, "set": ["eval.episode=3"]}), tmp_path)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_evaluation_splits_are_checked_against_every_point_before_any_runs(tmp_path):
+    with pytest.raises(ConfigError, match=r"point seed=0: unknown split 'size/farr'"):
+        expand(sweep({"seed": [0]}, evaluate={"splits": ["id", "size/farr"]}), tmp_path)
     assert not (tmp_path / "runs").exists()
 
 

@@ -40,8 +40,8 @@ def _assert_obs_equal(a, b, where):
         assert np.array_equal(a[k], b[k]), (where, k)
 
 
-@pytest.mark.parametrize("env_id, split", [("shiftgrid/GoTo-v0", "size/far"), ("shiftgrid/DoorKey-v0", "train"),
-                                           ("shiftgrid/PutNext-v0", "observation/far"), ("MiniGrid-DoorKey-5x5-v0", "train"),
+@pytest.mark.parametrize("env_id, split", [("shiftgrid/GoTo-v1", "size/far"), ("shiftgrid/DoorKey-v0", "train"),
+                                           ("shiftgrid/PutNext-v1", "observation/far"), ("MiniGrid-DoorKey-5x5-v0", "train"),
                                            ("BabyAI-GoToLocal-v0", "train")])
 def test_same_observations_rewards_and_ends_as_make_env_until_each_first_reset(env_id, split):
     tensor, dummy = _pair(env_id, split, seed=11, max_steps=20)
@@ -70,7 +70,7 @@ def test_same_observations_rewards_and_ends_as_make_env_until_each_first_reset(e
 
 
 def test_an_ended_episode_restarts_in_the_same_step():
-    tensor, _ = _pair("shiftgrid/GoTo-v0", "train", seed=0, max_steps=3)
+    tensor, _ = _pair("shiftgrid/GoTo-v1", "train", seed=0, max_steps=3)
     tensor.reset()
     for _ in range(3):
         obs, rewards, dones, infos = tensor.step(np.full(N, 6))  # 'done' does not end GoTo: the limit does
@@ -80,7 +80,7 @@ def test_an_ended_episode_restarts_in_the_same_step():
 
 
 def test_bad_actions_are_refused_in_one_line():
-    tensor, _ = _pair("shiftgrid/GoTo-v0", "train", seed=0)
+    tensor, _ = _pair("shiftgrid/GoTo-v1", "train", seed=0)
     tensor.reset()
     with pytest.raises(ValueError, match=r"actions must be in 0..6"):
         tensor.step(np.full(N, 7))
@@ -98,7 +98,7 @@ def test_what_the_engine_cannot_train_with_is_refused(extra, message):
 
 def test_short_ppo_run_on_the_engine(tmp_path, capsys):
     run = tmp_path / "ppo-tensor"
-    argv = ["train", "--algo", "ppo", "--env", "shiftgrid/GoTo-v0", "--vec-env", "tensor", "--steps", "1024", "--seed", "2",
+    argv = ["train", "--algo", "ppo", "--env", "shiftgrid/GoTo-v1", "--vec-env", "tensor", "--steps", "1024", "--seed", "2",
             "--run-dir", str(run), "--no-progress", "--n-envs", "8", "--device", "cpu",
             "--set", "engine={bank_size: 64, workers: 1}",
             "--set", "extractor={cell_dim: 8, channels: 16, text_dim: 16, word_dim: 16, features_dim: 32}",

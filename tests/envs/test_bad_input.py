@@ -29,7 +29,7 @@ def test_unknown_split(env_id):
 def test_unknown_id():
     with pytest.raises(UnknownEnvError) as e:
         splits_for("shiftgrid/Nope-v0")
-    assert "'shiftgrid/Nope-v0'" in str(e.value) and "shiftgrid/GoTo-v0" in str(e.value)
+    assert "'shiftgrid/Nope-v0'" in str(e.value) and "shiftgrid/GoTo-v1" in str(e.value)
     with pytest.raises(UnknownEnvError) as e:
         sg.family_splits("Nope")
     assert "'Nope'" in str(e.value) and all(f.name in str(e.value) for f in sg.BUILTIN_FAMILIES)
@@ -127,7 +127,7 @@ def test_split_that_leaves_no_levels():
 @pytest.mark.parametrize("exposure", [1.5, -0.1])
 def test_exposure_out_of_range(exposure):
     with pytest.raises(SplitError) as e:
-        gym.make("shiftgrid/GoTo-v0", exposure=exposure)
+        gym.make("shiftgrid/GoTo-v1", exposure=exposure)
     assert f"exposure={exposure!r}" in str(e.value) and "[0, 1]" in str(e.value)
 
 
@@ -177,9 +177,9 @@ def test_invalid_action(env_id):
 # -- factor values as keywords, max_steps ---------------------------------------------------------
 
 def test_factor_keywords_override_the_split():
-    env = gym.make("shiftgrid/GoTo-v0", size=9, num_distractors=5)
-    base = gym.make("shiftgrid/GoTo-v0", split="size/far")
-    far = gym.make("shiftgrid/GoTo-v0", split="size/far", size=[9, 10])
+    env = gym.make("shiftgrid/GoTo-v1", size=9, num_distractors=5)
+    base = gym.make("shiftgrid/GoTo-v1", split="size/far")
+    far = gym.make("shiftgrid/GoTo-v1", split="size/far", size=[9, 10])
     widths = set()
     for seed in range(6):
         env.reset(seed=seed)
@@ -189,7 +189,7 @@ def test_factor_keywords_override_the_split():
         widths.add(far.unwrapped.sample.level.grid.width)
         assert far.unwrapped.split.seed_start == base.unwrapped.split.seed_start
     assert widths == {9, 10}
-    assert splits_for("shiftgrid/GoTo-v0")["train"].factors["size"] != 9  # the registered split is untouched
+    assert splits_for("shiftgrid/GoTo-v1")["train"].factors["size"] != 9  # the registered split is untouched
 
 
 @pytest.mark.parametrize("kwargs,pattern", [
@@ -202,24 +202,24 @@ def test_factor_keywords_override_the_split():
 ])
 def test_bad_factor_keywords(kwargs, pattern):
     with pytest.raises(SplitError, match=pattern):
-        gym.make("shiftgrid/GoTo-v0", **kwargs)
+        gym.make("shiftgrid/GoTo-v1", **kwargs)
 
 
 def test_factor_keywords_that_leave_no_levels():
     with pytest.raises(SplitError, match=r"split 'train' of GoTo leaves no levels.*'num_distractors': 40"):
-        gym.make("shiftgrid/GoTo-v0", size=5, num_distractors=40)
+        gym.make("shiftgrid/GoTo-v1", size=5, num_distractors=40)
 
 
 @pytest.mark.parametrize("max_steps", [-5, 0, 2.5, True, "100"])
 def test_bad_max_steps(max_steps):
     with pytest.raises(SplitError) as e:
-        gym.make("shiftgrid/GoTo-v0", max_steps=max_steps)
+        gym.make("shiftgrid/GoTo-v1", max_steps=max_steps)
     msg = str(e.value)
     assert f"max_steps={max_steps!r} is not valid" in msg and "a positive integer, or None" in msg, msg
 
 
 def test_valid_max_steps():
-    env = gym.make("shiftgrid/GoTo-v0", max_steps=np.int64(30))
+    env = gym.make("shiftgrid/GoTo-v1", max_steps=np.int64(30))
     env.reset(seed=0)
     assert env.unwrapped.max_steps == 30
 
@@ -228,8 +228,8 @@ def test_factor_keywords_through_the_learners_env_factory():
     """``shiftgrid train --set env_kwargs.size=9`` passes its env_kwargs to ``make_env``."""
     from shiftgrid.envs.learner_env import make_env
 
-    env = make_env("shiftgrid/GoTo-v0", "size/far", size=9)
+    env = make_env("shiftgrid/GoTo-v1", "size/far", size=9)
     env.reset(seed=0)
     assert env.unwrapped.sample.factors.size == 9
     with pytest.raises(SplitError, match=r"GoToFactors\.size=99 is out of range"):
-        make_env("shiftgrid/GoTo-v0", size=99)
+        make_env("shiftgrid/GoTo-v1", size=99)

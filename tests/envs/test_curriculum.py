@@ -200,7 +200,7 @@ def test_a_choice_outside_the_training_range_is_refused(space):
         Rogue(space).choose(0)
 
 
-@pytest.mark.parametrize("env_id, kwargs", [("shiftgrid/DoorKey-v0", {}), ("shiftgrid/GoTo-v0", {"exposure": 0.5})])
+@pytest.mark.parametrize("env_id, kwargs", [("shiftgrid/DoorKey-v0", {}), ("shiftgrid/GoTo-v1", {"exposure": 0.5})])
 def test_the_factors_a_teacher_reads_from_a_seed_are_those_the_env_plays(env_id, kwargs):
     import dataclasses
 

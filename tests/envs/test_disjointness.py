@@ -100,7 +100,7 @@ def _train(shared_dir, env_id):
 # Training samples come first in collection order, so that xdist workers draw each family's
 # training levels early and rarely wait for one another later.
 
-@pytest.mark.slow
+@pytest.mark.levels
 def test_training_levels_come_from_training_seeds(env_id, shared_dir):
     train = sg.splits_for(env_id)["train"]
     got = _train(shared_dir, env_id)
@@ -112,7 +112,7 @@ def test_training_levels_come_from_training_seeds(env_id, shared_dir):
 COMPOSITION_IDS = [i for i in sg.registered_ids("shiftgrid") if "composition" in sg.splits_for(i).axes]
 
 
-@pytest.mark.slow
+@pytest.mark.levels
 @pytest.mark.parametrize("env_id", COMPOSITION_IDS, ids=[i.split("/", 1)[1] for i in COMPOSITION_IDS])
 def test_training_targets_cover_every_primitive(env_id, shared_dir):
     """Every colour and object type is a target in training; only combinations (etc.) are held out."""
@@ -129,7 +129,7 @@ def test_training_targets_cover_every_primitive(env_id, shared_dir):
             assert {c for c, _ in held} <= colours and {t for _, t in held} <= types, name
 
 
-@pytest.mark.slow
+@pytest.mark.levels
 def test_held_out_levels_are_never_training_levels(held_out_case, shared_dir):
     case = held_out_case
     split = case.split
@@ -145,7 +145,7 @@ def test_held_out_levels_are_never_training_levels(held_out_case, shared_dir):
     )
 
 
-@pytest.mark.slow
+@pytest.mark.levels
 def test_exposure_levels_are_not_test_levels(exposure_case, shared_dir):
     """Training levels drawn as held-out combinations (``exposure``) are still never test levels."""
     case = exposure_case

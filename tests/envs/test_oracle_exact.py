@@ -27,6 +27,9 @@ from shiftgrid.envs.mission import Clause, Mission
 from shiftgrid.envs.engine.search import shortest_plan
 from shiftgrid.envs.oracle import DROP, solve, solve_from
 
+#: The current id of each built-in family.
+IDS = {f.name: f.env_id() for f in sg.BUILTIN_FAMILIES}
+
 STATE_CAP = 60_000  # env states the exhaustive search may visit on one level
 
 # Small levels of every family: factor keywords override the train split's values.
@@ -164,7 +167,7 @@ def test_hand_built_levels_that_need_a_drop(name, fixed_level_env):
 # -- small generated levels of every family ------------------------------------------------------
 
 def _small_env(name: str):
-    return gym.make(f"shiftgrid/{name}-v0", max_steps=500, **SMALL[name])
+    return gym.make(IDS[name], max_steps=500, **SMALL[name])
 
 
 def _free_drop(plan, mission) -> bool:
@@ -198,6 +201,7 @@ def test_every_family_has_small_levels_in_this_test():
 
 
 @pytest.mark.parametrize("name", list(SMALL))
+@pytest.mark.levels
 def test_no_plan_beats_the_oracle_on_small_levels(name):
     env = _small_env(name)
     u = env.unwrapped
@@ -238,14 +242,14 @@ def bot_episode(env, seed: int):
     return ret, info["optimal_return"]
 
 
-BOT_CASES = [(f, s) for f in BOT_FAMILIES for s in sg.splits_for(f"shiftgrid/{f}-v0") if not s.endswith("/id")]
+BOT_CASES = [(f, s) for f in BOT_FAMILIES for s in sg.splits_for(IDS[f]) if not s.endswith("/id")]
 
 
-@pytest.mark.slow
+@pytest.mark.levels
 @pytest.mark.parametrize("family,split", BOT_CASES, ids=[f"{f}/{s}" for f, s in BOT_CASES])
 def test_babyai_bot_never_beats_optimal_return(family, split):
-    env = gym.make(f"shiftgrid/{family}-v0", split=split)
-    probe = gym.make(f"shiftgrid/{family}-v0", split=split, oracle=False)  # cheap resets to find the bot's levels
+    env = gym.make(IDS[family], split=split)
+    probe = gym.make(IDS[family], split=split, oracle=False)  # cheap resets to find the bot's levels
     played, beaten = 0, []
     for seed in range(30 * BOT_LEVELS):  # Sequence instructions/far: about 1 mission in 8 is expressible
         if played == BOT_LEVELS:
@@ -279,6 +283,7 @@ def _replay_from_reset(env, seed, actions):
 
 
 @pytest.mark.parametrize("name", list(SMALL))
+@pytest.mark.levels
 def test_solve_from_mid_episode_states(name):
     env = _small_env(name)
     u = env.unwrapped

@@ -126,7 +126,7 @@ def test_pixel_and_full_views_shift_where_symbolic_views_do(env_id, split):
 
 
 def test_target_green_under_swap_is_drawn_green():
-    env = gym.make("shiftgrid/GoTo-v0", split="observation/near", oracle=False)
+    env = gym.make("shiftgrid/GoTo-v1", split="observation/near", oracle=False)
     u = env.unwrapped
     for seed in range(50):
         env.reset(seed=seed)
@@ -168,7 +168,7 @@ def test_maze_far_point_of_view_shows_nothing_beyond_three_cells():
     assert beyond > 0, "a 7x7 view never showed anything beyond 3x3, so nothing was tested"
 
 
-CHECKED = [(i, "train") for i in sg.registered_ids("shiftgrid")] + [("shiftgrid/GoTo-v0", "size/far")] + OBSERVATION_SPLITS
+CHECKED = [(i, "train") for i in sg.registered_ids("shiftgrid")] + [("shiftgrid/GoTo-v1", "size/far")] + OBSERVATION_SPLITS
 
 
 @pytest.mark.parametrize("wrapper", WRAPPERS, ids=[w.__name__ for w in WRAPPERS])
@@ -187,7 +187,7 @@ def test_check_env_passes_with_pixel_and_full_wrappers(env_id, split, wrapper):
 
 
 def test_grid_is_sized_for_the_largest_level_of_the_split():
-    env = FullyObsWrapper(gym.make("shiftgrid/GoTo-v0", split="size/far", oracle=False))
+    env = FullyObsWrapper(gym.make("shiftgrid/GoTo-v1", split="size/far", oracle=False))
     sizes = set()
     for seed in range(8):
         obs, _ = env.reset(seed=seed)
@@ -204,7 +204,7 @@ def test_grid_is_sized_for_the_largest_level_of_the_split():
 @pytest.mark.parametrize("kwargs,message", [({"palette": "sepia"}, r"'sepia'.*identity, swap, rotate"),
                                             ({"view": 4}, r"view=4.*3, 5, 7")])
 def test_set_observation_rejects_unknown_values(kwargs, message):
-    env = gym.make("shiftgrid/GoTo-v0", oracle=False).unwrapped
+    env = gym.make("shiftgrid/GoTo-v1", oracle=False).unwrapped
     env.reset(seed=0)
     with pytest.raises(ValueError, match=message):
         env.set_observation(**kwargs)

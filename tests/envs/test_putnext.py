@@ -80,12 +80,25 @@ def test_same_seed_same_level_and_family_pickles() -> None:
     assert pickle.loads(pickle.dumps(FAMILY)) == FAMILY
 
 
+def _internal_walls(level) -> int:
+    g = level.grid
+    return sum(1 for x in range(1, g.width - 1) for y in range(1, g.height - 1)
+               if (c := g.get(x, y)) is not None and c.type == "wall")
+
+
 @pytest.mark.parametrize("layout", ["split", "rooms"])
-def test_walled_layouts_stay_solvable(layout: str) -> None:
-    rng = np.random.default_rng(3)
-    for _ in range(30):
-        f = PutNextFactors(size=9, num_distractors=6, layout=layout)
-        solve(FAMILY.generate(f, rng))
+def test_walled_layouts_stay_solvable(layout: str, fixed_level_env) -> None:
+    f = PutNextFactors(size=9, num_distractors=6, layout=layout)
+    for seed in range(30):
+        level = FAMILY.generate(f, np.random.default_rng(seed))
+        assert _internal_walls(level) > 0
+        plan = solve(level)
+        env = fixed_level_env(lambda seed=seed: FAMILY.generate(f, np.random.default_rng(seed)))
+        env.reset(seed=0)
+        for t, action in enumerate(plan.actions):
+            _, _, terminated, truncated, info = env.step(action)
+            assert terminated == (t == len(plan.actions) - 1) and not truncated, (seed, t)
+        assert info["success"] and plan.steps <= FAMILY.max_steps(f)
 
 
 def test_overcrowded_room_is_a_level_error() -> None:

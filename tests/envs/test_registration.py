@@ -54,7 +54,7 @@ def test_gym_make_with_module_prefix_in_fresh_interpreter(tmp_path):
         import json, sys
         assert not [m for m in sys.modules if m.startswith("shiftgrid")], "shiftgrid imported too early"
         import gymnasium as gym
-        env = gym.make("shiftgrid.envs:shiftgrid/GoTo-v0", split="size/far")
+        env = gym.make("shiftgrid.envs:shiftgrid/GoTo-v1", split="size/far")
         obs, info = env.reset(seed=0)
         print(json.dumps({"hash": info["level_hash"], "width": env.unwrapped.width, "mission": obs["mission"]}))
         """
@@ -63,7 +63,7 @@ def test_gym_make_with_module_prefix_in_fresh_interpreter(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout.strip().splitlines()[-1])
-    env = gym.make("shiftgrid/GoTo-v0", split="size/far")
+    env = gym.make("shiftgrid/GoTo-v1", split="size/far")
     obs, info = env.reset(seed=0)
     assert got == {"hash": info["level_hash"], "width": env.unwrapped.width, "mission": obs["mission"]}
 
@@ -73,7 +73,7 @@ CUSTOM = {"version": 0, "train": {"size": 6, "num_distractors": 1}, "axes": {"si
 
 def test_register_family_with_custom_namespace_and_splits_mapping():
     env_id = register_family(GOTO, namespace="regtest", splits=CUSTOM, max_steps=17)
-    assert env_id == "regtest/GoTo-v0"
+    assert env_id == "regtest/GoTo-v1"
     assert registered_ids("regtest") == [env_id]
     assert list(splits_for(env_id)) == ["train", "id", "size/id", "size/far"]
     env = gym.make(env_id, split="size/far")
@@ -83,8 +83,8 @@ def test_register_family_with_custom_namespace_and_splits_mapping():
     env.reset(seed=0)
     assert env.unwrapped.width == 6 and len(env.unwrapped.level.objects) == 2
     # the built-in registration is untouched
-    assert "composition/far" in splits_for("shiftgrid/GoTo-v0")
-    builtin = gym.make("shiftgrid/GoTo-v0")
+    assert "composition/far" in splits_for("shiftgrid/GoTo-v1")
+    builtin = gym.make("shiftgrid/GoTo-v1")
     builtin.reset(seed=0)
     assert builtin.unwrapped.max_steps == GOTO.max_steps(builtin.unwrapped.sample.factors)
 
@@ -106,7 +106,7 @@ def test_register_family_with_splits_from_yaml(tmp_path):
         )
     )
     env_id = register_family(PICKUP, namespace="regtestyaml", splits=str(path))
-    assert env_id == "regtestyaml/Pickup-v0"
+    assert env_id == "regtestyaml/Pickup-v1"
     assert gym.spec(env_id).kwargs["splits"] == str(path.resolve())  # a JSON value, as every spec kwarg
     splits = splits_for(env_id)
     assert list(splits) == ["train", "id", "crowd/id", "crowd/near", "crowd/far"]
@@ -194,7 +194,7 @@ def test_babyai_bot_solves_levels(bot_id, split):
 
 def test_every_spec_is_json_and_round_trips(capsys):
     gym.pprint_registry()
-    assert "shiftgrid/GoTo-v0" in capsys.readouterr().out
+    assert "shiftgrid/GoTo-v1" in capsys.readouterr().out
     user_id = register_family(BALL_FIELD, namespace="jsontest", splits={"version": 0, "train": {"num_balls": [0, 1]}})
     for env_id in [*registered_ids("shiftgrid"), user_id]:
         spec = gym.spec(env_id)
@@ -210,16 +210,16 @@ def test_every_spec_is_json_and_round_trips(capsys):
 
 
 def test_builtin_spec_names_the_family_by_import_path():
-    assert gym.spec("shiftgrid/GoTo-v0").kwargs == {"family": "shiftgrid.envs.families.goto:FAMILY", "splits": None}
+    assert gym.spec("shiftgrid/GoTo-v1").kwargs == {"family": "shiftgrid.envs.families.goto:FAMILY", "splits": None}
     env_id = register_family(PICKUP, namespace="jsontest2", splits={"version": 0, "train": {"size": 6}}, max_steps=40)
     assert gym.spec(env_id).kwargs == {"family": "shiftgrid.envs.families.pickup:FAMILY",
                                        "splits": {"version": 0, "train": {"size": 6}}, "max_steps": 40}
 
 
 def test_module_qualified_ids_for_splits():
-    assert splits_for("shiftgrid.envs:shiftgrid/GoTo-v0") is splits_for("shiftgrid/GoTo-v0")
+    assert splits_for("shiftgrid.envs:shiftgrid/GoTo-v1") is splits_for("shiftgrid/GoTo-v1")
     with pytest.raises(sg.UnknownEnvError, match=r"cannot import module 'no_such_module' named in the id"):
-        splits_for("no_such_module:shiftgrid/GoTo-v0")
+        splits_for("no_such_module:shiftgrid/GoTo-v1")
 
 
 def test_a_split_set_registers_as_the_mapping_it_rebuilds_from():

@@ -30,7 +30,7 @@ def _generate(case, seed: int):
     return factors, case.family.generate(factors, rng)
 
 
-@pytest.mark.slow
+@pytest.mark.levels
 def test_generated_levels_are_solvable_within_max_steps(case):
     family, split = case.family, case.split
     generated = rejected = 0

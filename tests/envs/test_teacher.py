@@ -9,6 +9,9 @@ import shiftgrid.envs
 from shiftgrid.envs.teacher import KNOWLEDGE, KnowledgeError, OracleTeacher, Teacher, Tier, tier_of
 from shiftgrid.envs.teacher.bot import BotTracker
 
+#: The current id of each built-in family.
+IDS = {f.name: f.env_id() for f in shiftgrid.envs.BUILTIN_FAMILIES}
+
 FAMILIES = ("GoTo", "Pickup", "PutNext", "DoorKey", "Maze", "Sequence")
 
 
@@ -59,7 +62,7 @@ def test_a_low_tier_oracle_subclass_cannot_plan():
     class Pretender(OracleTeacher):
         tier = Tier.OUTCOMES
 
-    env = gym.make("shiftgrid/GoTo-v0")
+    env = gym.make("shiftgrid/GoTo-v1")
     env.reset(seed=0)
     with pytest.raises(KnowledgeError, match="'optimal_action' needs tier 'oracle'"):
         Pretender().act(env)
@@ -69,7 +72,7 @@ def test_a_low_tier_oracle_subclass_cannot_plan():
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_oracle_teacher_plays_optimal_episodes(family):
-    env = gym.make(f"shiftgrid/{family}-v0")
+    env = gym.make(IDS[family])
     teacher = OracleTeacher()
     for seed in range(3):
         _, info = env.reset(seed=seed)
@@ -96,7 +99,7 @@ def test_oracle_teacher_replans_after_a_detour():
 def test_oracle_teacher_on_a_wrapped_env_and_babyai():
     from shiftgrid.envs.learner_env import make_env  # MissionTokens(SuccessInfo(...))
 
-    env = make_env("shiftgrid/Pickup-v0")
+    env = make_env("shiftgrid/Pickup-v1")
     env.reset(seed=0)
     assert OracleTeacher().act(env) == env.unwrapped.optimal_actions[0]
     baby = gym.make("BabyAI-GoToLocal-v0")
@@ -137,6 +140,6 @@ def test_oracle_teacher_refuses_envs_it_cannot_plan():
 
 @pytest.mark.parametrize("family,first", [("DoorKey", "pick up the"), ("Maze", "go to the goal"), ("PutNext", "pick up the")])
 def test_subgoal_says_what_the_mission_leaves_out(family, first):
-    env = gym.make(f"shiftgrid/{family}-v0")
+    env = gym.make(IDS[family])
     env.reset(seed=0)
     assert OracleTeacher().subgoal(env).text.startswith(first)

@@ -129,6 +129,7 @@ def test_reregistering_the_same_is_a_no_op_and_a_clash_is_an_error(user_dir):
     assert splits_for(ENV_ID) is before and gym.spec(ENV_ID).kwargs["splits"] == SPLITS
 
 
+@pytest.mark.training
 def test_cli_trains_and_evaluates_a_user_family_with_subprocess_envs(user_dir, tmp_path):
     pytest.importorskip("stable_baselines3")
     run = tmp_path / "run"
@@ -175,6 +176,7 @@ def test_json_spec_makes_the_env_in_a_fresh_interpreter(user_dir, tmp_path):
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == _hashes(gym.make(ENV_ID, split="size/far"), range(3))
 
 
+@pytest.mark.slow
 def test_family_of_a_script_in_spawned_processes(tmp_path):
     """A script's module-level family works in spawned children; one made under ``__main__`` gets a clear error."""
     script = tmp_path / "myscript.py"

@@ -149,6 +149,7 @@ def _run_sb3(venv, steps=300):
 
 
 @FEW
+@pytest.mark.slow
 def test_sb3_dummy_and_subproc_vec_env_with_mission_tokens(few_id):
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 

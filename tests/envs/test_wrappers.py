@@ -49,10 +49,10 @@ def test_padding_and_never_truncating():
 
 def test_a_mission_that_does_not_fit_raises_instead_of_being_cut():
     """The issue's case: Sequence instructions/far missions of 33+ tokens lost their last words at 32."""
-    plain = gym.make("shiftgrid/Sequence-v0", split="instructions/far", oracle=False, num_clauses=6)
+    plain = gym.make("shiftgrid/Sequence-v1", split="instructions/far", oracle=False, num_clauses=6)
     seed = next(s for s in range(100) if len(tokenize(plain.reset(seed=s)[0]["mission"])) > 32)
     n = len(tokenize(plain.unwrapped.mission))
-    env = MissionTokens(gym.make("shiftgrid/Sequence-v0", split="instructions/far", oracle=False, num_clauses=6), max_len=32)
+    env = MissionTokens(gym.make("shiftgrid/Sequence-v1", split="instructions/far", oracle=False, num_clauses=6), max_len=32)
     with pytest.raises(MissionTooLong, match=rf"has {n} tokens but the encoding keeps 32"):
         env.reset(seed=seed)
     obs, _ = MissionTokens(plain).reset(seed=seed)
@@ -80,9 +80,9 @@ def test_wrapper_rejects_bad_arguments():
     with pytest.raises(TypeError, match="Dict observation space"):
         MissionTokens(ImgObsWrapper(gym.make("MiniGrid-Empty-5x5-v0")))
     with pytest.raises(ValueError, match="max_len must be >= 1, got 0"):
-        MissionTokens(gym.make("shiftgrid/GoTo-v0"), max_len=0)
+        MissionTokens(gym.make("shiftgrid/GoTo-v1"), max_len=0)
     with pytest.raises(ValueError, match="none of"):
-        MissionTokens(gym.make("shiftgrid/GoTo-v0"), keys=("advice",))
+        MissionTokens(gym.make("shiftgrid/GoTo-v1"), keys=("advice",))
 
 
 def _tokens_match(env, obs):
@@ -110,7 +110,7 @@ RESETS_PER_SPLIT = 30  # a few hundred resets per id over its splits
 #: minigrid's FlatObsWrapper asserts on missions longer than this (its default ``maxStrLen``).
 FLAT_OBS_MAX_CHARS = 96
 #: The one split whose missions may exceed it (the README's environment table says so).
-LONG_MISSIONS = ("shiftgrid/Sequence-v0", "instructions/far")
+LONG_MISSIONS = ("shiftgrid/Sequence-v1", "instructions/far")
 
 
 def test_every_mission_tokenizes_without_unknowns(env_id, split_name):
@@ -128,7 +128,7 @@ def test_missions_only_space_keeps_the_grammar_vocabulary():
     """Learners trained before advice words existed (69 token ids) keep their observation space."""
     from shiftgrid.envs.language import MISSION_VOCAB_SIZE
 
-    env = MissionTokens(gym.make("shiftgrid/GoTo-v0"))
+    env = MissionTokens(gym.make("shiftgrid/GoTo-v1"))
     assert int(env.observation_space["mission"].high.max()) == MISSION_VOCAB_SIZE - 1 == 68
     assert MISSION_VOCAB_SIZE < len(VOCAB)  # the advice words come after the grammar's
     obs, _ = env.reset(seed=0)

@@ -48,7 +48,7 @@ RUNNER = textwrap.dedent(
 
 ENV_COMMANDS = [
     ["envs"],
-    ["check", "shiftgrid/GoTo-v0", "--levels", "1"],
+    ["check", "shiftgrid/GoTo-v1", "--levels", "1"],
     ["benchmark", "envs", "--families", "GoTo", "--steps", "100", "--resets", "2", "--repeats", "1"],
     ["--version"],
 ]
@@ -59,7 +59,7 @@ LEARNER_COMMANDS = [
     ["sweep", str(ROOT / "scripts" / "sweeps" / "ppo-goto.yaml")],
     ["wm", "train", "--steps", "64"],
     ["wm", "evaluate", "runs/nothing"],
-    ["demos", "--env", "shiftgrid/GoTo-v0", "--episodes", "1", "--out", "demos"],
+    ["demos", "--env", "shiftgrid/GoTo-v1", "--episodes", "1", "--out", "demos"],
     ["benchmark", "world-model", "--presets", "tiny"],
 ]
 
@@ -80,7 +80,7 @@ def test_environment_commands_work(base_install):
     envs, check, bench, version = base_install["results"][: len(ENV_COMMANDS)]
     for r in (envs, check, bench, version):
         assert r["code"] == 0 and "Traceback" not in r["err"], r
-    assert "`shiftgrid/GoTo-v0`" in envs["out"] and "`shiftgrid/Sequence-v0`" in envs["out"]
+    assert "`shiftgrid/GoTo-v1`" in envs["out"] and "`shiftgrid/Sequence-v1`" in envs["out"]
     assert "all oracle plans succeeded" in check["out"]
     assert "GoTo" in bench["out"] and "ratio" in bench["out"]
     assert version["out"].strip() == f"shiftgrid {importlib.metadata.version('shiftgrid')}"

@@ -22,12 +22,13 @@ def status(argv: list[str]) -> int:
         return int(e.code or 0)
 
 
+@pytest.mark.training
 def test_writes_a_dataset_bc_trains_from(tmp_path, capsys):
     out = tmp_path / "demos"
-    assert main(["demos", "--env", "shiftgrid/GoTo-v0", "--episodes", "3", "--seed", "7", "--out", str(out), "--no-progress"]) == 0
+    assert main(["demos", "--env", "shiftgrid/GoTo-v1", "--episodes", "3", "--seed", "7", "--out", str(out), "--no-progress"]) == 0
     said = capsys.readouterr().out
     assert "3 demonstrations" in said and "shiftgrid/GoTo/demos-train-v0" in said and f"MINARI_DATASETS_PATH={out}" in said
-    episodes = list(read_episodes(out, env_id="shiftgrid/GoTo-v0", split="train"))
+    episodes = list(read_episodes(out, env_id="shiftgrid/GoTo-v1", split="train"))
     assert [e.seed for e in episodes] == [7, 8, 9] and all(e.success for e in episodes)
     run = tmp_path / "bc"
     assert main(["train", "--algo", "bc", "--demos", str(out), "--steps", "32", "--run-dir", str(run), "--no-progress",
@@ -43,9 +44,9 @@ def test_babyai_levels_use_the_bot(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, says", [
     (["--env", "shiftgrid/Nope-v0", "--episodes", "2"], "unknown environment id 'shiftgrid/Nope-v0'"),
-    (["--env", "shiftgrid/GoTo-v0", "--episodes", "0"], "--episodes must be >= 1, got 0"),
-    (["--env", "shiftgrid/GoTo-v0", "--episodes", "two"], "argument --episodes: invalid int value: 'two'"),
-    (["--env", "shiftgrid/GoTo-v0", "--episodes", "2", "--split", "nowhere"], "nowhere"),
+    (["--env", "shiftgrid/GoTo-v1", "--episodes", "0"], "--episodes must be >= 1, got 0"),
+    (["--env", "shiftgrid/GoTo-v1", "--episodes", "two"], "argument --episodes: invalid int value: 'two'"),
+    (["--env", "shiftgrid/GoTo-v1", "--episodes", "2", "--split", "nowhere"], "nowhere"),
     (["--env", "BabyAI-GoToLocal-v0", "--episodes", "2", "--split", "size/far"], "has no splits"),
     (["--episodes", "2"], "the following arguments are required: --env"),
 ])
@@ -58,6 +59,6 @@ def test_bad_input_is_one_line(tmp_path, capsys, args, says):
 def test_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "d"
     out.mkdir()
-    assert main(["demos", "--env", "shiftgrid/GoTo-v0", "--episodes", "1", "--out", str(out), "--no-progress"]) == 2
+    assert main(["demos", "--env", "shiftgrid/GoTo-v1", "--episodes", "1", "--out", str(out), "--no-progress"]) == 2
     assert "already exists; datasets are never overwritten" in one_error_line(capsys)
     assert not any(out.iterdir())

@@ -34,10 +34,10 @@ def test_build_then_reuse_then_describe(capsys, tmp_path):
 
 def test_build_to_a_path_and_rebuild(capsys, tmp_path):
     out = tmp_path / "goto.npz"
-    assert main(["bank", "build", "--env", "shiftgrid/GoTo-v0", "--count", "5", "--workers", "1", "--out", str(out)]) == 0
+    assert main(["bank", "build", "--env", "shiftgrid/GoTo-v1", "--count", "5", "--workers", "1", "--out", str(out)]) == 0
     assert out.exists() and not list(tmp_path.glob("*.tmp"))
     stamp = os.path.getmtime(out)
-    assert main(["bank", "build", "--env", "shiftgrid/GoTo-v0", "--count", "5", "--workers", "1", "--out", str(out),
+    assert main(["bank", "build", "--env", "shiftgrid/GoTo-v1", "--count", "5", "--workers", "1", "--out", str(out),
                  "--rebuild"]) == 0
     assert "built in" in capsys.readouterr().out and os.path.getmtime(out) >= stamp
 
@@ -51,7 +51,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"PK\x03\x04 not really a bank")
     old = tmp_path / "old.npz"
-    assert main(["bank", "build", "--env", "shiftgrid/GoTo-v0", "--count", "3", "--workers", "1", "--out", str(old)]) == 0
+    assert main(["bank", "build", "--env", "shiftgrid/GoTo-v1", "--count", "3", "--workers", "1", "--out", str(old)]) == 0
     with np.load(old) as data:
         rows = {k: data[k] for k in data.files}
     meta = {**json.loads(bytes(rows.pop("__meta__")).decode()), "splits_version": 0}
@@ -59,12 +59,12 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
         np.savez_compressed(f, __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **rows)
     cases = [
         (["bank", "build", "--env", "shiftgrid/Nope-v0"], "the tensor engine cannot run 'shiftgrid/Nope-v0'; it runs:"),
-        (["bank", "build", "--env", "shiftgrid/GoTo-v0", "--split", "size/nope"], "unknown split 'size/nope' for GoTo; valid:"),
-        (["bank", "build", "--env", "shiftgrid/GoTo-v0", "--count", "0"], "--count must be >= 1, got 0"),
+        (["bank", "build", "--env", "shiftgrid/GoTo-v1", "--split", "size/nope"], "unknown split 'size/nope' for GoTo; valid:"),
+        (["bank", "build", "--env", "shiftgrid/GoTo-v1", "--count", "0"], "--count must be >= 1, got 0"),
         (["bank", "build"], "bank build needs --env ID"),
         (["bank", "info", str(corrupt)], f"bank {corrupt} is corrupt or not a bank"),
         (["bank", "info", str(old)], "splits version 0; the splits are now version"),
-        (["bank", "build", "--env", "shiftgrid/GoTo-v0", "--count", "3", "--out", str(old)], "splits version 0"),
+        (["bank", "build", "--env", "shiftgrid/GoTo-v1", "--count", "3", "--out", str(old)], "splits version 0"),
     ]
     for argv, expected in cases:
         done = _shiftgrid(*argv, env={"SHIFTGRID_CACHE": str(tmp_path / "cache")})

@@ -30,11 +30,11 @@ def test_check_replays_oracle_plans(capsys, monkeypatch):
             super().close()
 
     monkeypatch.setattr(check_cmd, "tqdm", Recorded)
-    assert main(["check", "shiftgrid/GoTo-v0", "--levels", "3"]) == 0
+    assert main(["check", "shiftgrid/GoTo-v1", "--levels", "3"]) == 0
     out = capsys.readouterr().out
     assert "all oracle plans succeeded" in out
     assert "size/far" in out
-    rows = [line for line in out.splitlines() if line.startswith("shiftgrid/GoTo-v0 ")]
+    rows = [line for line in out.splitlines() if line.startswith("shiftgrid/GoTo-v1 ")]
     assert set(bars) == {(len(rows), len(rows))}  # one step per checked split: the bar ends at 100%
 
 

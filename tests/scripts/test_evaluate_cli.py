@@ -15,7 +15,7 @@ import shiftgrid.scripts.cli as cli
 from shiftgrid.agents.evaluation.baselines import RandomAgent
 from shiftgrid.agents.run.rundir import RunDir
 
-GOTO = "shiftgrid/GoTo-v0"
+GOTO = "shiftgrid/GoTo-v1"
 #: What loading a best.pt chosen during training says of it.
 CHECKPOINT = {"file": "checkpoints/best.pt", "steps": 4096, "chosen": "best `id` success (0.500) on validation seeds "
               "1000000..1000019 of 2 evaluations", "validation_seeds": [1000000, 1000019]}
@@ -63,6 +63,19 @@ def test_checkpoint_path_reports_into_its_run(runs):
     assert doc["runs"][0]["seed"] == 1 and list(doc["runs"][0]["metrics"]) == ["id"]
 
 
+def test_checkpoint_latest_evaluates_each_run_directorys_final_checkpoint(runs, monkeypatch, tmp_path):
+    loaded = []
+    load = evaluate_runs_module.load_run
+    monkeypatch.setattr(evaluate_runs_module, "load_run", lambda path, device: loaded.append(path) or load(path, device))
+    dirs = [runs(f"goto-s{s}", seed=s) for s in range(2)]
+    assert evaluate(*dirs, "--checkpoint", "latest", "--splits", "id", "--episodes", "2", "--out", tmp_path / "r") == 0
+    assert loaded == [d / "checkpoints" / "latest.pt" for d in dirs]
+    loaded.clear()
+    assert evaluate(dirs[0], "--checkpoint", "best", "--splits", "id", "--episodes", "2", "--reference-episodes", "1") == 0
+    assert loaded == [dirs[0]]  # best.pt where there is one: what the run directory alone gives
+    assert "on the first 1 of the same levels" in (dirs[0] / "eval" / "results.md").read_text()
+
+
 def test_several_seeds_make_one_report(runs, tmp_path):
     dirs = [runs(f"goto-s{s}", seed=s) for s in range(3)]
     out = tmp_path / "report"
@@ -79,10 +92,10 @@ def one_line_error(capsys) -> str:
 
 
 def test_mixing_environments_is_refused(runs, tmp_path, capsys):
-    a, b = runs("goto", env=GOTO), runs("pickup", env="shiftgrid/Pickup-v0")
+    a, b = runs("goto", env=GOTO), runs("pickup", env="shiftgrid/Pickup-v1")
     assert evaluate(a, b, "--out", tmp_path / "r", "--episodes", "1") == 2
     err = one_line_error(capsys)
-    assert "shiftgrid/GoTo-v0" in err and "shiftgrid/Pickup-v0" in err
+    assert "shiftgrid/GoTo-v1" in err and "shiftgrid/Pickup-v1" in err
 
 
 @pytest.mark.parametrize(
@@ -94,13 +107,21 @@ def test_mixing_environments_is_refused(runs, tmp_path, capsys):
         (["{run}", "--episodes", "0"], "--episodes must be >= 1"),
         (["{run}", "{run2}"], "--out"),
         (["{run}", "{run}/checkpoints/best.pt", "--out", "x"], "same run"),
+        (["{run}/checkpoints/best.pt", "--checkpoint", "latest"], "is a checkpoint file already"),
+        (["{run}", "--checkpoint", "last"], "invalid choice: 'last'"),
+        (["{run}", "--episodes", "5", "--reference-episodes", "6"], "--reference-episodes must be in 0..5"),
     ],
 )
 def test_bad_input_prints_one_line_and_exits_2(runs, capsys, argv, message):
     run_dir, run2 = runs("goto-s0"), runs("goto-s9", seed=9)
     argv = [a.format(run=run_dir, run2=run2) for a in argv]
-    assert evaluate(*argv) == 2
-    assert message in one_line_error(capsys)
+    try:
+        code = evaluate(*argv)
+    except SystemExit as e:  # argparse's own checks (a choice) exit from parse_args
+        code = e.code
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
     assert not (run_dir / "eval").exists()
 
 

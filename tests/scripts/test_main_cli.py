@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from shiftgrid.scripts.cli import main
 
 
+@pytest.mark.training
 def test_main_trains_evaluates_and_points_to_the_report(tmp_path, capsys):
     run_dir = tmp_path / "main"
     assert main(["main", "--steps", "512", "--episodes", "2", "--run-dir", str(run_dir), "--device", "cpu"]) == 0

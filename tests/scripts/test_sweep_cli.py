@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -50,6 +51,7 @@ def one_error_line(capsys) -> str:
     return lines[0]
 
 
+@pytest.mark.training
 def test_a_2x2_local_grid_trains_every_point_and_reports_configurations_side_by_side(tabular, tmp_path, capsys):
     file = sweep_file(tmp_path, {"seed": [0, 1], "hyperparams.gamma": [0.9, 0.8]})
     assert main(["sweep", str(file), "--max-parallel", "2"]) == 0
@@ -71,6 +73,8 @@ def test_a_2x2_local_grid_trains_every_point_and_reports_configurations_side_by_
     index = (where.report / "results.md").read_text()
     assert "| split | hyperparams.gamma=0.9: success rate | hyperparams.gamma=0.9: optimality ratio | hyperparams.gamma=0.8: success rate" in index
     assert "| `id` | 1.000 [1.000, 1.000] |" in index  # it learned Empty-5x5 (forward-only scores 0)
+    assert "| uniform random: success rate | best constant action: success rate |" in index  # references, once
+    assert re.search(r"\| `id` \| 1\.000 .* \| \d\.\d{3} \| 0\.000 \((left|right|forward|pickup|drop|toggle|done)\) \|", index)
     assert "| seed=1,hyperparams.gamma=0.8 | hyperparams.gamma=0.8 | 1 | done | 3,000 |" in index
 
     capsys.readouterr()
@@ -78,6 +82,7 @@ def test_a_2x2_local_grid_trains_every_point_and_reports_configurations_side_by_
     assert "already holds a sweep; continue it with --resume" in one_error_line(capsys)
 
 
+@pytest.mark.training
 def test_a_failed_point_is_recorded_and_the_others_finish(tabular, tmp_path, capsys):
     """update_every=0 builds (so it passes validation) and fails in training, at its first step."""
     file = sweep_file(tmp_path, {"hyperparams.update_every": [64, 0]})
@@ -103,6 +108,7 @@ def test_a_learner_that_rejects_its_settings_stops_the_sweep_before_any_point_ru
     assert not (tmp_path / "sweep" / "runs").exists()
 
 
+@pytest.mark.training
 def test_sigterm_checkpoints_the_running_point_and_resume_skips_finished_ones(tabular, tmp_path):
     quick = {**BASE, "steps": 8000, "set": ["eval.freq=0", "checkpoint_freq=1000"]}
     file = sweep_file(tmp_path, {"seed": [0, 1]}, base=quick)
@@ -131,6 +137,7 @@ def test_sigterm_checkpoints_the_running_point_and_resume_skips_finished_ones(ta
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                     reason="Ray is not installed (the [sweep] extra: pip install 'shiftgrid[sweep]')")
+@pytest.mark.training
 def test_a_ray_grid_on_a_local_ray(tabular, tmp_path, capsys):
     file = sweep_file(tmp_path, {"seed": [0, 1]})
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -173,6 +180,7 @@ def test_resume_and_report_need_a_sweep_dir(tmp_path, capsys):
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                     reason="Ray is not installed (the [sweep] extra: pip install 'shiftgrid[sweep]')")
+@pytest.mark.training
 def test_sigterm_stops_every_ray_point_with_a_checkpoint(tabular, tmp_path):
     long = {**BASE, "steps": 1_000_000, "set": ["eval.freq=0", "checkpoint_freq=1000"]}
     file = sweep_file(tmp_path, {"seed": [0, 1]}, base=long)

@@ -43,9 +43,10 @@ def one_error_line(capsys) -> str:
 
 
 @pytest.mark.parametrize("algo", ["ppo", "a2c", "dqn", "recurrent-ppo"])
+@pytest.mark.training
 def test_short_run_writes_config_checkpoints_and_tensorboard(algo, tmp_path, capsys):
     run = tmp_path / algo
-    assert main(["train", "--algo", algo, "--env", "shiftgrid/GoTo-v0", "--steps", "2048", "--seed", "3",
+    assert main(["train", "--algo", algo, "--env", "shiftgrid/GoTo-v1", "--steps", "2048", "--seed", "3",
                  "--run-dir", str(run), *FAST, *SMALL[algo]]) == 0
     assert f"{run}: 2048 steps" in capsys.readouterr().out
     config = yaml.safe_load((run / "config.yaml").read_text())
@@ -61,6 +62,7 @@ def test_short_run_writes_config_checkpoints_and_tensorboard(algo, tmp_path, cap
 
 
 @pytest.mark.parametrize("env_id", ["MiniGrid-Empty-5x5-v0", "BabyAI-GoToLocal-v0"])
+@pytest.mark.training
 def test_minigrid_and_babyai_ids_train_and_evaluate_on_held_out_seeds(env_id, tmp_path):
     run = tmp_path / "run"
     assert main(["train", "--algo", "a2c", "--env", env_id, "--steps", "256", "--run-dir", str(run), *FAST,
@@ -80,6 +82,7 @@ def signal_at(step: int):
     return hook
 
 
+@pytest.mark.training
 def test_sigterm_saves_a_checkpoint_and_resume_continues_with_the_same_config(tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     import shiftgrid.agents.run.train as run_train
@@ -106,9 +109,12 @@ def test_several_seeds_run_in_their_own_directories(tmp_path):
     base = tmp_path / "runs"
     assert main(["train", "--algo", "a2c", "--steps", "64", "--seed", "0,1", "--run-dir", str(base),
                  *FAST, "--set", "eval.freq=0"]) == 0
-    for seed in (0, 1):
-        assert yaml.safe_load((base / f"seed{seed}" / "config.yaml").read_text())["seed"] == seed
-        assert (base / f"seed{seed}" / "checkpoints" / "latest.pt").is_file()
+    for seed in (0, 1):  # named as a sweep names its points
+        assert yaml.safe_load((base / f"seed={seed}" / "config.yaml").read_text())["seed"] == seed
+        assert (base / f"seed={seed}" / "checkpoints" / "latest.pt").is_file()
+    (base / "seed=0").rename(base / "seed0")  # as earlier releases named it: still read, and resumed
+    assert main(["train", "--resume", str(base), "--steps", "96"]) == 0
+    assert steps_in(base / "seed0" / "checkpoints" / "latest.pt") == steps_in(base / "seed=1" / "checkpoints" / "latest.pt") == 96
 
 
 def test_config_layers_presets_file_flags_set(tmp_path):
@@ -150,6 +156,7 @@ def train_cmd_args(argv):
         (["--set", "eval.splits=3"], "config key eval.splits = 3 has the wrong type"),
         (["--set", "env_kwargs.size=999"], "size=999 is out of range; valid: 5..32"),
         (["--set", "env_kwargs.bogus=1"], "bogus"),
+        (["--advice", "subgoal", "--env", "MiniGrid-Empty-5x5-v0"], "advice needs a teacher that can plan"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
@@ -201,4 +208,26 @@ def test_help_shows_the_defaults_and_where_steps_come_from():
     sub = parser._subparsers._group_actions[0].choices["train"]
     text = " ".join(sub.format_help().split())
     assert "ppo-GoTo: 1000000" in text and "else 100000" in text  # --steps: the preset's 1M, said so
-    assert "(default: shiftgrid/GoTo-v0)" in text and "recurrent-ppo" in text
+    assert "(default: shiftgrid/GoTo-v1)" in text and "recurrent-ppo" in text
+
+
+def test_help_says_what_steps_count_for_every_learner():
+    import argparse
+
+    from shiftgrid.agents.run.registry import learner_names, steps_meaning
+
+    parser = argparse.ArgumentParser()
+    train_cmd.add_parser(parser.add_subparsers())
+    text = " ".join(parser._subparsers._group_actions[0].choices["train"].format_help().split())
+    assert "what --steps counts, per learner:" in text
+    for name in learner_names():
+        assert " ".join(steps_meaning(name).split()) in text and f"{name}" in text.split("what --steps counts")[1]
+    assert "side estimates count in the steps" in text
+
+
+def test_a_run_that_ends_past_its_steps_says_so(tmp_path, capsys):
+    run = tmp_path / "ppo"
+    assert main(["train", "--algo", "ppo", "--env", "MiniGrid-Empty-5x5-v0", "--steps", "100", "--run-dir", str(run),
+                 *FAST, "--set", "hyperparams={n_steps: 32, batch_size: 64, n_epochs: 1}", "--set", "eval.freq=0"]) == 0
+    out = capsys.readouterr().out
+    assert f"{run}: 128 steps (28 past --steps 100; shiftgrid train --help says how ppo counts steps)" in out  # whole rollouts of 64

@@ -16,13 +16,15 @@ from shiftgrid.agents.run.config import TrainConfig
 from shiftgrid.scripts.cli import main
 from shiftgrid.world_models.scoring import metric_names
 
-GOTO = "shiftgrid/GoTo-v0"
+GOTO = "shiftgrid/GoTo-v1"
 FAST = ["--episodes", "2", "--context", "2", "--horizons", "1,3", "--n-envs", "2", "--no-progress"]
 
 
-def train_run(root: Path, name: str, env: str = GOTO, seeds: str = "0", split: str | None = None) -> Path:
-    """Tiny world-model runs trained by ``shiftgrid wm train`` in seconds (several seeds: ``<dir>/seed<k>``)."""
-    argv = ["wm", "train", "--model", "rssm", "--env", env, "--policy", "oracle" if env == GOTO else "random",
+def train_run(root: Path, name: str, env: str = GOTO, seeds: str = "0", split: str | None = None,
+              demos: Path | None = None) -> Path:
+    """Tiny world-model runs trained by ``shiftgrid wm train`` in seconds (several seeds: ``<dir>/seed=<k>``)."""
+    argv = ["wm", "train", "--model", "rssm", "--env", env, *(["--demos", str(demos)] if demos else
+                                                             ["--policy", "oracle" if env == GOTO else "random"]),
             "--steps", "96", "--preset", "tiny", "--seed", seeds, "--n-envs", "2", "--device", "cpu",
             "--run-dir", str(root / name), "--no-progress", *(["--split", split] if split else []),
             "--set", "hyperparams.batch_size=2", "--set", "hyperparams.seq_len=8", "--set", "hyperparams.learning_starts=32",
@@ -32,7 +34,7 @@ def train_run(root: Path, name: str, env: str = GOTO, seeds: str = "0", split: s
 
 
 def train_dreamer(root: Path, name: str, seeds: str = "0,1") -> Path:
-    """Tiny Dreamer runs on GoTo (``shiftgrid train --algo dreamer``, seconds; several seeds: ``<dir>/seed<k>``)."""
+    """Tiny Dreamer runs on GoTo (``shiftgrid train --algo dreamer``, seconds; several seeds: ``<dir>/seed=<k>``)."""
     hp = {"preset": "tiny", "batch_size": 4, "seq_len": 8, "prefill": 32, "train_ratio": 4, "replay_capacity": 1000,
           "actor_critic.hidden": 32, "actor_critic.layers": 1}
     argv = ["train", "--algo", "dreamer", "--env", GOTO, "--steps", "64", "--seed", seeds, "--n-envs", "2", "--device", "cpu",
@@ -46,8 +48,12 @@ def train_dreamer(root: Path, name: str, seeds: str = "0,1") -> Path:
 def runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("wm-runs")
     goto, dreamer = train_run(root, "goto", seeds="0,1"), train_dreamer(root, "dreamer")
-    return {"s0": goto / "seed0", "s1": goto / "seed1", "empty": train_run(root, "empty", env="MiniGrid-Empty-5x5-v0"),
-            "far": train_run(root, "far", split="size/far"), "d0": dreamer / "seed0", "d1": dreamer / "seed1"}
+    from shiftgrid.agents.imitation.datasets import write_demos
+
+    demos = write_demos(root / "demos", GOTO, episodes=3, seed=0)
+    return {"demos": train_run(root, "from-demos", demos=demos), "s0": goto / "seed=0", "s1": goto / "seed=1",
+            "empty": train_run(root, "empty", env="MiniGrid-Empty-5x5-v0"), "far": train_run(root, "far", split="size/far"),
+            "d0": dreamer / "seed=0", "d1": dreamer / "seed=1"}
 
 
 def wm_evaluate(*argv: str, capsys) -> tuple[int, str, str]:
@@ -60,9 +66,9 @@ def test_two_seeds_on_an_axis_give_the_shift_report(runs, tmp_path, capsys):
     out = tmp_path / "report"
     code, stdout, _ = wm_evaluate(str(runs["s0"]), str(runs["s1"]), "--splits", "id,size/near,size/far", "--out", str(out),
                                   *FAST, capsys=capsys)
-    assert code == 0 and "# World-model shift report: `shiftgrid/GoTo-v0`" in stdout
+    assert code == 0 and "# World-model shift report: `shiftgrid/GoTo-v1`" in stdout
     doc = json.loads((out / "results.json").read_text())
-    assert [r["name"] for r in doc["runs"]] == ["seed0", "seed1"] and [r["seed"] for r in doc["runs"]] == [0, 1]
+    assert [r["name"] for r in doc["runs"]] == ["seed=0", "seed=1"] and [r["seed"] for r in doc["runs"]] == [0, 1]
     names = metric_names((1, 3))
     for r in doc["runs"]:
         assert list(r["metrics"]) == ["id", "size/near", "size/far"] and list(r["metrics"]["id"]) == names
@@ -94,17 +100,18 @@ def test_one_run_of_an_id_without_splits_reports_into_its_run_dir(runs, capsys):
     assert "evaluation reset seeds: 1000000000..1000000001" in stdout
 
 
+@pytest.mark.training
 def test_dreamer_runs_are_scored_each_on_the_episodes_its_own_agent_plays(runs, tmp_path, capsys):
     both, alone = tmp_path / "both", tmp_path / "alone"
     argv = ["--splits", "id,layout/near", *FAST]  # 7x7 and 8x8 rooms: short episodes of an untrained agent
     code, stdout, _ = wm_evaluate(str(runs["d0"]), str(runs["d1"]), "--out", str(both), *argv, capsys=capsys)
-    assert code == 0 and "# World-model shift report: `shiftgrid/GoTo-v0`" in stdout
+    assert code == 0 and "# World-model shift report: `shiftgrid/GoTo-v1`" in stdout
     assert ("- behaviour: each run's own Dreamer agent (its actor through predict, most likely actions, "
             "as shiftgrid evaluate plays it)") in stdout
     assert "- episodes per split: 2 per run (each run's agent plays its own, on the same reset seeds)" in stdout
-    assert "- windows scored (k = 1/3): seed0: id " in stdout and "; seed1: id " in stdout
+    assert "- windows scored (k = 1/3): seed=0: id " in stdout and "; seed=1: id " in stdout
     doc = json.loads((both / "results.json").read_text())
-    assert [r["name"] for r in doc["runs"]] == ["seed0", "seed1"] and doc["runs"][0]["training"]["steps"] == 64
+    assert [r["name"] for r in doc["runs"]] == ["seed=0", "seed=1"] and doc["runs"][0]["training"]["steps"] == 64
     assert list(doc["runs"][1]["metrics"]) == ["id", "layout/near"]
     assert list(doc["runs"][1]["metrics"]["id"]) == metric_names((1, 3)) and "layout" in doc["summary"]["axes"]
     # seed1 in the joint report is scored on its own agent's episodes: the same numbers as seed1 alone
@@ -114,6 +121,26 @@ def test_dreamer_runs_are_scored_each_on_the_episodes_its_own_agent_plays(runs, 
     assert code == 0 and "- behaviour: the run's own Dreamer agent (its actor through predict, actions sampled" in stdout
     own = runs["d0"] / "eval"  # one Dreamer run: beside (not over) its agent's report from shiftgrid evaluate
     assert (own / "world_model" / "results.md").is_file() and not (own / "results.json").exists()
+
+
+def test_a_model_trained_from_demonstrations_is_played_by_the_demonstrator_or_the_behaviour_chosen(runs, tmp_path, capsys):
+    argv = [str(runs["demos"]), "--splits", "id", *FAST]
+    code, stdout, _ = wm_evaluate(*argv, "--out", str(tmp_path / "own"), capsys=capsys)
+    assert code == 0 and "- behaviour: oracle, no random actions: the demonstrator" in stdout
+    assert "trained from the demonstrations in " in stdout and "choose another with --behaviour" in stdout
+    code, stdout, _ = wm_evaluate(*argv, "--behaviour", "random", "--out", str(tmp_path / "random"), capsys=capsys)
+    assert code == 0 and "- behaviour: random, chosen with --behaviour" in stdout
+    own, random = (json.loads((tmp_path / d / "results.json").read_text())["runs"][0]["metrics"]["id"] for d in ("own", "random"))
+    assert own != random  # other episodes were played
+    code, stdout, _ = wm_evaluate(*argv, "--behaviour", str(runs["d0"]), "--stochastic", "--out", str(tmp_path / "agent"),
+                                  capsys=capsys)
+    assert code == 0 and f"- behaviour: the trained agent {runs['d0']} (actions sampled from its policy), chosen" in stdout
+
+
+def test_shiftgrid_evaluate_of_a_world_model_run_points_to_wm_evaluate(runs, capsys):
+    assert main(["evaluate", str(runs["s0"]), "--episodes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"score it with: shiftgrid wm evaluate {runs['s0']}" in err, err
 
 
 def _agent_run(root: Path) -> Path:
@@ -135,7 +162,8 @@ def _agent_run(root: Path) -> Path:
     ("trained-there", "was trained on size/far, so its levels there may be training levels"),
     ("cuda", "asked for, but this torch sees no CUDA device"),
     ("mixed", "runs with a different algo cannot be summarised together"),
-    ("stochastic", "--stochastic samples a Dreamer agent's actions;"),
+    ("stochastic", "--stochastic samples a Dreamer agent's actions"),
+    ("behaviour", "unknown policy 'greedy'; valid: random, oracle"),
 ])
 def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, capsys, case, expected):
     s0, out = str(runs["s0"]), ["--out", str(tmp_path / "out")]
@@ -153,6 +181,7 @@ def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, capsys, case, expected
         "cuda": [s0, "--device", "cuda"],
         "mixed": [s0, str(runs["d0"]), *out],
         "stochastic": [s0, "--stochastic"],
+        "behaviour": [s0, "--behaviour", "greedy"],
     }[case]
     if case == "cuda" and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")

@@ -33,7 +33,7 @@ def steps_in(run_dir) -> int:
     return torch.load(run_dir / "checkpoints" / "latest.pt", weights_only=True)["counters"]["num_timesteps"]
 
 
-@pytest.mark.parametrize("env, policy", [("shiftgrid/GoTo-v0", "oracle"), ("MiniGrid-Empty-5x5-v0", "random"),
+@pytest.mark.parametrize("env, policy", [("shiftgrid/GoTo-v1", "oracle"), ("MiniGrid-Empty-5x5-v0", "random"),
                                          ("BabyAI-GoToLocal-v0", "oracle")])
 def test_a_short_run_writes_config_checkpoint_and_tensorboard_with_images(env, policy, tmp_path, capsys):
     run = tmp_path / "wm"
@@ -49,7 +49,17 @@ def test_a_short_run_writes_config_checkpoint_and_tensorboard_with_images(env, p
     assert steps_in(run) == 64
     scalars, images = tensorboard(run)
     assert LOSS_TAGS | {"openloop/cell_accuracy", "time/sps"} <= scalars
-    assert images["openloop/prediction"][0].height > images["openloop/prediction"][0].width > 0  # 2 x 3 rows of 4 frames
+    image = images["openloop/prediction"][-1]
+    assert image.width > image.height > 6 * 7 * 8  # 2 x 3 labelled rows of 2 context and 4 predicted frames
+
+
+def test_a_run_shorter_than_openloop_every_still_logs_its_open_loop_image(tmp_path):
+    run = tmp_path / "wm"
+    assert main(["wm", "train", "--env", "MiniGrid-Empty-5x5-v0", "--steps", "48", "--run-dir", str(run), *TINY,
+                 "--set", "hyperparams.openloop_every=100000"]) == 0
+    scalars, images = tensorboard(run)
+    assert "openloop/cell_accuracy" in scalars and len(images["openloop/prediction"]) == 1  # drawn once, at the end
+    assert images["openloop/prediction"][0].step == 48
 
 
 def test_resume_continues_to_the_new_total_and_refuses_another_model(tmp_path, capsys):
@@ -83,16 +93,16 @@ def test_resume_of_an_agent_run_is_refused(tmp_path, capsys):
 def test_demos_train_on_recorded_episodes_of_the_same_env_only(tmp_path, capsys):
     from shiftgrid.agents.imitation.datasets import write_demos
 
-    demos = write_demos(tmp_path / "demos", "shiftgrid/GoTo-v0", episodes=3, seed=0)
+    demos = write_demos(tmp_path / "demos", "shiftgrid/GoTo-v1", episodes=3, seed=0)
     run = tmp_path / "wm"
-    assert main(["wm", "train", "--env", "shiftgrid/GoTo-v0", "--demos", str(demos), "--steps", "32",
+    assert main(["wm", "train", "--env", "shiftgrid/GoTo-v1", "--demos", str(demos), "--steps", "32",
                  "--run-dir", str(run), *TINY]) == 0
     assert steps_in(run) == 32
     assert LOSS_TAGS <= tensorboard(run)[0]
     capsys.readouterr()
-    assert main(["wm", "train", "--env", "shiftgrid/Pickup-v0", "--demos", str(demos), "--steps", "32",
+    assert main(["wm", "train", "--env", "shiftgrid/Pickup-v1", "--demos", str(demos), "--steps", "32",
                  "--run-dir", str(tmp_path / "other"), *TINY]) == 2
-    assert "holds episodes of shiftgrid/GoTo-v0 (split train), not shiftgrid/Pickup-v0" in one_error_line(capsys)
+    assert "holds episodes of shiftgrid/GoTo-v1 (split train), not shiftgrid/Pickup-v1" in one_error_line(capsys)
     assert not (tmp_path / "other").exists()
 
 
@@ -117,7 +127,7 @@ def test_a_nan_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_p
 
 
 BAD = [
-    (["--model", "lstm"], "unknown world model 'lstm'; valid: rssm, transformer"),
+    (["--model", "lstm"], "unknown world model 'lstm'; valid: rssm, transformer, mechanism"),
     (["--preset", "huge"], "unknown world-model preset 'huge'; valid: tiny, small, medium, large"),
     (["--policy", "greedy"], "unknown policy 'greedy'; valid: random, oracle, or a trained agent"),
     (["--policy", "oracle"], "--policy oracle needs a shiftgrid id (exact oracle) or a BabyAI id"),

@@ -22,7 +22,7 @@ def test_world_model_benchmark_prints_a_row_per_model(capsys):
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["--models", "lstm"], "unknown --models ['lstm']; valid: rssm, transformer"),
+    (["--models", "lstm"], "unknown --models ['lstm']; valid: rssm, transformer, mechanism"),
     (["--presets", "huge"], "unknown world-model preset 'huge'; valid: tiny, small, medium, large"),
     (["--train-batch", "16by64"], "--train-batch must look like 16x64, got '16by64'"),
     (["--batch", "0"], "must be >= 1"),

@@ -97,6 +97,7 @@ def test_replay_starts_draw_kept_episode_starts():
     assert any(np.array_equal(o["image"], s) for s in obs["image"])  # one of the real first frames
 
 
+@pytest.mark.training
 def test_ppo_trains_in_the_dream_and_is_evaluated_in_the_real_env(tmp_path):
     wm = tmp_path / "wm"
     assert main(["wm", "train", "--env", EMPTY, "--preset", "tiny", "--steps", "200", "--n-envs", "2", "--device", "cpu",
@@ -109,5 +110,5 @@ def test_ppo_trains_in_the_dream_and_is_evaluated_in_the_real_env(tmp_path):
     assert main(["evaluate", str(run.root), "--episodes", "2", "--n-envs", "2", "--device", "cpu"]) == 0
     doc = json.loads((run.eval / "results.json").read_text())
     assert doc["runs"][0]["training"]["steps"] >= 256
-    assert main(["train", "--algo", "ppo", "--env", "shiftgrid/GoTo-v0", "--dream", str(wm), "--steps", "64",
+    assert main(["train", "--algo", "ppo", "--env", "shiftgrid/GoTo-v1", "--dream", str(wm), "--steps", "64",
                  "--run-dir", str(tmp_path / "bad"), "--no-progress", "--device", "cpu"]) == 2  # another env's model

@@ -31,6 +31,7 @@ SETTINGS = {"rssm": ({"lr": 3e-3}, (16, 8), 1500), "transformer": ({"lr": 3e-3},
 
 
 @pytest.mark.parametrize("family", list(SETTINGS))
+@pytest.mark.training
 def test_learns_empty_room_one_step(family):
     train, envs = collect(seed=0, steps=500)
     held_out, _ = collect(seed=1000, steps=100)

@@ -177,6 +177,23 @@ def test_save_restore(tmp_path, scripted):
         SequenceReplay.for_space(envs.single_observation_space, num_envs=2, capacity=40).load_state_dict(replay.state_dict())
 
 
+def test_a_saved_replay_holds_only_its_filled_part(tmp_path, scripted):
+    envs = vector([lambda: scripted(tag=0)], "next_step")
+    replay = SequenceReplay.for_space(envs.single_observation_space, num_envs=1, capacity=100_000)
+    replay.reset(envs.reset(seed=0)[0])
+    for _ in range(50):
+        replay.add(np.array([1]), *envs.step(np.array([1])))
+    torch.save(replay.state_dict(), tmp_path / "replay.pt")
+    assert (tmp_path / "replay.pt").stat().st_size < 100 * replay.bytes_per_step + 20_000  # not 100,000 steps' worth
+    restored = SequenceReplay.for_space(envs.single_observation_space, num_envs=1, capacity=100_000)
+    restored.load_state_dict(torch.load(tmp_path / "replay.pt", weights_only=True))
+    assert len(restored) == len(replay) == 50 and all(torch.equal(replay.stream(0)[k], restored.stream(0)[k]) for k in KEYS)
+    full = replay.state_dict() | {f"data.{k}": t.cpu() for k, t in replay.data.items()}  # a file saved whole, as before
+    old = SequenceReplay.for_space(envs.single_observation_space, num_envs=1, capacity=100_000)
+    old.load_state_dict(full)
+    assert all(torch.equal(replay.stream(0)[k], old.stream(0)[k]) for k in KEYS)
+
+
 def test_bad_input(scripted):
     with pytest.raises(ValueError, match="unknown auto-reset mode 'auto'.*next_step, same_step, sb3"):
         SequenceReplay(1, 10, mode="auto")

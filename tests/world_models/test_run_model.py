@@ -83,10 +83,10 @@ def test_ppo_trains_in_a_dreamers_dream_and_another_env_or_spec_is_refused(dream
                  "--set", "eval.freq=0"]) == 0
     assert RunDir(ppo).latest.is_file()
     capsys.readouterr()
-    assert main(["train", "--algo", "ppo", "--env", "shiftgrid/GoTo-v0", "--dream", str(dreamer_run), "--steps", "64",
+    assert main(["train", "--algo", "ppo", "--env", "shiftgrid/GoTo-v1", "--dream", str(dreamer_run), "--steps", "64",
                  "--run-dir", str(tmp_path / "bad"), "--no-progress", "--device", "cpu"]) == 2
     err = capsys.readouterr().err
-    assert "holds a dreamer run's rssm/tiny world model of MiniGrid-Empty-5x5-v0, but one of shiftgrid/GoTo-v0 was asked for: " \
+    assert "holds a dreamer run's rssm/tiny world model of MiniGrid-Empty-5x5-v0, but one of shiftgrid/GoTo-v1 was asked for: " \
            "another environment" in err and len(err.strip().splitlines()) == 1
     with pytest.raises(CheckpointError, match="holds a dreamer run's rssm/tiny world model, which observes .* another observation spec"):
         load_scored_run(dreamer_run, device="cpu", spec=ObsSpec(num_actions=3))

@@ -209,10 +209,10 @@ def test_windows_predict_the_steps_after_their_context():
 def test_evaluation_seeds_are_disjoint_from_training_and_validation():
     # a world model's data comes from the train split (reset seeds config.seed + steps); test splits are held out by
     # construction; on ids without splits evaluation resets from 10**9 on, which training never passes to reset
-    assert evaluation_seeds("shiftgrid/GoTo-v0", 3, seed=4) == range(4, 7)
+    assert evaluation_seeds("shiftgrid/GoTo-v1", 3, seed=4) == range(4, 7)
     assert evaluation_seeds("MiniGrid-Empty-5x5-v0", 2)[0] == HELD_OUT_SEED_BASE
     with pytest.raises(ValueError, match="overlap seeds 5..9"):
-        evaluation_seeds("shiftgrid/GoTo-v0", 10, reserved=[(5, 9)])
+        evaluation_seeds("shiftgrid/GoTo-v1", 10, reserved=[(5, 9)])
     played = record_splits(make_behaviour("random", noise=1.0, seed=0), "MiniGrid-Empty-5x5-v0", "all", episodes=3,
                            n_envs=2, progress=False)
     assert list(played) == ["id"]
@@ -225,7 +225,7 @@ def test_evaluation_seeds_are_disjoint_from_training_and_validation():
 
 @pytest.mark.parametrize("family", model_names())
 def test_both_families_score_every_split_repeatably(family):
-    env = "shiftgrid/GoTo-v0"
+    env = "shiftgrid/GoTo-v1"
     spec = ObsSpec.from_spaces(make_env(env).observation_space, make_env(env).action_space)
     torch.manual_seed(0)
     model = build_model(family, "tiny", spec)

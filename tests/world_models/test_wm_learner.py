@@ -75,7 +75,7 @@ def ppo_run(tmp_path_factory):
     return run
 
 
-@pytest.mark.parametrize("env, policy", [("MiniGrid-Empty-5x5-v0", "random"), ("shiftgrid/GoTo-v0", "oracle"),
+@pytest.mark.parametrize("env, policy", [("MiniGrid-Empty-5x5-v0", "random"), ("shiftgrid/GoTo-v1", "oracle"),
                                          ("BabyAI-GoToLocal-v0", "oracle"), ("MiniGrid-Empty-5x5-v0", "agent")])
 def test_collection_keeps_episode_boundaries(env, policy, tmp_path, request):
     if policy == "agent":
@@ -90,9 +90,14 @@ def test_collection_keeps_episode_boundaries(env, policy, tmp_path, request):
     assert learner.num_timesteps == 120 == len(learner.replay)
     found = [seg for i in range(2) for seg in segments(learner.replay.stream(i))]
     reported = sorted((e.length, e.ret) for e in run.episodes)
-    assert len(found) == len(reported) >= 2
-    for (n, ret), (m, want) in zip(sorted(found), reported):
-        assert n == m and ret == pytest.approx(want, abs=1e-5)  # the replay keeps float32 rewards
+    # An episode that ends on the budget's very last step is reported, but its last observation
+    # would be the next step's, which is never taken: at most one such episode per env.
+    assert len(found) >= 2 and 0 <= len(reported) - len(found) <= 2
+    unmatched = list(reported)
+    for n, ret in found:
+        match = next((r for r in unmatched if r[0] == n and r[1] == pytest.approx(ret, abs=1e-5)), None)
+        assert match is not None, f"replayed episode {(n, ret)} was not reported"  # the replay keeps float32 rewards
+        unmatched.remove(match)
     if policy == "oracle":  # noise 0: the oracle (shiftgrid) and BabyAI's bot solve every episode
         assert all(e.success for e in run.episodes)
 
@@ -102,7 +107,7 @@ def test_oracle_with_noise_takes_both_optimal_and_random_actions():
 
     from shiftgrid.envs.oracle import solve_from
 
-    envs = gym.vector.SyncVectorEnv([lambda: make_env("shiftgrid/GoTo-v0")] * 2)
+    envs = gym.vector.SyncVectorEnv([lambda: make_env("shiftgrid/GoTo-v1")] * 2)
     obs, _ = envs.reset(seed=0)
     behaviour = make_behaviour("oracle", noise=0.5, seed=3)
     assert isinstance(behaviour, OracleBehaviour)
@@ -137,6 +142,16 @@ def test_a_resumed_run_continues_the_same_data_to_the_same_total(tmp_path):
     assert after["size"].tolist() == [64, 64]
     for key in ("data.image", "data.action", "data.reward", "data.is_first"):  # the first call's steps are kept as they were
         assert torch.equal(after[key][:, :32], before[key][:, :32]), key
+
+
+def test_a_resume_without_a_replay_says_so_and_what_it_costs(tmp_path, capsys):
+    first = train(wm_config(tmp_path, steps=32, save_replay=False))
+    assert read_checkpoint(RunDir(first.run_dir).latest).state["replay"] is None
+    capsys.readouterr()
+    train(resume_config(first.run_dir, steps=64), resume=True)
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "world model: resumed at step 32 without a replay (hyperparams.save_replay was false): "
+        "16 environment steps are collected again before training goes on"]  # a sequence (8 steps) in each of 2 streams
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -206,8 +221,8 @@ def test_incompatible_checkpoints_are_refused_in_one_line(tmp_path, ppo_run):
     other = next(m for m in model_names() if m != "rssm")
     with pytest.raises(CheckpointError, match=f"holds a world-model run's rssm/tiny world model, but a {other} one was asked for: another model family"):
         load_world_model(result.run_dir, model=other)
-    with pytest.raises(CheckpointError, match="of MiniGrid-Empty-5x5-v0, but one of shiftgrid/GoTo-v0 was asked for: another environment"):
-        load_world_model(result.run_dir, env="shiftgrid/GoTo-v0")
+    with pytest.raises(CheckpointError, match="of MiniGrid-Empty-5x5-v0, but one of shiftgrid/GoTo-v1 was asked for: another environment"):
+        load_world_model(result.run_dir, env="shiftgrid/GoTo-v1")
     with pytest.raises(CheckpointError, match="another observation spec"):
         load_world_model(result.run_dir, spec=ObsSpec(num_actions=3))
     # a run whose config.yaml was changed to another preset cannot load its checkpoint

@@ -18,7 +18,7 @@ Example:
     ...     def next_level(self, sub_env):
     ...         return self.new_level()
     >>> import gymnasium as gym, shiftgrid.envs
-    >>> teacher = First(LevelSpace.of_env(gym.make("shiftgrid/GoTo-v0")), seed=0)
+    >>> teacher = First(LevelSpace.of_env(gym.make("shiftgrid/GoTo-v1")), seed=0)
     >>> choice = teacher.next_level(0)
     >>> teacher.levels.contains(choice.level_seed), choice.replayed
     (True, False)

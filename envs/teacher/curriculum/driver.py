@@ -22,7 +22,7 @@ Example:
     >>> import gymnasium as gym, shiftgrid.envs
     >>> from shiftgrid.envs.teacher.curriculum import LevelSpace, make_curriculum
     >>> from shiftgrid.envs.teacher.curriculum.wrapper import CurriculumEnv
-    >>> env = CurriculumEnv(gym.make("shiftgrid/GoTo-v0"), index=0)
+    >>> env = CurriculumEnv(gym.make("shiftgrid/GoTo-v1"), index=0)
     >>> teacher = make_curriculum("uniform", LevelSpace.of_env(env), seed=0)
     >>> driver = CurriculumDriver(teacher, 1, env.assign_levels)
     >>> driver.refill(); _, info = env.reset(); driver.on_reset(0, info); driver.refill()

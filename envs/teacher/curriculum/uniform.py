@@ -3,7 +3,7 @@
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
     >>> from shiftgrid.envs.teacher.curriculum.levels import LevelSpace
-    >>> teacher = Uniform(LevelSpace.of_env(gym.make("shiftgrid/GoTo-v0")), seed=0)
+    >>> teacher = Uniform(LevelSpace.of_env(gym.make("shiftgrid/GoTo-v1")), seed=0)
     >>> teacher.tier.label, teacher.choose(0).replayed
     ('outcomes', False)
 """

@@ -9,8 +9,8 @@ from every ``reset`` and ``step``. (SB3's vector envs have their own wrapper in
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
     >>> from shiftgrid.envs.teacher.curriculum import LevelSpace, make_curriculum
-    >>> teacher = make_curriculum("uniform", LevelSpace.of_env(gym.make("shiftgrid/GoTo-v0")), seed=0)
-    >>> envs = curriculum_vector_env(lambda: gym.make("shiftgrid/GoTo-v0"), 2, teacher)
+    >>> teacher = make_curriculum("uniform", LevelSpace.of_env(gym.make("shiftgrid/GoTo-v1")), seed=0)
+    >>> envs = curriculum_vector_env(lambda: gym.make("shiftgrid/GoTo-v1"), 2, teacher)
     >>> _, infos = envs.reset(seed=0)
     >>> envs.driver.choices, bool(infos["curriculum_reset"].all())
     (4, True)

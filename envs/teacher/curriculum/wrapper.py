@@ -16,7 +16,7 @@ reset's info); the step that ends an episode adds ``curriculum_return`` and ``cu
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
-    >>> env = CurriculumEnv(gym.make("shiftgrid/GoTo-v0"), index=0)
+    >>> env = CurriculumEnv(gym.make("shiftgrid/GoTo-v1"), index=0)
     >>> env.assign_levels({0: (12345, True)})
     >>> _, info = env.reset()
     >>> info["level_seed"] >= 12345, info["curriculum_replayed"], info["curriculum_choice"]

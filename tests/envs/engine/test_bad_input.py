@@ -12,7 +12,7 @@ from shiftgrid.envs import make_tensor_vec
 from shiftgrid.envs.engine.bank import build_bank
 from shiftgrid.envs.errors import UserInputError
 
-GOTO = "shiftgrid/GoTo-v0"
+GOTO = "shiftgrid/GoTo-v1"
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def envs(bank):
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda b: make_tensor_vec("shiftgrid/Nope-v0", 4), "the tensor engine cannot run 'shiftgrid/Nope-v0'; it runs: shiftgrid/GoTo-v0"),
+    (lambda b: make_tensor_vec("shiftgrid/Nope-v0", 4), "the tensor engine cannot run 'shiftgrid/Nope-v0'; it runs: shiftgrid/GoTo-v1"),
     (lambda b: make_tensor_vec("MiniGrid-Dynamic-Obstacles-8x8-v0", 4), r"cannot run .*minigrid's MiniGrid-\{.*DoorKey"),
     (lambda b: make_tensor_vec(GOTO, 4, split="size/nope"), "unknown split 'size/nope' for GoTo; valid: train, id"),
     (lambda b: make_tensor_vec("MiniGrid-Empty-8x8-v0", 4, split="size/far"), "has no splits or factors; valid: split='train'"),
@@ -39,7 +39,7 @@ def envs(bank):
     (lambda b: gym.make_vec(GOTO, num_envs=0, vectorization_mode="vector_entry_point", bank=b), r"num_envs=0 is not valid"),
     (lambda b: gym.make_vec(GOTO, num_envs=2, vectorization_mode="vector_entry_point", split="nope", bank=b), "unknown split 'nope'"),
     (lambda b: gym.make_vec(GOTO, num_envs=2, vectorization_mode="vector_entry_point", colour=3, bank=b),
-     "unknown keyword 'colour' for the tensor engine of shiftgrid/GoTo-v0; valid: factors"),
+     "unknown keyword 'colour' for the tensor engine of shiftgrid/GoTo-v1; valid: factors"),
 ])
 def test_making_the_engine(bank, call, message):
     with pytest.raises(UserInputError, match=message):

@@ -16,7 +16,7 @@ from shiftgrid.envs.engine.minigrid_levels import import_row
 from shiftgrid.envs.registration import UnknownEnvError
 from shiftgrid.envs.shift.split import SplitError
 
-GOTO = "shiftgrid/GoTo-v0"
+GOTO = "shiftgrid/GoTo-v1"
 
 
 @pytest.fixture(autouse=True)
@@ -92,7 +92,7 @@ def test_a_bank_of_another_splits_version_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [({"format": BANK_FORMAT + 1}, "has format"),
-                                             ({"family_version": 999}, "levels; shiftgrid/GoTo-v0 is GoTo"),
+                                             ({"family_version": 999}, "levels; shiftgrid/GoTo-v1 is GoTo"),
                                              ({"split": "size/far"}, "holds split 'size/far'")])
 def test_a_bank_of_another_format_family_or_split_is_refused(tmp_path, change, message):
     path = _build(out=tmp_path / "b.npz").meta["path"]
@@ -124,7 +124,7 @@ def test_a_cached_bank_of_another_count_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("call, error, message", [
-    (lambda: build_bank("shiftgrid/Nope-v0", "train", 5), UnknownEnvError, "cannot run 'shiftgrid/Nope-v0'; it runs: shiftgrid/GoTo-v0"),
+    (lambda: build_bank("shiftgrid/Nope-v0", "train", 5), UnknownEnvError, "cannot run 'shiftgrid/Nope-v0'; it runs: shiftgrid/GoTo-v1"),
     (lambda: build_bank(GOTO, "nope", 5), SplitError, "unknown split 'nope' for GoTo; valid: train"),
     (lambda: build_bank(GOTO, "train", 0), BankError, r"count=0 is not valid; valid: an integer >= 1"),
     (lambda: build_bank("MiniGrid-Empty-8x8-v0", "size/far", 5), SplitError, "minigrid's own ids: it has no splits"),
