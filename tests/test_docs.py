@@ -207,10 +207,17 @@ TINY: dict[str, list[str]] = {
                               "--horizon", "2", "--train-batch", "2x4", "--device", "cpu"],
     "benchmark sweep": ["--points", "1", "--repeats", "1", "--backends", "local"],
     "benchmark imitation": ["--demos", "2", "--seeds", "0", "--episodes", "2", "--updates", "2", "--device", "cpu"],
+    "bank": ["--count", "8", "--workers", "1"],
+    "benchmark engine": ["--families", "GoTo", "--batches", "8", "--compile-batches", "none", "--bank-size", "8",
+                         "--steps", "100", "--repeats", "1"],
+    "benchmark ppo": ["--networks", "cheap", "--repeats", "1", "--reference-steps", "1024", "--tensor-steps", "1024",
+                      "--tensor-set", "n_envs=8", "--tensor-set", "hyperparams={n_steps: 16, batch_size: 64}",
+                      "--tensor-set", "engine.bank_size=16"],
 }
 LEARNER_FLAGS = {
     "ppo": ["--set", SMALL_EXTRACTOR, "--set", "hyperparams={n_steps: 32, batch_size: 32, n_epochs: 1}"],
     "bc": ["--set", SMALL_EXTRACTOR, "--set", "hyperparams.batch_size=16"],
+    "tensor-ppo": ["--set", "hyperparams={n_steps: 32, batch_size: 32, n_epochs: 1}", "--set", "engine.bank_size=16"],
     "dreamer": ["--set", "hyperparams={preset: tiny, batch_size: 4, seq_len: 8, prefill: 32, train_ratio: 4, "
                 "replay_capacity: 1000, actor_critic: {hidden: 32, layers: 1}}"],
 }
