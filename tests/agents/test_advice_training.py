@@ -27,8 +27,9 @@ STEPS, FADE = 768, 300  # three rollouts of 256 steps; the third is past the fad
 @pytest.fixture(scope="module")
 def advised_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("advice") / "run"
-    config = TrainConfig(algo="ppo", env="shiftgrid/GoTo-v1", steps=STEPS, n_envs=2, device="cpu", progress=False,
-                         run_dir=str(run_dir), hyperparams={"n_steps": 128, "batch_size": 64, "n_epochs": 1},
+    # small rooms (3x3 floor, one distractor): the unadvised third rollout wins episodes of its own
+    config = TrainConfig(algo="ppo", env="shiftgrid/GoTo-v1", env_kwargs={"size": 5, "num_distractors": 1}, steps=STEPS,
+                         n_envs=2, device="cpu", progress=False, run_dir=str(run_dir), hyperparams={"n_steps": 128, "batch_size": 64, "n_epochs": 1},
                          extractor={"channels": 16, "text_dim": 16, "word_dim": 16, "features_dim": 32},
                          eval=EvalConfig(freq=STEPS, episodes=2, splits=["id"], n_envs=1, render=False), log_interval=1,
                          target=TargetConfig(success=0.01, episodes=1),
