@@ -207,14 +207,14 @@ class WorldModel(torch.nn.Module, abc.ABC):
     #: width of :meth:`LatentState.features` (what a policy on the model's states reads)
     features_dim: int
 
+    @abc.abstractmethod
     def initial(self, batch: int) -> LatentState:
         """The state an episode starts from (for acting online: Dreamer, the dream env)."""
-        raise NotImplementedError(f"{type(self).__name__} does not filter online (no initial state)")
 
+    @abc.abstractmethod
     def obs_step(self, state: LatentState, action: Tensor, embed: Tensor, is_first: Tensor,
                  generator: torch.Generator | None = None) -> tuple[LatentState, Tensor]:
         """One filtering step (acting online): previous state and action, this step's embedding -> (posterior, prior logits)."""
-        raise NotImplementedError(f"{type(self).__name__} does not filter online (no obs_step)")
 
     @abc.abstractmethod
     def observe(self, batch: Mapping[str, Tensor]) -> tuple[LatentState, ObserveOutput]:

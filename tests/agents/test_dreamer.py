@@ -65,6 +65,12 @@ class Ring(WorldModel):
     def observe(self, batch):
         raise NotImplementedError
 
+    def initial(self, batch):  # an imagination-only stub: it never filters online
+        raise NotImplementedError
+
+    def obs_step(self, state, action, embed, is_first, generator=None):
+        raise NotImplementedError
+
     def loss(self, batch):
         raise NotImplementedError
 

@@ -160,6 +160,12 @@ class Persistence(WorldModel):
     def loss(self, batch):
         raise NotImplementedError
 
+    def initial(self, batch):  # an imagination-only stub: it never filters online
+        raise NotImplementedError
+
+    def obs_step(self, state, action, embed, is_first, generator=None):
+        raise NotImplementedError
+
 
 def episode(length: int, seed: int, terminated: bool) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
