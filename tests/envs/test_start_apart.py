@@ -37,6 +37,7 @@ def _named_beside_agent(env) -> bool:
 CASES = [(f.env_id(), s) for f in sg.BUILTIN_FAMILIES for s in sg.splits_for(f.env_id())]
 
 
+@pytest.mark.levels
 @pytest.mark.parametrize("env_id, split", CASES)
 def test_no_level_starts_beside_what_its_mission_names(env_id, split):
     env = gym.make(env_id, split=split)
