@@ -252,13 +252,13 @@ def registered_ids(namespace: str | None = None, *, superseded: bool = False) ->
         True
     """
     ids = [i for i in _REGISTERED if namespace is None or i.startswith(namespace + "/")]
-    if superseded:
-        return ids
-    latest: dict[str, int] = {}
-    for i in _REGISTERED:
-        name, _, version = i.rpartition("-v")
-        latest[name] = max(latest.get(name, -1), int(version))
-    return [i for i in ids if int(i.rpartition("-v")[2]) == latest[i.rpartition("-v")[0]]]
+    return ids if superseded else [i for i in ids if _is_latest(i)]
+
+
+def _is_latest(env_id: str) -> bool:
+    """Whether no higher version of ``env_id``'s name is registered (gymnasium's own rule for its warning)."""
+    ns, name, version = gym.envs.registration.parse_env_id(env_id)
+    return version == gym.envs.registration.find_highest_version(ns, name)
 
 
 def family_splits(name_or_id: str) -> SplitSet:
