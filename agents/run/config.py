@@ -205,6 +205,10 @@ class TrainConfig(RunConfig):
     dream: str | None = None
     """A ``shiftgrid wm train`` or Dreamer run: SB3 learners train inside its world model (:mod:`shiftgrid.world_models.dream_env`),
     started from real first observations of ``env``; evaluation stays in the real environment."""
+    dream_min_f1: float = 0.5
+    """With ``dream``: the world model's reward and termination F1 one step ahead, on held-out real episodes
+    (:mod:`shiftgrid.agents.model_based.dream_fitness`), below which ``shiftgrid train`` refuses to train in
+    the dream (0: no check)."""
     checkpoint_freq: int = 20_000
     """Environment steps between saves of ``checkpoints/latest.pt`` (it is also saved at the end)."""
     log_interval: int = 1
@@ -228,6 +232,8 @@ class TrainConfig(RunConfig):
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.checkpoint_freq < 0:
             raise ConfigError(f"checkpoint_freq must be >= 0, got {self.checkpoint_freq}")
+        if not 0 <= self.dream_min_f1 <= 1:
+            raise ConfigError(f"dream_min_f1 must be in [0, 1], got {self.dream_min_f1}")
         try:
             self.advice.check()
         except ValueError as e:
