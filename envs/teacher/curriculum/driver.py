@@ -116,10 +116,11 @@ class CurriculumDriver:
         self.refill()
         return obs
 
-    def after_step(self, events: Iterable[tuple[int, Mapping[str, Any], bool]]) -> None:
-        """Count one step of every sub-env, then account for its ``(sub_env, info, is_reset)`` events in order:
-        an episode that ended (``is_reset`` False) or a reset (True); then choose the levels now needed."""
-        self.steps += self.n_envs
+    def after_step(self, events: Iterable[tuple[int, Mapping[str, Any], bool]], steps: int | None = None) -> None:
+        """Count one step of every sub-env (or ``steps``: those the learner acted in), then account for its
+        ``(sub_env, info, is_reset)`` events in order: an episode that ended (``is_reset`` False) or a reset (True);
+        then choose the levels now needed."""
+        self.steps += self.n_envs if steps is None else int(steps)
         for i, info, is_reset in events:
             if is_reset:
                 self.on_reset(i, info)
