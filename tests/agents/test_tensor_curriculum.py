@@ -13,9 +13,8 @@ from shiftgrid.agents.run.config import ConfigError, TrainConfig
 from shiftgrid.agents.run.train import train
 from shiftgrid.agents.training.tensor_curriculum import CurriculumTensorEnv, curriculum_tensor_env
 from shiftgrid.envs.engine.vector import make_tensor_vec
-from shiftgrid.envs.teacher.curriculum import Curriculum, CurriculumError, LevelChoice, LevelSpace, make_curriculum
+from shiftgrid.envs.teacher.curriculum import Curriculum, CurriculumError, Learnability, LevelSpace, make_curriculum
 from shiftgrid.envs.teacher.curriculum.log import LevelLog, read_levels
-from shiftgrid.envs.teacher.knowledge import Tier
 from shiftgrid.scripts.cli import main
 
 ENV = "shiftgrid/GoTo-v1"
@@ -34,24 +33,18 @@ def bank_cache(tmp_path_factory):
         yield
 
 
-class EveryOther(Curriculum):
-    """A test teacher: every second choice replays a level already played, the others are new."""
-
-    def next_level(self, sub_env: int) -> LevelChoice:
-        if self.chosen % 2 and self.stats:
-            seeds = sorted(self.stats)
-            return LevelChoice(seeds[int(self.rng.integers(len(seeds)))], replayed=True)
-        return self.new_level()
+def replaying(space: LevelSpace) -> Curriculum:
+    """A teacher that replays levels it has seen played (scored from outcomes: no learner needed) about half the time."""
+    return make_curriculum("learnability", space, {"min_levels": 1, "replay_prob": 0.5}, seed=0)
 
 
-class Listening(EveryOther):
-    """EveryOther that keeps the scores the learner gives it (a learner-tier teacher)."""
+class Listening(Learnability):
+    """A replaying teacher that also keeps the scores the learner gives it."""
 
-    tier = Tier.LEARNER
-    needs = ("advantages",)
+    needs = ("success", "advantages")
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, min_levels=1, replay_prob=0.5, **kwargs)
         self.heard: list = []
 
     def observe_scores(self, scores):
@@ -86,7 +79,7 @@ def test_every_reset_plays_the_teachers_level_as_the_minigrid_env_plays_it(where
     """New levels from the bank, or from the whole split (then made by the generator and added to the store)."""
     venv = engine(8)
     space = bank_space(venv) if where == "bank" else split_space()
-    env = CurriculumTensorEnv(venv, EveryOther(space, seed=0), LevelLog(tmp_path / "levels.jsonl"))
+    env = CurriculumTensorEnv(venv, replaying(space), LevelLog(tmp_path / "levels.jsonl"))
     obs, infos = env.reset()
     single = gym.make(ENV, max_steps=MAX_STEPS)
     for i, info in enumerate(infos):  # the first observation is the minigrid env's on the chosen level
@@ -115,14 +108,14 @@ def test_every_reset_plays_the_teachers_level_as_the_minigrid_env_plays_it(where
 
 def test_a_reset_that_bypasses_the_teacher_fails_loudly():
     venv = engine(4)
-    env = CurriculumTensorEnv(venv, EveryOther(bank_space(venv), seed=0))
+    env = CurriculumTensorEnv(venv, replaying(bank_space(venv)))
     env.reset()
     queued = [q[0].row for q in env.queues]
     other = [next(r for r in venv.store.pool.tolist() if r != row) for row in queued]
     venv.set_next_levels(torch.tensor(other))  # someone else names the next levels
     with pytest.raises(CurriculumError, match="bypassed the teacher"):
         list(random_steps(env, 60))
-    env = CurriculumTensorEnv(engine(4), EveryOther(bank_space(venv), seed=0))
+    env = CurriculumTensorEnv(engine(4), replaying(bank_space(venv)))
     env.reset()
     for q in env.queues:
         q.clear()
