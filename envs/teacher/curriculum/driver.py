@@ -2,7 +2,8 @@
 
 A :class:`CurriculumDriver` keeps every sub-env one level ahead: before any step can end an
 episode, the sub-env already holds (in its :class:`~shiftgrid.envs.teacher.curriculum.wrapper.CurriculumEnv`
-queue) the level its next reset will play. An auto-reset happens inside the vector env's step
+queue, or the tensor engine's next level: ``shiftgrid.agents.training.tensor_curriculum``) the level its next
+reset will play. An auto-reset happens inside the vector env's step
 (SB3's vector envs, in this process or a subprocess) or at the next step (gymnasium's), where
 the teacher cannot be asked; so the teacher chooses ahead, at the previous reset. The cost of
 this: a sub-env's next level is chosen before its current episode's outcome is known (the
