@@ -241,6 +241,13 @@ def test_tensor_ppo_trains_with_a_teacher_through_the_cli(tmp_path, capsys):
     assert out.startswith(f"{run}: ") and " steps " in out and " SPS" in out  # the closing line of every learner
     assert read_levels(run / "teacher" / "levels.jsonl") and (run / "teacher" / "side.jsonl").is_file()
     assert json.loads((run / "teacher" / "curriculum.json").read_text())["teacher"] == "PLR"
+    assert json.loads((run / "teacher" / "cost.json").read_text())["levels_chosen"] > 16
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run / "tb"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"teacher/unique_levels", "teacher/replay_share", "teacher/learnable_share_side", "teacher/side_steps"} <= tags
 
 
 @pytest.mark.parametrize("args, message", [
