@@ -258,3 +258,19 @@ def test_bad_teacher_input_with_tensor_ppo_is_one_line_and_exit_2(args, message,
     assert main(["train", "--algo", "tensor-ppo", "--steps", "64", "--run-dir", str(tmp_path / "r")] + FAST + args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+def test_a_factor_group_the_bank_lacks_gets_levels_from_the_whole_split():
+    """tscl asks for a level of a group: from the bank when it has one, else from the split (then the generator)."""
+    space = LevelSpace.of_env(gym.make("shiftgrid/DoorKey-v0"))
+    lo, _ = space.seed_range
+    by = ("size",)
+    small = [s for s in range(lo, lo + 400) if space.group_of(s, by) == (space.varied["size"][0],)]
+    bank = space.of_bank(small)
+    rng = np.random.default_rng(0)
+    assert bank.seed_in_group((space.varied["size"][0],), by, rng) in small
+    other = (space.varied["size"][-1],)
+    seed = bank.seed_in_group(other, by, rng)
+    assert seed not in small and space.group_of(seed, by) == other and space.contains(seed)
+    with pytest.raises(CurriculumError, match="inside the training range"):
+        space.of_bank([lo - 1])
