@@ -57,6 +57,8 @@ from shiftgrid.envs.wrappers import DEFAULT_MAX_LEN
 BACKENDS = EVAL_BACKENDS
 #: Episodes the engine plays in one batch (more are played batch after batch).
 ENGINE_BATCH = 4096
+#: Steps between the state comparisons that find a constant policy's episode cycling (:func:`_play`).
+LOOP_CHECK = 4
 #: The action space of every env the engine runs (minigrid's seven actions).
 ACTIONS = gym.spaces.Discrete(7)
 
@@ -199,7 +201,13 @@ def _compactable(state: Any, n: int) -> bool:
 
 def _play(agent: Any, engine: TensorEngine, levels: torch.Tensor, deterministic: bool, figures: bool,
           env_id: str) -> list[EpisodeResult]:
-    """One batch: every env starts on its level; each episode's result is read at the step it ends."""
+    """One batch: every env starts on its level; each episode's result is read at the step it ends.
+
+    An agent with a ``constant_action`` (it takes that action whatever it sees) is known to fail an
+    episode once the env's state, the step count aside, repeats: the dynamics are deterministic (no
+    slip here), so the episode cycles without success until its limit truncates it, and it is recorded
+    so at once. States are compared every :data:`LOOP_CHECK` steps (turning in place repeats after 4).
+    """
     n = len(levels)
     obs = engine.reset(levels=levels)
     episode = np.arange(n)  # the episode each engine env plays
@@ -208,23 +216,36 @@ def _play(agent: Any, engine: TensorEngine, levels: torch.Tensor, deterministic:
     counts = np.zeros((n, ACTIONS.n), dtype=np.int64)
     out: list[EpisodeResult | None] = [None] * n
     state, episode_start = None, np.ones(n, dtype=bool)
+    constant = getattr(agent, "constant_action", None)
+    snapshot: dict[str, torch.Tensor] | None = None
+    steps = 0
     while running.any():
         actions, state = agent.predict(_numpy(obs, env_id), state=state, episode_start=episode_start,
                                        deterministic=deterministic)
         actions = check_actions(actions, len(episode), ACTIONS, who(agent))
         obs, reward, terminated, truncated, info = engine.step(torch.as_tensor(actions, dtype=torch.int64,
                                                                                device=engine.device), check=False)
+        steps += 1
         live = episode[running]
         returns[live] += reward.double().cpu().numpy()[running]
         lengths[live] += 1
         np.add.at(counts, (live, actions[running]), 1)
         ended = ((terminated | truncated).cpu().numpy()) & running
-        if ended.any():
-            at = np.flatnonzero(ended)
-            got = {k: info[k].cpu().numpy()[at] for k in ("success", "level_hash", "optimal_return", "optimal_steps",
-                                                          "optimal_exact", "level_index")}
-            limit = (engine.store.arrays["misc"].index_select(0, info["level_index"]) & 0xFFFFFFFF).cpu().numpy()[at]
-            for j, e in enumerate(episode[at]):
+        looped = np.zeros_like(ended)
+        if constant is not None and steps % LOOP_CHECK == 0:
+            if snapshot is not None:
+                looped = _same_state(engine.state, snapshot) & running & ~ended
+            snapshot = {k: v.clone() for k, v in engine.state.items() if k != "t"}
+        if ended.any() or looped.any():
+            limit = (engine.store.arrays["misc"].index_select(0, info["level_index"]) & 0xFFFFFFFF).cpu().numpy()
+            got = {k: info[k].cpu().numpy() for k in ("success", "level_hash", "optimal_return", "optimal_steps",
+                                                      "optimal_exact")}
+            for j in np.flatnonzero(looped):  # it would run on to its limit, unchanged: record that now
+                e = episode[j]
+                counts[e, constant] += int(limit[j]) - lengths[e]
+                lengths[e], got["success"][j] = int(limit[j]), False
+            for j in np.flatnonzero(ended | looped):
+                e = episode[j]
                 # the engine's rewards are float32; a success's (its only reward) is the rule's float64 figure
                 ret = float(success_reward(float(lengths[e]), float(limit[j]))) if got["success"][j] else float(returns[e])
                 out[e] = EpisodeResult(
@@ -234,12 +255,22 @@ def _play(agent: Any, engine: TensorEngine, levels: torch.Tensor, deterministic:
                     level_hash=int_to_hash(int(got["level_hash"][j])) if figures else None,
                     optimal_exact=bool(got["optimal_exact"][j]) if figures else None,
                     action_counts=tuple(int(c) for c in counts[e]))
-            running &= ~ended
+            running &= ~(ended | looped)
             if _compactable(state, len(episode)):
                 kept = np.flatnonzero(running)
-                engine.keep(torch.as_tensor(kept, device=engine.device))
-                obs = {k: v.index_select(0, torch.as_tensor(kept, device=v.device)) for k, v in obs.items()}
+                index = torch.as_tensor(kept, device=engine.device)
+                engine.keep(index)
+                obs = {k: v.index_select(0, index) for k, v in obs.items()}
+                snapshot = None if snapshot is None else {k: v.index_select(0, index) for k, v in snapshot.items()}
                 state = None if state is None else state[kept]
                 episode, running = episode[kept], running[kept]
         episode_start = np.zeros(len(episode), dtype=bool)
     return out  # type: ignore[return-value]  # every episode ended (the engine truncates at the level's limit)
+
+
+def _same_state(state: Mapping[str, torch.Tensor], snapshot: Mapping[str, torch.Tensor]) -> np.ndarray:
+    """Per env: every field of ``state`` (the step count aside) equals ``snapshot``'s."""
+    same = torch.ones(len(state["level"]), dtype=torch.bool, device=state["level"].device)
+    for k, v in snapshot.items():
+        same &= (state[k] == v).reshape(len(v), -1).all(1)
+    return same.cpu().numpy()

@@ -114,3 +114,19 @@ def test_evaluate_forced_on_the_engine_where_it_cannot_play_prints_one_line_and_
     code = cli.main(["evaluate", str(run_dir), "--splits", "rules/far", "--episodes", "2", "--backend", "engine"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "slips" in err[0] and "--backend auto or minigrid" in err[0]
+
+
+def test_a_constant_policy_whose_episode_cycles_is_recorded_at_once_as_the_minigrid_env_ends_it(monkeypatch):
+    from shiftgrid.agents.evaluation.baselines import constant_agent
+    from shiftgrid.envs.engine.batch import TensorEngine
+
+    steps = []
+    real = TensorEngine.step
+    monkeypatch.setattr(TensorEngine, "step", lambda self, *a, **kw: steps.append(1) or real(self, *a, **kw))
+    for action in range(7):
+        steps.clear()
+        engine = run_engine_episodes(constant_agent(action), GOTO, "size/far", 30)
+        limit = max(r.length for r in engine)
+        assert engine == run_episodes(constant_agent(action), GOTO, "size/far", 30)
+        if action in (0, 1):  # turning in place: every unsolved level cycles within 8 steps
+            assert len(steps) <= 8 < limit
