@@ -57,8 +57,6 @@ from shiftgrid.envs.wrappers import DEFAULT_MAX_LEN
 BACKENDS = EVAL_BACKENDS
 #: Episodes the engine plays in one batch (more are played batch after batch).
 ENGINE_BATCH = 4096
-#: Steps between the state comparisons that find a constant policy's episode cycling (:func:`_play`).
-LOOP_CHECK = 4
 #: The action space of every env the engine runs (minigrid's seven actions).
 ACTIONS = gym.spaces.Discrete(7)
 
@@ -203,51 +201,61 @@ def _play(agent: Any, engine: TensorEngine, levels: torch.Tensor, deterministic:
           env_id: str) -> list[EpisodeResult]:
     """One batch: every env starts on its level; each episode's result is read at the step it ends.
 
-    An agent with a ``constant_action`` (it takes that action whatever it sees) is known to fail an
-    episode once the env's state, the step count aside, repeats: the dynamics are deterministic (no
-    slip here), so the episode cycles without success until its limit truncates it, and it is recorded
-    so at once. States are compared every :data:`LOOP_CHECK` steps (turning in place repeats after 4).
+    An agent that declares ``acts_on_observation_only`` (with ``deterministic``, its action is a
+    function of the observation alone: a constant action, tensor-ppo's most likely action) fails an
+    episode whose state, the step count aside, repeats: the dynamics are deterministic (no slip here)
+    and the observation is a function of the state, so the episode cycles through the same actions,
+    without success, until its limit truncates it. It is recorded so at once (length: the limit;
+    action counts: the cycle's, repeated). States are compared with the state at the last step that
+    was a power of two, which finds a cycle of any period (Brent's method).
     """
     n = len(levels)
     obs = engine.reset(levels=levels)
+    limits = (engine.store.arrays["misc"].index_select(0, levels) & 0xFFFFFFFF).cpu().numpy()
     episode = np.arange(n)  # the episode each engine env plays
     running = np.ones(n, dtype=bool)  # envs still kept whose episode has not ended (all, while the batch shrinks)
     returns, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
     counts = np.zeros((n, ACTIONS.n), dtype=np.int64)
     out: list[EpisodeResult | None] = [None] * n
     state, episode_start = None, np.ones(n, dtype=bool)
-    constant = getattr(agent, "constant_action", None)
+    cycles = deterministic and bool(getattr(agent, "acts_on_observation_only", False))
+    history = np.zeros((n, int(limits.max())), dtype=np.int8) if cycles else None  # each episode's actions
     snapshot: dict[str, torch.Tensor] | None = None
-    steps = 0
+    steps = snapshot_step = 0
     while running.any():
         actions, state = agent.predict(_numpy(obs, env_id), state=state, episode_start=episode_start,
                                        deterministic=deterministic)
         actions = check_actions(actions, len(episode), ACTIONS, who(agent))
         obs, reward, terminated, truncated, info = engine.step(torch.as_tensor(actions, dtype=torch.int64,
                                                                                device=engine.device), check=False)
-        steps += 1
         live = episode[running]
         returns[live] += reward.double().cpu().numpy()[running]
-        lengths[live] += 1
         np.add.at(counts, (live, actions[running]), 1)
+        if history is not None:
+            history[live, steps] = actions[running]
+        lengths[live] += 1
+        steps += 1
         ended = ((terminated | truncated).cpu().numpy()) & running
-        looped = np.zeros_like(ended)
-        if constant is not None and steps % LOOP_CHECK == 0:
+        looped, period = np.zeros_like(ended), steps - snapshot_step
+        if history is not None:
             if snapshot is not None:
                 looped = _same_state(engine.state, snapshot) & running & ~ended
-            snapshot = {k: v.clone() for k, v in engine.state.items() if k != "t"}
+            if steps & (steps - 1) == 0:  # a power of two: compare with this state from now on
+                snapshot, snapshot_step = {k: v.clone() for k, v in engine.state.items() if k != "t"}, steps
         if ended.any() or looped.any():
-            limit = (engine.store.arrays["misc"].index_select(0, info["level_index"]) & 0xFFFFFFFF).cpu().numpy()
             got = {k: info[k].cpu().numpy() for k in ("success", "level_hash", "optimal_return", "optimal_steps",
                                                       "optimal_exact")}
-            for j in np.flatnonzero(looped):  # it would run on to its limit, unchanged: record that now
+            for j in np.flatnonzero(looped):  # it would repeat its last `period` actions until its limit: record that now
                 e = episode[j]
-                counts[e, constant] += int(limit[j]) - lengths[e]
-                lengths[e], got["success"][j] = int(limit[j]), False
+                assert history is not None
+                left, cycle = int(limits[e]) - steps, history[e, steps - period:steps].astype(np.int64)
+                counts[e] += (left // period) * np.bincount(cycle, minlength=ACTIONS.n)
+                counts[e] += np.bincount(cycle[:left % period], minlength=ACTIONS.n)
+                lengths[e], got["success"][j] = int(limits[e]), False
             for j in np.flatnonzero(ended | looped):
                 e = episode[j]
                 # the engine's rewards are float32; a success's (its only reward) is the rule's float64 figure
-                ret = float(success_reward(float(lengths[e]), float(limit[j]))) if got["success"][j] else float(returns[e])
+                ret = float(success_reward(float(lengths[e]), float(limits[e]))) if got["success"][j] else float(returns[e])
                 out[e] = EpisodeResult(
                     success=bool(got["success"][j]), ret=ret, length=int(lengths[e]),
                     optimal_return=float(got["optimal_return"][j]) if figures else None,
