@@ -36,8 +36,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from shiftgrid.agents.evaluation.backends import BACKENDS
 from shiftgrid.agents.evaluation.policies import WRAPPERS
-from shiftgrid.agents.run.config import EVAL_BACKENDS
 from shiftgrid.agents.run.rundir import CHECKPOINTS
 from shiftgrid.agents.sb3.zip_model import ZIP_ALGOS
 from shiftgrid.scripts.cli import UserError, one_line_errors
@@ -61,7 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference-episodes", type=int, default=None, metavar="N",
                    help="episodes per split the references (uniform random, every constant action) play, on the first N "
                         "of the same levels; when None, all --episodes; 0: none (the report says so)")
-    p.add_argument("--backend", default="auto", choices=EVAL_BACKENDS,
+    p.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="where episodes run: the tensor engine (every episode of a split at once), the minigrid env, or auto "
                         "(the engine wherever it plays a split as the minigrid env would; the same levels and numbers)")
     p.add_argument("--stochastic", action="store_true",

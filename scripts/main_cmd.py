@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shiftgrid.agents.run.config import EVAL_BACKENDS
+from shiftgrid.agents.evaluation.backends import BACKENDS
 from shiftgrid.agents.run.rundir import RunDir
 from shiftgrid.scripts.cli import UserError
 
@@ -35,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="training steps per seed; when None, the preset's (200,000 for tensor-ppo on GoTo)")
     p.add_argument("--seeds", default="0", help="comma-separated seeds, one run each")
     p.add_argument("--episodes", type=int, default=1000, help="evaluation episodes per split (BabyAI's protocol: 1000)")
-    p.add_argument("--backend", default="auto", choices=EVAL_BACKENDS,
+    p.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="where evaluation episodes run: the tensor engine, the minigrid env, or auto (the engine wherever "
                         "it plays a split as the minigrid env would)")
     p.add_argument("--run-dir", type=Path, default=None, help="run directory; when None, runs/main-<algo>-<env>-<time>")

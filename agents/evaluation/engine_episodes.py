@@ -12,7 +12,7 @@ engine hands out rewards as float32; a success's, the only reward, is taken in f
 rule the engine applies, as the minigrid env computes it). Envs
 whose episode ended leave the batch (:meth:`~shiftgrid.envs.engine.batch.TensorEngine.keep`).
 
-:func:`split_episodes` is what evaluation calls per split: ``backend`` ``engine``, ``minigrid``
+:func:`evaluate_splits` plays every split of an evaluation, each with :func:`split_episodes`: ``backend`` ``engine``, ``minigrid``
 or ``auto`` (the engine wherever it can play the split as the minigrid env would, else the
 minigrid env). The engine does not play (:func:`engine_refusal` says why): an id it cannot
 express; ``env_kwargs`` other than factor values and ``max_steps``; a policy that sees the env
@@ -28,12 +28,14 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import gymnasium as gym
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from shiftgrid.agents.evaluation.backends import EngineRefused, check_backend
 from shiftgrid.agents.evaluation.episodes import (
     EpisodeResult,
     ObservationWrapper,
@@ -41,9 +43,9 @@ from shiftgrid.agents.evaluation.episodes import (
     cuda_devices,
     first_reset_seed,
     run_episodes,
+    splits_to_evaluate,
     who,
 )
-from shiftgrid.agents.run.config import EVAL_BACKENDS
 from shiftgrid.envs.engine.bank import seeded_bank, source_for
 from shiftgrid.envs.engine.batch import LevelStore, TensorEngine
 from shiftgrid.envs.engine.levels import int_to_hash
@@ -53,28 +55,10 @@ from shiftgrid.envs.learner_env import expects_advice, has_splits
 from shiftgrid.envs.rules import reward as success_reward
 from shiftgrid.envs.wrappers import DEFAULT_MAX_LEN
 
-#: Where evaluation episodes run: ``auto`` (the engine where it can, else the minigrid env), ``engine``, ``minigrid``.
-BACKENDS = EVAL_BACKENDS
 #: Episodes the engine plays in one batch (more are played batch after batch).
 ENGINE_BATCH = 4096
 #: The action space of every env the engine runs (minigrid's seven actions).
 ACTIONS = gym.spaces.Discrete(7)
-
-
-class EngineRefused(UserInputError, ValueError):
-    """``backend="engine"`` was asked for a split the engine cannot play as the minigrid env would (one line, exit 2)."""
-
-
-def check_backend(backend: str) -> str:
-    """``backend`` if it is one of :data:`BACKENDS`, else :class:`EngineRefused` naming them.
-
-    Example:
-        >>> check_backend("auto")
-        'auto'
-    """
-    if backend not in BACKENDS:
-        raise EngineRefused(f"unknown evaluation backend {backend!r}; valid: {', '.join(BACKENDS)}")
-    return backend
 
 
 def _source_and_limit(env_id: str, split: str | None, env_kwargs: Mapping[str, Any] | None) -> tuple[Any, int | None]:
@@ -282,3 +266,48 @@ def _same_state(state: Mapping[str, torch.Tensor], snapshot: Mapping[str, torch.
     for k, v in snapshot.items():
         same &= (state[k] == v).reshape(len(v), -1).all(1)
     return same.cpu().numpy()
+
+
+def evaluate_splits(
+    agent: Any,
+    env_id: str,
+    splits: str | Iterable[str] = "all",
+    episodes: int = 1000,
+    seed: int = 0,
+    *,
+    n_envs: int = 4,
+    progress: bool = True,
+    deterministic: bool = True,
+    env_kwargs: Mapping[str, Any] | None = None,
+    wrapper: ObservationWrapper | None = None,
+    backend: str = "auto",
+    device: Any = "cpu",
+) -> dict[str, list[EpisodeResult]]:
+    """Evaluate ``agent`` on every split of :func:`splits_to_evaluate` (``episodes`` each), with a progress bar.
+
+    Each split is played where ``backend`` says (:func:`split_episodes`:
+    ``auto``, the tensor engine on ``device`` wherever it plays the split as the minigrid env would, else the minigrid
+    env; ``engine``; ``minigrid``); the levels, and the results for the same actions, are the same either way.
+    ``deterministic``, ``env_kwargs`` and ``wrapper`` are passed on.
+
+    Returns:
+        canonical split name -> episode results (``<axis>/id`` appears once, as ``id``).
+
+    Example:
+        >>> from shiftgrid.agents.evaluation.baselines import RandomAgent
+        >>> from gymnasium import spaces
+        >>> out = evaluate_splits(RandomAgent(spaces.Discrete(7), 0), "shiftgrid/GoTo-v1",
+        ...                       ["id", "size/far"], episodes=2, progress=False)
+        >>> {k: len(v) for k, v in out.items()}
+        {'id': 2, 'size/far': 2}
+    """
+    names = splits_to_evaluate(env_id, splits)
+    with_splits = has_splits(env_id)
+    results: dict[str, list[EpisodeResult]] = {}
+    bar = tqdm(names, desc=f"evaluate {env_id}", unit="split", disable=not progress)
+    for name in bar:
+        bar.set_postfix_str(name)
+        results[name] = split_episodes(agent, env_id, name if with_splits else None, episodes, seed=seed, n_envs=n_envs,
+                                       deterministic=deterministic, env_kwargs=env_kwargs, wrapper=wrapper,
+                                       backend=backend, device=device)
+    return results

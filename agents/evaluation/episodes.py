@@ -31,7 +31,6 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, cast
 import gymnasium as gym
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from shiftgrid.envs.episodes import EpisodeCounter
 from shiftgrid.envs.learner_env import expects_advice, has_splits, make_env
@@ -161,10 +160,10 @@ def check_actions(actions: Any, n: int, action_space: gym.Space, who: str) -> np
                           f"(shape {expected}) of {valid}")
     if isinstance(action_space, gym.spaces.Discrete):  # the whole batch at once (an engine batch may be thousands)
         start = int(action_space.start)
-        ok = np.issubdtype(array.dtype, np.integer) & (array >= start) & (array < start + int(action_space.n))
-        if ok.all():
+        fits = np.issubdtype(array.dtype, np.integer) & (array >= start) & (array < start + int(action_space.n))
+        if fits.all():
             return array
-        i = int(np.flatnonzero(~ok)[0])
+        i = int(np.flatnonzero(~fits)[0])
         raise PolicyError(f"{who} returned action {array[i].tolist()!r} for observation {i} of a batch of {n}; valid actions: {valid}")
     for i, a in enumerate(array):
         ok = action_space.contains(np.asarray(a, dtype=action_space.dtype)) if action_space.shape else action_space.contains(a)
@@ -351,50 +350,3 @@ def axis_layout(env_id: str, evaluated: Iterable[str]) -> dict[str, dict[str, st
         {'size': {'id': 'id', 'near': 'size/near', 'far': 'size/far'}}
     """
     return splits_for(env_id).axis_layout(list(evaluated)) if has_splits(env_id) else {}
-
-
-def evaluate_splits(
-    agent: Any,
-    env_id: str,
-    splits: str | Iterable[str] = "all",
-    episodes: int = 1000,
-    seed: int = 0,
-    *,
-    n_envs: int = 4,
-    progress: bool = True,
-    deterministic: bool = True,
-    env_kwargs: Mapping[str, Any] | None = None,
-    wrapper: ObservationWrapper | None = None,
-    backend: str = "auto",
-    device: Any = "cpu",
-) -> dict[str, list[EpisodeResult]]:
-    """Evaluate ``agent`` on every split of :func:`splits_to_evaluate` (``episodes`` each), with a progress bar.
-
-    Each split is played where ``backend`` says (:func:`~shiftgrid.agents.evaluation.engine_episodes.split_episodes`:
-    ``auto``, the tensor engine on ``device`` wherever it plays the split as the minigrid env would, else the minigrid
-    env; ``engine``; ``minigrid``); the levels, and the results for the same actions, are the same either way.
-    ``deterministic``, ``env_kwargs`` and ``wrapper`` are passed on.
-
-    Returns:
-        canonical split name -> episode results (``<axis>/id`` appears once, as ``id``).
-
-    Example:
-        >>> from shiftgrid.agents.evaluation.baselines import RandomAgent
-        >>> from gymnasium import spaces
-        >>> out = evaluate_splits(RandomAgent(spaces.Discrete(7), 0), "shiftgrid/GoTo-v1",
-        ...                       ["id", "size/far"], episodes=2, progress=False)
-        >>> {k: len(v) for k, v in out.items()}
-        {'id': 2, 'size/far': 2}
-    """
-    from shiftgrid.agents.evaluation.engine_episodes import split_episodes  # it plays episodes with this module's rules
-
-    names = splits_to_evaluate(env_id, splits)
-    with_splits = has_splits(env_id)
-    results: dict[str, list[EpisodeResult]] = {}
-    bar = tqdm(names, desc=f"evaluate {env_id}", unit="split", disable=not progress)
-    for name in bar:
-        bar.set_postfix_str(name)
-        results[name] = split_episodes(agent, env_id, name if with_splits else None, episodes, seed=seed, n_envs=n_envs,
-                                       deterministic=deterministic, env_kwargs=env_kwargs, wrapper=wrapper,
-                                       backend=backend, device=device)
-    return results

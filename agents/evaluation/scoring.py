@@ -31,13 +31,12 @@ from typing import Any, Iterable, Mapping, Sequence
 import gymnasium as gym
 
 from shiftgrid.agents.evaluation.baselines import constant_policy_warnings, measure_references
-from shiftgrid.agents.evaluation.engine_episodes import split_backend
+from shiftgrid.agents.evaluation.engine_episodes import evaluate_splits, split_backend
 from shiftgrid.agents.evaluation.episodes import (
     EpisodeResult,
     ObservationWrapper,
     advice_note,
     axis_layout,
-    evaluate_splits,
     evaluation_env,
     first_reset_seed,
     splits_to_evaluate,

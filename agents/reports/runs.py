@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from shiftgrid.agents.evaluation.engine_episodes import check_backend
+from shiftgrid.agents.evaluation.backends import check_backend
 from shiftgrid.agents.evaluation.episodes import splits_to_evaluate
 from shiftgrid.agents.evaluation.policies import observation_wrapper
 from shiftgrid.agents.evaluation.scoring import Candidate, check_observation_space, evaluate_agents

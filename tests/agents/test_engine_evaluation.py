@@ -9,7 +9,8 @@ import yaml
 import shiftgrid.agents.reports.runs as evaluate_runs_module
 import shiftgrid.scripts.cli as cli
 from shiftgrid.agents.evaluation.baselines import ScriptedAgent, measure_references
-from shiftgrid.agents.evaluation.engine_episodes import EngineRefused, run_engine_episodes, split_backend, split_episodes
+from shiftgrid.agents.evaluation.backends import EngineRefused
+from shiftgrid.agents.evaluation.engine_episodes import run_engine_episodes, split_backend, split_episodes
 from shiftgrid.agents.evaluation.episodes import run_episodes
 from shiftgrid.agents.evaluation.policies import as_predictor
 from shiftgrid.agents.evaluation.scoring import evaluate_policy

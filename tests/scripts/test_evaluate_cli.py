@@ -201,8 +201,8 @@ def test_a_run_trained_with_env_kwargs_is_evaluated_with_them(runs, monkeypatch)
     config = {"env": GOTO, "split": "train", "seed": 0, "algo": "ppo", "env_kwargs": {"size": 9}}
     monkeypatch.setattr(evaluate_runs_module, "load_run", lambda path, device: (RandomAgent(spaces.Discrete(7), 0), config, CHECKPOINT))
     run_dir = runs("goto-s0")
-    assert evaluate(run_dir, "--splits", "id,size/far", "--episodes", "2") == 0
-    assert made and all(kw == {"size": 9} for kw in made)
+    assert evaluate(run_dir, "--splits", "id,size/far", "--episodes", "2", "--backend", "minigrid") == 0
+    assert made and all(kw == {"size": 9} for kw in made)  # (on the engine: tests/agents/test_engine_evaluation.py)
     assert "- env kwargs: size=9 (on every split" in (run_dir / "eval" / "results.md").read_text()
 
 
