@@ -261,6 +261,17 @@ def test_an_sb3_zip_evaluates_like_the_same_model_through_the_api(ppo_zip, cli_o
     assert doc["summary"] == api["summary"]
 
 
+def test_an_sb3_zip_scores_the_same_on_the_engine_and_on_the_minigrid_env(ppo_zip, cli_only_evaluate, tmp_path):
+    docs = {}
+    for backend in ("engine", "minigrid"):
+        assert evaluate(ppo_zip, "--env", GOTO, "--episodes", "12", "--splits", "id,size/far", "--reference-episodes", "0",
+                        "--backend", backend, "--out", tmp_path / backend) == 0
+        docs[backend] = json.loads((tmp_path / backend / "results.json").read_text())
+    assert docs["engine"]["meta"].pop("episodes ran on") == "the tensor engine (every split)"
+    assert docs["minigrid"]["meta"].pop("episodes ran on") == "the minigrid env (every split)"
+    assert docs["engine"] == docs["minigrid"]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["{zip}"], "pass --env ID"),
     (["{zip}", "--env", GOTO, "--wrapper", "flat"], r"expects observations Dict\('direction'.* gives Box\(0, 255, \(2835,\)"),
