@@ -52,6 +52,13 @@ def run(args: argparse.Namespace) -> int:
     if (args.steps is not None and args.steps < 1) or args.episodes < 1:
         raise UserError(f"--steps and --episodes must be >= 1, got {args.steps} and {args.episodes}")
     started = time.perf_counter()
+    if args.backend == "engine":  # refuse before training, not after
+        from shiftgrid.agents.evaluation.engine_episodes import split_backend
+        from shiftgrid.agents.evaluation.episodes import splits_to_evaluate
+        from shiftgrid.envs.learner_env import has_splits
+
+        for split in splits_to_evaluate(args.env):
+            split_backend(None, args.env, split if has_splits(args.env) else None, "engine")
     seeds = parse_seeds(args.seeds)
     run = RunDir(args.run_dir) if args.run_dir else default_run_dir(args.algo, args.env, "main-")
     chosen = {"algo": args.algo, "env": args.env, "device": args.device, "run_dir": str(run.root),
