@@ -138,12 +138,13 @@ class TensorVecEnv(VecEnv):
 
 
 def check_tensor_config(config: TrainConfig) -> None:
-    """Refuse, in one line, what the engine cannot train with: advice, a curriculum teacher, a dream."""
-    for what, on in (("advice", config.advice.enabled), ("a curriculum teacher", config.teacher.name is not None),
+    """Refuse, in one line, what the engine cannot train SB3 learners with: advice, a curriculum teacher, a dream."""
+    for what, on in (("advice", config.advice.enabled), ("curriculum teacher", config.teacher.name is not None),
                      ("dream", config.dream is not None)):
         if on:
-            raise ConfigError(f"vec_env='tensor' trains on the tensor engine, which has no {what} yet; "
-                              "use vec_env='dummy' or 'subproc' for it")
+            other = " (--algo tensor-ppo takes one on the engine)" if what == "curriculum teacher" else ""
+            raise ConfigError(f"vec_env='tensor' trains SB3 learners on the tensor engine, which has no {what} for them "
+                              f"yet{other}; use vec_env='dummy' or 'subproc' for it")
 
 
 def tensor_vec(config: TrainConfig, n_envs: int | None = None, seed: int | None = None) -> VecEnv:

@@ -108,6 +108,11 @@ class SplitSource:
         s = sample_level(self.family, self.split, np_random(seed)[0], max_steps=max_steps)
         return row_from_sample(s, max_steps or self.family.max_steps(s.factors), Layout(*self.canvas))
 
+    def row_for_level_seed(self, level_seed: int, max_steps: int | None = None) -> dict[str, np.ndarray]:
+        """The row of the level ``reset(options={"level_seed": level_seed})`` plays (the first admissible at or after it)."""
+        s = sample_level(self.family, self.split, np.random.default_rng(0), level_seed=int(level_seed), max_steps=max_steps)
+        return row_from_sample(s, max_steps or self.family.max_steps(s.factors), Layout(*self.canvas))
+
     def first_seed_of_reset(self, seed: int) -> int:
         """The first level seed ``reset(seed=seed)`` tries (the sampler walks on from it to an admissible one)."""
         from gymnasium.utils.seeding import np_random
