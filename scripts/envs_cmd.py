@@ -21,8 +21,10 @@ from shiftgrid.envs.registration import bare_id
 from shiftgrid.envs.shift.split import SplitSet
 from shiftgrid.scripts.cli import UserError
 
-#: The options that go with ``--random-policy``, and their defaults.
-RANDOM_DEFAULTS = {"env": None, "episodes": 1000, "seed": 0, "device": "cpu"}
+#: The options that go with ``--random-policy`` (each None unless given).
+RANDOM_OPTIONS = ("env", "episodes", "seed", "device")
+#: Episodes per split ``--random-policy`` plays unless ``--episodes`` says otherwise.
+RANDOM_EPISODES = 1000
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--env", nargs="+", metavar="ID",
                    help="with --random-policy: the ids to measure (default: every current shiftgrid id)")
     p.add_argument("--episodes", type=int, help=f"with --random-policy: episodes (distinct levels) per split "
-                                                 f"(default: {RANDOM_DEFAULTS['episodes']})")
+                                                 f"(default: {RANDOM_EPISODES})")
     p.add_argument("--seed", type=int, help="with --random-policy: seed of the actions and slips (default: 0)")
     p.add_argument("--device", help="with --random-policy: the engine's device, cpu or cuda (default: cpu)")
     p.set_defaults(func=run)
@@ -80,19 +82,19 @@ def random_policy(env_ids: list[str], episodes: int, seed: int, device: str) -> 
 
 
 def run(args: argparse.Namespace) -> int:
-    given = [f"--{k}" for k in RANDOM_DEFAULTS if getattr(args, k) is not None]
+    given = [f"--{k}" for k in RANDOM_OPTIONS if getattr(args, k) is not None]
     if not args.random_policy:
         if given:
             raise UserError(f"{', '.join(given)} go with --random-policy; valid: add --random-policy, or leave them out")
         print(env_table(args.splits))
         return 0
-    opts = {k: default if getattr(args, k) is None else getattr(args, k) for k, default in RANDOM_DEFAULTS.items()}
-    if opts["episodes"] < 1:
-        raise UserError(f"--episodes must be >= 1, got {opts['episodes']}")
+    episodes: int = RANDOM_EPISODES if args.episodes is None else args.episodes
+    if episodes < 1:
+        raise UserError(f"--episodes must be >= 1, got {episodes}")
     known = shiftgrid.envs.registered_ids("shiftgrid", superseded=True)
-    ids = opts["env"] or shiftgrid.envs.registered_ids("shiftgrid")
+    ids: list[str] = args.env or shiftgrid.envs.registered_ids("shiftgrid")
     unknown = [i for i in ids if bare_id(i) not in known]
     if unknown:
         raise UserError(f"unknown shiftgrid ids {unknown}; valid: {', '.join(known)}")
-    print(random_policy([bare_id(i) for i in ids], opts["episodes"], opts["seed"], opts["device"]))
+    print(random_policy([bare_id(i) for i in ids], episodes, args.seed or 0, args.device or "cpu"))
     return 0
