@@ -77,8 +77,8 @@ def engine_refusal(agent: Any, env_id: str, split: str | None, env_kwargs: Mappi
     Example:
         >>> engine_refusal(object(), "shiftgrid/GoTo-v1", "size/far") is None
         True
-        >>> print(engine_refusal(object(), "shiftgrid/DoorKey-v0", "rules/far"))
-        split rules/far of shiftgrid/DoorKey-v0 slips (slip 0.2): the minigrid env draws the slips from its own generator, which the engine does not replay
+        >>> print(engine_refusal(object(), "shiftgrid/DoorKey-v1", "rules/far"))
+        split rules/far of shiftgrid/DoorKey-v1 slips (slip 0.2): the minigrid env draws the slips from its own generator, which the engine does not replay
     """
     if wrapper is not None:
         return "the policy sees the env through an observation wrapper; the engine gives shiftgrid's own view"
@@ -104,7 +104,7 @@ def split_backend(agent: Any, env_id: str, split: str | None, backend: str = "au
         EngineRefused: ``backend="engine"`` on a split the engine cannot play (naming why), or an unknown backend.
 
     Example:
-        >>> split_backend(object(), "shiftgrid/GoTo-v1", "id"), split_backend(object(), "shiftgrid/DoorKey-v0", "rules/far")
+        >>> split_backend(object(), "shiftgrid/GoTo-v1", "id"), split_backend(object(), "shiftgrid/DoorKey-v1", "rules/far")
         ('engine', 'minigrid')
     """
     if check_backend(backend) == "minigrid":

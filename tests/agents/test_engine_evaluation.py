@@ -52,7 +52,7 @@ POLICIES = {"closed loop": lambda: as_predictor(sees), "closed loop, cycles cut"
 
 @pytest.mark.parametrize("env_id, split, env_kwargs", [
     (GOTO, "id", {}), (GOTO, "size/far", {}), (GOTO, "layout/far", {}), (GOTO, "observation/far", {}),
-    (GOTO, "composition/far", {}), (GOTO, "id", {"size": 9, "max_steps": 30}), ("shiftgrid/DoorKey-v0", "distractors/near", {}),
+    (GOTO, "composition/far", {}), (GOTO, "id", {"size": 9, "max_steps": 30}), ("shiftgrid/DoorKey-v1", "distractors/near", {}),
     ("MiniGrid-Empty-5x5-v0", None, {}),
 ])
 @pytest.mark.parametrize("policy", sorted(POLICIES))
@@ -90,7 +90,7 @@ def test_the_constant_action_references_agree():
 
 
 @pytest.mark.parametrize("env_id, split, wrapper, why", [
-    ("shiftgrid/DoorKey-v0", "rules/far", None, "slips"),
+    ("shiftgrid/DoorKey-v1", "rules/far", None, "slips"),
     ("MiniGrid-Fetch-5x5-N2-v0", None, None, "cannot run"),
     (GOTO, "id", "image", "observation wrapper"),
 ])
@@ -118,7 +118,7 @@ def test_evaluate_forced_on_the_engine_where_it_cannot_play_prints_one_line_and_
     run_dir = tmp_path / "doorkey"
     (run_dir / "checkpoints").mkdir(parents=True)
     (run_dir / "checkpoints" / "best.pt").write_bytes(b"")
-    (run_dir / "config.yaml").write_text(yaml.safe_dump({"env": "shiftgrid/DoorKey-v0", "seed": 0, "algo": "ppo"}))
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({"env": "shiftgrid/DoorKey-v1", "seed": 0, "algo": "ppo"}))
     code = cli.main(["evaluate", str(run_dir), "--splits", "rules/far", "--episodes", "2", "--backend", "engine"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "slips" in err[0] and "--backend auto or minigrid" in err[0]

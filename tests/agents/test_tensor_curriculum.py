@@ -262,7 +262,7 @@ def test_bad_teacher_input_with_tensor_ppo_is_one_line_and_exit_2(args, message,
 
 def test_a_factor_group_the_bank_lacks_gets_levels_from_the_whole_split():
     """tscl asks for a level of a group: from the bank when it has one, else from the split (then the generator)."""
-    space = LevelSpace.of_env(gym.make("shiftgrid/DoorKey-v0"))
+    space = LevelSpace.of_env(gym.make("shiftgrid/DoorKey-v1"))
     lo, _ = space.seed_range
     by = ("size",)
     small = [s for s in range(lo, lo + 400) if space.group_of(s, by) == (space.varied["size"][0],)]

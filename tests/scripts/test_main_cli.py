@@ -26,6 +26,6 @@ def test_main_rejects_bad_numbers(capsys):
 
 
 def test_main_forced_on_the_engine_where_it_cannot_evaluate_is_refused_before_training(tmp_path, capsys):
-    code = main(["main", "--env", "shiftgrid/DoorKey-v0", "--backend", "engine", "--run-dir", str(tmp_path / "run")])
+    code = main(["main", "--env", "shiftgrid/DoorKey-v1", "--backend", "engine", "--run-dir", str(tmp_path / "run")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "slips" in err[0] and not (tmp_path / "run").exists()

@@ -10,7 +10,7 @@ the tensor engine's): new seeds are then drawn uniformly from the bank, as the e
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
-    >>> space = LevelSpace.of_env(gym.make("shiftgrid/DoorKey-v0"))
+    >>> space = LevelSpace.of_env(gym.make("shiftgrid/DoorKey-v1"))
     >>> seed = space.new_seed(np.random.default_rng(0))
     >>> space.contains(seed), sorted(space.varied)
     (True, ['num_distractors', 'size'])
