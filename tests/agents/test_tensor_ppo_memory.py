@@ -1,6 +1,7 @@
-"""``tensor-ppo`` with memory: the recurrent forward, a task only memory solves, acting, resume and evaluate, bad input."""
+"""``tensor-ppo`` with memory: the recurrent forward, a task only memory solves, acting with a state.
 
-import signal
+Resume, validation, evaluation and bad settings with memory are in test_tensor_ppo.py, beside the feedforward cases."""
+
 from types import SimpleNamespace
 
 import numpy as np
@@ -8,25 +9,10 @@ import pytest
 import torch
 
 from shiftgrid.agents.run.config import TrainConfig
-from shiftgrid.agents.run.train import train
 from shiftgrid.agents.tensor_ppo.networks import ActorCritic
 from shiftgrid.agents.tensor_ppo.ppo import TensorPPO
-from shiftgrid.scripts.cli import main
 
 EMPTY = "MiniGrid-Empty-5x5-v0"
-FAST = ["--no-progress", "--device", "cpu", "--n-envs", "16", "--set", "hyperparams={n_steps: 16, batch_size: 64, n_epochs: 2}",
-        "--set", "hyperparams.memory=16", "--set", "engine.bank_size=64", "--set", "checkpoint_freq=256"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def bank_cache(tmp_path_factory):
-    """The bank these tests use, built once in a folder of their own (not the user's cache), before any run prints."""
-    from shiftgrid.envs.engine.bank import build_bank
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SHIFTGRID_CACHE", str(tmp_path_factory.mktemp("cache")))
-        build_bank(EMPTY, "train", 64, workers=1, progress=False)
-        yield
 
 
 def observations(steps: int, batch: int, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -34,13 +20,6 @@ def observations(steps: int, batch: int, seed: int = 0) -> dict[str, torch.Tenso
     return {"image": torch.randint(0, 11, (steps, batch, 7, 7, 3), dtype=torch.uint8, generator=g),
             "direction": torch.randint(0, 4, (steps, batch), generator=g),
             "mission": torch.randint(1, 30, (steps, batch, 5), generator=g)}
-
-
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def test_a_sequence_equals_step_by_step_with_the_same_resets():
@@ -144,45 +123,3 @@ def test_predict_carries_the_state_and_zeroes_it_where_an_episode_starts():
     feedforward = TensorPPO(TrainConfig(algo="tensor-ppo", env=EMPTY, n_envs=4, device="cpu",
                                         hyperparams={"n_steps": 4, "batch_size": 8}), training=False)
     assert feedforward.predict({k: v[0].numpy() for k, v in obs.items()}, None, first[0].numpy())[1] is None
-
-
-@pytest.mark.training
-def test_a_recurrent_run_validates_saves_resumes_and_evaluates(tmp_path, capsys, monkeypatch):
-    run = tmp_path / "run"
-    import shiftgrid.agents.run.train as run_train
-
-    def hook(services):
-        if services.num_timesteps >= 1024:
-            signal.raise_signal(signal.SIGTERM)
-
-    monkeypatch.setattr(run_train, "train", lambda config, resume: train(config, resume=resume, hooks=[hook]))
-    code = main(["train", "--algo", "tensor-ppo", "--env", EMPTY, "--steps", "2048", "--run-dir", str(run), *FAST,
-                 "--set", "eval={freq: 512, episodes: 2, splits: [id], n_envs: 2, render: false}"])
-    assert code == 128 + signal.SIGTERM
-    assert f"--resume {run}" in one_error_line(capsys)
-    assert (run / "checkpoints" / "best.pt").is_file()  # chosen by validation episodes played with memory
-    monkeypatch.undo()
-    assert main(["train", "--resume", str(run), "--steps", "3072", "--no-progress"]) == 0
-    assert "SPS" in capsys.readouterr().out
-    state = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
-    assert state["state"]["counters"]["num_timesteps"] >= 3072
-    assert "core.weight_hh" in state["state"]["policy"] and state["state"]["policy"]["core.weight_hh"].shape == (48, 16)
-    assert main(["evaluate", str(run), "--episodes", "4", "--splits", "id"]) == 0
-    assert (run / "eval" / "results.json").is_file()
-
-
-@pytest.mark.parametrize(
-    "argv,message",
-    [
-        (["--set", "hyperparams.memory=-1"], "memory >= 0 (0: no memory), got 64 and -1"),
-        (["--set", "hyperparams.memory=8", "--set", "hyperparams.batch_size=100"],
-         "batch_size must be a multiple of n_steps (16); valid: 16, 32, 48, 64, ... up to 256"),
-        (["--set", "hyperparams.memory=yes"], "hyperparams.memory"),
-    ],
-)
-def test_bad_memory_settings_are_one_line_and_exit_2(argv, message, tmp_path, capsys):
-    code = main(["train", "--algo", "tensor-ppo", "--env", EMPTY, "--steps", "64", "--run-dir", str(tmp_path / "r"),
-                 "--no-progress", "--n-envs", "16", "--set", "hyperparams.n_steps=16", "--set", "engine.bank_size=64", *argv])
-    assert code == 2
-    assert message in one_error_line(capsys)
-    assert not (tmp_path / "r").exists()
