@@ -221,7 +221,9 @@ class ActorCritic(nn.Module):
 
     def initial_state(self, batch: int, device: torch.device | str | None = None) -> torch.Tensor:
         """The memory of ``batch`` envs before any step: zeros ``(batch, memory)`` (no columns without memory)."""
-        return torch.zeros(batch, self.memory_size, device=device if device is not None else self.policy[0].weight.device)
+        if device is None:
+            device = next(self.parameters()).device
+        return torch.zeros(batch, self.memory_size, device=device)
 
     def step(self, obs: Mapping[str, torch.Tensor], state: torch.Tensor, first: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
