@@ -17,8 +17,10 @@ options in ``engine``: ``bank_size``, ``workers``, ``compile``; it runs on ``dev
 directory, the checkpoint envelope, ``--resume``, Ctrl-C/SIGTERM saving, the NaN stop, ``best.pt``
 on validation seeds, the progress bar and SB3's TensorBoard tags all come from the run services.
 The environments are those the engine can express (shiftgrid ids and many of minigrid's own);
-for any other, ``--algo ppo`` trains on the minigrid env. Not yet supported here: ``--advice``,
-``--teacher``, ``--dream`` (``--algo ppo`` takes them).
+for any other, ``--algo ppo`` trains on the minigrid env. ``--teacher`` puts a curriculum teacher over the
+engine's levels (:mod:`shiftgrid.agents.training.tensor_curriculum`), which gets each rollout's
+advantages (PLR's scores) and says which steps the update may learn from (PLR⊥). Not yet
+supported here: ``--advice``, ``--dream`` (``--algo ppo`` takes them).
 
 With ``memory`` > 0 the policy is recurrent (a GRU between the encoder and the heads, see
 :class:`~shiftgrid.agents.tensor_ppo.networks.ActorCritic`): its state is carried across rollouts,
@@ -181,6 +183,10 @@ def gae(r: Rollout, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tenso
 class TensorPPO:
     """The ``tensor-ppo`` learner (see the module docstring); ``policy`` is its :class:`ActorCritic`."""
 
+    #: With ``deterministic``, :meth:`predict`'s action is a function of the observation alone (evaluation may use
+    #: it): True without memory; an instance with memory sets it False.
+    acts_on_observation_only = True
+
     def __init__(self, config: TrainConfig, *, training: bool):
         self.config, self.training = config, training
         self.settings: Settings = from_mapping(Settings, config.hyperparams, "hyperparams.")
@@ -193,6 +199,7 @@ class TensorPPO:
                                             self.settings.hidden, self.settings.memory).to(self.device)
         except ValueError as e:
             raise ConfigError(str(e)) from None
+        self.acts_on_observation_only = self.policy.core is None  # with memory, an action depends on the episode so far
         self.env: Any = self._make_env(config.seed) if training else None  # the bank is built (or loaded) here
         self.lr: Callable[[float], float] | float = schedule("learning_rate", self.settings.learning_rate)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self._lr(0), eps=1e-5, fused=True)
@@ -204,15 +211,22 @@ class TensorPPO:
     # -- the environments ------------------------------------------------------------------------
     def _make_env(self, seed: int) -> Any:
         """The engine's vector env on the device, drawing training levels from the split's bank with ``seed``."""
+        from shiftgrid.agents.training.curriculum import build_teacher
+        from shiftgrid.agents.training.tensor_curriculum import curriculum_tensor_env
         from shiftgrid.envs.engine.vector import make_tensor_vec
 
         c = self.config
+        teacher = build_teacher(c) if c.teacher.name is not None else None  # a bad one is refused before a bank is built
         try:
-            return make_tensor_vec(c.env, c.n_envs, split=c.split or "train", device=self.device, seed=seed, **c.engine,
-                                   **c.env_kwargs)
+            env: Any = make_tensor_vec(c.env, c.n_envs, split=c.split or "train", device=self.device, seed=seed,
+                                       **c.engine, **c.env_kwargs)
         except UnknownEnvError as e:
             known = c.env.split(":")[-1] in gym.registry
             raise ConfigError(f"{e}{f'; --algo ppo runs {c.env} on the minigrid env' if known else ''}") from None
+        if teacher is not None:  # it chooses every level among the bank's, and gets the advantages (after_rollout)
+            env = curriculum_tensor_env(c, env, teacher=teacher)
+            env.scored = True
+        return env
 
     # -- learning --------------------------------------------------------------------------------
     def _lr(self, done_fraction: float) -> float:
@@ -222,7 +236,9 @@ class TensorPPO:
         """Train for ``steps`` more steps (see :class:`~shiftgrid.agents.run.registry.Learner`)."""
         seed = self.config.seed + self.num_timesteps
         self.generator.manual_seed(seed)
-        if self.num_timesteps:  # resumed: fresh episodes, on levels drawn with another seed than the first run's
+        if self.num_timesteps and hasattr(self.env, "reseed"):  # resumed: the teacher (restored) keeps its env
+            self.env.reseed(seed)
+        elif self.num_timesteps:  # resumed: fresh episodes, on levels drawn with another seed than the first run's
             self.close()
             self.env = self._make_env(seed)
         obs, _ = self.env.reset()
@@ -266,7 +282,6 @@ class TensorPPO:
         ret, length = episode
         state, first = memory
         r.state, r.first = state, torch.zeros(T, N, dtype=torch.bool, device=dev)
-        engine = self.env.engine
         for t in range(T):
             for k, v in obs.items():
                 buf[k][t] = v
@@ -277,7 +292,7 @@ class TensorPPO:
             r.actions[t], r.values[t], r.valid[t] = action, value, valid
             r.logprobs[t] = torch.log_softmax(logits, dim=1).gather(1, action[:, None]).squeeze(1)
             # the actions come from a 7-way categorical: the engine's range check (a host sync) is not needed
-            obs, reward, terminated, truncated, info = engine.step(action, autoreset=True, check=False)
+            obs, reward, terminated, truncated, info = self.env.step(action, check=False)
             ended = terminated | truncated
             ret, length = ret + reward, length + valid
             r.rewards[t], r.terminated[t], r.ended[t], r.success[t] = reward, terminated, ended, info["success"]
@@ -311,11 +326,15 @@ class TensorPPO:
         """``n_epochs`` of clipped-PPO minibatch updates on the rollout's valid steps; None when a loss was not finite."""
         s = self.settings
         advantages, returns = gae(r, s.gamma, s.gae_lambda)
+        after_rollout = getattr(self.env, "after_rollout", None)  # a teacher's: scores levels, may restrict the update
+        learn = r.valid if after_rollout is None else after_rollout(advantages, r.valid)
         flat = lambda x: x.reshape((-1,) + tuple(x.shape[2:]))  # noqa: E731
         obs = {k: flat(v) for k, v in r.obs.items()}
         actions, old_logprobs, old_values = flat(r.actions), flat(r.logprobs), flat(r.values)
         advantages, returns = flat(advantages), flat(returns)
-        index = torch.nonzero(flat(r.valid)).squeeze(1)
+        index = torch.nonzero(flat(learn)).squeeze(1)
+        if len(index) == 0:  # PLR⊥ and no replayed level in this rollout: no update
+            return {"train/n_updates": self.n_updates}
         lr = self._lr(min(self.num_timesteps / max(self.config.steps, 1), 1.0))
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -425,8 +444,8 @@ class TensorPPO:
 
 def _check_supported(config: TrainConfig) -> None:
     """Refuse what ``tensor-ppo`` does not take (yet), naming the learner that does."""
-    unsupported = [name for name, given in (("--advice", config.advice.enabled), ("--teacher", config.teacher.name),
-                                            ("--dream", config.dream), ("--demos", config.demos)) if given]
+    unsupported = [name for name, given in (("--advice", config.advice.enabled), ("--dream", config.dream),
+                                            ("--demos", config.demos)) if given]
     if unsupported:
         raise ConfigError(f"tensor-ppo does not take {', '.join(unsupported)}; --algo ppo does")
     unknown = sorted(set(config.engine) - set(ENGINE_OPTIONS) | ({"device"} & set(config.engine)))

@@ -6,10 +6,10 @@ from gymnasium import spaces
 
 import shiftgrid.agents.evaluation.episodes as evaluation
 from shiftgrid.agents.evaluation.baselines import RandomAgent, ScriptedAgent
+from shiftgrid.agents.evaluation.engine_episodes import evaluate_splits
 from shiftgrid.agents.evaluation.episodes import (
     HELD_OUT_SEED_BASE,
     axis_layout,
-    evaluate_splits,
     run_episodes,
     splits_to_evaluate,
 )

@@ -7,7 +7,8 @@ import pytest
 from gymnasium import spaces
 
 from shiftgrid.agents.evaluation.baselines import RandomAgent
-from shiftgrid.agents.evaluation.episodes import EpisodeResult, axis_layout, evaluate_splits
+from shiftgrid.agents.evaluation.engine_episodes import evaluate_splits
+from shiftgrid.agents.evaluation.episodes import EpisodeResult, axis_layout
 from shiftgrid.agents.evaluation.report import RunRecord, learning_curve, markdown, training_table, write_report
 from shiftgrid.agents.evaluation.stats import summarize
 

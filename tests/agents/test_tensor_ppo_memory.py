@@ -89,7 +89,7 @@ def cue_success(memory: int, rollouts: int, seed: int = 0) -> float:
         "normalize_advantage": False}),
         training=False)
     engine = CueEngine(n_envs, delay=3, seed=seed)
-    learner.env = SimpleNamespace(engine=engine)
+    learner.env = engine  # what _collect steps: step(actions, check=False), the engine's next-step auto-reset
     run = SimpleNamespace(state=SimpleNamespace(stop_reason=None, detail=None))
     obs, valid = engine.observation(), torch.ones(n_envs, dtype=torch.bool)
     episode = (torch.zeros(n_envs), torch.zeros(n_envs, dtype=torch.int64))
@@ -129,3 +129,5 @@ def test_predict_carries_the_state_and_zeroes_it_where_an_episode_starts():
     feedforward = TensorPPO(TrainConfig(algo="tensor-ppo", env=EMPTY, n_envs=4, device="cpu",
                                         hyperparams={"n_steps": 4, "batch_size": 8}), training=False)
     assert feedforward.predict({k: v[0].numpy() for k, v in obs.items()}, None, first[0].numpy())[1] is None
+    # evaluation may cut an episode short once the env's state repeats only for a policy without memory
+    assert feedforward.acts_on_observation_only and not learner.acts_on_observation_only

@@ -89,7 +89,7 @@ def test_bad_actions_are_refused_in_one_line():
 
 
 @pytest.mark.parametrize("extra, message", [({"advice": {"granularity": "subgoal"}}, "no advice"),
-                                            ({"teacher": {"name": "uniform"}}, "no a curriculum teacher")])
+                                            ({"teacher": {"name": "uniform"}}, "no curriculum teacher for them yet \\(--algo tensor-ppo")])
 def test_what_the_engine_cannot_train_with_is_refused(extra, message):
     config = TrainConfig.from_dict({"algo": "ppo", "n_envs": 2, "device": "cpu", "vec_env": "tensor", **extra})
     with pytest.raises(ConfigError, match=message):
