@@ -341,7 +341,7 @@ class TensorPPO:
         sums = torch.zeros(6, device=self.device)  # policy gradient, value, entropy, approx. KL, clip fraction, loss
         count = 0
         for epoch in range(s.n_epochs):
-            for mb, logits, value in self._minibatches(r, obs, index):
+            for mb, logits, value in self._minibatches(r, obs, index, learn):
                 if len(mb) == 0:  # envs whose only step here was a reset step (n_steps 1)
                     continue
                 log_probs = torch.log_softmax(logits, dim=1)
@@ -382,13 +382,15 @@ class TensorPPO:
                 "train/explained_variance": float(explained), "train/learning_rate": lr,
                 "train/clip_range": s.clip_range, "train/n_updates": self.n_updates}
 
-    def _minibatches(self, r: Rollout, obs: dict[str, torch.Tensor], index: torch.Tensor
+    def _minibatches(self, r: Rollout, obs: dict[str, torch.Tensor], index: torch.Tensor, learn: torch.Tensor
                      ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """One epoch's minibatches as ``(flat indices of their valid steps, logits, values)``, in a fresh random order.
+        """One epoch's minibatches as ``(flat indices of the steps they learn from, logits, values)``, in a fresh random order.
 
-        Feedforward: ``batch_size`` valid steps drawn from the whole rollout (``index``). With
-        memory: the whole rollout of ``batch_size / n_steps`` envs, replayed from the recurrent
-        state it started with, then its reset steps left out.
+        ``learn`` (``[n_steps, n_envs]``) marks the steps the update may learn from: the valid ones,
+        or fewer where a teacher restricts it (PLR⊥); ``index`` is its flat nonzero indices.
+        Feedforward: ``batch_size`` of those steps drawn from the whole rollout. With memory: the
+        whole rollout of ``batch_size / n_steps`` envs, replayed from the recurrent state it started
+        with (every step feeds the state), then the steps not in ``learn`` left out of the loss.
         """
         s, dev = self.settings, self.device
         if self.policy.core is None:
@@ -403,7 +405,7 @@ class TensorPPO:
         for start in range(0, n, s.batch_size // steps):
             e = envs[start:start + s.batch_size // steps]
             logits, value, _ = self.policy.sequence({k: v[:, e] for k, v in r.obs.items()}, r.state[e], r.first[:, e])
-            keep = r.valid[:, e]
+            keep = learn[:, e]
             yield flat_index[:, e][keep], logits[keep], value[keep]
 
     # -- the Learner interface -------------------------------------------------------------------

@@ -131,3 +131,22 @@ def test_predict_carries_the_state_and_zeroes_it_where_an_episode_starts():
     assert feedforward.predict({k: v[0].numpy() for k, v in obs.items()}, None, first[0].numpy())[1] is None
     # evaluation may cut an episode short once the env's state repeats only for a policy without memory
     assert feedforward.acts_on_observation_only and not learner.acts_on_observation_only
+
+
+@pytest.mark.parametrize("memory", [0, 8])
+def test_an_epoch_learns_from_exactly_the_steps_a_teacher_allows(memory):
+    """PLR⊥ lets the update learn from replayed levels only: with memory too, every other step only feeds the state."""
+    n_envs, n_steps = 8, 4
+    learner = TensorPPO(TrainConfig(algo="tensor-ppo", env=EMPTY, n_envs=n_envs, device="cpu", hyperparams={
+        "n_steps": n_steps, "batch_size": 2 * n_steps, "memory": memory}), training=False)
+    engine = CueEngine(n_envs, delay=3)
+    learner.env = engine
+    obs, valid = engine.observation(), torch.ones(n_envs, dtype=torch.bool)
+    episode = (torch.zeros(n_envs), torch.zeros(n_envs, dtype=torch.int64))
+    carried = (learner.policy.initial_state(n_envs), torch.ones(n_envs, dtype=torch.bool))
+    r = learner._collect(obs, valid, episode, carried)[0]
+    learn = r.valid & (torch.arange(n_envs) % 2 == 0)[None, :]  # a teacher that allows the even envs' steps only
+    index = torch.nonzero(learn.reshape(-1)).squeeze(1)
+    flat_obs = {k: v.reshape((-1,) + tuple(v.shape[2:])) for k, v in r.obs.items()}
+    taken = torch.cat([mb for mb, _, _ in learner._minibatches(r, flat_obs, index, learn)])
+    assert sorted(taken.tolist()) == index.tolist()
