@@ -22,7 +22,7 @@ Example:
     $ shiftgrid benchmark imitation --from rows.jsonl   # demonstrations needed for 99% success, from saved rows
     $ shiftgrid benchmark efficiency runs/dreamer-goto runs/efficiency-goto   # steps to 90% training success, against PPO
     $ shiftgrid benchmark curriculum runs/curriculum-doorkey-150k runs/efficiency-doorkey   # per teacher, against uniform
-    $ shiftgrid benchmark ppo --env shiftgrid/GoTo-v0 --repeats 3   # tensor-ppo's training steps/s against SB3 ppo's
+    $ shiftgrid benchmark ppo --env shiftgrid/GoTo-v1 --repeats 3   # tensor-ppo's training steps/s against SB3 ppo's
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def _imitation_options(q: argparse.ArgumentParser) -> None:
 
 
 def _ppo_options(q: argparse.ArgumentParser) -> None:
-    q.add_argument("--env", default="shiftgrid/GoTo-v0", help="the env both learners train on (default: shiftgrid/GoTo-v0)")
+    q.add_argument("--env", default="shiftgrid/GoTo-v1", help="the env both learners train on (default: shiftgrid/GoTo-v1)")
     q.add_argument("--networks", default="cheap,babyai", help="comma-separated tensor-ppo networks (default: cheap,babyai)")
     q.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported (default: 3)")
     q.add_argument("--reference-steps", type=int, default=8192, help="training steps of SB3 ppo per repeat (default: 8192)")
