@@ -54,7 +54,7 @@ class MechanismConfig:
     """Hidden layers of the reward and continuation heads."""
     decoder_hidden: int = 64
     """Units of the per-cell decoder and of the visibility network."""
-    decoder_context: int = 0
+    decoder_context: int = 1
     """Radius of the egocentric square of memory cells the per-cell decoder reads around each view
     cell (0: the cell alone), so that a cell never observed can be guessed from its neighbours."""
     sight: str = "view"

@@ -20,7 +20,7 @@ Example:
     >>> cells, direction, mission = enc.unpack(enc(obs))
     >>> cells.shape, direction.tolist(), mission.shape
     (torch.Size([2, 49, 8]), [1, 3], torch.Size([2, 8]))
-    >>> dec(torch.zeros(2, 12, 49), torch.zeros(2, 8), torch.zeros(2, 4)).type_logits.shape
+    >>> dec(torch.zeros(2, 12, 49 * 9), torch.zeros(2, 8), torch.zeros(2, 4)).type_logits.shape  # each cell with its 3x3
     torch.Size([2, 7, 7, 11])
 """
 
