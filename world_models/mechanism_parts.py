@@ -134,8 +134,9 @@ class ViewDecoder(nn.Module):
         if config.sight == "scan":
             self.seen: nn.Module = SightScan(SEEN_FEATURES, v)
         else:
-            self.seen = mlp(v * v * SEEN_FEATURES, 2 * h, 1, v * v)
-            nn.init.constant_(cast(nn.Linear, self.seen[-1]).bias, SEEN_PRIOR)
+            whole_view = mlp(v * v * SEEN_FEATURES, 2 * h, 1, v * v)
+            nn.init.constant_(cast(nn.Linear, whole_view[-1]).bias, SEEN_PRIOR)
+            self.seen = whole_view
         self.sight = config.sight
 
     def forward(self, view: Tensor, carry: Tensor, direction_logits: Tensor) -> ObsDistribution:

@@ -200,6 +200,14 @@ def _cell(x: float) -> str:
     return "–" if x != x else f"{x:.2f}"
 
 
+def _each(tables: dict[str, dict[str, dict[int, dict[str, Any]]]]) -> Iterable[tuple[str, dict[str, Any]]]:
+    """``("| run | split | k |", breakdown at k)`` for every run, split and horizon of ``tables``."""
+    for run, splits in tables.items():
+        for split, table in splits.items():
+            for k, v in table.items():
+                yield f"| {run} | {split} | {k} |", v
+
+
 def breakdown_markdown(tables: dict[str, dict[str, dict[int, dict[str, Any]]]]) -> str:
     """Markdown of ``run -> split -> breakdown(...)``: what could be known, then per action, then per true cell type.
 
@@ -215,28 +223,22 @@ def breakdown_markdown(tables: dict[str, dict[str, dict[int, dict[str, Any]]]]) 
     lines = ["## What could be known", "",
              "| run | split | k | changed, knowable | changed, novel | novel share | frame, no novel cell | frames with no novel cell | windows |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for run, splits in tables.items():
-        for split, table in splits.items():
-            for k, v in table.items():
-                lines.append(f"| {run} | {split} | {k} | " + " | ".join(_cell(v[m]) for m in (
-                    "changed_knowable", "changed_novel", "novel_share", "frame_knowable", "knowable_frames")) + f" | {v['windows']} |")
+    for head, v in _each(tables):
+        lines.append(f"{head} " + " | ".join(_cell(v[m]) for m in (
+            "changed_knowable", "changed_novel", "novel_share", "frame_knowable", "knowable_frames")) + f" | {v['windows']} |")
     lines += ["", "## By the action that led into the scored frame", "",
               "| run | split | k | action | frames | changed | changed, knowable | changed, novel | novel share | frame |",
               "|---|---|---|---|---|---|---|---|---|---|"]
-    for run, splits in tables.items():
-        for split, table in splits.items():
-            for k, v in table.items():
-                for action, a in v["by_action"].items():
-                    lines.append(f"| {run} | {split} | {k} | {action} | {a['windows']} | " + " | ".join(_cell(a[m]) for m in (
-                        "changed_accuracy", "changed_knowable", "changed_novel", "novel_share", "frame_accuracy")) + " |")
+    for head, v in _each(tables):
+        for action, a in v["by_action"].items():
+            lines.append(f"{head} {action} | {a['windows']} | " + " | ".join(_cell(a[m]) for m in (
+                "changed_accuracy", "changed_knowable", "changed_novel", "novel_share", "frame_accuracy")) + " |")
     lines += ["", "## By what the changed cell truly shows", "",
               "| run | split | k | type | knowable cells | right | novel cells | right | novel cells predicted as |",
               "|---|---|---|---|---|---|---|---|---|"]
-    for run, splits in tables.items():
-        for split, table in splits.items():
-            for k, v in table.items():
-                for kind, t in v["by_type"].items():
-                    guesses = ", ".join(f"{p} {n}" for p, n in sorted(t["novel_predicted"].items(), key=lambda pn: -pn[1]))
-                    lines.append(f"| {run} | {split} | {k} | {kind} | {t['knowable']} | {_cell(t['knowable_accuracy'])} | "
-                                 f"{t['novel']} | {_cell(t['novel_accuracy'])} | {guesses or '–'} |")
+    for head, v in _each(tables):
+        for kind, t in v["by_type"].items():
+            guesses = ", ".join(f"{p} {n}" for p, n in sorted(t["novel_predicted"].items(), key=lambda pn: -pn[1]))
+            lines.append(f"{head} {kind} | {t['knowable']} | {_cell(t['knowable_accuracy'])} | "
+                         f"{t['novel']} | {_cell(t['novel_accuracy'])} | {guesses or '–'} |")
     return "\n".join(lines) + "\n"
