@@ -10,8 +10,8 @@ Example:
     $ shiftgrid train --algo ppo --env shiftgrid/GoTo-v1 --steps 200000 --run-dir runs/goto
     $ shiftgrid train --algo dqn --env MiniGrid-Empty-5x5-v0 --seed 0,1,2 --set hyperparams.gamma=0.95
     $ shiftgrid train --resume runs/goto --steps 400000     # continue to 400k steps in total
-    $ shiftgrid train --env shiftgrid/DoorKey-v0 --advice subgoal --set advice.fade_steps=500000
-    $ shiftgrid train --env shiftgrid/DoorKey-v0 --teacher plr --teacher-set temperature=0.1
+    $ shiftgrid train --env shiftgrid/DoorKey-v1 --advice subgoal --set advice.fade_steps=500000
+    $ shiftgrid train --env shiftgrid/DoorKey-v1 --teacher plr --teacher-set temperature=0.1
 """
 
 from __future__ import annotations
@@ -56,6 +56,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "e.g. PPO fine-tuning a bc run")
     p.add_argument("--dream", metavar="WM_RUN", help="train an SB3 learner inside the world model of WM_RUN "
                    "(a shiftgrid wm train or Dreamer run), started from real first observations; evaluated in the real env")
+    p.add_argument("--dream-anyway", action="store_true", help="with --dream: train even where the world model's reward "
+                   f"or termination F1 one step ahead, on held-out real episodes, is below dream_min_f1 (default: "
+                   f"{d.dream_min_f1:g}; --set dream_min_f1=0 skips the check); a warning gives the figures")
     p.add_argument("--config", type=Path, help="YAML file of config keys (over the presets)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, dotted for nested keys (repeatable): --set hyperparams.gamma=0.95")
@@ -217,5 +220,30 @@ def train_all(runs: list[tuple[TrainConfig, bool]], prog: str = "shiftgrid train
     return 0
 
 
+def check_dreams(runs: list[tuple[TrainConfig, bool]], anyway: bool) -> None:
+    """Refuse (``UserError``) to start training in a dream whose world model falls short of its config's
+    ``dream_min_f1``; with ``anyway``, warn instead. A passing model's figures are said on stderr."""
+    seen = set()
+    for config, resume in runs:
+        key = (config.dream, config.env, repr(sorted(config.env_kwargs.items())), config.dream_min_f1)
+        if config.dream is None or resume or config.dream_min_f1 <= 0 or key in seen:
+            continue
+        seen.add(key)
+        from shiftgrid.agents.model_based.dream_fitness import dream_fitness
+
+        fitness = dream_fitness(config.dream, config.env, device=config.device, env_kwargs=config.env_kwargs)
+        short = fitness.shortfalls(config.dream_min_f1)
+        if not short:
+            print(f"shiftgrid train: --dream {config.dream}: {fitness}", file=sys.stderr)
+        elif anyway:
+            print(f"shiftgrid train: warning: --dream {config.dream}: {'; '.join(short)}: a learner may learn nothing "
+                  f"there ({fitness}); training anyway (--dream-anyway)", file=sys.stderr)
+        else:
+            raise UserError(f"--dream {config.dream}: its world model is not good enough to train in: {'; '.join(short)} "
+                            f"({fitness}); train the model further, or give --dream-anyway to train in it regardless")
+
+
 def run(args: argparse.Namespace) -> int:
-    return train_all(configs(args))
+    runs = configs(args)
+    check_dreams(runs, args.dream_anyway)
+    return train_all(runs)

@@ -234,7 +234,8 @@ def tiny(argv: list[str]) -> list[str]:
     key = " ".join(argv[:2]) if argv[0] in ("wm", "benchmark") else argv[0]
     if key == "train":
         algo = argv[argv.index("--algo") + 1] if "--algo" in argv else "ppo"
-        return argv + TRAIN + LEARNER_FLAGS[algo]
+        dream = ["--dream-anyway"] if "--dream" in argv else []  # a model of 48 steps cannot teach: the check warns
+        return argv + TRAIN + LEARNER_FLAGS[algo] + dream
     return argv + TINY[key]
 
 

@@ -99,7 +99,12 @@ class LatentWorldModel(WorldModel):
 
     def loss(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """``obs + reward + cont + dyn_scale * dyn + rep_scale * rep``, and every term and metric (detached)."""
-        _, out = self.observe(batch)
+        total, terms, _ = self.loss_and_states(batch)
+        return total, terms
+
+    def loss_and_states(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor], LatentState | None]:
+        """:meth:`loss`, and the posterior states of the same pass (it is :meth:`observe`)."""
+        states, out = self.observe(batch)
         l, c = out.losses, self.config
         total = l["obs"] + l["reward"] + l["cont"] + c.dyn_scale * l["dyn"] + c.rep_scale * l["rep"]
-        return total, {**{k: v.detach() for k, v in l.items()}, **{k: v.detach() for k, v in out.metrics.items()}}
+        return total, {**{k: v.detach() for k, v in l.items()}, **{k: v.detach() for k, v in out.metrics.items()}}, states

@@ -237,6 +237,13 @@ class WorldModel(torch.nn.Module, abc.ABC):
     def loss(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """Total training loss of a batch and its (detached) terms and metrics."""
 
+    def loss_and_states(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor], LatentState | None]:
+        """:meth:`loss`, and the posterior states ``(B, T)`` of that pass where it filters as :meth:`observe`
+        does (an actor-critic starts imagining from them, detached, instead of filtering the batch again);
+        ``None`` (this default) where the training pass filters otherwise."""
+        total, terms = self.loss(batch)
+        return total, terms, None
+
 
 def to_symbolic(image: Tensor | np.ndarray) -> np.ndarray:
     """minigrid's symbolic image (``uint8`` ``(H, W, 3)``, indexed ``(x, y)``) of one predicted grid-code frame.

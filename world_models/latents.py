@@ -30,14 +30,19 @@ def straight_through(logits: Tensor, generator: torch.Generator | None = None) -
     return _draw(torch.softmax(logits.float(), -1), generator)
 
 
-def mixed_sample(raw: Tensor, mix: float, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-    """``(unimix(raw, mix), straight_through(that))`` with the probabilities computed once (the imagination step)."""
+def mixed_sample(raw: Tensor, mix: float, generator: torch.Generator | None = None,
+                 uniform: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """``(unimix(raw, mix), straight_through(that))`` with the probabilities computed once (the imagination step).
+
+    ``uniform`` ``(...)``: the draws to invert, one per categorical, instead of drawing them here
+    (a filter draws a whole sequence's at once: the same numbers, as ``torch.rand`` fills row-major).
+    """
     probs = (1 - mix) * torch.softmax(raw.float(), -1) + mix / raw.shape[-1]
-    return torch.log(probs), _draw(probs, generator)
+    return torch.log(probs), _draw(probs, generator, uniform)
 
 
-def _draw(probs: Tensor, generator: torch.Generator | None) -> Tensor:
-    u = torch.rand(probs.shape[:-1], generator=generator, device=probs.device, dtype=probs.dtype)
+def _draw(probs: Tensor, generator: torch.Generator | None, uniform: Tensor | None = None) -> Tensor:
+    u = torch.rand(probs.shape[:-1], generator=generator, device=probs.device, dtype=probs.dtype) if uniform is None else uniform
     idx = (probs.cumsum(-1) < u[..., None]).sum(-1).clamp_(max=probs.shape[-1] - 1)
     onehot = torch.nn.functional.one_hot(idx, probs.shape[-1]).to(probs.dtype)
     return onehot + probs - probs.detach() if torch.is_grad_enabled() and probs.requires_grad else onehot

@@ -51,14 +51,28 @@ class RSSM(LatentWorldModel):
         self.post_net = mlp(c.deter + c.embed, c.hidden, 1, latent)
         self._build_heads(c.deter)
         self._core = torch.compile(self._dynamics, backend=c.compile_backend) if c.compile else self._dynamics
+        self._filter_core = torch.compile(self._filter_step, backend=c.compile_backend) if c.compile else self._filter_step
 
     # ---- the recurrent step ----------------------------------------------------------------
 
-    def _dynamics(self, deter: Tensor, stoch: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
-        """``h_t = GRU(h_{t-1}, [z_{t-1}, a_{t-1}])`` and the prior's raw logits ``(B, S, K)`` (before the uniform mix)."""
+    def _recur(self, deter: Tensor, stoch: Tensor, action: Tensor) -> Tensor:
+        """``h_t = GRU(h_{t-1}, [z_{t-1}, a_{t-1}])`` (``action`` one-hot)."""
         x = self.img_in(torch.cat([stoch.flatten(-2), action], -1))
-        deter = self.gru(x, deter.to(x.dtype)).float()
+        return self.gru(x, deter.to(x.dtype)).float()
+
+    def _dynamics(self, deter: Tensor, stoch: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
+        """``h_t`` and the prior's raw logits ``(B, S, K)`` (before the uniform mix)."""
+        deter = self._recur(deter, stoch, action)
         return deter, self._raw(self.prior_net(deter))
+
+    def _filter_step(self, deter: Tensor, stoch: Tensor, action: Tensor, embed: Tensor, uniform: Tensor
+                     ) -> tuple[Tensor, Tensor, Tensor]:
+        """``h_t``, the posterior's logits and its sample drawn at ``uniform`` ``(B, S)``: a filtering step
+        without the prior, which only the loss reads (so :meth:`observe` computes it for every step at once)."""
+        deter = self._recur(deter, stoch, action)
+        post, stoch = mixed_sample(self._raw(self.post_net(torch.cat([deter, embed.to(deter.dtype)], -1))),
+                                   self.config.unimix, uniform=uniform)
+        return deter, post, stoch
 
     def _raw(self, out: Tensor) -> Tensor:
         """A network's ``(B, S * K)`` output as float latent logits ``(B, S, K)``."""
@@ -84,33 +98,44 @@ class RSSM(LatentWorldModel):
         """
         keep = (~is_first.bool()).float()
         onehot = F.one_hot(action.long(), self.spec.num_actions).float() * keep[:, None]
-        deter, raw = self._core(state.deter * keep[:, None], state.stoch * keep[:, None, None], onehot)
-        prior = unimix(raw, self.config.unimix)
-        post, stoch = mixed_sample(self._raw(self.post_net(torch.cat([deter, embed.to(deter.dtype)], -1))),
-                                   self.config.unimix, generator)
-        return LatentState(deter, stoch, post), prior
+        uniform = torch.rand(state.stoch.shape[:-1], generator=generator, device=embed.device)
+        deter, post, stoch = self._filter_core(state.deter * keep[:, None], state.stoch * keep[:, None, None], onehot,
+                                               embed, uniform)
+        return LatentState(deter, stoch, post), unimix(self._raw(self.prior_net(deter)), self.config.unimix)
 
     # ---- the interface ---------------------------------------------------------------------
 
     def observe(self, batch: Mapping[str, Tensor], generator: torch.Generator | None = None
                 ) -> tuple[LatentState, ObserveOutput]:
-        """Filter ``(B, T)`` sequences; a sequence's first step starts from :meth:`initial` whatever its flag."""
+        """Filter ``(B, T)`` sequences; a sequence's first step starts from :meth:`initial` whatever its flag.
+
+        The same steps as :meth:`obs_step` in turn, with two costs taken out of the loop: the uniform draws
+        of every step are drawn at once, and the prior (read only by the loss) is computed for all steps at once.
+        """
         b, t = batch["action"].shape
         with self._autocast():
             embed = self._embed(batch)
-            state, action = self.initial(b), torch.zeros(b, dtype=torch.long, device=embed.device)
             is_first = batch["is_first"].clone()
             is_first[:, 0] = True
-            posts, priors = [], []
+            keep = (~is_first.bool()).float()
+            previous = torch.cat([torch.zeros_like(batch["action"][:, :1]), batch["action"][:, :-1]], 1)
+            onehot = F.one_hot(previous.long(), self.spec.num_actions).float() * keep[..., None]
+            # every step's draws at once: the numbers obs_step would draw step by step (torch.rand fills row-major)
+            uniform = torch.rand((t, b, self.config.stoch), generator=generator, device=embed.device)
+            state = self.initial(b)
+            deter, stoch = state.deter, state.stoch
+            deters, stochs, posts = [], [], []
             for i in range(t):
-                state, prior = self.obs_step(state, action, embed[:, i], is_first[:, i], generator)
-                posts.append(state)
-                priors.append(prior)
-                action = batch["action"][:, i]
-            states = LatentState.stack(posts, 1)
+                k = keep[:, i]
+                deter, post, stoch = self._filter_core(deter * k[:, None], stoch * k[:, None, None], onehot[:, i],
+                                                       embed[:, i], uniform[i])
+                deters.append(deter)
+                stochs.append(stoch)
+                posts.append(post)
+            states = LatentState(torch.stack(deters, 1), torch.stack(stochs, 1), torch.stack(posts, 1))
+            prior_logits = unimix(self._raw(self.prior_net(states.deter)), self.config.unimix)
             preds = self.predict(states)
-        prior_logits = torch.stack(priors, 1)
-        assert states.logits is not None, "obs_step's states keep their posterior logits"
+        assert states.logits is not None, "filtered states keep their posterior logits"
         losses, metrics = self._objective(batch, preds, states.logits, prior_logits)
         return states, ObserveOutput(losses, metrics, preds, prior_logits, states.logits)
 

@@ -97,6 +97,16 @@ def _f1(tp: int, fp: int, fn: int) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
 
 
+def f1_score(real: Tensor, predicted: Tensor) -> float:
+    """F1 of boolean ``predicted`` against ``real`` (same shape); NaN where neither has a positive.
+
+    Example:
+        >>> f1_score(torch.tensor([True, False, True]), torch.tensor([True, True, False]))
+        0.5
+    """
+    return _f1(int((real & predicted).sum()), int((~real & predicted).sum()), int((real & ~predicted).sum()))
+
+
 @dataclass
 class Tally:
     """Sums over scored predictions at one horizon; :meth:`metrics` turns them into the metrics."""

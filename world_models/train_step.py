@@ -26,7 +26,7 @@ from typing import Mapping
 import torch
 from torch import Tensor
 
-from shiftgrid.world_models.interface import WorldModel
+from shiftgrid.world_models.interface import LatentState, WorldModel
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -47,8 +47,16 @@ def train_step(model: WorldModel, optimizer: torch.optim.Optimizer, batch: Mappi
         NonFiniteLossError: naming the non-finite terms (or the gradient norm); nothing is updated,
             so the last good parameters (and any checkpoint of them) stay valid.
     """
+    return train_step_with_states(model, optimizer, batch, grad_clip)[0]
+
+
+def train_step_with_states(model: WorldModel, optimizer: torch.optim.Optimizer, batch: Mapping[str, Tensor],
+                           grad_clip: float | None = None) -> tuple[dict[str, float], LatentState | None]:
+    """:func:`train_step`, also returning the batch's posterior states of the loss pass, detached (the
+    parameters before the step filtered them), or ``None`` where the model's training pass is not its
+    filter (:meth:`WorldModel.loss_and_states`)."""
     model.train()
-    total, terms = model.loss(batch)
+    total, terms, states = model.loss_and_states(batch)
     values = {k: float(v) for k, v in terms.items()}
     loss = float(total.detach())
     if not math.isfinite(loss):
@@ -63,4 +71,4 @@ def train_step(model: WorldModel, optimizer: torch.optim.Optimizer, batch: Mappi
         optimizer.zero_grad(set_to_none=True)
         raise NonFiniteLossError(f"world-model gradient norm is {norm} (loss {loss:.4g}); parameters not updated")
     optimizer.step()
-    return {**values, "loss": loss, "grad_norm": norm}
+    return {**values, "loss": loss, "grad_norm": norm}, None if states is None else states.detach()

@@ -31,7 +31,6 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, cast
 import gymnasium as gym
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from shiftgrid.envs.episodes import EpisodeCounter
 from shiftgrid.envs.learner_env import expects_advice, has_splits, make_env
@@ -159,21 +158,26 @@ def check_actions(actions: Any, n: int, action_space: gym.Space, who: str) -> np
                else f"{type(actions).__name__} {' '.join(repr(actions).split())[:60]}")
         raise PolicyError(f"{who} returned {got} for a batch of {n} observations; expected one action per observation "
                           f"(shape {expected}) of {valid}")
+    if isinstance(action_space, gym.spaces.Discrete):  # the whole batch at once (an engine batch may be thousands)
+        start = int(action_space.start)
+        fits = np.issubdtype(array.dtype, np.integer) & (array >= start) & (array < start + int(action_space.n))
+        if fits.all():
+            return array
+        i = int(np.flatnonzero(~fits)[0])
+        raise PolicyError(f"{who} returned action {array[i].tolist()!r} for observation {i} of a batch of {n}; valid actions: {valid}")
     for i, a in enumerate(array):
-        if isinstance(action_space, gym.spaces.Discrete):
-            ok = np.issubdtype(array.dtype, np.integer) and action_space.contains(int(a))
-        else:
-            ok = action_space.contains(np.asarray(a, dtype=action_space.dtype)) if action_space.shape else action_space.contains(a)
+        ok = action_space.contains(np.asarray(a, dtype=action_space.dtype)) if action_space.shape else action_space.contains(a)
         if not ok:
             raise PolicyError(f"{who} returned action {a.tolist()!r} for observation {i} of a batch of {n}; valid actions: {valid}")
     return array
 
 
-def _who(agent: Any) -> str:
+def who(agent: Any) -> str:
+    """How errors name ``agent``: its ``label``, else its ``predict``."""
     return getattr(agent, "label", None) or f"{type(agent).__name__}.predict"
 
 
-def _cuda_devices() -> list[int]:
+def cuda_devices() -> list[int]:
     """The CUDA devices whose generators sampled evaluation actions draw from (none until CUDA is in use).
 
     Forked with the CPU generator, so an evaluation or side estimate leaves the learner's randomness as it was.
@@ -226,7 +230,7 @@ def run_episodes(
     base = first_reset_seed(env_id, seed)
     n = max(1, min(n_envs, episodes))
     envs = [evaluation_env(env_id, split, env_kwargs, wrapper, advice=expects_advice(agent)) for _ in range(n)]
-    with torch.random.fork_rng(devices=_cuda_devices()):
+    with torch.random.fork_rng(devices=cuda_devices()):
         torch.manual_seed(seed)
         return _run(agent, envs, lambda i: {"seed": base + i}, episodes, deterministic, step_budget)
 
@@ -250,7 +254,7 @@ def run_levels(agent: Any, env_id: str, split: str | None, level_seeds: Sequence
         raise ValueError(f"run_levels needs episodes >= 1 and at least one level seed, got {episodes} and {list(level_seeds)}")
     total = episodes * len(level_seeds)
     envs = [evaluation_env(env_id, split, env_kwargs, advice=expects_advice(agent)) for _ in range(max(1, min(n_envs, total)))]
-    with torch.random.fork_rng(devices=_cuda_devices()):
+    with torch.random.fork_rng(devices=cuda_devices()):
         torch.manual_seed(seed)
         return _run(agent, envs, lambda i: {"seed": seed + i, "options": {"level_seed": int(level_seeds[i // episodes])}},
                     total, deterministic)
@@ -275,7 +279,7 @@ def _run(agent: Any, envs: list, reset: Callable[[int], dict[str, Any]], episode
         counts = np.zeros((n, int(space.n)), dtype=np.int64) if isinstance(space, gym.spaces.Discrete) else None
         while active.any():
             actions, state = agent.predict(_stack(obs), state=state, episode_start=episode_start, deterministic=deterministic)
-            actions = check_actions(actions, n, envs[0].action_space, _who(agent))
+            actions = check_actions(actions, n, envs[0].action_space, who(agent))
             episode_start = np.zeros(n, dtype=bool)
             reward, terminated, truncated = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
             infos: list[dict[str, Any]] = [{}] * n
@@ -346,42 +350,3 @@ def axis_layout(env_id: str, evaluated: Iterable[str]) -> dict[str, dict[str, st
         {'size': {'id': 'id', 'near': 'size/near', 'far': 'size/far'}}
     """
     return splits_for(env_id).axis_layout(list(evaluated)) if has_splits(env_id) else {}
-
-
-def evaluate_splits(
-    agent: Any,
-    env_id: str,
-    splits: str | Iterable[str] = "all",
-    episodes: int = 1000,
-    seed: int = 0,
-    *,
-    n_envs: int = 4,
-    progress: bool = True,
-    deterministic: bool = True,
-    env_kwargs: Mapping[str, Any] | None = None,
-    wrapper: ObservationWrapper | None = None,
-) -> dict[str, list[EpisodeResult]]:
-    """Evaluate ``agent`` on every split of :func:`splits_to_evaluate` (``episodes`` each), with a progress bar.
-
-    ``deterministic``, ``env_kwargs`` and ``wrapper`` are passed to :func:`run_episodes`.
-
-    Returns:
-        canonical split name -> episode results (``<axis>/id`` appears once, as ``id``).
-
-    Example:
-        >>> from shiftgrid.agents.evaluation.baselines import RandomAgent
-        >>> from gymnasium import spaces
-        >>> out = evaluate_splits(RandomAgent(spaces.Discrete(7), 0), "shiftgrid/GoTo-v1",
-        ...                       ["id", "size/far"], episodes=2, progress=False)
-        >>> {k: len(v) for k, v in out.items()}
-        {'id': 2, 'size/far': 2}
-    """
-    names = splits_to_evaluate(env_id, splits)
-    with_splits = has_splits(env_id)
-    results: dict[str, list[EpisodeResult]] = {}
-    bar = tqdm(names, desc=f"evaluate {env_id}", unit="split", disable=not progress)
-    for name in bar:
-        bar.set_postfix_str(name)
-        results[name] = run_episodes(agent, env_id, name if with_splits else None, episodes, seed=seed, n_envs=n_envs,
-                                     deterministic=deterministic, env_kwargs=env_kwargs, wrapper=wrapper)
-    return results

@@ -3,9 +3,10 @@
 From a batch of start states (every replayed posterior state), the actor rolls the world model
 forward ``horizon`` steps (:meth:`~shiftgrid.world_models.interface.WorldModel.imagine`, under
 ``no_grad``: actions are integers sampled from the actor, so no gradient can flow through a
-categorical sample). With ``s_0`` the start and ``s_{k+1}`` the state action ``a_k`` led to,
-the heads of ``s_{k+1}`` give the reward ``r_{k+1}`` of taking ``a_k`` at ``s_k`` and the
-continuation ``c_{k+1}``. Then:
+categorical sample; the log-probabilities of the actor's pass that chose them are kept for its
+loss, their graph reaching the actor's weights only). With ``s_0`` the start and ``s_{k+1}`` the
+state action ``a_k`` led to, the heads of ``s_{k+1}`` give the reward ``r_{k+1}`` of taking
+``a_k`` at ``s_k`` and the continuation ``c_{k+1}``. Then:
 
 - lambda-returns ``R_k = r_{k+1} + gamma c_{k+1} ((1 - lam) v(s_{k+1}) + lam R_{k+1})``,
   ``R_H = v(s_H)``, bootstrapped from the **slow critic** (an EMA of the critic's weights, a
@@ -153,10 +154,14 @@ class Actor(nn.Module):
     def act(self, features: Tensor, deterministic: bool = False, generator: torch.Generator | None = None) -> Tensor:
         """Integer actions ``(...)``: sampled, or the most likely with ``deterministic``."""
         logp = self.log_probs(features)
-        if deterministic:
-            return logp.argmax(-1)
-        flat = logp.exp().reshape(-1, logp.shape[-1])
-        return torch.multinomial(flat, 1, generator=generator).reshape(logp.shape[:-1])
+        return logp.argmax(-1) if deterministic else self.sample(logp, generator)
+
+    @staticmethod
+    @torch.no_grad()
+    def sample(log_probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Integer actions ``(...)`` drawn from log-probabilities ``(..., A)``."""
+        flat = log_probs.exp().reshape(-1, log_probs.shape[-1])
+        return torch.multinomial(flat, 1, generator=generator).reshape(log_probs.shape[:-1])
 
 
 class Critic(nn.Module):
@@ -197,7 +202,6 @@ class ActorCritic(nn.Module):
         self.actor_opt.load_state_dict(state["actor"])
         self.critic_opt.load_state_dict(state["critic"])
 
-    @torch.no_grad()
     def rollout(self, model: WorldModel, start: LatentState, generator: torch.Generator | None = None
                 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Imagine ``horizon`` steps from ``start`` ``(N,)`` under the actor (no graph is kept).
@@ -205,9 +209,27 @@ class ActorCritic(nn.Module):
         Returns ``features`` ``(N, H+1, F)`` of ``s_0..s_H``, ``actions`` ``(N, H)`` (``a_k`` taken
         at ``s_k``), ``reward`` and ``cont`` ``(N, H)`` (of ``s_1..s_H``).
         """
-        imagined = model.imagine(start, lambda s: self.actor.act(s.features(), generator=generator), self.config.horizon)
-        feats = torch.cat([start.features()[:, None], imagined.states.features()], 1).float()
-        return feats, imagined.actions, imagined.predictions.reward.float(), imagined.predictions.cont_prob.float()
+        return self._imagine(model, start, generator, keep_log_probs=False)[:4]
+
+    def _imagine(self, model: WorldModel, start: LatentState, generator: torch.Generator | None, keep_log_probs: bool
+                 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
+        """:meth:`rollout`, and with ``keep_log_probs`` the actor's log-probabilities ``(N, H, A)`` at ``s_0..s_{H-1}``
+        from the forward pass that chose the actions, with its graph (the actor's loss then needs no second
+        pass; the model's features carry no graph, so its gradient reaches the actor's weights alone)."""
+        kept: list[Tensor] = []
+        device = start.deter.device.type
+
+        def policy(state: LatentState) -> Tensor:
+            with torch.enable_grad() if keep_log_probs else torch.no_grad(), torch.autocast(device, enabled=False):
+                logp = self.actor.log_probs(state.features().float())  # fp32, as the actor's loss reads it
+            kept.append(logp)
+            return self.actor.sample(logp.detach(), generator)
+
+        with torch.no_grad():
+            imagined = model.imagine(start, policy, self.config.horizon)
+            feats = torch.cat([start.features()[:, None], imagined.states.features()], 1).float()
+        return (feats, imagined.actions, imagined.predictions.reward.float(), imagined.predictions.cont_prob.float(),
+                torch.stack(kept, 1) if keep_log_probs else None)
 
     def update(self, model: WorldModel, start: LatentState, start_cont: Tensor,
                generator: torch.Generator | None = None) -> dict[str, float]:
@@ -217,7 +239,8 @@ class ActorCritic(nn.Module):
             NonFiniteLossError: a loss or gradient norm is NaN or inf (nothing is updated).
         """
         c = self.config
-        feats, actions, reward, cont = self.rollout(model, start.detach(), generator)
+        feats, actions, reward, cont, logp = self._imagine(model, start.detach(), generator, keep_log_probs=True)
+        assert logp is not None, "kept when asked"
         with torch.no_grad():
             ret = lambda_returns(reward, cont, self.slow_critic.value(feats), c.gamma, c.lam)
             weight = start_cont.float()[:, None] * torch.cumprod(
@@ -229,7 +252,6 @@ class ActorCritic(nn.Module):
         critic_loss = (weight * self.critic.twohot.loss(critic_logits, ret)).mean()
         baseline = self.critic.twohot.decode(critic_logits.detach())
         advantage = (ret - baseline) / scale
-        logp = self.actor.log_probs(now)
         taken = logp.gather(-1, actions.long()[..., None])[..., 0]
         entropy = -(logp.exp() * logp).sum(-1)
         actor_loss = -(weight * (taken * advantage + c.entropy * entropy)).mean()

@@ -11,10 +11,12 @@ The loop, top to bottom (:meth:`Dreamer.learn`):
 2. **Train**, ``train_ratio`` replayed steps per environment step (the speed / sample-efficiency
    knob; one update replays ``batch_size x seq_len`` steps): a world-model step
    (:func:`~shiftgrid.world_models.train_step.train_step`, its own optimiser), then the posterior
-   states of the same batch, every one of them, start imagined rollouts that train the actor
-   and critic (:class:`~shiftgrid.agents.model_based.actor_critic.ActorCritic`, their own optimisers).
+   states of that training pass, every one of them and detached (DreamerV3's way: the batch is
+   not filtered a second time), start imagined rollouts that train the actor and critic
+   (:class:`~shiftgrid.agents.model_based.actor_critic.ActorCritic`, their own optimisers).
 3. **Report** to the run services: finished episodes after every step (progress bar, target,
-   ``rollout/*``), metrics after updates (``world_model/*`` losses and accuracies, ``train/*``:
+   ``rollout/*``), metrics after updates (``world_model/*`` losses and accuracies, ``world_model/one_step/*``
+   one-step prediction with reward and termination F1 at each write, ``train/*``:
    actor entropy, return scale, imagined return ``train/imagined_return`` next to the real
    ``rollout/ep_rew_mean``; TensorBoard every ``log_every`` steps, open-loop prediction images
    every ``openloop_every``), which also checkpoint, evaluate and stop on signals or NaN.
@@ -39,6 +41,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping, cast
@@ -55,14 +58,17 @@ from shiftgrid.agents.training.envs import make_vec
 from shiftgrid.envs.learner_env import close_quietly, env_spaces
 from shiftgrid.world_models.device import resolve_device
 from shiftgrid.world_models.interface import LatentState, ObsSpec, WorldModel
+from shiftgrid.world_models.metrics import one_step_accuracy
 from shiftgrid.world_models.models import build_model, model_names
 from shiftgrid.world_models.openloop import replay_open_loop
 from shiftgrid.world_models.replay import SequenceReplay
 from shiftgrid.world_models.train_ratio import TrainRatio
-from shiftgrid.world_models.train_step import NonFiniteLossError, make_optimizer, train_step
+from shiftgrid.world_models.train_step import NonFiniteLossError, make_optimizer, train_step_with_states
 
 #: Open-loop images: real steps filtered before predicting (the horizon is imagination's), and sequences drawn.
 OPENLOOP_CONTEXT, OPENLOOP_SEQUENCES = 5, 4
+#: Replayed sequences of the one-step prediction report (rewarded steps are rare: a training batch may hold none).
+REPORT_SEQUENCES = 64
 
 
 @dataclass(frozen=True)
@@ -189,15 +195,26 @@ class Dreamer:
         hp = self.hp
         assert self.replay is not None, "built with training=False"
         batch = self.replay.sample(hp.batch_size, hp.seq_len, generator=self.generator)
-        wm = train_step(self.model, self.model_opt, batch)
-        with torch.no_grad():
-            self.model.eval()
-            states, _ = self.model.observe(batch)
+        wm, states = train_step_with_states(self.model, self.model_opt, batch)
+        if states is None:  # the model's training pass is not its filter: filter the batch again
+            with torch.no_grad():
+                self.model.eval()
+                states, _ = self.model.observe(batch)
         start = states.reshape(hp.batch_size * hp.seq_len).detach()
         start_cont = 1.0 - batch["terminated"].reshape(-1).float()
         metrics = self.ac.update(self.model, start, start_cont, generator=self.device_generator)
         self.updates += 1
         return {**{f"world_model/{k}": v for k, v in wm.items()}, **metrics}
+
+    def _one_step_report(self) -> dict[str, float]:
+        """``world_model/one_step/*``: one-step prediction (cells, direction, reward and termination F1) on
+        :data:`REPORT_SEQUENCES` replayed sequences, drawn apart from the training batches' random stream."""
+        assert self.replay is not None, "built with training=False"
+        gen = torch.Generator().manual_seed(self.config.seed + self.updates)
+        batch = self.replay.sample(REPORT_SEQUENCES, self.hp.seq_len, generator=gen)
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            scores = one_step_accuracy(self.model, batch)  # its latent draws leave training's random stream alone
+        return {f"world_model/one_step/{k}": v for k, v in scores.items() if math.isfinite(v)}
 
     def learn(self, steps: int, run: RunServices) -> None:
         env, hp = self.env, self.hp
@@ -247,6 +264,7 @@ class Dreamer:
             mean = {k: v / count for k, v in sums.items()} if log else {}
             if log:
                 mean["train/updates"] = float(self.updates)
+                mean.update(self._one_step_report())
                 sums, count, last_log = {}, 0, self.num_timesteps
                 if hp.openloop_every and self.num_timesteps - last_image >= hp.openloop_every:
                     mean.update(replay_open_loop(self.model, self.replay, OPENLOOP_CONTEXT, hp.actor_critic.horizon,

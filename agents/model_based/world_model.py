@@ -17,7 +17,8 @@ dataset. Everything else is the run machinery's
 TensorBoard (every ``log_every`` updates): ``train/<term>`` for each loss term (``obs``,
 ``reward``, ``cont``, ``dyn``, ``rep``), ``train/loss``, ``train/kl``, ``train/grad_norm``,
 ``train/cell_accuracy`` (posterior reconstruction), ``train/one_step/<metric>`` (one-step
-prediction from the prior, :func:`~shiftgrid.world_models.metrics.one_step_accuracy`), and
+prediction from the prior, :func:`~shiftgrid.world_models.metrics.one_step_accuracy`: cells, direction,
+reward and termination F1 where the batch has a rewarded or ending step), and
 ``rollout/*``; every ``openloop_every`` updates, and at the end of training, ``openloop/prediction`` (an
 image: real / predicted / where they differ, labelled, :mod:`shiftgrid.world_models.openloop`) and
 ``openloop/cell_accuracy``.

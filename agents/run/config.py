@@ -31,6 +31,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from shiftgrid.agents.evaluation.backends import BACKENDS
 from shiftgrid.agents.run.errors import ConfigError
 from shiftgrid.agents.run.registry import check_learner
 from shiftgrid.envs.teacher.advice import AdviceConfig
@@ -40,6 +41,7 @@ from shiftgrid.envs.teacher.advice import AdviceConfig
 VALIDATION_SEED = 1_000_000
 #: The training vector envs (``TrainConfig.vec_env``).
 VEC_ENVS = ("dummy", "subproc", "tensor")
+
 
 
 def shiftgrid_version() -> str:
@@ -66,6 +68,9 @@ class EvalConfig:
     """Log one rendered episode per evaluated split to TensorBoard as a grid of frames."""
     deterministic: bool = True
     """Take the most likely action (False: sample from the policy, seeded)."""
+    backend: str = "auto"
+    """Where episodes run: ``auto`` (the tensor engine wherever it plays a split as the minigrid env would, all of a
+    split's episodes at once; else the minigrid env, ``n_envs`` side by side), ``engine`` or ``minigrid``."""
 
 
 @dataclass
@@ -162,6 +167,8 @@ class RunConfig:
             raise ConfigError(f"target.success must be in (0, 1] or null, got {self.target.success}")
         if self.target.episodes < 1:
             raise ConfigError(f"target.episodes must be >= 1, got {self.target.episodes}")
+        if self.eval.backend not in BACKENDS:
+            raise ConfigError(f"eval.backend must be one of {', '.join(BACKENDS)}, got {self.eval.backend!r}")
         if not (self.eval.splits == "all" or _is_str_list(self.eval.splits)):
             raise ConfigError(f"eval.splits must be 'all' or a list of split names, got {self.eval.splits!r}")
 
@@ -205,6 +212,10 @@ class TrainConfig(RunConfig):
     dream: str | None = None
     """A ``shiftgrid wm train`` or Dreamer run: SB3 learners train inside its world model (:mod:`shiftgrid.world_models.dream_env`),
     started from real first observations of ``env``; evaluation stays in the real environment."""
+    dream_min_f1: float = 0.5
+    """With ``dream``: the world model's reward and termination F1 one step ahead, on held-out real episodes
+    (:mod:`shiftgrid.agents.model_based.dream_fitness`), below which ``shiftgrid train`` refuses to train in
+    the dream (0: no check)."""
     checkpoint_freq: int = 20_000
     """Environment steps between saves of ``checkpoints/latest.pt`` (it is also saved at the end)."""
     log_interval: int = 1
@@ -228,6 +239,8 @@ class TrainConfig(RunConfig):
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.checkpoint_freq < 0:
             raise ConfigError(f"checkpoint_freq must be >= 0, got {self.checkpoint_freq}")
+        if not 0 <= self.dream_min_f1 <= 1:
+            raise ConfigError(f"dream_min_f1 must be in [0, 1], got {self.dream_min_f1}")
         try:
             self.advice.check()
         except ValueError as e:

@@ -95,7 +95,9 @@ class Learner(Protocol):
 
         Per batch of environment steps call ``run.on_step(num_timesteps, episodes)``; whenever
         the state is consistent (after an update) call ``run.on_update(num_timesteps, metrics)``;
-        stop as soon as either returns False. Log through ``run.logger`` (SB3's logger).
+        stop as soon as either returns False. Log through ``run.logger`` (a
+        :class:`~shiftgrid.agents.run.logger.RunLogger`; a learner with a ``make_logger(directory)``
+        method supplies its own, as SB3's learners do).
         """
 
     def state_dict(self) -> dict[str, Any]:

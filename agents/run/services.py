@@ -14,6 +14,9 @@ A learner's ``learn(steps, run)`` reports to :class:`RunServices` and obeys its 
   success improves. With ``log=True`` it also writes ``rollout/ep_rew_mean``,
   ``rollout/ep_len_mean``, ``rollout/success_rate``, ``time/sps`` and the metrics to TensorBoard
   (SB3 learners log those themselves, through the same ``run.logger``).
+- ``run.logger``: the run's TensorBoard logger (:class:`~shiftgrid.agents.run.logger.RunLogger`),
+  opened by :meth:`RunServices.open`: the learner's own, where it has a ``make_logger(directory)``
+  method (SB3's learners), else torch's TensorBoard writer.
 - ``run.teacher_cost(demo_steps=..., labels=...)`` whenever a teacher's cost grows: ``teacher/*``
   in TensorBoard, ``teacher/cost.json``, and in ``target.json`` when the target is met.
 
@@ -52,18 +55,17 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
-from stable_baselines3.common.logger import Image, Logger, configure
 from tqdm import tqdm
 
-from shiftgrid.agents.evaluation.episodes import IN_DISTRIBUTION, first_reset_seed, run_episodes, splits_to_evaluate
+from shiftgrid.agents.evaluation.engine_episodes import split_episodes
+from shiftgrid.agents.evaluation.episodes import IN_DISTRIBUTION, first_reset_seed, splits_to_evaluate
 from shiftgrid.agents.run.checkpoint import Checkpoint, save_checkpoint
 from shiftgrid.agents.run.config import TrainConfig
+from shiftgrid.agents.run.logger import RunLogger, TensorBoardLogger
 from shiftgrid.agents.run.render import episode_frames, frame_grid
 from shiftgrid.agents.run.rundir import RunDir
 from shiftgrid.envs.learner_env import has_splits
 
-#: Logger formats an image must not reach (only TensorBoard shows images).
-_NOT_IMAGES = ("stdout", "log", "json", "csv")
 #: Finished training episodes the progress bar and ``rollout/*`` average over (SB3's window).
 RECENT = 100
 #: The teacher's cost (running totals by name), in the run dir's ``teacher/`` folder.
@@ -242,7 +244,7 @@ class RunServices:
         self.last_eval = int(state.history[-1]["step"]) if state.history else 0  # evaluations keep their schedule on resume
         state.window = deque(state.window, maxlen=config.target.episodes)
         self._at_update: tuple[int, tuple[int, list[Episode], list[bool]] | None] = (self.num_timesteps, None)
-        self.logger: Logger | None = None
+        self.logger: RunLogger | None = None
         self.bar: tqdm | None = None
         self._postfix_at = 0.0
 
@@ -250,7 +252,8 @@ class RunServices:
     def open(self) -> None:
         """Start the clock, the TensorBoard logger and the progress bar."""
         self.state.started = time.perf_counter()
-        self.logger = configure(str(self.run_dir.tb), ["tensorboard"])
+        make_logger = getattr(self.learner, "make_logger", TensorBoardLogger)
+        self.logger = make_logger(self.run_dir.tb)
         for name, value in self.state.teacher.items():  # reported before the logger opened
             self.logger.record(f"teacher/{name}", value)
         self.bar = tqdm(total=self.config.steps, initial=self.num_timesteps, unit="step", dynamic_ncols=True,
@@ -349,7 +352,7 @@ class RunServices:
         if self.recent:
             self.logger.record("rollout/ep_rew_mean", float(np.mean([e.ret for e in self.recent])))
             self.logger.record("rollout/ep_len_mean", float(np.mean([e.length for e in self.recent])))
-            self.logger.record("rollout/success_rate", self.success())
+            self.logger.record("rollout/success_rate", float(np.mean([e.success for e in self.recent])))
             self.logger.record("rollout/episodes", self.episodes)
         self.logger.record("time/sps", int(self.sps()))
         self.record_extensions()
@@ -383,7 +386,7 @@ class RunServices:
     def log_image(self, tag: str, image: np.ndarray) -> None:
         """Record an ``HxWx3`` uint8 image under ``tag``; it is written (to TensorBoard only) at the next log write."""
         assert self.logger is not None
-        self.logger.record(tag, Image(image, "HWC"), exclude=_NOT_IMAGES)
+        self.logger.record_image(tag, image)
 
     def checkpoint(self) -> Checkpoint:
         """The learner's envelope now."""
@@ -427,6 +430,12 @@ class RunServices:
         first = first_reset_seed(self.config.env, self.config.eval.seed)
         return first, first + self.config.eval.episodes - 1
 
+    def engine_device(self) -> Any:
+        """Where evaluation episodes on the tensor engine run: the run's device."""
+        from shiftgrid.world_models.device import resolve_device
+
+        return resolve_device(self.config.device)
+
     def evaluate(self) -> None:
         """Evaluate on the validation seeds now, log it, and save ``best.pt`` on a new best ``id`` success."""
         assert self.logger is not None
@@ -437,8 +446,9 @@ class RunServices:
             if self.stopping:
                 return  # asked to stop: do not hold the exit up
             split = name if has_splits(self.config.env) else None
-            results = run_episodes(self.learner, self.config.env, split, ev.episodes, seed=ev.seed, n_envs=ev.n_envs,
-                                   deterministic=ev.deterministic, env_kwargs=self.config.env_kwargs)
+            results = split_episodes(self.learner, self.config.env, split, ev.episodes, seed=ev.seed, n_envs=ev.n_envs,
+                                     deterministic=ev.deterministic, env_kwargs=self.config.env_kwargs,
+                                     backend=ev.backend, device=self.engine_device())
             done[name] = float(np.mean([r.success for r in results]))
             self.logger.record(f"eval/{name}/success", done[name])
             self.logger.record(f"eval/{name}/return", float(np.mean([r.ret for r in results])))

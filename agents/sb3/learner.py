@@ -36,6 +36,7 @@ from shiftgrid.agents.run.config import TrainConfig
 from shiftgrid.agents.run.services import RunServices, finite
 from shiftgrid.agents.sb3.build import build_model
 from shiftgrid.agents.sb3.callbacks import ServicesCallback
+from shiftgrid.agents.sb3.logger import SB3RunLogger
 from shiftgrid.agents.training.curriculum import curriculum_callbacks
 from shiftgrid.agents.training.envs import make_vec
 from shiftgrid.envs.learner_env import close_quietly
@@ -57,14 +58,18 @@ class SB3Learner:
     def num_timesteps(self, value: int) -> None:
         self.model.num_timesteps = int(value)
 
+    def make_logger(self, directory: Any) -> SB3RunLogger:
+        """The run's logger: SB3's own, so the model's ``train/*`` and the services' tags are written together."""
+        return SB3RunLogger(directory)
+
     def learn(self, steps: int, run: RunServices) -> None:
         resumed = self.model.num_timesteps > 0
         if resumed:
             self.model.set_random_seed(self.config.seed + self.model.num_timesteps)  # also reseeds the envs
             if self.env is not None and self.env.has_attr("set_training_step"):  # a fading teacher: from the first reset on
                 self.env.env_method("set_training_step", self.model.num_timesteps)
-        assert run.logger is not None, "the run services open the logger before a learner learns"
-        self.model.set_logger(run.logger)
+        assert isinstance(run.logger, SB3RunLogger), "the run services open the learner's own logger before it learns"
+        self.model.set_logger(run.logger.sb3)
         callback = ServicesCallback(run)
         callbacks = [callback] + curriculum_callbacks(self.env, run)
         try:

@@ -17,11 +17,22 @@ options in ``engine``: ``bank_size``, ``workers``, ``compile``; it runs on ``dev
 directory, the checkpoint envelope, ``--resume``, Ctrl-C/SIGTERM saving, the NaN stop, ``best.pt``
 on validation seeds, the progress bar and SB3's TensorBoard tags all come from the run services.
 The environments are those the engine can express (shiftgrid ids and many of minigrid's own);
-for any other, ``--algo ppo`` trains on the minigrid env. Not yet supported here: ``--advice``,
-``--teacher``, ``--dream`` (``--algo ppo`` takes them).
+for any other, ``--algo ppo`` trains on the minigrid env. ``--teacher`` puts a curriculum teacher over the
+engine's levels (:mod:`shiftgrid.agents.training.tensor_curriculum`), which gets each rollout's
+advantages (PLR's scores) and says which steps the update may learn from (PLR⊥). Not yet
+supported here: ``--advice``, ``--dream`` (``--algo ppo`` takes them).
+
+With ``memory`` > 0 the policy is recurrent (a GRU between the encoder and the heads, see
+:class:`~shiftgrid.agents.tensor_ppo.networks.ActorCritic`): its state is carried across rollouts,
+one row per env, and zeroed at every episode's first observation (the step after the engine's
+reset step; the reset step itself is read with the ended episode's state, which is the state its
+value, the truncation bootstrap, needs). The update then takes minibatches of whole env
+trajectories of the rollout (``batch_size / n_steps`` envs each) and replays the recurrent state
+from the one the rollout started with, as CleanRL's LSTM PPO and SB3-contrib's RecurrentPPO do.
 
 What a checkpoint holds: the network, the optimizer and the counters. A resumed run starts fresh
-episodes on levels drawn with ``seed + num_timesteps``; an interrupted rollout is not counted.
+episodes on levels drawn with ``seed + num_timesteps`` (and, with memory, a zero state: the
+recurrent state at a rollout boundary is not saved); an interrupted rollout is not counted.
 
 Example:
     >>> import tempfile
@@ -39,7 +50,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import gymnasium as gym
 import numpy as np
@@ -89,6 +100,10 @@ class Settings:
     keywords go in the config's ``extractor``."""
     hidden: int = 64
     """Units of the policy's and the value's hidden layer."""
+    memory: int = 0
+    """Units of a GRU between the encoder and the heads, carried from step to step within an episode
+    (0: none, a feedforward policy). With memory, ``batch_size`` is whole env trajectories of a
+    rollout: a multiple of ``n_steps``."""
 
     def check(self, n_envs: int) -> None:
         """Raise :class:`ConfigError` on values no run could use (an empty minibatch, a rollout of no steps, ...)."""
@@ -101,8 +116,13 @@ class Settings:
         if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1 or self.clip_range <= 0:
             raise ConfigError(f"hyperparams: gamma must be in (0, 1], gae_lambda in [0, 1], clip_range > 0; got "
                               f"{self.gamma}, {self.gae_lambda}, {self.clip_range}")
-        if self.hidden < 1:
-            raise ConfigError(f"hyperparams.hidden must be >= 1, got {self.hidden}")
+        if self.hidden < 1 or self.memory < 0:
+            raise ConfigError(f"hyperparams.hidden must be >= 1 and memory >= 0 (0: no memory), got {self.hidden} and {self.memory}")
+        if self.memory and self.batch_size % self.n_steps:
+            raise ConfigError(f"hyperparams.batch_size={self.batch_size} with memory={self.memory}: a recurrent minibatch is whole "
+                              f"env trajectories of a rollout, so batch_size must be a multiple of n_steps ({self.n_steps}); "
+                              f"valid: {', '.join(str(self.n_steps * k) for k in range(1, min(n_envs, 4) + 1))}"
+                              f"{', ...' if n_envs > 4 else ''} up to {rollout}")
 
 
 @dataclass
@@ -113,7 +133,8 @@ class Rollout:
     value, then what the step returned: ``rewards``, ``terminated``, ``ended`` (terminated or
     truncated), ``success``, and the episode's return and length so far (read where it ended).
     ``valid`` is False on the engine's reset steps. ``last_value`` is the value of the observation
-    after the last step.
+    after the last step. ``first`` marks an episode's first observation, and ``state`` ``(N, memory)``
+    is the policy's recurrent state before the first step (no columns without memory).
     """
 
     obs: dict[str, torch.Tensor]
@@ -128,6 +149,8 @@ class Rollout:
     returns_so_far: torch.Tensor
     lengths: torch.Tensor
     last_value: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
+    first: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
+    state: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
 
 
 def gae(r: Rollout, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,6 +183,10 @@ def gae(r: Rollout, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tenso
 class TensorPPO:
     """The ``tensor-ppo`` learner (see the module docstring); ``policy`` is its :class:`ActorCritic`."""
 
+    #: With ``deterministic``, :meth:`predict`'s action is a function of the observation alone (evaluation may use
+    #: it): True without memory; an instance with memory sets it False.
+    acts_on_observation_only = True
+
     def __init__(self, config: TrainConfig, *, training: bool):
         self.config, self.training = config, training
         self.settings: Settings = from_mapping(Settings, config.hyperparams, "hyperparams.")
@@ -169,9 +196,10 @@ class TensorPPO:
         torch.manual_seed(config.seed)
         try:
             self.policy = ActorCritic.build(self.settings.network, MISSION_VOCAB_SIZE, config.extractor,
-                                            self.settings.hidden).to(self.device)
+                                            self.settings.hidden, self.settings.memory).to(self.device)
         except ValueError as e:
             raise ConfigError(str(e)) from None
+        self.acts_on_observation_only = self.policy.core is None  # with memory, an action depends on the episode so far
         self.env: Any = self._make_env(config.seed) if training else None  # the bank is built (or loaded) here
         self.lr: Callable[[float], float] | float = schedule("learning_rate", self.settings.learning_rate)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self._lr(0), eps=1e-5, fused=True)
@@ -183,15 +211,22 @@ class TensorPPO:
     # -- the environments ------------------------------------------------------------------------
     def _make_env(self, seed: int) -> Any:
         """The engine's vector env on the device, drawing training levels from the split's bank with ``seed``."""
+        from shiftgrid.agents.training.curriculum import build_teacher
+        from shiftgrid.agents.training.tensor_curriculum import curriculum_tensor_env
         from shiftgrid.envs.engine.vector import make_tensor_vec
 
         c = self.config
+        teacher = build_teacher(c) if c.teacher.name is not None else None  # a bad one is refused before a bank is built
         try:
-            return make_tensor_vec(c.env, c.n_envs, split=c.split or "train", device=self.device, seed=seed, **c.engine,
-                                   **c.env_kwargs)
+            env: Any = make_tensor_vec(c.env, c.n_envs, split=c.split or "train", device=self.device, seed=seed,
+                                       **c.engine, **c.env_kwargs)
         except UnknownEnvError as e:
             known = c.env.split(":")[-1] in gym.registry
             raise ConfigError(f"{e}{f'; --algo ppo runs {c.env} on the minigrid env' if known else ''}") from None
+        if teacher is not None:  # it chooses every level among the bank's, and gets the advantages (after_rollout)
+            env = curriculum_tensor_env(c, env, teacher=teacher)
+            env.scored = True
+        return env
 
     # -- learning --------------------------------------------------------------------------------
     def _lr(self, done_fraction: float) -> float:
@@ -201,18 +236,21 @@ class TensorPPO:
         """Train for ``steps`` more steps (see :class:`~shiftgrid.agents.run.registry.Learner`)."""
         seed = self.config.seed + self.num_timesteps
         self.generator.manual_seed(seed)
-        if self.num_timesteps:  # resumed: fresh episodes, on levels drawn with another seed than the first run's
+        if self.num_timesteps and hasattr(self.env, "reseed"):  # resumed: the teacher (restored) keeps its env
+            self.env.reseed(seed)
+        elif self.num_timesteps:  # resumed: fresh episodes, on levels drawn with another seed than the first run's
             self.close()
             self.env = self._make_env(seed)
         obs, _ = self.env.reset()
         self._tick, self._pending = 0, []
         valid = torch.ones(self.config.n_envs, dtype=torch.bool, device=self.device)
+        memory = (self.policy.initial_state(self.config.n_envs, self.device), valid.clone())  # (state, first)
         episode = (torch.zeros(self.config.n_envs, device=self.device),
                    torch.zeros(self.config.n_envs, dtype=torch.int64, device=self.device))
         end, start_steps, started = self.num_timesteps + steps, self.num_timesteps, time.perf_counter()
         while self.num_timesteps < end:
             rollout_start = self.num_timesteps
-            rollout, obs, valid, episode = self._collect(obs, valid, episode)
+            rollout, obs, valid, episode, memory = self._collect(obs, valid, episode, memory)
             stopped = not self._report(rollout, episode[1], run)
             if stopped:
                 if run.state.stop_reason != "target":
@@ -227,9 +265,14 @@ class TensorPPO:
                 return
 
     @torch.no_grad()
-    def _collect(self, obs: dict[str, torch.Tensor], valid: torch.Tensor, episode: tuple[torch.Tensor, torch.Tensor]
-                 ) -> tuple[Rollout, dict[str, torch.Tensor], torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """``n_steps`` steps of every env; returns the rollout and the state to continue from."""
+    def _collect(self, obs: dict[str, torch.Tensor], valid: torch.Tensor, episode: tuple[torch.Tensor, torch.Tensor],
+                 memory: tuple[torch.Tensor, torch.Tensor]) -> tuple[
+                     Rollout, dict[str, torch.Tensor], torch.Tensor, tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        """``n_steps`` steps of every env; returns the rollout and what to continue from.
+
+        ``episode``: each env's return and length so far; ``memory``: the policy's recurrent state
+        and whether the next observation is an episode's first (the step after a reset step).
+        """
         T, N, dev = self.settings.n_steps, self.config.n_envs, self.device
         buf = {k: torch.empty((T,) + tuple(v.shape), dtype=v.dtype, device=dev) for k, v in obs.items()}
         f32 = lambda: torch.zeros(T, N, device=dev)  # noqa: E731
@@ -237,24 +280,27 @@ class TensorPPO:
         r = Rollout(buf, torch.zeros(T, N, dtype=torch.int64, device=dev), f32(), f32(), f32(), flag(), flag(), flag(),
                     flag(), f32(), torch.zeros(T, N, dtype=torch.int64, device=dev))
         ret, length = episode
-        engine = self.env.engine
+        state, first = memory
+        r.state, r.first = state, torch.zeros(T, N, dtype=torch.bool, device=dev)
         for t in range(T):
             for k, v in obs.items():
                 buf[k][t] = v
-            logits, value = self.policy(obs)
+            r.first[t] = first
+            logits, value, state = self.policy.step(obs, state, first)
             gumbel = -torch.log(-torch.log(torch.rand(logits.shape, device=dev, generator=self.generator).clamp_min(1e-20)))
             action = (logits + gumbel).argmax(dim=1)
             r.actions[t], r.values[t], r.valid[t] = action, value, valid
             r.logprobs[t] = torch.log_softmax(logits, dim=1).gather(1, action[:, None]).squeeze(1)
             # the actions come from a 7-way categorical: the engine's range check (a host sync) is not needed
-            obs, reward, terminated, truncated, info = engine.step(action, autoreset=True, check=False)
+            obs, reward, terminated, truncated, info = self.env.step(action, check=False)
             ended = terminated | truncated
             ret, length = ret + reward, length + valid
             r.rewards[t], r.terminated[t], r.ended[t], r.success[t] = reward, terminated, ended, info["success"]
             r.returns_so_far[t], r.lengths[t] = ret, length
+            first = ~valid  # the step after the engine's reset step starts an episode
             ret, length, valid = ret * ~ended, length * ~ended, ~ended
-        r.last_value = self.policy(obs)[1]
-        return r, obs, valid, (ret, length)
+        r.last_value = self.policy.step(obs, state, first)[1]
+        return r, obs, valid, (ret, length), (state, first)
 
     def _report(self, r: Rollout, running: torch.Tensor, run: RunServices) -> bool:
         """Count the rollout's steps and hand finished episodes to the run services, in the order they started; False: stop.
@@ -280,21 +326,24 @@ class TensorPPO:
         """``n_epochs`` of clipped-PPO minibatch updates on the rollout's valid steps; None when a loss was not finite."""
         s = self.settings
         advantages, returns = gae(r, s.gamma, s.gae_lambda)
+        after_rollout = getattr(self.env, "after_rollout", None)  # a teacher's: scores levels, may restrict the update
+        learn = r.valid if after_rollout is None else after_rollout(advantages, r.valid)
         flat = lambda x: x.reshape((-1,) + tuple(x.shape[2:]))  # noqa: E731
         obs = {k: flat(v) for k, v in r.obs.items()}
         actions, old_logprobs, old_values = flat(r.actions), flat(r.logprobs), flat(r.values)
         advantages, returns = flat(advantages), flat(returns)
-        index = torch.nonzero(flat(r.valid)).squeeze(1)
+        index = torch.nonzero(flat(learn)).squeeze(1)
+        if len(index) == 0:  # PLR⊥ and no replayed level in this rollout: no update
+            return {"train/n_updates": self.n_updates}
         lr = self._lr(min(self.num_timesteps / max(self.config.steps, 1), 1.0))
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         sums = torch.zeros(6, device=self.device)  # policy gradient, value, entropy, approx. KL, clip fraction, loss
         count = 0
         for epoch in range(s.n_epochs):
-            order = index[torch.randperm(len(index), device=self.device, generator=self.generator)]
-            for first in range(0, len(order), s.batch_size):
-                mb = order[first:first + s.batch_size]
-                logits, value = self.policy({k: v[mb] for k, v in obs.items()})
+            for mb, logits, value in self._minibatches(r, obs, index):
+                if len(mb) == 0:  # envs whose only step here was a reset step (n_steps 1)
+                    continue
                 log_probs = torch.log_softmax(logits, dim=1)
                 logprob = log_probs.gather(1, actions[mb][:, None]).squeeze(1)
                 entropy = -(log_probs.exp() * log_probs).sum(dim=1).mean()
@@ -333,6 +382,30 @@ class TensorPPO:
                 "train/explained_variance": float(explained), "train/learning_rate": lr,
                 "train/clip_range": s.clip_range, "train/n_updates": self.n_updates}
 
+    def _minibatches(self, r: Rollout, obs: dict[str, torch.Tensor], index: torch.Tensor
+                     ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """One epoch's minibatches as ``(flat indices of their valid steps, logits, values)``, in a fresh random order.
+
+        Feedforward: ``batch_size`` valid steps drawn from the whole rollout (``index``). With
+        memory: the whole rollout of ``batch_size / n_steps`` envs, replayed from the recurrent
+        state it started with, then its reset steps left out.
+        """
+        s, dev = self.settings, self.device
+        if self.policy.core is None:
+            order = index[torch.randperm(len(index), device=dev, generator=self.generator)]
+            for start in range(0, len(order), s.batch_size):
+                mb = order[start:start + s.batch_size]
+                yield (mb, *self.policy({k: v[mb] for k, v in obs.items()}))
+            return
+        steps, n = r.valid.shape
+        envs = torch.randperm(n, device=dev, generator=self.generator)
+        flat_index = torch.arange(steps * n, device=dev).reshape(steps, n)
+        for start in range(0, n, s.batch_size // steps):
+            e = envs[start:start + s.batch_size // steps]
+            logits, value, _ = self.policy.sequence({k: v[:, e] for k, v in r.obs.items()}, r.state[e], r.first[:, e])
+            keep = r.valid[:, e]
+            yield flat_index[:, e][keep], logits[keep], value[keep]
+
     # -- the Learner interface -------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -345,14 +418,23 @@ class TensorPPO:
 
     @torch.no_grad()
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
-                deterministic: bool = False) -> tuple[np.ndarray, None]:
-        """Actions for a batch of observations (NumPy or tensors, SB3's or the engine's layout), SB3's signature."""
-        logits, _ = self.policy(as_batch(observation, self.device))
-        if deterministic:
-            actions = logits.argmax(dim=1)
-        else:
-            actions = torch.multinomial(torch.softmax(logits, dim=1), 1).squeeze(1)
-        return actions.cpu().numpy(), None
+                deterministic: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """Actions for a batch of observations (NumPy or tensors, SB3's or the engine's layout), SB3's signature.
+
+        With memory, ``state`` is the recurrent state ``(B, memory)`` the previous call returned (None:
+        zeros) and ``episode_start`` (B,) marks the envs whose observation starts an episode (their
+        state is zeroed), as for SB3-contrib's recurrent policies; without memory the state is None.
+        On the device, without NumPy: ``policy.act(obs, state, first)`` (:class:`ActorCritic`).
+        """
+        batch = as_batch(observation, self.device)
+        n = batch["direction"].shape[0]
+        memory = (self.policy.initial_state(n, self.device) if state is None or self.policy.core is None
+                  else torch.as_tensor(state, dtype=torch.float32, device=self.device))
+        first = (torch.zeros(n, dtype=torch.bool, device=self.device) if episode_start is None
+                 else torch.as_tensor(np.asarray(episode_start) if not isinstance(episode_start, torch.Tensor) else episode_start,
+                                      device=self.device).to(torch.bool).reshape(n))
+        actions, memory = self.policy.act(batch, memory, first, deterministic)
+        return actions.cpu().numpy(), (memory.cpu().numpy() if self.policy.core is not None else None)
 
     def close(self) -> None:
         if self.env is not None:
@@ -362,8 +444,8 @@ class TensorPPO:
 
 def _check_supported(config: TrainConfig) -> None:
     """Refuse what ``tensor-ppo`` does not take (yet), naming the learner that does."""
-    unsupported = [name for name, given in (("--advice", config.advice.enabled), ("--teacher", config.teacher.name),
-                                            ("--dream", config.dream), ("--demos", config.demos)) if given]
+    unsupported = [name for name, given in (("--advice", config.advice.enabled), ("--dream", config.dream),
+                                            ("--demos", config.demos)) if given]
     if unsupported:
         raise ConfigError(f"tensor-ppo does not take {', '.join(unsupported)}; --algo ppo does")
     unknown = sorted(set(config.engine) - set(ENGINE_OPTIONS) | ({"device"} & set(config.engine)))

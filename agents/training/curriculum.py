@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any, Callable, cast
+from typing import Any, Callable, Protocol, cast
 
 import gymnasium as gym
 import numpy as np
@@ -209,8 +209,15 @@ class CurriculumCallback(BaseCallback):
                 self.skip = not keep_replayed(buffer, np.asarray(self.replayed), self.teacher.rng)
 
 
+class Driven(Protocol):
+    """A training vector env whose levels a :class:`CurriculumDriver` hands out (SB3's, the tensor engine's)."""
+
+    driver: CurriculumDriver
+
+
 class CurriculumExtension(RunExtension):
-    """The run's side of a curriculum, for every learner training on a :class:`CurriculumVecEnv` (see the module docstring).
+    """The run's side of a curriculum, for every learner training on a :class:`CurriculumVecEnv` or the tensor engine's
+    :class:`~shiftgrid.agents.training.tensor_curriculum.CurriculumTensorEnv` (see the module docstring).
 
     Side estimates play the learner's policy with sampled actions (not its most likely one: on one
     level a deterministic policy plays the same episode every time, so its success rate would be
@@ -218,7 +225,7 @@ class CurriculumExtension(RunExtension):
     torch's generators seeded per estimate (the learner's own CPU and CUDA generators are left as they were).
     """
 
-    def __init__(self, env: CurriculumVecEnv, config: TrainConfig):
+    def __init__(self, env: Driven, config: TrainConfig):
         try:
             self.side = split_options(config.teacher.options)[0]
         except CurriculumError as e:

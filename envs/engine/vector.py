@@ -63,6 +63,23 @@ def _check_num_envs(num_envs: Any) -> int:
     return int(num_envs)
 
 
+def fit_tokens(mission: np.ndarray, tokens: int, env_id: str) -> np.ndarray:
+    """Mission token rows ``(N, L)`` padded with 0 or cut to ``tokens`` columns, the length a learner's view has
+    (``make_env``'s ``max_len``); cutting a non-padding token raises :class:`EngineError`.
+
+    Example:
+        >>> fit_tokens(np.array([[3, 4, 0, 0]]), 3, "shiftgrid/GoTo-v1").tolist(), fit_tokens(np.array([[3]]), 2, "x").tolist()
+        ([[3, 4, 0]], [[3, 0]])
+    """
+    if mission.shape[1] > tokens:
+        if mission[:, tokens:].any():
+            raise EngineError(f"a mission of {env_id} is longer than the {tokens} tokens the policy observes")
+        return mission[:, :tokens]
+    if mission.shape[1] < tokens:
+        return np.pad(mission, ((0, 0), (0, tokens - mission.shape[1])))
+    return mission
+
+
 class TensorVectorEnv(gym.vector.VectorEnv):
     """A source of levels (a shiftgrid split, or a minigrid id) as a batch of torch envs (see the module docstring).
 
@@ -105,6 +122,7 @@ class TensorVectorEnv(gym.vector.VectorEnv):
         self.engine = TensorEngine(self.store, self.num_envs, seed=0 if seed is None else seed, compile=compile)
         self._seeded = seed is not None
         self._for_seed: dict[int, int] = {}  # reset seed -> store row
+        self._for_level_seed: dict[int, int] | None = None  # level seed -> store row (rows_for_level_seeds)
         tokens = self.layout.tokens
         self.single_observation_space = spaces.Dict({
             "image": spaces.Box(0, 255, (7, 7, 3), np.uint8),
@@ -177,6 +195,38 @@ class TensorVectorEnv(gym.vector.VectorEnv):
             self._for_seed.update(zip(missing, index))
         return [self._for_seed[s] for s in seeds]
 
+    def rows_for_level_seeds(self, level_seeds: list[int]) -> list[int]:
+        """The store rows of the levels ``gym.make(id).reset(options={"level_seed": s})`` plays (a curriculum's choices):
+        the bank's row where a level resets may draw has that seed, else the level from the generator, added to the
+        store (not to the uniform draws) and kept for the next time.
+
+        Example:
+            >>> from shiftgrid.envs.engine.bank import build_bank
+            >>> bank = build_bank("shiftgrid/GoTo-v1", "train", 20, workers=1, progress=False, save=False)
+            >>> envs = make_tensor_vec("shiftgrid/GoTo-v1", 2, bank=bank)
+            >>> seed = int(bank.rows["seed"][3])
+            >>> envs.rows_for_level_seeds([seed]), envs.rows_for_level_seeds([seed + 10**6])[0] >= 20
+            ([3], True)
+        """
+        if self.source.kind != "split":
+            raise EngineError(f"{self.env_id} is one of minigrid's own ids: its levels have no level seeds; valid: a shiftgrid id")
+        if self._for_level_seed is None:  # the levels uniform resets may draw, by level seed
+            pool = self.store.pool.cpu().numpy()
+            seeds = self.store.arrays["seed"].cpu().numpy()
+            self._for_level_seed = {int(seeds[r]): int(r) for r in pool}
+        known = self._for_level_seed
+        for s in dict.fromkeys(int(s) for s in level_seeds):
+            if s in known:
+                continue
+            row = self._limited({k: v[None] for k, v in self.source.row_for_level_seed(s, self.max_steps).items()})
+            played = int(row["seed"][0])
+            if played not in known:  # an inadmissible seed plays a later one, which may be known
+                h, w = self.source.canvas
+                layout = Layout(h, w, row["obj_cell"].shape[1], row["verb"].shape[1], row["tokens"].shape[1])
+                known[played] = int(self.store.append(stack([row], layout), pool=False)[0])
+            known[s] = known[played]
+        return [known[int(s)] for s in level_seeds]
+
     def row_for_seed(self, seed: int) -> int:
         """The store row of the level ``gym.make(id).reset(seed=seed)`` starts (made on demand where the bank lacks it)."""
         return self.rows_for_seeds([seed])[0]
@@ -198,8 +248,10 @@ class TensorVectorEnv(gym.vector.VectorEnv):
         obs = self.engine.reset(levels=levels, seed=seed)
         return obs, self._info(torch.zeros(self.num_envs, dtype=torch.bool, device=self.device))
 
-    def step(self, actions: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        obs, reward, terminated, truncated, info = self.engine.step(actions, autoreset=True)
+    def step(self, actions: Any, check: bool = True
+             ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Step every env (next-step auto-reset); ``check=False`` skips the actions' range check (a host sync)."""
+        obs, reward, terminated, truncated, info = self.engine.step(actions, autoreset=True, check=check)
         return obs, reward, terminated, truncated, info
 
     def _info(self, success: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -266,8 +318,8 @@ def make_tensor_vec(env_id: str, num_envs: int, split: str = "train", device: An
 
     Example:
         >>> from shiftgrid.envs.engine.bank import build_bank
-        >>> bank = build_bank("shiftgrid/DoorKey-v0", "train", 20, workers=1, progress=False, save=False)
-        >>> envs = make_tensor_vec("shiftgrid/DoorKey-v0", 4, bank=bank)
+        >>> bank = build_bank("shiftgrid/DoorKey-v1", "train", 20, workers=1, progress=False, save=False)
+        >>> envs = make_tensor_vec("shiftgrid/DoorKey-v1", 4, bank=bank)
         >>> obs, info = envs.reset(seed=1)
         >>> tuple(obs["mission"].shape)
         (4, 40)

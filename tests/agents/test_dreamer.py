@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import gymnasium as gym
@@ -211,6 +212,28 @@ def test_c_imagined_rollouts_contain_the_rewards_of_real_episode_ends():
     reward, cont = imagined.predictions.reward, imagined.predictions.cont_prob
     assert float(reward[:, 1].mean()) > 0.7 and float(reward[:, 0].abs().mean()) < 0.3  # paid on the real end, 2 steps on
     assert float(cont[:, 1].mean()) < 0.3 and float(cont[:, 0].mean()) > 0.7
+
+
+def test_an_update_filters_its_batch_once_and_imagines_from_the_states_of_its_loss():
+    """DreamerV3's way: the actor-critic starts from the posterior states of the world model's loss pass (the
+    parameters before the step), detached; the batch is not filtered a second time."""
+    torch.manual_seed(0)
+    agent = learner(prefill=10**9)
+    agent.learn(200, Run())  # collect only
+    before, sampler, rng = copy.deepcopy(agent.model), agent.generator.get_state(), torch.get_rng_state()
+    observed, starts = [], []
+    observe, update = agent.model.observe, agent.ac.update
+    agent.model.observe = lambda batch, *a, **k: observed.append(1) or observe(batch, *a, **k)
+    agent.ac.update = lambda model, start, cont, generator=None: starts.append(start) or update(model, start, cont, generator)
+    agent._update()
+    assert len(observed) == 1 and len(starts) == 1
+    batch = agent.replay.sample(8, 8, generator=torch.Generator().set_state(sampler))
+    torch.set_rng_state(rng)
+    want = before.train().observe(batch)[0].reshape(64)
+    got = starts[0]
+    assert torch.equal(got.deter, want.deter) and torch.equal(got.stoch, want.stoch) and torch.equal(got.logits, want.logits)
+    assert not (got.deter.requires_grad or got.stoch.requires_grad)
+    assert not all(torch.equal(p, q) for p, q in zip(before.parameters(), agent.model.parameters()))  # the step came after
 
 
 # ---- a tiny run: train, save, resume to the same total, evaluate ------------------------------------

@@ -56,7 +56,7 @@ PINS: dict[str, dict[str, list[tuple[int, str]]]] = {
         "observation/far": [(739126650110592449, 'ea33339629ac1781'), (739126650110215018, 'a814b59f747c4cea'), (739126650110579404, '37ecaf92e9219251')],
     },
 }
-# The same for the superseded ids (v0) of families whose generator changed: their levels stay put too.
+# The same for the superseded ids (v0): their levels stay put too.
 SUPERSEDED_PINS: dict[str, dict[str, list[tuple[int, str]]]] = {
     "GoTo": {
         "train": [(913350807, '3aaee7068cf48c04'), (508082495, 'a2a86d55317b08d7'), (899339824, '91bfaebc876cb934')],
@@ -73,6 +73,9 @@ SUPERSEDED_PINS: dict[str, dict[str, list[tuple[int, str]]]] = {
         "id": [(152420411494592450, 'ed96018c8f35af7f'), (152420411494215016, '8b944f75298c68f4'), (152420411494579400, '39db460edce6e1c2')],
         "observation/far": [(716317495535592449, '3569539275ed2b3e'), (716317495535215012, '3853622d7ccd31e3'), (716317495535579402, '10c4272ee62f9d07')],
     },
+    # DoorKey-v0 and Maze-v0 differ from v1 in their episode limit only: the same levels.
+    "DoorKey": PINS["DoorKey"],
+    "Maze": PINS["Maze"],
     "Sequence": {
         "train": [(913350807, 'f1154c9201186f5e'), (508082496, '20bc4e61ed0ae815'), (899339825, '63efb2e9af7086cc')],
         "id": [(105311570079592448, '50025a5668d4818e'), (105311570079215012, '738edd95ba572c7f'), (105311570079579400, '58b2ef71a09524c0')],

@@ -19,6 +19,17 @@ def test_envs_lists_every_registered_id_and_split(capsys):
                 assert f"`{name}`" in out
 
 
+def test_envs_random_policy_measures_every_split_once(capsys):
+    assert main(["envs", "--random-policy", "--env", "shiftgrid/Maze-v1", "--episodes", "5"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| `shiftgrid/Maze-v1`")]
+    splits = shiftgrid.envs.splits_for("shiftgrid/Maze-v1")
+    assert [r.split("|")[2].strip(" `") for r in rows] == ["train", *splits.test_splits()]
+    assert "first 5 levels of every split" in out
+    limits = {int(x) for x in rows[0].split("|")[3].split("-")}
+    assert limits <= {4 * s * s for s in (9, 10, 11)}  # Maze-v1's training split: 4 * size**2, sizes 9-11
+
+
 def test_check_replays_oracle_plans(capsys, monkeypatch):
     import shiftgrid.scripts.check_cmd as check_cmd
 
@@ -52,6 +63,9 @@ def test_benchmark_prints_ratio(capsys):
         (["benchmark", "envs", "--families", "Nope"], "unknown families ['Nope']; valid:"),
         (["check", "shiftgrid/Nope-v0"], "unknown shiftgrid environment 'shiftgrid/Nope-v0'; valid:"),
         (["check", "--levels", "0"], "--levels must be >= 1, got 0"),
+        (["envs", "--episodes", "5"], "--episodes go with --random-policy"),
+        (["envs", "--random-policy", "--episodes", "0"], "--episodes must be >= 1, got 0"),
+        (["envs", "--random-policy", "--env", "shiftgrid/Nope-v1"], "unknown shiftgrid ids ['shiftgrid/Nope-v1']; valid:"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, expected):

@@ -201,8 +201,8 @@ def test_a_run_trained_with_env_kwargs_is_evaluated_with_them(runs, monkeypatch)
     config = {"env": GOTO, "split": "train", "seed": 0, "algo": "ppo", "env_kwargs": {"size": 9}}
     monkeypatch.setattr(evaluate_runs_module, "load_run", lambda path, device: (RandomAgent(spaces.Discrete(7), 0), config, CHECKPOINT))
     run_dir = runs("goto-s0")
-    assert evaluate(run_dir, "--splits", "id,size/far", "--episodes", "2") == 0
-    assert made and all(kw == {"size": 9} for kw in made)
+    assert evaluate(run_dir, "--splits", "id,size/far", "--episodes", "2", "--backend", "minigrid") == 0
+    assert made and all(kw == {"size": 9} for kw in made)  # (on the engine: tests/agents/test_engine_evaluation.py)
     assert "- env kwargs: size=9 (on every split" in (run_dir / "eval" / "results.md").read_text()
 
 
@@ -259,6 +259,17 @@ def test_an_sb3_zip_evaluates_like_the_same_model_through_the_api(ppo_zip, cli_o
     api = json.loads((tmp_path / "api" / "results.json").read_text())
     assert doc["runs"][0]["episodes"] == api["runs"][0]["episodes"] and len(ev.results["id"]) == 3
     assert doc["summary"] == api["summary"]
+
+
+def test_an_sb3_zip_scores_the_same_on_the_engine_and_on_the_minigrid_env(ppo_zip, cli_only_evaluate, tmp_path):
+    docs = {}
+    for backend in ("engine", "minigrid"):
+        assert evaluate(ppo_zip, "--env", GOTO, "--episodes", "12", "--splits", "id,size/far", "--reference-episodes", "0",
+                        "--backend", backend, "--out", tmp_path / backend) == 0
+        docs[backend] = json.loads((tmp_path / backend / "results.json").read_text())
+    assert docs["engine"]["meta"].pop("episodes ran on") == "the tensor engine (every split)"
+    assert docs["minigrid"]["meta"].pop("episodes ran on") == "the minigrid env (every split)"
+    assert docs["engine"] == docs["minigrid"]
 
 
 @pytest.mark.parametrize("argv, message", [

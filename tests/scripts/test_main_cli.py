@@ -23,3 +23,9 @@ def test_main_trains_evaluates_and_points_to_the_report(tmp_path, capsys):
 def test_main_rejects_bad_numbers(capsys):
     assert main(["main", "--steps", "0"]) == 2
     assert "--steps and --episodes must be >= 1" in capsys.readouterr().err
+
+
+def test_main_forced_on_the_engine_where_it_cannot_evaluate_is_refused_before_training(tmp_path, capsys):
+    code = main(["main", "--env", "shiftgrid/DoorKey-v1", "--backend", "engine", "--run-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "slips" in err[0] and not (tmp_path / "run").exists()

@@ -109,13 +109,13 @@ def test_demos_train_on_recorded_episodes_of_the_same_env_only(tmp_path, capsys)
 def test_a_nan_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch):
     from shiftgrid.world_models.rssm import RSSM
 
-    real = RSSM.loss
+    real = RSSM.loss_and_states  # what a training step calls
 
     def loss(self, batch):
-        total, terms = real(self, batch)
-        return total * float("inf"), terms
+        total, terms, states = real(self, batch)
+        return total * float("inf"), terms, states
 
-    monkeypatch.setattr(RSSM, "loss", loss)
+    monkeypatch.setattr(RSSM, "loss_and_states", loss)
     run = tmp_path / "wm"
     assert main(["wm", "train", "--env", "MiniGrid-Empty-5x5-v0", "--steps", "64", "--run-dir", str(run), *TINY]) == 2
     line = one_error_line(capsys)

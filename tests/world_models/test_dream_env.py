@@ -98,15 +98,23 @@ def test_replay_starts_draw_kept_episode_starts():
 
 
 @pytest.mark.training
-def test_ppo_trains_in_the_dream_and_is_evaluated_in_the_real_env(tmp_path):
+def test_ppo_trains_in_the_dream_and_is_evaluated_in_the_real_env(tmp_path, capsys):
     wm = tmp_path / "wm"
     assert main(["wm", "train", "--env", EMPTY, "--preset", "tiny", "--steps", "200", "--n-envs", "2", "--device", "cpu",
                  "--run-dir", str(wm), "--no-progress", "--set", "hyperparams.batch_size=4",
                  "--set", "hyperparams.seq_len=8", "--set", "eval.freq=0"]) == 0
     run = RunDir(tmp_path / "ppo")
-    assert main(["train", "--algo", "ppo", "--env", EMPTY, "--dream", str(wm), "--steps", "256", "--n-envs", "2",
-                 "--device", "cpu", "--run-dir", str(run.root), "--no-progress", "--set", "hyperparams.n_steps=64",
-                 "--set", "hyperparams.batch_size=64", "--set", "hyperparams.n_epochs=1", "--set", "eval.freq=0"]) == 0
+    ppo = ["train", "--algo", "ppo", "--env", EMPTY, "--dream", str(wm), "--steps", "256", "--n-envs", "2",
+           "--device", "cpu", "--run-dir", str(run.root), "--no-progress", "--set", "hyperparams.n_steps=64",
+           "--set", "hyperparams.batch_size=64", "--set", "hyperparams.n_epochs=1", "--set", "eval.freq=0"]
+    capsys.readouterr()
+    # a model of 200 steps cannot teach: the dream says so with its figures, and trains nobody
+    assert main(ppo) == 2 and not run.root.exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not good enough to train in" in err[0] and "reward F1" in err[0] and "termination F1" in err[0]
+    assert "held-out real episodes" in err[0] and "--dream-anyway" in err[0]
+    assert main([*ppo, "--dream-anyway"]) == 0
+    assert "warning: --dream" in capsys.readouterr().err
     assert main(["evaluate", str(run.root), "--episodes", "2", "--n-envs", "2", "--device", "cpu"]) == 0
     doc = json.loads((run.eval / "results.json").read_text())
     assert doc["runs"][0]["training"]["steps"] >= 256

@@ -104,3 +104,26 @@ def test_render_prediction_like_minigrid():
     assert to_symbolic(weird)[0, 0].tolist() == [1, 0, 0] and (to_symbolic(weird)[1:] == obs["image"][1:]).all()
     with pytest.raises(ValueError, match="shape"):
         render_view(np.zeros((7, 7)))
+
+
+def test_observe_is_obs_step_in_turn(random_batch):
+    """observe draws every step's latents at once and scores every prior after the loop: the same numbers as
+    filtering the sequence one obs_step at a time from the same random state."""
+    torch.manual_seed(0)
+    model = RSSM(preset("tiny"))
+    batch = random_batch(4, 9, seed=3)
+    batch["is_first"][1, 4] = True  # an episode starting inside a sequence
+    torch.manual_seed(7)
+    states, out = model.observe(batch)
+    torch.manual_seed(7)
+    embed = model._embed(batch)
+    state, action = model.initial(4), torch.zeros(4, dtype=torch.long)
+    first = batch["is_first"].clone()
+    first[:, 0] = True
+    for i in range(9):
+        state, prior = model.obs_step(state, action, embed[:, i], first[:, i])
+        assert torch.equal(state.stoch, states.stoch[:, i])  # the same draws
+        torch.testing.assert_close(state.deter, states.deter[:, i], rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(state.logits, states.logits[:, i], rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(prior, out.prior_logits[:, i], rtol=1e-6, atol=1e-6)
+        action = batch["action"][:, i]

@@ -77,7 +77,7 @@ def test_ppo_trains_in_a_dreamers_dream_and_another_env_or_spec_is_refused(dream
     assert env.observation_space["image"].shape == (7, 7, 3) and obs["image"].shape == (2, 7, 7, 3)
     assert reward.shape == (2,) and len(infos) == 2
     ppo = tmp_path / "ppo"
-    assert main(["train", "--algo", "ppo", "--env", EMPTY, "--dream", str(dreamer_run), "--steps", "64", "--n-envs", "2",
+    assert main(["train", "--algo", "ppo", "--env", EMPTY, "--dream", str(dreamer_run), "--dream-anyway", "--steps", "64", "--n-envs", "2",
                  "--device", "cpu", "--run-dir", str(ppo), "--no-progress", "--set", "env_kwargs.max_steps=20",
                  "--set", "hyperparams.n_steps=32", "--set", "hyperparams.batch_size=32", "--set", "hyperparams.n_epochs=1",
                  "--set", "eval.freq=0"]) == 0

@@ -247,3 +247,20 @@ def test_both_families_score_every_split_repeatably(family):
     again = score_splits(model, played, context=2, horizons=(1, 3), batch_size=64, progress=False)
     for split in scores:  # the latent samples are seeded: the same numbers again
         assert again[split] == pytest.approx(scores[split], nan_ok=True)
+
+
+def test_one_step_report_scores_rewards_and_episode_ends_as_the_evaluation_does(random_batch):
+    from shiftgrid.world_models.metrics import one_step_accuracy
+
+    torch.manual_seed(0)
+    model = build_model("rssm", "tiny", ObsSpec())  # a fresh reward head predicts 0 everywhere
+    batch = random_batch(4, 8, seed=1)
+    batch["is_first"][:] = False
+    batch["reward"] = torch.zeros(4, 8)
+    batch["terminated"] = torch.zeros(4, 8, dtype=torch.bool)
+    scores = one_step_accuracy(model, batch)
+    assert math.isnan(scores["reward_f1"])  # no rewarded step, real or predicted: nothing to score
+    batch["reward"][1, 5] = 1.0
+    assert one_step_accuracy(model, batch)["reward_f1"] == 0.0  # a real reward, none predicted
+    cont = one_step_accuracy(model, batch)["termination_f1"]
+    assert math.isnan(cont) or cont == 0.0  # no real end: any predicted end is a false positive

@@ -170,9 +170,9 @@ def test_a_nan_stops_the_run_and_keeps_the_last_good_checkpoint(poison, tmp_path
     if poison == "loss":  # a NaN loss with finite weights: nothing is updated, so the state then is the last good one
         from shiftgrid.world_models.rssm import RSSM
 
-        real = RSSM.loss
-        monkeypatch.setattr(RSSM, "loss", lambda self, batch: (lambda t, m: (t * float("nan"), m))(*real(self, batch))
-                            if self.poisoned else real(self, batch))
+        real = RSSM.loss_and_states  # what a training step calls
+        monkeypatch.setattr(RSSM, "loss_and_states", lambda self, batch: (lambda t, m, s: (t * float("nan"), m, s))(
+            *real(self, batch)) if self.poisoned else real(self, batch))
         monkeypatch.setattr(RSSM, "poisoned", False, raising=False)
     kept_weights = {}
 

@@ -2,7 +2,8 @@
 
 A :class:`CurriculumDriver` keeps every sub-env one level ahead: before any step can end an
 episode, the sub-env already holds (in its :class:`~shiftgrid.envs.teacher.curriculum.wrapper.CurriculumEnv`
-queue) the level its next reset will play. An auto-reset happens inside the vector env's step
+queue, or the tensor engine's next level: ``shiftgrid.agents.training.tensor_curriculum``) the level its next
+reset will play. An auto-reset happens inside the vector env's step
 (SB3's vector envs, in this process or a subprocess) or at the next step (gymnasium's), where
 the teacher cannot be asked; so the teacher chooses ahead, at the previous reset. The cost of
 this: a sub-env's next level is chosen before its current episode's outcome is known (the
@@ -116,10 +117,11 @@ class CurriculumDriver:
         self.refill()
         return obs
 
-    def after_step(self, events: Iterable[tuple[int, Mapping[str, Any], bool]]) -> None:
-        """Count one step of every sub-env, then account for its ``(sub_env, info, is_reset)`` events in order:
-        an episode that ended (``is_reset`` False) or a reset (True); then choose the levels now needed."""
-        self.steps += self.n_envs
+    def after_step(self, events: Iterable[tuple[int, Mapping[str, Any], bool]], steps: int | None = None) -> None:
+        """Count one step of every sub-env (or ``steps``: those the learner acted in), then account for its
+        ``(sub_env, info, is_reset)`` events in order: an episode that ended (``is_reset`` False) or a reset (True);
+        then choose the levels now needed."""
+        self.steps += self.n_envs if steps is None else int(steps)
         for i, info, is_reset in events:
             if is_reset:
                 self.on_reset(i, info)

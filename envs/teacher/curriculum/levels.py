@@ -5,11 +5,12 @@ admissible level at or after ``s`` in the split's seed range; the level it plays
 back (``info["level_seed"]``), and replaying that seed plays that same level again. A
 curriculum asks :class:`LevelSpace` for new seeds and for the factors of a seed (drawn from
 the seed alone, without generating the level), and never sees a held-out split: a space is
-built only from a training split.
+built only from a training split. A space may be limited to a bank's levels (:meth:`LevelSpace.of_bank`,
+the tensor engine's): new seeds are then drawn uniformly from the bank, as the engine's own resets draw.
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
-    >>> space = LevelSpace.of_env(gym.make("shiftgrid/DoorKey-v0"))
+    >>> space = LevelSpace.of_env(gym.make("shiftgrid/DoorKey-v1"))
     >>> seed = space.new_seed(np.random.default_rng(0))
     >>> space.contains(seed), sorted(space.varied)
     (True, ['num_distractors', 'size'])
@@ -18,7 +19,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -38,6 +39,8 @@ class LevelSpace:
     family: Family
     split: Split
     exposure: float = 0.0
+    bank_seeds: np.ndarray | None = field(default=None, compare=False, repr=False)
+    """Level seeds new levels are drawn from (a bank's); None: the split's whole seed range."""
 
     def __post_init__(self) -> None:
         if self.split.held_out:
@@ -51,6 +54,22 @@ class LevelSpace:
         if not hasattr(base, "split") or not hasattr(base, "family"):
             raise CurriculumError(f"curricula need a shiftgrid environment (levels from a split); got {type(base).__name__}")
         return cls(base.family, base.split, float(getattr(base, "exposure", 0.0)))
+
+    def of_bank(self, seeds: Any) -> "LevelSpace":
+        """This space with new levels drawn uniformly from ``seeds`` (a bank's level seeds, each in the split's range).
+
+        Example:
+            >>> import gymnasium as gym, shiftgrid.envs
+            >>> space = LevelSpace.of_env(gym.make("shiftgrid/GoTo-v1"))
+            >>> bank = space.of_bank([space.seed_range[0] + 2, space.seed_range[0] + 3])
+            >>> bank.new_seed(np.random.default_rng(0)) - space.seed_range[0] in (2, 3)
+            True
+        """
+        seeds = np.asarray(seeds, dtype=np.int64)
+        if seeds.ndim != 1 or not len(seeds) or not all(self.contains(s) for s in (seeds.min(), seeds.max())):
+            lo, hi = self.seed_range
+            raise CurriculumError(f"a bank's level seeds must be a non-empty list inside the training range [{lo}, {hi})")
+        return dataclasses.replace(self, bank_seeds=seeds)
 
     @property
     def seed_range(self) -> tuple[int, int]:
@@ -67,7 +86,9 @@ class LevelSpace:
         return lo <= int(seed) < hi
 
     def new_seed(self, rng: np.random.Generator) -> int:
-        """A level seed drawn uniformly from the split's range (domain randomisation)."""
+        """A level seed drawn uniformly from the split's range, or from :attr:`bank_seeds` (domain randomisation)."""
+        if self.bank_seeds is not None:
+            return int(self.bank_seeds[int(rng.integers(len(self.bank_seeds)))])
         return self.split.seed_start + int(rng.integers(self.split.seed_count))
 
     def factors_of(self, seed: int) -> dict[str, Any]:
@@ -83,11 +104,14 @@ class LevelSpace:
         return tuple(f[name] for name in by)
 
     def seed_in_group(self, group: tuple, by: tuple[str, ...], rng: np.random.Generator, tries: int = 1000) -> int:
-        """A new seed whose factors ``by`` take the values ``group`` (rejection sampling over the range)."""
-        for _ in range(tries):
-            seed = self.new_seed(rng)
-            if self.group_of(seed, by) == tuple(group):
-                return seed
+        """A new seed whose factors ``by`` take the values ``group`` (rejection sampling over the bank's seeds, then
+        over the split's range: a group the bank lacks gets levels from the generator)."""
+        whole = dataclasses.replace(self, bank_seeds=None)
+        for space in ((self, whole) if self.bank_seeds is not None else (self,)):
+            for _ in range(tries):
+                seed = space.new_seed(rng)
+                if self.group_of(seed, by) == tuple(group):
+                    return seed
         raise CurriculumError(f"no seed of split {self.split.name!r} with {dict(zip(by, group))} in {tries} draws")
 
     def groups(self, by: tuple[str, ...]) -> list[tuple]:
