@@ -26,6 +26,7 @@ Example:
     $ shiftgrid wm evaluate runs/wm-rssm-GoTo/seed=0 runs/wm-rssm-GoTo/seed=1 --horizons 1,5,15 --out reports/wm-rssm-goto
     $ shiftgrid wm evaluate runs/dreamer-goto/runs/seed=0 runs/dreamer-goto/runs/seed=1 --out reports/dreamer-goto-wm
     $ shiftgrid wm evaluate runs/wm-from-demos --behaviour random --episodes 50
+    $ shiftgrid wm evaluate runs/wm-mechanism-goto --splits id,size/far --episodes 50 --breakdown
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-envs", type=int, default=8, help="environments stepped side by side (default: 8)")
     p.add_argument("--batch-size", type=int, default=1024, help="windows predicted at once on the device (default: 1024)")
     p.add_argument("--device", default="auto", help="torch device of the models: auto (CUDA when present), cpu, cuda")
+    p.add_argument("--breakdown", action="store_true",
+                   help="also break each model's errors down by action, by what could be known from the context and by "
+                        "cell type (breakdown.md / breakdown.json; reads the agent's true pose for this analysis only)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=run, command="wm evaluate")
 
@@ -91,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     paths = evaluate_world_model_runs(args.runs, splits=parse_splits(args.splits), horizons=horizons, episodes=args.episodes,
                                       context=args.context, stride=args.stride, seed=args.seed, checkpoint=args.checkpoint,
                                       out=args.out, n_envs=args.n_envs, batch_size=args.batch_size, device=args.device,
-                                      stochastic=args.stochastic, progress=not args.no_progress, behaviour=args.behaviour)
+                                      stochastic=args.stochastic, progress=not args.no_progress, behaviour=args.behaviour,
+                                      breakdown=args.breakdown)
     print(paths["md"].read_text())
     print(f"report written to {paths['md'].parent}: {', '.join(p.name for p in paths.values())}")
     return 0

@@ -60,6 +60,8 @@ class EgoGeometry(nn.Module):
     - ``view_index`` ``(4, V * V)``: memory cell (flat ``x * M + y``) of image cell ``[i, j]`` (flat ``i * V + j``).
     - ``window_index`` ``(4, (2w+1)^2)`` and ``crop_index`` ``(4, (2c+1)^2)``: memory cells of the
       egocentric squares of radius ``window`` and ``crop`` around the agent, ``(f, l)`` order.
+    - ``view_context_index`` ``(4, V * V * (2s+1)^2)``: for each image cell (major) the memory cells of the
+      egocentric square of radius ``context`` around it, ``(f, l)`` order (what a per-cell decoder may read).
     - ``kernel_order`` ``(4, (2r+1)^2)``: for each allocentric offset of a motion kernel (flat
       ``(dx + r) * (2r + 1) + (dy + r)``), the egocentric displacement it is (flat ``(df + r) * (2r + 1) + (dl + r)``).
     """
@@ -67,13 +69,14 @@ class EgoGeometry(nn.Module):
     view_index: Tensor
     window_index: Tensor
     crop_index: Tensor
+    view_context_index: Tensor
     kernel_order: Tensor
 
-    def __init__(self, map_size: int, view: int, window: int, reach: int, crop: int):
+    def __init__(self, map_size: int, view: int, window: int, reach: int, crop: int, context: int = 0):
         super().__init__()
-        if map_size % 2 == 0 or map_size < 2 * max(view - 1, window, reach, crop) + 1:
-            raise ValueError(f"a {map_size}x{map_size} memory cannot hold a {view}x{view} view and radii "
-                             f"window={window}, reach={reach}, crop={crop} around its centre")
+        if map_size % 2 == 0 or map_size < 2 * max(view - 1 + context, window, reach, crop) + 1:
+            raise ValueError(f"a {map_size}x{map_size} memory cannot hold a {view}x{view} view with context {context} "
+                             f"and radii window={window}, reach={reach}, crop={crop} around its centre")
         self.map_size, self.view, self.window, self.reach, self.crop = map_size, view, window, reach, crop
         c = map_size // 2
         view_cells = [(view - 1 - j, i - view // 2) for i in range(view) for j in range(view)]
@@ -87,6 +90,8 @@ class EgoGeometry(nn.Module):
         self.register_buffer("view_index", table(view_cells), persistent=False)
         self.register_buffer("window_index", table(_square(window)), persistent=False)
         self.register_buffer("crop_index", table(_square(crop)), persistent=False)
+        around = [(f + df, l + dl) for f, l in view_cells for df, dl in _square(context)]
+        self.register_buffer("view_context_index", table(around), persistent=False)
         side = 2 * reach + 1
         order = torch.empty(4, side * side, dtype=torch.long)
         for d in range(4):

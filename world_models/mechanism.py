@@ -93,7 +93,8 @@ class HeadSize(NamedTuple):
 
 
 class PriorPieces(NamedTuple):
-    """What the heads read of a prior state: its view's memory cells ``(N, C, V*V)``, neighbourhood ``(N, C*K)``, carry."""
+    """What the heads read of a prior state: its view's memory cells ``(N, C, V*V*K')`` (each with its decoder context),
+    neighbourhood ``(N, C*K)``, carry."""
 
     view: Tensor
     window: Tensor
@@ -109,10 +110,10 @@ class MechanismWorldModel(WorldModel):
         c, view, actions = config, spec.image_shape[0], spec.num_actions
         if spec.image_shape[0] != spec.image_shape[1]:
             raise ValueError(f"the mechanism model needs a square view, got {spec.image_shape}")
-        if c.map_size < 2 * view - 1:
-            raise ValueError(f"map_size={c.map_size} cannot hold a {view}x{view} view in every direction; "
-                             f"need map_size >= {2 * view - 1}")
-        self.geometry = EgoGeometry(c.map_size, view, c.window, c.reach, c.actor_view)
+        if c.map_size < 2 * (view + c.decoder_context) - 1:
+            raise ValueError(f"map_size={c.map_size} cannot hold a {view}x{view} view with decoder_context="
+                             f"{c.decoder_context} in every direction; need map_size >= {2 * (view + c.decoder_context) - 1}")
+        self.geometry = EgoGeometry(c.map_size, view, c.window, c.reach, c.actor_view, c.decoder_context)
         self.encoder = cell_encoder = CellEncoder(c, spec)
         self.mission_dim = cell_encoder.mission_dim
         k_window, k_move = (2 * c.window + 1) ** 2, (2 * c.reach + 1) ** 2
@@ -249,7 +250,7 @@ class MechanismWorldModel(WorldModel):
             memory = self._move(memory, torch.softmax(self._motion_core(hidden, turn), -1), direction)
             prior = self._absolute(turn_logits, direction) * keep[:, None]
             memory, carry = memory * keep[:, None, None, None], carry * keep[:, None]
-            pieces = PriorPieces(gather(memory, self.geometry.view_index[observed]),
+            pieces = PriorPieces(gather(memory, self.geometry.view_context_index[observed]),
                                  gather(memory, self.geometry.window_index[observed]).flatten(1), carry)
             written, written_carry = self._write(memory, carry, cells, observed)
             if blind is None:
@@ -328,7 +329,7 @@ class MechanismWorldModel(WorldModel):
         flat = state.reshape(int(math.prod(lead)))
         memory, carry, direction, mission, action = self._unpack(flat)
         window = gather(memory, self.geometry.window_index[direction]).flatten(1)
-        view = gather(memory, self.geometry.view_index[direction]) if decode else None
+        view = gather(memory, self.geometry.view_context_index[direction]) if decode else None
         assert flat.logits is not None, "a mechanism-model state keeps its direction logits"
         preds = self._heads(window, carry, action, mission, view, flat.logits[:, 0])
         obs = preds.obs

@@ -54,6 +54,13 @@ class MechanismConfig:
     """Hidden layers of the reward and continuation heads."""
     decoder_hidden: int = 64
     """Units of the per-cell decoder and of the visibility network."""
+    decoder_context: int = 1
+    """Radius of the egocentric square of memory cells the per-cell decoder reads around each view
+    cell (0: the cell alone), so that a cell never observed can be guessed from its neighbours."""
+    sight: str = "view"
+    """How the decoder learns which cells of the view are seen: ``view``, one network over the whole view;
+    ``scan``, a small learned rule shared by every cell, scanned outward from the viewer, where a cell's
+    own content never decides whether it is seen (:class:`~shiftgrid.world_models.mechanism_parts.SightScan`)."""
     reward_bins: int = 41
     """Two-hot bins of the reward head, evenly spaced in symlog space over [-20, 20]."""
     recon_scale: float = 1.0
@@ -78,6 +85,10 @@ class MechanismConfig:
 
     def __post_init__(self) -> None:
         need = 2 * max(self.window, self.reach, self.actor_view) + 1
+        if self.sight not in ("view", "scan"):
+            raise ValueError(f"sight must be 'view' or 'scan', got {self.sight!r}")
+        if self.decoder_context < 0:
+            raise ValueError(f"decoder_context must be >= 0, got {self.decoder_context}")
         if not (0 <= self.blind_start <= 1 and 0 <= self.blind_stay < 1):
             raise ValueError(f"need 0 <= blind_start <= 1 and 0 <= blind_stay < 1; got blind_start={self.blind_start}, "
                              f"blind_stay={self.blind_stay}")

@@ -5,7 +5,9 @@ configuration (:mod:`shiftgrid.agents.reports.runs`), the real episodes are play
 (:func:`~shiftgrid.agents.evaluation.world_model.record_splits`; once per behaviour, so runs of a
 ``wm train`` configuration share them), each model is scored on them
 (:func:`~shiftgrid.world_models.scoring.score_splits`) and the report is written with the agents'
-report code.
+report code. With ``breakdown`` the episodes also carry the agent's true pose (analysis only, never a
+model's input) and each model's errors are broken down by action, by what could be known and by
+cell type (:mod:`shiftgrid.agents.evaluation.cell_breakdown`) into ``breakdown.json`` / ``breakdown.md``.
 
 Example:
     >>> paths = evaluate_world_model_runs(["runs/wm-rssm-goto/seed=0"], episodes=50)  # doctest: +SKIP
@@ -13,9 +15,12 @@ Example:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
+from shiftgrid.agents.evaluation.cell_breakdown import PoseObservation, breakdown_markdown
+from shiftgrid.agents.evaluation.cell_breakdown import breakdown as cell_breakdown
 from shiftgrid.agents.evaluation.episodes import axis_layout, first_reset_seed, splits_to_evaluate
 from shiftgrid.agents.evaluation.world_model import record_splits, report_style
 from shiftgrid.agents.reports.runs import EvaluationError, check_counts, check_same_configuration, distinct_runs, run_labels
@@ -46,12 +51,14 @@ def check_training_split(env_id: str, names: Sequence[str], paths: Sequence[Path
 def evaluate_world_model_runs(runs: Sequence[Path], *, splits: str | list[str] = "all", horizons: Sequence[int] = (1, 5, 15),
                               episodes: int = 100, context: int = 5, stride: int = 1, seed: int = 0, checkpoint: str = "latest",
                               out: Path | None = None, n_envs: int = 8, batch_size: int = 1024, device: str = "auto",
-                              stochastic: bool = False, progress: bool = True, behaviour: str | None = None) -> dict[str, Path]:
+                              stochastic: bool = False, progress: bool = True, behaviour: str | None = None,
+                              breakdown: bool = False) -> dict[str, Path]:
     """Score the world models of ``runs`` (runs whose learner owns one: ``wm train`` or Dreamer runs) on every
     split and write their shift report; returns the files written (what ``shiftgrid wm evaluate`` does).
 
     ``behaviour`` chooses what plays the real episodes (``random``, ``oracle``, or a trained agent's run,
     checkpoint or ``.zip``); None: each run's own (:meth:`~shiftgrid.agents.model_based.run_model.ScoredRun.playing`).
+    ``breakdown`` also writes each model's error breakdown (see the module docstring).
 
     Raises:
         EvaluationError: a run set that cannot be evaluated together, or as asked.
@@ -89,7 +96,8 @@ def evaluate_world_model_runs(runs: Sequence[Path], *, splits: str | list[str] =
             if run.behaviour_key(behaviour) not in played:
                 played[run.behaviour_key(behaviour)] = record_splits(
                     run.behaviour(seed, deterministic=not stochastic, policy=behaviour), env_id, names, episodes, seed,
-                    env_kwargs=env_kwargs, n_envs=n_envs, reserved=reserved, progress=progress)
+                    env_kwargs=env_kwargs, n_envs=n_envs, reserved=reserved, progress=progress,
+                    wrapper=PoseObservation if breakdown else None)
     except ValueError as e:  # evaluation seeds that overlap validation seeds, a --behaviour that cannot play
         raise EvaluationError(str(e)) from None
     records = []
@@ -126,5 +134,19 @@ def evaluate_world_model_runs(runs: Sequence[Path], *, splits: str | list[str] =
                      f"vs continuation probability < {CONTINUE_THRESHOLD:g}",
     }
     target = out if out is not None else (dirs[0].eval / AGENT_REPORT_DIR if loaded[0].acts_itself else dirs[0].eval)
-    return write_report(target, records, axis_layout(env_id, names), env_id=env_id, meta=meta,
-                        style=report_style(horizons, loaded[0].curve))
+    paths = write_report(target, records, axis_layout(env_id, names), env_id=env_id, meta=meta,
+                         style=report_style(horizons, loaded[0].curve))
+    if breakdown:
+        tables: dict[str, Any] = {}
+        for label, run in zip(run_labels(dirs, runs), loaded):
+            device = next(run.model.parameters()).device
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                torch.manual_seed(seed)
+                tables[label] = {split: cell_breakdown(run.model, episodes, context=context, horizons=horizons,
+                                                       batch_size=batch_size)
+                                 for split, episodes in played[run.behaviour_key(behaviour)].items()}
+        paths["breakdown_json"] = Path(target) / "breakdown.json"
+        paths["breakdown_json"].write_text(json.dumps(tables, indent=1, default=float))
+        paths["breakdown_md"] = Path(target) / "breakdown.md"
+        paths["breakdown_md"].write_text(breakdown_markdown(tables))
+    return paths

@@ -92,6 +92,29 @@ def test_two_seeds_on_an_axis_give_the_shift_report(runs, tmp_path, capsys):
     assert again == 0 and json.loads((out / "results.json").read_text())["runs"] == doc["runs"]  # same seeds, same numbers
 
 
+def test_breakdown_splits_each_models_errors_and_leaves_the_scores_as_they_were(runs, tmp_path, capsys):
+    """--breakdown plays the same episodes (the pose is only added for the analysis): results.json is unchanged, and the
+    breakdown's counts add up (every changed cell is knowable or novel, of one true type, after one action)."""
+    plain, broken = tmp_path / "plain", tmp_path / "broken"
+    assert wm_evaluate(str(runs["s0"]), "--splits", "id,size/far", "--out", str(plain), *FAST, capsys=capsys)[0] == 0
+    code, stdout, _ = wm_evaluate(str(runs["s0"]), "--splits", "id,size/far", "--out", str(broken), "--breakdown", *FAST,
+                                  capsys=capsys)
+    assert code == 0 and "breakdown.json, breakdown.md" in stdout
+    assert json.loads((broken / "results.json").read_text())["runs"] == json.loads((plain / "results.json").read_text())["runs"]
+    tables = json.loads((broken / "breakdown.json").read_text())["seed=0"]
+    assert list(tables) == ["id", "size/far"]
+    for table in tables.values():
+        assert list(table) == ["1", "3"]
+        one = table["1"]
+        types = one["by_type"].values()
+        knowable, novel = sum(t["knowable"] for t in types), sum(t["novel"] for t in types)
+        assert knowable + novel > 0 and one["novel_share"] == pytest.approx(novel / (knowable + novel))
+        assert sum(a["windows"] for a in one["by_action"].values()) == one["windows"]
+        assert "unseen" not in {k for k, t in one["by_type"].items() if t["novel"]}  # an unseen cell is never novel
+    md = (broken / "breakdown.md").read_text()
+    assert "## By the action that led into the scored frame" in md and "| seed=0 | size/far | 1 |" in md
+
+
 def test_one_run_of_an_id_without_splits_reports_into_its_run_dir(runs, capsys):
     code, stdout, _ = wm_evaluate(str(runs["empty"] / "checkpoints" / "latest.pt"), *FAST, capsys=capsys)
     assert code == 0

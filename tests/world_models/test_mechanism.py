@@ -25,6 +25,7 @@ from minigrid.minigrid_env import MiniGridEnv
 from shiftgrid.envs.learner_env import make_env
 from shiftgrid.world_models.ego_geometry import EgoGeometry, gather
 from shiftgrid.world_models.interface import ObsSpec
+from shiftgrid.world_models.mechanism_parts import SightScan
 from shiftgrid.world_models.metrics import one_step_accuracy
 from shiftgrid.world_models.models import build_model
 from shiftgrid.world_models.replay import SequenceReplay
@@ -91,6 +92,46 @@ def test_view_index_reads_minigrids_view(env_id):
         shown = image[..., 0] != 0
         shown[3, 6] = False  # the agent's own cell shows what it carries
         assert torch.equal(read[shown], image[shown])
+
+
+def test_view_context_index_is_each_view_cells_egocentric_neighbourhood():
+    """``view_context_index`` lists, per view cell, the memory cells of the egocentric square around it, the cell itself
+    in the middle: the neighbour ``(df, dl)`` of image cell ``[i, j]`` is image cell ``[i + dl, j - df]`` where that exists."""
+    geometry = EgoGeometry(map_size=17, view=7, window=2, reach=2, crop=2, context=1)
+    around = geometry.view_context_index.view(4, 7, 7, 3, 3)  # (direction, i, j, df + 1, dl + 1)
+    view = geometry.view_index.view(4, 7, 7)
+    for i in range(7):
+        for j in range(7):
+            for df in (-1, 0, 1):
+                for dl in (-1, 0, 1):
+                    if 0 <= i + dl < 7 and 0 <= j - df < 7:
+                        assert torch.equal(around[:, i, j, df + 1, dl + 1], view[:, i + dl, j - df])
+    assert len(set(around[0, 0, 0].flatten().tolist())) == 9
+    with pytest.raises(ValueError, match="context 2"):
+        EgoGeometry(map_size=15, view=7, window=2, reach=2, crop=2, context=2)
+
+
+def test_sight_scan_decides_a_cells_sight_only_from_cells_nearer_the_viewer():
+    """``sight=scan``: the seen logit of a view cell depends on no cell's content in its own row's column (itself) nor in
+    any row farther from the viewer, and on the cells before it; the model built with it trains and decodes."""
+    scan = SightScan(features=4, view=7)
+    features = torch.randn(1, 7, 7, 4, requires_grad=True)
+    logits = scan(features).view(7, 7)
+    for i, j in [(3, 2), (0, 0), (6, 5), (3, 6), (1, 4)]:
+        grad = torch.autograd.grad(logits[i, j], features, retain_graph=True)[0][0].abs().sum(-1)  # (i, j)
+        assert grad[i, j] == 0 and grad[:, :j].sum() == 0
+        if j < 6:
+            assert grad[:, j + 1:].sum() > 0
+    model = build_model("mechanism", "tiny", ObsSpec(), sight="scan", decoder_context=1)
+    batch = {"image": torch.randint(0, 3, (2, 4, 7, 7, 3), dtype=torch.uint8), "direction": torch.randint(0, 4, (2, 4)),
+             "mission": torch.zeros(2, 4, 40, dtype=torch.long), "action": torch.zeros(2, 4, dtype=torch.long),
+             "reward": torch.zeros(2, 4), "terminated": torch.zeros(2, 4, dtype=torch.bool),
+             "is_first": torch.zeros(2, 4, dtype=torch.bool)}
+    loss, _ = model.loss(batch)
+    loss.backward()
+    assert torch.isfinite(loss) and model.decoder.seen.viewer.grad is not None
+    with pytest.raises(ValueError, match="sight must be 'view' or 'scan'"):
+        build_model("mechanism", "tiny", ObsSpec(), sight="rays")
 
 
 def collect(env_id: str, seed: int, steps: int, n: int = 4) -> tuple[SequenceReplay, ObsSpec]:
