@@ -301,7 +301,7 @@ def solve_from(env: Any, max_states: int = MAX_STATES, max_mdp_states: int = MAX
 
     Example:
         >>> import gymnasium as gym, shiftgrid.envs
-        >>> env = gym.make("shiftgrid/DoorKey-v0"); _, info = env.reset(seed=6)
+        >>> env = gym.make("shiftgrid/DoorKey-v1"); _, info = env.reset(seed=6)
         >>> first = env.unwrapped.optimal_actions[0]
         >>> _ = env.step(first)
         >>> solve_from(env).steps == info["optimal_steps"] - 1

@@ -7,7 +7,7 @@ using every core, with a progress bar, and saves them (default: the cache direct
 bank file holds. A bank of another splits version, or a corrupt file, is refused in one line.
 
 Example:
-    $ shiftgrid bank build --env shiftgrid/DoorKey-v0 --split train --count 100000
+    $ shiftgrid bank build --env shiftgrid/DoorKey-v1 --split train --count 100000
     $ shiftgrid bank build --env MiniGrid-DoorKey-8x8-v0 --count 10000 --out banks/doorkey.npz
     $ shiftgrid bank info banks/doorkey.npz
 """

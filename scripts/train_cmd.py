@@ -10,8 +10,8 @@ Example:
     $ shiftgrid train --algo ppo --env shiftgrid/GoTo-v1 --steps 200000 --run-dir runs/goto
     $ shiftgrid train --algo dqn --env MiniGrid-Empty-5x5-v0 --seed 0,1,2 --set hyperparams.gamma=0.95
     $ shiftgrid train --resume runs/goto --steps 400000     # continue to 400k steps in total
-    $ shiftgrid train --env shiftgrid/DoorKey-v0 --advice subgoal --set advice.fade_steps=500000
-    $ shiftgrid train --env shiftgrid/DoorKey-v0 --teacher plr --teacher-set temperature=0.1
+    $ shiftgrid train --env shiftgrid/DoorKey-v1 --advice subgoal --set advice.fade_steps=500000
+    $ shiftgrid train --env shiftgrid/DoorKey-v1 --teacher plr --teacher-set temperature=0.1
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ and oracle figures. Rows are numpy arrays (no torch), so generation runs in work
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
-    >>> env = gym.make("shiftgrid/DoorKey-v0"); _ = env.reset(seed=0)
+    >>> env = gym.make("shiftgrid/DoorKey-v1"); _ = env.reset(seed=0)
     >>> u = env.unwrapped
     >>> row = row_from_sample(u.sample, u.max_steps, Layout(u.height, u.width))
     >>> int(row["num_steps"]), VERBS[int(row["verb"][0]) - 1], VERBS[int(row["verb"][1]) - 1]

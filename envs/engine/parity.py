@@ -9,7 +9,7 @@ mid-episode) and ``oracle`` (the level's optimal plan, then random actions).
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
-    >>> envs = [gym.make("shiftgrid/DoorKey-v0") for _ in range(3)]
+    >>> envs = [gym.make("shiftgrid/DoorKey-v1") for _ in range(3)]
     >>> report = play(envs, seeds=[0, 1, 2], policies=["random", "adversarial", "oracle"])
     >>> report.mismatches, report.steps > 0
     ([], True)

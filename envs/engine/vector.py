@@ -266,8 +266,8 @@ def make_tensor_vec(env_id: str, num_envs: int, split: str = "train", device: An
 
     Example:
         >>> from shiftgrid.envs.engine.bank import build_bank
-        >>> bank = build_bank("shiftgrid/DoorKey-v0", "train", 20, workers=1, progress=False, save=False)
-        >>> envs = make_tensor_vec("shiftgrid/DoorKey-v0", 4, bank=bank)
+        >>> bank = build_bank("shiftgrid/DoorKey-v1", "train", 20, workers=1, progress=False, save=False)
+        >>> envs = make_tensor_vec("shiftgrid/DoorKey-v1", 4, bank=bank)
         >>> obs, info = envs.reset(seed=1)
         >>> tuple(obs["mission"].shape)
         (4, 40)

@@ -8,4 +8,4 @@ out of date when one is made).
 from shiftgrid.envs.families import doorkey, goto, maze, pickup, putnext, sequence
 
 BUILTIN_FAMILIES = (goto.FAMILY, pickup.FAMILY, putnext.FAMILY, doorkey.FAMILY, maze.FAMILY, sequence.FAMILY)
-SUPERSEDED_FAMILIES = (goto.FAMILY_V0, pickup.FAMILY_V0, putnext.FAMILY_V0, sequence.FAMILY_V0)
+SUPERSEDED_FAMILIES = (goto.FAMILY_V0, pickup.FAMILY_V0, putnext.FAMILY_V0, doorkey.FAMILY_V0, maze.FAMILY_V0, sequence.FAMILY_V0)

@@ -122,7 +122,7 @@ def advice_text(granularity: str, env: Any, teacher: Any, plan: Any = None, acti
     Example:
         >>> import gymnasium as gym, shiftgrid.envs
         >>> from shiftgrid.envs.teacher import OracleTeacher
-        >>> env = gym.make("shiftgrid/DoorKey-v0"); _ = env.reset(seed=0)
+        >>> env = gym.make("shiftgrid/DoorKey-v1"); _ = env.reset(seed=0)
         >>> [advice_text(g, env, OracleTeacher()) for g in GRANULARITIES]
         ['pick up the blue key', 'the blue key is behind you', 'turn right']
     """

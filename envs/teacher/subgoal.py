@@ -11,7 +11,7 @@ always the plan's from where the agent now stands, so it stays right when the le
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
     >>> from shiftgrid.envs.oracle import solve_from
-    >>> env = gym.make("shiftgrid/DoorKey-v0"); _ = env.reset(seed=0)
+    >>> env = gym.make("shiftgrid/DoorKey-v1"); _ = env.reset(seed=0)
     >>> env.unwrapped.mission
     'open the blue door, then get to the goal'
     >>> next_subgoal(env, solve_from(env).actions).text

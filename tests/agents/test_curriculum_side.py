@@ -17,7 +17,7 @@ from shiftgrid.envs.teacher.curriculum import CurriculumError, LevelSpace, make_
 from shiftgrid.envs.teacher.curriculum.log import read_levels
 from shiftgrid.scripts.cli import main
 
-ENV, SHORT = "shiftgrid/DoorKey-v0", {"max_steps": 40}
+ENV, SHORT = "shiftgrid/DoorKey-v1", {"max_steps": 40}
 
 
 def tiny(run_dir, steps, options=None, **extra) -> TrainConfig:

@@ -110,7 +110,7 @@ def test_segments_and_robust_buffer_keep_only_replayed_transitions():
 
 def tiny(tmp_path, teacher, **extra) -> TrainConfig:
     return TrainConfig.from_dict({
-        "algo": "ppo", "env": "shiftgrid/DoorKey-v0", "steps": 512, "n_envs": 2, "device": "cpu", "progress": False,
+        "algo": "ppo", "env": "shiftgrid/DoorKey-v1", "steps": 512, "n_envs": 2, "device": "cpu", "progress": False,
         "run_dir": str(tmp_path / "run"), "eval": {"freq": 0}, "teacher": teacher, "env_kwargs": {"max_steps": 40},
         "hyperparams": {"n_steps": 64, "batch_size": 64, "n_epochs": 1},
         "extractor": {"cell_dim": 8, "channels": 16, "text_dim": 16, "word_dim": 16, "features_dim": 32}, **extra})

@@ -147,7 +147,7 @@ def test_deterministic_and_sampled_actions_differ_for_an_untrained_policy():
 def test_episodes_record_whether_the_oracle_was_exact():
     """DoorKey rules/far is slippery with objects: its optimum is a bound, and episodes say so."""
     agent = RandomAgent(spaces.Discrete(7), seed=0)
-    slippery = evaluation.run_episodes(agent, "shiftgrid/DoorKey-v0", "rules/far", episodes=2, n_envs=1)
+    slippery = evaluation.run_episodes(agent, "shiftgrid/DoorKey-v1", "rules/far", episodes=2, n_envs=1)
     plain = evaluation.run_episodes(agent, "shiftgrid/GoTo-v1", "id", episodes=2, n_envs=1)
     assert [r.optimal_exact for r in slippery] == [False, False]
     assert [r.optimal_exact for r in plain] == [True, True]

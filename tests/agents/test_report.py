@@ -127,11 +127,11 @@ def test_report_names_the_splits_where_the_oracle_was_inexact(tmp_path):
     bound = EpisodeResult(True, 0.95, 3, 0.9, 4.0, "b", False)
     runs = [RunRecord("r0", 0, {"id": [exact, exact], "rules/far": [bound, exact]}),
             RunRecord("r1", 1, {"id": [exact, exact], "rules/far": [bound, bound]})]
-    paths = write_report(tmp_path, runs, {}, env_id="shiftgrid/DoorKey-v0")
+    paths = write_report(tmp_path, runs, {}, env_id="shiftgrid/DoorKey-v1")
     text = paths["md"].read_text()
     assert "Oracle inexact on `rules/far`: 3 of 4 episodes" in text
     assert "Oracle inexact on `id`" not in text
     saved = json.loads(paths["json"].read_text())
     assert [e["optimal_exact"] for e in saved["runs"][1]["episodes"]["rules/far"]] == [False, False]
-    all_exact = write_report(tmp_path / "exact", [RunRecord("r0", 0, {"id": [exact]})], {}, env_id="shiftgrid/DoorKey-v0")
+    all_exact = write_report(tmp_path / "exact", [RunRecord("r0", 0, {"id": [exact]})], {}, env_id="shiftgrid/DoorKey-v1")
     assert "Oracle inexact" not in all_exact["md"].read_text()

@@ -40,7 +40,7 @@ def _assert_obs_equal(a, b, where):
         assert np.array_equal(a[k], b[k]), (where, k)
 
 
-@pytest.mark.parametrize("env_id, split", [("shiftgrid/GoTo-v1", "size/far"), ("shiftgrid/DoorKey-v0", "train"),
+@pytest.mark.parametrize("env_id, split", [("shiftgrid/GoTo-v1", "size/far"), ("shiftgrid/DoorKey-v1", "train"),
                                            ("shiftgrid/PutNext-v1", "observation/far"), ("MiniGrid-DoorKey-5x5-v0", "train"),
                                            ("BabyAI-GoToLocal-v0", "train")])
 def test_same_observations_rewards_and_ends_as_make_env_until_each_first_reset(env_id, split):

@@ -112,7 +112,7 @@ def test_advice_after_deviations_is_the_plan_from_where_the_learner_is(granulari
     strays = [LEFT, FORWARD, FORWARD, RIGHT, PICKUP, FORWARD]  # ignores the teacher
     said, _ = play(env, strays)
     for k in range(len(strays) + 1):  # replay the same states and check each advice against a fresh plan
-        probe = gym.make("shiftgrid/DoorKey-v0", split="size/far")
+        probe = gym.make("shiftgrid/DoorKey-v1", split="size/far")
         probe.reset(seed=0)
         for a in strays[:k]:
             probe.step(a)

@@ -19,7 +19,7 @@ from shiftgrid.envs.teacher.knowledge import KnowledgeError
 
 @pytest.fixture(scope="module")
 def space() -> LevelSpace:
-    return LevelSpace.of_env(gym.make("shiftgrid/DoorKey-v0"))
+    return LevelSpace.of_env(gym.make("shiftgrid/DoorKey-v1"))
 
 
 def play(teacher, episodes: int, success, ret=None, optimal=0.9, seed=0):
@@ -133,7 +133,7 @@ def test_uniform_never_replays_and_covers_the_split(space):
 # -- inside the training split only ----------------------------------------------------------------
 @pytest.mark.parametrize("name", list(TEACHERS))
 def test_every_teacher_plays_training_levels_only(name):
-    env = gym.make("shiftgrid/DoorKey-v0", max_steps=40)
+    env = gym.make("shiftgrid/DoorKey-v1", max_steps=40)
     space = LevelSpace.of_env(env)
     teacher = make_curriculum(name, space, {"min_levels": 2} if "min_levels" in teacher_options(name) else {}, seed=0)
     held_out = [family_splits("DoorKey")[s] for s in family_splits("DoorKey").test_splits()]
@@ -154,7 +154,7 @@ def test_every_teacher_plays_training_levels_only(name):
 
 def test_a_curriculum_refuses_a_held_out_split():
     with pytest.raises(CurriculumError, match="training split only"):
-        LevelSpace.of_env(gym.make("shiftgrid/DoorKey-v0", split="size/far"))
+        LevelSpace.of_env(gym.make("shiftgrid/DoorKey-v1", split="size/far"))
 
 
 # -- bad input --------------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ def test_a_choice_outside_the_training_range_is_refused(space):
         Rogue(space).choose(0)
 
 
-@pytest.mark.parametrize("env_id, kwargs", [("shiftgrid/DoorKey-v0", {}), ("shiftgrid/GoTo-v1", {"exposure": 0.5})])
+@pytest.mark.parametrize("env_id, kwargs", [("shiftgrid/DoorKey-v1", {}), ("shiftgrid/GoTo-v1", {"exposure": 0.5})])
 def test_the_factors_a_teacher_reads_from_a_seed_are_those_the_env_plays(env_id, kwargs):
     import dataclasses
 

@@ -60,7 +60,7 @@ def test_playing_leaves_the_level_unchanged(env_id, seed):
 
 def test_doorkey_key_and_door_stay_put():
     """The issue's case: after the key is picked up and the door opened, the level's key and door are as generated."""
-    env = gym.make("shiftgrid/DoorKey-v0")
+    env = gym.make("shiftgrid/DoorKey-v1")
     u = env.unwrapped
     _, info = env.reset(seed=6)
     door, key_positions = u.level.objects[0], [tuple(o.cur_pos) for o in u.level.objects[1:]]

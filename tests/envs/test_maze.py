@@ -301,8 +301,8 @@ def test_mission_words_are_in_the_vocabulary():
 
 def test_family_pickles_and_names_its_env():
     again = pickle.loads(pickle.dumps(FAMILY))
-    assert again == FAMILY and again.max_steps(MazeFactors(size=10)) == 200
-    assert FAMILY.env_id() == "shiftgrid/Maze-v0"
+    assert again == FAMILY and again.max_steps(MazeFactors(size=10)) == 400
+    assert FAMILY.env_id() == "shiftgrid/Maze-v1"
 
 
 def test_splits_hold_out_layouts_lava_and_slip():

@@ -144,7 +144,7 @@ def test_target_green_under_swap_is_drawn_green():
 
 
 def test_maze_far_point_of_view_shows_nothing_beyond_three_cells():
-    env = RGBImgPartialObsWrapper(gym.make("shiftgrid/Maze-v0", split="observation/far", oracle=False), tile_size=TILE)
+    env = RGBImgPartialObsWrapper(gym.make("shiftgrid/Maze-v1", split="observation/far", oracle=False), tile_size=TILE)
     u = env.unwrapped
     unseen = tile_image(None)
     outside = ~view_mask(3)

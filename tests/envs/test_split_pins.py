@@ -56,7 +56,7 @@ PINS: dict[str, dict[str, list[tuple[int, str]]]] = {
         "observation/far": [(739126650110592449, 'ea33339629ac1781'), (739126650110215018, 'a814b59f747c4cea'), (739126650110579404, '37ecaf92e9219251')],
     },
 }
-# The same for the superseded ids (v0) of families whose generator changed: their levels stay put too.
+# The same for the superseded ids (v0): their levels stay put too.
 SUPERSEDED_PINS: dict[str, dict[str, list[tuple[int, str]]]] = {
     "GoTo": {
         "train": [(913350807, '3aaee7068cf48c04'), (508082495, 'a2a86d55317b08d7'), (899339824, '91bfaebc876cb934')],
@@ -72,6 +72,17 @@ SUPERSEDED_PINS: dict[str, dict[str, list[tuple[int, str]]]] = {
         "train": [(913350808, '8bb4338dcfc96020'), (508082496, '673db211214e809a'), (899339825, '6516cf55a5ca3ca8')],
         "id": [(152420411494592450, 'ed96018c8f35af7f'), (152420411494215016, '8b944f75298c68f4'), (152420411494579400, '39db460edce6e1c2')],
         "observation/far": [(716317495535592449, '3569539275ed2b3e'), (716317495535215012, '3853622d7ccd31e3'), (716317495535579402, '10c4272ee62f9d07')],
+    },
+    # DoorKey-v0 and Maze-v0 differ from v1 in their episode limit only: the same levels.
+    "DoorKey": {
+        "train": [(913350807, '50fdf9d9b91f6afc'), (508082495, '14a096f1d70bed6d'), (899339824, '611bea33aa8f3fd5')],
+        "id": [(968941049723592448, '5ebc5e7712c8b8cd'), (968941049723215015, 'a310e7d00704465d'), (968941049723579399, '69f4b939366fe1fc')],
+        "observation/far": [(61849004744592454, '00a6c2456f4129cd'), (61849004744215012, 'b5ff7bfbff683e11'), (61849004744579399, 'd5fc8403d60a745e')],
+    },
+    "Maze": {
+        "train": [(913350807, 'c7084666e2076d37'), (508082497, '5a2084a14d5f2e05'), (899339824, 'b647528750f1d935')],
+        "id": [(831340291174592448, '680e48aa9460c8fe'), (831340291174215018, 'ed75c6e7a675f1c9'), (831340291174579400, '627a2d6e2ad7e56e')],
+        "observation/far": [(634874478073592451, 'aeeddca730d34a97'), (634874478073215018, 'c3496cbf4a1b9670'), (634874478073579399, '1bfd2558dfed0c41')],
     },
     "Sequence": {
         "train": [(913350807, 'f1154c9201186f5e'), (508082496, '20bc4e61ed0ae815'), (899339825, '63efb2e9af7086cc')],

@@ -48,7 +48,12 @@ def test_no_level_starts_beside_what_its_mission_names(env_id, split):
     env.close()
 
 
-@pytest.mark.parametrize("family", sg.SUPERSEDED_FAMILIES, ids=lambda f: f.env_id())
+CURRENT = {f.name: f for f in sg.BUILTIN_FAMILIES}
+#: Superseded ids whose generator differs from the current one's (the others changed something else, such as the limit).
+REGENERATED = [f for f in sg.SUPERSEDED_FAMILIES if f.generate is not CURRENT[f.name].generate]
+
+
+@pytest.mark.parametrize("family", REGENERATED, ids=lambda f: f.env_id())
 def test_superseded_v0_ids_still_serve_such_levels_and_warn(family):
     with pytest.warns(Warning, match="out of date"):
         env = gym.make(family.env_id())

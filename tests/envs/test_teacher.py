@@ -84,7 +84,7 @@ def test_oracle_teacher_plays_optimal_episodes(family):
 
 
 def test_oracle_teacher_replans_after_a_detour():
-    env = gym.make("shiftgrid/DoorKey-v0")
+    env = gym.make("shiftgrid/DoorKey-v1")
     _, info = env.reset(seed=1)
     for a in (0, 0, 1):  # left, left, right: one wasted turn... net a left turn
         env.step(a)

@@ -19,10 +19,10 @@ def _cache(tmp_path, monkeypatch):
 
 
 def test_build_then_reuse_then_describe(capsys, tmp_path):
-    argv = ["bank", "build", "--env", "shiftgrid/DoorKey-v0", "--split", "rules/far", "--count", "8", "--workers", "1"]
+    argv = ["bank", "build", "--env", "shiftgrid/DoorKey-v1", "--split", "rules/far", "--count", "8", "--workers", "1"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "shiftgrid/DoorKey-v0 split rules/far (splits version" in out and ": 8 levels" in out
+    assert "shiftgrid/DoorKey-v1 split rules/far (splits version" in out and ": 8 levels" in out
     assert "built in" in out and "exact on" in out
     files = list((tmp_path / "cache" / "banks").glob("*.npz"))
     assert len(files) == 1

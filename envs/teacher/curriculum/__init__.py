@@ -11,7 +11,7 @@ with its options checked; every teacher also takes the options of its side estim
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
-    >>> space = LevelSpace.of_env(gym.make("shiftgrid/DoorKey-v0"))
+    >>> space = LevelSpace.of_env(gym.make("shiftgrid/DoorKey-v1"))
     >>> teacher = make_curriculum("plr", space, {"temperature": 0.1}, seed=0)
     >>> teacher.tier.label, teacher.temperature
     ('learner', 0.1)

@@ -9,7 +9,7 @@ built only from a training split.
 
 Example:
     >>> import gymnasium as gym, shiftgrid.envs
-    >>> space = LevelSpace.of_env(gym.make("shiftgrid/DoorKey-v0"))
+    >>> space = LevelSpace.of_env(gym.make("shiftgrid/DoorKey-v1"))
     >>> seed = space.new_seed(np.random.default_rng(0))
     >>> space.contains(seed), sorted(space.varied)
     (True, ['num_distractors', 'size'])

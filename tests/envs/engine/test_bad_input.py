@@ -72,7 +72,7 @@ def test_resets_and_views(envs, call, message):
 
 
 def test_an_episode_limit_no_level_can_meet():
-    bank = build_bank("shiftgrid/DoorKey-v0", "train", 6, workers=1, progress=False, save=False)
-    with pytest.raises(UserInputError, match=r"no level of the bank \(6 levels of shiftgrid/DoorKey-v0\) can be solved "
+    bank = build_bank("shiftgrid/DoorKey-v1", "train", 6, workers=1, progress=False, save=False)
+    with pytest.raises(UserInputError, match=r"no level of the bank \(6 levels of shiftgrid/DoorKey-v1\) can be solved "
                                               r"within max_steps=2; valid: max_steps >= \d+"):
-        make_tensor_vec("shiftgrid/DoorKey-v0", 4, bank=bank, max_steps=2)
+        make_tensor_vec("shiftgrid/DoorKey-v1", 4, bank=bank, max_steps=2)

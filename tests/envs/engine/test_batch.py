@@ -16,7 +16,7 @@ B, STEPS = 6, 120
 
 
 def _store(family: str, split: str, levels: int, device: str = "cpu") -> LevelStore:
-    env = gym.make(f"shiftgrid/{family}-v0", split=split, max_steps=30)
+    env = gym.make(f"shiftgrid/{family}-v1", split=split, max_steps=30)
     u = env.unwrapped
     rows = []
     for s in range(levels):

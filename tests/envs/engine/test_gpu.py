@@ -17,7 +17,7 @@ from shiftgrid.envs.engine.benchmark import engine_throughput
 
 pytestmark = pytest.mark.gpu
 
-CASES = [("shiftgrid/GoTo-v1", "train"), ("shiftgrid/DoorKey-v0", "rules/far"), ("shiftgrid/PutNext-v1", "observation/far")]
+CASES = [("shiftgrid/GoTo-v1", "train"), ("shiftgrid/DoorKey-v1", "rules/far"), ("shiftgrid/PutNext-v1", "observation/far")]
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from shiftgrid.envs.engine.bank import build_bank
 from shiftgrid.envs.engine.levels import int_to_hash
 
 
-@pytest.mark.parametrize("env_id, split, workers", [("shiftgrid/GoTo-v1", "layout/far", 2), ("shiftgrid/DoorKey-v0", "train", 1),
+@pytest.mark.parametrize("env_id, split, workers", [("shiftgrid/GoTo-v1", "layout/far", 2), ("shiftgrid/DoorKey-v1", "train", 1),
                                                     ("MiniGrid-DoorKey-5x5-v0", "train", 2)])
 def test_seeded_reset_starts_each_env_on_the_minigrid_envs_level(env_id, split, workers):
     bank = build_bank(env_id, split, 8, workers=1, progress=False, save=False)
