@@ -24,6 +24,11 @@ Example:
     $ shiftgrid evaluate runs/goto-ppo-s0/checkpoints/latest.pt --splits id,size/near,size/far --stochastic
     $ shiftgrid evaluate runs/goto-ppo-s0 --checkpoint latest --reference-episodes 200
     $ shiftgrid evaluate model.zip --env shiftgrid/GoTo-v1 --wrapper image --episodes 200
+    $ shiftgrid evaluate runs/goto-ppo-s0 --backend minigrid   # the minigrid env, batch --n-envs
+
+Episodes run on the tensor engine wherever it plays a split as the minigrid env would (every
+episode of a split at once; the same levels, and for the same actions the same results), else on
+the minigrid env; ``--backend engine`` or ``minigrid`` forces one.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import argparse
 from pathlib import Path
 
 from shiftgrid.agents.evaluation.policies import WRAPPERS
+from shiftgrid.agents.run.config import EVAL_BACKENDS
 from shiftgrid.agents.run.rundir import CHECKPOINTS
 from shiftgrid.agents.sb3.zip_model import ZIP_ALGOS
 from shiftgrid.scripts.cli import UserError, one_line_errors
@@ -55,6 +61,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference-episodes", type=int, default=None, metavar="N",
                    help="episodes per split the references (uniform random, every constant action) play, on the first N "
                         "of the same levels; when None, all --episodes; 0: none (the report says so)")
+    p.add_argument("--backend", default="auto", choices=EVAL_BACKENDS,
+                   help="where episodes run: the tensor engine (every episode of a split at once), the minigrid env, or auto "
+                        "(the engine wherever it plays a split as the minigrid env would; the same levels and numbers)")
     p.add_argument("--stochastic", action="store_true",
                    help="sample actions from the policy (seeded) instead of taking the most likely one")
     p.add_argument("--env", default=None, metavar="ID", help="environment of .zip models (required for them)")
@@ -82,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
 
     zips = [p for p in args.paths if p.suffix == ".zip"]
     common = dict(splits=parse_splits(args.splits), episodes=args.episodes, seed=args.seed, out=args.out, n_envs=args.n_envs,
-                  device=args.device, stochastic=args.stochastic, reference_episodes=args.reference_episodes)
+                  device=args.device, stochastic=args.stochastic, reference_episodes=args.reference_episodes,
+                  backend=args.backend)
     if zips and len(zips) < len(args.paths):
         raise UserError(f"cannot mix SB3 .zip models ({', '.join(map(str, zips))}) with shiftgrid runs in one report")
     if zips and args.checkpoint is not None:

@@ -36,7 +36,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from gymnasium import spaces
 
-from shiftgrid.agents.evaluation.episodes import EpisodeResult, evaluation_env, run_episodes
+from shiftgrid.agents.evaluation.engine_episodes import split_episodes
+from shiftgrid.agents.evaluation.episodes import EpisodeResult, evaluation_env
 from shiftgrid.agents.evaluation.stats import run_metrics
 from shiftgrid.envs.learner_env import has_splits
 
@@ -84,6 +85,9 @@ class RandomAgent:
     ) -> tuple[np.ndarray, None]:
         """One uniformly random action per environment in the batch; no state."""
         n = batch_size(observation)
+        if isinstance(self.action_space, spaces.Discrete):  # one draw for the batch (an evaluation's batch may be thousands)
+            space = self.action_space
+            return space.np_random.integers(int(space.n), size=n) + int(space.start), None
         return np.array([self.action_space.sample() for _ in range(n)]), None
 
 
@@ -148,12 +152,15 @@ def action_name(action: int, n_actions: int = len(ACTION_NAMES)) -> str:
 
 
 def measure_references(env_id: str, splits: Sequence[str], episodes: int, seed: int = 0, *, n_envs: int = 4,
-                       env_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                       env_kwargs: Mapping[str, Any] | None = None, backend: str = "auto", device: Any = "cpu",
+                       ) -> dict[str, Any]:
     """The uniform-random policy and every constant action on ``splits``, on the evaluation's own levels.
 
     Episode ``i`` of every split resets with the seed an evaluation with ``seed`` gives it, so these
-    are the levels the evaluated policy played (the first ``episodes`` of them). The random policy
-    is seeded with ``seed``. Measured once per process for the same arguments.
+    are the levels the evaluated policy played (the first ``episodes`` of them), where ``backend`` says
+    (:func:`~shiftgrid.agents.evaluation.engine_episodes.split_episodes`). The random policy is seeded
+    with ``seed`` (its draws go to episodes in batch order, so its figures depend on the batching). Measured
+    once per process for the same arguments.
 
     Returns:
         ``{"episodes", "seed", "splits": {split: {"uniform random": metrics, "best constant action":
@@ -164,7 +171,8 @@ def measure_references(env_id: str, splits: Sequence[str], episodes: int, seed: 
         >>> sorted(ref["splits"]["id"]), ref["splits"]["id"]["best constant action"]["action"] in ACTION_NAMES
         (['best constant action', 'constant actions', 'uniform random'], True)
     """
-    key = json.dumps([env_id, list(splits), episodes, seed, n_envs, dict(env_kwargs or {})], sort_keys=True, default=str)
+    key = json.dumps([env_id, list(splits), episodes, seed, n_envs, dict(env_kwargs or {}), backend, str(device)],
+                     sort_keys=True, default=str)
     if key in _MEASURED:
         return _MEASURED[key]
     with_splits = has_splits(env_id)
@@ -179,8 +187,8 @@ def measure_references(env_id: str, splits: Sequence[str], episodes: int, seed: 
         where = split if with_splits else None
         play = {RANDOM: RandomAgent(space, seed=seed),
                 **{action_name(a, n): constant_agent(int(space.start) + a) for a in range(n)}}
-        metrics = {label: run_metrics({split: run_episodes(agent, env_id, where, episodes, seed=seed, n_envs=n_envs,
-                                                           env_kwargs=env_kwargs)})[split]
+        metrics = {label: run_metrics({split: split_episodes(agent, env_id, where, episodes, seed=seed, n_envs=n_envs,
+                                                             env_kwargs=env_kwargs, backend=backend, device=device)})[split]
                    for label, agent in play.items()}
         constants = {label: m for label, m in metrics.items() if label != RANDOM}
         best = max(constants, key=lambda label: (constants[label]["success_rate"], constants[label]["mean_return"]))

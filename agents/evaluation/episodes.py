@@ -169,11 +169,12 @@ def check_actions(actions: Any, n: int, action_space: gym.Space, who: str) -> np
     return array
 
 
-def _who(agent: Any) -> str:
+def who(agent: Any) -> str:
+    """How errors name ``agent``: its ``label``, else its ``predict``."""
     return getattr(agent, "label", None) or f"{type(agent).__name__}.predict"
 
 
-def _cuda_devices() -> list[int]:
+def cuda_devices() -> list[int]:
     """The CUDA devices whose generators sampled evaluation actions draw from (none until CUDA is in use).
 
     Forked with the CPU generator, so an evaluation or side estimate leaves the learner's randomness as it was.
@@ -226,7 +227,7 @@ def run_episodes(
     base = first_reset_seed(env_id, seed)
     n = max(1, min(n_envs, episodes))
     envs = [evaluation_env(env_id, split, env_kwargs, wrapper, advice=expects_advice(agent)) for _ in range(n)]
-    with torch.random.fork_rng(devices=_cuda_devices()):
+    with torch.random.fork_rng(devices=cuda_devices()):
         torch.manual_seed(seed)
         return _run(agent, envs, lambda i: {"seed": base + i}, episodes, deterministic, step_budget)
 
@@ -250,7 +251,7 @@ def run_levels(agent: Any, env_id: str, split: str | None, level_seeds: Sequence
         raise ValueError(f"run_levels needs episodes >= 1 and at least one level seed, got {episodes} and {list(level_seeds)}")
     total = episodes * len(level_seeds)
     envs = [evaluation_env(env_id, split, env_kwargs, advice=expects_advice(agent)) for _ in range(max(1, min(n_envs, total)))]
-    with torch.random.fork_rng(devices=_cuda_devices()):
+    with torch.random.fork_rng(devices=cuda_devices()):
         torch.manual_seed(seed)
         return _run(agent, envs, lambda i: {"seed": seed + i, "options": {"level_seed": int(level_seeds[i // episodes])}},
                     total, deterministic)
@@ -275,7 +276,7 @@ def _run(agent: Any, envs: list, reset: Callable[[int], dict[str, Any]], episode
         counts = np.zeros((n, int(space.n)), dtype=np.int64) if isinstance(space, gym.spaces.Discrete) else None
         while active.any():
             actions, state = agent.predict(_stack(obs), state=state, episode_start=episode_start, deterministic=deterministic)
-            actions = check_actions(actions, n, envs[0].action_space, _who(agent))
+            actions = check_actions(actions, n, envs[0].action_space, who(agent))
             episode_start = np.zeros(n, dtype=bool)
             reward, terminated, truncated = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
             infos: list[dict[str, Any]] = [{}] * n
@@ -360,10 +361,15 @@ def evaluate_splits(
     deterministic: bool = True,
     env_kwargs: Mapping[str, Any] | None = None,
     wrapper: ObservationWrapper | None = None,
+    backend: str = "auto",
+    device: Any = "cpu",
 ) -> dict[str, list[EpisodeResult]]:
     """Evaluate ``agent`` on every split of :func:`splits_to_evaluate` (``episodes`` each), with a progress bar.
 
-    ``deterministic``, ``env_kwargs`` and ``wrapper`` are passed to :func:`run_episodes`.
+    Each split is played where ``backend`` says (:func:`~shiftgrid.agents.evaluation.engine_episodes.split_episodes`:
+    ``auto``, the tensor engine on ``device`` wherever it plays the split as the minigrid env would, else the minigrid
+    env; ``engine``; ``minigrid``); the levels, and the results for the same actions, are the same either way.
+    ``deterministic``, ``env_kwargs`` and ``wrapper`` are passed on.
 
     Returns:
         canonical split name -> episode results (``<axis>/id`` appears once, as ``id``).
@@ -376,12 +382,15 @@ def evaluate_splits(
         >>> {k: len(v) for k, v in out.items()}
         {'id': 2, 'size/far': 2}
     """
+    from shiftgrid.agents.evaluation.engine_episodes import split_episodes  # it plays episodes with this module's rules
+
     names = splits_to_evaluate(env_id, splits)
     with_splits = has_splits(env_id)
     results: dict[str, list[EpisodeResult]] = {}
     bar = tqdm(names, desc=f"evaluate {env_id}", unit="split", disable=not progress)
     for name in bar:
         bar.set_postfix_str(name)
-        results[name] = run_episodes(agent, env_id, name if with_splits else None, episodes, seed=seed, n_envs=n_envs,
-                                     deterministic=deterministic, env_kwargs=env_kwargs, wrapper=wrapper)
+        results[name] = split_episodes(agent, env_id, name if with_splits else None, episodes, seed=seed, n_envs=n_envs,
+                                       deterministic=deterministic, env_kwargs=env_kwargs, wrapper=wrapper,
+                                       backend=backend, device=device)
     return results

@@ -31,6 +31,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import gymnasium as gym
 
 from shiftgrid.agents.evaluation.baselines import constant_policy_warnings, measure_references
+from shiftgrid.agents.evaluation.engine_episodes import split_backend
 from shiftgrid.agents.evaluation.episodes import (
     EpisodeResult,
     ObservationWrapper,
@@ -160,14 +161,17 @@ def check_observation_space(agent: Any, env_id: str, splits: Sequence[str], env_
 def evaluate_agents(candidates: Sequence[Candidate], out: str | Path | None = None, *, splits: str | Iterable[str] = "all",
                     episodes: int = 1000, seed: int = 0, n_envs: int = 4, stochastic: bool = False,
                     wrapper: ObservationWrapper | None = None, notes: Sequence[str] = (), progress: bool = True,
-                    extra_meta: Mapping[str, Any] | None = None, reference_episodes: int | None = None) -> Evaluation:
+                    extra_meta: Mapping[str, Any] | None = None, reference_episodes: int | None = None,
+                    backend: str = "auto", device: Any = "cpu") -> Evaluation:
     """Score agents (seeds of one configuration) on every split; with ``out``, write the shift report there.
 
     The env is ``candidates[0].config["env"]``, made with its ``env_kwargs`` (every candidate must
     share them) and seen through ``wrapper`` (None: as shiftgrid trains). The uniform-random policy
     and the best constant action are scored on the first ``reference_episodes`` of the same levels
     (None: all ``episodes``; 0: not at all, and the report says so), and a (nearly) constant policy
-    is warned of (:mod:`~shiftgrid.agents.evaluation.baselines`).
+    is warned of (:mod:`~shiftgrid.agents.evaluation.baselines`). ``backend`` says where episodes run
+    (:func:`~shiftgrid.agents.evaluation.engine_episodes.split_episodes`; the tensor engine on ``device``
+    or the minigrid env, the same levels and numbers either way); the report says where they ran.
     """
     env_id = candidates[0].config["env"]
     env_kwargs = dict(candidates[0].config.get("env_kwargs") or {})
@@ -181,9 +185,12 @@ def evaluate_agents(candidates: Sequence[Candidate], out: str | Path | None = No
     if not 0 <= reference_episodes <= episodes:
         raise ValueError(f"reference episodes must be in 0..{episodes} (the evaluated levels), got {reference_episodes}")
     names = splits_to_evaluate(env_id, splits)
+    where = {name: {split_backend(c.agent, env_id, name if has_splits(env_id) else None, backend, env_kwargs, wrapper)
+                    for c in candidates} for name in names}  # a split the engine is forced on and cannot play fails here
     records = [RunRecord(c.name, c.config.get("seed"),
                          evaluate_splits(c.agent, env_id, names, episodes, seed, n_envs=n_envs, deterministic=not stochastic,
-                                         env_kwargs=env_kwargs, wrapper=wrapper, progress=progress),
+                                         env_kwargs=env_kwargs, wrapper=wrapper, progress=progress, backend=backend,
+                                         device=device),
                          dict(c.config), c.tb_dir, c.training) for c in candidates]
     first = first_reset_seed(env_id, seed)
     meta: dict[str, Any] = {
@@ -196,6 +203,7 @@ def evaluate_agents(candidates: Sequence[Candidate], out: str | Path | None = No
         "episodes per split": episodes,
         "actions": "sampled from the policy" if stochastic else "most likely (deterministic)",
         "evaluation reset seeds": f"{first}..{first + episodes - 1} on every split",
+        "episodes ran on": backend_note(where),
     }
     overlap = [f"{c.name} (seeds {s[0]}..{s[1]})" for c in candidates
                if (s := (c.training.get("checkpoint") or {}).get("validation_seeds")) and s[0] <= first + episodes - 1 and first <= s[1]]
@@ -207,8 +215,8 @@ def evaluate_agents(candidates: Sequence[Candidate], out: str | Path | None = No
     constant = constant_policy_warnings({r.name: r.results for r in records})
     if constant:
         meta["warning: constant policy"] = "; ".join(constant)
-    references = (measure_references(env_id, names, reference_episodes, seed, n_envs=n_envs, env_kwargs=env_kwargs)
-                  if reference_episodes else None)
+    references = (measure_references(env_id, names, reference_episodes, seed, n_envs=n_envs, env_kwargs=env_kwargs,
+                                     backend=backend, device=device) if reference_episodes else None)
     meta["references"] = (f"uniform random and the best constant action on the first {reference_episodes} of the same levels"
                           if references else "not measured (reference episodes 0)")
     meta = {k: v for k, v in meta.items() if v is not None}
@@ -219,6 +227,22 @@ def evaluate_agents(candidates: Sequence[Candidate], out: str | Path | None = No
         paths = {}
     summary = summarize([run_metrics(r.results) for r in records], layout)
     return Evaluation(env_id, records, summary, meta, paths, references)
+
+
+def backend_note(where: Mapping[str, set[str]]) -> str:
+    """The report's line on where each split's episodes ran (split -> the backends its policies ran on).
+
+    Example:
+        >>> backend_note({"id": {"engine"}, "size/far": {"engine"}})
+        'the tensor engine (every split)'
+        >>> backend_note({"id": {"engine"}, "rules/far": {"minigrid"}})
+        'the tensor engine (id); the minigrid env (rules/far)'
+    """
+    label = {"engine": "the tensor engine", "minigrid": "the minigrid env"}
+    kinds = sorted({b for used in where.values() for b in used})
+    if len(kinds) == 1:
+        return f"{label[kinds[0]]} (every split)"
+    return "; ".join(f"{label[k]} ({', '.join(n for n, used in where.items() if k in used)})" for k in kinds)
 
 
 def _named(policies: Any) -> list[tuple[str, int | None, Any]]:
@@ -249,6 +273,8 @@ def evaluate_policy(
     progress: bool = False,
     config: Mapping[str, Any] | None = None,
     reference_episodes: int | None = None,
+    backend: str = "auto",
+    device: Any = "cpu",
 ) -> Evaluation:
     """Score ``policy`` on ``env_id``'s splits as ``shiftgrid evaluate`` scores a run (see the module docstring).
 
@@ -273,6 +299,9 @@ def evaluate_policy(
         config: what the report should record of how the policies were trained (``algo``, ``split``...).
         reference_episodes: how many of the same levels the references (uniform random, every constant action)
             play per split (None: all ``episodes``; 0: none).
+        backend: where episodes run: ``auto`` (the tensor engine where it plays a split as the minigrid env would,
+            else the minigrid env), ``engine`` or ``minigrid``: the same levels and numbers either way.
+        device: the engine's device.
 
     Returns:
         an :class:`Evaluation` (``.results``: split -> episodes of one policy; ``.runs``, ``.summary``, ``.paths``).
@@ -302,4 +331,4 @@ def evaluate_policy(
                   for name, s, agent in named]
     return evaluate_agents(candidates, out, splits=names, episodes=episodes, seed=seed, n_envs=n_envs,
                            stochastic=not deterministic, wrapper=wrap, notes=notes, progress=progress,
-                           reference_episodes=reference_episodes)
+                           reference_episodes=reference_episodes, backend=backend, device=device)

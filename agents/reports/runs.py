@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from shiftgrid.agents.evaluation.engine_episodes import check_backend
 from shiftgrid.agents.evaluation.episodes import splits_to_evaluate
 from shiftgrid.agents.evaluation.policies import observation_wrapper
 from shiftgrid.agents.evaluation.scoring import Candidate, check_observation_space, evaluate_agents
@@ -104,6 +105,13 @@ def not_independent(paths: Sequence[Path], configs: list[dict]) -> list[str]:
     return out
 
 
+def engine_device(device: str) -> Any:
+    """The tensor engine's device for an evaluation on ``device`` (``auto``: CUDA when present)."""
+    from shiftgrid.world_models.device import resolve_device
+
+    return resolve_device(device)
+
+
 def load_run(path: Path, device: str) -> tuple[Any, dict, dict]:
     """``(agent, config, checkpoint description)`` of a run directory or checkpoint (see :func:`describe_checkpoint`)."""
     import torch
@@ -173,12 +181,14 @@ def chosen_checkpoints(paths: Sequence[Path], checkpoint: str | None) -> list[Pa
 
 def evaluate_runs(paths: Sequence[Path], *, splits: str | list[str] = "all", episodes: int = 1000, seed: int = 0,
                   out: Path | None = None, n_envs: int = 4, device: str = "auto", stochastic: bool = False,
-                  checkpoint: str | None = None, reference_episodes: int | None = None) -> dict[str, Path]:
+                  checkpoint: str | None = None, reference_episodes: int | None = None, backend: str = "auto",
+                  ) -> dict[str, Path]:
     """Evaluate the runs (or checkpoints) at ``paths`` and write their shift report; returns the files written.
 
     ``checkpoint`` picks each run directory's checkpoint (:func:`chosen_checkpoints`); ``reference_episodes``
     how many of the same levels the references play (None: all; see
-    :func:`~shiftgrid.agents.evaluation.scoring.evaluate_agents`).
+    :func:`~shiftgrid.agents.evaluation.scoring.evaluate_agents`); ``backend`` where episodes run (``auto``,
+    ``engine``, ``minigrid``; the engine on ``device``).
 
     Raises:
         EvaluationError: a run set that cannot be evaluated together (see the module docstring).
@@ -188,6 +198,7 @@ def evaluate_runs(paths: Sequence[Path], *, splits: str | list[str] = "all", epi
     paths = chosen_checkpoints(paths, checkpoint)
     check_counts(len(paths), out, episodes=episodes, n_envs=n_envs)
     check_reference_episodes(reference_episodes, episodes)
+    check_backend(backend)
     loaded = [load_run(p, device) for p in paths]
     for path, (agent, config, _) in zip(paths, loaded):
         if not getattr(agent, "acts_itself", True):
@@ -202,13 +213,14 @@ def evaluate_runs(paths: Sequence[Path], *, splits: str | list[str] = "all", epi
     candidates = [Candidate(label, agent, config, training_record(rd, checkpoint), rd.tb if rd.tb.is_dir() else None)
                   for label, rd, (agent, config, checkpoint) in zip(run_labels(runs, paths), runs, loaded)]
     return evaluate_agents(candidates, out if out is not None else runs[0].eval, splits=splits, episodes=episodes, seed=seed,
-                           n_envs=n_envs, stochastic=stochastic, notes=notes, reference_episodes=reference_episodes).paths
+                           n_envs=n_envs, stochastic=stochastic, notes=notes, reference_episodes=reference_episodes,
+                           backend=backend, device=engine_device(device)).paths
 
 
 def evaluate_zips(paths: Sequence[Path], env_id: str | None, *, algo: str | None = None, wrapper: str = "tokens",
                   splits: str | list[str] = "all", episodes: int = 1000, seed: int = 0, out: Path | None = None,
                   n_envs: int = 4, device: str = "auto", stochastic: bool = False,
-                  reference_episodes: int | None = None) -> dict[str, Path]:
+                  reference_episodes: int | None = None, backend: str = "auto") -> dict[str, Path]:
     """Evaluate SB3 ``.zip`` models (seeds of one configuration) on ``env_id`` and write their shift report."""
     from shiftgrid.agents.sb3.zip_model import load_zip
 
@@ -222,6 +234,7 @@ def evaluate_zips(paths: Sequence[Path], env_id: str | None, *, algo: str | None
         raise EvaluationError("the same .zip is given twice; several paths must be different seeds")
     check_counts(len(paths), out, "models", episodes=episodes, n_envs=n_envs)
     check_reference_episodes(reference_episodes, episodes)
+    check_backend(backend)
     import torch
 
     torch.set_num_threads(1)  # small networks: extra threads only slow each forward pass (as for runs)
@@ -246,4 +259,5 @@ def evaluate_zips(paths: Sequence[Path], env_id: str | None, *, algo: str | None
                   for label, p, (model, name) in zip(labels, paths, loaded)]
     target = out if out is not None else paths[0].with_name(f"{paths[0].stem}-eval")
     return evaluate_agents(candidates, target, splits=names, episodes=episodes, seed=seed, n_envs=n_envs,
-                           stochastic=stochastic, wrapper=wrap, reference_episodes=reference_episodes).paths
+                           stochastic=stochastic, wrapper=wrap, reference_episodes=reference_episodes, backend=backend,
+                           device=engine_device(device)).paths

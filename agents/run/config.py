@@ -40,6 +40,9 @@ from shiftgrid.envs.teacher.advice import AdviceConfig
 VALIDATION_SEED = 1_000_000
 #: The training vector envs (``TrainConfig.vec_env``).
 VEC_ENVS = ("dummy", "subproc", "tensor")
+#: Where evaluation episodes run: ``auto`` (the tensor engine wherever it plays a split as the minigrid env would,
+#: else the minigrid env), ``engine``, ``minigrid`` (:mod:`shiftgrid.agents.evaluation.engine_episodes`).
+EVAL_BACKENDS = ("auto", "engine", "minigrid")
 
 
 def shiftgrid_version() -> str:
@@ -66,6 +69,9 @@ class EvalConfig:
     """Log one rendered episode per evaluated split to TensorBoard as a grid of frames."""
     deterministic: bool = True
     """Take the most likely action (False: sample from the policy, seeded)."""
+    backend: str = "auto"
+    """Where episodes run: ``auto`` (the tensor engine wherever it plays a split as the minigrid env would, all of a
+    split's episodes at once; else the minigrid env, ``n_envs`` side by side), ``engine`` or ``minigrid``."""
 
 
 @dataclass
@@ -162,6 +168,8 @@ class RunConfig:
             raise ConfigError(f"target.success must be in (0, 1] or null, got {self.target.success}")
         if self.target.episodes < 1:
             raise ConfigError(f"target.episodes must be >= 1, got {self.target.episodes}")
+        if self.eval.backend not in EVAL_BACKENDS:
+            raise ConfigError(f"eval.backend must be one of {', '.join(EVAL_BACKENDS)}, got {self.eval.backend!r}")
         if not (self.eval.splits == "all" or _is_str_list(self.eval.splits)):
             raise ConfigError(f"eval.splits must be 'all' or a list of split names, got {self.eval.splits!r}")
 

@@ -55,7 +55,8 @@ import numpy as np
 from stable_baselines3.common.logger import Image, Logger, configure
 from tqdm import tqdm
 
-from shiftgrid.agents.evaluation.episodes import IN_DISTRIBUTION, first_reset_seed, run_episodes, splits_to_evaluate
+from shiftgrid.agents.evaluation.engine_episodes import split_episodes
+from shiftgrid.agents.evaluation.episodes import IN_DISTRIBUTION, first_reset_seed, splits_to_evaluate
 from shiftgrid.agents.run.checkpoint import Checkpoint, save_checkpoint
 from shiftgrid.agents.run.config import TrainConfig
 from shiftgrid.agents.run.render import episode_frames, frame_grid
@@ -427,6 +428,12 @@ class RunServices:
         first = first_reset_seed(self.config.env, self.config.eval.seed)
         return first, first + self.config.eval.episodes - 1
 
+    def engine_device(self) -> Any:
+        """Where evaluation episodes on the tensor engine run: the run's device."""
+        from shiftgrid.world_models.device import resolve_device
+
+        return resolve_device(self.config.device)
+
     def evaluate(self) -> None:
         """Evaluate on the validation seeds now, log it, and save ``best.pt`` on a new best ``id`` success."""
         assert self.logger is not None
@@ -437,8 +444,9 @@ class RunServices:
             if self.stopping:
                 return  # asked to stop: do not hold the exit up
             split = name if has_splits(self.config.env) else None
-            results = run_episodes(self.learner, self.config.env, split, ev.episodes, seed=ev.seed, n_envs=ev.n_envs,
-                                   deterministic=ev.deterministic, env_kwargs=self.config.env_kwargs)
+            results = split_episodes(self.learner, self.config.env, split, ev.episodes, seed=ev.seed, n_envs=ev.n_envs,
+                                     deterministic=ev.deterministic, env_kwargs=self.config.env_kwargs,
+                                     backend=ev.backend, device=self.engine_device())
             done[name] = float(np.mean([r.success for r in results]))
             self.logger.record(f"eval/{name}/success", done[name])
             self.logger.record(f"eval/{name}/return", float(np.mean([r.ret for r in results])))

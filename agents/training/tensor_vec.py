@@ -36,7 +36,8 @@ from shiftgrid.agents.run.config import TrainConfig
 from shiftgrid.agents.run.errors import ConfigError
 from shiftgrid.envs import make_tensor_vec
 from shiftgrid.envs.engine.levels import int_to_hash
-from shiftgrid.envs.engine.vector import TensorVectorEnv
+from shiftgrid.envs.engine.errors import EngineError
+from shiftgrid.envs.engine.vector import TensorVectorEnv, fit_tokens
 from shiftgrid.envs.learner_env import env_spaces
 
 #: The engine's options a config may set (``engine:``): bank size, bank-building processes, device, ``torch.compile``.
@@ -67,15 +68,10 @@ class TensorVecEnv(VecEnv):
     def _numpy(self, obs: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         out = {"image": obs["image"].cpu().numpy(), "direction": obs["direction"].cpu().numpy().astype(np.int64)}
         if self.tokens:
-            mission = obs["mission"].cpu().numpy().astype(np.int64)
-            if mission.shape[1] > self.tokens:
-                if mission[:, self.tokens:].any():
-                    raise ConfigError(f"a mission of {self.venv.env_id} is longer than the {self.tokens} tokens the "
-                                      "policy observes")
-                mission = mission[:, : self.tokens]
-            elif mission.shape[1] < self.tokens:
-                mission = np.pad(mission, ((0, 0), (0, self.tokens - mission.shape[1])))
-            out["mission"] = mission
+            try:
+                out["mission"] = fit_tokens(obs["mission"].cpu().numpy().astype(np.int64), self.tokens, self.venv.env_id)
+            except EngineError as e:
+                raise ConfigError(str(e)) from None
         return out
 
     # -- VecEnv ---------------------------------------------------------------------------------

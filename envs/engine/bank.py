@@ -199,6 +199,52 @@ def seed_rows(source: Any, max_steps: int | None, seeds: list[int], workers: int
         return list(pool.map(partial(seed_row, source, max_steps), seeds, chunksize=8))
 
 
+def seeded_name(source: Any, first_seed: int, count: int, max_steps: int | None) -> str:
+    """The cache file name of the levels of reset seeds ``first_seed .. first_seed + count - 1`` (:func:`seeded_bank`).
+
+    Example:
+        >>> seeded_name(source_for("shiftgrid/GoTo-v1", "id"), 0, 1000, None)
+        'GoTo-v1-id-splits1-n1000-reset0.npz'
+    """
+    return f"{bank_name(source, count)[:-4]}-reset{first_seed}{f'-max{max_steps}' if max_steps else ''}.npz"
+
+
+def seeded_bank(env_id: str, split: str = "train", first_seed: int = 0, count: int = 1000, *,
+                factors: Mapping[str, Any] | None = None, max_steps: int | None = None, workers: int | None = None,
+                cache: bool = True) -> "Bank":
+    """The levels ``gym.make(env_id, split=split, **factors, max_steps=...).reset(seed=s)`` starts, for
+    ``s = first_seed .. first_seed + count - 1``, in that order: row ``i`` is reset seed ``first_seed + i``'s level.
+
+    What an evaluation on the engine plays: the very levels the minigrid env's evaluation resets on.
+    Generated in parallel and cached (beside the banks) unless ``cache`` is False.
+
+    Example:
+        >>> bank = seeded_bank("shiftgrid/GoTo-v1", "id", 5, 3, workers=1, cache=False)
+        >>> import gymnasium as gym; _, info = gym.make("shiftgrid/GoTo-v1", split="id").reset(seed=6)
+        >>> from shiftgrid.envs.engine.levels import int_to_hash
+        >>> int_to_hash(int(bank.rows["hash"][1])) == info["level_hash"]
+        True
+    """
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise BankError(f"count={count!r} is not valid; valid: an integer >= 1")
+    source = source_for(env_id, split, factors)
+    path = cache_dir() / seeded_name(source, first_seed, count, max_steps)
+    if cache and path.exists():
+        bank = Bank.load(path, source)
+        if len(bank) == count:
+            return bank
+    raw = seed_rows(source, max_steps, list(range(first_seed, first_seed + count)), workers)
+    rows = [{k: v[None] for k, v in r.items()} for r in raw]
+    h, w = source.canvas
+    layout = Layout(h, w, max(r["obj_cell"].shape[1] for r in rows), max(r["verb"].shape[1] for r in rows),
+                    max(DEFAULT_MAX_LEN, max(r["tokens"].shape[1] for r in rows)))
+    bank = Bank(stack(rows, layout), {**source.meta(), "count": count, "next_seed": 0, "reset_seeds": [first_seed, count],
+                                      "max_steps": max_steps}, source)
+    if cache:
+        bank.save(path)
+    return bank
+
+
 class Bank:
     """Level rows (:attr:`rows`) with what made them (:attr:`meta`) and where more come from (:attr:`source`)."""
 

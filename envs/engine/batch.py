@@ -181,6 +181,21 @@ class TensorEngine:
         self.needs_reset[envs] = False
         self._mark_drawn(chosen, mask)
 
+    def keep(self, envs: Any) -> None:
+        """Go on with the envs ``envs`` (indices, in that order) only: the batch shrinks to them (a host-side call).
+
+        What an evaluation does with the envs whose episode ended: the next steps cost what the
+        episodes still running cost. Each kept env keeps its state, draw stream and counter. An
+        engine made with ``compile`` compiles again for the new batch size.
+        """
+        envs = torch.as_tensor(envs, dtype=torch.int64, device=self.device)
+        if envs.dim() != 1 or (len(envs) and (int(envs.min()) < 0 or int(envs.max()) >= self.num_envs)):
+            raise EngineError(f"keep needs env indices in 0..{self.num_envs - 1}; got {envs.tolist()[:8]}")
+        self.state = {k: v.index_select(0, envs) for k, v in self.state.items()}
+        self.streams, self.counter = self.streams.index_select(0, envs), self.counter.index_select(0, envs)
+        self.next_level, self.needs_reset = self.next_level.index_select(0, envs), self.needs_reset.index_select(0, envs)
+        self.num_envs = len(envs)
+
     def reset_where(self, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Start the envs where ``mask`` holds afresh, on the level a teacher named or one drawn (masked: no host sync).
 

@@ -63,6 +63,23 @@ def _check_num_envs(num_envs: Any) -> int:
     return int(num_envs)
 
 
+def fit_tokens(mission: np.ndarray, tokens: int, env_id: str) -> np.ndarray:
+    """Mission token rows ``(N, L)`` padded with 0 or cut to ``tokens`` columns, the length a learner's view has
+    (``make_env``'s ``max_len``); cutting a non-padding token raises :class:`EngineError`.
+
+    Example:
+        >>> fit_tokens(np.array([[3, 4, 0, 0]]), 3, "shiftgrid/GoTo-v1").tolist(), fit_tokens(np.array([[3]]), 2, "x").tolist()
+        ([[3, 4, 0]], [[3, 0]])
+    """
+    if mission.shape[1] > tokens:
+        if mission[:, tokens:].any():
+            raise EngineError(f"a mission of {env_id} is longer than the {tokens} tokens the policy observes")
+        return mission[:, :tokens]
+    if mission.shape[1] < tokens:
+        return np.pad(mission, ((0, 0), (0, tokens - mission.shape[1])))
+    return mission
+
+
 class TensorVectorEnv(gym.vector.VectorEnv):
     """A source of levels (a shiftgrid split, or a minigrid id) as a batch of torch envs (see the module docstring).
 

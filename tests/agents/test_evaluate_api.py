@@ -113,9 +113,13 @@ def test_recurrent_predict_objects_get_state_and_episode_start():
             calls.append((state.copy(), deterministic))
             return np.full(len(state), FORWARD), state
 
-    evaluate_policy(Counter(), GOTO, "id", episodes=3, n_envs=1, deterministic=False)
+    evaluate_policy(Counter(), GOTO, "id", episodes=3, n_envs=1, deterministic=False, backend="minigrid")
     assert calls[0][0].tolist() == [0] and calls[1][0].tolist() == [1] and {d for _, d in calls} == {False}
     assert sum(1 for s, _ in calls if s[0] == 0) == 3  # memory reset at each of the 3 episode starts
+    calls.clear()
+    evaluate_policy(Counter(), GOTO, "id", episodes=3, n_envs=1, deterministic=False, backend="engine")
+    assert calls[0][0].tolist() == [0, 0, 0] and {d for _, d in calls} == {False}  # the engine starts all 3 at once
+    assert all((s > 0).all() for s, _ in calls[1:])  # and never restarts one
 
 
 @pytest.mark.parametrize("policy, message", [
@@ -184,14 +188,14 @@ def test_training_time_validation_uses_the_runs_env_kwargs(monkeypatch, tmp_path
             return {}
 
     config = TrainConfig(algo="ppo", env=GOTO, env_kwargs={"size": 9}, progress=False, checkpoint_freq=0,
-                         eval=EvalConfig(freq=1, episodes=1, n_envs=1, render=False))
+                         eval=EvalConfig(freq=1, episodes=1, n_envs=1, render=False, backend="minigrid"))
     run = RunServices(config, RunDir(tmp_path), Learner(), RunState())
     run.open()
     try:
         run.evaluate()
     finally:
         run.close()
-    assert made and all(kw == {"size": 9} for kw in made)
+    assert made and all(kw == {"size": 9} for kw in made)  # (the engine's levels with env_kwargs: test_engine_evaluation)
 
 
 def test_every_report_shows_random_and_the_best_constant_action_on_the_same_levels(tmp_path):

@@ -83,13 +83,13 @@ def test_a_non_finite_state_is_never_written(make):
 
 def test_evaluations_use_the_validation_seeds_and_record_how_best_was_chosen(make, monkeypatch):
     seeds = []
-    real = services_module.run_episodes
+    real = services_module.split_episodes
 
     def spy(agent, env_id, split, episodes, *, seed, **kw):
         seeds.append(seed)
         return real(agent, env_id, split, episodes, seed=seed, **kw)
 
-    monkeypatch.setattr(services_module, "run_episodes", spy)
+    monkeypatch.setattr(services_module, "split_episodes", spy)
     run = make(eval=EvalConfig(freq=100, episodes=2, n_envs=1, render=False))
     run.learner.num_timesteps = 100
     assert run.on_update(100)

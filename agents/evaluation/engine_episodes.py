@@ -1,0 +1,245 @@
+"""Evaluation episodes on the tensor engine: the minigrid env's evaluation levels, played all at once.
+
+:func:`run_engine_episodes` plays episode ``i`` of a split on the level the minigrid env's
+evaluation resets it on (reset seed ``first_reset_seed(env_id, seed) + i``; the levels are
+:func:`~shiftgrid.envs.engine.bank.seeded_bank`'s, generated once and cached), every episode of a
+batch at once, with the observations :func:`~shiftgrid.agents.evaluation.episodes.evaluation_env`
+gives (``image``, ``direction``, ``mission`` tokens as NumPy arrays, so any agent with SB3's
+``predict`` acts on them: tensor-ppo, SB3 policies, scripted ones). The engine steps the rules the
+minigrid env is held to at every step (the parity tests), so for the same actions every
+episode's success, return, length, level hash and oracle figures are the minigrid env's (the
+engine hands out rewards as float32; a success's, the only reward, is taken in float64 from the
+rule the engine applies, as the minigrid env computes it). Envs
+whose episode ended leave the batch (:meth:`~shiftgrid.envs.engine.batch.TensorEngine.keep`).
+
+:func:`split_episodes` is what evaluation calls per split: ``backend`` ``engine``, ``minigrid``
+or ``auto`` (the engine wherever it can play the split as the minigrid env would, else the
+minigrid env). The engine does not play (:func:`engine_refusal` says why): an id it cannot
+express; ``env_kwargs`` other than factor values and ``max_steps``; a policy that sees the env
+through an observation wrapper or expects advice; a split whose floor slips (the minigrid env
+draws its slips from its own generator, which the engine does not replay).
+
+Example:
+    >>> from shiftgrid.agents.evaluation.baselines import ScriptedAgent
+    >>> out = run_engine_episodes(ScriptedAgent([2, 2, 1]), "shiftgrid/GoTo-v1", "id", 3)
+    >>> len(out), all(r.level_hash is not None for r in out)
+    (3, True)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from shiftgrid.agents.evaluation.episodes import (
+    EpisodeResult,
+    ObservationWrapper,
+    check_actions,
+    cuda_devices,
+    first_reset_seed,
+    run_episodes,
+    who,
+)
+from shiftgrid.agents.run.config import EVAL_BACKENDS
+from shiftgrid.envs.engine.bank import seeded_bank, source_for
+from shiftgrid.envs.engine.batch import LevelStore, TensorEngine
+from shiftgrid.envs.engine.levels import int_to_hash
+from shiftgrid.envs.engine.vector import fit_tokens
+from shiftgrid.envs.errors import UserInputError
+from shiftgrid.envs.learner_env import expects_advice, has_splits
+from shiftgrid.envs.rules import reward as success_reward
+from shiftgrid.envs.wrappers import DEFAULT_MAX_LEN
+
+#: Where evaluation episodes run: ``auto`` (the engine where it can, else the minigrid env), ``engine``, ``minigrid``.
+BACKENDS = EVAL_BACKENDS
+#: Episodes the engine plays in one batch (more are played batch after batch).
+ENGINE_BATCH = 4096
+#: The action space of every env the engine runs (minigrid's seven actions).
+ACTIONS = gym.spaces.Discrete(7)
+
+
+class EngineRefused(UserInputError, ValueError):
+    """``backend="engine"`` was asked for a split the engine cannot play as the minigrid env would (one line, exit 2)."""
+
+
+def check_backend(backend: str) -> str:
+    """``backend`` if it is one of :data:`BACKENDS`, else :class:`EngineRefused` naming them.
+
+    Example:
+        >>> check_backend("auto")
+        'auto'
+    """
+    if backend not in BACKENDS:
+        raise EngineRefused(f"unknown evaluation backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    return backend
+
+
+def _source_and_limit(env_id: str, split: str | None, env_kwargs: Mapping[str, Any] | None) -> tuple[Any, int | None]:
+    """The engine's source of ``split``'s levels with ``env_kwargs``' factor values, and their ``max_steps``."""
+    kwargs = dict(env_kwargs or {})
+    max_steps = kwargs.pop("max_steps", None)
+    if not has_splits(env_id) and (kwargs or max_steps is not None):
+        raise EngineRefused(f"env_kwargs {sorted(dict(env_kwargs or {}))}: the engine runs {env_id} with none")
+    return source_for(env_id, split or "train", kwargs or None), max_steps
+
+
+def engine_refusal(agent: Any, env_id: str, split: str | None, env_kwargs: Mapping[str, Any] | None = None,
+                   wrapper: ObservationWrapper | None = None) -> str | None:
+    """Why the engine cannot play ``split`` as the minigrid env's evaluation would (None: it can).
+
+    Example:
+        >>> engine_refusal(object(), "shiftgrid/GoTo-v1", "size/far") is None
+        True
+        >>> print(engine_refusal(object(), "shiftgrid/DoorKey-v0", "rules/far"))
+        split rules/far of shiftgrid/DoorKey-v0 slips (slip 0.2): the minigrid env draws the slips from its own generator, which the engine does not replay
+    """
+    if wrapper is not None:
+        return "the policy sees the env through an observation wrapper; the engine gives shiftgrid's own view"
+    if expects_advice(agent):
+        return "the policy observes advice; the engine has no advice key"
+    try:
+        source, _ = _source_and_limit(env_id, split, env_kwargs)
+    except UserInputError as e:  # an id or factor the engine cannot express, a bad keyword
+        return str(e)
+    if source.kind == "split":
+        slip = dict(source.split.factors).get("slip", 0.0)
+        if any(float(v) > 0 for v in (slip if isinstance(slip, (list, tuple)) else [slip])):
+            return (f"split {split} of {env_id} slips (slip {slip}): the minigrid env draws the slips from its own "
+                    "generator, which the engine does not replay")
+    return None
+
+
+def split_backend(agent: Any, env_id: str, split: str | None, backend: str = "auto",
+                  env_kwargs: Mapping[str, Any] | None = None, wrapper: ObservationWrapper | None = None) -> str:
+    """``engine`` or ``minigrid``: where :func:`split_episodes` plays ``split`` with ``backend``.
+
+    Raises:
+        EngineRefused: ``backend="engine"`` on a split the engine cannot play (naming why), or an unknown backend.
+
+    Example:
+        >>> split_backend(object(), "shiftgrid/GoTo-v1", "id"), split_backend(object(), "shiftgrid/DoorKey-v0", "rules/far")
+        ('engine', 'minigrid')
+    """
+    if check_backend(backend) == "minigrid":
+        return "minigrid"
+    why = engine_refusal(agent, env_id, split, env_kwargs, wrapper)
+    if why is None:
+        return "engine"
+    if backend == "engine":
+        raise EngineRefused(f"cannot evaluate on the engine: {why}; use --backend auto or minigrid")
+    return "minigrid"
+
+
+def split_episodes(agent: Any, env_id: str, split: str | None, episodes: int, *, seed: int = 0, n_envs: int = 4,
+                   deterministic: bool = True, env_kwargs: Mapping[str, Any] | None = None,
+                   wrapper: ObservationWrapper | None = None, backend: str = "auto", device: Any = "cpu",
+                   ) -> list[EpisodeResult]:
+    """``episodes`` evaluation episodes of ``split`` where :func:`split_backend` says: the same levels either way.
+
+    On the minigrid env ``n_envs`` envs are stepped side by side
+    (:func:`~shiftgrid.agents.evaluation.episodes.run_episodes`); on the engine every episode at once.
+
+    Example:
+        >>> from shiftgrid.agents.evaluation.baselines import ScriptedAgent
+        >>> a = split_episodes(ScriptedAgent([2, 1, 2]), "shiftgrid/GoTo-v1", "id", 4, backend="engine")
+        >>> b = split_episodes(ScriptedAgent([2, 1, 2]), "shiftgrid/GoTo-v1", "id", 4, backend="minigrid")
+        >>> a == b
+        True
+    """
+    if split_backend(agent, env_id, split, backend, env_kwargs, wrapper) == "engine":
+        return run_engine_episodes(agent, env_id, split, episodes, seed=seed, deterministic=deterministic,
+                                   env_kwargs=env_kwargs, device=device)
+    return run_episodes(agent, env_id, split, episodes, seed=seed, n_envs=n_envs, deterministic=deterministic,
+                        env_kwargs=env_kwargs, wrapper=wrapper)
+
+
+def run_engine_episodes(agent: Any, env_id: str, split: str | None, episodes: int, *, seed: int = 0,
+                        deterministic: bool = True, env_kwargs: Mapping[str, Any] | None = None, device: Any = "cpu",
+                        batch: int = ENGINE_BATCH) -> list[EpisodeResult]:
+    """Episodes ``0 .. episodes - 1`` of ``split`` on the engine (see the module docstring), in episode order.
+
+    Episode ``i`` plays the level of reset seed ``first_reset_seed(env_id, seed) + i``, as
+    :func:`~shiftgrid.agents.evaluation.episodes.run_episodes` does; ``deterministic`` and torch's
+    generator (seeded with ``seed``, restored after) are as there. ``batch`` episodes play at once.
+
+    Raises:
+        EngineRefused: a split the engine cannot play (:func:`engine_refusal`).
+        PolicyError: the agent returned something other than one valid action per observation.
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    source, max_steps = _source_and_limit(env_id, split, env_kwargs)
+    first = first_reset_seed(env_id, seed)
+    bank = seeded_bank(env_id, split or "train", first, episodes, factors=source.factors if source.kind == "split" else None,
+                       max_steps=max_steps)
+    store = LevelStore(bank.rows, bank.layout, device, pool=False)
+    figures = source.kind == "split"  # the minigrid env reports level hashes and the oracle's figures on shiftgrid ids
+    results: list[EpisodeResult] = []
+    with torch.random.fork_rng(devices=cuda_devices()):
+        torch.manual_seed(seed)
+        for start in range(0, episodes, batch):
+            levels = torch.arange(start, min(start + batch, episodes), device=store.device)
+            results += _play(agent, TensorEngine(store, len(levels)), levels, deterministic, figures, env_id)
+    return results
+
+
+def _numpy(obs: Mapping[str, torch.Tensor], env_id: str) -> dict[str, np.ndarray]:
+    """The engine's observation batch as the minigrid env's evaluation stacks it."""
+    return {"image": obs["image"].cpu().numpy(), "direction": obs["direction"].cpu().numpy().astype(np.int64),
+            "mission": fit_tokens(obs["mission"].cpu().numpy().astype(np.int64), DEFAULT_MAX_LEN, env_id)}
+
+
+def _compactable(state: Any, n: int) -> bool:
+    """Whether the agent's recurrent state can follow the batch as it shrinks (none, or one row per env)."""
+    return state is None or (isinstance(state, np.ndarray) and state.ndim >= 1 and state.shape[0] == n)
+
+
+def _play(agent: Any, engine: TensorEngine, levels: torch.Tensor, deterministic: bool, figures: bool,
+          env_id: str) -> list[EpisodeResult]:
+    """One batch: every env starts on its level; each episode's result is read at the step it ends."""
+    n = len(levels)
+    obs = engine.reset(levels=levels)
+    episode = np.arange(n)  # the episode each engine env plays
+    running = np.ones(n, dtype=bool)  # envs still kept whose episode has not ended (all, while the batch shrinks)
+    returns, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
+    counts = np.zeros((n, ACTIONS.n), dtype=np.int64)
+    out: list[EpisodeResult | None] = [None] * n
+    state, episode_start = None, np.ones(n, dtype=bool)
+    while running.any():
+        actions, state = agent.predict(_numpy(obs, env_id), state=state, episode_start=episode_start,
+                                       deterministic=deterministic)
+        actions = check_actions(actions, len(episode), ACTIONS, who(agent))
+        obs, reward, terminated, truncated, info = engine.step(torch.as_tensor(actions, dtype=torch.int64,
+                                                                               device=engine.device), check=False)
+        live = episode[running]
+        returns[live] += reward.double().cpu().numpy()[running]
+        lengths[live] += 1
+        np.add.at(counts, (live, actions[running]), 1)
+        ended = ((terminated | truncated).cpu().numpy()) & running
+        if ended.any():
+            at = np.flatnonzero(ended)
+            got = {k: info[k].cpu().numpy()[at] for k in ("success", "level_hash", "optimal_return", "optimal_steps",
+                                                          "optimal_exact", "level_index")}
+            limit = (engine.store.arrays["misc"].index_select(0, info["level_index"]) & 0xFFFFFFFF).cpu().numpy()[at]
+            for j, e in enumerate(episode[at]):
+                # the engine's rewards are float32; a success's (its only reward) is the rule's float64 figure
+                ret = float(success_reward(float(lengths[e]), float(limit[j]))) if got["success"][j] else float(returns[e])
+                out[e] = EpisodeResult(
+                    success=bool(got["success"][j]), ret=ret, length=int(lengths[e]),
+                    optimal_return=float(got["optimal_return"][j]) if figures else None,
+                    optimal_steps=float(got["optimal_steps"][j]) if figures else None,
+                    level_hash=int_to_hash(int(got["level_hash"][j])) if figures else None,
+                    optimal_exact=bool(got["optimal_exact"][j]) if figures else None,
+                    action_counts=tuple(int(c) for c in counts[e]))
+            running &= ~ended
+            if _compactable(state, len(episode)):
+                kept = np.flatnonzero(running)
+                engine.keep(torch.as_tensor(kept, device=engine.device))
+                obs = {k: v.index_select(0, torch.as_tensor(kept, device=v.device)) for k, v in obs.items()}
+                state = None if state is None else state[kept]
+                episode, running = episode[kept], running[kept]
+        episode_start = np.zeros(len(episode), dtype=bool)
+    return out  # type: ignore[return-value]  # every episode ended (the engine truncates at the level's limit)
