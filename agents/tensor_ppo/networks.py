@@ -12,7 +12,9 @@ token ids padded with 0. Either as torch tensors or NumPy arrays (:func:`as_batc
 - ``babyai`` (:class:`~shiftgrid.agents.sb3.extractor.BabyAIExtractor`): the extractor SB3's
   ``ppo`` uses (GRU mission encoder, two FiLM residual blocks, ~4 MFLOP per sample).
 
-:class:`ActorCritic` puts separate policy and value heads on one shared encoder.
+:class:`ActorCritic` puts separate policy and value heads on one shared encoder, optionally with
+a memory between them (``memory`` > 0: a GRU cell whose state is carried from step to step and
+zeroed where an episode starts), for families whose levels the 7x7 view cannot see whole.
 
 Example:
     >>> import torch
@@ -149,17 +151,39 @@ class BabyAIEncoder(nn.Module):
 
 
 class ActorCritic(nn.Module):
-    """An encoder with a policy head (action logits) and a value head, each one hidden layer.
+    """An encoder with a policy head (action logits) and a value head, each one hidden layer; optionally a memory.
+
+    Without memory (``memory=0``) the policy reads the current observation only: call it,
+    ``logits, value = net(obs)``. With memory, a GRU cell of ``memory`` units sits between the
+    encoder and the heads; its state ``(B, memory)`` is carried by the caller, one row per env:
+    :meth:`step` acts on one step of a batch, :meth:`sequence` on ``T`` steps of it (the same
+    function, the encoder batched over all ``T * B`` observations), and :meth:`act` picks actions.
+    ``first`` marks the steps that are an episode's first observation: the state is zeroed there
+    before the step is read, so nothing passes from one episode to the next. Both methods work
+    without memory too (the state then has no columns), so one acting loop serves both kinds.
 
     Args:
         encoder: maps an observation batch to (B, ``encoder.features_dim``).
         hidden: units of each head's hidden layer.
+        memory: units of the GRU cell (0: none, a feedforward policy).
+
+    Example:
+        >>> net = ActorCritic.build("cheap", vocab_size=40, settings={}, memory=8)
+        >>> obs = {"image": torch.zeros(2, 7, 7, 3, dtype=torch.uint8), "direction": torch.zeros(2, dtype=torch.int64),
+        ...        "mission": torch.ones(2, 3, dtype=torch.int64)}
+        >>> state = net.initial_state(2)
+        >>> actions, state = net.act(obs, state, first=torch.tensor([True, True]), deterministic=True)
+        >>> tuple(actions.shape), tuple(state.shape)
+        ((2,), (2, 8))
     """
 
-    def __init__(self, encoder: nn.Module, hidden: int = 64):
+    def __init__(self, encoder: nn.Module, hidden: int = 64, memory: int = 0):
         super().__init__()
         self.encoder = encoder
         dim = int(getattr(encoder, "features_dim"))
+        self.memory_size = int(memory)
+        self.core = nn.GRUCell(dim, memory) if memory > 0 else None
+        dim = memory if memory > 0 else dim
         logits, value = nn.Linear(hidden, N_ACTIONS), nn.Linear(hidden, 1)
         for layer, gain in ((logits, 0.01), (value, 1.0)):  # small initial logits: a near-uniform first policy
             nn.init.orthogonal_(layer.weight, gain)
@@ -168,14 +192,17 @@ class ActorCritic(nn.Module):
         self.value = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), value)
 
     @classmethod
-    def build(cls, network: str, vocab_size: int, settings: Mapping[str, Any], hidden: int = 64) -> "ActorCritic":
-        """The actor-critic of ``network`` (:data:`NETWORKS`) with the encoder's keyword ``settings``.
+    def build(cls, network: str, vocab_size: int, settings: Mapping[str, Any], hidden: int = 64,
+              memory: int = 0) -> "ActorCritic":
+        """The actor-critic of ``network`` (:data:`NETWORKS`) with the encoder's keyword ``settings`` and ``memory`` GRU units.
 
         Raises:
-            ValueError: an unknown network or encoder setting (the message names the valid ones).
+            ValueError: an unknown network or encoder setting, a negative memory (the message names the valid ones).
         """
         if network not in NETWORKS:
             raise ValueError(f"unknown network {network!r}; valid: {', '.join(NETWORKS)}")
+        if memory < 0:
+            raise ValueError(f"memory must be >= 0 (0: no memory, else GRU units), got {memory}")
         encoder_cls: Any = CheapEncoder if network == "cheap" else BabyAIEncoder
         try:
             encoder = encoder_cls(vocab_size, **settings)
@@ -183,11 +210,55 @@ class ActorCritic(nn.Module):
             valid = [p for p in _parameters(CheapEncoder if network == "cheap" else BabyAIExtractor)
                      if p not in ("vocab_size", "observation_space", "features_dim_", "mission_length")]
             raise ValueError(f"bad setting for the {network} network ({e}); valid: {', '.join(valid)}") from None
-        return cls(encoder, hidden)
+        return cls(encoder, hidden, memory)
 
     def forward(self, obs: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(logits, value)`` of a feedforward net (one with memory needs its state: :meth:`step`)."""
+        if self.core is not None:
+            raise TypeError("this ActorCritic has a memory: call step(obs, state, first) or sequence(...)")
         features = self.encoder(obs)
         return self.policy(features), self.value(features).squeeze(-1)
+
+    def initial_state(self, batch: int, device: torch.device | str | None = None) -> torch.Tensor:
+        """The memory of ``batch`` envs before any step: zeros ``(batch, memory)`` (no columns without memory)."""
+        if device is None:
+            device = next(self.parameters()).device
+        return torch.zeros(batch, self.memory_size, device=device)
+
+    def step(self, obs: Mapping[str, torch.Tensor], state: torch.Tensor, first: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One step of a batch: ``(logits (B, 7), value (B,), next state)``; ``first`` (B,) bool zeroes the state first."""
+        features = self.encoder(obs)
+        if self.core is not None:
+            state = self.core(features, state * ~first[:, None])
+            features = state
+        return self.policy(features), self.value(features).squeeze(-1), state
+
+    def sequence(self, obs: Mapping[str, torch.Tensor], state: torch.Tensor, first: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``T`` steps of a batch from ``state`` (observations ``(T, B, ...)``, ``first`` ``(T, B)``), as :meth:`step` ``T`` times.
+
+        Returns ``(logits (T, B, 7), value (T, B), state after the last step)``.
+        """
+        steps, batch = first.shape
+        features = self.encoder({k: v.reshape((steps * batch,) + tuple(v.shape[2:])) for k, v in obs.items()})
+        if self.core is not None:
+            features = features.reshape(steps, batch, -1)
+            outputs = []
+            for t in range(steps):
+                state = self.core(features[t], state * ~first[t, :, None])
+                outputs.append(state)
+            features = torch.stack(outputs).reshape(steps * batch, -1)
+        logits, value = self.policy(features), self.value(features).squeeze(-1)
+        return logits.reshape(steps, batch, -1), value.reshape(steps, batch), state
+
+    def act(self, obs: Mapping[str, torch.Tensor], state: torch.Tensor, first: torch.Tensor, deterministic: bool = False,
+            generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Actions ``(B,)`` for one step (the most likely, or sampled with ``generator``) and the next state, on the device."""
+        logits, _, state = self.step(obs, state, first)
+        if deterministic:
+            return logits.argmax(dim=1), state
+        return torch.multinomial(torch.softmax(logits, dim=1), 1, generator=generator).squeeze(1), state
 
 
 def _parameters(cls: type) -> list[str]:

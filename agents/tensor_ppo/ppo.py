@@ -20,8 +20,17 @@ The environments are those the engine can express (shiftgrid ids and many of min
 for any other, ``--algo ppo`` trains on the minigrid env. Not yet supported here: ``--advice``,
 ``--teacher``, ``--dream`` (``--algo ppo`` takes them).
 
+With ``memory`` > 0 the policy is recurrent (a GRU between the encoder and the heads, see
+:class:`~shiftgrid.agents.tensor_ppo.networks.ActorCritic`): its state is carried across rollouts,
+one row per env, and zeroed at every episode's first observation (the step after the engine's
+reset step; the reset step itself is read with the ended episode's state, which is the state its
+value, the truncation bootstrap, needs). The update then takes minibatches of whole env
+trajectories of the rollout (``batch_size / n_steps`` envs each) and replays the recurrent state
+from the one the rollout started with, as CleanRL's LSTM PPO and SB3-contrib's RecurrentPPO do.
+
 What a checkpoint holds: the network, the optimizer and the counters. A resumed run starts fresh
-episodes on levels drawn with ``seed + num_timesteps``; an interrupted rollout is not counted.
+episodes on levels drawn with ``seed + num_timesteps`` (and, with memory, a zero state: the
+recurrent state at a rollout boundary is not saved); an interrupted rollout is not counted.
 
 Example:
     >>> import tempfile
@@ -39,7 +48,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import gymnasium as gym
 import numpy as np
@@ -89,6 +98,10 @@ class Settings:
     keywords go in the config's ``extractor``."""
     hidden: int = 64
     """Units of the policy's and the value's hidden layer."""
+    memory: int = 0
+    """Units of a GRU between the encoder and the heads, carried from step to step within an episode
+    (0: none, a feedforward policy). With memory, ``batch_size`` is whole env trajectories of a
+    rollout: a multiple of ``n_steps``."""
 
     def check(self, n_envs: int) -> None:
         """Raise :class:`ConfigError` on values no run could use (an empty minibatch, a rollout of no steps, ...)."""
@@ -101,8 +114,13 @@ class Settings:
         if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1 or self.clip_range <= 0:
             raise ConfigError(f"hyperparams: gamma must be in (0, 1], gae_lambda in [0, 1], clip_range > 0; got "
                               f"{self.gamma}, {self.gae_lambda}, {self.clip_range}")
-        if self.hidden < 1:
-            raise ConfigError(f"hyperparams.hidden must be >= 1, got {self.hidden}")
+        if self.hidden < 1 or self.memory < 0:
+            raise ConfigError(f"hyperparams.hidden must be >= 1 and memory >= 0 (0: no memory), got {self.hidden} and {self.memory}")
+        if self.memory and self.batch_size % self.n_steps:
+            raise ConfigError(f"hyperparams.batch_size={self.batch_size} with memory={self.memory}: a recurrent minibatch is whole "
+                              f"env trajectories of a rollout, so batch_size must be a multiple of n_steps ({self.n_steps}); "
+                              f"valid: {', '.join(str(self.n_steps * k) for k in range(1, min(n_envs, 4) + 1))}"
+                              f"{', ...' if n_envs > 4 else ''} up to {rollout}")
 
 
 @dataclass
@@ -113,7 +131,8 @@ class Rollout:
     value, then what the step returned: ``rewards``, ``terminated``, ``ended`` (terminated or
     truncated), ``success``, and the episode's return and length so far (read where it ended).
     ``valid`` is False on the engine's reset steps. ``last_value`` is the value of the observation
-    after the last step.
+    after the last step. ``first`` marks an episode's first observation, and ``state`` ``(N, memory)``
+    is the policy's recurrent state before the first step (no columns without memory).
     """
 
     obs: dict[str, torch.Tensor]
@@ -128,6 +147,8 @@ class Rollout:
     returns_so_far: torch.Tensor
     lengths: torch.Tensor
     last_value: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
+    first: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
+    state: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
 
 
 def gae(r: Rollout, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -169,7 +190,7 @@ class TensorPPO:
         torch.manual_seed(config.seed)
         try:
             self.policy = ActorCritic.build(self.settings.network, MISSION_VOCAB_SIZE, config.extractor,
-                                            self.settings.hidden).to(self.device)
+                                            self.settings.hidden, self.settings.memory).to(self.device)
         except ValueError as e:
             raise ConfigError(str(e)) from None
         self.env: Any = self._make_env(config.seed) if training else None  # the bank is built (or loaded) here
@@ -207,12 +228,13 @@ class TensorPPO:
         obs, _ = self.env.reset()
         self._tick, self._pending = 0, []
         valid = torch.ones(self.config.n_envs, dtype=torch.bool, device=self.device)
+        memory = (self.policy.initial_state(self.config.n_envs, self.device), valid.clone())  # (state, first)
         episode = (torch.zeros(self.config.n_envs, device=self.device),
                    torch.zeros(self.config.n_envs, dtype=torch.int64, device=self.device))
         end, start_steps, started = self.num_timesteps + steps, self.num_timesteps, time.perf_counter()
         while self.num_timesteps < end:
             rollout_start = self.num_timesteps
-            rollout, obs, valid, episode = self._collect(obs, valid, episode)
+            rollout, obs, valid, episode, memory = self._collect(obs, valid, episode, memory)
             stopped = not self._report(rollout, episode[1], run)
             if stopped:
                 if run.state.stop_reason != "target":
@@ -227,9 +249,14 @@ class TensorPPO:
                 return
 
     @torch.no_grad()
-    def _collect(self, obs: dict[str, torch.Tensor], valid: torch.Tensor, episode: tuple[torch.Tensor, torch.Tensor]
-                 ) -> tuple[Rollout, dict[str, torch.Tensor], torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """``n_steps`` steps of every env; returns the rollout and the state to continue from."""
+    def _collect(self, obs: dict[str, torch.Tensor], valid: torch.Tensor, episode: tuple[torch.Tensor, torch.Tensor],
+                 memory: tuple[torch.Tensor, torch.Tensor]) -> tuple[
+                     Rollout, dict[str, torch.Tensor], torch.Tensor, tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        """``n_steps`` steps of every env; returns the rollout and what to continue from.
+
+        ``episode``: each env's return and length so far; ``memory``: the policy's recurrent state
+        and whether the next observation is an episode's first (the step after a reset step).
+        """
         T, N, dev = self.settings.n_steps, self.config.n_envs, self.device
         buf = {k: torch.empty((T,) + tuple(v.shape), dtype=v.dtype, device=dev) for k, v in obs.items()}
         f32 = lambda: torch.zeros(T, N, device=dev)  # noqa: E731
@@ -237,11 +264,14 @@ class TensorPPO:
         r = Rollout(buf, torch.zeros(T, N, dtype=torch.int64, device=dev), f32(), f32(), f32(), flag(), flag(), flag(),
                     flag(), f32(), torch.zeros(T, N, dtype=torch.int64, device=dev))
         ret, length = episode
+        state, first = memory
+        r.state, r.first = state, torch.zeros(T, N, dtype=torch.bool, device=dev)
         engine = self.env.engine
         for t in range(T):
             for k, v in obs.items():
                 buf[k][t] = v
-            logits, value = self.policy(obs)
+            r.first[t] = first
+            logits, value, state = self.policy.step(obs, state, first)
             gumbel = -torch.log(-torch.log(torch.rand(logits.shape, device=dev, generator=self.generator).clamp_min(1e-20)))
             action = (logits + gumbel).argmax(dim=1)
             r.actions[t], r.values[t], r.valid[t] = action, value, valid
@@ -252,9 +282,10 @@ class TensorPPO:
             ret, length = ret + reward, length + valid
             r.rewards[t], r.terminated[t], r.ended[t], r.success[t] = reward, terminated, ended, info["success"]
             r.returns_so_far[t], r.lengths[t] = ret, length
+            first = ~valid  # the step after the engine's reset step starts an episode
             ret, length, valid = ret * ~ended, length * ~ended, ~ended
-        r.last_value = self.policy(obs)[1]
-        return r, obs, valid, (ret, length)
+        r.last_value = self.policy.step(obs, state, first)[1]
+        return r, obs, valid, (ret, length), (state, first)
 
     def _report(self, r: Rollout, running: torch.Tensor, run: RunServices) -> bool:
         """Count the rollout's steps and hand finished episodes to the run services, in the order they started; False: stop.
@@ -291,10 +322,9 @@ class TensorPPO:
         sums = torch.zeros(6, device=self.device)  # policy gradient, value, entropy, approx. KL, clip fraction, loss
         count = 0
         for epoch in range(s.n_epochs):
-            order = index[torch.randperm(len(index), device=self.device, generator=self.generator)]
-            for first in range(0, len(order), s.batch_size):
-                mb = order[first:first + s.batch_size]
-                logits, value = self.policy({k: v[mb] for k, v in obs.items()})
+            for mb, logits, value in self._minibatches(r, obs, index):
+                if len(mb) == 0:  # envs whose only step here was a reset step (n_steps 1)
+                    continue
                 log_probs = torch.log_softmax(logits, dim=1)
                 logprob = log_probs.gather(1, actions[mb][:, None]).squeeze(1)
                 entropy = -(log_probs.exp() * log_probs).sum(dim=1).mean()
@@ -333,6 +363,30 @@ class TensorPPO:
                 "train/explained_variance": float(explained), "train/learning_rate": lr,
                 "train/clip_range": s.clip_range, "train/n_updates": self.n_updates}
 
+    def _minibatches(self, r: Rollout, obs: dict[str, torch.Tensor], index: torch.Tensor
+                     ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """One epoch's minibatches as ``(flat indices of their valid steps, logits, values)``, in a fresh random order.
+
+        Feedforward: ``batch_size`` valid steps drawn from the whole rollout (``index``). With
+        memory: the whole rollout of ``batch_size / n_steps`` envs, replayed from the recurrent
+        state it started with, then its reset steps left out.
+        """
+        s, dev = self.settings, self.device
+        if self.policy.core is None:
+            order = index[torch.randperm(len(index), device=dev, generator=self.generator)]
+            for start in range(0, len(order), s.batch_size):
+                mb = order[start:start + s.batch_size]
+                yield (mb, *self.policy({k: v[mb] for k, v in obs.items()}))
+            return
+        steps, n = r.valid.shape
+        envs = torch.randperm(n, device=dev, generator=self.generator)
+        flat_index = torch.arange(steps * n, device=dev).reshape(steps, n)
+        for start in range(0, n, s.batch_size // steps):
+            e = envs[start:start + s.batch_size // steps]
+            logits, value, _ = self.policy.sequence({k: v[:, e] for k, v in r.obs.items()}, r.state[e], r.first[:, e])
+            keep = r.valid[:, e]
+            yield flat_index[:, e][keep], logits[keep], value[keep]
+
     # -- the Learner interface -------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -345,14 +399,23 @@ class TensorPPO:
 
     @torch.no_grad()
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
-                deterministic: bool = False) -> tuple[np.ndarray, None]:
-        """Actions for a batch of observations (NumPy or tensors, SB3's or the engine's layout), SB3's signature."""
-        logits, _ = self.policy(as_batch(observation, self.device))
-        if deterministic:
-            actions = logits.argmax(dim=1)
-        else:
-            actions = torch.multinomial(torch.softmax(logits, dim=1), 1).squeeze(1)
-        return actions.cpu().numpy(), None
+                deterministic: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """Actions for a batch of observations (NumPy or tensors, SB3's or the engine's layout), SB3's signature.
+
+        With memory, ``state`` is the recurrent state ``(B, memory)`` the previous call returned (None:
+        zeros) and ``episode_start`` (B,) marks the envs whose observation starts an episode (their
+        state is zeroed), as for SB3-contrib's recurrent policies; without memory the state is None.
+        On the device, without NumPy: ``policy.act(obs, state, first)`` (:class:`ActorCritic`).
+        """
+        batch = as_batch(observation, self.device)
+        n = batch["direction"].shape[0]
+        memory = (self.policy.initial_state(n, self.device) if state is None or self.policy.core is None
+                  else torch.as_tensor(state, dtype=torch.float32, device=self.device))
+        first = (torch.zeros(n, dtype=torch.bool, device=self.device) if episode_start is None
+                 else torch.as_tensor(np.asarray(episode_start) if not isinstance(episode_start, torch.Tensor) else episode_start,
+                                      device=self.device).to(torch.bool).reshape(n))
+        actions, memory = self.policy.act(batch, memory, first, deterministic)
+        return actions.cpu().numpy(), (memory.cpu().numpy() if self.policy.core is not None else None)
 
     def close(self) -> None:
         if self.env is not None:

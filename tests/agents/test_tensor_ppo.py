@@ -122,7 +122,9 @@ def test_learns_a_tiny_env_on_the_engine(tmp_path):
     assert np.mean(lengths) <= 8  # the goal is at most 6 steps away (turns included)
 
 
-def test_sigterm_saves_and_resume_continues(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("memory", [0, 16])
+def test_sigterm_saves_and_resume_continues(memory, tmp_path, capsys, monkeypatch):
+    """With memory too: the recurrent state at a rollout boundary is not saved, a resumed run starts fresh episodes."""
     run = tmp_path / "run"
     import shiftgrid.agents.run.train as run_train
 
@@ -131,7 +133,8 @@ def test_sigterm_saves_and_resume_continues(tmp_path, capsys, monkeypatch):
             signal.raise_signal(signal.SIGTERM)
 
     monkeypatch.setattr(run_train, "train", lambda config, resume: train(config, resume=resume, hooks=[hook]))
-    code = main(["train", "--algo", "tensor-ppo", "--env", EMPTY, "--steps", "2048", "--run-dir", str(run), *FAST])
+    code = main(["train", "--algo", "tensor-ppo", "--env", EMPTY, "--steps", "2048", "--run-dir", str(run), *FAST,
+                 "--set", f"hyperparams.memory={memory}"])
     assert code == 128 + signal.SIGTERM
     assert f"--resume {run}" in one_error_line(capsys)
     at = steps_in(run / "checkpoints" / "latest.pt")
@@ -142,6 +145,7 @@ def test_sigterm_saves_and_resume_continues(tmp_path, capsys, monkeypatch):
     assert steps_in(run / "checkpoints" / "latest.pt") >= 3072
     state = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
     assert state["learner"] == "tensor-ppo" and state["state"]["counters"]["n_updates"] > 1
+    assert ("core.weight_hh" in state["state"]["policy"]) == bool(memory)
 
 
 def test_a_nan_weight_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch):
@@ -160,10 +164,13 @@ def test_a_nan_weight_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path,
     assert all(bool(torch.isfinite(v).all()) for v in state["state"]["policy"].values())
 
 
-def test_runs_train_with_the_run_machinery_and_evaluate(tmp_path, capsys):
+@pytest.mark.parametrize("memory", [0, 16])
+def test_runs_train_with_the_run_machinery_and_evaluate(memory, tmp_path, capsys):
+    """With memory, validation (``best.pt``) and ``evaluate`` play the policy with its state (``predict``'s)."""
     run = tmp_path / "run"
     assert main(["train", "--algo", "tensor-ppo", "--env", "shiftgrid/GoTo-v0", "--steps", "2048", "--run-dir", str(run),
-                 *FAST, "--set", "eval={freq: 1024, episodes: 2, splits: [id], n_envs: 2, render: false}"]) == 0
+                 *FAST, "--set", "eval={freq: 1024, episodes: 2, splits: [id], n_envs: 2, render: false}",
+                 "--set", f"hyperparams.memory={memory}"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"{run}: ") and " SPS" in out
     config = yaml.safe_load((run / "config.yaml").read_text())
@@ -213,6 +220,10 @@ def test_the_networks_read_a_mission_the_same_whatever_its_padding(network):
         (["--advice", "subgoal"], "tensor-ppo does not take --advice; --algo ppo does"),
         (["--device", "cuda:7"], "cuda:7"),
         (["--set", "engine.device=cpu"], "tensor-ppo does not take engine options ['device']"),
+        (["--set", "hyperparams.memory=-1"], "memory >= 0 (0: no memory), got 64 and -1"),
+        (["--set", "hyperparams.memory=8", "--set", "hyperparams.batch_size=100"],
+         "batch_size must be a multiple of n_steps (16); valid: 16, 32, 48, 64, ... up to 256"),
+        (["--set", "hyperparams.memory=yes"], "hyperparams.memory"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
