@@ -14,7 +14,7 @@ STAMP := $(VENV)/.shiftgrid-installed
 .PHONY: help install run test test-fast gpu-check benchmark clean
 
 help:
-	@echo "make run         train PPO on GoTo, evaluate it on every shift split, print the report"
+	@echo "make run         train tensor-ppo on GoTo, evaluate it on 1,000 episodes of every shift split, print the report"
 	@echo "make test        the complete test suite with the doctests (what CI runs; gpu tests skip without CUDA)"
 	@echo "make test-fast   the inner loop: the suite without the slow tiers and gpu tests (-m \"not slow and not gpu\")"
 	@echo "make gpu-check   every CUDA path and the gpu tests, one table of figures (one line and exit 0 without CUDA)"

@@ -114,6 +114,9 @@ class ScriptedAgent:
     def __init__(self, actions: Sequence[int], fallback: int = 6):
         self.actions = np.asarray(list(actions), dtype=np.int64)
         self.fallback = int(fallback)
+        #: Without a script its action depends on nothing (the engine's evaluation then records an episode that
+        #: cycles at once: :mod:`~shiftgrid.agents.evaluation.engine_episodes`).
+        self.acts_on_observation_only = not len(self.actions)
 
     def predict(
         self,

@@ -199,15 +199,29 @@ def _compactable(state: Any, n: int) -> bool:
 
 def _play(agent: Any, engine: TensorEngine, levels: torch.Tensor, deterministic: bool, figures: bool,
           env_id: str) -> list[EpisodeResult]:
-    """One batch: every env starts on its level; each episode's result is read at the step it ends."""
+    """One batch: every env starts on its level; each episode's result is read at the step it ends.
+
+    An agent that declares ``acts_on_observation_only`` (with ``deterministic``, its action is a
+    function of the observation alone: a constant action, tensor-ppo's most likely action) fails an
+    episode whose state, the step count aside, repeats: the dynamics are deterministic (no slip here)
+    and the observation is a function of the state, so the episode cycles through the same actions,
+    without success, until its limit truncates it. It is recorded so at once (length: the limit;
+    action counts: the cycle's, repeated). States are compared with the state at the last step that
+    was a power of two, which finds a cycle of any period (Brent's method).
+    """
     n = len(levels)
     obs = engine.reset(levels=levels)
+    limits = (engine.store.arrays["misc"].index_select(0, levels) & 0xFFFFFFFF).cpu().numpy()
     episode = np.arange(n)  # the episode each engine env plays
     running = np.ones(n, dtype=bool)  # envs still kept whose episode has not ended (all, while the batch shrinks)
     returns, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
     counts = np.zeros((n, ACTIONS.n), dtype=np.int64)
     out: list[EpisodeResult | None] = [None] * n
     state, episode_start = None, np.ones(n, dtype=bool)
+    cycles = deterministic and bool(getattr(agent, "acts_on_observation_only", False))
+    history = np.zeros((n, int(limits.max())), dtype=np.int8) if cycles else None  # each episode's actions
+    snapshot: dict[str, torch.Tensor] | None = None
+    steps = snapshot_step = 0
     while running.any():
         actions, state = agent.predict(_numpy(obs, env_id), state=state, episode_start=episode_start,
                                        deterministic=deterministic)
@@ -216,17 +230,32 @@ def _play(agent: Any, engine: TensorEngine, levels: torch.Tensor, deterministic:
                                                                                device=engine.device), check=False)
         live = episode[running]
         returns[live] += reward.double().cpu().numpy()[running]
-        lengths[live] += 1
         np.add.at(counts, (live, actions[running]), 1)
+        if history is not None:
+            history[live, steps] = actions[running]
+        lengths[live] += 1
+        steps += 1
         ended = ((terminated | truncated).cpu().numpy()) & running
-        if ended.any():
-            at = np.flatnonzero(ended)
-            got = {k: info[k].cpu().numpy()[at] for k in ("success", "level_hash", "optimal_return", "optimal_steps",
-                                                          "optimal_exact", "level_index")}
-            limit = (engine.store.arrays["misc"].index_select(0, info["level_index"]) & 0xFFFFFFFF).cpu().numpy()[at]
-            for j, e in enumerate(episode[at]):
+        looped, period = np.zeros_like(ended), steps - snapshot_step
+        if history is not None:
+            if snapshot is not None:
+                looped = _same_state(engine.state, snapshot) & running & ~ended
+            if steps & (steps - 1) == 0:  # a power of two: compare with this state from now on
+                snapshot, snapshot_step = {k: v.clone() for k, v in engine.state.items() if k != "t"}, steps
+        if ended.any() or looped.any():
+            got = {k: info[k].cpu().numpy() for k in ("success", "level_hash", "optimal_return", "optimal_steps",
+                                                      "optimal_exact")}
+            for j in np.flatnonzero(looped):  # it would repeat its last `period` actions until its limit: record that now
+                e = episode[j]
+                assert history is not None
+                left, cycle = int(limits[e]) - steps, history[e, steps - period:steps].astype(np.int64)
+                counts[e] += (left // period) * np.bincount(cycle, minlength=ACTIONS.n)
+                counts[e] += np.bincount(cycle[:left % period], minlength=ACTIONS.n)
+                lengths[e], got["success"][j] = int(limits[e]), False
+            for j in np.flatnonzero(ended | looped):
+                e = episode[j]
                 # the engine's rewards are float32; a success's (its only reward) is the rule's float64 figure
-                ret = float(success_reward(float(lengths[e]), float(limit[j]))) if got["success"][j] else float(returns[e])
+                ret = float(success_reward(float(lengths[e]), float(limits[e]))) if got["success"][j] else float(returns[e])
                 out[e] = EpisodeResult(
                     success=bool(got["success"][j]), ret=ret, length=int(lengths[e]),
                     optimal_return=float(got["optimal_return"][j]) if figures else None,
@@ -234,12 +263,22 @@ def _play(agent: Any, engine: TensorEngine, levels: torch.Tensor, deterministic:
                     level_hash=int_to_hash(int(got["level_hash"][j])) if figures else None,
                     optimal_exact=bool(got["optimal_exact"][j]) if figures else None,
                     action_counts=tuple(int(c) for c in counts[e]))
-            running &= ~ended
+            running &= ~(ended | looped)
             if _compactable(state, len(episode)):
                 kept = np.flatnonzero(running)
-                engine.keep(torch.as_tensor(kept, device=engine.device))
-                obs = {k: v.index_select(0, torch.as_tensor(kept, device=v.device)) for k, v in obs.items()}
+                index = torch.as_tensor(kept, device=engine.device)
+                engine.keep(index)
+                obs = {k: v.index_select(0, index) for k, v in obs.items()}
+                snapshot = None if snapshot is None else {k: v.index_select(0, index) for k, v in snapshot.items()}
                 state = None if state is None else state[kept]
                 episode, running = episode[kept], running[kept]
         episode_start = np.zeros(len(episode), dtype=bool)
     return out  # type: ignore[return-value]  # every episode ended (the engine truncates at the level's limit)
+
+
+def _same_state(state: Mapping[str, torch.Tensor], snapshot: Mapping[str, torch.Tensor]) -> np.ndarray:
+    """Per env: every field of ``state`` (the step count aside) equals ``snapshot``'s."""
+    same = torch.ones(len(state["level"]), dtype=torch.bool, device=state["level"].device)
+    for k, v in snapshot.items():
+        same &= (state[k] == v).reshape(len(v), -1).all(1)
+    return same.cpu().numpy()

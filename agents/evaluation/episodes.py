@@ -159,11 +159,15 @@ def check_actions(actions: Any, n: int, action_space: gym.Space, who: str) -> np
                else f"{type(actions).__name__} {' '.join(repr(actions).split())[:60]}")
         raise PolicyError(f"{who} returned {got} for a batch of {n} observations; expected one action per observation "
                           f"(shape {expected}) of {valid}")
+    if isinstance(action_space, gym.spaces.Discrete):  # the whole batch at once (an engine batch may be thousands)
+        start = int(action_space.start)
+        ok = np.issubdtype(array.dtype, np.integer) & (array >= start) & (array < start + int(action_space.n))
+        if ok.all():
+            return array
+        i = int(np.flatnonzero(~ok)[0])
+        raise PolicyError(f"{who} returned action {array[i].tolist()!r} for observation {i} of a batch of {n}; valid actions: {valid}")
     for i, a in enumerate(array):
-        if isinstance(action_space, gym.spaces.Discrete):
-            ok = np.issubdtype(array.dtype, np.integer) and action_space.contains(int(a))
-        else:
-            ok = action_space.contains(np.asarray(a, dtype=action_space.dtype)) if action_space.shape else action_space.contains(a)
+        ok = action_space.contains(np.asarray(a, dtype=action_space.dtype)) if action_space.shape else action_space.contains(a)
         if not ok:
             raise PolicyError(f"{who} returned action {a.tolist()!r} for observation {i} of a batch of {n}; valid actions: {valid}")
     return array

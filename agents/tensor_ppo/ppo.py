@@ -181,6 +181,9 @@ def gae(r: Rollout, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tenso
 class TensorPPO:
     """The ``tensor-ppo`` learner (see the module docstring); ``policy`` is its :class:`ActorCritic`."""
 
+    #: With ``deterministic``, :meth:`predict`'s action is a function of the observation alone (evaluation may use it).
+    acts_on_observation_only = True
+
     def __init__(self, config: TrainConfig, *, training: bool):
         self.config, self.training = config, training
         self.settings: Settings = from_mapping(Settings, config.hyperparams, "hyperparams.")

@@ -38,8 +38,15 @@ class TupleMemory:
         return actions, (t,)
 
 
-POLICIES = {"closed loop": lambda: as_predictor(sees), "scripted": lambda: ScriptedAgent([2, 2, 1, 2, 2, 0, 2, 6]),
-            "tuple memory": lambda: TupleMemory([2, 1, 2, 2, 6, 2])}
+def sees_and_says_so():
+    """:func:`sees`, declared a function of the observation alone: the engine records its cycling episodes at once."""
+    policy = as_predictor(sees)
+    policy.acts_on_observation_only = True
+    return policy
+
+
+POLICIES = {"closed loop": lambda: as_predictor(sees), "closed loop, cycles cut": sees_and_says_so,
+            "scripted": lambda: ScriptedAgent([2, 2, 1, 2, 2, 0, 2, 6]), "tuple memory": lambda: TupleMemory([2, 1, 2, 2, 6, 2])}
 
 
 @pytest.mark.parametrize("env_id, split, env_kwargs", [
@@ -114,3 +121,30 @@ def test_evaluate_forced_on_the_engine_where_it_cannot_play_prints_one_line_and_
     code = cli.main(["evaluate", str(run_dir), "--splits", "rules/far", "--episodes", "2", "--backend", "engine"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "slips" in err[0] and "--backend auto or minigrid" in err[0]
+
+
+def test_a_policy_of_the_observation_alone_whose_episode_cycles_is_recorded_at_once(monkeypatch):
+    steps = []
+    from shiftgrid.envs.engine.batch import TensorEngine
+
+    real = TensorEngine.step
+    monkeypatch.setattr(TensorEngine, "step", lambda self, *a, **kw: steps.append(1) or real(self, *a, **kw))
+    cut = run_engine_episodes(sees_and_says_so(), GOTO, "size/far", 60)
+    assert cut == run_episodes(as_predictor(sees), GOTO, "size/far", 60)
+    assert len(steps) < max(r.length for r in cut)  # the longest episode ran to its limit on paper only
+
+
+def test_a_constant_policy_whose_episode_cycles_is_recorded_at_once_as_the_minigrid_env_ends_it(monkeypatch):
+    from shiftgrid.agents.evaluation.baselines import constant_agent
+    from shiftgrid.envs.engine.batch import TensorEngine
+
+    steps = []
+    real = TensorEngine.step
+    monkeypatch.setattr(TensorEngine, "step", lambda self, *a, **kw: steps.append(1) or real(self, *a, **kw))
+    for action in range(7):
+        steps.clear()
+        engine = run_engine_episodes(constant_agent(action), GOTO, "size/far", 30)
+        limit = max(r.length for r in engine)
+        assert engine == run_episodes(constant_agent(action), GOTO, "size/far", 30)
+        if action in (0, 1):  # turning in place: every unsolved level cycles within 8 steps
+            assert len(steps) <= 8 < limit
