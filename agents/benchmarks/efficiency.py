@@ -207,10 +207,14 @@ def runs_table(runs: Sequence[Mapping[str, Any]], goal: float = GOAL) -> str:
 def groups(runs: Sequence[Mapping[str, Any]], reference: str = REFERENCE) -> list[dict[str, Any]]:
     """Per (env, algo): :class:`Group` of steps to the goal and to the target, median wall-clock, final successes.
 
-    A target's ratio is given only against a reference run with the same target.
+    A target's ratio is given only against a reference run with the same target. ``target_wall_s`` is the IQM
+    [95% CI] of the wall-clock to the target (``target.json``'s), a run that never met it counted at its last
+    logged second (a lower bound, as its steps are); wall-clock gets no ratio (runs may share a machine unevenly).
     """
     goal = {(g.env, g.name): g for g in steps_groups(runs, "algo", reference)}
     target = {(g.env, g.name): g for g in steps_groups(runs, "algo", reference, steps="target_steps")}
+    target_wall = {(g.env, g.name): g.steps for g in steps_groups(runs, "algo", reference, steps="target_wall_s",
+                                                                  budget="budget_s")}
     out = []
     for (env, algo), g in goal.items():
         rs = [r for r in runs if (r["env"], r["algo"]) == (env, algo)]
@@ -220,6 +224,7 @@ def groups(runs: Sequence[Mapping[str, Any]], reference: str = REFERENCE) -> lis
         wall = [r["wall_s"] if r["wall_s"] is not None else r["budget_s"] for r in rs]
         out.append({"env": env, "algo": algo, "goal": g, "wall_s": statistics.median(wall),
                     "target_spec": sorted(specs, key=str), "target": t if same else replace(t, ratio=None, ratio_bound=""),
+                    "target_wall_s": target_wall[(env, algo)],
                     "final": [r["final"] for r in rs]})
     return out
 
@@ -228,13 +233,15 @@ def groups_table(grouped: Sequence[Mapping[str, Any]], goal: float = GOAL, refer
     """The grouped markdown table of :func:`groups`."""
     lines = [f"| env | algo | runs at {goal:.0%} | steps to {goal:.0%} (IQM [95% CI]) | {reference} / algo | "
              f"median wall-clock to {goal:.0%} | target | runs at target | steps to target (IQM [95% CI]) | "
-             f"{reference} / algo (target) | final 100-episode success |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"{reference} / algo (target) | wall-clock to target (IQM [95% CI]) | final 100-episode success |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for x in grouped:
-        g, t = x["goal"], x["target"]
+        g, t, w = x["goal"], x["target"], x["target_wall_s"]
         met = "–" if x["target_spec"] == [None] else t.steps_text()
+        wall = "–" if x["target_spec"] == [None] else f"{'>= ' if t.censored else ''}{w.iqm:,.0f} s [{w.low:,.0f}, {w.high:,.0f}]"
         lines.append(f"| {x['env']} | {x['algo']} | {g.reached}/{g.runs} | {g.steps_text()} | {g.ratio_text()} | "
                      f"{'>= ' if g.censored else ''}{_seconds(x['wall_s'])} | {', '.join(map(_target, x['target_spec']))} | "
-                     f"{t.reached}/{t.runs} | {met} | {t.ratio_text()} | {', '.join(f'{v:.2f}' for v in x['final'])} |")
+                     f"{t.reached}/{t.runs} | {met} | {t.ratio_text()} | {wall} | {', '.join(f'{v:.2f}' for v in x['final'])} |")
     return "\n".join(lines)
 
 
@@ -244,4 +251,5 @@ def to_json(runs: Sequence[Mapping[str, Any]], grouped: Sequence[Mapping[str, An
         return {**asdict(g), "steps": g.steps.to_dict(), "censored": g.censored}
 
     return {"goal": goal, "window": WINDOW, "runs": list(runs),
-            "groups": [{**x, "goal": group(x["goal"]), "target": group(x["target"])} for x in grouped]}
+            "groups": [{**x, "goal": group(x["goal"]), "target": group(x["target"]),
+                        "target_wall_s": x["target_wall_s"].to_dict()} for x in grouped]}

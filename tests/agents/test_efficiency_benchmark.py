@@ -73,6 +73,8 @@ def test_groups_censor_runs_short_of_the_goal_and_give_ppos_steps_over_each_algo
     # Dreamer's own target (90% / 100) is not PPO's (95% / 1,000): no ratio; it never wrote target.json: at its budget.
     assert (dreamer["target"].steps_text(), dreamer["target"].ratio) == (">= 4,000 [4,000, 4,000]", None)
     assert ppo["target"].steps_text() == "15,000 [15,000, 15,000]"
+    # Wall-clock to the target: target.json's, or the last logged second of a run that never met it.
+    assert ppo["target_wall_s"].iqm == 200.0 and dreamer["target_wall_s"].iqm == pytest.approx(400.0, abs=1.0)
 
     # One PPO seed short of the goal: PPO's IQM is a lower bound, and so is the ratio.
     fake_run(tmp_path / "more", "ppo", 3, [[(20000, 0.7, 900, 300.0)]])
