@@ -139,8 +139,8 @@ def evaluate_world_model_runs(runs: Sequence[Path], *, splits: str | list[str] =
     if breakdown:
         tables: dict[str, Any] = {}
         for label, run in zip(run_labels(dirs, runs), loaded):
-            device = next(run.model.parameters()).device
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            model_device = next(run.model.parameters()).device
+            with torch.random.fork_rng(devices=[model_device] if model_device.type == "cuda" else []):
                 torch.manual_seed(seed)
                 tables[label] = {split: cell_breakdown(run.model, episodes, context=context, horizons=horizons,
                                                        batch_size=batch_size)
