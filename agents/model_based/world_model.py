@@ -355,7 +355,13 @@ class WorldModelLearner:
             CheckpointError: the state is of another model family, preset, observation spec or env.
         """
         check_identity(state.get("world_model"), self.identity, "this run")
-        self.model.load_state_dict(state["model"])
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as e:  # same family, preset and overrides, other weights: saved by another version of the model
+            first = next((line.strip() for line in str(e).splitlines()[1:] if line.strip()), str(e)).rstrip(".")
+            raise CheckpointError(f"the checkpoint holds {_describe(self.identity)} whose weights this version of the model "
+                                  f"does not take ({first}): it was saved by an earlier version; train it again, or set "
+                                  "the model overrides that version used (hyperparams.model_overrides)") from None
         if self._behaviour is not None:
             self._behaviour.load_state_dict(state["behaviour"])
         else:

@@ -241,3 +241,13 @@ def test_bad_settings_are_config_errors(tmp_path):
         WorldModelLearner(wm_config(tmp_path, policy="oracle"), training=True)
     with pytest.raises(ConfigError, match="unknown config key hyperparams.gamma"):
         WorldModelLearner(wm_config(tmp_path, gamma=0.9), training=False)
+
+
+def test_weights_of_an_earlier_version_of_the_same_model_are_refused_in_one_line(tmp_path):
+    """A mechanism model saved before its decoder read a context (same family, preset and overrides then)."""
+    earlier = WorldModelLearner(wm_config(tmp_path, model="mechanism", model_overrides={"decoder_context": 0}), training=False)
+    now = WorldModelLearner(wm_config(tmp_path, model="mechanism"), training=False)
+    state = earlier.state_dict()
+    state["world_model"] = dict(now.identity)  # what such a checkpoint says of itself
+    with pytest.raises(CheckpointError, match=r"^the checkpoint holds a mechanism/tiny .*size mismatch.* earlier version.*model_overrides\)$"):
+        now.load_state_dict(state)
