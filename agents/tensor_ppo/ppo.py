@@ -309,18 +309,23 @@ class TensorPPO:
         to end are the quick ones (successes, where failing runs to the time limit), and 100 of
         them can meet a success target a policy is far from. So an episode is handed on only once
         every episode that started before it has ended (``running``: each env's current episode
-        length), which makes every window of reported episodes the outcomes of consecutive starts.
+        length), which makes every window of reported episodes the outcomes of consecutive starts;
+        episodes that started together are handed on in env order, not in the order they ended.
         """
         ticks = self._tick + torch.arange(r.ended.shape[0], device=r.ended.device)[:, None].expand_as(r.ended)
-        ends, success, ret, length = (x[r.ended].cpu().numpy() for x in (ticks, r.success, r.returns_so_far, r.lengths))
-        for end, s, g, n in zip(ends, success, ret, length):
-            self._pending.append((int(end) - int(n) + 1, Episode(bool(s), float(g), int(n))))
+        envs = torch.arange(r.ended.shape[1], device=r.ended.device)[None, :].expand_as(r.ended)
+        ends, env, success, ret, length = (x[r.ended].cpu().numpy()
+                                           for x in (ticks, envs, r.success, r.returns_so_far, r.lengths))
+        for end, i, s, g, n in zip(ends, env, success, ret, length):
+            self._pending.append((int(end) - int(n) + 1, int(i), Episode(bool(s), float(g), int(n))))
         self._tick += r.ended.shape[0]
         self.num_timesteps += int(r.valid.sum())
         oldest = self._tick - int(running.max())  # start of the oldest episode still running
-        ready = sorted((e for e in self._pending if e[0] < oldest), key=lambda e: e[0])
+        # episodes that started at the same tick (every env's first) go in env order, which says nothing of their
+        # outcome: in the order they ended, the quick successes would come first and could meet the target alone
+        ready = sorted((e for e in self._pending if e[0] < oldest), key=lambda e: (e[0], e[1]))
         self._pending = [e for e in self._pending if e[0] >= oldest]
-        return run.on_step(self.num_timesteps, [episode for _, episode in ready])
+        return run.on_step(self.num_timesteps, [episode for _, _, episode in ready])
 
     def _update(self, r: Rollout, run: RunServices) -> dict[str, float] | None:
         """``n_epochs`` of clipped-PPO minibatch updates on the rollout's valid steps; None when a loss was not finite."""
