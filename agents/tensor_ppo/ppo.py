@@ -205,7 +205,7 @@ class TensorPPO:
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self._lr(0), eps=1e-5, fused=True)
         self.num_timesteps, self.n_updates = 0, 0
         self._tick = 0  # engine steps of this learn call
-        self._pending: list[tuple[int, Episode]] = []  # ended episodes not yet reported: (start tick, episode)
+        self._pending: list[tuple[int, int, Episode]] = []  # ended episodes not yet reported: (start tick, env, episode)
         self.generator = torch.Generator(device=self.device)
 
     # -- the environments ------------------------------------------------------------------------
