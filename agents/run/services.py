@@ -25,8 +25,9 @@ What a run carries besides its learner (a curriculum teacher choosing its levels
 (where it may take steps of its own, counted in the learner's ``num_timesteps``) and of every
 save of ``latest.pt``, and asked for scalars at every TensorBoard write.
 
-A resume keeps what the services report from (:class:`RunState`, saved in every checkpoint):
-the count of training episodes, the last :data:`RECENT` of them (``rollout/*``, the progress bar),
+A resume keeps what the services report from (:class:`~shiftgrid.agents.run.run_state.RunState`,
+saved in every checkpoint; see :mod:`shiftgrid.agents.run.run_state`): the count of training
+episodes, the last :data:`~shiftgrid.agents.run.run_state.RECENT` of them (``rollout/*``, the progress bar),
 the training-success target's window and whether it was met, every evaluation (their schedule
 goes on from the last one), how ``best.pt`` was chosen, the wall-clock trained and the teacher's
 cost. A learner that goes back to its last update (an on-policy rollout cut short by a signal)
@@ -34,24 +35,18 @@ calls ``run.rollback(num_timesteps)``, so the episodes of the steps it will take
 counted twice.
 
 Example:
-    >>> state = RunState()
-    >>> with stop_on_signals(state):
-    ...     pass  # learner.learn(steps, run)
-    >>> state.signum is None
-    True
+    >>> from shiftgrid.agents.run.checkpoint import Checkpoint
+    >>> RunState.of(Checkpoint("ppo", {}, {}, 0, None, [], {}, 0.0, None)).episodes
+    0
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import signal
 import sys
-import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -64,10 +59,9 @@ from shiftgrid.agents.run.config import TrainConfig
 from shiftgrid.agents.run.logger import RunLogger, TensorBoardLogger
 from shiftgrid.agents.run.render import episode_frames, frame_grid
 from shiftgrid.agents.run.rundir import RunDir
+from shiftgrid.agents.run.run_state import Episode, RunState
 from shiftgrid.envs.learner_env import has_splits
 
-#: Finished training episodes the progress bar and ``rollout/*`` average over (SB3's window).
-RECENT = 100
 #: The teacher's cost (running totals by name), in the run dir's ``teacher/`` folder.
 TEACHER_COST_FILE = "cost.json"
 
@@ -87,107 +81,6 @@ class RunExtension:
     def scalars(self) -> Mapping[str, float]:
         """TensorBoard tag -> value, recorded at every write."""
         return {}
-
-
-@dataclass(frozen=True)
-class Episode:
-    """A finished training episode, as a learner reports it.
-
-    ``advised``: a teacher helped during it (spoke advice); it counts for ``rollout/*`` but not
-    toward the training-success target, which is met by the learner alone.
-    """
-
-    success: bool
-    ret: float = 0.0
-    length: int = 0
-    advised: bool = False
-
-
-@dataclass
-class RunState:
-    """What a run carries across checkpoints and resumes.
-
-    Attributes:
-        best: how ``best.pt`` was chosen (split, success, step, validation seeds), or None.
-        history: every evaluation during training: ``{"step": n, "success": {split: x}}``.
-        eval: split -> success at the last evaluation.
-        signum: the signal (SIGINT/SIGTERM) that asked the run to stop, if any.
-        stop_reason: ``signal``, ``target``, ``nan`` or ``steps`` (steps taken outside the learner's own
-            reached the run's steps) once the run was asked to stop.
-        elapsed_before: seconds of training before this call (earlier calls of a resumed run).
-        started: ``time.perf_counter()`` when this call started training.
-        target: the training-success target as met, or None.
-        detail: the learner's one-line account of why it stopped (e.g. which loss term was NaN), or None.
-        teacher: the teacher's cost so far (see :meth:`RunServices.teacher_cost`): name -> running total.
-        episodes: training episodes ended so far, over all calls (logged as ``rollout/episodes``).
-        recent: the last :data:`RECENT` of them (``rollout/*`` and the progress bar average over these).
-        window: the training-success target's window (successes of the last ``target.episodes``
-            unadvised episodes; kept until the target is met).
-    """
-
-    best: dict[str, Any] | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
-    eval: dict[str, float] = field(default_factory=dict)
-    signum: int | None = None
-    stop_reason: str | None = None
-    elapsed_before: float = 0.0
-    started: float = field(default_factory=time.perf_counter)
-    target: dict[str, Any] | None = None
-    detail: str | None = None
-    teacher: dict[str, float] = field(default_factory=dict)
-    episodes: int = 0
-    recent: deque[Episode] = field(default_factory=lambda: deque(maxlen=RECENT))
-    window: deque[bool] = field(default_factory=deque)
-
-    @property
-    def best_success(self) -> float | None:
-        return None if self.best is None else self.best["success"]
-
-    def elapsed(self) -> float:
-        """Wall-clock seconds the run has trained, over all its calls (evaluations included)."""
-        return self.elapsed_before + time.perf_counter() - self.started
-
-    @classmethod
-    def of(cls, checkpoint: Checkpoint) -> "RunState":
-        """The state a resumed run continues from."""
-        record = checkpoint.episodes or {}
-        recent = record.get("recent") or {}
-        return cls(best=checkpoint.best, history=list(checkpoint.history), eval=dict(checkpoint.eval),
-                   elapsed_before=checkpoint.elapsed_s, target=checkpoint.target, episodes=int(record.get("count", 0)),
-                   recent=deque((Episode(bool(s), float(r), int(n), bool(a)) for s, r, n, a in
-                                 zip(*(recent.get(k, []) for k in ("success", "ret", "length", "advised")))), maxlen=RECENT),
-                   window=deque(bool(w) for w in record.get("window", [])))
-
-    def episodes_record(self) -> dict[str, Any]:
-        """The checkpoint's ``episodes`` entry (plain lists: ``weights_only``-safe); :meth:`of` reads it back."""
-        return {"count": int(self.episodes), "window": [bool(w) for w in self.window],
-                "recent": {"success": [bool(e.success) for e in self.recent], "ret": [float(e.ret) for e in self.recent],
-                           "length": [int(e.length) for e in self.recent], "advised": [bool(e.advised) for e in self.recent]}}
-
-
-@contextlib.contextmanager
-def stop_on_signals(state: RunState) -> Iterator[RunState]:
-    """Turn SIGINT / SIGTERM into a stop request (``state.signum``) while the block runs.
-
-    The run then stops at its next step and saves a checkpoint. A second Ctrl-C raises
-    ``KeyboardInterrupt`` at once. Outside the main thread (where Python cannot install
-    handlers) signals keep their usual behaviour.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield state
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if state.signum is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        state.signum, state.stop_reason = signum, "signal"
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield state
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
 
 
 def finite(values: Iterable[Any]) -> bool:

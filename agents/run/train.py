@@ -31,7 +31,8 @@ from shiftgrid.agents.run.checkpoint import CheckpointError, check_compatible, r
 from shiftgrid.agents.run.config import ConfigError, TrainConfig, load_config, save_config
 from shiftgrid.agents.run.registry import Learner, get_learner
 from shiftgrid.agents.run.rundir import CHECKPOINT_DIR, CONFIG_FILE, LATEST, RunDir, default_run_dir
-from shiftgrid.agents.run.services import RunExtension, RunServices, RunState, stop_on_signals
+from shiftgrid.agents.run.run_state import RunState, stop_on_signals
+from shiftgrid.agents.run.services import RunExtension, RunServices
 from shiftgrid.agents.run.warm_start import inherited_cost, warm_start
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from shiftgrid.agents.run.rundir import SweepDir
-from shiftgrid.agents.run.services import RunState, stop_on_signals
+from shiftgrid.agents.run.run_state import RunState, stop_on_signals
 from shiftgrid.agents.sweeps.sweep import FINAL, point_resources, read_spec, read_status, write_status
 
 #: Seconds between looks at the running points.

@@ -12,7 +12,8 @@ import shiftgrid.agents.run.services as services_module
 from shiftgrid.agents.run.checkpoint import read_checkpoint
 from shiftgrid.agents.run.config import VALIDATION_SEED, EvalConfig, TargetConfig, TrainConfig
 from shiftgrid.agents.run.rundir import RunDir
-from shiftgrid.agents.run.services import Episode, RunServices, RunState, stop_on_signals
+from shiftgrid.agents.run.run_state import Episode, RunState, stop_on_signals
+from shiftgrid.agents.run.services import RunServices
 
 EMPTY = "MiniGrid-Empty-5x5-v0"
 
