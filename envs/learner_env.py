@@ -25,7 +25,7 @@ import gymnasium as gym
 
 import shiftgrid.envs
 from shiftgrid.envs.registration import UnknownEnvError, bare_id
-from shiftgrid.envs.teacher.advice import AdviceConfig
+from shiftgrid.envs.teacher.advice import AdviceConfig, AdviceError
 from shiftgrid.envs.teacher.advice_wrapper import ADVICE_KEY, AdviceWrapper, NoAdvice
 from shiftgrid.envs.wrappers import DEFAULT_MAX_LEN, MissionTokens
 
@@ -81,6 +81,9 @@ def make_env(env_id: str, split: str | None = None, max_len: int = DEFAULT_MAX_L
         env = gym.make(env_id, **kwargs)
     env = SuccessInfo(env)
     if advice is not None and advice.enabled:
+        if advice.protocol != "observation":
+            raise AdviceError(f"advice.protocol={advice.protocol} is a training signal, not words in the observation: "
+                             "--algo tensor-ppo takes it (here: advice.protocol=observation)")
         env = AdviceWrapper(env, advice)
     elif silent_advice:
         env = NoAdvice(env)

@@ -19,8 +19,10 @@ on validation seeds, the progress bar and SB3's TensorBoard tags all come from t
 The environments are those the engine can express (shiftgrid ids and many of minigrid's own);
 for any other, ``--algo ppo`` trains on the minigrid env. ``--teacher`` puts a curriculum teacher over the
 engine's levels (:mod:`shiftgrid.agents.training.tensor_curriculum`), which gets each rollout's
-advantages (PLR's scores) and says which steps the update may learn from (PLR⊥). Not yet
-supported here: ``--advice``, ``--dream`` (``--algo ppo`` takes them).
+advantages (PLR's scores) and says which steps the update may learn from (PLR⊥). ``--advice action
+--set advice.protocol=kickstart`` adds a decaying loss toward the oracle's next action on the steps
+of the envs it watches (:mod:`shiftgrid.agents.training.kickstart`). Not supported here: advice as
+words in the observation and ``--dream`` (``--algo ppo`` takes them).
 
 With ``memory`` > 0 the policy is recurrent (a GRU between the encoder and the heads, see
 :class:`~shiftgrid.agents.tensor_ppo.networks.ActorCritic`): its state is carried across rollouts,
@@ -60,9 +62,11 @@ from torch import nn
 from shiftgrid.agents.run.config import ConfigError, TrainConfig, from_mapping
 from shiftgrid.agents.run.services import Episode, RunServices
 from shiftgrid.agents.sb3.build import schedule
+from shiftgrid.agents.training.kickstart import NO_LABEL, OracleLabels, kickstart_weight
 from shiftgrid.agents.tensor_ppo.networks import ActorCritic, as_batch
 from shiftgrid.agents.training.tensor_vec import ENGINE_OPTIONS
 from shiftgrid.envs.language import MISSION_VOCAB_SIZE
+from shiftgrid.envs.learner_env import has_splits
 from shiftgrid.envs.registration import UnknownEnvError
 from shiftgrid.world_models.device import resolve_device
 
@@ -134,7 +138,8 @@ class Rollout:
     truncated), ``success``, and the episode's return and length so far (read where it ended).
     ``valid`` is False on the engine's reset steps. ``last_value`` is the value of the observation
     after the last step. ``first`` marks an episode's first observation, and ``state`` ``(N, memory)``
-    is the policy's recurrent state before the first step (no columns without memory).
+    is the policy's recurrent state before the first step (no columns without memory). ``labels``
+    ``(T, N)``: the kickstarting teacher's action per step (-1: none; empty when no teacher labelled).
     """
 
     obs: dict[str, torch.Tensor]
@@ -151,6 +156,7 @@ class Rollout:
     last_value: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
     first: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
     state: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
+    labels: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
 
 
 def gae(r: Rollout, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -200,7 +206,10 @@ class TensorPPO:
         except ValueError as e:
             raise ConfigError(str(e)) from None
         self.acts_on_observation_only = self.policy.core is None  # with memory, an action depends on the episode so far
-        self.env: Any = self._make_env(config.seed) if training else None  # the bank is built (or loaded) here
+        self.env: Any = None
+        self.labels: OracleLabels | None = None  # the kickstarting teacher (made with the env)
+        self._label_counts = (0, 0)  # its labels given and states without a plan, kept across resumes
+        self.env = self._make_env(config.seed) if training else None  # the bank is built (or loaded) here
         self.lr: Callable[[float], float] | float = schedule("learning_rate", self.settings.learning_rate)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self._lr(0), eps=1e-5, fused=True)
         self.num_timesteps, self.n_updates = 0, 0
@@ -223,6 +232,12 @@ class TensorPPO:
         except UnknownEnvError as e:
             known = c.env.split(":")[-1] in gym.registry
             raise ConfigError(f"{e}{f'; --algo ppo runs {c.env} on the minigrid env' if known else ''}") from None
+        if c.advice.enabled:  # kickstarting: the oracle labels the first watched envs' steps (the engine's states)
+            try:
+                self.labels = OracleLabels(env, c.advice.watched_envs)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+            self.labels.restore_counts(*self._label_counts)
         if teacher is not None:  # it chooses every level among the bank's, and gets the advantages (after_rollout)
             env = curriculum_tensor_env(c, env, teacher=teacher)
             env.scored = True
@@ -251,6 +266,9 @@ class TensorPPO:
         while self.num_timesteps < end:
             rollout_start = self.num_timesteps
             rollout, obs, valid, episode, memory = self._collect(obs, valid, episode, memory)
+            if self.labels is not None:
+                self._label_counts = (self.labels.labelled, self.labels.unsolvable)
+                run.teacher_cost(actions_labelled=self._label_counts[0], states_without_plan=self._label_counts[1])
             stopped = not self._report(rollout, episode[1], run)
             if stopped:
                 if run.state.stop_reason != "target":
@@ -282,10 +300,15 @@ class TensorPPO:
         ret, length = episode
         state, first = memory
         r.state, r.first = state, torch.zeros(T, N, dtype=torch.bool, device=dev)
+        labeller = self.labels if kickstart_weight(self.config.advice, self.num_timesteps) > 0 else None
+        if labeller is not None:
+            r.labels = torch.full((T, N), NO_LABEL, dtype=torch.int64, device=dev)
         for t in range(T):
             for k, v in obs.items():
                 buf[k][t] = v
             r.first[t] = first
+            if labeller is not None:  # the teacher's action in the state this step acts in (host work, watched envs only)
+                r.labels[t] = labeller.label(valid)
             logits, value, state = self.policy.step(obs, state, first)
             gumbel = -torch.log(-torch.log(torch.rand(logits.shape, device=dev, generator=self.generator).clamp_min(1e-20)))
             action = (logits + gumbel).argmax(dim=1)
@@ -343,7 +366,9 @@ class TensorPPO:
         lr = self._lr(min(self.num_timesteps / max(self.config.steps, 1), 1.0))
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        sums = torch.zeros(6, device=self.device)  # policy gradient, value, entropy, approx. KL, clip fraction, loss
+        sums = torch.zeros(7, device=self.device)  # policy gradient, value, entropy, approx. KL, clip fraction, loss, kickstart
+        labels = flat(r.labels) if r.labels.numel() else None
+        kick_weight = kickstart_weight(self.config.advice, self.num_timesteps) if labels is not None else 0.0
         count = 0
         for epoch in range(s.n_epochs):
             for mb, logits, value in self._minibatches(r, obs, index, learn):
@@ -360,7 +385,13 @@ class TensorPPO:
                 pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - s.clip_range, 1 + s.clip_range)).mean()
                 value_loss = 0.5 * (value - returns[mb]).pow(2).mean()
                 loss = pg_loss - s.ent_coef * entropy + s.vf_coef * value_loss
-                terms = {"policy gradient": pg_loss, "value": value_loss, "entropy": entropy}
+                kick = torch.zeros((), device=self.device)
+                if labels is not None:  # kickstarting: cross-entropy toward the teacher's action, over the labelled steps
+                    mb_labels = labels[mb]
+                    kick = (nn.functional.cross_entropy(logits, mb_labels, ignore_index=NO_LABEL, reduction="sum")
+                            / (mb_labels != NO_LABEL).sum().clamp_min(1))
+                    loss = loss + kick_weight * kick
+                terms = {"policy gradient": pg_loss, "value": value_loss, "entropy": entropy, "kickstart": kick}
                 if not bool(torch.isfinite(loss)):
                     bad = next((name for name, v in terms.items() if not bool(torch.isfinite(v))), "total")
                     run.state.stop_reason = "nan"
@@ -373,7 +404,7 @@ class TensorPPO:
                 with torch.no_grad():
                     approx_kl = ((ratio - 1) - log_ratio).mean()
                     clipped = ((ratio - 1).abs() > s.clip_range).float().mean()
-                    sums += torch.stack([pg_loss, value_loss, entropy, approx_kl, clipped, loss])
+                    sums += torch.stack([pg_loss, value_loss, entropy, approx_kl, clipped, loss, kick])
                 count += 1
             if s.target_kl is not None and float(sums[3]) / max(count, 1) > 1.5 * s.target_kl:
                 break
@@ -381,8 +412,9 @@ class TensorPPO:
         with torch.no_grad():
             valid = flat(r.valid)
             explained = 1 - torch.var(returns[valid] - old_values[valid]) / torch.var(returns[valid]).clamp_min(1e-8)
-        pg, value, entropy, kl, clip, total = (sums / max(count, 1)).tolist()
-        return {"train/policy_gradient_loss": pg, "train/value_loss": value, "train/entropy_loss": -entropy,
+        pg, value, entropy, kl, clip, total, kick_loss = (sums / max(count, 1)).tolist()
+        kickstart = {"train/kickstart_loss": kick_loss, "train/kickstart_weight": kick_weight} if self.labels is not None else {}
+        return {**kickstart, "train/policy_gradient_loss": pg, "train/value_loss": value, "train/entropy_loss": -entropy,
                 "train/approx_kl": kl, "train/clip_fraction": clip, "train/loss": total,
                 "train/explained_variance": float(explained), "train/learning_rate": lr,
                 "train/clip_range": s.clip_range, "train/n_updates": self.n_updates}
@@ -416,12 +448,17 @@ class TensorPPO:
     # -- the Learner interface -------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "counters": {"num_timesteps": int(self.num_timesteps), "n_updates": int(self.n_updates)}}
+                "counters": {"num_timesteps": int(self.num_timesteps), "n_updates": int(self.n_updates),
+                             "actions_labelled": self._label_counts[0], "states_without_plan": self._label_counts[1]}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.num_timesteps, self.n_updates = int(state["counters"]["num_timesteps"]), int(state["counters"]["n_updates"])
+        counters = state["counters"]
+        self.num_timesteps, self.n_updates = int(counters["num_timesteps"]), int(counters["n_updates"])
+        self._label_counts = (int(counters.get("actions_labelled", 0)), int(counters.get("states_without_plan", 0)))
+        if self.labels is not None:
+            self.labels.restore_counts(*self._label_counts)
 
     @torch.no_grad()
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
@@ -444,6 +481,9 @@ class TensorPPO:
         return actions.cpu().numpy(), (memory.cpu().numpy() if self.policy.core is not None else None)
 
     def close(self) -> None:
+        if self.labels is not None:
+            self.labels.close()
+            self.labels = None
         if self.env is not None:
             self.env.close()
             self.env = None
@@ -451,10 +491,15 @@ class TensorPPO:
 
 def _check_supported(config: TrainConfig) -> None:
     """Refuse what ``tensor-ppo`` does not take (yet), naming the learner that does."""
-    unsupported = [name for name, given in (("--advice", config.advice.enabled), ("--dream", config.dream),
+    words = config.advice.enabled and config.advice.protocol != "kickstart"
+    unsupported = [name for name, given in (("--advice as words in the observation", words), ("--dream", config.dream),
                                             ("--demos", config.demos)) if given]
     if unsupported:
-        raise ConfigError(f"tensor-ppo does not take {', '.join(unsupported)}; --algo ppo does")
+        raise ConfigError(f"tensor-ppo does not take {', '.join(unsupported)}; --algo ppo does"
+                          f"{' (tensor-ppo learns from advice with --advice action --set advice.protocol=kickstart)' if words else ''}")
+    if config.advice.enabled and not has_splits(config.env):  # before a bank is built
+        raise ConfigError(f"kickstarting asks the exact oracle, which plans shiftgrid ids' levels; {config.env} is not one "
+                          "(valid: shiftgrid/<Family>-v<N> ids)")
     unknown = sorted(set(config.engine) - set(ENGINE_OPTIONS) | ({"device"} & set(config.engine)))
     if unknown:
         raise ConfigError(f"tensor-ppo does not take engine options {unknown}; valid: bank_size, workers, compile "

@@ -258,14 +258,22 @@ class TensorVectorEnv(gym.vector.VectorEnv):
         return {"success": success, **info_of(self.store, self.engine.state["level"])}
 
     # -- minigrid views ---------------------------------------------------------------------------------
-    def to_minigrid(self, i: int) -> gym.Env:
-        """Env ``i``'s current state as a minigrid env (``gym.make`` of this id; for rendering, planning, debugging)."""
+    def to_minigrid(self, i: int, into: gym.Env | None = None) -> gym.Env:
+        """Env ``i``'s current state as a minigrid env (``gym.make`` of this id; for rendering, planning, debugging).
+
+        ``into``: an env this method returned earlier for env ``i`` *while it played the same level*
+        (see :meth:`level_of`): its state is overwritten instead of making and resetting a new env
+        (the make and reset are most of the cost).
+        """
         if not isinstance(i, (int, np.integer)) or not 0 <= int(i) < self.num_envs:
             raise EngineError(f"env index {i!r} is not valid; valid: 0..{self.num_envs - 1}")
-        level = int(self.engine.state["level"][i])
+        level = self.level_of(int(i))
         seed = int(self.store.arrays["seed"][level])
         kwargs = {} if self.max_steps is None or self.source.kind != "split" else {"max_steps": self.max_steps}
-        env = self.source.make_env(seed, **kwargs)
+        if into is not None and self.source.kind != "split":
+            raise EngineError(f"to_minigrid(into=...) reuses envs of shiftgrid ids only (objects are matched by the level's list); "
+                              f"this env runs {self.source.kind} levels: call it without into")
+        env: Any = self.source.make_env(seed, **kwargs) if into is None else into
         objects = None
         if self.source.kind == "minigrid":
             from shiftgrid.envs.engine.minigrid_levels import objects_of
@@ -274,6 +282,10 @@ class TensorVectorEnv(gym.vector.VectorEnv):
             env.unwrapped.max_steps = int(self.store.arrays["misc"][level] & 0xFFFFFFFF)
         to_env(env.unwrapped, self.engine, int(i), objects)
         return env
+
+    def level_of(self, i: int) -> int:
+        """The store row of the level env ``i`` plays now."""
+        return int(self.engine.state["level"][i])
 
     def frame(self, i: int = 0, tile_size: int = 8) -> np.ndarray:
         """An RGB picture of env ``i`` as it stands (the view highlighted), for episode images and videos."""

@@ -6,6 +6,12 @@ Granularities, all from the optimal plan from the agent's *current* state:
 - ``direction``: where that subgoal is from the agent ("the yellow key is behind you on your left");
 - ``action``: the next optimal action in words ("turn left", "go forward", "pick up").
 
+How the learner takes it (``protocol``): ``observation`` puts the words in the learner's
+observation (``advice`` tokens; the baseline, for SB3's learners); ``kickstart`` never shows them:
+the teacher's next optimal action at every step of ``watched_envs`` envs becomes a training signal,
+a cross-entropy loss toward it added to the learner's own with ``weight``, falling with the same
+``fade_steps`` (``--algo tensor-ppo``; granularity ``action`` only).
+
 When to speak (:class:`AdviceConfig`): ``always`` (every step), ``every`` ``k`` steps (steps 0,
 k, 2k... of the episode), or on ``deviation`` (only after the learner's last action left the
 optimal plan: the optimal steps from the new state are not one fewer than before; on a
@@ -37,6 +43,8 @@ from shiftgrid.envs.errors import UserInputError
 GRANULARITIES = ("subgoal", "direction", "action")
 #: When the teacher may speak.
 WHEN = ("always", "every", "deviation")
+#: How the learner takes advice: in its observation, or as a loss toward the teacher's action.
+PROTOCOLS = ("observation", "kickstart")
 
 #: minigrid's actions in words (``toggle`` opens the door or box in front; ``done`` is the no-op).
 ACTION_WORDS: dict[int, str] = {
@@ -72,7 +80,14 @@ class AdviceConfig:
     budget: int | None = None
     """Utterances per episode at most (None: no limit)."""
     fade_steps: int | None = None
-    """Training steps over which the probability of speaking falls linearly from 1 to 0 (None: never fades)."""
+    """Training steps over which the probability of speaking falls linearly from 1 to 0 (None: never fades);
+    with ``kickstart``, the steps over which its loss weight falls to 0."""
+    protocol: str = "observation"
+    """``observation`` (the words in the learner's observation) or ``kickstart`` (a loss toward the teacher's action)."""
+    weight: float = 1.0
+    """``kickstart``: the weight of its cross-entropy loss at step 0 (beside PPO's loss)."""
+    watched_envs: int = 16
+    """``kickstart``: how many of the learner's envs the teacher labels, at every step (the first ones)."""
 
     @property
     def enabled(self) -> bool:
@@ -90,6 +105,13 @@ class AdviceConfig:
             raise ValueError(f"advice.budget={self.budget!r} is not valid; valid: an integer >= 0 or null (no limit)")
         if self.fade_steps is not None and self.fade_steps < 1:
             raise ValueError(f"advice.fade_steps={self.fade_steps!r} is not valid; valid: an integer >= 1 or null (no fading)")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"advice.protocol={self.protocol!r} is not valid; valid: {', '.join(PROTOCOLS)}")
+        if self.protocol == "kickstart" and self.granularity != "action":
+            raise ValueError(f"advice.protocol=kickstart learns toward the teacher's next action: it needs --advice action, "
+                             f"got granularity {self.granularity!r}")
+        if not self.weight > 0 or self.watched_envs < 1:
+            raise ValueError(f"advice.weight must be > 0 and advice.watched_envs >= 1, got {self.weight!r} and {self.watched_envs!r}")
 
 
 def fade_probability(config: AdviceConfig, training_step: int) -> float:
