@@ -247,3 +247,26 @@ def test_the_curriculum_benchmark_refuses_runs_that_are_not_curriculum_runs(tmp_
     assert main(["benchmark", "curriculum", str(tmp_path / "sweep")]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and err.startswith("shiftgrid benchmark curriculum: error:"), err
+
+
+def test_the_benchmark_scores_final_policies_on_held_out_splits_with_the_worst_levels_return(tmp_path, capsys):
+    import json
+
+    from shiftgrid.agents.benchmarks.curriculum import learner_label
+    from shiftgrid.scripts.cli import main
+
+    _sweep_of_two_points(tmp_path)
+    (tmp_path / "status" / "seed=1.json").write_text(json.dumps({"state": "done"}))
+    episodes = lambda ok, n: [{"success": i < ok, "ret": 0.8 if i < ok else 0.0} for i in range(n)]  # noqa: E731
+    runs = [{"name": "seed=0", "episodes": {"id": episodes(95, 100), "size/far": episodes(50, 100), "size/near": episodes(1, 100)}},
+            {"name": "seed=1", "episodes": {"id": episodes(100, 100), "size/far": episodes(70, 100)}}]
+    (tmp_path / "report" / "teacher.name=plr").mkdir(parents=True)
+    (tmp_path / "report" / "teacher.name=plr" / "results.json").write_text(json.dumps({"runs": runs}))
+    assert main(["benchmark", "curriculum", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "steps to 50% success" in out and "steps to 90% success" in out
+    # id: success 0.95 and 1.00, the worst 10 levels' return 0.8 * 5/10 and 0.8; near splits are left out
+    assert "| E | plr | 2 | 0.975 [0.950, 1.000]; 0.600 [0.400, 0.800] | 0.600 [0.500, 0.700]; 0.000 [0.000, 0.000] |" in out
+    assert "size/near" not in out
+    assert learner_label({"advice": {"granularity": "action", "protocol": "kickstart", "watched_envs": 8}}) == \
+        "uniform + kickstart (8 envs watched)"
