@@ -35,6 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="training steps per seed; when None, the preset's (200,000 for tensor-ppo on GoTo)")
     p.add_argument("--seeds", default="0", help="comma-separated seeds, one run each")
     p.add_argument("--episodes", type=int, default=1000, help="evaluation episodes per split (BabyAI's protocol: 1000)")
+    p.add_argument("--reference-episodes", type=int, default=100, metavar="N",
+                   help="how many of the same levels the references (uniform random, the best constant action) play per "
+                        "split: chance-level figures, whose 95%% interval is about +-0.05 at 100 (--episodes for all)")
     p.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="where evaluation episodes run: the tensor engine, the minigrid env, or auto (the engine wherever "
                         "it plays a split as the minigrid env would)")
@@ -51,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
 
     if (args.steps is not None and args.steps < 1) or args.episodes < 1:
         raise UserError(f"--steps and --episodes must be >= 1, got {args.steps} and {args.episodes}")
+    if not 0 <= args.reference_episodes:
+        raise UserError(f"--reference-episodes must be >= 0 (0: no references), got {args.reference_episodes}")
+    reference_episodes = min(args.reference_episodes, args.episodes)
     started = time.perf_counter()
     if args.backend == "engine":  # refuse before training, not after
         from shiftgrid.agents.evaluation.engine_episodes import split_backend
@@ -72,8 +78,10 @@ def run(args: argparse.Namespace) -> int:
     runs = [run.root] if len(seeds) == 1 else [run.seed(s).root for s in seeds]
     trained = time.perf_counter()
     report = run.eval if len(seeds) == 1 else run.root / "report"
-    print(f"== evaluating on every split of {args.env}, {args.episodes} episodes each")
-    evaluate_runs(runs, episodes=args.episodes, device=args.device, out=report, backend=args.backend)
+    print(f"== evaluating on every split of {args.env}, {args.episodes} episodes each "
+          f"(references: {reference_episodes} of the same levels)")
+    evaluate_runs(runs, episodes=args.episodes, device=args.device, out=report, backend=args.backend,
+                  reference_episodes=reference_episodes)
     done = time.perf_counter()
     print(f"\nshift report: {report / 'results.md'} (also results.json, results.csv and PNG plots)")
     print(f"TensorBoard:  tensorboard --logdir {run.root}")

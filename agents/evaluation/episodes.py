@@ -74,6 +74,10 @@ class EpisodeResult:
     optimal_exact: bool | None = None
     action_counts: tuple[int, ...] | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        """The fields by name, as ``dataclasses.asdict`` gives them (without its deep copy: a report holds thousands)."""
+        return dict(vars(self))
+
 
 def _stack(observations: Sequence[Any]) -> Any:
     """Batch per-env observations (dicts of arrays, or arrays) the way SB3 vec envs do."""

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -386,7 +386,7 @@ def write_report(
         "runs": [
             {"name": r.name, "seed": r.seed, "config": r.config, "training": r.training, "metrics": m,
              "actions": action_summary(r.results),
-             "episodes": {s: [asdict(e) for e in eps] for s, eps in r.results.items()}}
+             "episodes": {s: [e.as_dict() for e in eps] for s, eps in r.results.items()}}
             for r, m in zip(runs, metrics)
         ],
         "summary": summary.to_dict(),
