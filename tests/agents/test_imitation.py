@@ -251,3 +251,16 @@ def test_the_steps_of_a_failed_teacher_demonstration_are_counted(tmp_path):
     learner._add(SimpleNamespace(teacher_cost=lambda **cost: reported.update(cost)), round_.demos)
     assert learner.num_timesteps == before + wasted and learner.failed_steps == 0
     assert reported["failed_demo_steps"] == wasted and reported["demo_episodes"] == 0
+
+
+def test_bcs_defaults_are_the_imitation_benchmarks_settings():
+    """`shiftgrid train --algo bc` with no flags trains as the benchmark's rows did: 2,000 updates of 256 at 1e-3."""
+    import inspect
+
+    from shiftgrid.agents.benchmarks.imitation import measure
+    from shiftgrid.agents.run.presets import presets
+
+    bench = inspect.signature(measure).parameters
+    preset = presets("bc", "shiftgrid/GoTo-v1")
+    assert preset["steps"] == bench["updates"].default * bench["batch_size"].default
+    assert preset["hyperparams"] == {"batch_size": bench["batch_size"].default, "learning_rate": bench["learning_rate"].default}
