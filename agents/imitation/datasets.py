@@ -233,6 +233,14 @@ def default_teacher() -> Teacher:
     return OracleTeacher()
 
 
+def check_new_dataset(out: str | Path, episodes: int) -> None:
+    """Raise :class:`DatasetError` unless ``episodes`` >= 1 and ``out`` does not exist (datasets are never overwritten)."""
+    if episodes < 1:
+        raise DatasetError(f"episodes must be >= 1, got {episodes}")
+    if Path(out).exists():
+        raise DatasetError(f"{out} already exists; datasets are never overwritten: choose another --out")
+
+
 def write_demos(out: str | Path, env_id: str, episodes: int, seed: int = 0, split: str | None = None,
                 teacher: Teacher | None = None, progress: bool = False, max_failures: int | None = None,
                 env_kwargs: Mapping[str, Any] | None = None) -> Path:
@@ -259,10 +267,7 @@ def write_demos(out: str | Path, env_id: str, episodes: int, seed: int = 0, spli
     import minari  # noqa: F401  (written at the end: a missing extra fails before any episode is recorded)
     from tqdm import tqdm
 
-    if episodes < 1:
-        raise DatasetError(f"episodes must be >= 1, got {episodes}")
-    if Path(out).exists():
-        raise DatasetError(f"{out} already exists; datasets are never overwritten: choose another --out")
+    check_new_dataset(out, episodes)
     env, split = recording_env(env_id, split, env_kwargs)
     teacher = teacher or default_teacher()
     max_failures = episodes if max_failures is None else max_failures

@@ -31,7 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from shiftgrid.agents.imitation.datasets import DatasetError, EpisodeRecorder, recording_env, write_dataset
+from shiftgrid.agents.imitation.datasets import (
+    DatasetError, EpisodeRecorder, check_new_dataset, recording_env, write_dataset,
+)
 
 #: Episodes replayed in one engine batch.
 CHUNK = 4096
@@ -121,10 +123,7 @@ def write_engine_demos(out: str | Path, env_id: str, episodes: int, seed: int = 
     from shiftgrid.envs.engine.bank import source_for
     from shiftgrid.envs.learner_env import has_splits
 
-    if episodes < 1:
-        raise DatasetError(f"episodes must be >= 1, got {episodes}")
-    if Path(out).exists():
-        raise DatasetError(f"{out} already exists; datasets are never overwritten: choose another --out")
+    check_new_dataset(out, episodes)
     if not has_splits(env_id):
         raise DatasetError(f"--backend engine replays the exact oracle's plans of shiftgrid ids; {env_id} is not one "
                            "(--backend minigrid records BabyAI's bot there)")
