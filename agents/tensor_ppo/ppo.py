@@ -211,12 +211,23 @@ class TensorPPO:
         self._label_counts = (0, 0)  # its labels given and states without a plan, kept across resumes
         self.env = self._make_env(config.seed) if training else None  # the bank is built (or loaded) here
         self.lr: Callable[[float], float] | float = schedule("learning_rate", self.settings.learning_rate)
-        # only a learner that trains needs one (building it imports torch's compiler: seconds of an evaluation's start)
-        self.optimizer: Any = torch.optim.Adam(self.policy.parameters(), lr=self._lr(0), eps=1e-5, fused=True) if training else None
+        self._optimizer: torch.optim.Adam | None = None  # made when first used (see optimizer)
+        self._optimizer_state: dict[str, Any] | None = None  # a checkpoint's, until the optimizer is made
         self.num_timesteps, self.n_updates = 0, 0
         self._tick = 0  # engine steps of this learn call
         self._pending: list[tuple[int, int, Episode]] = []  # ended episodes not yet reported: (start tick, env, episode)
         self.generator = torch.Generator(device=self.device)
+
+    @property
+    def optimizer(self) -> torch.optim.Adam:
+        """Adam over the policy, made when first used: an evaluation never makes one (making it imports torch's
+        compiler, seconds of ``shiftgrid evaluate``'s start)."""
+        if self._optimizer is None:
+            self._optimizer = torch.optim.Adam(self.policy.parameters(), lr=self._lr(0), eps=1e-5, fused=True)
+            if self._optimizer_state is not None:
+                self._optimizer.load_state_dict(self._optimizer_state)
+                self._optimizer_state = None
+        return self._optimizer
 
     # -- the environments ------------------------------------------------------------------------
     def _make_env(self, seed: int) -> Any:
@@ -448,14 +459,13 @@ class TensorPPO:
 
     # -- the Learner interface -------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+        return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "counters": {"num_timesteps": int(self.num_timesteps), "n_updates": int(self.n_updates),
                              "actions_labelled": self._label_counts[0], "states_without_plan": self._label_counts[1]}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
-        if self.optimizer is not None and state.get("optimizer") is not None:
-            self.optimizer.load_state_dict(state["optimizer"])
+        self._optimizer, self._optimizer_state = None, state["optimizer"]  # loaded into Adam when a resumed run first uses it
         counters = state["counters"]
         self.num_timesteps, self.n_updates = int(counters["num_timesteps"]), int(counters["n_updates"])
         self._label_counts = (int(counters.get("actions_labelled", 0)), int(counters.get("states_without_plan", 0)))

@@ -200,8 +200,10 @@ def test_resume_errors_are_one_line(tmp_path, capsys):
     assert "shiftgrid 7.1.0" in one_error_line(capsys)
 
 
-def test_help_shows_the_defaults_and_where_steps_come_from():
+def test_help_shows_the_defaults_and_where_steps_come_from(monkeypatch):
     import argparse
+
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per option: no hyphenated name split by the wrapping
 
     parser = argparse.ArgumentParser()
     train_cmd.add_parser(parser.add_subparsers())
