@@ -10,7 +10,7 @@ import yaml
 from shiftgrid.agents.run.config import EvalConfig, TargetConfig, TrainConfig
 from shiftgrid.agents.run.train import train
 from shiftgrid.agents.tensor_ppo.networks import ActorCritic
-from shiftgrid.agents.tensor_ppo.ppo import Rollout, gae
+from shiftgrid.agents.tensor_ppo.rollout import Rollout, gae
 from shiftgrid.envs.learner_env import make_env
 from shiftgrid.scripts.cli import main
 
