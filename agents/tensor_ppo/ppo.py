@@ -62,7 +62,7 @@ from torch import nn
 from shiftgrid.agents.run.config import ConfigError, TrainConfig, from_mapping
 from shiftgrid.agents.run.services import Episode, RunServices
 from shiftgrid.agents.sb3.build import schedule
-from shiftgrid.agents.training.kickstart import NO_LABEL, OracleLabels, kickstart_weight
+from shiftgrid.agents.training.kickstart import NO_LABEL, NOT_PLANNED, OracleLabels, kickstart_weight
 from shiftgrid.agents.tensor_ppo.networks import ActorCritic, as_batch
 from shiftgrid.agents.tensor_ppo.rollout import Rollout, gae
 from shiftgrid.agents.training.tensor_vec import ENGINE_OPTIONS
@@ -454,8 +454,7 @@ def _check_supported(config: TrainConfig) -> None:
         raise ConfigError(f"tensor-ppo does not take {', '.join(unsupported)}; --algo ppo does"
                           f"{' (tensor-ppo learns from advice with --advice action --set advice.protocol=kickstart)' if words else ''}")
     if config.advice.enabled and not has_splits(config.env):  # before a bank is built
-        raise ConfigError(f"kickstarting asks the exact oracle, which plans shiftgrid ids' levels; {config.env} is not one "
-                          "(valid: shiftgrid/<Family>-v<N> ids)")
+        raise ConfigError(NOT_PLANNED.format(env=config.env))
     unknown = sorted(set(config.engine) - set(ENGINE_OPTIONS) | ({"device"} & set(config.engine)))
     if unknown:
         raise ConfigError(f"tensor-ppo does not take engine options {unknown}; valid: bank_size, workers, compile "

@@ -39,6 +39,8 @@ from shiftgrid.envs.teacher.oracle_teacher import OracleTeacher
 
 #: The label of a step the teacher did not (or could not) label.
 NO_LABEL = -1
+#: Why an env cannot be kickstarted (``{env}``: its id): the one wording, checked on the config and on the env.
+NOT_PLANNED = "kickstarting asks the exact oracle, which plans shiftgrid ids' levels; {env} is not one (valid: shiftgrid/<Family>-v<N> ids)"
 
 
 def kickstart_weight(advice: AdviceConfig, step: int) -> float:
@@ -64,8 +66,7 @@ class OracleLabels:
     def __init__(self, venv: Any, watched: int):
         if getattr(getattr(venv, "source", None), "kind", None) != "split":
             env_id = getattr(getattr(venv, "source", None), "env_id", type(venv).__name__)
-            raise ValueError(f"kickstarting asks the exact oracle, which plans shiftgrid ids' levels; {env_id} is not one "
-                             "(valid: shiftgrid/<Family>-v<N> ids)")
+            raise ValueError(NOT_PLANNED.format(env=env_id))
         self.venv, self.watched = venv, min(int(watched), venv.num_envs)
         self.teacher = OracleTeacher()
         self._envs: dict[int, tuple[int, Any]] = {}  # watched env -> (store row it plays, its minigrid env)
