@@ -66,6 +66,8 @@ def learner_label(config: dict[str, Any]) -> str:
     advice = config.get("advice") or {}
     if advice.get("granularity") and advice.get("protocol") == "kickstart":
         return f"{name} + kickstart ({advice.get('watched_envs', 16)} envs watched)"
+    if advice.get("granularity") and advice.get("protocol") == "distill":
+        return f"{name} + {advice['granularity']} advice distilled ({advice.get('watched_envs', 16)} envs advised)"
     return f"{name} + {advice['granularity']} advice" if advice.get("granularity") else name
 
 

@@ -36,7 +36,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from gymnasium import spaces
 
-from shiftgrid.agents.evaluation.engine_episodes import split_episodes
+from shiftgrid.agents.evaluation.engine_episodes import run_engine_panel, split_backend, split_episodes
 from shiftgrid.agents.evaluation.episodes import EpisodeResult, evaluation_env
 from shiftgrid.agents.evaluation.stats import run_metrics
 from shiftgrid.envs.learner_env import has_splits
@@ -161,7 +161,8 @@ def measure_references(env_id: str, splits: Sequence[str], episodes: int, seed: 
 
     Episode ``i`` of every split resets with the seed an evaluation with ``seed`` gives it, so these
     are the levels the evaluated policy played (the first ``episodes`` of them), where ``backend`` says
-    (:func:`~shiftgrid.agents.evaluation.engine_episodes.split_episodes`). The random policy is seeded
+    (:func:`~shiftgrid.agents.evaluation.engine_episodes.split_episodes`; on the engine, every reference in one
+    batch, :func:`~shiftgrid.agents.evaluation.engine_episodes.run_engine_panel`). The random policy is seeded
     with ``seed`` (its draws go to episodes in batch order, so its figures depend on the batching). Measured
     once per process for the same arguments.
 
@@ -190,9 +191,13 @@ def measure_references(env_id: str, splits: Sequence[str], episodes: int, seed: 
         where = split if with_splits else None
         play = {RANDOM: RandomAgent(space, seed=seed),
                 **{action_name(a, n): constant_agent(int(space.start) + a) for a in range(n)}}
-        metrics = {label: run_metrics({split: split_episodes(agent, env_id, where, episodes, seed=seed, n_envs=n_envs,
-                                                             env_kwargs=env_kwargs, backend=backend, device=device)})[split]
-                   for label, agent in play.items()}
+        if split_backend(None, env_id, where, backend, env_kwargs) == "engine":  # every reference in one batch
+            played = dict(zip(play, run_engine_panel(list(play.values()), env_id, where, episodes, seed=seed,
+                                                     env_kwargs=env_kwargs, device=device)))
+        else:
+            played = {label: split_episodes(agent, env_id, where, episodes, seed=seed, n_envs=n_envs, env_kwargs=env_kwargs,
+                                            backend=backend, device=device) for label, agent in play.items()}
+        metrics = {label: run_metrics({split: results})[split] for label, results in played.items()}
         constants = {label: m for label, m in metrics.items() if label != RANDOM}
         best = max(constants, key=lambda label: (constants[label]["success_rate"], constants[label]["mean_return"]))
         out["splits"][split] = {RANDOM: metrics[RANDOM], CONSTANT: {**constants[best], "action": best},

@@ -11,6 +11,8 @@ episode's success, return, length, level hash and oracle figures are the minigri
 engine hands out rewards as float32; a success's, the only reward, is taken in float64 from the
 rule the engine applies, as the minigrid env computes it). Envs
 whose episode ended leave the batch (:meth:`~shiftgrid.envs.engine.batch.TensorEngine.keep`).
+:func:`run_engine_panel` plays the same episodes for several agents in one batch (the references:
+uniform random and every constant action), each agent acting on its own envs, as it would alone.
 
 :func:`evaluate_splits` plays every split of an evaluation, each with :func:`split_episodes`: ``backend`` ``engine``, ``minigrid``
 or ``auto`` (the engine wherever it can play the split as the minigrid env would, else the
@@ -28,7 +30,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -153,20 +155,46 @@ def run_engine_episodes(agent: Any, env_id: str, split: str | None, episodes: in
         EngineRefused: a split the engine cannot play (:func:`engine_refusal`).
         PolicyError: the agent returned something other than one valid action per observation.
     """
+    return run_engine_panel([agent], env_id, split, episodes, seed=seed, deterministic=deterministic,
+                            env_kwargs=env_kwargs, device=device, batch=batch)[0]
+
+
+def run_engine_panel(agents: Sequence[Any], env_id: str, split: str | None, episodes: int, *, seed: int = 0,
+                     deterministic: bool = True, env_kwargs: Mapping[str, Any] | None = None, device: Any = "cpu",
+                     batch: int = ENGINE_BATCH) -> list[list[EpisodeResult]]:
+    """:func:`run_engine_episodes` for each of ``agents`` on the same episodes, played in one batch: one list each.
+
+    Each agent acts on its own envs only, in the order it would meet them alone (its rows keep their
+    order as the batch shrinks), so its results are those it gets alone, a random agent's draws
+    included, while the engine steps every agent's envs at once (``batch`` envs at most, whole
+    episode ranges per agent).
+
+    Example:
+        >>> from shiftgrid.agents.evaluation.baselines import constant_agent
+        >>> left, forward = run_engine_panel([constant_agent(0), constant_agent(2)], "shiftgrid/GoTo-v1", "id", 2)
+        >>> left == run_engine_episodes(constant_agent(0), "shiftgrid/GoTo-v1", "id", 2)
+        True
+    """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if not agents:
+        raise ValueError("run_engine_panel needs at least one agent")
     source, max_steps = _source_and_limit(env_id, split, env_kwargs)
     first = first_reset_seed(env_id, seed)
     bank = seeded_bank(env_id, split or "train", first, episodes, factors=source.factors if source.kind == "split" else None,
                        max_steps=max_steps)
     store = LevelStore(bank.rows, bank.layout, device, pool=False)
     figures = source.kind == "split"  # the minigrid env reports level hashes and the oracle's figures on shiftgrid ids
-    results: list[EpisodeResult] = []
+    results: list[list[EpisodeResult]] = [[] for _ in agents]
+    k = len(agents)
+    chunk = max(batch // k, 1)
     with torch.random.fork_rng(devices=cuda_devices()):
         torch.manual_seed(seed)
-        for start in range(0, episodes, batch):
-            levels = torch.arange(start, min(start + batch, episodes), device=store.device)
-            results += _play(agent, TensorEngine(store, len(levels)), levels, deterministic, figures, env_id)
+        for start in range(0, episodes, chunk):
+            levels = torch.arange(start, min(start + chunk, episodes), device=store.device)
+            played = _play(agents, TensorEngine(store, k * len(levels)), levels.repeat(k), deterministic, figures, env_id)
+            for a in range(k):
+                results[a] += played[a * len(levels):(a + 1) * len(levels)]
     return results
 
 
@@ -181,9 +209,11 @@ def _compactable(state: Any, n: int) -> bool:
     return state is None or (isinstance(state, np.ndarray) and state.ndim >= 1 and state.shape[0] == n)
 
 
-def _play(agent: Any, engine: TensorEngine, levels: torch.Tensor, deterministic: bool, figures: bool,
+def _play(agents: Sequence[Any], engine: TensorEngine, levels: torch.Tensor, deterministic: bool, figures: bool,
           env_id: str) -> list[EpisodeResult]:
     """One batch: every env starts on its level; each episode's result is read at the step it ends.
+
+    The batch's envs are split into ``len(agents)`` equal blocks, agent ``a`` acting in block ``a``.
 
     An agent that declares ``acts_on_observation_only`` (with ``deterministic``, its action is a
     function of the observation alone: a constant action, tensor-ppo's most likely action) fails an
@@ -194,6 +224,7 @@ def _play(agent: Any, engine: TensorEngine, levels: torch.Tensor, deterministic:
     was a power of two, which finds a cycle of any period (Brent's method).
     """
     n = len(levels)
+    owner = np.repeat(np.arange(len(agents)), n // len(agents))  # the agent of each episode
     obs = engine.reset(levels=levels)
     limits = (engine.store.arrays["misc"].index_select(0, levels) & 0xFFFFFFFF).cpu().numpy()
     episode = np.arange(n)  # the episode each engine env plays
@@ -201,15 +232,14 @@ def _play(agent: Any, engine: TensorEngine, levels: torch.Tensor, deterministic:
     returns, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
     counts = np.zeros((n, ACTIONS.n), dtype=np.int64)
     out: list[EpisodeResult | None] = [None] * n
-    state, episode_start = None, np.ones(n, dtype=bool)
-    cycles = deterministic and bool(getattr(agent, "acts_on_observation_only", False))
-    history = np.zeros((n, int(limits.max())), dtype=np.int8) if cycles else None  # each episode's actions
+    states: list[Any] = [None] * len(agents)
+    episode_start = np.ones(n, dtype=bool)
+    cycles = np.array([deterministic and bool(getattr(a, "acts_on_observation_only", False)) for a in agents])
+    history = np.zeros((n, int(limits.max())), dtype=np.int8) if cycles.any() else None  # each episode's actions
     snapshot: dict[str, torch.Tensor] | None = None
     steps = snapshot_step = 0
     while running.any():
-        actions, state = agent.predict(_numpy(obs, env_id), state=state, episode_start=episode_start,
-                                       deterministic=deterministic)
-        actions = check_actions(actions, len(episode), ACTIONS, who(agent))
+        actions = _act(agents, owner[episode], states, _numpy(obs, env_id), episode_start, deterministic)
         obs, reward, terminated, truncated, info = engine.step(torch.as_tensor(actions, dtype=torch.int64,
                                                                                device=engine.device), check=False)
         live = episode[running]
@@ -223,7 +253,7 @@ def _play(agent: Any, engine: TensorEngine, levels: torch.Tensor, deterministic:
         looped, period = np.zeros_like(ended), steps - snapshot_step
         if history is not None:
             if snapshot is not None:
-                looped = _same_state(engine.state, snapshot) & running & ~ended
+                looped = _same_state(engine.state, snapshot) & running & ~ended & cycles[owner[episode]]
             if steps & (steps - 1) == 0:  # a power of two: compare with this state from now on
                 snapshot, snapshot_step = {k: v.clone() for k, v in engine.state.items() if k != "t"}, steps
         if ended.any() or looped.any():
@@ -248,16 +278,36 @@ def _play(agent: Any, engine: TensorEngine, levels: torch.Tensor, deterministic:
                     optimal_exact=bool(got["optimal_exact"][j]) if figures else None,
                     action_counts=tuple(int(c) for c in counts[e]))
             running &= ~(ended | looped)
-            if _compactable(state, len(episode)):
-                kept = np.flatnonzero(running)
+            # an agent's ended envs leave the batch, unless its memory cannot follow them (then all its envs stay)
+            rows = [owner[episode] == a for a in range(len(agents))]
+            shrinks = np.array([_compactable(st, int(r.sum())) for st, r in zip(states, rows)])
+            keep = running | ~shrinks[owner[episode]]
+            if not keep.all():
+                kept = np.flatnonzero(keep)
                 index = torch.as_tensor(kept, device=engine.device)
                 engine.keep(index)
                 obs = {k: v.index_select(0, index) for k, v in obs.items()}
                 snapshot = None if snapshot is None else {k: v.index_select(0, index) for k, v in snapshot.items()}
-                state = None if state is None else state[kept]
+                states = [st if st is None or not shrinks[a] else st[running[rows[a]]] for a, st in enumerate(states)]
                 episode, running = episode[kept], running[kept]
         episode_start = np.zeros(len(episode), dtype=bool)
     return out  # type: ignore[return-value]  # every episode ended (the engine truncates at the level's limit)
+
+
+def _act(agents: Sequence[Any], owner: np.ndarray, states: list[Any], obs: Mapping[str, np.ndarray],
+         episode_start: np.ndarray, deterministic: bool) -> np.ndarray:
+    """Every env's action, each agent choosing for its own envs (``owner``: each env's agent); ``states`` is updated."""
+    if len(agents) == 1:
+        actions, states[0] = agents[0].predict(obs, state=states[0], episode_start=episode_start, deterministic=deterministic)
+        return check_actions(actions, len(owner), ACTIONS, who(agents[0]))
+    out = np.zeros(len(owner), dtype=np.int64)
+    for a, agent in enumerate(agents):
+        rows = np.flatnonzero(owner == a)
+        if len(rows):
+            actions, states[a] = agent.predict({k: v[rows] for k, v in obs.items()}, state=states[a],
+                                               episode_start=episode_start[rows], deterministic=deterministic)
+            out[rows] = check_actions(actions, len(rows), ACTIONS, who(agent))
+    return out
 
 
 def _same_state(state: Mapping[str, torch.Tensor], snapshot: Mapping[str, torch.Tensor]) -> np.ndarray:

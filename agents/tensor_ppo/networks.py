@@ -94,6 +94,10 @@ class CheapEncoder(nn.Module):
     ("is this the red ball?") before anything is mixed. Then either a small convolution
     (``conv=True``: 2x2, max-pool, 2x2) or one linear layer over the flattened view.
 
+    With ``advice_vocab`` > 0 it also reads ``advice`` (B, L) token ids (a teacher's words, all
+    padding when it is silent; the advised policy of advice distillation): encoded as the mission
+    is, added to the mission's encoding before the FiLM layer and given to the output layer.
+
     Args:
         vocab_size: mission token ids.
         cell_dim: embedding size of each cell code (the three are summed).
@@ -101,23 +105,26 @@ class CheapEncoder(nn.Module):
         features_dim: output size.
         conv: a small convolution before the output layer (False: the flattened view).
         channels: the convolution's first feature maps (the second has twice as many).
+        advice_vocab: token ids of the ``advice`` words (0: no advice read).
     """
 
     offsets: torch.Tensor  # a buffer
 
     def __init__(self, vocab_size: int, cell_dim: int = 16, text_dim: int = 32, features_dim: int = 64,
-                 conv: bool = False, channels: int = 16):
+                 conv: bool = False, channels: int = 16, advice_vocab: int = 0):
         super().__init__()
-        self.vocab_size = vocab_size
+        self.vocab_size, self.advice_vocab = vocab_size, int(advice_vocab)
         self.cells = nn.Parameter(torch.randn(3 * CODES_PER_CHANNEL, cell_dim) / 3 ** 0.5)
         self.register_buffer("offsets", torch.arange(3) * CODES_PER_CHANNEL, persistent=False)
         self.mission = nn.Sequential(nn.Linear(2 * vocab_size, text_dim), nn.ReLU())
+        self.advice = nn.Sequential(nn.Linear(2 * advice_vocab, text_dim), nn.ReLU()) if advice_vocab > 0 else None
         self.film = nn.Linear(text_dim, 2 * cell_dim)  # (1 + gamma), beta for each cell's embedding
         self.conv = (nn.Sequential(nn.Conv2d(cell_dim, channels, 2), nn.ReLU(), nn.MaxPool2d(2),  # 7 -> 6 -> 3
                                    nn.Conv2d(channels, 2 * channels, 2), nn.ReLU(), nn.Flatten())  # 3 -> 2
                      if conv else None)
         view = 2 * channels * 4 if conv else cell_dim * VIEW * VIEW
-        self.head = nn.Sequential(nn.Linear(view + 4, features_dim), nn.ReLU())
+        advice_dim = text_dim if advice_vocab > 0 else 0
+        self.head = nn.Sequential(nn.Linear(view + 4 + advice_dim, features_dim), nn.ReLU())
         self.features_dim = features_dim
 
     def forward(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -126,11 +133,12 @@ class CheapEncoder(nn.Module):
         onehot = torch.zeros(codes.shape[0], self.cells.shape[0], device=image.device).scatter_(1, codes, 1.0)
         x = (onehot @ self.cells).reshape(image.shape[0], VIEW, VIEW, -1)  # (B, 7, 7, cell_dim)
         mission = self.mission(word_counts(obs["mission"], self.vocab_size))
-        gamma, beta = self.film(mission)[:, None, None, :].chunk(2, dim=3)
+        advice = self.advice(word_counts(obs["advice"], self.advice_vocab)) if self.advice is not None else None
+        gamma, beta = self.film(mission if advice is None else mission + advice)[:, None, None, :].chunk(2, dim=3)
         x = torch.relu((1.0 + gamma) * x + beta)
         x = self.conv(x.permute(0, 3, 1, 2)) if self.conv is not None else x.flatten(1)
         direction = nn.functional.one_hot(obs["direction"], 4).to(x.dtype)
-        return self.head(torch.cat([x, direction], dim=1))
+        return self.head(torch.cat([x, direction] + ([] if advice is None else [advice]), dim=1))
 
 
 class BabyAIEncoder(nn.Module):

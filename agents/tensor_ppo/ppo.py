@@ -21,8 +21,11 @@ for any other, ``--algo ppo`` trains on the minigrid env. ``--teacher`` puts a c
 engine's levels (:mod:`shiftgrid.agents.training.tensor_curriculum`), which gets each rollout's
 advantages (PLR's scores) and says which steps the update may learn from (PLR⊥). ``--advice action
 --set advice.protocol=kickstart`` adds a decaying loss toward the oracle's next action on the steps
-of the envs it watches (:mod:`shiftgrid.agents.training.kickstart`). Not supported here: advice as
-words in the observation and ``--dream`` (``--algo ppo`` takes them).
+of the envs it watches (:mod:`shiftgrid.agents.training.kickstart`); ``--advice <granularity> --set
+advice.protocol=distill`` trains an advised policy (it reads the teacher's words) on the envs the
+teacher watches, whose behaviour the run's advice-free policy learns
+(:mod:`shiftgrid.agents.training.advice_distillation`). Not supported here: advice as
+words in the learner's observation and ``--dream`` (``--algo ppo`` takes them).
 
 With ``memory`` > 0 the policy is recurrent (a GRU between the encoder and the heads, see
 :class:`~shiftgrid.agents.tensor_ppo.networks.ActorCritic`): its state is carried across rollouts,
@@ -62,13 +65,15 @@ from torch import nn
 from shiftgrid.agents.run.config import ConfigError, TrainConfig, from_mapping
 from shiftgrid.agents.run.services import Episode, RunServices
 from shiftgrid.agents.sb3.build import schedule
-from shiftgrid.agents.training.kickstart import NO_LABEL, NOT_PLANNED, OracleLabels, kickstart_weight
+from shiftgrid.agents.training.advice_distillation import advised_network, distillation_loss
+from shiftgrid.agents.training.kickstart import NO_LABEL, NOT_PLANNED, OracleLabels, advice_weight
 from shiftgrid.agents.tensor_ppo.networks import ActorCritic, as_batch
 from shiftgrid.agents.tensor_ppo.rollout import Rollout, gae
 from shiftgrid.agents.training.tensor_vec import ENGINE_OPTIONS
 from shiftgrid.envs.language import MISSION_VOCAB_SIZE
 from shiftgrid.envs.learner_env import has_splits
 from shiftgrid.envs.registration import UnknownEnvError
+from shiftgrid.envs.teacher.advice import TRAINING_PROTOCOLS
 from shiftgrid.world_models.device import resolve_device
 
 
@@ -150,9 +155,12 @@ class TensorPPO:
         except ValueError as e:
             raise ConfigError(str(e)) from None
         self.acts_on_observation_only = self.policy.core is None  # with memory, an action depends on the episode so far
+        self.distilling = config.advice.enabled and config.advice.protocol == "distill"
+        # advice distillation: the policy that reads the teacher's words and plays the watched envs
+        self.advised = advised_network(config.extractor, self.settings.hidden).to(self.device) if self.distilling else None
         self.env: Any = None
-        self.labels: OracleLabels | None = None  # the kickstarting teacher (made with the env)
-        self._label_counts = (0, 0)  # its labels given and states without a plan, kept across resumes
+        self.labels: OracleLabels | None = None  # the teacher that labels (or speaks in) the watched envs (made with the env)
+        self._label_counts: tuple[int, int, int] = (0, 0, 0)  # its labels given, states without a plan and words said, kept across resumes
         self.env = self._make_env(config.seed) if training else None  # the bank is built (or loaded) here
         self.lr: Callable[[float], float] | float = schedule("learning_rate", self.settings.learning_rate)
         self._optimizer: torch.optim.Adam | None = None  # made when first used (see optimizer)
@@ -167,11 +175,15 @@ class TensorPPO:
         """Adam over the policy, made when first used: an evaluation never makes one (making it imports torch's
         compiler, seconds of ``shiftgrid evaluate``'s start)."""
         if self._optimizer is None:
-            self._optimizer = torch.optim.Adam(self.policy.parameters(), lr=self._lr(0), eps=1e-5, fused=True)
+            self._optimizer = torch.optim.Adam(self._parameters(), lr=self._lr(0), eps=1e-5, fused=True)
             if self._optimizer_state is not None:
                 self._optimizer.load_state_dict(self._optimizer_state)
                 self._optimizer_state = None
         return self._optimizer
+
+    def _parameters(self) -> list[nn.Parameter]:
+        """What the optimizer trains: the policy's parameters, and the advised policy's when distilling."""
+        return list(self.policy.parameters()) + (list(self.advised.parameters()) if self.advised is not None else [])
 
     # -- the environments ------------------------------------------------------------------------
     def _make_env(self, seed: int) -> Any:
@@ -188,9 +200,9 @@ class TensorPPO:
         except UnknownEnvError as e:
             known = c.env.split(":")[-1] in gym.registry
             raise ConfigError(f"{e}{f'; --algo ppo runs {c.env} on the minigrid env' if known else ''}") from None
-        if c.advice.enabled:  # kickstarting: the oracle labels the first watched envs' steps (the engine's states)
+        if c.advice.enabled:  # the oracle labels (or advises in) the first watched envs' steps (the engine's states)
             try:
-                self.labels = OracleLabels(env, c.advice.watched_envs)
+                self.labels = OracleLabels(env, c.advice.watched_envs, c.advice.granularity if self.distilling else None)
             except ValueError as e:
                 raise ConfigError(str(e)) from None
             self.labels.restore_counts(*self._label_counts)
@@ -223,8 +235,10 @@ class TensorPPO:
             rollout_start = self.num_timesteps
             rollout, obs, valid, episode, memory = self._collect(obs, valid, episode, memory)
             if self.labels is not None:
-                self._label_counts = (self.labels.labelled, self.labels.unsolvable)
-                run.teacher_cost(actions_labelled=self._label_counts[0], states_without_plan=self._label_counts[1])
+                self._label_counts = self.labels.counts()
+                labelled, unsolvable, tokens = self._label_counts
+                run.teacher_cost(**({"utterances": labelled, "advice_tokens": tokens} if self.distilling
+                                    else {"actions_labelled": labelled}), states_without_plan=unsolvable)
             stopped = not self._report(rollout, episode[1], run)
             if stopped:
                 if run.state.stop_reason != "target":
@@ -256,16 +270,27 @@ class TensorPPO:
         ret, length = episode
         state, first = memory
         r.state, r.first = state, torch.zeros(T, N, dtype=torch.bool, device=dev)
-        labeller = self.labels if kickstart_weight(self.config.advice, self.num_timesteps) > 0 else None
-        if labeller is not None:
+        labeller = self.labels if advice_weight(self.config.advice, self.num_timesteps) > 0 else None
+        if labeller is not None and not self.distilling:
             r.labels = torch.full((T, N), NO_LABEL, dtype=torch.int64, device=dev)
+        if labeller is not None and self.distilling:  # the advised policy plays the watched envs, reading the advice
+            r.advised = labeller.watched
+            buf["advice"] = torch.zeros((T, N) + tuple(labeller.advice.shape[1:]), dtype=torch.int64, device=dev)
         for t in range(T):
             for k, v in obs.items():
                 buf[k][t] = v
             r.first[t] = first
             if labeller is not None:  # the teacher's action in the state this step acts in (host work, watched envs only)
-                r.labels[t] = labeller.label(valid)
+                labels = labeller.label(valid)
+                if r.labels.numel():
+                    r.labels[t] = labels
             logits, value, state = self.policy.step(obs, state, first)
+            if r.advised and labeller is not None and self.advised is not None:
+                W = r.advised
+                buf["advice"][t, :W] = labeller.advice
+                advised_obs = {**{k: v[:W] for k, v in obs.items()}, "advice": labeller.advice}
+                advised_logits, advised_value = self.advised(advised_obs)
+                logits, value = torch.cat([advised_logits, logits[W:]]), torch.cat([advised_value, value[W:]])
             gumbel = -torch.log(-torch.log(torch.rand(logits.shape, device=dev, generator=self.generator).clamp_min(1e-20)))
             action = (logits + gumbel).argmax(dim=1)
             r.actions[t], r.values[t], r.valid[t] = action, value, valid
@@ -322,14 +347,24 @@ class TensorPPO:
         lr = self._lr(min(self.num_timesteps / max(self.config.steps, 1), 1.0))
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        sums = torch.zeros(7, device=self.device)  # policy gradient, value, entropy, approx. KL, clip fraction, loss, kickstart
+        # policy gradient, value, entropy, approx. KL, clip fraction, loss, kickstart (or distillation)
+        sums = torch.zeros(7, device=self.device)
         labels = flat(r.labels) if r.labels.numel() else None
-        kick_weight = kickstart_weight(self.config.advice, self.num_timesteps) if labels is not None else 0.0
+        kick_weight = advice_weight(self.config.advice, self.num_timesteps) if labels is not None or r.advised else 0.0
         count = 0
         for epoch in range(s.n_epochs):
             for mb, logits, value in self._minibatches(r, obs, index, learn):
                 if len(mb) == 0:  # envs whose only step here was a reset step (n_steps 1)
                     continue
+                distill = torch.zeros((), device=self.device)
+                watched = mb % r.valid.shape[1] < r.advised
+                # the advised policy acted on the watched envs' steps: PPO's terms there are its own
+                if self.advised is not None and r.advised and bool(watched.any()):
+                    student_logits = logits[watched]
+                    advised_logits, advised_value = self.advised({k: v[mb[watched]] for k, v in obs.items()})
+                    logits, value = logits.clone(), value.clone()
+                    logits[watched], value[watched] = advised_logits, advised_value
+                    distill = distillation_loss(student_logits, advised_logits)
                 log_probs = torch.log_softmax(logits, dim=1)
                 logprob = log_probs.gather(1, actions[mb][:, None]).squeeze(1)
                 entropy = -(log_probs.exp() * log_probs).sum(dim=1).mean()
@@ -341,13 +376,14 @@ class TensorPPO:
                 pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - s.clip_range, 1 + s.clip_range)).mean()
                 value_loss = 0.5 * (value - returns[mb]).pow(2).mean()
                 loss = pg_loss - s.ent_coef * entropy + s.vf_coef * value_loss
-                kick = torch.zeros((), device=self.device)
+                kick = distill
                 if labels is not None:  # kickstarting: cross-entropy toward the teacher's action, over the labelled steps
                     mb_labels = labels[mb]
                     kick = (nn.functional.cross_entropy(logits, mb_labels, ignore_index=NO_LABEL, reduction="sum")
                             / (mb_labels != NO_LABEL).sum().clamp_min(1))
-                    loss = loss + kick_weight * kick
-                terms = {"policy gradient": pg_loss, "value": value_loss, "entropy": entropy, "kickstart": kick}
+                loss = loss + kick_weight * kick
+                terms = {"policy gradient": pg_loss, "value": value_loss, "entropy": entropy,
+                         "distillation" if self.distilling else "kickstart": kick}
                 if not bool(torch.isfinite(loss)):
                     bad = next((name for name, v in terms.items() if not bool(torch.isfinite(v))), "total")
                     run.state.stop_reason = "nan"
@@ -355,7 +391,7 @@ class TensorPPO:
                     return None
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(self.policy.parameters(), s.max_grad_norm)
+                nn.utils.clip_grad_norm_(self._parameters(), s.max_grad_norm)
                 self.optimizer.step()
                 with torch.no_grad():
                     approx_kl = ((ratio - 1) - log_ratio).mean()
@@ -369,7 +405,8 @@ class TensorPPO:
             valid = flat(r.valid)
             explained = 1 - torch.var(returns[valid] - old_values[valid]) / torch.var(returns[valid]).clamp_min(1e-8)
         pg, value, entropy, kl, clip, total, kick_loss = (sums / max(count, 1)).tolist()
-        kickstart = {"train/kickstart_loss": kick_loss, "train/kickstart_weight": kick_weight} if self.labels is not None else {}
+        name = "distillation" if self.distilling else "kickstart"
+        kickstart = {f"train/{name}_loss": kick_loss, f"train/{name}_weight": kick_weight} if self.labels is not None else {}
         return {**kickstart, "train/policy_gradient_loss": pg, "train/value_loss": value, "train/entropy_loss": -entropy,
                 "train/approx_kl": kl, "train/clip_fraction": clip, "train/loss": total,
                 "train/explained_variance": float(explained), "train/learning_rate": lr,
@@ -403,16 +440,21 @@ class TensorPPO:
 
     # -- the Learner interface -------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
+        advised = {"advised": self.advised.state_dict()} if self.advised is not None else {}
+        return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(), **advised,
                 "counters": {"num_timesteps": int(self.num_timesteps), "n_updates": int(self.n_updates),
-                             "actions_labelled": self._label_counts[0], "states_without_plan": self._label_counts[1]}}
+                             "actions_labelled": self._label_counts[0], "states_without_plan": self._label_counts[1],
+                             "advice_tokens": self._label_counts[2]}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
+        if self.advised is not None and "advised" in state:
+            self.advised.load_state_dict(state["advised"])
         self._optimizer, self._optimizer_state = None, state["optimizer"]  # loaded into Adam when a resumed run first uses it
         counters = state["counters"]
         self.num_timesteps, self.n_updates = int(counters["num_timesteps"]), int(counters["n_updates"])
-        self._label_counts = (int(counters.get("actions_labelled", 0)), int(counters.get("states_without_plan", 0)))
+        labelled, unsolvable, tokens = (int(counters.get(k, 0)) for k in ("actions_labelled", "states_without_plan", "advice_tokens"))
+        self._label_counts = (labelled, unsolvable, tokens)
         if self.labels is not None:
             self.labels.restore_counts(*self._label_counts)
 
@@ -447,12 +489,18 @@ class TensorPPO:
 
 def _check_supported(config: TrainConfig) -> None:
     """Refuse what ``tensor-ppo`` does not take (yet), naming the learner that does."""
-    words = config.advice.enabled and config.advice.protocol != "kickstart"
+    words = config.advice.enabled and config.advice.protocol not in TRAINING_PROTOCOLS
+    if config.advice.enabled and config.advice.protocol == "distill":
+        s = config.hyperparams
+        if s.get("network", "cheap") != "cheap" or s.get("memory", 0):
+            raise ConfigError(f"advice.protocol=distill trains a feedforward cheap network beside an advised one; got "
+                              f"hyperparams.network={s.get('network', 'cheap')!r}, memory={s.get('memory', 0)!r} "
+                              "(valid: network cheap, memory 0)")
     unsupported = [name for name, given in (("--advice as words in the observation", words), ("--dream", config.dream),
                                             ("--demos", config.demos)) if given]
     if unsupported:
         raise ConfigError(f"tensor-ppo does not take {', '.join(unsupported)}; --algo ppo does"
-                          f"{' (tensor-ppo learns from advice with --advice action --set advice.protocol=kickstart)' if words else ''}")
+                          f"{' (tensor-ppo learns from advice with --set advice.protocol=kickstart or distill)' if words else ''}")
     if config.advice.enabled and not has_splits(config.env):  # before a bank is built
         raise ConfigError(NOT_PLANNED.format(env=config.env))
     unknown = sorted(set(config.engine) - set(ENGINE_OPTIONS) | ({"device"} & set(config.engine)))

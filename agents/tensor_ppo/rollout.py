@@ -26,6 +26,7 @@ class Rollout:
     after the last step. ``first`` marks an episode's first observation, and ``state`` ``(N, memory)``
     is the policy's recurrent state before the first step (no columns without memory). ``labels``
     ``(T, N)``: the kickstarting teacher's action per step (-1: none; empty when no teacher labelled).
+    ``advised``: advice distillation's advised policy acted in the first ``advised`` envs (0: none did).
     """
 
     obs: dict[str, torch.Tensor]
@@ -43,6 +44,7 @@ class Rollout:
     first: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
     state: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
     labels: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
+    advised: int = 0
 
 
 def gae(r: Rollout, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:

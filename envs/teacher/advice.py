@@ -10,7 +10,12 @@ How the learner takes it (``protocol``): ``observation`` puts the words in the l
 observation (``advice`` tokens; the baseline, for SB3's learners); ``kickstart`` never shows them:
 the teacher's next optimal action at every step of ``watched_envs`` envs becomes a training signal,
 a cross-entropy loss toward it added to the learner's own with ``weight``, falling with the same
-``fade_steps`` (``--algo tensor-ppo``; granularity ``action`` only).
+``fade_steps`` (``--algo tensor-ppo``; granularity ``action`` only); ``distill`` (advice
+distillation, ``--algo tensor-ppo``, any granularity) shows the words to a second, *advised*
+policy that plays the ``watched_envs`` envs and learns by PPO, while the learner's advice-free
+policy plays the others and also learns the advised policy's action distribution on the advised
+policy's steps (a cross-entropy with ``weight``, fading over ``fade_steps``, after which the
+advised policy and the teacher stop).
 
 When to speak (:class:`AdviceConfig`): ``always`` (every step), ``every`` ``k`` steps (steps 0,
 k, 2k... of the episode), or on ``deviation`` (only after the learner's last action left the
@@ -44,7 +49,9 @@ GRANULARITIES = ("subgoal", "direction", "action")
 #: When the teacher may speak.
 WHEN = ("always", "every", "deviation")
 #: How the learner takes advice: in its observation, or as a loss toward the teacher's action.
-PROTOCOLS = ("observation", "kickstart")
+PROTOCOLS = ("observation", "kickstart", "distill")
+#: The protocols that turn advice into a training signal of a learner on the engine (``--algo tensor-ppo``).
+TRAINING_PROTOCOLS = ("kickstart", "distill")
 
 #: minigrid's actions in words (``toggle`` opens the door or box in front; ``done`` is the no-op).
 ACTION_WORDS: dict[int, str] = {
@@ -83,11 +90,12 @@ class AdviceConfig:
     """Training steps over which the probability of speaking falls linearly from 1 to 0 (None: never fades);
     with ``kickstart``, the steps over which its loss weight falls to 0."""
     protocol: str = "observation"
-    """``observation`` (the words in the learner's observation) or ``kickstart`` (a loss toward the teacher's action)."""
+    """``observation`` (the words in the learner's observation), ``kickstart`` (a loss toward the teacher's action)
+    or ``distill`` (an advised policy's behaviour learned by the advice-free one)."""
     weight: float = 1.0
-    """``kickstart``: the weight of its cross-entropy loss at step 0 (beside PPO's loss)."""
+    """``kickstart`` / ``distill``: the weight of its cross-entropy loss at step 0 (beside PPO's loss)."""
     watched_envs: int = 16
-    """``kickstart``: how many of the learner's envs the teacher labels, at every step (the first ones)."""
+    """``kickstart`` / ``distill``: how many of the learner's envs the teacher speaks in, at every step (the first ones)."""
 
     @property
     def enabled(self) -> bool:

@@ -10,7 +10,7 @@ import shiftgrid.agents.reports.runs as evaluate_runs_module
 import shiftgrid.scripts.cli as cli
 from shiftgrid.agents.evaluation.baselines import ScriptedAgent, measure_references
 from shiftgrid.agents.evaluation.backends import EngineRefused
-from shiftgrid.agents.evaluation.engine_episodes import run_engine_episodes, split_backend, split_episodes
+from shiftgrid.agents.evaluation.engine_episodes import run_engine_episodes, run_engine_panel, split_backend, split_episodes
 from shiftgrid.agents.evaluation.episodes import run_episodes
 from shiftgrid.agents.evaluation.policies import as_predictor
 from shiftgrid.agents.evaluation.scoring import evaluate_policy
@@ -87,6 +87,23 @@ def test_the_constant_action_references_agree():
     for split in ("id", "layout/near"):
         assert engine["splits"][split]["constant actions"] == minigrid["splits"][split]["constant actions"]
         assert engine["splits"][split]["best constant action"] == minigrid["splits"][split]["best constant action"]
+
+
+def test_agents_played_in_one_batch_get_the_episodes_each_gets_alone():
+    from gymnasium import spaces
+
+    from shiftgrid.agents.evaluation.baselines import RandomAgent, constant_agent
+
+    def panel():  # fresh agents: the random one's generator and the scripted one's memory start anew
+        return [RandomAgent(spaces.Discrete(7), seed=3), constant_agent(2), as_predictor(sees),
+                TupleMemory([2, 1, 2, 2, 0]), constant_agent(0)]
+
+    together = run_engine_panel(panel(), GOTO, "size/far", 40, seed=1)
+    alone = [run_engine_episodes(agent, GOTO, "size/far", 40, seed=1) for agent in panel()]
+    assert together == alone
+    assert len({tuple(r.success for r in rs) for rs in together}) > 1  # the agents did play differently
+    # in batches of 12 levels x 5 agents: the same, the random agent's draws aside (they follow the batching)
+    assert together[1:] == run_engine_panel(panel(), GOTO, "size/far", 40, seed=1, batch=64)[1:]
 
 
 @pytest.mark.parametrize("env_id, split, wrapper, why", [

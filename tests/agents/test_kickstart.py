@@ -8,7 +8,7 @@ import torch
 import shiftgrid.envs  # noqa: F401
 from shiftgrid.agents.run.config import ConfigError, TrainConfig
 from shiftgrid.agents.run.train import train
-from shiftgrid.agents.training.kickstart import NO_LABEL, OracleLabels, kickstart_weight
+from shiftgrid.agents.training.kickstart import NO_LABEL, OracleLabels, advice_weight
 from shiftgrid.envs.engine.bank import build_bank
 from shiftgrid.envs.engine.vector import make_tensor_vec
 from shiftgrid.envs.teacher.advice import AdviceConfig
@@ -71,10 +71,10 @@ def test_a_reused_minigrid_env_gives_the_label_a_fresh_one_gives(env_id):
     assert compared > 100
 
 
-def test_the_kickstart_weight_falls_to_zero_over_fade_steps():
+def test_the_advice_weight_falls_to_zero_over_fade_steps():
     advice = AdviceConfig("action", protocol="kickstart", weight=2.0, fade_steps=100)
-    assert [kickstart_weight(advice, s) for s in (0, 50, 100, 200)] == [2.0, 1.0, 0.0, 0.0]
-    assert kickstart_weight(AdviceConfig("action"), 0) == 0.0  # advice as observation is no loss
+    assert [advice_weight(advice, s) for s in (0, 50, 100, 200)] == [2.0, 1.0, 0.0, 0.0]
+    assert advice_weight(AdviceConfig("action"), 0) == 0.0  # advice as observation is no loss
 
 
 def tiny(tmp_path, steps: int = 4096, **advice) -> TrainConfig:
@@ -132,13 +132,13 @@ FAST = ["--no-progress", "--device", "cpu", "--n-envs", "16", "--set", "hyperpar
     (["--algo", "tensor-ppo", "--env", ENV, "--advice", "subgoal", "--set", "advice.protocol=kickstart"],
      "advice.protocol=kickstart learns toward the teacher's next action: it needs --advice action"),
     (["--algo", "tensor-ppo", "--env", ENV, "--advice", "action", "--set", "advice.protocol=kick"],
-     "advice.protocol='kick' is not valid; valid: observation, kickstart"),
+     "advice.protocol='kick' is not valid; valid: observation, kickstart, distill"),
     (["--algo", "tensor-ppo", "--env", ENV, "--advice", "action", "--set", "advice.protocol=kickstart", "--set", "advice.weight=0"],
      "advice.weight must be > 0"),
     (["--algo", "tensor-ppo", "--env", ENV, "--advice", "action"],
      "tensor-ppo does not take --advice as words in the observation; --algo ppo does (tensor-ppo learns from advice with"),
     (["--algo", "tensor-ppo", "--env", "MiniGrid-Empty-5x5-v0", "--advice", "action", "--set", "advice.protocol=kickstart"],
-     "kickstarting asks the exact oracle, which plans shiftgrid ids' levels"),
+     "kickstarting and advice distillation ask the exact oracle, which plans shiftgrid ids' levels"),
     (["--algo", "ppo", "--env", ENV, "--advice", "action", "--set", "advice.protocol=kickstart"],
      "advice.protocol=kickstart is a training signal, not words in the observation: --algo tensor-ppo takes it"),
 ])
