@@ -25,3 +25,32 @@ def tabular(monkeypatch):
 def scripted(monkeypatch):
     """Register ``scripted`` for this test; yields its name."""
     yield from _registered(monkeypatch, "scripted", "scripted_learner:ScriptedLearner")
+
+
+#: Levels in each bank of :func:`small_banks`.
+SMALL_BANK = 64
+
+
+@pytest.fixture(scope="module")
+def small_banks(tmp_path_factory):
+    """GoTo's and DoorKey's training banks of 64 levels, built once per module in a cache of their own (not the user's)."""
+    from shiftgrid.envs.engine.bank import build_bank
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SHIFTGRID_CACHE", str(tmp_path_factory.mktemp("cache")))
+        for env_id in ("shiftgrid/GoTo-v1", "shiftgrid/DoorKey-v1"):
+            build_bank(env_id, "train", SMALL_BANK, workers=1, progress=False)
+        yield
+
+
+@pytest.fixture
+def small_venv(small_banks):
+    """``small_venv(env_id, n)``: the engine's vector env of ``n`` envs on a :func:`small_banks` bank, reset with seed 0."""
+    from shiftgrid.envs.engine.vector import make_tensor_vec
+
+    def make(env_id: str, n: int):
+        venv = make_tensor_vec(env_id, n, bank_size=SMALL_BANK)
+        venv.reset(seed=0)
+        return venv
+
+    return make

@@ -12,8 +12,6 @@ from shiftgrid.agents.run.train import train
 from shiftgrid.agents.tensor_ppo.ppo import TensorPPO
 from shiftgrid.agents.training.advice_distillation import advised_network, distillation_loss
 from shiftgrid.agents.training.kickstart import NO_LABEL, OracleLabels
-from shiftgrid.envs.engine.bank import build_bank
-from shiftgrid.envs.engine.vector import make_tensor_vec
 from shiftgrid.envs.language import tokenize
 from shiftgrid.envs.teacher.advice import GRANULARITIES, advice_text
 from shiftgrid.envs.teacher.oracle_teacher import OracleTeacher
@@ -21,28 +19,15 @@ from shiftgrid.envs.wrappers import decode
 from shiftgrid.scripts.cli import main
 
 ENV = "shiftgrid/GoTo-v1"
-BANK = 64
+BANK = 64  # conftest.py's SMALL_BANK
 
 
-@pytest.fixture(autouse=True, scope="module")
-def bank_cache(tmp_path_factory):
-    """The banks these tests use, built once in a folder of their own (not the user's cache)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SHIFTGRID_CACHE", str(tmp_path_factory.mktemp("cache")))
-        for env_id in (ENV, "shiftgrid/DoorKey-v1"):
-            build_bank(env_id, "train", BANK, workers=1, progress=False)
-        yield
-
-
-def venv_of(env_id: str, n: int):
-    venv = make_tensor_vec(env_id, n, bank_size=BANK)
-    venv.reset(seed=0)
-    return venv
+pytestmark = pytest.mark.usefixtures("small_banks")  # GoTo's and DoorKey's banks of BANK levels (conftest.py)
 
 
 @pytest.mark.parametrize("granularity", GRANULARITIES)
-def test_the_words_are_what_the_teacher_says_in_the_minigrid_env_at_the_same_state(granularity):
-    venv = venv_of("shiftgrid/DoorKey-v1", 4)
+def test_the_words_are_what_the_teacher_says_in_the_minigrid_env_at_the_same_state(granularity, small_venv):
+    venv = small_venv("shiftgrid/DoorKey-v1", 4)
     labels, oracle = OracleLabels(venv, watched=3, words=granularity), OracleTeacher()
     g = torch.Generator().manual_seed(2)
     said = 0
@@ -105,16 +90,16 @@ def agreement(student, advised, venv, steps: int = 30) -> float:
     return same / total
 
 
-def test_the_learner_learns_the_advised_policys_behaviour_without_its_words(tmp_path):
+def test_the_learner_learns_the_advised_policys_behaviour_without_its_words(tmp_path, small_venv):
     seen = []
     config = tiny(tmp_path, weight=5.0)
     result = train(config, hooks=[lambda run: seen.append(run.learner)])
     learner = seen[-1]
-    taught = agreement(learner.policy, learner.advised, venv_of(ENV, 16))
+    taught = agreement(learner.policy, learner.advised, small_venv(ENV, 16))
     plain = []
     other = TrainConfig.from_dict({**config.to_dict(), "advice": {}, "run_dir": str(tmp_path / "plain")})
     train(other, hooks=[lambda run: plain.append(run.learner)])
-    alone = agreement(plain[-1].policy, learner.advised, venv_of(ENV, 16))
+    alone = agreement(plain[-1].policy, learner.advised, small_venv(ENV, 16))
     assert taught > alone + 0.15, (taught, alone)  # measured: 0.38 against 0.12
     cost = json.loads((result.run_dir / "teacher" / "cost.json").read_text())
     assert 0.4 * result.num_timesteps <= cost["utterances"] <= 0.5 * result.num_timesteps + 64  # 8 envs of 16 advised

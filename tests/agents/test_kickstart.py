@@ -9,34 +9,19 @@ import shiftgrid.envs  # noqa: F401
 from shiftgrid.agents.run.config import ConfigError, TrainConfig
 from shiftgrid.agents.run.train import train
 from shiftgrid.agents.training.kickstart import NO_LABEL, OracleLabels, advice_weight
-from shiftgrid.envs.engine.bank import build_bank
-from shiftgrid.envs.engine.vector import make_tensor_vec
 from shiftgrid.envs.teacher.advice import AdviceConfig
 from shiftgrid.envs.teacher.oracle_teacher import OracleTeacher
 from shiftgrid.scripts.cli import main
 
 ENV = "shiftgrid/GoTo-v1"
-BANK = 64
+BANK = 64  # conftest.py's SMALL_BANK
 
 
-@pytest.fixture(autouse=True, scope="module")
-def bank_cache(tmp_path_factory):
-    """The banks these tests use, built once in a folder of their own (not the user's cache)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SHIFTGRID_CACHE", str(tmp_path_factory.mktemp("cache")))
-        for env_id in (ENV, "shiftgrid/DoorKey-v1"):
-            build_bank(env_id, "train", BANK, workers=1, progress=False)
-        yield
+pytestmark = pytest.mark.usefixtures("small_banks")  # GoTo's and DoorKey's banks of BANK levels (conftest.py)
 
 
-def venv_of(env_id: str, n: int):
-    venv = make_tensor_vec(env_id, n, bank_size=BANK)
-    venv.reset(seed=0)
-    return venv
-
-
-def test_following_the_teachers_labels_completes_every_level_in_its_optimal_steps():
-    venv = venv_of(ENV, 8)
+def test_following_the_teachers_labels_completes_every_level_in_its_optimal_steps(small_venv):
+    venv = small_venv(ENV, 8)
     labels = OracleLabels(venv, watched=8)
     optimal = venv._info(torch.zeros(8, dtype=torch.bool))["optimal_steps"].clone()
     lengths, success = torch.zeros(8, dtype=torch.int64), torch.zeros(8, dtype=torch.bool)
@@ -53,8 +38,8 @@ def test_following_the_teachers_labels_completes_every_level_in_its_optimal_step
 
 
 @pytest.mark.parametrize("env_id", [ENV, "shiftgrid/DoorKey-v1"])
-def test_a_reused_minigrid_env_gives_the_label_a_fresh_one_gives(env_id):
-    venv = venv_of(env_id, 4)
+def test_a_reused_minigrid_env_gives_the_label_a_fresh_one_gives(env_id, small_venv):
+    venv = small_venv(env_id, 4)
     labels, oracle = OracleLabels(venv, watched=4), OracleTeacher()
     g = torch.Generator().manual_seed(1)
     compared = 0
@@ -99,17 +84,17 @@ def agreement(learner, venv, steps: int = 30) -> float:
     return same / total
 
 
-def test_the_kickstart_loss_pulls_the_policy_toward_the_teachers_actions_and_its_cost_is_kept_on_resume(tmp_path):
+def test_the_kickstart_loss_pulls_the_policy_toward_the_teachers_actions_and_its_cost_is_kept_on_resume(tmp_path, small_venv):
     seen = []
     config = tiny(tmp_path, weight=5.0)
     result = train(config, hooks=[lambda run: seen.append(run.learner)])
-    kicked = agreement(seen[-1], venv_of(ENV, 16))
+    kicked = agreement(seen[-1], small_venv(ENV, 16))
     cost = json.loads((result.run_dir / "teacher" / "cost.json").read_text())
     assert cost["actions_labelled"] >= 0.9 * result.num_timesteps  # every env watched: (almost) every step labelled
     plain = []
     other = TrainConfig.from_dict({**config.to_dict(), "advice": {}, "run_dir": str(tmp_path / "plain")})
     train(other, hooks=[lambda run: plain.append(run.learner)])
-    alone = agreement(plain[-1], venv_of(ENV, 16))
+    alone = agreement(plain[-1], small_venv(ENV, 16))
     assert kicked > alone + 0.15 and kicked > 0.55, (kicked, alone)  # measured: 0.66 against 0.44
     config.steps = 6144
     train(config, resume=True)
