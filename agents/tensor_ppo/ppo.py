@@ -315,10 +315,13 @@ class TensorPPO:
         every episode that started before it has ended (``running``: each env's current episode
         length), which makes every window of reported episodes the outcomes of consecutive starts;
         episodes that started together are handed on in env order, not in the order they ended.
+        The advised policy's episodes (advice distillation) are counted in the steps but are not the
+        learner's: they are not handed on (training success and its target are the learner's own).
         """
         ticks = self._tick + torch.arange(r.ended.shape[0], device=r.ended.device)[:, None].expand_as(r.ended)
         envs = torch.arange(r.ended.shape[1], device=r.ended.device)[None, :].expand_as(r.ended)
-        ends, env, success, ret, length = (x[r.ended].cpu().numpy()
+        learners = r.ended & (envs >= r.advised)  # advice distillation: the advised policy's episodes are not the learner's
+        ends, env, success, ret, length = (x[learners].cpu().numpy()
                                            for x in (ticks, envs, r.success, r.returns_so_far, r.lengths))
         for end, i, s, g, n in zip(ends, env, success, ret, length):
             self._pending.append((int(end) - int(n) + 1, int(i), Episode(bool(s), float(g), int(n))))

@@ -106,6 +106,14 @@ def test_the_learner_learns_the_advised_policys_behaviour_without_its_words(tmp_
     assert cost["advice_tokens"] >= cost["utterances"]
 
 
+def test_the_advised_policys_episodes_are_not_the_learners(tmp_path):
+    counted = []
+    half = train(tiny(tmp_path, steps=2048, name="half"), hooks=[lambda run: counted.append(run.state.episodes)])
+    train(tiny(tmp_path, steps=2048, name="all", watched_envs=16), hooks=[lambda run: counted.append(-run.state.episodes)])
+    assert half.num_timesteps >= 2048 and max(counted) > 0  # the learner's own episodes (its 8 envs) are counted
+    assert min(counted) == 0  # every env advised: the learner played no episode
+
+
 def test_resume_keeps_the_advised_policy_and_the_teachers_cost(tmp_path):
     config = tiny(tmp_path, steps=2048, granularity="subgoal")
     result = train(config)
