@@ -24,8 +24,12 @@ advantages (PLR's scores) and says which steps the update may learn from (PLR⊥
 of the envs it watches (:mod:`shiftgrid.agents.training.kickstart`); ``--advice <granularity> --set
 advice.protocol=distill`` trains an advised policy (it reads the teacher's words) on the envs the
 teacher watches, whose behaviour the run's advice-free policy learns
-(:mod:`shiftgrid.agents.training.advice_distillation`). Not supported here: advice as
-words in the learner's observation and ``--dream`` (``--algo ppo`` takes them).
+(:mod:`shiftgrid.agents.training.advice_distillation`); with ``--advice <granularity>`` alone
+(``advice.protocol=observation``, the baseline) the learner's own policy reads the teacher's words in
+the envs it watches (silence elsewhere, and in evaluation), with the probability of speaking fading
+over ``advice.fade_steps``; its episodes there do not count toward the training-success target. The
+teacher speaks at every step of the watched envs (``advice.when`` / ``budget`` are ``--algo ppo``'s).
+Not supported here: ``--dream`` and ``--demos`` (``--algo ppo`` takes them).
 
 With ``memory`` > 0 the policy is recurrent (a GRU between the encoder and the heads, see
 :class:`~shiftgrid.agents.tensor_ppo.networks.ActorCritic`): its state is carried across rollouts,
@@ -73,7 +77,8 @@ from shiftgrid.agents.training.tensor_vec import ENGINE_OPTIONS
 from shiftgrid.envs.language import MISSION_VOCAB_SIZE
 from shiftgrid.envs.learner_env import has_splits
 from shiftgrid.envs.registration import UnknownEnvError
-from shiftgrid.envs.teacher.advice import TRAINING_PROTOCOLS
+from shiftgrid.envs.teacher.advice import fade_probability
+from shiftgrid.envs.wrappers import DEFAULT_MAX_LEN
 from shiftgrid.world_models.device import resolve_device
 
 
@@ -149,9 +154,12 @@ class TensorPPO:
         _check_supported(config)
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
+        # advice as words in the observation: the learner's own policy reads them (silence: all padding)
+        self.reads_advice = config.advice.enabled and config.advice.protocol == "observation"
         try:
-            self.policy = ActorCritic.build(self.settings.network, MISSION_VOCAB_SIZE, config.extractor,
-                                            self.settings.hidden, self.settings.memory).to(self.device)
+            self.policy = (advised_network(config.extractor, self.settings.hidden) if self.reads_advice else
+                           ActorCritic.build(self.settings.network, MISSION_VOCAB_SIZE, config.extractor,
+                                             self.settings.hidden, self.settings.memory)).to(self.device)
         except ValueError as e:
             raise ConfigError(str(e)) from None
         self.acts_on_observation_only = self.policy.core is None  # with memory, an action depends on the episode so far
@@ -202,7 +210,8 @@ class TensorPPO:
             raise ConfigError(f"{e}{f'; --algo ppo runs {c.env} on the minigrid env' if known else ''}") from None
         if c.advice.enabled:  # the oracle labels (or advises in) the first watched envs' steps (the engine's states)
             try:
-                self.labels = OracleLabels(env, c.advice.watched_envs, c.advice.granularity if self.distilling else None)
+                words = c.advice.granularity if self.distilling or self.reads_advice else None
+                self.labels = OracleLabels(env, c.advice.watched_envs, words)
             except ValueError as e:
                 raise ConfigError(str(e)) from None
             self.labels.restore_counts(*self._label_counts)
@@ -237,7 +246,7 @@ class TensorPPO:
             if self.labels is not None:
                 self._label_counts = self.labels.counts()
                 labelled, unsolvable, tokens = self._label_counts
-                run.teacher_cost(**({"utterances": labelled, "advice_tokens": tokens} if self.distilling
+                run.teacher_cost(**({"utterances": labelled, "advice_tokens": tokens} if self.distilling or self.reads_advice
                                     else {"actions_labelled": labelled}), states_without_plan=unsolvable)
             stopped = not self._report(rollout, episode[1], run)
             if stopped:
@@ -270,8 +279,12 @@ class TensorPPO:
         ret, length = episode
         state, first = memory
         r.state, r.first = state, torch.zeros(T, N, dtype=torch.bool, device=dev)
-        labeller = self.labels if advice_weight(self.config.advice, self.num_timesteps) > 0 else None
-        if labeller is not None and not self.distilling:
+        speaking = fade_probability(self.config.advice, self.num_timesteps) if self.reads_advice else 0.0
+        labeller = self.labels if advice_weight(self.config.advice, self.num_timesteps) > 0 or speaking > 0 else None
+        if self.reads_advice:  # the policy reads advice at every step: silence is all padding
+            buf["advice"] = torch.zeros((T, N, DEFAULT_MAX_LEN), dtype=torch.int64, device=dev)
+            r.spoken = 0 if labeller is None else labeller.watched
+        if labeller is not None and not self.distilling and not self.reads_advice:
             r.labels = torch.full((T, N), NO_LABEL, dtype=torch.int64, device=dev)
         if labeller is not None and self.distilling:  # the advised policy plays the watched envs, reading the advice
             r.advised = labeller.watched
@@ -281,9 +294,16 @@ class TensorPPO:
                 buf[k][t] = v
             r.first[t] = first
             if labeller is not None:  # the teacher's action in the state this step acts in (host work, watched envs only)
-                labels = labeller.label(valid)
+                speak = valid
+                if self.reads_advice and speaking < 1.0:  # fading: each watched env's step is advised with this probability
+                    speak = valid & (torch.rand(N, device=dev, generator=self.generator) < speaking)
+                labels = labeller.label(speak)
                 if r.labels.numel():
                     r.labels[t] = labels
+            if self.reads_advice:
+                if labeller is not None:
+                    buf["advice"][t, :labeller.watched] = labeller.advice
+                obs = {**obs, "advice": buf["advice"][t]}
             logits, value, state = self.policy.step(obs, state, first)
             if r.advised and labeller is not None and self.advised is not None:
                 W = r.advised
@@ -303,7 +323,9 @@ class TensorPPO:
             r.returns_so_far[t], r.lengths[t] = ret, length
             first = ~valid  # the step after the engine's reset step starts an episode
             ret, length, valid = ret * ~ended, length * ~ended, ~ended
-        r.last_value = self.policy.step(obs, state, first)[1]
+        # with advice as words, the bootstrap value is read in silence (the words of the next step are not said yet)
+        last = {**obs, "advice": torch.zeros_like(buf["advice"][0])} if self.reads_advice else obs
+        r.last_value = self.policy.step(last, state, first)[1]
         return r, obs, valid, (ret, length), (state, first)
 
     def _report(self, r: Rollout, running: torch.Tensor, run: RunServices) -> bool:
@@ -323,8 +345,8 @@ class TensorPPO:
         learners = r.ended & (envs >= r.advised)  # advice distillation: the advised policy's episodes are not the learner's
         ends, env, success, ret, length = (x[learners].cpu().numpy()
                                            for x in (ticks, envs, r.success, r.returns_so_far, r.lengths))
-        for end, i, s, g, n in zip(ends, env, success, ret, length):
-            self._pending.append((int(end) - int(n) + 1, int(i), Episode(bool(s), float(g), int(n))))
+        for end, i, s, g, n in zip(ends, env, success, ret, length):  # advice as words: episodes it spoke in are advised
+            self._pending.append((int(end) - int(n) + 1, int(i), Episode(bool(s), float(g), int(n), advised=bool(i < r.spoken))))
         self._tick += r.ended.shape[0]
         self.num_timesteps += int(r.valid.sum())
         oldest = self._tick - int(running.max())  # start of the oldest episode still running
@@ -473,6 +495,8 @@ class TensorPPO:
         """
         batch = as_batch(observation, self.device)
         n = batch["direction"].shape[0]
+        if self.reads_advice:  # a policy trained with advice as words acts here without its teacher: silence
+            batch["advice"] = torch.zeros(n, DEFAULT_MAX_LEN, dtype=torch.int64, device=self.device)
         memory = (self.policy.initial_state(n, self.device) if state is None or self.policy.core is None
                   else torch.as_tensor(state, dtype=torch.float32, device=self.device))
         first = (torch.zeros(n, dtype=torch.bool, device=self.device) if episode_start is None
@@ -492,18 +516,20 @@ class TensorPPO:
 
 def _check_supported(config: TrainConfig) -> None:
     """Refuse what ``tensor-ppo`` does not take (yet), naming the learner that does."""
-    words = config.advice.enabled and config.advice.protocol not in TRAINING_PROTOCOLS
-    if config.advice.enabled and config.advice.protocol == "distill":
+    advice = config.advice
+    if advice.enabled and advice.protocol in ("distill", "observation"):
         s = config.hyperparams
         if s.get("network", "cheap") != "cheap" or s.get("memory", 0):
-            raise ConfigError(f"advice.protocol=distill trains a feedforward cheap network beside an advised one; got "
+            raise ConfigError(f"advice.protocol={advice.protocol} reads the words with a feedforward cheap network; got "
                               f"hyperparams.network={s.get('network', 'cheap')!r}, memory={s.get('memory', 0)!r} "
                               "(valid: network cheap, memory 0)")
-    unsupported = [name for name, given in (("--advice as words in the observation", words), ("--dream", config.dream),
-                                            ("--demos", config.demos)) if given]
+    if advice.enabled and (advice.when != "always" or advice.budget is not None):
+        raise ConfigError(f"tensor-ppo's teacher speaks at every step of the watched envs (advice.watched_envs); got "
+                          f"advice.when={advice.when!r}, budget={advice.budget!r} (valid: when always, no budget; "
+                          "--algo ppo takes the others)")
+    unsupported = [name for name, given in (("--dream", config.dream), ("--demos", config.demos)) if given]
     if unsupported:
-        raise ConfigError(f"tensor-ppo does not take {', '.join(unsupported)}; --algo ppo does"
-                          f"{' (tensor-ppo learns from advice with --set advice.protocol=kickstart or distill)' if words else ''}")
+        raise ConfigError(f"tensor-ppo does not take {', '.join(unsupported)}; --algo ppo does")
     if config.advice.enabled and not has_splits(config.env):  # before a bank is built
         raise ConfigError(NOT_PLANNED.format(env=config.env))
     unknown = sorted(set(config.engine) - set(ENGINE_OPTIONS) | ({"device"} & set(config.engine)))

@@ -26,7 +26,8 @@ class Rollout:
     after the last step. ``first`` marks an episode's first observation, and ``state`` ``(N, memory)``
     is the policy's recurrent state before the first step (no columns without memory). ``labels``
     ``(T, N)``: the kickstarting teacher's action per step (-1: none; empty when no teacher labelled).
-    ``advised``: advice distillation's advised policy acted in the first ``advised`` envs (0: none did).
+    ``advised``: advice distillation's advised policy acted in the first ``advised`` envs (0: none did);
+    ``spoken``: advice as words, the teacher spoke in the first ``spoken`` envs (0: it was silent).
     """
 
     obs: dict[str, torch.Tensor]
@@ -45,6 +46,7 @@ class Rollout:
     state: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
     labels: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
     advised: int = 0
+    spoken: int = 0
 
 
 def gae(r: Rollout, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:

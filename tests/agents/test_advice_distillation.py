@@ -1,5 +1,6 @@
-"""Advice distillation on tensor-ppo: the teacher's words, the advised policy that reads them, the advice-free
-learner that learns its behaviour, the teacher's cost, fading, resume and errors."""
+"""Advice as words on tensor-ppo: the teacher's words; distillation (the advised policy that reads them, the
+advice-free learner that learns its behaviour, the teacher's cost, fading, resume, errors); and the baseline, a
+learner that reads the words itself and is evaluated in silence."""
 
 import json
 
@@ -155,8 +156,11 @@ FAST = ["--no-progress", "--device", "cpu", "--n-envs", "16", "--set", "hyperpar
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--set", "hyperparams.network=babyai"], "advice.protocol=distill trains a feedforward cheap network"),
-    (["--set", "hyperparams.memory=16"], "advice.protocol=distill trains a feedforward cheap network"),
+    (["--set", "hyperparams.network=babyai"], "advice.protocol=distill reads the words with a feedforward cheap network"),
+    (["--set", "hyperparams.memory=16"], "advice.protocol=distill reads the words with a feedforward cheap network"),
+    (["--set", "advice.protocol=observation", "--set", "hyperparams.memory=16"],
+     "advice.protocol=observation reads the words with a feedforward cheap network"),
+    (["--set", "advice.budget=3"], "tensor-ppo's teacher speaks at every step of the watched envs"),
     (["--env", "MiniGrid-Empty-5x5-v0"], "kickstarting and advice distillation ask the exact oracle"),
 ])
 def test_bad_distillation_input_is_one_line_and_exit_2(args, message, capsys, tmp_path):
@@ -165,3 +169,28 @@ def test_bad_distillation_input_is_one_line_and_exit_2(args, message, capsys, tm
     assert main(base + FAST + args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+def test_a_learner_reading_the_words_is_advised_in_the_watched_envs_and_acts_in_silence_without_its_teacher(
+        tmp_path, small_venv):
+    seen = []
+    config = tiny(tmp_path, steps=2048, protocol="observation", watched_envs=8)
+    result = train(config, hooks=[lambda run: seen.append((run.learner, [e.advised for e in run.recent]))])
+    learner = seen[-1][0]
+    cost = json.loads((result.run_dir / "teacher" / "cost.json").read_text())
+    assert 0.4 * result.num_timesteps <= cost["utterances"] <= 0.5 * result.num_timesteps + 64  # 8 envs of 16 advised
+    advised = [flag for _, flags in seen for flag in flags]
+    assert any(advised) and not all(advised)  # episodes the teacher spoke in are marked (they do not count toward the target)
+    obs = {k: v for k, v in small_venv(ENV, 6).reset(seed=1)[0].items()}
+    silent = {**obs, "advice": torch.zeros(6, 40, dtype=torch.int64)}
+    with torch.no_grad():
+        want = learner.policy(silent)[0].argmax(1)
+        spoken = learner.policy({**silent, "advice": torch.full((6, 3), 5)})[0]
+    assert torch.equal(torch.as_tensor(learner.predict({k: v.numpy() for k, v in obs.items()}, deterministic=True)[0]), want)
+    assert not torch.allclose(spoken, learner.policy(silent)[0].detach())  # the words do reach the policy
+
+
+def test_advice_read_by_the_learner_fades_out(tmp_path):
+    result = train(tiny(tmp_path, steps=4096, protocol="observation", watched_envs=16, fade_steps=1024))
+    cost = json.loads((result.run_dir / "teacher" / "cost.json").read_text())
+    assert 0 < cost["utterances"] < 0.75 * (1024 + 16 * 16)  # spoken with a probability falling to 0 by step 1,024
