@@ -128,13 +128,21 @@ def advice_note(agents: Sequence[Any], configs: Sequence[Mapping[str, Any]]) -> 
     Example:
         >>> advice_note([object()], [{"advice": {"granularity": "subgoal"}}])
         "evaluated without advice (trained with the oracle teacher's subgoal advice; the policy's advice input is all padding)"
+        >>> advice_note([object()], [{"advice": {"granularity": "action", "protocol": "kickstart"}}])
+        "evaluated without the teacher (trained with the oracle teacher's action advice as a training signal: kickstarting; the policy has no advice input)"
         >>> advice_note([object()], [{}]) is None
         True
     """
-    kinds = sorted({str((c.get("advice") or {}).get("granularity")) for c in configs if (c.get("advice") or {}).get("granularity")})
+    advised = [c.get("advice") or {} for c in configs if (c.get("advice") or {}).get("granularity")]
+    kinds = sorted({str(a["granularity"]) for a in advised})
     if not kinds and not any(expects_advice(a) for a in agents):
         return None
     trained = f"the oracle teacher's {' and '.join(kinds)} advice" if kinds else "advice"
+    signals = sorted({str(a.get("protocol")) for a in advised} & {"kickstart", "distill"})
+    if signals and len(signals) == len({str(a.get("protocol", "observation")) for a in advised}):
+        how = {"kickstart": "kickstarting", "distill": "advice distillation"}
+        return (f"evaluated without the teacher (trained with {trained} as a training signal: "
+                f"{' and '.join(how[s] for s in signals)}; the policy has no advice input)")
     return f"evaluated without advice (trained with {trained}; the policy's advice input is all padding)"
 
 
