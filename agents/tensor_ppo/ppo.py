@@ -24,7 +24,7 @@ advantages (PLR's scores) and says which steps the update may learn from (PLR⊥
 of the envs it watches (:mod:`shiftgrid.agents.training.kickstart`); ``--advice <granularity> --set
 advice.protocol=distill`` trains an advised policy (it reads the teacher's words) on the envs the
 teacher watches, whose behaviour the run's advice-free policy learns
-(:mod:`shiftgrid.agents.training.advice_distillation`); with ``--advice <granularity>`` alone
+(:mod:`shiftgrid.agents.tensor_ppo.advice_distillation`); with ``--advice <granularity>`` alone
 (``advice.protocol=observation``, the baseline) the learner's own policy reads the teacher's words in
 the envs it watches (silence elsewhere, and in evaluation), with the probability of speaking fading
 over ``advice.fade_steps``; its episodes there do not count toward the training-success target. The
@@ -69,7 +69,7 @@ from torch import nn
 from shiftgrid.agents.run.config import ConfigError, TrainConfig, from_mapping
 from shiftgrid.agents.run.services import Episode, RunServices
 from shiftgrid.agents.sb3.build import schedule
-from shiftgrid.agents.training.advice_distillation import advised_network, distillation_loss
+from shiftgrid.agents.tensor_ppo.advice_distillation import advised_network, distillation_loss
 from shiftgrid.agents.training.kickstart import NO_LABEL, NOT_PLANNED, OracleLabels, advice_weight
 from shiftgrid.agents.tensor_ppo.networks import ActorCritic, as_batch
 from shiftgrid.agents.tensor_ppo.rollout import Rollout, gae

@@ -1,6 +1,6 @@
 """Kickstarting from the oracle: the teacher's next optimal action as a training signal for a learner on the engine.
 
-(The same teacher speaks words for advice distillation, :mod:`shiftgrid.agents.training.advice_distillation`.)
+(The same teacher speaks words for advice distillation, :mod:`shiftgrid.agents.tensor_ppo.advice_distillation`.)
 
 The teacher watches the first ``advice.watched_envs`` envs of the learner's batch and, at every
 step they play, names the next action of an optimal plan from their current state (the exact

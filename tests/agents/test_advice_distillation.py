@@ -11,7 +11,7 @@ import shiftgrid.envs  # noqa: F401
 from shiftgrid.agents.run.config import TrainConfig
 from shiftgrid.agents.run.train import train
 from shiftgrid.agents.tensor_ppo.ppo import TensorPPO
-from shiftgrid.agents.training.advice_distillation import advised_network, distillation_loss
+from shiftgrid.agents.tensor_ppo.advice_distillation import advised_network, distillation_loss
 from shiftgrid.agents.training.kickstart import NO_LABEL, OracleLabels
 from shiftgrid.envs.language import tokenize
 from shiftgrid.envs.teacher.advice import GRANULARITIES, advice_text

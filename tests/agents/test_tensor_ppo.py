@@ -219,7 +219,7 @@ def test_the_networks_read_a_mission_the_same_whatever_its_padding(network):
         (["--set", "hyperparams.batch_size=100000"], "valid: 1..256"),
         (["--set", "hyperparams.network=resnet"], "unknown network 'resnet'; valid: cheap, babyai"),
         (["--set", "hyperparams.bogus=1"], "unknown config key hyperparams.bogus"),
-        (["--advice", "subgoal"], "tensor-ppo does not take --advice as words in the observation; --algo ppo does"),
+        (["--advice", "subgoal", "--set", "advice.budget=3"], "tensor-ppo's teacher speaks at every step of the watched envs"),
         (["--device", "cuda:7"], "cuda:7"),
         (["--set", "engine.device=cpu"], "tensor-ppo does not take engine options ['device']"),
         (["--set", "hyperparams.memory=-1"], "memory >= 0 (0: no memory), got 64 and -1"),
