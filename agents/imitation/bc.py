@@ -2,6 +2,9 @@
 
 The dataset must be of the run's environment and training split (demonstrations from a
 held-out split would leak the test levels into training) and env keyword arguments.
+``hyperparams.max_demos`` clones only the dataset's first demonstrations (curves of success against
+demonstrations read one dataset: the first 1,000 of a 50,000-episode dataset are the 1,000 of a
+dataset recorded with the same ``--seed``).
 
 The step clock: ``num_timesteps`` counts the demonstration transitions learned from, one per
 transition per pass (``--steps 200000`` on 20,000 transitions is 10 passes); checkpoints,
@@ -25,18 +28,30 @@ Example:
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass
 from typing import Any
 
-from shiftgrid.agents.imitation.cloning import CloningLearner
+from shiftgrid.agents.imitation.cloning import CloningConfig, CloningLearner
 from shiftgrid.agents.imitation.datasets import read_episodes
 from shiftgrid.agents.run.config import ConfigError, TrainConfig
 from shiftgrid.agents.run.services import RunServices
 from shiftgrid.envs.learner_env import has_splits
 
 
+@dataclass
+class BCConfig(CloningConfig):
+    """bc's settings (``hyperparams``), besides the supervised update's."""
+
+    max_demos: int | None = None
+    """Clone the dataset's first ``max_demos`` demonstrations (None: all of them)."""
+
+
 class BCLearner(CloningLearner):
     """Behavioural cloning (see the module docstring)."""
 
+    settings_class = BCConfig
+    settings: BCConfig  # built from settings_class
     saves_data = False  # the dataset is read again on resume
 
     def __init__(self, config: TrainConfig, *, training: bool):
@@ -45,8 +60,14 @@ class BCLearner(CloningLearner):
             return
         if config.demos is None:
             raise ConfigError("bc learns from demonstrations: give --demos DIR (written by: shiftgrid demos --out DIR)")
+        if self.settings.max_demos is not None and self.settings.max_demos < 1:
+            raise ConfigError(f"hyperparams.max_demos must be >= 1 (or None: the whole dataset), got {self.settings.max_demos}")
         split = (config.split or "train") if has_splits(config.env) else None
-        episodes = list(read_episodes(config.demos, env_id=config.env, split=split, env_kwargs=config.env_kwargs))
+        episodes = list(itertools.islice(read_episodes(config.demos, env_id=config.env, split=split,
+                                                       env_kwargs=config.env_kwargs), self.settings.max_demos))
+        if self.settings.max_demos is not None and len(episodes) < self.settings.max_demos:
+            raise ConfigError(f"hyperparams.max_demos is {self.settings.max_demos}, but the dataset {config.demos} holds "
+                              f"{len(episodes)} demonstrations")
         for episode in episodes:
             self.data.add_episode(episode, self.settings.gamma)
         self.demo_episodes, self.demo_steps = len(episodes), len(self.data)
