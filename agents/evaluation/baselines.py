@@ -180,30 +180,94 @@ def measure_references(env_id: str, splits: Sequence[str], episodes: int, seed: 
     if key in _MEASURED:
         return _MEASURED[key]
     with_splits = has_splits(env_id)
-    probe = evaluation_env(env_id, splits[0] if with_splits else None, env_kwargs)
-    space = probe.action_space
-    probe.close()
-    if not isinstance(space, spaces.Discrete):
-        raise ValueError(f"references need a discrete action space; {env_id} has {space}")
-    n = int(space.n)
+    space = reference_space(env_id, splits[0] if with_splits else None, env_kwargs)
     out: dict[str, Any] = {"episodes": episodes, "seed": seed, "splits": {}}
     for split in splits:
         where = split if with_splits else None
-        play = {RANDOM: RandomAgent(space, seed=seed),
-                **{action_name(a, n): constant_agent(int(space.start) + a) for a in range(n)}}
+        play = reference_agents(space, seed)
         if split_backend(None, env_id, where, backend, env_kwargs) == "engine":  # every reference in one batch
             played = dict(zip(play, run_engine_panel(list(play.values()), env_id, where, episodes, seed=seed,
                                                      env_kwargs=env_kwargs, device=device)))
         else:
             played = {label: split_episodes(agent, env_id, where, episodes, seed=seed, n_envs=n_envs, env_kwargs=env_kwargs,
                                             backend=backend, device=device) for label, agent in play.items()}
-        metrics = {label: run_metrics({split: results})[split] for label, results in played.items()}
-        constants = {label: m for label, m in metrics.items() if label != RANDOM}
-        best = max(constants, key=lambda label: (constants[label]["success_rate"], constants[label]["mean_return"]))
-        out["splits"][split] = {RANDOM: metrics[RANDOM], CONSTANT: {**constants[best], "action": best},
-                                "constant actions": {label: m["success_rate"] for label, m in constants.items()}}
+        out["splits"][split] = reference_figures(played, split)
     _MEASURED[key] = out
     return out
+
+
+def reference_space(env_id: str, split: str | None, env_kwargs: Mapping[str, Any] | None = None) -> spaces.Discrete:
+    """The action space the references act in (``env_id``'s on ``split``).
+
+    Raises:
+        ValueError: an action space that is not discrete.
+    """
+    probe = evaluation_env(env_id, split, env_kwargs)
+    space = probe.action_space
+    probe.close()
+    if not isinstance(space, spaces.Discrete):
+        raise ValueError(f"references need a discrete action space; {env_id} has {space}")
+    return space
+
+
+def reference_agents(space: spaces.Discrete, seed: int) -> dict[str, Any]:
+    """The references of one split, by label: the uniform-random policy (seeded with ``seed``) and every constant action.
+
+    Example:
+        >>> list(reference_agents(spaces.Discrete(7), 0))[:3]
+        ['uniform random', 'left', 'right']
+    """
+    n = int(space.n)
+    return {RANDOM: RandomAgent(space, seed=seed), **{action_name(a, n): constant_agent(int(space.start) + a) for a in range(n)}}
+
+
+def reference_figures(played: Mapping[str, Sequence[EpisodeResult]], split: str) -> dict[str, Any]:
+    """One split's entry of :func:`measure_references` from the episodes each reference (by label) played there."""
+    metrics = {label: run_metrics({split: list(results)})[split] for label, results in played.items()}
+    constants = {label: m for label, m in metrics.items() if label != RANDOM}
+    best = max(constants, key=lambda label: (constants[label]["success_rate"], constants[label]["mean_return"]))
+    return {RANDOM: metrics[RANDOM], CONSTANT: {**constants[best], "action": best},
+            "constant actions": {label: m["success_rate"] for label, m in constants.items()}}
+
+
+def evaluate_with_references(agents: Sequence[Any], env_id: str, splits: Sequence[str], episodes: int,
+                             reference_episodes: int, seed: int = 0, *, env_kwargs: Mapping[str, Any] | None = None,
+                             device: Any = "cpu", progress: bool = False,
+                             ) -> tuple[list[dict[str, list[EpisodeResult]]], dict[str, Any]]:
+    """Each agent's most likely actions on ``episodes`` levels of every split, and :func:`measure_references`'s figures
+    on the first ``reference_episodes`` of them, every split played by all of them in one engine batch.
+
+    The same numbers as :func:`~shiftgrid.agents.evaluation.scoring.evaluate_splits` for each agent and
+    :func:`measure_references` (:func:`~shiftgrid.agents.evaluation.engine_episodes.run_engine_panel`: each
+    plays as alone), in less time: the engine steps the references' envs beside the agents'.
+    Every split must be one the engine plays (``split_backend(..., "auto") == "engine"``).
+
+    Returns:
+        ``(per agent: split -> episodes, references)``.
+
+    Example:
+        >>> [played], refs = evaluate_with_references([constant_agent(2)], "shiftgrid/GoTo-v1", ["id"], 4, 2)
+        >>> len(played["id"]), refs == measure_references("shiftgrid/GoTo-v1", ["id"], 2)
+        (4, True)
+    """
+    from tqdm import tqdm
+
+    with_splits = has_splits(env_id)
+    space = reference_space(env_id, splits[0] if with_splits else None, env_kwargs)
+    results: list[dict[str, list[EpisodeResult]]] = [{} for _ in agents]
+    references: dict[str, Any] = {"episodes": reference_episodes, "seed": seed, "splits": {}}
+    bar = tqdm(splits, desc=f"evaluate {env_id}", unit="split", disable=not progress)
+    for split in bar:
+        bar.set_postfix_str(split)
+        play = reference_agents(space, seed)
+        everyone = [*agents, *play.values()]
+        played = run_engine_panel(everyone, env_id, split if with_splits else None,
+                                  [episodes] * len(agents) + [reference_episodes] * len(play), seed=seed,
+                                  env_kwargs=env_kwargs, device=device)
+        for a in range(len(agents)):
+            results[a][split] = played[a]
+        references["splits"][split] = reference_figures(dict(zip(play, played[len(agents):])), split)
+    return results, references
 
 
 def dominant_action(results: Mapping[str, Sequence[EpisodeResult]]) -> tuple[int, float] | None:

@@ -159,43 +159,65 @@ def run_engine_episodes(agent: Any, env_id: str, split: str | None, episodes: in
                             env_kwargs=env_kwargs, device=device, batch=batch)[0]
 
 
-def run_engine_panel(agents: Sequence[Any], env_id: str, split: str | None, episodes: int, *, seed: int = 0,
-                     deterministic: bool = True, env_kwargs: Mapping[str, Any] | None = None, device: Any = "cpu",
-                     batch: int = ENGINE_BATCH) -> list[list[EpisodeResult]]:
-    """:func:`run_engine_episodes` for each of ``agents`` on the same episodes, played in one batch: one list each.
+def run_engine_panel(agents: Sequence[Any], env_id: str, split: str | None, episodes: int | Sequence[int], *,
+                     seed: int = 0, deterministic: bool = True, env_kwargs: Mapping[str, Any] | None = None,
+                     device: Any = "cpu", batch: int = ENGINE_BATCH) -> list[list[EpisodeResult]]:
+    """:func:`run_engine_episodes` for each of ``agents`` on the same levels, played in one batch: one list each.
 
-    Each agent acts on its own envs only, in the order it would meet them alone (its rows keep their
-    order as the batch shrinks), so its results are those it gets alone, a random agent's draws
-    included, while the engine steps every agent's envs at once (``batch`` envs at most, whole
-    episode ranges per agent).
+    ``episodes``: how many each agent plays (one count for all, or one per agent): agent ``a`` plays
+    the first ``episodes[a]`` levels. Each agent acts on its own envs only, in the order it would meet
+    them alone (its rows keep their order as the batch shrinks), so its results are those it gets
+    alone, a random agent's draws included (as long as its episodes fit one batch, as alone), while
+    the engine steps every agent's envs at once (``batch`` envs at most: each batch plays the same
+    range of levels for every agent that has levels left in it).
 
     Example:
         >>> from shiftgrid.agents.evaluation.baselines import constant_agent
-        >>> left, forward = run_engine_panel([constant_agent(0), constant_agent(2)], "shiftgrid/GoTo-v1", "id", 2)
-        >>> left == run_engine_episodes(constant_agent(0), "shiftgrid/GoTo-v1", "id", 2)
-        True
+        >>> left, forward = run_engine_panel([constant_agent(0), constant_agent(2)], "shiftgrid/GoTo-v1", "id", [2, 1])
+        >>> left == run_engine_episodes(constant_agent(0), "shiftgrid/GoTo-v1", "id", 2), len(forward)
+        (True, 1)
     """
-    if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    counts = [episodes] * len(agents) if isinstance(episodes, int) else [int(e) for e in episodes]
     if not agents:
         raise ValueError("run_engine_panel needs at least one agent")
+    if len(counts) != len(agents) or min(counts) < 1:
+        raise ValueError(f"episodes must be >= 1 for each of the {len(agents)} agents, got {episodes}")
     source, max_steps = _source_and_limit(env_id, split, env_kwargs)
     first = first_reset_seed(env_id, seed)
-    bank = seeded_bank(env_id, split or "train", first, episodes, factors=source.factors if source.kind == "split" else None,
-                       max_steps=max_steps)
+    bank = seeded_bank(env_id, split or "train", first, max(counts),
+                       factors=source.factors if source.kind == "split" else None, max_steps=max_steps)
     store = LevelStore(bank.rows, bank.layout, device, pool=False)
     figures = source.kind == "split"  # the minigrid env reports level hashes and the oracle's figures on shiftgrid ids
     results: list[list[EpisodeResult]] = [[] for _ in agents]
-    k = len(agents)
-    chunk = max(batch // k, 1)
+    chunk = panel_chunk(counts, batch)
     with torch.random.fork_rng(devices=cuda_devices()):
         torch.manual_seed(seed)
-        for start in range(0, episodes, chunk):
-            levels = torch.arange(start, min(start + chunk, episodes), device=store.device)
-            played = _play(agents, TensorEngine(store, k * len(levels)), levels.repeat(k), deterministic, figures, env_id)
-            for a in range(k):
-                results[a] += played[a * len(levels):(a + 1) * len(levels)]
+        for start in range(0, max(counts), chunk):
+            ranges = [range(start, min(start + chunk, n)) for n in counts]
+            playing = [a for a, r in enumerate(ranges) if len(r)]
+            levels = torch.cat([torch.arange(ranges[a].start, ranges[a].stop) for a in playing]).to(store.device)
+            owner = np.repeat(np.arange(len(playing)), [len(ranges[a]) for a in playing])
+            played = _play([agents[a] for a in playing], TensorEngine(store, len(levels)), levels, owner,
+                           deterministic, figures, env_id)
+            for i, a in enumerate(playing):
+                results[a] += [r for r, o in zip(played, owner) if o == i]
     return results
+
+
+def panel_chunk(counts: Sequence[int], batch: int) -> int:
+    """The most levels per agent a batch of ``batch`` envs plays, each agent playing ``counts[a]`` in all.
+
+    Example:
+        >>> panel_chunk([1000] + [100] * 8, 4096), panel_chunk([3, 3], 4), panel_chunk([5000], 4096)
+        (1000, 2, 4096)
+    """
+    if sum(counts) <= batch:
+        return max(counts)
+    low, high = 1, max(counts)  # the largest chunk c with sum(min(c, n)) <= batch (at least 1)
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if sum(min(mid, n) for n in counts) <= batch else (low, mid - 1)
+    return low
 
 
 def _numpy(obs: Mapping[str, torch.Tensor], env_id: str) -> dict[str, np.ndarray]:
@@ -209,11 +231,11 @@ def _compactable(state: Any, n: int) -> bool:
     return state is None or (isinstance(state, np.ndarray) and state.ndim >= 1 and state.shape[0] == n)
 
 
-def _play(agents: Sequence[Any], engine: TensorEngine, levels: torch.Tensor, deterministic: bool, figures: bool,
-          env_id: str) -> list[EpisodeResult]:
+def _play(agents: Sequence[Any], engine: TensorEngine, levels: torch.Tensor, owner: np.ndarray, deterministic: bool,
+          figures: bool, env_id: str) -> list[EpisodeResult]:
     """One batch: every env starts on its level; each episode's result is read at the step it ends.
 
-    The batch's envs are split into ``len(agents)`` equal blocks, agent ``a`` acting in block ``a``.
+    Agent ``owner[i]`` acts in env ``i``.
 
     An agent that declares ``acts_on_observation_only`` (with ``deterministic``, its action is a
     function of the observation alone: a constant action, tensor-ppo's most likely action) fails an
@@ -224,7 +246,6 @@ def _play(agents: Sequence[Any], engine: TensorEngine, levels: torch.Tensor, det
     was a power of two, which finds a cycle of any period (Brent's method).
     """
     n = len(levels)
-    owner = np.repeat(np.arange(len(agents)), n // len(agents))  # the agent of each episode
     obs = engine.reset(levels=levels)
     limits = (engine.store.arrays["misc"].index_select(0, levels) & 0xFFFFFFFF).cpu().numpy()
     episode = np.arange(n)  # the episode each engine env plays

@@ -392,7 +392,11 @@ def write_report(
         "summary": summary.to_dict(),
         "references": None if references is None else dict(references),
     }
-    paths["json"].write_text(json.dumps(_json_safe(document), indent=1, default=str, allow_nan=False))
+    try:  # the C encoder (no indent): a report holds every episode
+        text = json.dumps(document, default=str, allow_nan=False)
+    except ValueError:  # a NaN or infinity somewhere
+        text = json.dumps(_json_safe(document), default=str, allow_nan=False)
+    paths["json"].write_text(text)
     tidy(runs, metrics, layout).to_csv(paths["csv"], index=False)
     paths["md"].write_text(markdown(summary, runs, env_id, meta, style, references))
     for metric in style.plotted:

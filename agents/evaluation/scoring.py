@@ -30,7 +30,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import gymnasium as gym
 
-from shiftgrid.agents.evaluation.baselines import constant_policy_warnings, measure_references
+from shiftgrid.agents.evaluation.baselines import constant_policy_warnings, evaluate_with_references, measure_references
 from shiftgrid.agents.evaluation.engine_episodes import evaluate_splits, split_backend
 from shiftgrid.agents.evaluation.episodes import (
     EpisodeResult,
@@ -186,11 +186,21 @@ def evaluate_agents(candidates: Sequence[Candidate], out: str | Path | None = No
     names = splits_to_evaluate(env_id, splits)
     where = {name: {split_backend(c.agent, env_id, name if has_splits(env_id) else None, backend, env_kwargs, wrapper)
                     for c in candidates} for name in names}  # a split the engine is forced on and cannot play fails here
-    records = [RunRecord(c.name, c.config.get("seed"),
-                         evaluate_splits(c.agent, env_id, names, episodes, seed, n_envs=n_envs, deterministic=not stochastic,
-                                         env_kwargs=env_kwargs, wrapper=wrapper, progress=progress, backend=backend,
-                                         device=device),
-                         dict(c.config), c.tb_dir, c.training) for c in candidates]
+    with_splits = has_splits(env_id)
+    together = (reference_episodes > 0 and not stochastic and all(w == {"engine"} for w in where.values())
+                and all(split_backend(None, env_id, name if with_splits else None, backend, env_kwargs) == "engine"
+                        for name in names))
+    references: dict[str, Any] | None = None
+    if together:  # every split on the engine: the agents and the references in one batch per split
+        played, references = evaluate_with_references([c.agent for c in candidates], env_id, names, episodes,
+                                                      reference_episodes, seed, env_kwargs=env_kwargs, device=device,
+                                                      progress=progress)
+    else:
+        played = [evaluate_splits(c.agent, env_id, names, episodes, seed, n_envs=n_envs, deterministic=not stochastic,
+                                  env_kwargs=env_kwargs, wrapper=wrapper, progress=progress, backend=backend, device=device)
+                  for c in candidates]
+    records = [RunRecord(c.name, c.config.get("seed"), results, dict(c.config), c.tb_dir, c.training)
+               for c, results in zip(candidates, played)]
     first = first_reset_seed(env_id, seed)
     meta: dict[str, Any] = {
         "algorithm": candidates[0].config.get("algo"),
@@ -214,8 +224,9 @@ def evaluate_agents(candidates: Sequence[Candidate], out: str | Path | None = No
     constant = constant_policy_warnings({r.name: r.results for r in records})
     if constant:
         meta["warning: constant policy"] = "; ".join(constant)
-    references = (measure_references(env_id, names, reference_episodes, seed, n_envs=n_envs, env_kwargs=env_kwargs,
-                                     backend=backend, device=device) if reference_episodes else None)
+    if reference_episodes and references is None:
+        references = measure_references(env_id, names, reference_episodes, seed, n_envs=n_envs, env_kwargs=env_kwargs,
+                                        backend=backend, device=device)
     meta["references"] = (f"uniform random and the best constant action on the first {reference_episodes} of the same levels"
                           if references else "not measured (reference episodes 0)")
     meta = {k: v for k, v in meta.items() if v is not None}

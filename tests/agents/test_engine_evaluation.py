@@ -106,6 +106,39 @@ def test_agents_played_in_one_batch_get_the_episodes_each_gets_alone():
     assert together[1:] == run_engine_panel(panel(), GOTO, "size/far", 40, seed=1, batch=64)[1:]
 
 
+def test_agents_with_fewer_episodes_in_the_panel_play_the_first_levels_as_alone():
+    from gymnasium import spaces
+
+    from shiftgrid.agents.evaluation.baselines import RandomAgent, constant_agent
+
+    def panel():
+        return [as_predictor(sees), RandomAgent(spaces.Discrete(7), seed=3), TupleMemory([2, 1, 2, 2, 0]), constant_agent(2)]
+
+    counts = [30, 7, 12, 1]
+    together = run_engine_panel(panel(), GOTO, "id", counts, seed=4)
+    assert [len(rs) for rs in together] == counts
+    assert together == [run_engine_episodes(agent, GOTO, "id", n, seed=4) for agent, n in zip(panel(), counts)]
+    # batches of 20 envs: 5 levels per agent at a time, each agent's episodes still its own (the random one's draws aside)
+    assert together[2:] == run_engine_panel(panel(), GOTO, "id", counts, seed=4, batch=20)[2:]
+    assert together[0] == run_engine_panel(panel(), GOTO, "id", counts, seed=4, batch=20)[0]
+    with pytest.raises(ValueError, match="for each of the 4 agents"):
+        run_engine_panel(panel(), GOTO, "id", [3, 3])
+
+
+def test_the_report_plays_agents_and_references_together_with_the_numbers_each_gets_alone():
+    from shiftgrid.agents.evaluation.baselines import evaluate_with_references
+    from shiftgrid.agents.evaluation.engine_episodes import evaluate_splits
+
+    splits = ["id", "size/far"]
+    (first, second), references = evaluate_with_references([as_predictor(sees), ScriptedAgent([2, 1, 2, 2])], GOTO, splits,
+                                                            25, 10, seed=2)
+    assert first == evaluate_splits(as_predictor(sees), GOTO, splits, 25, seed=2, progress=False, backend="engine")
+    assert second == evaluate_splits(ScriptedAgent([2, 1, 2, 2]), GOTO, splits, 25, seed=2, progress=False, backend="engine")
+    assert references == measure_references(GOTO, splits, 10, seed=2, backend="engine")
+    report = evaluate_policy(as_predictor(sees), GOTO, splits, 25, seed=2, reference_episodes=10, backend="engine")
+    assert report.references == references and report.results == first
+
+
 @pytest.mark.parametrize("env_id, split, wrapper, why", [
     ("shiftgrid/DoorKey-v1", "rules/far", None, "slips"),
     ("MiniGrid-Fetch-5x5-N2-v0", None, None, "cannot run"),
