@@ -133,6 +133,10 @@ def _imitation_options(q: argparse.ArgumentParser) -> None:
     q.add_argument("--seeds", "--seed", default="0", help="comma-separated seeds (demonstrations and learner) (default: 0)")
     q.add_argument("--device", default="auto", help="torch device of the learners (default: auto)")
     q.add_argument("--threads", type=int, default=None, help="torch threads (default: 1)")
+    q.add_argument("--datasets", default=None, metavar="PATH",
+                   help="each seed's demonstrations, a path with {seed} (and {env} for several envs: the id with / as _), "
+                        "e.g. demos/goto-{seed} written by shiftgrid demos --seed <seed * 10^7>; each budget takes its first "
+                        "demonstrations (default: record them, once per env and seed)")
     q.add_argument("--json", type=Path, default=None, metavar="FILE", help="append each row as a JSON line")
     q.add_argument("--from", dest="from_file", type=Path, default=None, metavar="FILE",
                    help="print the summary of the rows saved in FILE (by --json) and run nothing")
@@ -386,8 +390,18 @@ def _imitation(args: argparse.Namespace) -> int:
             with open(args.json, "a") as f:
                 f.write(json.dumps(row) + "\n")
 
+    if args.datasets is not None:
+        if "{seed}" not in args.datasets or (len(envs) > 1 and "{env}" not in args.datasets):
+            raise UserError(f"--datasets must name each seed's dataset with {{seed}} (and {{env}} for several envs), "
+                            f"got {args.datasets!r}")
+        for env_id in envs:
+            for seed in seeds:
+                path = Path(args.datasets.format(seed=seed, env=env_id.replace("/", "_")))
+                if not path.is_dir():
+                    raise UserError(f"--datasets: no dataset at {path} (write it with: shiftgrid demos --env {env_id} "
+                                    f"--seed {seed * 10**7} --episodes {max(counts)} --out {path})")
     rows = ib.benchmark(envs, algos, counts, seeds, episodes=args.episodes, updates=args.updates, device=args.device,
-                        torch_threads=args.threads or 1, on_row=on_row)
+                        torch_threads=args.threads or 1, on_row=on_row, datasets=args.datasets)
     print()
     print(ib.summary(rows))
     return 0

@@ -66,16 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _record(args: argparse.Namespace) -> Path:
     """The dataset's folder, recorded on the backend ``--backend`` names (``auto``: the engine where it can)."""
-    from shiftgrid.agents.imitation.datasets import write_demos
-    from shiftgrid.agents.imitation.engine_demos import SlippingSplit, write_engine_demos
-    from shiftgrid.envs.learner_env import has_splits
+    from shiftgrid.agents.imitation.engine_demos import record_demos
 
-    progress = not args.no_progress
-    if args.backend == "engine" or (args.backend == "auto" and has_splits(args.env)):
-        try:
-            return write_engine_demos(args.out, args.env, args.episodes, seed=args.seed, split=args.split,
-                                      progress=progress, workers=args.workers)
-        except SlippingSplit:
-            if args.backend == "engine":
-                raise
-    return write_demos(args.out, args.env, args.episodes, seed=args.seed, split=args.split, progress=progress)
+    return record_demos(args.out, args.env, args.episodes, seed=args.seed, split=args.split,
+                        progress=not args.no_progress, workers=args.workers, backend=args.backend)

@@ -5,8 +5,12 @@ likely action on ``episodes`` held-out training-split episodes (reset seeds from
 on, BabyAI's protocol of 1,000 episodes on seeds disjoint from the training ones). An evaluation level
 whose hash the learner met in training is counted (``overlap``) and ``success_fresh`` leaves it out.
 
-- ``bc``: the oracle records ``n`` demonstrations (reset seeds ``seed * 10**7 + i``), cloned with
-  ``updates`` minibatch updates of ``batch_size``.
+Every budget of a seed reads one dataset: the oracle's demonstrations of reset seeds ``seed * 10**7 + i``
+(recorded once per env and seed, on the engine where it can, ``max(counts)`` of them; or given by
+``datasets``, a path with ``{seed}``), of which a budget ``n`` takes the first ``n``: the budgets are nested,
+as a dataset recorded for each would be.
+
+- ``bc``: clones the first ``n`` demonstrations with ``updates`` minibatch updates of ``batch_size``.
 - ``expert`` (the intelligent expert): starts from the first ``n // 4`` of those demonstrations and
   adds, each round, at most ``n // 4`` demonstrations of the probe levels its learner failed
   (``probe_episodes = n // 2`` a round) until its demonstrations total ``n`` (``max_demos``), then is
@@ -45,6 +49,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import tempfile
@@ -68,34 +73,48 @@ EXPERT_ROUNDS = 8
 def benchmark(env_ids: Sequence[str], algos: Sequence[str], counts: Sequence[int], seeds: Sequence[int], *,
               episodes: int = 1000, updates: int = 2000, batch_size: int = 256, learning_rate: float = 1e-3,
               device: str = "cpu", n_envs: int = 8, torch_threads: int = 1, progress: bool = False,
-              on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """One row per env, budget, seed and algo (in that order of loops), each passed to ``on_row`` as measured."""
+              on_row: Callable[[dict[str, Any]], None] | None = None, datasets: str | None = None,
+              hyperparams: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One row per env, budget, seed and algo (in that order of loops), each passed to ``on_row`` as measured.
+
+    ``datasets``: the demonstrations of each seed (a path with ``{seed}``, and ``{env}`` for several envs: the id
+    with ``/`` as ``_``), each holding at least ``max(counts)``; None records them (once per env and seed).
+    ``hyperparams`` are added to every learner's (e.g. ``{"memory": True}``).
+    """
     bad = [a for a in algos if a not in ALGOS]
     if bad:
         raise ValueError(f"unknown algos {bad}; valid: {', '.join(ALGOS)}")
     rows = []
+    recorded: dict[tuple[str, int], Path] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for env_id in env_ids:
             for n in counts:
                 for seed in seeds:
+                    key = (env_id, seed)
+                    if key not in recorded:
+                        recorded[key] = (Path(datasets.format(seed=seed, env=env_id.replace("/", "_"))) if datasets else
+                                         _record(Path(tmp) / f"demos-{env_id.replace('/', '_')}-{seed}", env_id,
+                                                 max(counts), seed, progress))
                     where = Path(tmp) / f"{env_id.replace('/', '_')}-{n}-{seed}"
                     for algo in algos:
-                        row = measure(env_id, algo, n, seed, where, episodes=episodes, updates=updates,
-                                      batch_size=batch_size, learning_rate=learning_rate, device=device,
-                                      n_envs=n_envs, torch_threads=torch_threads, progress=progress)
+                        row = measure(env_id, algo, n, seed, where, demos=recorded[key], episodes=episodes,
+                                      updates=updates, batch_size=batch_size, learning_rate=learning_rate, device=device,
+                                      n_envs=n_envs, torch_threads=torch_threads, progress=progress,
+                                      hyperparams=hyperparams)
                         rows.append(row)
                         if on_row is not None:
                             on_row(row)
     return rows
 
 
-def measure(env_id: str, algo: str, n: int, seed: int, where: Path, *, episodes: int = 1000, updates: int = 2000,
-            batch_size: int = 256, learning_rate: float = 1e-3, device: str = "cpu", n_envs: int = 8,
-            torch_threads: int = 1, progress: bool = False) -> dict[str, Any]:
+def measure(env_id: str, algo: str, n: int, seed: int, where: Path, *, demos: Path | None = None, episodes: int = 1000,
+            updates: int = 2000, batch_size: int = 256, learning_rate: float = 1e-3, device: str = "cpu", n_envs: int = 8,
+            torch_threads: int = 1, progress: bool = False, hyperparams: Mapping[str, Any] | None = None,
+            ) -> dict[str, Any]:
     """One row: ``algo`` on ``env_id`` with budget ``n`` and ``seed``, trained under ``where`` and scored held out.
 
-    bc's demonstrations for ``(n, seed)`` are written once under ``where`` and reused by the other algos
-    (dagger's label budget, the expert's initial demonstrations).
+    ``demos``: the seed's dataset (its first ``n`` demonstrations are bc's, the first ``n // 4`` the expert's
+    initial ones, and their steps dagger's label budget); None records ``n`` under ``where``.
     """
     from shiftgrid.agents.evaluation.episodes import run_episodes
     from shiftgrid.agents.imitation.datasets import read_episodes
@@ -106,13 +125,17 @@ def measure(env_id: str, algo: str, n: int, seed: int, where: Path, *, episodes:
     from shiftgrid.agents.run.train import train
 
     t0, cpu0 = time.perf_counter(), time.process_time()
-    demos = _demos(where / "demos", env_id, n, seed, progress)
-    demo_steps = _steps(demos)
+    if demos is None:
+        demos = where / "demos"
+        if not demos.exists():
+            _record(demos, env_id, n, seed, progress)
+    demo_steps = _steps(demos, n)
     mean_len = demo_steps / n
-    hp: dict[str, Any] = {"batch_size": batch_size, "learning_rate": learning_rate}
+    hp: dict[str, Any] = {"batch_size": batch_size, "learning_rate": learning_rate, **dict(hyperparams or {})}
     kw: dict[str, Any] = {}
     if algo == "bc":
         steps = updates * batch_size
+        hp.update(max_demos=n)
         kw = {"demos": str(demos)}
     elif algo == "dagger":
         rollouts = max(DAGGER_ROLLOUTS, math.ceil(demo_steps / (n_envs * 128)))
@@ -121,12 +144,11 @@ def measure(env_id: str, algo: str, n: int, seed: int, where: Path, *, episodes:
         hp.update(rollout_steps=rollout_steps, updates=max(1, round(updates / rollouts)))
     else:
         first = max(1, n // 4)
-        initial = _demos(where / "expert-initial", env_id, first, seed, progress)
         planned = (first + min(n, 2 * first) + min(n, 3 * first) + 2 * n) * mean_len  # transitions of the planned fits
-        hp.update(max_demos=n, max_new_demos=first, probe_episodes=max(1, n // 2), max_rounds=EXPERT_ROUNDS,
-                  epochs=max(1, round(updates * batch_size / planned)))
+        hp.update(initial_demos=first, max_demos=n, max_new_demos=first, probe_episodes=max(1, n // 2),
+                  max_rounds=EXPERT_ROUNDS, epochs=max(1, round(updates * batch_size / planned)))
         steps = 10**12  # no step limit: max_demos and max_rounds end the run
-        kw = {"demos": str(initial)}
+        kw = {"demos": str(demos)}
     run_dir = where / algo
     t1 = time.perf_counter()
     train(TrainConfig(algo=algo, env=env_id, steps=steps, seed=seed, device=device, progress=progress, n_envs=n_envs,
@@ -141,13 +163,13 @@ def measure(env_id: str, algo: str, n: int, seed: int, where: Path, *, episodes:
     t3 = time.perf_counter()
     seen: set[str | None] | None = None
     if algo == "bc":
-        seen = {e.level_hash for e in read_episodes(demos)}
+        seen = {e.level_hash for e in itertools.islice(read_episodes(demos), n)}
     elif algo == "expert":
         from shiftgrid.agents.evaluation.episodes import first_reset_seed
         from shiftgrid.agents.imitation.expert import PROBE_SEED
 
         probe0 = first_reset_seed(env_id, PROBE_SEED)
-        seen = {e.level_hash for e in read_episodes(initial)}
+        seen = {e.level_hash for e in itertools.islice(read_episodes(demos), max(1, n // 4))}
         seen |= _level_hashes(env_id, range(probe0, probe0 + int(checkpoint.state["counters"]["probed"])))
     fresh = scored if seen is None else [r for r in scored if r.level_hash not in seen]
     counters = checkpoint.state["counters"]
@@ -165,17 +187,25 @@ def measure(env_id: str, algo: str, n: int, seed: int, where: Path, *, episodes:
             "row_s": round(t3 - t0, 1), "cpu_s": round(time.process_time() - cpu0, 1)}
 
 
-def _demos(out: Path, env_id: str, n: int, seed: int, progress: bool) -> Path:
-    """bc's ``n`` oracle demonstrations for ``seed`` (written once, then reused)."""
-    from shiftgrid.agents.imitation.datasets import write_demos
+def _record(out: Path, env_id: str, n: int, seed: int, progress: bool) -> Path:
+    """The oracle's ``n`` demonstrations for ``seed`` (reset seeds ``seed * 10**7 + i``), on the engine where it can."""
+    from shiftgrid.agents.imitation.engine_demos import record_demos
 
-    return out if out.exists() else write_demos(out, env_id, n, seed=seed * 10**7, progress=progress)
+    return record_demos(out, env_id, n, seed=seed * 10**7, progress=progress, workers=1)
 
 
-def _steps(dataset: Path) -> int:
+def _steps(dataset: Path, n: int) -> int:
+    """Steps of the dataset's first ``n`` demonstrations (from the episodes' metadata).
+
+    Raises:
+        ValueError: a dataset with fewer than ``n`` demonstrations.
+    """
     from shiftgrid.agents.imitation.datasets import open_dataset
 
-    return int(open_dataset(dataset).total_steps)
+    data = open_dataset(dataset)
+    if data.total_episodes < n:
+        raise ValueError(f"the dataset {dataset} holds {data.total_episodes} demonstrations; the budget {n} needs more")
+    return int(sum(int(m["total_steps"]) for m in data.storage.get_episode_metadata(range(n))))
 
 
 def _level_hashes(env_id: str, seeds: Iterable[int]) -> set[str]:

@@ -162,3 +162,29 @@ def write_engine_demos(out: str | Path, env_id: str, episodes: int, seed: int = 
     finally:
         bar.close()
         env.close()
+
+
+#: Where demonstrations are recorded: the engine where it can (``auto``), the engine, or the minigrid env.
+BACKENDS = ("auto", "engine", "minigrid")
+
+
+def record_demos(out: str | Path, env_id: str, episodes: int, seed: int = 0, split: str | None = None,
+                 progress: bool = False, workers: int | None = None, backend: str = "auto") -> Path:
+    """Record ``episodes`` teacher demonstrations into ``out`` where ``backend`` says (``auto``: on the engine for
+    shiftgrid ids whose levels do not slip, else in the minigrid env, as ``shiftgrid demos`` does).
+
+    Raises:
+        DatasetError: an unknown backend, or what the chosen writer refuses (a slipping split forced on the engine).
+    """
+    from shiftgrid.agents.imitation.datasets import write_demos
+    from shiftgrid.envs.learner_env import has_splits
+
+    if backend not in BACKENDS:
+        raise DatasetError(f"unknown demonstrations backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    if backend == "engine" or (backend == "auto" and has_splits(env_id)):
+        try:
+            return write_engine_demos(out, env_id, episodes, seed=seed, split=split, progress=progress, workers=workers)
+        except SlippingSplit:
+            if backend == "engine":
+                raise
+    return write_demos(out, env_id, episodes, seed=seed, split=split, progress=progress)

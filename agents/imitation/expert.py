@@ -33,6 +33,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -44,6 +45,8 @@ from shiftgrid.agents.run.config import ConfigError, TrainConfig
 from shiftgrid.agents.run.services import Episode, RunServices
 from shiftgrid.envs.learner_env import has_splits
 
+#: Demonstrations the teacher records before the first round when neither ``--demos`` nor ``initial_demos`` says.
+INITIAL_DEMOS = 100
 #: First probe seed (before :func:`~shiftgrid.agents.evaluation.episodes.first_reset_seed`'s offset on ids without splits).
 PROBE_SEED = 500_000_000
 
@@ -52,8 +55,9 @@ PROBE_SEED = 500_000_000
 class ExpertConfig(CloningConfig):
     """The intelligent expert's settings (``hyperparams``), besides the supervised update's."""
 
-    initial_demos: int = 100
-    """Teacher demonstrations before the first round (when no ``--demos`` is given)."""
+    initial_demos: int | None = None
+    """Demonstrations before the first round: the dataset's first ones with ``--demos`` (None: all of them), else
+    recorded by the teacher (None: 100)."""
     probe_episodes: int = 200
     """Fresh training-split levels the learner plays each round."""
     max_new_demos: int | None = None
@@ -160,12 +164,11 @@ class ExpertLearner(CloningLearner):
         if not len(self.data):
             if self.config.demos is not None:
                 split = (self.config.split or "train") if has_splits(self.config.env) else None
-                demos = list(read_episodes(self.config.demos, env_id=self.config.env, split=split,
-                                           env_kwargs=self.config.env_kwargs))
+                demos = list(itertools.islice(read_episodes(self.config.demos, env_id=self.config.env, split=split,
+                                                            env_kwargs=self.config.env_kwargs), s.initial_demos))
             else:
-                first = self.config.seed
-                demos = self.demonstrate_all(range(first, first + min(s.initial_demos, s.max_demos or s.initial_demos)),
-                                             end - self.num_timesteps)
+                first, count = self.config.seed, INITIAL_DEMOS if s.initial_demos is None else s.initial_demos
+                demos = self.demonstrate_all(range(first, first + min(count, s.max_demos or count)), end - self.num_timesteps)
             self._add(run, demos)
             if not demos:
                 raise ConfigError("the expert has no demonstrations to start from (initial_demos = 0 and no --demos)")
