@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
+
+import numpy as np
 
 from shiftgrid.agents.imitation.cloning import CloningConfig, CloningLearner
 from shiftgrid.agents.imitation.datasets import read_episodes
@@ -45,6 +47,9 @@ class BCConfig(CloningConfig):
 
     max_demos: int | None = None
     """Clone the dataset's first ``max_demos`` demonstrations (None: all of them)."""
+    memory: bool = False
+    """Clone into a policy with memory (recurrent-ppo's network: the extractor, then an LSTM), learned from whole
+    demonstrations: minibatches of episodes of about ``batch_size`` steps, each read from a blank memory."""
 
 
 class BCLearner(CloningLearner):
@@ -70,13 +75,46 @@ class BCLearner(CloningLearner):
                               f"{len(episodes)} demonstrations")
         for episode in episodes:
             self.data.add_episode(episode, self.settings.gamma)
+        self.lengths = np.array([len(e.actions) for e in episodes], dtype=np.int64)
         self.demo_episodes, self.demo_steps = len(episodes), len(self.data)
         if not self.demo_steps:
             raise ConfigError(f"the dataset {config.demos} holds no transitions")
 
+    @property
+    def memory(self) -> bool:
+        return bool(self.settings.memory)
+
+    def episode_batches(self, epoch: int, start: int = 0) -> Iterator[tuple[np.ndarray, int, np.ndarray]]:
+        """Pass ``epoch`` over the episodes in a seeded order, as ``(indices, episodes, mask)`` minibatches of whole
+        episodes (about ``batch_size`` steps each; indices episode by episode, each padded to the longest with its
+        last step, ``mask`` False on the padding), from the first minibatch that ends past step ``start`` of the pass.
+
+        Example:
+            >>> learner = BCLearner.__new__(BCLearner)
+            >>> learner.lengths, learner.settings = np.array([2, 3, 1]), BCConfig(batch_size=4)
+            >>> learner.config = type("C", (), {"seed": 0})()
+            >>> [(i.tolist(), n, m.tolist()) for i, n, m in learner.episode_batches(0)]
+            [([5, 5, 0, 1], 2, [True, False, True, True]), ([2, 3, 4], 1, [True, True, True])]
+        """
+        offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        order = np.random.default_rng([self.config.seed, epoch]).permutation(len(self.lengths))
+        done = 0
+        while len(order):
+            take = max(1, int(np.searchsorted(np.cumsum(self.lengths[order]), self.settings.batch_size, side="right")))
+            chosen, order = order[:take], order[take:]
+            done += int(self.lengths[chosen].sum())
+            if done <= start:
+                continue
+            width = int(self.lengths[chosen].max())
+            steps = np.minimum(np.arange(width), self.lengths[chosen, None] - 1)  # past its end: its last step again
+            mask = np.arange(width) < self.lengths[chosen, None]
+            yield (offsets[chosen, None] + steps).reshape(-1), len(chosen), mask.reshape(-1)
+
     def learn(self, steps: int, run: RunServices) -> None:
         self.teacher = {}
         self.report_teacher(run, demo_episodes=self.demo_episodes, demo_steps=self.demo_steps)
+        if self.memory:
+            return self._learn_episodes(steps, run)
         end = self.num_timesteps + steps
         epoch, done = divmod(self.num_timesteps, self.demo_steps)  # resume where the pass stood
         while self.num_timesteps < end:
@@ -84,6 +122,25 @@ class BCLearner(CloningLearner):
                 indices = indices[:end - self.num_timesteps]  # exactly ``steps`` in all
                 metrics = self.update(indices)
                 self.num_timesteps += len(indices)
+                log = self.updates % self.settings.log_every == 0
+                if not run.on_step(self.num_timesteps) or not run.on_update(self.num_timesteps, {**metrics, "train/epoch": epoch}, log=log):
+                    return
+                if self.num_timesteps >= end:
+                    return
+            epoch, done = epoch + 1, 0
+
+    def _learn_episodes(self, steps: int, run: RunServices) -> None:
+        """:meth:`learn` with memory: minibatches of whole episodes (:meth:`episode_batches`); the last minibatch
+        of the run keeps as many of its steps as the step count allows (an episode cut short keeps its first steps)."""
+        end = self.num_timesteps + steps
+        epoch, done = divmod(self.num_timesteps, self.demo_steps)
+        while self.num_timesteps < end:
+            for indices, episodes, mask in self.episode_batches(epoch, done):
+                left = end - self.num_timesteps
+                if int(mask.sum()) > left:  # its first ``left`` steps: whole episodes in order, then one's first steps
+                    mask = mask & (np.cumsum(mask) <= left)
+                metrics = self.update(indices, episodes, mask)
+                self.num_timesteps += int(mask.sum())
                 log = self.updates % self.settings.log_every == 0
                 if not run.on_step(self.num_timesteps) or not run.on_update(self.num_timesteps, {**metrics, "train/epoch": epoch}, log=log):
                     return

@@ -164,9 +164,11 @@ def stack(observations: list[Mapping[str, Any]]) -> dict[str, np.ndarray]:
     return {k: np.stack([np.asarray(o[k]) for o in observations]) for k in observations[0]}
 
 
-def acting_config(config: TrainConfig) -> TrainConfig:
-    """The PPO config whose network an imitation learner trains: the same env, extractor and policy settings."""
-    return TrainConfig.from_dict({**config.to_dict(), "algo": "ppo", "hyperparams": {}, "demos": None, "init_from": None})
+def acting_config(config: TrainConfig, memory: bool = False) -> TrainConfig:
+    """The PPO config whose network an imitation learner trains: the same env, extractor and policy settings
+    (``memory``: recurrent-ppo's, the extractor followed by an LSTM)."""
+    return TrainConfig.from_dict({**config.to_dict(), "algo": "recurrent-ppo" if memory else "ppo", "hyperparams": {},
+                                  "demos": None, "init_from": None})
 
 
 class CloningLearner:
@@ -183,7 +185,7 @@ class CloningLearner:
     def __init__(self, config: TrainConfig, *, training: bool):
         self.config, self.training = config, training
         self.settings = settings(self.settings_class, config)
-        self.model = build_model(acting_config(config), None)
+        self.model = build_model(acting_config(config, self.memory), None)
         self.policy = cast(ActorCriticPolicy, self.model.policy)  # the acting config's SB3 on-policy algorithm
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.settings.learning_rate)
         self.policy.optimizer = self.optimizer
@@ -192,18 +194,29 @@ class CloningLearner:
         self.updates = 0
         self.teacher: dict[str, float] = {}
 
+    @property
+    def memory(self) -> bool:
+        """Whether the cloned policy has memory (an LSTM after the extractor; learned from whole episodes)."""
+        return False
+
     # -- the update ---------------------------------------------------------------------------
-    def update(self, indices: np.ndarray) -> dict[str, float]:
-        """One gradient step on the transitions at ``indices``; returns ``train/*`` metrics."""
+    def update(self, indices: np.ndarray, sequences: int | None = None, mask: np.ndarray | None = None) -> dict[str, float]:
+        """One gradient step on the transitions at ``indices``; returns ``train/*`` metrics.
+
+        With ``sequences``, ``indices`` are that many episodes' steps in order (each padded to one length, the
+        padding left out by ``mask``), read through the policy's memory from a blank state.
+        """
         obs, actions, returns = self.data.batch(indices)
         obs_t, _ = self.policy.obs_to_tensor(obs)
         actions_t = torch.as_tensor(actions, device=self.policy.device)
         self.policy.set_training_mode(True)
-        dist, values = self._forward(obs_t)
-        policy_loss = -dist.log_prob(actions_t).mean()
-        entropy_mean = dist.entropy().mean()
+        dist, values = self._forward(obs_t) if sequences is None else self._forward_sequences(obs_t, sequences)
+        keep = torch.ones(len(indices), dtype=torch.bool, device=self.policy.device) if mask is None else \
+            torch.as_tensor(mask, device=self.policy.device)
+        policy_loss = -dist.log_prob(actions_t)[keep].mean()
+        entropy_mean = dist.entropy()[keep].mean()
         loss = policy_loss - self.settings.entropy_coef * entropy_mean
-        known = torch.as_tensor(np.isfinite(returns), device=self.policy.device)
+        known = torch.as_tensor(np.isfinite(returns), device=self.policy.device) & keep
         value_loss = torch.zeros((), device=self.policy.device)
         if self.settings.value_coef > 0 and bool(known.any()):
             target = torch.as_tensor(np.nan_to_num(returns), device=self.policy.device)
@@ -215,7 +228,7 @@ class CloningLearner:
         self.optimizer.step()
         self.policy.set_training_mode(False)
         self.updates += 1
-        accuracy = (dist.distribution.probs.argmax(dim=1) == actions_t).float().mean()
+        accuracy = (dist.distribution.probs.argmax(dim=1) == actions_t)[keep].float().mean()
         return {"train/loss": loss.item(), "train/policy_loss": policy_loss.item(), "train/value_loss": value_loss.item(),
                 "train/entropy": entropy_mean.item(), "train/accuracy": accuracy.item(), "train/n_updates": self.updates}
 
@@ -228,6 +241,27 @@ class CloningLearner:
             pi_features, vf_features = features
             latent_pi, latent_vf = self.policy.mlp_extractor.forward_actor(pi_features), self.policy.mlp_extractor.forward_critic(vf_features)
         return self.policy._get_action_dist_from_latent(latent_pi), self.policy.value_net(latent_vf)
+
+    def _forward_sequences(self, obs: Any, sequences: int) -> tuple[Any, torch.Tensor]:
+        """:meth:`_forward` through the recurrent policy's LSTMs, ``sequences`` episodes each from a blank memory."""
+        policy: Any = self.policy
+        features = policy.extract_features(obs)
+        pi_features, vf_features = (features, features) if policy.share_features_extractor else features
+        starts = torch.zeros(len(pi_features), device=policy.device)  # each sequence starts from the blank state given
+
+        def blank(lstm: torch.nn.LSTM) -> tuple[torch.Tensor, torch.Tensor]:
+            zeros = torch.zeros(lstm.num_layers, sequences, lstm.hidden_size, device=policy.device)
+            return zeros, zeros.clone()
+
+        latent_pi, _ = policy._process_sequence(pi_features, blank(policy.lstm_actor), starts, policy.lstm_actor)
+        if policy.lstm_critic is not None:
+            latent_vf, _ = policy._process_sequence(vf_features, blank(policy.lstm_critic), starts, policy.lstm_critic)
+        elif policy.shared_lstm:
+            latent_vf = latent_pi.detach()
+        else:
+            latent_vf = policy.critic(vf_features)
+        latent_pi, latent_vf = policy.mlp_extractor.forward_actor(latent_pi), policy.mlp_extractor.forward_critic(latent_vf)
+        return policy._get_action_dist_from_latent(latent_pi), policy.value_net(latent_vf)
 
     def minibatches(self, epoch: int, start: int = 0) -> Iterable[np.ndarray]:
         """The minibatch indices of pass ``epoch`` over :attr:`data` from position ``start`` (seeded by the run's seed)."""
