@@ -264,3 +264,100 @@ def test_bcs_defaults_are_the_imitation_benchmarks_settings():
     preset = presets("bc", "shiftgrid/GoTo-v1")
     assert preset["steps"] == bench["updates"].default * bench["batch_size"].default
     assert preset["hyperparams"] == {"batch_size": bench["batch_size"].default, "learning_rate": bench["learning_rate"].default}
+
+
+def test_bc_max_demos_clones_the_datasets_first_demonstrations(demos, tmp_path):
+    from shiftgrid.agents.imitation.datasets import open_dataset
+
+    run = train(config(tmp_path, "bc", name="first30", demos=str(demos), steps=64, hyperparams={"max_demos": 30}))
+    cost = json.loads((RunDir(run.run_dir).teacher / "cost.json").read_text())
+    lengths = [len(e.actions) for e in open_dataset(demos).iterate_episodes()]
+    assert cost == {"demo_episodes": 30.0, "demo_steps": float(sum(lengths[:30]))}
+    with pytest.raises(ConfigError, match="max_demos is 101, but the dataset .* holds 100"):
+        train(config(tmp_path, "bc", name="too-many", demos=str(demos), steps=64, hyperparams={"max_demos": 101}))
+    with pytest.raises(ConfigError, match="max_demos must be >= 1"):
+        train(config(tmp_path, "bc", name="none", demos=str(demos), steps=64, hyperparams={"max_demos": 0}))
+
+
+@pytest.fixture(scope="module")
+def memory_run(demos, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bc-memory")
+    cfg = config(tmp, "bc", demos=str(demos), steps=150 * 64 + 5,  # not a whole minibatch: the last one is cut short
+                 hyperparams={"batch_size": 64, "learning_rate": 2e-3, "memory": True})
+    return train(cfg)
+
+
+def test_bc_with_memory_learns_and_acts_with_its_memory(memory_run):
+    from shiftgrid.agents.run.checkpoint import load_agent
+
+    assert memory_run.num_timesteps == 150 * 64 + 5  # exactly the steps given, the last episodes cut to fit
+    agent, _ = load_agent(memory_run.run_dir, "cpu")
+    assert agent.model.policy.lstm_actor is not None
+    held_out = 10**6
+    scored = run_episodes(agent, ENV, "train", 100, seed=held_out, env_kwargs=KW)
+    chance = np.mean([r.success for r in run_episodes(RandomAgent(spaces.Discrete(7), seed=0), ENV, "train", 100,
+                                                      seed=held_out, env_kwargs=KW)])
+    success = np.mean([r.success for r in scored])
+    assert success >= 0.3 and success >= 2 * chance, (success, chance)
+
+
+def test_bc_with_memory_learns_each_step_as_the_policy_acts_on_it_step_by_step(memory_run, demos):
+    """A minibatch of padded episodes gives every step the distribution the policy gives it acting from the episode's start."""
+    from shiftgrid.agents.imitation.bc import BCLearner
+
+    cfg = config(memory_run.run_dir.parent, "bc", name="probe", demos=str(demos), steps=64,
+                 hyperparams={"batch_size": 20, "memory": True, "max_demos": 12})
+    learner = BCLearner(cfg, training=True)
+    indices, episodes, mask = next(iter(learner.episode_batches(0)))
+    assert episodes > 1 and not mask.all()  # several episodes of different lengths, padded
+    policy = learner.policy
+    obs, actions, _ = learner.data.batch(indices)
+    with torch.no_grad():
+        together = learner._forward_sequences(policy.obs_to_tensor(obs)[0], episodes)[0].distribution.probs
+        width = len(indices) // episodes
+        for e in range(episodes):
+            zeros = torch.zeros(policy.lstm_actor.num_layers, 1, policy.lstm_actor.hidden_size)
+            state = (zeros, zeros.clone())
+            for t in range(width):
+                if not mask[e * width + t]:
+                    continue
+                one = {k: v[e * width + t:e * width + t + 1] for k, v in obs.items()}
+                dist, state = policy.get_distribution(policy.obs_to_tensor(one)[0], state, torch.zeros(1))
+                assert torch.allclose(dist.distribution.probs[0], together[e * width + t], atol=1e-5)
+
+
+def test_bc_with_memory_resumes_where_it_stopped(demos, tmp_path):
+    from shiftgrid.agents.imitation.bc import BCLearner
+
+    small = {"batch_size": 64, "memory": True}
+    straight = train(config(tmp_path, "bc", name="straight", demos=str(demos), steps=12 * 64, hyperparams=small))
+    half = config(tmp_path, "bc", name="half", demos=str(demos), hyperparams=small)
+    half.steps = int(sum(m.sum() for _, _, m in list(BCLearner(half, training=True).episode_batches(0))[:5]))  # 5 minibatches
+    train(half)
+    half.steps = 12 * 64
+    resumed = train(half, resume=True)
+    assert resumed.num_timesteps == straight.num_timesteps == 12 * 64
+    a = torch.load(RunDir(straight.run_dir).latest, weights_only=True)["state"]["policy"]
+    b = torch.load(RunDir(resumed.run_dir).latest, weights_only=True)["state"]["policy"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_memory_is_bcs_alone(tmp_path):
+    with pytest.raises(ConfigError, match="memory"):
+        train(config(tmp_path, "dagger", steps=64, hyperparams={"memory": True}))
+
+
+def test_init_from_a_bc_run_with_memory_starts_recurrent_ppo_from_its_weights(memory_run, tmp_path):
+    from shiftgrid.agents.run.checkpoint import find_checkpoint, read_checkpoint
+
+    cloned = read_checkpoint(find_checkpoint(memory_run.run_dir)).state["policy"]
+    seen = []
+
+    def first_rollout(run):
+        if not seen:
+            seen.append({k: v.clone() for k, v in run.learner.model.policy.state_dict().items()})
+
+    cfg = config(tmp_path, "recurrent-ppo", init_from=str(memory_run.run_dir), steps=64,
+                 hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
+    train(cfg, hooks=[first_rollout])
+    assert seen and seen[0].keys() == cloned.keys() and all(torch.equal(seen[0][k], cloned[k]) for k in cloned)

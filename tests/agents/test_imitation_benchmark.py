@@ -37,6 +37,19 @@ def test_dagger_and_expert_rows_report_what_their_runs_counted(tmp_path):
     assert expert["updates"] == checkpoint.state["counters"]["updates"] and expert["eval_episodes"] == 4
 
 
+def test_every_budget_of_a_seed_clones_the_first_demonstrations_of_one_dataset(tmp_path):
+    from shiftgrid.agents.benchmarks.imitation import benchmark
+    from shiftgrid.agents.imitation.engine_demos import record_demos
+
+    record_demos(tmp_path / "goto-1", GOTO, 6, seed=10**7, workers=1)  # seed 1's demonstrations
+    lengths = [len(e.actions) for e in open_dataset(tmp_path / "goto-1").iterate_episodes()]
+    rows = benchmark([GOTO], ["bc", "dagger"], [2, 5], [1], datasets=str(tmp_path / "goto-{seed}"), **TINY)
+    bc = [r for r in rows if r["algo"] == "bc"]
+    assert [(r["budget"], r["demos"], r["demo_steps"]) for r in bc] == [(2, 2, sum(lengths[:2])), (5, 5, sum(lengths[:5]))]
+    dagger = [r for r in rows if r["algo"] == "dagger"]
+    assert all(r["demo_equiv"] == round(r["labels"] / (sum(lengths[:r["budget"]]) / r["budget"]), 1) for r in dagger)
+
+
 def test_the_cli_prints_and_appends_rows_then_summarises_them_from_the_file(tmp_path, capsys):
     rows = tmp_path / "rows.jsonl"
     rows.write_text(json.dumps({"env": GOTO, "algo": "bc", "seed": 9, "budget": 2, "success": 1.0, "demo_steps": 7,
@@ -75,6 +88,8 @@ def test_the_summary_of_known_rows_gives_iqm_and_the_smallest_budget_every_seed_
     (["--demos", "0,10"], ["--demos", "'0,10'", ">= 1"]),
     (["--from", "/nonexistent/rows.jsonl"], ["--from", "/nonexistent/rows.jsonl"]),
     (["--env", ","], ["--env", "','"]),
+    (["--datasets", "/tmp/demos"], ["--datasets", "{seed}", "'/tmp/demos'"]),
+    (["--datasets", "/nonexistent/goto-{seed}"], ["/nonexistent/goto-0", "shiftgrid demos --env shiftgrid/GoTo-v1 --seed 0"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, words, capsys):
     assert main(["benchmark", "imitation", *args]) == 2
