@@ -36,7 +36,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from gymnasium import spaces
 
-from shiftgrid.agents.evaluation.engine_episodes import run_engine_panel, split_backend, split_episodes
+from shiftgrid.agents.evaluation.engine_episodes import run_engine_splits, split_backend, split_episodes
 from shiftgrid.agents.evaluation.episodes import EpisodeResult, evaluation_env
 from shiftgrid.agents.evaluation.stats import run_metrics
 from shiftgrid.envs.learner_env import has_splits
@@ -162,7 +162,7 @@ def measure_references(env_id: str, splits: Sequence[str], episodes: int, seed: 
     Episode ``i`` of every split resets with the seed an evaluation with ``seed`` gives it, so these
     are the levels the evaluated policy played (the first ``episodes`` of them), where ``backend`` says
     (:func:`~shiftgrid.agents.evaluation.engine_episodes.split_episodes`; on the engine, every reference in one
-    batch, :func:`~shiftgrid.agents.evaluation.engine_episodes.run_engine_panel`). The random policy is seeded
+    batch, the splits of one canvas together: :func:`~shiftgrid.agents.evaluation.engine_episodes.run_engine_splits`). The random policy is seeded
     with ``seed`` (its draws go to episodes in batch order, so its figures depend on the batching). Measured
     once per process for the same arguments.
 
@@ -182,15 +182,16 @@ def measure_references(env_id: str, splits: Sequence[str], episodes: int, seed: 
     with_splits = has_splits(env_id)
     space = reference_space(env_id, splits[0] if with_splits else None, env_kwargs)
     out: dict[str, Any] = {"episodes": episodes, "seed": seed, "splits": {}}
+    where = {s: s if with_splits else None for s in splits}
+    on_engine = [s for s in splits if split_backend(None, env_id, where[s], backend, env_kwargs) == "engine"]
+    engine = _references_on_engine([], env_id, [where[s] for s in on_engine], 0, episodes, space, seed, env_kwargs, device)[1]
     for split in splits:
-        where = split if with_splits else None
-        play = reference_agents(space, seed)
-        if split_backend(None, env_id, where, backend, env_kwargs) == "engine":  # every reference in one batch
-            played = dict(zip(play, run_engine_panel(list(play.values()), env_id, where, episodes, seed=seed,
-                                                     env_kwargs=env_kwargs, device=device)))
+        if split in on_engine:  # every reference of every split in one batch, the splits of a canvas together
+            played = engine[where[split]]
         else:
-            played = {label: split_episodes(agent, env_id, where, episodes, seed=seed, n_envs=n_envs, env_kwargs=env_kwargs,
-                                            backend=backend, device=device) for label, agent in play.items()}
+            played = {label: split_episodes(agent, env_id, where[split], episodes, seed=seed, n_envs=n_envs,
+                                            env_kwargs=env_kwargs, backend=backend, device=device)
+                      for label, agent in reference_agents(space, seed).items()}
         out["splits"][split] = reference_figures(played, split)
     _MEASURED[key] = out
     return out
@@ -238,7 +239,7 @@ def evaluate_with_references(agents: Sequence[Any], env_id: str, splits: Sequenc
     on the first ``reference_episodes`` of them, every split played by all of them in one engine batch.
 
     The same numbers as :func:`~shiftgrid.agents.evaluation.scoring.evaluate_splits` for each agent and
-    :func:`measure_references` (:func:`~shiftgrid.agents.evaluation.engine_episodes.run_engine_panel`: each
+    :func:`measure_references` (:func:`~shiftgrid.agents.evaluation.engine_episodes.run_engine_splits`: each
     plays as alone), in less time: the engine steps the references' envs beside the agents'.
     Every split must be one the engine plays (``split_backend(..., "auto") == "engine"``).
 
@@ -254,20 +255,41 @@ def evaluate_with_references(agents: Sequence[Any], env_id: str, splits: Sequenc
 
     with_splits = has_splits(env_id)
     space = reference_space(env_id, splits[0] if with_splits else None, env_kwargs)
-    results: list[dict[str, list[EpisodeResult]]] = [{} for _ in agents]
-    references: dict[str, Any] = {"episodes": reference_episodes, "seed": seed, "splits": {}}
-    bar = tqdm(splits, desc=f"evaluate {env_id}", unit="split", disable=not progress)
-    for split in bar:
-        bar.set_postfix_str(split)
-        play = reference_agents(space, seed)
-        everyone = [*agents, *play.values()]
-        played = run_engine_panel(everyone, env_id, split if with_splits else None,
-                                  [episodes] * len(agents) + [reference_episodes] * len(play), seed=seed,
-                                  env_kwargs=env_kwargs, device=device)
-        for a in range(len(agents)):
-            results[a][split] = played[a]
-        references["splits"][split] = reference_figures(dict(zip(play, played[len(agents):])), split)
+    key = {s: s if with_splits else None for s in splits}
+    bar = tqdm(total=len(splits), desc=f"evaluate {env_id}", unit="split", disable=not progress)
+
+    def done(names: Sequence[str | None]) -> None:
+        bar.set_postfix_str(", ".join(map(str, names))[-40:])
+        bar.update(len(names))
+
+    with bar:
+        played, refs = _references_on_engine(agents, env_id, list(key.values()), episodes, reference_episodes, space, seed,
+                                             env_kwargs, device, done)
+    results = [{s: by_split[key[s]] for s in splits} for by_split in played]
+    references = {"episodes": reference_episodes, "seed": seed,
+                  "splits": {s: reference_figures(refs[key[s]], s) for s in splits}}
     return results, references
+
+
+def _references_on_engine(agents: Sequence[Any], env_id: str, splits: Sequence[str | None], episodes: int,
+                          reference_episodes: int, space: spaces.Discrete, seed: int, env_kwargs: Mapping[str, Any] | None,
+                          device: Any, on_splits: Any = None,
+                          ) -> tuple[list[dict[str | None, list[EpisodeResult]]], dict[str | None, dict[str, list[EpisodeResult]]]]:
+    """``agents`` on ``episodes`` of every split and, beside them, each split's own references (fresh ones, so each
+    plays as alone there) on its first ``reference_episodes``: (per agent: split -> episodes, split -> label -> episodes)."""
+    if not splits:
+        return [{} for _ in agents], {}
+    per_split = {split: reference_agents(space, seed) for split in splits}
+    everyone = [*agents, *(agent for play in per_split.values() for agent in play.values())]
+    counts: list[Any] = [episodes] * len(agents) + [{split: reference_episodes} for split, play in per_split.items()
+                                                    for _ in play]
+    played = run_engine_splits(everyone, env_id, splits, counts, seed=seed, env_kwargs=env_kwargs, device=device,
+                               on_splits=on_splits)
+    refs, at = {}, len(agents)
+    for split, play in per_split.items():
+        refs[split] = {label: played[at + i][split] for i, label in enumerate(play)}
+        at += len(play)
+    return played[:len(agents)], refs
 
 
 def dominant_action(results: Mapping[str, Sequence[EpisodeResult]]) -> tuple[int, float] | None:

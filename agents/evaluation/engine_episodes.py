@@ -50,15 +50,16 @@ from shiftgrid.agents.evaluation.episodes import (
 )
 from shiftgrid.envs.engine.bank import seeded_bank, source_for
 from shiftgrid.envs.engine.batch import LevelStore, TensorEngine
-from shiftgrid.envs.engine.levels import int_to_hash
+from shiftgrid.envs.engine.levels import int_to_hash, stack
 from shiftgrid.envs.engine.vector import fit_tokens
 from shiftgrid.envs.errors import UserInputError
 from shiftgrid.envs.learner_env import expects_advice, has_splits
 from shiftgrid.envs.rules import reward as success_reward
 from shiftgrid.envs.wrappers import DEFAULT_MAX_LEN
 
-#: Episodes the engine plays in one batch (more are played batch after batch).
-ENGINE_BATCH = 4096
+#: Episodes the engine plays in one batch (more are played batch after batch): an evaluation's 1,000 episodes of
+#: nine splits of one canvas, with the references' 100 each beside them, fit one batch.
+ENGINE_BATCH = 16384
 #: The action space of every env the engine runs (minigrid's seven actions).
 ACTIONS = gym.spaces.Discrete(7)
 
@@ -177,30 +178,81 @@ def run_engine_panel(agents: Sequence[Any], env_id: str, split: str | None, epis
         >>> left == run_engine_episodes(constant_agent(0), "shiftgrid/GoTo-v1", "id", 2), len(forward)
         (True, 1)
     """
-    counts = [episodes] * len(agents) if isinstance(episodes, int) else [int(e) for e in episodes]
+    played = run_engine_splits(agents, env_id, [split], episodes, seed=seed, deterministic=deterministic,
+                               env_kwargs=env_kwargs, device=device, batch=batch)
+    return [by_split[split] for by_split in played]
+
+
+def run_engine_splits(agents: Sequence[Any], env_id: str, splits: Sequence[str | None],
+                      episodes: int | Sequence[int | Mapping[str | None, int]], *, seed: int = 0, deterministic: bool = True,
+                      env_kwargs: Mapping[str, Any] | None = None, device: Any = "cpu", batch: int = ENGINE_BATCH,
+                      on_splits: Any = None) -> list[dict[str | None, list[EpisodeResult]]]:
+    """:func:`run_engine_panel` on every split of ``splits``: per agent, split -> its episodes there.
+
+    ``episodes``: one count for every agent and split, one per agent (every split), or per agent a mapping
+    split -> count (the splits it plays). Splits whose levels share a canvas are played in one batch (a
+    level bank of all their levels), so the engine steps them together: the steps left to the longest
+    episode are taken once per canvas, not once per split. Each agent acts on its own envs, split by split
+    in the order of ``splits`` and level by level, so an agent that plays one split gets the episodes it
+    gets alone there (its random draws included, while its episodes fit one batch), and one whose action
+    is a function of its observation (a deterministic policy, a constant one) gets them on every split.
+    ``on_splits(names)`` is called as each batch's splits are done (a progress bar).
+
+    Example:
+        >>> from shiftgrid.agents.evaluation.baselines import constant_agent
+        >>> both, one = run_engine_splits([constant_agent(2), constant_agent(0)], "shiftgrid/GoTo-v1", ["id", "layout/far"],
+        ...                               [3, {"layout/far": 2}])
+        >>> both["layout/far"] == run_engine_episodes(constant_agent(2), "shiftgrid/GoTo-v1", "layout/far", 3), list(one)
+        (True, ['layout/far'])
+    """
     if not agents:
         raise ValueError("run_engine_panel needs at least one agent")
-    if len(counts) != len(agents) or min(counts) < 1:
-        raise ValueError(f"episodes must be >= 1 for each of the {len(agents)} agents, got {episodes}")
-    source, max_steps = _source_and_limit(env_id, split, env_kwargs)
+    per_agent = [episodes] * len(agents) if isinstance(episodes, int) else list(episodes)
+    counts = [dict(e) if isinstance(e, Mapping) else {split: e for split in splits} for e in per_agent]
+    if (len(counts) != len(agents) or any(not c or min(c.values()) < 0 or sum(c.values()) < 1 for c in counts)
+            or any(not isinstance(e, Mapping) and e < 1 for e in per_agent) or any(set(c) - set(splits) for c in counts)):
+        raise ValueError(f"episodes must be >= 1 for each of the {len(agents)} agents (a count, or split -> count "
+                         f"of splits among {list(splits)}), got {episodes}")
     first = first_reset_seed(env_id, seed)
-    bank = seeded_bank(env_id, split or "train", first, max(counts),
-                       factors=source.factors if source.kind == "split" else None, max_steps=max_steps)
-    store = LevelStore(bank.rows, bank.layout, device, pool=False)
-    figures = source.kind == "split"  # the minigrid env reports level hashes and the oracle's figures on shiftgrid ids
-    results: list[list[EpisodeResult]] = [[] for _ in agents]
-    chunk = panel_chunk(counts, batch)
+    groups: dict[tuple[int, int], list[tuple[str | None, Any, Any]]] = {}  # canvas -> (split, its bank, its source)
+    for split in splits:
+        most = max(c.get(split, 0) for c in counts)
+        if most < 1:
+            continue
+        source, max_steps = _source_and_limit(env_id, split, env_kwargs)
+        bank = seeded_bank(env_id, split or "train", first, most,
+                           factors=source.factors if source.kind == "split" else None, max_steps=max_steps)
+        groups.setdefault(tuple(source.canvas), []).append((split, bank, source))
+    results: list[dict[str | None, list[EpisodeResult]]] = [{split: [] for split in splits if c.get(split, 0)} for c in counts]
     with torch.random.fork_rng(devices=cuda_devices()):
         torch.manual_seed(seed)
-        for start in range(0, max(counts), chunk):
-            ranges = [range(start, min(start + chunk, n)) for n in counts]
-            playing = [a for a, r in enumerate(ranges) if len(r)]
-            levels = torch.cat([torch.arange(ranges[a].start, ranges[a].stop) for a in playing]).to(store.device)
-            owner = np.repeat(np.arange(len(playing)), [len(ranges[a]) for a in playing])
-            played = _play([agents[a] for a in playing], TensorEngine(store, len(levels)), levels, owner,
-                           deterministic, figures, env_id)
-            for i, a in enumerate(playing):
-                results[a] += [r for r, o in zip(played, owner) if o == i]
+        for group in groups.values():
+            layout = group[0][1].layout
+            for _, bank, _ in group[1:]:
+                layout = layout.union(bank.layout)
+            store = LevelStore(stack([bank.rows for _, bank, _ in group], layout), layout, device, pool=False)
+            offsets = np.cumsum([0] + [len(bank.rows["codes"]) for _, bank, _ in group])
+            chunk = panel_chunk([n for split, _, _ in group for c in counts if (n := c.get(split, 0))], batch)
+            for start in range(0, max(c.get(split, 0) for split, _, _ in group for c in counts), chunk):
+                levels, owner, where, figures = [], [], [], []
+                for g, (split, _, source) in enumerate(group):
+                    for a, c in enumerate(counts):
+                        span = range(start, min(start + chunk, c.get(split, 0)))
+                        levels.append(offsets[g] + np.arange(span.start, span.stop))
+                        owner += [a] * len(span)
+                        where += [split] * len(span)
+                        figures += [source.kind == "split"] * len(span)  # shiftgrid ids: level hashes, oracle figures
+                if not owner:
+                    continue
+                playing = sorted(set(owner))
+                index = {a: i for i, a in enumerate(playing)}
+                rows = torch.as_tensor(np.concatenate(levels), device=store.device)
+                played = _play([agents[a] for a in playing], TensorEngine(store, len(rows)), rows,
+                               np.array([index[a] for a in owner]), deterministic, np.array(figures), env_id)
+                for result, a, split in zip(played, owner, where):
+                    results[a][split].append(result)
+            if on_splits is not None:
+                on_splits([split for split, _, _ in group])
     return results
 
 
@@ -232,10 +284,10 @@ def _compactable(state: Any, n: int) -> bool:
 
 
 def _play(agents: Sequence[Any], engine: TensorEngine, levels: torch.Tensor, owner: np.ndarray, deterministic: bool,
-          figures: bool, env_id: str) -> list[EpisodeResult]:
+          figures: np.ndarray, env_id: str) -> list[EpisodeResult]:
     """One batch: every env starts on its level; each episode's result is read at the step it ends.
 
-    Agent ``owner[i]`` acts in env ``i``.
+    Agent ``owner[i]`` acts in env ``i``; ``figures[i]``: its episode reports the level's hash and the oracle's figures.
 
     An agent that declares ``acts_on_observation_only`` (with ``deterministic``, its action is a
     function of the observation alone: a constant action, tensor-ppo's most likely action) fails an
@@ -287,29 +339,35 @@ def _play(agents: Sequence[Any], engine: TensorEngine, levels: torch.Tensor, own
                 counts[e] += (left // period) * np.bincount(cycle, minlength=ACTIONS.n)
                 counts[e] += np.bincount(cycle[:left % period], minlength=ACTIONS.n)
                 lengths[e], got["success"][j] = int(limits[e]), False
-            for j in np.flatnonzero(ended | looped):
-                e = episode[j]
+            done = np.flatnonzero(ended | looped)
+            columns = zip(episode[done].tolist(), *(got[k][done].tolist() for k in ("success", "optimal_return",
+                                                                                    "optimal_steps", "level_hash",
+                                                                                    "optimal_exact")),
+                          counts[episode[done]].tolist())
+            for e, success, optimal_return, optimal_steps, level_hash, optimal_exact, taken in columns:
                 # the engine's rewards are float32; a success's (its only reward) is the rule's float64 figure
-                ret = float(success_reward(float(lengths[e]), float(limits[e]))) if got["success"][j] else float(returns[e])
+                ret = float(success_reward(float(lengths[e]), float(limits[e]))) if success else float(returns[e])
+                known = bool(figures[e])
                 out[e] = EpisodeResult(
-                    success=bool(got["success"][j]), ret=ret, length=int(lengths[e]),
-                    optimal_return=float(got["optimal_return"][j]) if figures else None,
-                    optimal_steps=float(got["optimal_steps"][j]) if figures else None,
-                    level_hash=int_to_hash(int(got["level_hash"][j])) if figures else None,
-                    optimal_exact=bool(got["optimal_exact"][j]) if figures else None,
-                    action_counts=tuple(int(c) for c in counts[e]))
+                    success=bool(success), ret=ret, length=int(lengths[e]),
+                    optimal_return=float(optimal_return) if known else None,
+                    optimal_steps=float(optimal_steps) if known else None,
+                    level_hash=int_to_hash(level_hash) if known else None,
+                    optimal_exact=bool(optimal_exact) if known else None,
+                    action_counts=tuple(taken))
             running &= ~(ended | looped)
             # an agent's ended envs leave the batch, unless its memory cannot follow them (then all its envs stay)
-            rows = [owner[episode] == a for a in range(len(agents))]
-            shrinks = np.array([_compactable(st, int(r.sum())) for st, r in zip(states, rows)])
-            keep = running | ~shrinks[owner[episode]]
+            mine = owner[episode]
+            sizes = np.bincount(mine, minlength=len(agents))
+            shrinks = np.array([_compactable(st, int(sizes[a])) for a, st in enumerate(states)])
+            keep = running | ~shrinks[mine]
             if not keep.all():
                 kept = np.flatnonzero(keep)
                 index = torch.as_tensor(kept, device=engine.device)
                 engine.keep(index)
                 obs = {k: v.index_select(0, index) for k, v in obs.items()}
                 snapshot = None if snapshot is None else {k: v.index_select(0, index) for k, v in snapshot.items()}
-                states = [st if st is None or not shrinks[a] else st[running[rows[a]]] for a, st in enumerate(states)]
+                states = [st if st is None or not shrinks[a] else st[running[mine == a]] for a, st in enumerate(states)]
                 episode, running = episode[kept], running[kept]
         episode_start = np.zeros(len(episode), dtype=bool)
     return out  # type: ignore[return-value]  # every episode ended (the engine truncates at the level's limit)
@@ -322,8 +380,10 @@ def _act(agents: Sequence[Any], owner: np.ndarray, states: list[Any], obs: Mappi
         actions, states[0] = agents[0].predict(obs, state=states[0], episode_start=episode_start, deterministic=deterministic)
         return check_actions(actions, len(owner), ACTIONS, who(agents[0]))
     out = np.zeros(len(owner), dtype=np.int64)
+    order = np.argsort(owner, kind="stable")  # each agent's rows, in order
+    bounds = np.searchsorted(owner[order], np.arange(len(agents) + 1))
     for a, agent in enumerate(agents):
-        rows = np.flatnonzero(owner == a)
+        rows = order[bounds[a]:bounds[a + 1]]
         if len(rows):
             actions, states[a] = agent.predict({k: v[rows] for k, v in obs.items()}, state=states[a],
                                                episode_start=episode_start[rows], deterministic=deterministic)

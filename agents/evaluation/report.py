@@ -304,22 +304,32 @@ def tidy(
 
 
 def plot_shift(summary: ShiftSummary, metric: str, path: Path, label: str | None = None) -> None:
-    """Bars per axis (id / near / far) of ``metric`` with CI error bars and one dot per run."""
+    """Bars per axis (id / near / far, one group per axis on one set of axes) of ``metric`` with CI error bars and
+    one dot per run."""
     panels: dict[str, list[tuple[str, Interval]]] = {
         a: [(lvl, rows[lvl][metric]) for lvl in ("id", "near", "far") if lvl in rows] for a, rows in summary.axes.items()}
     panels = panels or {"splits": [(s, ms[metric]) for s, ms in summary.splits.items()]}
     fig = Figure(figsize=(2.6 * len(panels) + 0.6, 3.2), layout="constrained")
-    axs = np.atleast_1d(fig.subplots(1, len(panels), sharey=True, squeeze=False)[0])
-    for ax, (title, bars) in zip(axs, panels.items()):
-        x = np.arange(len(bars))
+    ax = fig.subplots()
+    ticks: list[float] = []
+    names: list[str] = []
+    start = 0.0
+    for title, bars in panels.items():
+        x = start + np.arange(len(bars))
         point = np.array([i.iqm for _, i in bars])
         err = np.array([[max(0.0, i.iqm - i.low) for _, i in bars], [max(0.0, i.high - i.iqm) for _, i in bars]])
         ax.bar(x, point, yerr=err, capsize=4, color=[COLORS.get(label, "#8c8c8c") for label, _ in bars])
         for k, (_, i) in enumerate(bars):
             ax.plot(np.full(i.n_runs, x[k] + 0.25), i.per_run, "k.", alpha=0.6)  # beside the error bar
-        ax.set_xticks(x, [label for label, _ in bars], rotation=0 if len(bars) <= 3 else 45)
-        ax.set_title(title)
-    axs[0].set_ylabel(f"{METRICS[metric] if label is None else label} (IQM, 95% CI)")
+        ax.text(float(x.mean()), 1.01, title, transform=ax.get_xaxis_transform(), ha="center", va="bottom")
+        if start:
+            ax.axvline(start - 0.75, color="#bbbbbb", linewidth=0.8)
+        ticks += list(x)
+        names += [label for label, _ in bars]
+        start += len(bars) + 0.5
+    ax.set_xticks(ticks, names, rotation=0 if max(len(b) for b in panels.values()) <= 3 else 45)
+    ax.set_xlim(-0.6, start - 0.9)
+    ax.set_ylabel(f"{METRICS[metric] if label is None else label} (IQM, 95% CI)")
     fig.savefig(path, dpi=110)
 
 

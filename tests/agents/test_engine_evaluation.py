@@ -129,11 +129,12 @@ def test_the_report_plays_agents_and_references_together_with_the_numbers_each_g
     from shiftgrid.agents.evaluation.baselines import evaluate_with_references
     from shiftgrid.agents.evaluation.engine_episodes import evaluate_splits
 
-    splits = ["id", "size/far"]
-    (first, second), references = evaluate_with_references([as_predictor(sees), ScriptedAgent([2, 1, 2, 2])], GOTO, splits,
-                                                            25, 10, seed=2)
+    splits = ["id", "size/far", "layout/far", "distractors/near"]  # three of one canvas: played in one batch
+    (first, second, third), references = evaluate_with_references(
+        [as_predictor(sees), ScriptedAgent([2, 1, 2, 2]), TupleMemory([2, 1, 2, 2, 0])], GOTO, splits, 25, 10, seed=2)
     assert first == evaluate_splits(as_predictor(sees), GOTO, splits, 25, seed=2, progress=False, backend="engine")
     assert second == evaluate_splits(ScriptedAgent([2, 1, 2, 2]), GOTO, splits, 25, seed=2, progress=False, backend="engine")
+    assert third == evaluate_splits(TupleMemory([2, 1, 2, 2, 0]), GOTO, splits, 25, seed=2, progress=False, backend="engine")
     assert references == measure_references(GOTO, splits, 10, seed=2, backend="engine")
     report = evaluate_policy(as_predictor(sees), GOTO, splits, 25, seed=2, reference_episodes=10, backend="engine")
     assert report.references == references and report.results == first
