@@ -111,36 +111,22 @@ class BCLearner(CloningLearner):
             yield (offsets[chosen, None] + steps).reshape(-1), len(chosen), mask.reshape(-1)
 
     def learn(self, steps: int, run: RunServices) -> None:
+        """Clone for ``steps`` transitions: minibatches of transitions, or of whole episodes with memory
+        (:meth:`episode_batches`); the run's last minibatch keeps as many of its steps as the count allows (with
+        memory: whole episodes in order, then the first steps of one)."""
         self.teacher = {}
         self.report_teacher(run, demo_episodes=self.demo_episodes, demo_steps=self.demo_steps)
-        if self.memory:
-            return self._learn_episodes(steps, run)
         end = self.num_timesteps + steps
         epoch, done = divmod(self.num_timesteps, self.demo_steps)  # resume where the pass stood
         while self.num_timesteps < end:
-            for indices in self.minibatches(epoch, done):
-                indices = indices[:end - self.num_timesteps]  # exactly ``steps`` in all
-                metrics = self.update(indices)
-                self.num_timesteps += len(indices)
-                log = self.updates % self.settings.log_every == 0
-                if not run.on_step(self.num_timesteps) or not run.on_update(self.num_timesteps, {**metrics, "train/epoch": epoch}, log=log):
-                    return
-                if self.num_timesteps >= end:
-                    return
-            epoch, done = epoch + 1, 0
-
-    def _learn_episodes(self, steps: int, run: RunServices) -> None:
-        """:meth:`learn` with memory: minibatches of whole episodes (:meth:`episode_batches`); the last minibatch
-        of the run keeps as many of its steps as the step count allows (an episode cut short keeps its first steps)."""
-        end = self.num_timesteps + steps
-        epoch, done = divmod(self.num_timesteps, self.demo_steps)
-        while self.num_timesteps < end:
-            for indices, episodes, mask in self.episode_batches(epoch, done):
-                left = end - self.num_timesteps
-                if int(mask.sum()) > left:  # its first ``left`` steps: whole episodes in order, then one's first steps
-                    mask = mask & (np.cumsum(mask) <= left)
+            batches = (self.episode_batches(epoch, done) if self.memory else
+                       ((indices, None, np.ones(len(indices), dtype=bool)) for indices in self.minibatches(epoch, done)))
+            for indices, episodes, mask in batches:
+                mask = mask & (np.cumsum(mask) <= end - self.num_timesteps)  # exactly ``steps`` in all
+                if episodes is None:
+                    indices, mask = indices[mask], None
                 metrics = self.update(indices, episodes, mask)
-                self.num_timesteps += int(mask.sum())
+                self.num_timesteps += len(indices) if mask is None else int(mask.sum())
                 log = self.updates % self.settings.log_every == 0
                 if not run.on_step(self.num_timesteps) or not run.on_update(self.num_timesteps, {**metrics, "train/epoch": epoch}, log=log):
                     return
