@@ -6,7 +6,9 @@ demonstrate each level the learner failed (the same reset seed, so the same leve
 at most ``max_new_demos`` a round), then repeat. The first round starts from ``--demos DIR``, or
 from ``initial_demos`` teacher demonstrations.
 
-Probe levels reset with seeds from :data:`PROBE_SEED` on (each used once, in order): disjoint
+Probes play on the tensor engine where it plays the split as the minigrid env would (``eval.backend``,
+``auto`` by default: the same episodes either way), and on the minigrid env when the run's last steps
+would end a round's probes early. Probe levels reset with seeds from :data:`PROBE_SEED` on (each used once, in order): disjoint
 from the initial demonstrations' seeds (``seed``, ``seed + 1``, ...), from the validation seeds
 of checkpoint selection and from ``shiftgrid evaluate``'s (which score held-out splits; on ids
 without splits evaluation's reset seeds start at 10^9 and the probes' at 10^9 + PROBE_SEED).
@@ -37,6 +39,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from shiftgrid.agents.evaluation.engine_episodes import split_episodes
 from shiftgrid.agents.evaluation.episodes import EpisodeResult, first_reset_seed, run_episodes
 from shiftgrid.agents.imitation.cloning import CloningConfig, CloningLearner
 from shiftgrid.agents.imitation.datasets import Episode as Demonstration
@@ -127,8 +130,12 @@ class ExpertLearner(CloningLearner):
         With ``step_budget``, no probe episode or demonstration starts once the round has taken that many steps.
         """
         s: ExpertConfig = self.settings
-        probes = run_episodes(agent, self.config.env, self.split, s.probe_episodes, seed=PROBE_SEED + self.probed,
-                              n_envs=self.config.eval.n_envs, env_kwargs=self.config.env_kwargs, step_budget=step_budget)
+        seed = PROBE_SEED + self.probed
+        probes = split_episodes(agent, self.config.env, self.split, s.probe_episodes, seed=seed, n_envs=self.config.eval.n_envs,
+                                env_kwargs=self.config.env_kwargs, backend=self.config.eval.backend)
+        if step_budget is not None and sum(r.length for r in probes) > step_budget:  # the budget binds: stop in time
+            probes = run_episodes(agent, self.config.env, self.split, s.probe_episodes, seed=seed,
+                                  n_envs=self.config.eval.n_envs, env_kwargs=self.config.env_kwargs, step_budget=step_budget)
         first = first_reset_seed(self.config.env, PROBE_SEED + self.probed)
         seeds = [first + i for i in range(len(probes))]
         self.probed += s.probe_episodes  # levels probed, or passed over for the budget, are not probed again

@@ -211,6 +211,7 @@ def test_expert_demonstrates_exactly_the_failed_missions(tmp_path):
     failed = [PROBE_SEED + i for i, r in enumerate(again) if not r.success]
     assert 0 < len(failed) < 30
     assert first.failed_seeds == failed and [d.seed for d in first.demos] == failed
+    assert first.probes == again  # probed on the engine: the minigrid env's episodes
     hashes = {PROBE_SEED + i: r.level_hash for i, r in enumerate(again)}
     assert all(d.success and d.level_hash == hashes[d.seed] for d in first.demos)
     second = learner.teach(fake)
