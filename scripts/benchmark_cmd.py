@@ -140,6 +140,8 @@ def _imitation_options(q: argparse.ArgumentParser) -> None:
     q.add_argument("--json", type=Path, default=None, metavar="FILE", help="append each row as a JSON line")
     q.add_argument("--from", dest="from_file", type=Path, default=None, metavar="FILE",
                    help="print the summary of the rows saved in FILE (by --json) and run nothing")
+    q.add_argument("--plot", type=Path, default=None, metavar="PNG",
+                   help="also draw success against demonstrations (one panel per env, one line per algo) into PNG")
 
 
 def _ppo_options(q: argparse.ArgumentParser) -> None:
@@ -360,6 +362,8 @@ def _imitation(args: argparse.Namespace) -> int:
     """Held-out success of bc, dagger and the expert per demonstration budget and seed (BabyAI's sample efficiency)."""
     from shiftgrid.agents.benchmarks import imitation as ib
 
+    if args.plot is not None and (args.plot.suffix.lower() != ".png" or not args.plot.parent.is_dir()):
+        raise UserError(f"--plot {args.plot}: give a .png file in an existing folder")
     if args.from_file is not None:
         try:
             rows = ib.read_rows(args.from_file)
@@ -368,6 +372,8 @@ def _imitation(args: argparse.Namespace) -> int:
         if not rows:
             raise UserError(f"--from {args.from_file}: no rows in the file")
         print(ib.summary(rows))
+        if args.plot is not None:
+            print(f"curves: {ib.plot_curves(rows, args.plot)}")
         return 0
     counts, seeds = _ints("--demos", args.demos, 1), _ints("--seeds", args.seeds, 0)
     algos = [a.strip() for a in args.algos.split(",")]
@@ -404,6 +410,8 @@ def _imitation(args: argparse.Namespace) -> int:
                         torch_threads=args.threads or 1, on_row=on_row, datasets=args.datasets)
     print()
     print(ib.summary(rows))
+    if args.plot is not None:
+        print(f"curves: {ib.plot_curves(rows, args.plot)}")
     return 0
 
 

@@ -308,3 +308,44 @@ def summary(rows: Sequence[Mapping[str, Any]], target: float = 0.99) -> str:
               "| env | algo | budget |", "|---|---|---|"]
     lines += [f"| {env} | {algo} | {'not reached' if n is None else f'{n:,}'} |" for (env, algo), n in reached.items()]
     return "\n".join(lines)
+
+
+def plot_curves(rows: Sequence[Mapping[str, Any]], path: Path, target: float = 0.99) -> Path:
+    """Success against demonstrations, one panel per env and one line per algo (IQM over seeds with its 95%
+    interval, each seed a dot), the ``target`` dashed; demonstrations on a log axis. Rows measured twice count once.
+
+    Example:
+        >>> import tempfile
+        >>> rows = [{"env": "E", "algo": "bc", "seed": s, "budget": n, "success": 0.5 + n / 100}
+        ...         for n in (10, 20) for s in (0, 1)]
+        >>> plot_curves(rows, Path(tempfile.mkdtemp()) / "curves.png").stat().st_size > 0
+        True
+    """
+    from matplotlib.figure import Figure
+
+    from shiftgrid.agents.evaluation.stats import iqm_interval
+
+    latest = {(r["env"], r["algo"], r["budget"], r["seed"]): r for r in rows}
+    envs = sorted({env for env, _, _, _ in latest})
+    fig = Figure(figsize=(4.2 * len(envs) + 0.4, 3.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(envs), squeeze=False)[0])
+    for ax, env in zip(axes, envs):
+        for algo in ALGOS + tuple(sorted({a for e, a, _, _ in latest if e == env} - set(ALGOS))):
+            budgets = sorted({n for e, a, n, _ in latest if e == env and a == algo})
+            if not budgets:
+                continue
+            cis = [iqm_interval([r["success"] for (e, a, n, _), r in latest.items() if (e, a, n) == (env, algo, b)])
+                   for b in budgets]
+            line = ax.plot(budgets, [c.iqm for c in cis], marker="o", label=algo)[0]
+            ax.fill_between(budgets, [c.low for c in cis], [c.high for c in cis], color=line.get_color(), alpha=0.2)
+            for b, c in zip(budgets, cis):
+                ax.plot([b] * len(c.per_run), c.per_run, ".", color=line.get_color(), alpha=0.5)
+        ax.axhline(target, color="#888888", linestyle="--", linewidth=0.8)
+        ax.set_xscale("log")
+        ax.set_title(env)
+        ax.set_xlabel("demonstrations (dagger: their steps in labels)")
+        ax.legend(fontsize="small")
+    axes[0].set_ylabel("held-out success (IQM, 95% CI)")
+    fig.savefig(path, dpi=110)
+    return Path(path)
+

@@ -74,12 +74,13 @@ def test_the_summary_of_known_rows_gives_iqm_and_the_smallest_budget_every_seed_
     saved += [row("dagger", 10, s, x) for s, x in enumerate([0.5, 0.6, 0.7])]
     path = tmp_path / "rows.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in saved))
-    assert main(["benchmark", "imitation", "--from", str(path)]) == 0
+    assert main(["benchmark", "imitation", "--from", str(path), "--plot", str(tmp_path / "curves.png")]) == 0
     out = capsys.readouterr().out
-    assert out == summary(saved) + "\n"
+    assert out == summary(saved) + f"\ncurves: {tmp_path / 'curves.png'}\n"
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert f"| {GOTO} | dagger | 10 | 3 | 0.600 [0.500, 0.700] | 0.500, 0.600, 0.700 | 120 labels |" in out
     assert f"| {GOTO} | bc | 10 | 3 | 0.990 [" in out and "100 demo steps" in out
-    assert out.strip().endswith(f"| {GOTO} | bc | 20 |\n| {GOTO} | dagger | not reached |")
+    assert summary(saved).endswith(f"| {GOTO} | bc | 20 |\n| {GOTO} | dagger | not reached |")
 
 
 @pytest.mark.parametrize("args, words", [
@@ -88,6 +89,7 @@ def test_the_summary_of_known_rows_gives_iqm_and_the_smallest_budget_every_seed_
     (["--demos", "0,10"], ["--demos", "'0,10'", ">= 1"]),
     (["--from", "/nonexistent/rows.jsonl"], ["--from", "/nonexistent/rows.jsonl"]),
     (["--env", ","], ["--env", "','"]),
+    (["--plot", "/nonexistent/curves.png"], ["--plot", "/nonexistent/curves.png", ".png"]),
     (["--datasets", "/tmp/demos"], ["--datasets", "{seed}", "'/tmp/demos'"]),
     (["--datasets", "/nonexistent/goto-{seed}"], ["/nonexistent/goto-0", "shiftgrid demos --env shiftgrid/GoTo-v1 --seed 0"]),
 ])
