@@ -137,6 +137,8 @@ def _imitation_options(q: argparse.ArgumentParser) -> None:
                    help="each seed's demonstrations, a path with {seed} (and {env} for several envs: the id with / as _), "
                         "e.g. demos/goto-{seed} written by shiftgrid demos --seed <seed * 10^7>; each budget takes its first "
                         "demonstrations (default: record them, once per env and seed)")
+    q.add_argument("--set", dest="hyperparams", action="append", default=[], metavar="KEY=VALUE",
+                   help="a learner hyperparameter for every row, e.g. --set memory=true (bc with memory); rows say it")
     q.add_argument("--json", type=Path, default=None, metavar="FILE", help="append each row as a JSON line")
     q.add_argument("--from", dest="from_file", type=Path, default=None, metavar="FILE",
                    help="print the summary of the rows saved in FILE (by --json) and run nothing")
@@ -406,8 +408,14 @@ def _imitation(args: argparse.Namespace) -> int:
                 if not path.is_dir():
                     raise UserError(f"--datasets: no dataset at {path} (write it with: shiftgrid demos --env {env_id} "
                                     f"--seed {seed * 10**7} --episodes {max(counts)} --out {path})")
-    rows = ib.benchmark(envs, algos, counts, seeds, episodes=args.episodes, updates=args.updates, device=args.device,
-                        torch_threads=args.threads or 1, on_row=on_row, datasets=args.datasets)
+    from shiftgrid.agents.run.config import ConfigError, parse_overrides
+
+    try:
+        hyperparams = parse_overrides(args.hyperparams)
+        rows = ib.benchmark(envs, algos, counts, seeds, episodes=args.episodes, updates=args.updates, device=args.device,
+                            torch_threads=args.threads or 1, on_row=on_row, datasets=args.datasets, hyperparams=hyperparams)
+    except ConfigError as e:
+        raise UserError(f"--set {' '.join(args.hyperparams)}: {e}") from None
     print()
     print(ib.summary(rows))
     if args.plot is not None:

@@ -64,6 +64,8 @@ import numpy as np
 HELD_OUT_SEED = 900_000_000
 #: The algorithms compared.
 ALGOS = ("bc", "dagger", "expert")
+#: Minibatch updates a row plans for (a row with other settings says so in its ``setting``).
+DEFAULT_UPDATES = 2000
 #: Fewest rollouts of dagger (each of at most 128 steps per env, its label budget split evenly between them).
 DAGGER_ROLLOUTS = 8
 #: Most rounds of the expert (it ends sooner once its demonstrations reach the budget).
@@ -71,7 +73,7 @@ EXPERT_ROUNDS = 8
 
 
 def benchmark(env_ids: Sequence[str], algos: Sequence[str], counts: Sequence[int], seeds: Sequence[int], *,
-              episodes: int = 1000, updates: int = 2000, batch_size: int = 256, learning_rate: float = 1e-3,
+              episodes: int = 1000, updates: int = DEFAULT_UPDATES, batch_size: int = 256, learning_rate: float = 1e-3,
               device: str = "cpu", n_envs: int = 8, torch_threads: int = 1, progress: bool = False,
               on_row: Callable[[dict[str, Any]], None] | None = None, datasets: str | None = None,
               hyperparams: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -108,7 +110,7 @@ def benchmark(env_ids: Sequence[str], algos: Sequence[str], counts: Sequence[int
 
 
 def measure(env_id: str, algo: str, n: int, seed: int, where: Path, *, demos: Path | None = None, episodes: int = 1000,
-            updates: int = 2000, batch_size: int = 256, learning_rate: float = 1e-3, device: str = "cpu", n_envs: int = 8,
+            updates: int = DEFAULT_UPDATES, batch_size: int = 256, learning_rate: float = 1e-3, device: str = "cpu", n_envs: int = 8,
             torch_threads: int = 1, progress: bool = False, hyperparams: Mapping[str, Any] | None = None,
             ) -> dict[str, Any]:
     """One row: ``algo`` on ``env_id`` with budget ``n`` and ``seed``, trained under ``where`` and scored held out.
@@ -175,7 +177,9 @@ def measure(env_id: str, algo: str, n: int, seed: int, where: Path, *, demos: Pa
     counters = checkpoint.state["counters"]
     labels = None if algo != "dagger" else int(cost.get("labels", 0))
     run_demos = n if algo == "bc" else None if algo == "dagger" else int(cost.get("demo_episodes", 0))
-    return {"env": env_id, "algo": algo, "seed": seed, "budget": n, "demos": run_demos,
+    setting = ", ".join([f"{k}={v}" for k, v in sorted(dict(hyperparams or {}).items())]
+                        + ([f"{updates} updates"] if updates != DEFAULT_UPDATES else []))
+    return {"env": env_id, "algo": algo, "setting": setting, "seed": seed, "budget": n, "demos": run_demos,
             "demo_steps": demo_steps if algo == "bc" else None if algo == "dagger" else int(cost.get("demo_steps", 0)),
             "labels": labels, "env_steps": demo_steps if algo == "bc" else int(checkpoint.num_timesteps),
             "demo_equiv": None if labels is None else round(labels / mean_len, 1), "updates": int(counters["updates"]),
@@ -238,6 +242,16 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def learner(r: Mapping[str, Any]) -> str:
+    """A row's learner: its algo, and its settings where they are not the benchmark's defaults.
+
+    Example:
+        >>> learner({"algo": "bc", "setting": "memory=True, 6000 updates"}), learner({"algo": "dagger"})
+        ('bc (memory=True, 6000 updates)', 'dagger')
+    """
+    return f"{r['algo']} ({r['setting']})" if r.get("setting") else str(r["algo"])
+
+
 def _num(x: Any) -> str:
     return "–" if x is None else f"{x:,}"
 
@@ -257,7 +271,7 @@ def row_line(r: Mapping[str, Any]) -> str:
         '| E | dagger | 0 | 10 | – | – | 48 | 12.0 | 48 | 30 | 5 | – | 0.800 | – | 3.0 | 2.9 | 2.0 | 1.0 |'
     """
     fresh = "–" if r["success_fresh"] is None else f"{r['success_fresh']:.3f}"
-    return (f"| {r['env']} | {r['algo']} | {r['seed']} | {r['budget']:,} | {_num(r['demos'])} | {_num(r['demo_steps'])} | "
+    return (f"| {r['env']} | {learner(r)} | {r['seed']} | {r['budget']:,} | {_num(r['demos'])} | {_num(r['demo_steps'])} | "
             f"{_num(r['labels'])} | {_num(r['demo_equiv'])} | {r['env_steps']:,} | {r['updates']:,} | "
             f"{r['eval_episodes']:,} | {_num(r['overlap'])} | {r['success']:.3f} | {fresh} | {r['row_s']} | {r['cpu_s']} | "
             f"{r['train_s']} | {r['eval_s']} |")
@@ -287,7 +301,7 @@ def summary(rows: Sequence[Mapping[str, Any]], target: float = 0.99) -> str:
     """
     from shiftgrid.agents.evaluation.stats import iqm_interval
 
-    latest = {(r["env"], r["algo"], r["budget"], r["seed"]): r for r in rows}
+    latest = {(r["env"], learner(r), r["budget"], r["seed"]): r for r in rows}
     groups: dict[tuple[str, str, int], list[Mapping[str, Any]]] = defaultdict(list)
     for (env, algo, n, _), r in sorted(latest.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], str(kv[0][3]))):
         groups[(env, algo, n)].append(r)
@@ -325,7 +339,7 @@ def plot_curves(rows: Sequence[Mapping[str, Any]], path: Path, target: float = 0
 
     from shiftgrid.agents.evaluation.stats import iqm_interval
 
-    latest = {(r["env"], r["algo"], r["budget"], r["seed"]): r for r in rows}
+    latest = {(r["env"], learner(r), r["budget"], r["seed"]): r for r in rows}
     envs = sorted({env for env, _, _, _ in latest})
     fig = Figure(figsize=(4.2 * len(envs) + 0.4, 3.4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(envs), squeeze=False)[0])

@@ -50,18 +50,27 @@ def test_every_budget_of_a_seed_clones_the_first_demonstrations_of_one_dataset(t
     assert all(r["demo_equiv"] == round(r["labels"] / (sum(lengths[:r["budget"]]) / r["budget"]), 1) for r in dagger)
 
 
+def test_rows_of_other_settings_are_their_own_learner_in_the_summary(tmp_path, capsys):
+    rows = tmp_path / "rows.jsonl"
+    args = ["benchmark", "imitation", "--demos", "2", "--seeds", "0", "--episodes", "2", "--device", "cpu", "--json", str(rows)]
+    assert main(args + ["--updates", "2", "--set", "memory=true"]) == 0
+    saved = read_rows(rows)
+    assert saved[0]["setting"] == "memory=True, 2 updates" and saved[0]["updates"] >= 1
+    assert f"| {GOTO} | bc (memory=True, 2 updates) | 2 | 1 |" in summary(saved)
+
+
 def test_the_cli_prints_and_appends_rows_then_summarises_them_from_the_file(tmp_path, capsys):
     rows = tmp_path / "rows.jsonl"
-    rows.write_text(json.dumps({"env": GOTO, "algo": "bc", "seed": 9, "budget": 2, "success": 1.0, "demo_steps": 7,
-                                "labels": None}) + "\n")
+    rows.write_text(json.dumps({"env": GOTO, "algo": "bc", "setting": "2 updates", "seed": 9, "budget": 2, "success": 1.0,
+                                "demo_steps": 7, "labels": None}) + "\n")
     args = ["benchmark", "imitation", "--demos", "2", "--seeds", "0", "--episodes", "2", "--updates", "2", "--device", "cpu"]
     assert main(args + ["--json", str(rows)]) == 0
     out = capsys.readouterr().out
     saved = read_rows(rows)
     assert [(r["seed"], r["algo"]) for r in saved] == [(9, "bc"), (0, "bc")] and saved[1]["demos"] == 2
-    assert f"| {GOTO} | bc | 0 | 2 | 2 |" in out and "smallest budget" in out
+    assert f"| {GOTO} | bc (2 updates) | 0 | 2 | 2 |" in out and "smallest budget" in out
     assert main(["benchmark", "imitation", "--from", str(rows)]) == 0
-    assert f"| {GOTO} | bc | 2 | 2 |" in capsys.readouterr().out  # both seeds' rows, one summary line
+    assert f"| {GOTO} | bc (2 updates) | 2 | 2 |" in capsys.readouterr().out  # both seeds' rows, one summary line
 
 
 def test_the_summary_of_known_rows_gives_iqm_and_the_smallest_budget_every_seed_reaches(tmp_path, capsys):
@@ -90,6 +99,9 @@ def test_the_summary_of_known_rows_gives_iqm_and_the_smallest_budget_every_seed_
     (["--from", "/nonexistent/rows.jsonl"], ["--from", "/nonexistent/rows.jsonl"]),
     (["--env", ","], ["--env", "','"]),
     (["--plot", "/nonexistent/curves.png"], ["--plot", "/nonexistent/curves.png", ".png"]),
+    (["--set", "memory", "--demos", "2", "--episodes", "2", "--updates", "2"], ["--set", "key=value"]),
+    (["--set", "memory=true", "--algos", "dagger", "--demos", "2", "--episodes", "2", "--updates", "2"],
+     ["--set memory=true", "memory"]),
     (["--datasets", "/tmp/demos"], ["--datasets", "{seed}", "'/tmp/demos'"]),
     (["--datasets", "/nonexistent/goto-{seed}"], ["/nonexistent/goto-0", "shiftgrid demos --env shiftgrid/GoTo-v1 --seed 0"]),
 ])
