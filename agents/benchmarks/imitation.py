@@ -33,6 +33,10 @@ Each row also gives its wall-clock seconds (``row_s``: demonstrations, training 
 ``train_s``, ``eval_s``) and the CPU seconds of this process (``cpu_s``; on a shared machine the
 wall-clock grows with the load, the CPU seconds much less).
 
+Rows measured with other settings (``hyperparams`` such as ``{"memory": True}``, other ``updates``) name them
+in ``setting``; the summary and the curves (:func:`plot_curves`) keep each learner (algo and setting) apart.
+Rows are scored on the tensor engine where it plays the split as the minigrid env would (the same episodes).
+
 The summary (:func:`summary`), per env, algo and budget: success over seeds as the IQM with a 95%
 bootstrap interval (:func:`~shiftgrid.agents.evaluation.stats.iqm_interval`), and per env and algo the smallest
 budget whose IQM and every seed reach the target.
@@ -118,8 +122,10 @@ def measure(env_id: str, algo: str, n: int, seed: int, where: Path, *, demos: Pa
     ``demos``: the seed's dataset (its first ``n`` demonstrations are bc's, the first ``n // 4`` the expert's
     initial ones, and their steps dagger's label budget); None records ``n`` under ``where``.
     """
-    from shiftgrid.agents.evaluation.episodes import run_episodes
+    from shiftgrid.agents.evaluation.engine_episodes import split_episodes
     from shiftgrid.agents.imitation.datasets import read_episodes
+    from shiftgrid.envs.learner_env import has_splits
+    from shiftgrid.world_models.device import resolve_device
     from shiftgrid.agents.run.checkpoint import load_agent, read_checkpoint
     from shiftgrid.agents.run.config import EvalConfig, TrainConfig
     from shiftgrid.agents.run.rundir import RunDir
@@ -161,7 +167,8 @@ def measure(env_id: str, algo: str, n: int, seed: int, where: Path, *, demos: Pa
     cost_file = RunDir(run_dir).teacher / TEACHER_COST_FILE
     cost = json.loads(cost_file.read_text()) if cost_file.is_file() else {}
     agent, _ = load_agent(run_dir, device)
-    scored = run_episodes(agent, env_id, "train", episodes, seed=HELD_OUT_SEED, n_envs=n_envs)
+    scored = split_episodes(agent, env_id, "train" if has_splits(env_id) else None, episodes, seed=HELD_OUT_SEED,
+                            n_envs=n_envs, device=resolve_device(device))
     t3 = time.perf_counter()
     seen: set[str | None] | None = None
     if algo == "bc":

@@ -123,10 +123,11 @@ class BCLearner(CloningLearner):
                        ((indices, None, np.ones(len(indices), dtype=bool)) for indices in self.minibatches(epoch, done)))
             for indices, episodes, mask in batches:
                 mask = mask & (np.cumsum(mask) <= end - self.num_timesteps)  # exactly ``steps`` in all
-                if episodes is None:
-                    indices, mask = indices[mask], None
-                metrics = self.update(indices, episodes, mask)
-                self.num_timesteps += len(indices) if mask is None else int(mask.sum())
+                if episodes is None:  # transitions: the steps kept; episodes: padded, the mask leaves steps out
+                    metrics = self.update(indices[mask])
+                else:
+                    metrics = self.update(indices, episodes, mask)
+                self.num_timesteps += int(mask.sum())
                 log = self.updates % self.settings.log_every == 0
                 if not run.on_step(self.num_timesteps) or not run.on_update(self.num_timesteps, {**metrics, "train/epoch": epoch}, log=log):
                     return
