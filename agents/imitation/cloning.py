@@ -4,7 +4,7 @@ The imitation learners (``bc``, ``dagger``, ``expert``) all train the very netwo
 (:class:`~shiftgrid.agents.sb3.extractor.BabyAIExtractor` and SB3's actor-critic heads, built by
 :func:`~shiftgrid.agents.sb3.build.build_model` from the run's ``extractor`` and ``policy``
 settings), so their ``policy`` state loads into PPO (``shiftgrid train --algo ppo --init-from
-RUN``). The update is the cross-entropy of the teacher's action (minus an entropy bonus), plus,
+RUN``); ``bc`` with ``memory`` trains recurrent-ppo's (the extractor, then an LSTM) and loads into it. The update is the cross-entropy of the teacher's action (minus an entropy bonus), plus,
 where the return-to-go of the step is known (demonstrations), a value regression that gives a
 fine-tuning PPO a critic to start from.
 
