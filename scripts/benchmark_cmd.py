@@ -404,7 +404,7 @@ def _imitation(args: argparse.Namespace) -> int:
                             f"got {args.datasets!r}")
         for env_id in envs:
             for seed in seeds:
-                path = Path(args.datasets.format(seed=seed, env=env_id.replace("/", "_")))
+                path = ib.dataset_path(args.datasets, env_id, seed)
                 if not path.is_dir():
                     raise UserError(f"--datasets: no dataset at {path} (write it with: shiftgrid demos --env {env_id} "
                                     f"--seed {seed * 10**7} --episodes {max(counts)} --out {path})")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from shiftgrid.agents.evaluation.backends import BACKENDS
 from shiftgrid.scripts.cli import UserError, one_line_errors
 
 
@@ -30,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=int, required=True, help="successful demonstrations to record")
     p.add_argument("--seed", type=int, default=0, help="first reset seed (default: 0)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="new folder: a Minari datasets root for the dataset")
-    p.add_argument("--backend", choices=("auto", "engine", "minigrid"), default="auto",
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="engine: replay the oracle's plans on the tensor engine (shiftgrid ids, levels that do not slip); "
                         "minigrid: the teacher acts step by step in the minigrid env; auto: the engine where it can (default)")
     p.add_argument("--workers", type=int, default=None, help="--backend engine: processes that generate levels and plans "

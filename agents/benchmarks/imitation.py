@@ -98,8 +98,8 @@ def benchmark(env_ids: Sequence[str], algos: Sequence[str], counts: Sequence[int
                 for seed in seeds:
                     key = (env_id, seed)
                     if key not in recorded:
-                        recorded[key] = (Path(datasets.format(seed=seed, env=env_id.replace("/", "_"))) if datasets else
-                                         _record(Path(tmp) / f"demos-{env_id.replace('/', '_')}-{seed}", env_id,
+                        recorded[key] = (dataset_path(datasets, env_id, seed) if datasets else
+                                         _record(dataset_path(f"{tmp}/demos-{{env}}-{{seed}}", env_id, seed), env_id,
                                                  max(counts), seed, progress))
                     where = Path(tmp) / f"{env_id.replace('/', '_')}-{n}-{seed}"
                     for algo in algos:
@@ -196,6 +196,16 @@ def measure(env_id: str, algo: str, n: int, seed: int, where: Path, *, demos: Pa
             "success_fresh": float(np.mean([r.success for r in fresh])) if fresh and seen is not None else None,
             "prepare_s": round(t1 - t0, 1), "train_s": round(t2 - t1, 1), "eval_s": round(t3 - t2, 1),
             "row_s": round(t3 - t0, 1), "cpu_s": round(time.process_time() - cpu0, 1)}
+
+
+def dataset_path(template: str, env_id: str, seed: int) -> Path:
+    """The dataset of ``env_id`` and ``seed`` that ``template`` names (``{seed}``; ``{env}``: the id with ``/`` as ``_``).
+
+    Example:
+        >>> str(dataset_path("demos/{env}-{seed}", "shiftgrid/GoTo-v1", 2))
+        'demos/shiftgrid_GoTo-v1-2'
+    """
+    return Path(template.format(seed=seed, env=env_id.replace("/", "_")))
 
 
 def _record(out: Path, env_id: str, n: int, seed: int, progress: bool) -> Path:

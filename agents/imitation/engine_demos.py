@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from shiftgrid.agents.evaluation.backends import BACKENDS
 from shiftgrid.agents.imitation.datasets import (
-    DatasetError, EpisodeRecorder, check_new_dataset, recording_env, write_dataset,
+    DatasetError, EpisodeRecorder, check_new_dataset, recording_env, write_dataset, write_demos,
 )
 
 #: Episodes replayed in one engine batch.
@@ -164,9 +165,6 @@ def write_engine_demos(out: str | Path, env_id: str, episodes: int, seed: int = 
         env.close()
 
 
-#: Where demonstrations are recorded: the engine where it can (``auto``), the engine, or the minigrid env.
-BACKENDS = ("auto", "engine", "minigrid")
-
 
 def record_demos(out: str | Path, env_id: str, episodes: int, seed: int = 0, split: str | None = None,
                  progress: bool = False, workers: int | None = None, backend: str = "auto") -> Path:
@@ -176,10 +174,9 @@ def record_demos(out: str | Path, env_id: str, episodes: int, seed: int = 0, spl
     Raises:
         DatasetError: an unknown backend, or what the chosen writer refuses (a slipping split forced on the engine).
     """
-    from shiftgrid.agents.imitation.datasets import write_demos
     from shiftgrid.envs.learner_env import has_splits
 
-    if backend not in BACKENDS:
+    if backend not in BACKENDS:  # evaluation's backends, the same three words
         raise DatasetError(f"unknown demonstrations backend {backend!r}; valid: {', '.join(BACKENDS)}")
     if backend == "engine" or (backend == "auto" and has_splits(env_id)):
         try:
