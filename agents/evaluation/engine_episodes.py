@@ -209,8 +209,8 @@ def run_engine_splits(agents: Sequence[Any], env_id: str, splits: Sequence[str |
         raise ValueError("run_engine_panel needs at least one agent")
     per_agent = [episodes] * len(agents) if isinstance(episodes, int) else list(episodes)
     counts = [dict(e) if isinstance(e, Mapping) else {split: e for split in splits} for e in per_agent]
-    if (len(counts) != len(agents) or any(not c or min(c.values()) < 0 or sum(c.values()) < 1 for c in counts)
-            or any(not isinstance(e, Mapping) and e < 1 for e in per_agent) or any(set(c) - set(splits) for c in counts)):
+    if len(counts) != len(agents) or any(set(c) - set(splits) or min(c.values(), default=0) < 0 or sum(c.values()) < 1
+                                         for c in counts):
         raise ValueError(f"episodes must be >= 1 for each of the {len(agents)} agents (a count, or split -> count "
                          f"of splits among {list(splits)}), got {episodes}")
     first = first_reset_seed(env_id, seed)
